@@ -1,0 +1,182 @@
+"""Batch entity operations (clauses 5.6.7 to 5.6.10 and 5.6.20): create, upsert, update, delete, merge.
+
+Each entity of a batch succeeds or fails on its own; all the successful ones are written in one store transaction
+together with their change events. A failed entity is reported in BatchOperationResult.errors with its problem.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.core import entities as E
+from broker.core.caller import Caller
+from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from broker.core.model import Entity, now_iso
+from broker.core.normalize import CREATE, PATCH, Rules, check_uri, parse_entity
+from broker.ld.termmap import TermMap
+from broker.store.base import Store, WritePlan
+
+
+@dataclass
+class BatchResult:
+    """Clause 5.2.16 BatchOperationResult; `created` tells upsert's 201 from 204."""
+
+    success: list[str] = field(default_factory=list)
+    errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+
+MAX_BATCH = 10_000
+
+
+def _items(body: Any) -> list[Any]:
+    if not isinstance(body, list):
+        raise BadRequestData("a batch operation takes a JSON array")
+    if not body:
+        raise BadRequestData("a batch operation takes a non-empty JSON array")
+    if len(body) > MAX_BATCH:
+        raise BadRequestData(f"a batch holds at most {MAX_BATCH} items")
+    return body
+
+
+def _parse_all(body: Any, parse: Callable[[Any], Entity], result: BatchResult) -> list[Entity]:
+    """Parse every item; those that fail go straight to the errors list."""
+    parsed = []
+    for item in _items(body):
+        try:
+            parsed.append(parse(item))
+        except NgsiLdError as exc:
+            raw_id = item.get("id") if isinstance(item, dict) else None
+            result.errors.append((raw_id if isinstance(raw_id, str) else "", exc))
+    return parsed
+
+
+Step = Callable[[Entity | None, Entity, str], Entity | None]
+
+
+async def _run(store: Store, caller: Caller, docs: list[Entity], result: BatchResult, step: Step, create: bool) -> None:
+    """Apply `step(current, doc, now)` to each parsed entity in one transaction, collecting per-entity errors."""
+    ids = list(dict.fromkeys(doc["id"] for doc in docs))
+
+    def plan(current: Mapping[str, Entity | None]) -> WritePlan[BatchResult]:
+        state = {k: copy.deepcopy(v) for k, v in current.items()}
+        local = BatchResult(errors=list(result.errors))
+        writes: dict[str, Entity | None] = {}
+        now = now_iso()
+        for doc in docs:
+            entity_id = doc["id"]
+            try:
+                new = step(state.get(entity_id), doc, now)
+            except NgsiLdError as exc:
+                local.errors.append((entity_id, exc))
+                continue
+            if state.get(entity_id) is None and new is not None:
+                local.created.append(entity_id)
+            state[entity_id] = writes[entity_id] = new
+            local.success.append(entity_id)
+        return WritePlan(writes, local)
+
+    if not docs:
+        return
+    out = await store.write(caller.tenant, ids, plan, create_tenant=create)
+    assert out is not None
+    result.success, result.errors, result.created = out.success, out.errors, out.created
+
+
+class Batch:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create(self, caller: Caller, tm: TermMap, body: Any) -> BatchResult:
+        result = BatchResult()
+        docs = _parse_all(body, lambda item: E.new_entity(parse_entity(item), tm, now_iso()), result)
+
+        def step(current: Entity | None, doc: Entity, now: str) -> Entity:
+            if current is not None:
+                raise AlreadyExists(f"entity {doc['id']} already exists")
+            return doc
+
+        await _run(self.store, caller, docs, result, step, create=True)
+        return result
+
+    async def upsert(self, caller: Caller, tm: TermMap, body: Any, update: bool) -> BatchResult:
+        """options=replace (default) replaces an existing entity whole; options=update updates its attributes."""
+        result = BatchResult()
+        docs = _parse_all(
+            body, lambda item: E.new_entity(parse_entity(item, PATCH if update else CREATE), tm, now_iso()), result
+        )
+
+        def step(current: Entity | None, doc: Entity, now: str) -> Entity:
+            if current is None:
+                return _without_nulls(doc)
+            if update:
+                E.apply_update(current, doc, now)
+                return current
+            fresh = copy.deepcopy(doc)
+            fresh["createdAt"] = current["createdAt"]
+            return fresh
+
+        await _run(self.store, caller, docs, result, step, create=True)
+        return result
+
+    async def update(self, caller: Caller, tm: TermMap, body: Any, no_overwrite: bool) -> BatchResult:
+        result = BatchResult()
+        docs = _parse_all(body, lambda item: _fragment(item, tm, PATCH), result)
+
+        def step(current: Entity | None, doc: Entity, now: str) -> Entity:
+            if current is None:
+                raise ResourceNotFound(f"entity {doc['id']} not found")
+            if no_overwrite:
+                E.apply_append(current, doc, True, now)
+            else:
+                E.apply_update(current, doc, now)
+            return current
+
+        await _run(self.store, caller, docs, result, step, create=False)
+        return result
+
+    async def merge(self, caller: Caller, tm: TermMap, body: Any) -> BatchResult:
+        result = BatchResult()
+        docs = _parse_all(body, lambda item: _fragment(item, tm, PATCH), result)
+
+        def step(current: Entity | None, doc: Entity, now: str) -> Entity:
+            if current is None:
+                raise ResourceNotFound(f"entity {doc['id']} not found")
+            E.apply_merge(current, doc, E.MergeOptions(), now)
+            return current
+
+        await _run(self.store, caller, docs, result, step, create=False)
+        return result
+
+    async def delete(self, caller: Caller, body: Any) -> BatchResult:
+        result = BatchResult()
+        docs = _parse_all(body, lambda item: {"id": check_uri(item, "entity id")}, result)
+
+        def step(current: Entity | None, doc: Entity, now: str) -> None:
+            if current is None:
+                raise ResourceNotFound(f"entity {doc['id']} not found")
+            return None
+
+        await _run(self.store, caller, docs, result, step, create=False)
+        return result
+
+
+def _fragment(item: Any, tm: TermMap, rules: Rules) -> Entity:
+    return E.expand_fragment(parse_entity(item, rules, require_type=False), tm)
+
+
+def _without_nulls(doc: Entity) -> Entity:
+    from broker.core.attrs import drop_nulls
+    from broker.core.normalize import is_null_instance
+
+    out = copy.deepcopy(doc)
+    for iri in list(out["attrs"]):
+        live = [drop_nulls(i) for i in out["attrs"][iri] if not is_null_instance(i)]
+        if live:
+            out["attrs"][iri] = live
+        else:
+            del out["attrs"][iri]
+    return out

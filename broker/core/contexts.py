@@ -1,0 +1,86 @@
+"""The @context documents the broker holds (clauses 5.13.x, 6.29, 6.30): Hosted, Cached and listed.
+
+Hosted contexts are posted by clients and served by the broker at /ngsi-ld/v1/jsonldContexts/{id}; the resolver
+finds them through `preload` without any network. Cached contexts are remote documents the resolver fetched;
+they are persisted so that a restarted broker does not need the network to serve what it served before.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from broker.core.errors import BadRequestData, LdContextNotAvailable, ResourceNotFound
+from broker.core.model import now_iso
+from broker.ld.resolver import ContextResolver
+from broker.store.base import ContextRecord, Store
+
+CONTEXTS_PATH = "/ngsi-ld/v1/jsonldContexts/"
+KINDS = ("Hosted", "Cached", "ImplicitlyCreated")
+_HOSTED = re.compile(r"^https?://[^/]+" + re.escape(CONTEXTS_PATH) + r"([^/?#]+)$")
+
+
+class Contexts:
+    def __init__(self, store: Store, timeout: float) -> None:
+        self.store = store
+        self.resolver = ContextResolver(timeout=timeout, preload=self.preload, on_fetched=self.on_fetched)
+
+    async def preload(self, url: str) -> dict[str, Any] | None:
+        """A document the broker already has: one it hosts (whatever host name the URL uses), or a cached copy."""
+        if match := _HOSTED.match(url):
+            record = await self.store.get_context(match.group(1))
+            if record is None:
+                raise LdContextNotAvailable(f"hosted @context {url} does not exist")
+            return dict(record.body)
+        record = await self.store.find_context_by_url(url)
+        return dict(record.body) if record is not None else None
+
+    async def on_fetched(self, url: str, document: dict[str, Any]) -> None:
+        existing = await self.store.find_context_by_url(url)
+        context_id = existing.id if existing else uuid.uuid4().hex
+        await self.store.put_context(ContextRecord(context_id, url, "Cached", document, now_iso()))
+
+    async def add_hosted(self, document: Any, base_url: str) -> ContextRecord:
+        if not isinstance(document, dict) or "@context" not in document:
+            raise BadRequestData("a hosted @context is a JSON object with an @context member")
+        context_id = uuid.uuid4().hex
+        url = base_url.rstrip("/") + CONTEXTS_PATH + context_id
+        record = ContextRecord(context_id, url, "Hosted", {"@context": document["@context"]}, now_iso())
+        await self.resolver.resolve(document["@context"])  # refuse an invalid context before storing it
+        await self.store.put_context(record)
+        return record
+
+    async def get(self, key: str) -> ContextRecord:
+        record = await self.store.get_context(key) or await self.store.find_context_by_url(key)
+        if record is None:
+            raise ResourceNotFound(f"no @context {key}")
+        return record
+
+    async def list(self, kind: str | None) -> list[ContextRecord]:
+        if kind is not None and kind not in KINDS:
+            raise BadRequestData(f"kind must be one of {', '.join(KINDS)}")
+        return [r for r in await self.store.list_contexts() if kind is None or r.kind == kind]
+
+    async def delete(self, key: str, reload: bool) -> None:
+        record = await self.get(key)
+        if reload:
+            if record.kind != "Cached":
+                raise BadRequestData("only a Cached @context can be reloaded")
+            await self.resolver.reload(record.url)
+            return
+        await self.store.delete_context(record.id)
+        self.resolver.forget(record.url)
+
+    def details(self, record: ContextRecord) -> dict[str, Any]:
+        hits, last = self.resolver.usage(record.url)
+        out: dict[str, Any] = {
+            "URL": record.url,
+            "localId": record.id,
+            "kind": record.kind,
+            "createdAt": record.created_at,
+        }
+        if record.kind == "Cached":
+            out["lastUsage"] = last or record.created_at
+            out["numberOfHits"] = hits
+        return out

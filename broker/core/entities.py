@@ -1,0 +1,370 @@
+"""The entity operations of clause 5.6 (create, retrieve, merge, replace, attribute operations, delete, purge).
+
+Each operation validates and expands its input first (nothing is written when that fails), then hands the store
+a pure plan over the entity's current state, so that the write and its change event commit together.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.core import attrs as A
+from broker.core.caller import Caller
+from broker.core.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
+from broker.core.model import Entity, Instance, now_iso
+from broker.core.normalize import CREATE, PATCH, Rules, check_uri, is_null_instance, parse_attribute, parse_entity
+from broker.ld.codec import expand_attrs, expand_entity
+from broker.ld.termmap import TermMap
+from broker.store.base import EntityFilter, Store, WritePlan
+
+
+@dataclass
+class UpdateResult:
+    """Clause 5.2.18: which attributes were updated and which were not, with why (attribute IRIs)."""
+
+    updated: list[str] = field(default_factory=list)
+    not_updated: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """Optional inputs of Merge Entity (clause 5.6.17.3)."""
+
+    observed_at: str | None = None
+    lang: str | None = None
+    simplified: bool = False
+
+
+def new_entity(doc: Mapping[str, Any], tm: TermMap, now: str) -> Entity:
+    """A canonical entity from a validated normalized document, with its system attributes set."""
+    entity = expand_entity(dict(doc), tm)
+    entity["createdAt"] = entity["modifiedAt"] = now
+    for instances in entity["attrs"].values():
+        for inst in instances:
+            A.stamp(inst, now)
+    return entity
+
+
+def _require(current: Mapping[str, Entity | None], entity_id: str, types: list[str] | None = None) -> Entity:
+    entity = current.get(entity_id)
+    if entity is None or (types and not set(types) & set(entity["type"])):
+        raise ResourceNotFound(f"entity {entity_id} not found")
+    return copy.deepcopy(entity)
+
+
+class Entities:
+    """The entity operations over one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reads -----------------------------------------------------------------------------------------------
+    async def retrieve(self, caller: Caller, entity_id: str, types: list[str] | None = None) -> Entity:
+        check_uri(entity_id, "entity id")
+        found = (await self.store.get(caller.tenant, [entity_id])).get(entity_id)
+        if found is None or (types and not set(types) & set(found["type"])):
+            await self.check_tenant(caller)
+            raise ResourceNotFound(f"entity {entity_id} not found")
+        return found
+
+    async def check_tenant(self, caller: Caller) -> None:
+        if not await self.store.tenant_exists(caller.tenant):
+            raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
+
+    # -- create, replace, delete -----------------------------------------------------------------------------
+    async def create(self, caller: Caller, tm: TermMap, body: Any) -> str:
+        entity = new_entity(parse_entity(body), tm, now_iso())
+        entity_id: str = entity["id"]
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[str]:
+            if current.get(entity_id) is not None:
+                raise AlreadyExists(f"entity {entity_id} already exists")
+            return WritePlan({entity_id: entity}, entity_id)
+
+        await self.store.write(caller.tenant, [entity_id], plan, create_tenant=True)
+        return entity_id
+
+    async def replace(self, caller: Caller, tm: TermMap, entity_id: str, body: Any) -> None:
+        """Replace Entity (clause 5.6.18): every attribute replaced, id and createdAt kept."""
+        check_uri(entity_id, "entity id")
+        doc = parse_entity(body, require_id=False)
+        if doc.setdefault("id", entity_id) != entity_id:
+            raise BadRequestData("the id in the body differs from the id in the URL")
+        now = now_iso()
+        fresh = new_entity(doc, tm, now)
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+            old = _require(current, entity_id)
+            fresh["createdAt"] = old["createdAt"]
+            return WritePlan({entity_id: fresh})
+
+        await self.store.write(caller.tenant, [entity_id], plan)
+
+    async def delete(self, caller: Caller, entity_id: str, types: list[str] | None = None) -> None:
+        check_uri(entity_id, "entity id")
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+            _require(current, entity_id, types)
+            return WritePlan({entity_id: None})
+
+        await self.store.write(caller.tenant, [entity_id], plan)
+
+    # -- attribute operations --------------------------------------------------------------------------------
+    async def append(self, caller: Caller, tm: TermMap, entity_id: str, body: Any, no_overwrite: bool) -> UpdateResult:
+        """Append Attributes (clause 5.6.3)."""
+        check_uri(entity_id, "entity id")
+        fragment = _fragment(body, tm, entity_id, CREATE)
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
+            entity = _require(current, entity_id)
+            result = apply_append(entity, fragment, no_overwrite, now_iso())
+            return WritePlan({entity_id: entity}, result)
+
+        return await self._write_result(caller, entity_id, plan)
+
+    async def update_attrs(self, caller: Caller, tm: TermMap, entity_id: str, body: Any) -> UpdateResult:
+        """Update Attributes (clause 5.6.2): replace matching instances, append others, NGSI-LD Null deletes."""
+        check_uri(entity_id, "entity id")
+        fragment = _fragment(body, tm, entity_id, PATCH)
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
+            entity = _require(current, entity_id)
+            result = apply_update(entity, fragment, now_iso())
+            return WritePlan({entity_id: entity}, result)
+
+        return await self._write_result(caller, entity_id, plan)
+
+    async def merge(
+        self, caller: Caller, tm: TermMap, entity_id: str, body: Any, opts: MergeOptions, types: list[str] | None = None
+    ) -> None:
+        """Merge Entity (clause 5.6.17)."""
+        check_uri(entity_id, "entity id")
+        rules = Rules(allow_null=True, simplified=opts.simplified)
+        fragment = _fragment(body, tm, entity_id, rules)
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+            entity = _require(current, entity_id, types)
+            apply_merge(entity, fragment, opts, now_iso())
+            return WritePlan({entity_id: entity})
+
+        await self.store.write(caller.tenant, [entity_id], plan)
+
+    async def update_attr(
+        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None = None
+    ) -> None:
+        """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance."""
+        iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, PATCH)
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+            entity = _require(current, entity_id)
+            instances = entity["attrs"].get(iri, [])
+            i = A.find_instance(instances, new.get("datasetId"))
+            if i < 0:
+                raise ResourceNotFound(f"attribute {attr} (datasetId {new.get('datasetId')}) not found in {entity_id}")
+            if is_null_instance(new):
+                A.remove_instance(entity, iri, new.get("datasetId"))
+            else:
+                instances[i] = A.merge_instance(instances[i], _keep_type(instances[i], new), now_iso())
+            _touch(entity)
+            return WritePlan({entity_id: entity})
+
+        await self.store.write(caller.tenant, [entity_id], plan)
+
+    async def replace_attr(
+        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None = None
+    ) -> None:
+        """Replace Attribute (clause 5.6.19): the instance with the same datasetId is replaced, createdAt kept."""
+        iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, CREATE)
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+            entity = _require(current, entity_id)
+            if A.find_instance(entity["attrs"].get(iri, []), new.get("datasetId")) < 0:
+                raise ResourceNotFound(f"attribute {attr} not found in {entity_id}")
+            now = now_iso()
+            A.put_instance(entity, iri, new, now)
+            _touch(entity, now)
+            return WritePlan({entity_id: entity})
+
+        await self.store.write(caller.tenant, [entity_id], plan)
+
+    async def delete_attr(
+        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
+    ) -> None:
+        """Delete Attribute (clause 5.6.5)."""
+        check_uri(entity_id, "entity id")
+        iri = tm.expand_term(attr)
+        if dataset_id is not None:
+            check_uri(dataset_id, "datasetId")
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+            entity = _require(current, entity_id)
+            if not A.remove_instance(entity, iri, dataset_id, delete_all):
+                raise ResourceNotFound(f"attribute {attr} not found in {entity_id}")
+            _touch(entity)
+            return WritePlan({entity_id: entity})
+
+        await self.store.write(caller.tenant, [entity_id], plan)
+
+    # -- purge -----------------------------------------------------------------------------------------------
+    async def purge(
+        self, caller: Caller, flt: EntityFilter, drop: list[str] | None = None, keep: list[str] | None = None
+    ) -> int:
+        """Purge Entities (DELETE /entities): delete the matching entities, or only drop/keep some attributes."""
+        await self.check_tenant(caller)
+        ids = await self.store.find_ids(caller.tenant, flt)
+        if not ids:
+            return 0
+
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[int]:
+            writes: dict[str, Entity | None] = {}
+            for entity_id, entity in current.items():
+                if entity is not None:
+                    writes[entity_id] = _prune(entity, drop, keep)
+            return WritePlan(writes, len(writes))
+
+        return await self.store.write(caller.tenant, ids, plan) or 0
+
+    async def _write_result(self, caller: Caller, entity_id: str, plan: Any) -> UpdateResult:
+        result = await self.store.write(caller.tenant, [entity_id], plan)
+        assert isinstance(result, UpdateResult)
+        return result
+
+
+# -- pure appliers (also used by the batch operations) ----------------------------------------------------------
+def apply_append(entity: Entity, fragment: Entity, no_overwrite: bool, now: str) -> UpdateResult:
+    result = UpdateResult()
+    for iri, instances in fragment["attrs"].items():
+        for inst in instances:
+            exists = A.find_instance(entity["attrs"].get(iri, []), inst.get("datasetId")) >= 0
+            if exists and no_overwrite:
+                result.not_updated.append((iri, "attribute exists and options=noOverwrite was given"))
+                continue
+            A.put_instance(entity, iri, copy.deepcopy(inst), now)
+            result.updated.append(iri)
+    _apply_head(entity, fragment, scope_replace=True)
+    _touch(entity, now)
+    result.updated = list(dict.fromkeys(result.updated))
+    return result
+
+
+def apply_update(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
+    result = UpdateResult()
+    for iri, instances in fragment["attrs"].items():
+        for inst in instances:
+            if is_null_instance(inst):
+                A.remove_instance(entity, iri, inst.get("datasetId"))
+            else:
+                A.put_instance(entity, iri, A.drop_nulls(copy.deepcopy(inst)), now)
+            result.updated.append(iri)
+    if "scope" in fragment and "scope" in entity:
+        entity["scope"] = list(fragment["scope"])
+    A.add_types(entity, fragment.get("type", []))
+    _touch(entity, now)
+    result.updated = list(dict.fromkeys(result.updated))
+    return result
+
+
+def apply_merge(entity: Entity, fragment: Entity, opts: MergeOptions, now: str) -> None:
+    for iri, instances in fragment["attrs"].items():
+        for inst in instances:
+            _merge_one(entity, iri, inst, opts, now)
+    _apply_head(entity, fragment, scope_replace=True)
+    _touch(entity, now)
+
+
+def _merge_one(entity: Entity, iri: str, inst: Instance, opts: MergeOptions, now: str) -> None:
+    existing = entity["attrs"].get(iri, [])
+    i = A.find_instance(existing, inst.get("datasetId"))
+    if is_null_instance(inst):
+        A.remove_instance(entity, iri, inst.get("datasetId"))
+        return
+    if i < 0:
+        A.put_instance(entity, iri, A.drop_nulls(copy.deepcopy(inst)), now)
+        return
+    old = existing[i]
+    if opts.simplified:
+        inst = _keep_type(old, inst)
+    if opts.lang and old.get("type") == "LanguageProperty" and inst.get("type") == "Property":
+        inst = {"type": "LanguageProperty", "languageMap": {**old["languageMap"], opts.lang: inst["value"]}}
+    if opts.observed_at and "observedAt" in old and "observedAt" not in inst:
+        inst = {**inst, "observedAt": opts.observed_at}
+    existing[i] = A.merge_instance(old, inst, now)
+
+
+def _keep_type(old: Instance, new: Instance) -> Instance:
+    """A simplified or concise fragment keeps the type of the instance it lands on (clause 5.6.17.4)."""
+    old_type, new_type = old.get("type"), new.get("type")
+    if new_type == old_type or new_type != "Property" or "value" not in new:
+        return new
+    member = {
+        "Relationship": "object",
+        "GeoProperty": "value",
+        "LanguageProperty": "languageMap",
+        "VocabProperty": "vocab",
+        "JsonProperty": "json",
+        "ListProperty": "valueList",
+        "ListRelationship": "objectList",
+    }.get(str(old_type))
+    if member is None:
+        return new
+    out = {k: v for k, v in new.items() if k not in {"type", "value"}}
+    out.update({"type": old_type, member: new["value"]})
+    return out
+
+
+def _apply_head(entity: Entity, fragment: Entity, scope_replace: bool) -> None:
+    A.add_types(entity, fragment.get("type", []))
+    if "scope" in fragment:
+        if scope_replace:
+            entity["scope"] = list(fragment["scope"])
+        else:
+            entity["scope"] = list(dict.fromkeys([*entity.get("scope", []), *fragment["scope"]]))
+
+
+def _touch(entity: Entity, now: str | None = None) -> None:
+    entity["modifiedAt"] = now or now_iso()
+
+
+def _prune(entity: Entity, drop: list[str] | None, keep: list[str] | None) -> Entity | None:
+    if drop is None and keep is None:
+        return None
+    pruned = copy.deepcopy(entity)
+    names = list(pruned["attrs"])
+    for iri in names:
+        if (drop is not None and iri in drop) or (keep is not None and iri not in keep):
+            del pruned["attrs"][iri]
+    _touch(pruned)
+    return pruned
+
+
+def _fragment(body: Any, tm: TermMap, entity_id: str, rules: Rules) -> Entity:
+    """An entity fragment (attributes, maybe type and scope) expanded; an id in it must be the target's."""
+    doc = parse_entity(body, rules, require_id=False, require_type=False)
+    if doc.setdefault("id", entity_id) != entity_id:
+        raise BadRequestData("the id in the body differs from the id in the URL")
+    return expand_fragment(doc, tm)
+
+
+def expand_fragment(doc: dict[str, Any], tm: TermMap) -> Entity:
+    """Expand an entity fragment, whose type is optional (an empty type list means 'types unchanged')."""
+    return expand_entity({**doc, "type": doc.get("type", [])}, tm)
+
+
+def _attr_fragment(
+    tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None, rules: Rules
+) -> tuple[str, Instance]:
+    """The single instance that PATCH/PUT .../attrs/{attrId} carries, expanded, targeted by datasetId."""
+    check_uri(entity_id, "entity id")
+    if isinstance(body, dict) and "@context" in body:
+        body = {k: v for k, v in body.items() if k != "@context"}
+    instances = parse_attribute(body, attr, rules)
+    if len(instances) != 1:
+        raise BadRequestData(f"{attr}: one attribute instance expected")
+    if dataset_id is not None:
+        instances[0]["datasetId"] = check_uri(dataset_id, "datasetId")
+    iri = tm.expand_term(attr)
+    expanded = expand_attrs({attr: instances}, tm)
+    return iri, expanded[iri][0]

@@ -1,0 +1,116 @@
+"""The one exception hierarchy of the broker (clause 5.5.2 and Table 6.3.2-1 of ETSI GS CIM 009 V1.9.1).
+
+    NgsiLdError                      problem type                       HTTP
+    ├── InvalidRequest               .../errors/InvalidRequest          400
+    ├── BadRequestData               .../errors/BadRequestData          400
+    ├── AlreadyExists                .../errors/AlreadyExists           409
+    ├── Conflict                     .../errors/Conflict                409
+    ├── OperationNotSupported        .../errors/OperationNotSupported   422
+    ├── ResourceNotFound             .../errors/ResourceNotFound        404
+    ├── NonexistentTenant            .../errors/NonexistentTenant       404
+    ├── NoMultiTenantSupport         .../errors/NoMultiTenantSupport    501
+    ├── TooComplexQuery              .../errors/TooComplexQuery         403
+    ├── TooManyResults               .../errors/TooManyResults          403
+    ├── LdContextNotAvailable        .../errors/LdContextNotAvailable   504
+    ├── InternalError                .../errors/InternalError           500
+    └── HttpError                    (bare HTTP statuses of clause 6.3: 405, 406, 411, 413, 415)
+
+Each class carries its problem type and status; `detail` is what the client sees, `log_detail` (optional) is what
+the log sees. problem+json is rendered from these in exactly one place: `broker.http.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+ERRORS_BASE = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+class NgsiLdError(Exception):
+    """Base of every error the broker reports to a client."""
+
+    problem: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, *, log_detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.log_detail = log_detail or detail
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return ERRORS_BASE + self.problem
+
+    def to_problem(self) -> dict[str, Any]:
+        """The ProblemDetails body (IETF RFC 9457) of this error."""
+        body: dict[str, Any] = {"type": self.type_uri, "title": self.title, "status": self.status}
+        body["detail"] = self.detail
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(NgsiLdError):
+    problem, status, title = "InvalidRequest", 400, "Invalid request"
+
+
+class BadRequestData(NgsiLdError):
+    problem, status, title = "BadRequestData", 400, "Bad request data"
+
+
+class AlreadyExists(NgsiLdError):
+    problem, status, title = "AlreadyExists", 409, "Already exists"
+
+
+class Conflict(NgsiLdError):
+    problem, status, title = "Conflict", 409, "Conflict"
+
+
+class OperationNotSupported(NgsiLdError):
+    problem, status, title = "OperationNotSupported", 422, "Operation not supported"
+
+
+class ResourceNotFound(NgsiLdError):
+    problem, status, title = "ResourceNotFound", 404, "Resource not found"
+
+
+class NonexistentTenant(NgsiLdError):
+    problem, status, title = "NonexistentTenant", 404, "Nonexistent tenant"
+
+
+class NoMultiTenantSupport(NgsiLdError):
+    problem, status, title = "NoMultiTenantSupport", 501, "No multi-tenant support"
+
+
+class TooComplexQuery(NgsiLdError):
+    problem, status, title = "TooComplexQuery", 403, "Too complex query"
+
+
+class TooManyResults(NgsiLdError):
+    problem, status, title = "TooManyResults", 403, "Too many results"
+
+
+class LdContextNotAvailable(NgsiLdError):
+    problem, status, title = "LdContextNotAvailable", 504, "@context not available"
+
+
+class InternalError(NgsiLdError):
+    problem, status, title = "InternalError", 500, "Internal error"
+
+
+class HttpError(NgsiLdError):
+    """A bare HTTP status of clause 6.3 (405, 406, 411, 413, 415) with no NGSI-LD problem type of its own.
+
+    It is still rendered as problem+json, with an about:blank-style type under the errors base so that every
+    error body of the broker has one shape.
+    """
+
+    def __init__(self, status: int, title: str, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.http_status = status
+        self.http_title = title
+        self.headers = headers or {}
+
+    def to_problem(self) -> dict[str, Any]:
+        return {"type": "about:blank", "title": self.http_title, "status": self.http_status, "detail": self.detail}

@@ -1,0 +1,158 @@
+"""Output representations of an entity (clause 4.5): normalized, concise, simplified; sysAttrs; lang; attrs.
+
+Works on the canonical entity, compacts it with the request's term map, then reshapes it. Projection (which
+attributes) happens before compaction so that nothing is compacted only to be thrown away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from broker.core.errors import BadRequestData
+from broker.core.geojson import looks_like_geometry
+from broker.core.model import CONTENT_MEMBER, SYSTEM_MEMBERS, Entity
+from broker.ld.codec import compact_entity
+from broker.ld.termmap import TermMap
+
+FORMATS = ("normalized", "concise", "simplified")
+
+
+@dataclass(frozen=True)
+class View:
+    """How to show an entity: format, sysAttrs, language, and which attributes (IRIs; None = all)."""
+
+    format: str = "normalized"
+    sys_attrs: bool = False
+    lang: str | None = None
+    attrs: frozenset[str] | None = None
+    omit: frozenset[str] | None = None
+
+
+def parse_format(format_param: str | None, options: list[str]) -> tuple[str, bool]:
+    """(format, sysAttrs) from `format=` and `options=` (clause 6.3.7); keyValues is a synonym of simplified."""
+    names = {"keyValues": "simplified", "simplified": "simplified", "concise": "concise", "normalized": "normalized"}
+    chosen = [names[o] for o in options if o in names]
+    if format_param is not None:
+        if format_param not in names:
+            raise BadRequestData(f"format={format_param!r} is not one of normalized, concise, simplified, keyValues")
+        chosen.insert(0, names[format_param])
+    if len(set(chosen)) > 1:
+        raise BadRequestData(f"conflicting representations requested: {', '.join(dict.fromkeys(chosen))}")
+    return (chosen[0] if chosen else "normalized"), "sysAttrs" in options
+
+
+def render(entity: Entity, tm: TermMap, view: View) -> dict[str, Any]:
+    projected = _project(entity, view)
+    doc = compact_entity(projected, tm)
+    if not view.sys_attrs:
+        _strip_system(doc)
+    if view.lang is not None:
+        _apply_lang(doc, view.lang)
+    if view.format == "concise":
+        return {k: (v if k in _HEAD else _concise_attr(v)) for k, v in doc.items()}
+    if view.format == "simplified":
+        return {k: (v if k in _HEAD else _simplified_attr(v)) for k, v in doc.items()}
+    return doc
+
+
+_HEAD = frozenset({"id", "type", "scope", "@context"}) | SYSTEM_MEMBERS
+
+
+def _project(entity: Entity, view: View) -> Entity:
+    if view.attrs is None and not view.omit:
+        return entity
+    attrs = {
+        iri: inst
+        for iri, inst in entity["attrs"].items()
+        if (view.attrs is None or iri in view.attrs) and not (view.omit and iri in view.omit)
+    }
+    return {**entity, "attrs": attrs}
+
+
+def _strip_system(node: dict[str, Any]) -> None:
+    for key in SYSTEM_MEMBERS:
+        node.pop(key, None)
+    for key, val in node.items():
+        if key in _HEAD or key in CONTENT_MEMBER.values():
+            continue
+        for inst in val if isinstance(val, list) else [val]:
+            if isinstance(inst, dict) and "type" in inst:
+                _strip_system(inst)
+
+
+def _instances(val: Any) -> list[dict[str, Any]]:
+    return val if isinstance(val, list) else [val]
+
+
+def _apply_lang(doc: dict[str, Any], lang: str) -> None:
+    """A LanguageProperty shown in one language becomes a Property with that string and a `lang` member."""
+    for key, val in doc.items():
+        if key in _HEAD:
+            continue
+        for inst in _instances(val):
+            if inst.get("type") == "LanguageProperty" and lang != "*":
+                tag, text = _pick_language(inst.pop("languageMap"), lang)
+                inst["type"] = "Property"
+                inst["value"] = text
+                inst["lang"] = tag
+
+
+def _pick_language(langmap: dict[str, Any], wanted: str) -> tuple[str, Any]:
+    """Clause 4.15: the best match for a list of tags with optional q-weights; else @none, else any."""
+    tags = []
+    for part in wanted.split(","):
+        tag, _, weight = part.strip().partition(";q=")
+        tags.append((float(weight) if weight else 1.0, tag))
+    for _, tag in sorted(tags, key=lambda t: -t[0]):
+        if tag in langmap:
+            return tag, langmap[tag]
+        for key in langmap:
+            if key.split("-")[0] == tag.split("-")[0]:
+                return key, langmap[key]
+    if "@none" in langmap:
+        return "@none", langmap["@none"]
+    first = next(iter(langmap))
+    return first, langmap[first]
+
+
+def _concise_attr(val: Any) -> Any:
+    instances = [_concise_instance(i) for i in _instances(val)]
+    return instances if isinstance(val, list) else instances[0]
+
+
+def _concise_instance(inst: dict[str, Any]) -> Any:
+    kind = inst.get("type")
+    out = {k: v for k, v in inst.items() if k != "type"}
+    for key, sub in list(out.items()):
+        if key not in CONTENT_MEMBER.values() and isinstance(sub, dict | list) and key not in {"objectType"}:
+            out[key] = _concise_attr(sub)
+    only_value = set(out) == {"value"}
+    if only_value and kind in ("Property", "GeoProperty") and not _ambiguous(out["value"], kind):
+        return out["value"]
+    return out
+
+
+def _ambiguous(value: Any, kind: str | None) -> bool:
+    """A bare value that would read back as something else must keep its {"value": ...} wrapper."""
+    if kind == "GeoProperty":
+        return False
+    return (
+        isinstance(value, dict)
+        or (isinstance(value, list) and bool(value) and isinstance(value[0], dict))
+        or (looks_like_geometry(value))
+    )
+
+
+def _simplified_attr(val: Any) -> Any:
+    instances = _instances(val)
+    if len(instances) == 1 and "datasetId" not in instances[0]:
+        return _simplified_value(instances[0])
+    return {"dataset": {inst.get("datasetId", "@none"): _simplified_value(inst) for inst in instances}}
+
+
+def _simplified_value(inst: dict[str, Any]) -> Any:
+    member = CONTENT_MEMBER.get(str(inst.get("type")), "value")
+    if inst.get("type") == "Property" and "lang" in inst:
+        return inst.get("value")
+    return inst.get(member)

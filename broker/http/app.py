@@ -1,0 +1,50 @@
+"""The Starlette application: routes, the one error handler, and the lifespan that opens the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from broker.http import contexts, entities, info
+from broker.http.errors import EXCEPTION_HANDLERS
+from broker.http.state import BrokerState
+from broker.settings import Settings
+from broker.store import open_store
+from broker.store.base import Store
+
+log = logging.getLogger("agora")
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+    """The broker as an ASGI app. A given `store` is used as it is (tests); else one is opened from settings."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        the_store = store or open_store(settings.store)
+        await the_store.open()
+        app.state.broker = BrokerState.build(settings, the_store)
+        log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
+        try:
+            yield
+        finally:
+            await the_store.close()
+
+    routes = [*entities.ROUTES, *contexts.ROUTES, *info.ROUTES]
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+
+def _safe_url(url: str) -> str:
+    """A store URL without its password, for the log."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def app_from_env() -> Starlette:
+    """Factory for `uvicorn --factory broker.http.app:app_from_env` (used by `agora serve --workers N`)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,55 @@
+"""Routes of /jsonldContexts (clauses 6.29, 6.30)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from broker.http import params as P
+from broker.http.negotiation import read_body
+from broker.http.render import json_response, no_content
+from broker.http.state import state_of
+
+BASE = "/ngsi-ld/v1/jsonldContexts"
+
+
+async def add_context(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset())
+    body = await read_body(request, state.settings.max_body_bytes)
+    record = await state.contexts.add_hosted(body.data, str(request.base_url))
+    return no_content(request, {"Location": f"{BASE}/{record.id}"}, status=201)
+
+
+async def list_contexts(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"details", "kind"}))
+    records = await state.contexts.list(request.query_params.get("kind"))
+    if P.flag(request, "details"):
+        return json_response(request, [state.contexts.details(r) for r in records])
+    return json_response(request, [r.url for r in records])
+
+
+async def serve_context(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"details"}))
+    record = await state.contexts.get(request.path_params["context_id"])
+    if P.flag(request, "details"):
+        return json_response(request, state.contexts.details(record))
+    return json_response(request, record.body, media="application/ld+json")
+
+
+async def delete_context(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"reload"}))
+    await state.contexts.delete(request.path_params["context_id"], P.flag(request, "reload"))
+    return no_content(request)
+
+
+ROUTES = [
+    Route(BASE, add_context, methods=["POST"]),
+    Route(BASE, list_contexts, methods=["GET"]),
+    Route(f"{BASE}/{{context_id:path}}", serve_context, methods=["GET"]),
+    Route(f"{BASE}/{{context_id:path}}", delete_context, methods=["DELETE"]),
+]

@@ -1,0 +1,131 @@
+"""Content negotiation and @context selection of clause 6.3 (6.3.4 to 6.3.6), kept apart from the routes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from broker.core.errors import BadRequestData, HttpError, InvalidRequest
+
+JSON = "application/json"
+LD_JSON = "application/ld+json"
+GEO_JSON = "application/geo+json"
+MERGE_PATCH = "application/merge-patch+json"
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+_TENANT = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Body:
+    """A parsed request body and the @context it asks for (None = the core context)."""
+
+    data: Any
+    context: Any
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def link_context(request: Request) -> str | None:
+    """The URL of the JSON-LD context Link header, if any (clause 6.3.5)."""
+    found = []
+    for header in request.headers.getlist("link"):
+        for match in _LINK.finditer(header):
+            params = match.group(2)
+            if re.search(r'rel\s*=\s*"?' + re.escape(CONTEXT_REL) + '"?', params):
+                found.append(match.group(1).strip())
+    if len(found) > 1:
+        raise BadRequestData("more than one JSON-LD context Link header")
+    if found and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", found[0]):
+        raise BadRequestData(f"the JSON-LD context Link {found[0]!r} is not an absolute URL")
+    return found[0] if found else None
+
+
+async def read_body(request: Request, max_bytes: int, *, merge_patch: bool = False) -> Body:
+    """Read and parse a JSON or JSON-LD request body, enforcing every rule of clause 6.3.4 and 6.3.5."""
+    kind = media_type(request)
+    allowed = {JSON, LD_JSON} | ({MERGE_PATCH} if merge_patch else set())
+    if kind not in allowed:
+        raise HttpError(415, "Unsupported Media Type", f"Content-Type must be one of {', '.join(sorted(allowed))}")
+    length = request.headers.get("content-length")
+    if length is None and "chunked" not in request.headers.get("transfer-encoding", ""):
+        raise HttpError(411, "Length Required", "a request body needs a Content-Length header")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise HttpError(413, "Content Too Large", f"the body exceeds {max_bytes} bytes")
+    raw = await _read_limited(request, max_bytes)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    return Body(data, _body_context(request, kind, data))
+
+
+async def _read_limited(request: Request, max_bytes: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HttpError(413, "Content Too Large", f"the body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _body_context(request: Request, kind: str, data: Any) -> Any:
+    link = link_context(request)
+    items = data if isinstance(data, list) else [data]
+    inline = [item["@context"] for item in items if isinstance(item, dict) and "@context" in item]
+    if kind == LD_JSON:
+        if link is not None:
+            raise BadRequestData(
+                "an application/ld+json body carries its @context; a context Link header is not allowed"
+            )
+        if len(inline) != len(items) or not items:
+            raise BadRequestData("an application/ld+json body must carry an @context member")
+        if any(ctx != inline[0] for ctx in inline):
+            raise BadRequestData("every entity of one batch must carry the same @context")
+        return inline[0]
+    if inline:
+        raise BadRequestData("an application/json body must not carry @context; send it in a Link header")
+    return link
+
+
+def negotiate(request: Request, offered: tuple[str, ...] = (JSON, LD_JSON)) -> str:
+    """The response media type from Accept (clause 6.3.6); absent Accept means application/json. 406 if none."""
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return offered[0]
+    ranked = []
+    for i, part in enumerate(accept.split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        quality = 1.0
+        for param in fields[1:]:
+            name, _, val = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(val)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, i, fields[0].lower()))
+    for neg_q, _, mime in sorted(ranked):
+        if neg_q == 0:
+            continue
+        for candidate in offered:
+            if mime in (candidate, "*/*", "application/*"):
+                return candidate
+    raise HttpError(406, "Not Acceptable", f"this resource is available as {', '.join(offered)}")
+
+
+def tenant_of(request: Request) -> str:
+    tenant = request.headers.get("ngsild-tenant")
+    if tenant is None or tenant == "":
+        return ""
+    if not _TENANT.match(tenant):
+        raise BadRequestData(f"NGSILD-Tenant {tenant!r} is not a valid tenant name")
+    return tenant

@@ -1,0 +1,53 @@
+"""Responses: JSON with the @context in a Link header, or JSON-LD with it in the body (clause 6.3.6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from broker.http.negotiation import CONTEXT_REL, LD_JSON
+from broker.ld.termmap import TermMap
+
+
+def link_header(url: str) -> str:
+    return f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+
+
+def json_response(
+    request: Request,
+    body: Any,
+    status: int = 200,
+    *,
+    media: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    out = dict(headers or {})
+    if tenant := request.headers.get("ngsild-tenant"):
+        out["NGSILD-Tenant"] = tenant
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=out)
+
+
+def ld_response(
+    request: Request, body: Any, tm: TermMap, media: str, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A body that was compacted with `tm`, carrying that @context the way `media` asks."""
+    out = dict(headers or {})
+    context = tm.link_url or tm.context_value
+    if media == LD_JSON:
+        if isinstance(body, list):
+            body = [{"@context": context, **item} for item in body]
+        else:
+            body = {"@context": context, **body}
+    elif tm.link_url:
+        out["Link"] = link_header(tm.link_url)
+    return json_response(request, body, status, media=media, headers=out)
+
+
+def no_content(request: Request, headers: dict[str, str] | None = None, status: int = 204) -> Response:
+    out = dict(headers or {})
+    if tenant := request.headers.get("ngsild-tenant"):
+        out["NGSILD-Tenant"] = tenant
+    return Response(status_code=status, headers=out)

@@ -1,0 +1,39 @@
+"""What the routes share: settings, store, services. Built once per process in the app lifespan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from broker.core.batch import Batch
+from broker.core.contexts import Contexts
+from broker.core.entities import Entities
+from broker.ld.resolver import ContextResolver
+from broker.settings import Settings
+from broker.store.base import Store
+
+
+@dataclass
+class BrokerState:
+    settings: Settings
+    store: Store
+    contexts: Contexts
+    entities: Entities
+    batch: Batch
+    started: float = field(default_factory=time.time)
+
+    @property
+    def resolver(self) -> ContextResolver:
+        return self.contexts.resolver
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store) -> BrokerState:
+        return cls(settings, store, Contexts(store, settings.context_timeout), Entities(store), Batch(store))
+
+
+def state_of(request: Request) -> BrokerState:
+    state = request.app.state.broker
+    assert isinstance(state, BrokerState)
+    return state

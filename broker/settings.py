@@ -1,0 +1,41 @@
+"""Broker settings: defaults, then AGORA_* environment variables, then command-line flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 1026
+    store: str = "sqlite:///agora.db"
+    workers: int = 1
+    #: Largest request body accepted, in bytes (413 above it).
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: Seconds to wait for a remote @context before LdContextNotAvailable (504).
+    context_timeout: float = 5.0
+    #: Name this broker gives itself in /info/sourceIdentity (clause 6.33).
+    source_alias: str = "agora"
+    source_id: str = field(default="urn:ngsi-ld:ContextSource:agora")
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from AGORA_<NAME> variables, then the explicit overrides that are not None."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"AGORA_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _convert(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(kind: object, raw: str) -> object:
+    if kind in ("int", int):
+        return int(raw)
+    if kind in ("float", float):
+        return float(raw)
+    return raw

@@ -1,0 +1,108 @@
+"""Rules every store backend shares, kept in one place so that all backends answer the same way.
+
+Write semantics pinned down here (the contract in base.py leaves them open):
+
+* the ids handed to a write are deduplicated, first occurrence wins the order;
+* a plan may only write ids it was given, and a written entity's "id" must be its key (ValueError otherwise);
+* writing None over an entity that does not exist is a no-op: no change event, nothing written;
+* change events of one write are appended in the order of `plan.writes` and share one timestamp;
+* `create_tenant` creates the tenant only when the write commits at least one change event;
+* reads on a tenant that does not exist answer empty; only `write` raises NonexistentTenant;
+* an EntityFilter member that is an empty set matches nothing; `id_pattern` uses `re.search` semantics;
+* ids order is code-point order, which is also SQLite's BINARY order over UTF-8 text.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from broker.core.errors import NonexistentTenant
+from broker.core.model import Entity
+from broker.store.base import EntityFilter, WritePlan
+
+
+def dumps(value: Any) -> bytes:
+    """The one serialisation of stored documents. orjson raises TypeError on anything that is not plain JSON,
+    but writes NaN and infinities as null: they are refused here instead (ValueError), since a silent null
+    would turn a Property into an invalid one."""
+    data = orjson.dumps(value)
+    # Only a document with a null in it can hide a non-finite number: the walk is skipped for nearly all writes.
+    if b"null" in data and _has_non_finite(value):
+        raise ValueError("NaN and infinite numbers cannot be stored: JSON has no representation for them")
+    return data
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def loads(data: bytes) -> Any:
+    return orjson.loads(data)
+
+
+def clone(value: Any) -> Any:
+    """A deep copy through JSON: as fast as any copy, and it refuses what a persistent backend could not store."""
+    return orjson.loads(dumps(value))
+
+
+def unique_ids(ids: Iterable[str]) -> list[str]:
+    """The requested ids without duplicates, in first-seen order (a str is refused: it is not a list of ids)."""
+    if isinstance(ids, str):
+        raise TypeError("ids must be an iterable of ids, not a single str")
+    return list(dict.fromkeys(ids))
+
+
+def nonexistent_tenant(tenant: str) -> NonexistentTenant:
+    return NonexistentTenant(f"Tenant {tenant!r} does not exist")
+
+
+def checked_writes(plan: object, ids: list[str]) -> dict[str, Entity | None]:
+    """The writes of `plan` once it is known to touch only `ids`, with entities whose "id" matches their key."""
+    if not isinstance(plan, WritePlan):
+        raise TypeError(f"a write function must return a WritePlan, not {type(plan).__name__}")
+    writes: dict[str, Entity | None] = plan.writes
+    allowed = set(ids)
+    for eid, entity in writes.items():
+        if eid not in allowed:
+            raise ValueError(f"write function wrote {eid!r}, which it was not given")
+        if entity is not None and entity.get("id") != eid:
+            raise ValueError(f"entity written under {eid!r} has id {entity.get('id')!r}")
+    return writes
+
+
+def entity_types(entity: Mapping[str, Any]) -> frozenset[str]:
+    """The type IRIs of a canonical entity (a list; a lone string is tolerated)."""
+    raw = entity.get("type")
+    if isinstance(raw, str):
+        return frozenset((raw,))
+    if isinstance(raw, list):
+        return frozenset(t for t in raw if isinstance(t, str))
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=256)
+def compile_id_pattern(pattern: str) -> re.Pattern[str]:
+    """Compiled once per pattern: SQLite calls REGEXP per row. An invalid pattern raises re.error."""
+    return re.compile(pattern)
+
+
+def matches(entity: Mapping[str, Any], flt: EntityFilter) -> bool:
+    """Whether an entity passes a filter; the reference semantics the SQL pushdown must agree with."""
+    eid = entity["id"]
+    if flt.ids is not None and eid not in flt.ids:
+        return False
+    if flt.types is not None and not (entity_types(entity) & flt.types):
+        return False
+    return flt.id_pattern is None or compile_id_pattern(flt.id_pattern).search(eid) is not None

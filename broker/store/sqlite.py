@@ -1,0 +1,332 @@
+"""SqliteStore: the embedded default backend, one SQLite file that several processes (uvicorn workers) share.
+
+Durability: WAL journal; with `synchronous=NORMAL` (the default) a committed write survives the process being
+killed, with `?synchronous=full` it also survives power loss. Every write is one `BEGIN IMMEDIATE` transaction
+(read, plan, write entities and change events, commit), so writers on the file are serialised and the change
+feed's sequence numbers follow commit order across processes.
+
+The methods are async but run SQLite synchronously on the calling thread: a statement takes microseconds and a
+thread hop would cost more. Between the BEGIN and the COMMIT of a write there is no await, so coroutines sharing
+this store never interleave inside a transaction; a lock covers callers on other threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs
+
+from broker.core.model import Entity, now_iso
+from broker.store import _common as common
+from broker.store.base import DEFAULT_TENANT, Change, ContextRecord, EntityFilter, Store, WriteFn
+
+T = TypeVar("T")
+
+SYNCHRONOUS_MODES = frozenset({"off", "normal", "full", "extra"})
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+
+# Entities are rowid tables (bodies may be kilobytes); the small index tables are WITHOUT ROWID.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entities (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, entity_id TEXT NOT NULL,
+    before BLOB, after BLOB, at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contexts (
+    id TEXT PRIMARY KEY, url TEXT NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL, created_at TEXT NOT NULL,
+    extra BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contexts_by_url ON contexts (url, id);
+"""
+
+# A list of values travels as one JSON parameter: no limit on the number of SQL variables, one cached statement.
+IN_LIST = "(SELECT value FROM json_each(?))"
+
+
+class SqliteStore(Store):
+    capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "normal",
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> None:
+        if synchronous.lower() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, not {synchronous!r}")
+        self.path = str(path)
+        self.synchronous = synchronous.lower()
+        self.busy_timeout_ms = busy_timeout_ms
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`, with optional query parameters
+        `synchronous` (normal | full | extra | off) and `busy_timeout` (milliseconds)."""
+        prefix = "sqlite:///"
+        if not url.startswith(prefix):
+            raise ValueError(f"a SQLite store URL looks like sqlite:///path/to.db, not {url!r}")
+        path, _, query = url[len(prefix) :].partition("?")
+        if not path:
+            raise ValueError(f"no database path in {url!r}")
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True, strict_parsing=bool(query)).items()}
+        unknown = set(params) - {"synchronous", "busy_timeout"}
+        if unknown:
+            # A misspelt durability option must not silently fall back to the default.
+            raise ValueError(f"unknown SQLite store option(s) {sorted(unknown)} in {url!r}")
+        busy = params.get("busy_timeout")
+        return cls(
+            path,
+            synchronous=params.get("synchronous", "normal"),
+            busy_timeout_ms=DEFAULT_BUSY_TIMEOUT_MS if busy is None else int(busy),
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                return
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: the module issues no implicit BEGIN; this class owns every transaction.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                self._configure(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        # busy_timeout first: the statements below may wait for another process that holds the file.
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        conn.create_function("regexp", 2, _regexp, deterministic=True)
+        # Several workers may open a fresh file at once: create the schema under the write lock.
+        with _immediate(conn):
+            # Statement by statement: executescript() would COMMIT the transaction first.
+            for statement in _statements(SCHEMA):
+                conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("SqliteStore is not open (await store.open() first)")
+            yield self._conn
+
+    # -- tenants ---------------------------------------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        with self._connection() as conn:
+            return _tenant_exists(conn, tenant)
+
+    async def list_tenants(self) -> list[str]:
+        with self._connection() as conn:
+            return [name for (name,) in conn.execute("SELECT name FROM tenants ORDER BY name")]
+
+    # -- entities --------------------------------------------------------------------------------------------
+    async def get(self, tenant: str, ids: Iterable[str]) -> dict[str, Entity]:
+        id_list = common.unique_ids(ids)
+        with self._connection() as conn:
+            raw = _read_bodies(conn, tenant, id_list)
+        return {eid: common.loads(raw[eid]) for eid in id_list if eid in raw}
+
+    async def write(self, tenant: str, ids: Iterable[str], fn: WriteFn[T], *, create_tenant: bool = False) -> T | None:
+        id_list = common.unique_ids(ids)
+        with self._connection() as conn, _immediate(conn):
+            return self._write_in_transaction(conn, tenant, id_list, fn, create_tenant)
+
+    def _write_in_transaction(
+        self, conn: sqlite3.Connection, tenant: str, ids: list[str], fn: WriteFn[T], create_tenant: bool
+    ) -> T | None:
+        if not create_tenant and not _tenant_exists(conn, tenant):
+            raise common.nonexistent_tenant(tenant)
+        raw = _read_bodies(conn, tenant, ids)
+        current: dict[str, Entity | None] = {eid: common.loads(raw[eid]) if eid in raw else None for eid in ids}
+        # Taken before fn runs: fn is meant to be pure but might still mutate what it was handed.
+        old_types = {eid: common.entity_types(e) for eid, e in current.items() if e is not None}
+        plan = fn(current)
+        writes = common.checked_writes(plan, ids)
+        at = now_iso()
+        events: list[tuple[str, str, bytes | None, bytes | None, str]] = []
+        for eid, after in writes.items():
+            if after is None and eid not in raw:
+                continue  # deleting what is not there changes nothing
+            after_raw = None if after is None else common.dumps(after)
+            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), after)
+            events.append((tenant, eid, raw.get(eid), after_raw, at))
+        if events:
+            conn.executemany(
+                "INSERT INTO changes (tenant, entity_id, before, after, at) VALUES (?, ?, ?, ?, ?)", events
+            )
+            conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
+        return plan.result
+
+    async def find_ids(self, tenant: str, flt: EntityFilter) -> list[str]:
+        where, params = _filter_sql(tenant, flt)
+        with self._connection() as conn:
+            return [eid for (eid,) in conn.execute(f"SELECT id FROM entities WHERE {where} ORDER BY id", params)]
+
+    async def scan(self, tenant: str, flt: EntityFilter) -> list[Entity]:
+        where, params = _filter_sql(tenant, flt)
+        with self._connection() as conn:
+            rows = conn.execute(f"SELECT body FROM entities WHERE {where} ORDER BY id", params).fetchall()
+        return [common.loads(body) for (body,) in rows]
+
+    # -- change feed -----------------------------------------------------------------------------------------
+    async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, tenant, entity_id, before, after, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, max(limit, 0)),
+            ).fetchall()
+        return [Change(s, t, eid, _load_optional(b), _load_optional(a), at) for s, t, eid, b, a, at in rows]
+
+    # -- @context documents ----------------------------------------------------------------------------------
+    async def put_context(self, record: ContextRecord) -> None:
+        row = (
+            record.id,
+            record.url,
+            record.kind,
+            common.dumps(record.body),
+            record.created_at,
+            common.dumps(record.extra),
+        )
+        with self._connection() as conn:
+            conn.execute("INSERT OR REPLACE INTO contexts VALUES (?, ?, ?, ?, ?, ?)", row)
+
+    async def get_context(self, context_id: str) -> ContextRecord | None:
+        return self._one_context("WHERE id = ?", (context_id,))
+
+    async def find_context_by_url(self, url: str) -> ContextRecord | None:
+        # Lowest id first, so that duplicates of a URL resolve the same way in every backend.
+        return self._one_context("WHERE url = ? ORDER BY id LIMIT 1", (url,))
+
+    async def list_contexts(self) -> list[ContextRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(f"{_CONTEXT_SELECT} ORDER BY id").fetchall()
+        return [_context_record(row) for row in rows]
+
+    async def delete_context(self, context_id: str) -> bool:
+        with self._connection() as conn:
+            return conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,)).rowcount > 0
+
+    def _one_context(self, clause: str, params: tuple[str, ...]) -> ContextRecord | None:
+        with self._connection() as conn:
+            row = conn.execute(f"{_CONTEXT_SELECT} {clause}", params).fetchone()
+        return None if row is None else _context_record(row)
+
+
+_CONTEXT_SELECT = "SELECT id, url, kind, body, created_at, extra FROM contexts"
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: BEGIN IMMEDIATE takes the file's write lock up front (waiting up to busy_timeout),
+    so the reads inside it see the state the writes are based on. Any exception rolls everything back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _regexp(pattern: str, value: str | None) -> bool:
+    """SQLite's `value REGEXP pattern`, with NGSI-LD idPattern semantics: a match anywhere (re.search)."""
+    return value is not None and common.compile_id_pattern(pattern).search(value) is not None
+
+
+def _tenant_exists(conn: sqlite3.Connection, tenant: str) -> bool:
+    return conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone() is not None
+
+
+def _read_bodies(conn: sqlite3.Connection, tenant: str, ids: list[str]) -> dict[str, bytes]:
+    if not ids:
+        return {}
+    if len(ids) == 1:  # the common single-entity case: an equality lookup costs half of a json_each join
+        return dict(conn.execute("SELECT id, body FROM entities WHERE tenant = ? AND id = ?", (tenant, ids[0])))
+    rows = conn.execute(
+        f"SELECT id, body FROM entities WHERE tenant = ? AND id IN {IN_LIST}", (tenant, common.dumps(ids))
+    )
+    return dict(rows)
+
+
+def _put_entity(
+    conn: sqlite3.Connection,
+    tenant: str,
+    eid: str,
+    body: bytes | None,
+    old_types: frozenset[str],
+    after: Entity | None,
+) -> None:
+    """Store (or delete, when body is None) one entity and bring its rows in entity_types up to date."""
+    if body is None:
+        conn.execute("DELETE FROM entities WHERE tenant = ? AND id = ?", (tenant, eid))
+    else:
+        conn.execute(
+            "INSERT INTO entities (tenant, id, body) VALUES (?, ?, ?) "
+            "ON CONFLICT (tenant, id) DO UPDATE SET body = excluded.body",
+            (tenant, eid, body),
+        )
+    new_types = frozenset() if after is None else common.entity_types(after)
+    conn.executemany(
+        "DELETE FROM entity_types WHERE tenant = ? AND type = ? AND id = ?",
+        [(tenant, t, eid) for t in old_types - new_types],
+    )
+    conn.executemany(
+        "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
+        [(tenant, t, eid) for t in new_types - old_types],
+    )
+
+
+def _filter_sql(tenant: str, flt: EntityFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause over `entities` for a filter; every part is pushed down to SQLite."""
+    clauses = ["tenant = ?"]
+    params: list[Any] = [tenant]
+    if flt.ids is not None:
+        clauses.append(f"id IN {IN_LIST}")
+        params.append(common.dumps(sorted(flt.ids)))
+    if flt.types is not None:
+        clauses.append(f"id IN (SELECT id FROM entity_types WHERE tenant = ? AND type IN {IN_LIST})")
+        params += [tenant, common.dumps(sorted(flt.types))]
+    if flt.id_pattern is not None:
+        common.compile_id_pattern(flt.id_pattern)  # an invalid pattern raises re.error here, as in every backend
+        clauses.append("id REGEXP ?")
+        params.append(flt.id_pattern)
+    return " AND ".join(clauses), params
+
+
+def _load_optional(data: bytes | None) -> Entity | None:
+    return None if data is None else common.loads(data)
+
+
+def _context_record(row: tuple[Any, ...]) -> ContextRecord:
+    cid, url, kind, body, created_at, extra = row
+    return ContextRecord(cid, url, kind, common.loads(body), created_at, common.loads(extra))

@@ -1,0 +1,78 @@
+"""Fixtures of the store contract suite: every test taking `store` runs once per backend in BACKENDS.
+
+Adding a backend is one line in BACKENDS: a name, and how to make a fresh store URL under a temporary directory
+(call pytest.skip there when the backend's server is not available).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from contract_helpers import Reopen
+
+from broker.store import open_store
+from broker.store.base import Store
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    url: Callable[[Path], str]  # a fresh, empty store location under the given temporary directory
+    persistent: bool = True  # a store reopened on the same URL sees what the previous one wrote
+
+
+BACKENDS = [
+    Backend("memory", lambda tmp: "memory://", persistent=False),
+    Backend("sqlite", lambda tmp: f"sqlite:///{tmp}/store.db"),
+]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> None:
+    """pytest-asyncio "auto mode" for this directory only: mark every `async def` test before it is collected
+    (a marker added later, in pytest_collection_modifyitems, comes too late for pytest-asyncio)."""
+    marks = getattr(obj, "pytestmark", [])
+    if inspect.iscoroutinefunction(obj) and not any(mark.name == "asyncio" for mark in marks):
+        pytest.mark.asyncio(obj)
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store_url(backend: Backend, tmp_path: Path) -> str:
+    return backend.url(tmp_path)
+
+
+@pytest_asyncio.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = open_store(store_url)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest_asyncio.fixture
+async def reopen(backend: Backend, store_url: str) -> AsyncIterator[Reopen]:
+    """Open another store object on the same URL as `store` (skips for non-persistent backends)."""
+    if not backend.persistent:
+        pytest.skip(f"{backend.name} does not persist")
+    opened: list[Store] = []
+
+    async def _reopen() -> Store:
+        another = open_store(store_url)
+        await another.open()
+        opened.append(another)
+        return another
+
+    yield _reopen
+    for another in opened:
+        await another.close()

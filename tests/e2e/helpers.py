@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
+LD = "application/ld+json"
+
+
+def uid(kind: str = "Thing") -> str:
+    return f"urn:ngsi-ld:{kind}:{uuid.uuid4().hex[:12]}"
+
+
+def link(url: str) -> dict[str, str]:
+    return {"Link": f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
+
+
+def vehicle(entity_id: str, **attrs: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": entity_id,
+        "type": "Vehicle",
+        "speed": {"type": "Property", "value": 80, "unitCode": "KMH", "observedAt": "2026-11-25T10:00:00Z"},
+        "isParked": {"type": "Relationship", "object": "urn:ngsi-ld:OffStreetParking:Downtown1"},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [2.35, 48.85]}},
+    }
+    body.update(attrs)
+    return body

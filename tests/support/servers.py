@@ -1,0 +1,91 @@
+"""Real servers for end-to-end tests: the broker under uvicorn in its own process, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class BrokerProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, exactly like a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_broker(
+    store_url: str, log_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None, timeout: float = 30.0
+) -> BrokerProcess:
+    port = free_port()
+    log_path = log_dir / f"broker-{port}.log"
+    env = {**os.environ, **(extra_env or {})}
+    cmd = [
+        sys.executable,
+        "-m",
+        "broker.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--store",
+        store_url,
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    broker = BrokerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"broker exited with {process.returncode}:\n{broker.log()}")
+        try:
+            if httpx.get(broker.url + "/ngsi-ld/v1/info/sourceIdentity", timeout=1).status_code == 200:
+                return broker
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    broker.stop()
+    raise RuntimeError(f"broker did not answer within {timeout} s:\n{broker.log()}")
+
+
+@contextmanager
+def running_broker(store_url: str, log_dir: Path, **kwargs: object) -> Iterator[BrokerProcess]:
+    broker = start_broker(store_url, log_dir, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield broker
+    finally:
+        broker.stop()
