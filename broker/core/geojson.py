@@ -14,9 +14,13 @@ GEOMETRY_TYPES: Final = frozenset(
 
 def looks_like_geometry(value: Any) -> bool:
     """True for a dict shaped like a GeoJSON geometry (used to infer GeoProperty in concise input)."""
-    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
+    if not isinstance(value, dict) or not _is_geometry_type(value.get("type")):
         return False
     return "coordinates" in value or "geometries" in value
+
+
+def _is_geometry_type(kind: Any) -> bool:
+    return isinstance(kind, str) and kind in GEOMETRY_TYPES
 
 
 def validate_geometry(value: Any, where: str) -> None:
@@ -24,7 +28,7 @@ def validate_geometry(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         raise BadRequestData(f"{where}: a GeoJSON geometry must be a JSON object")
     kind = value.get("type")
-    if kind not in GEOMETRY_TYPES:
+    if not _is_geometry_type(kind):
         raise BadRequestData(f"{where}: unknown GeoJSON geometry type {kind!r}")
     if kind == "GeometryCollection":
         members = value.get("geometries")

@@ -150,9 +150,11 @@ def parse_attribute(raw: Any, name: str, rules: Rules) -> list[dict[str, Any]]:
 
 
 def _is_instance_like(item: Any) -> bool:
+    """A dict that is an attribute instance (normalized or concise), not a plain JSON value."""
     if not isinstance(item, dict):
         return False
-    return item.get("type") in ATTRIBUTE_TYPES or any(key in item for key in _CONCISE_KEYS)
+    declared = item.get("type")
+    return (isinstance(declared, str) and declared in ATTRIBUTE_TYPES) or any(key in item for key in _CONCISE_KEYS)
 
 
 def parse_instance(raw: Any, name: str, rules: Rules) -> dict[str, Any]:
@@ -161,10 +163,10 @@ def parse_instance(raw: Any, name: str, rules: Rules) -> dict[str, Any]:
         if rules.allow_null:
             return {"type": "Property", "value": NULL_URI}
         raise BadRequestData(f"{name}: null is not an attribute value")
-    if not isinstance(raw, dict) or not (raw.get("type") in ATTRIBUTE_TYPES or any(k in raw for k in _CONCISE_KEYS)):
+    if not _is_instance_like(raw):
         return _bare_value(raw, name, rules)
     kind = raw.get("type") or _infer_type(raw)
-    if kind not in ATTRIBUTE_TYPES:
+    if not isinstance(kind, str) or kind not in ATTRIBUTE_TYPES:
         raise BadRequestData(f"{name}: {kind!r} is not an attribute type")
     inst: dict[str, Any] = {"type": kind}
     content = CONTENT_MEMBER[kind]

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from broker.http import params as P
-from broker.http.negotiation import read_body
+from broker.http.negotiation import read_json
 from broker.http.render import json_response, no_content
 from broker.http.state import state_of
 
@@ -17,8 +17,8 @@ BASE = "/ngsi-ld/v1/jsonldContexts"
 async def add_context(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset())
-    body = await read_body(request, state.settings.max_body_bytes)
-    record = await state.contexts.add_hosted(body.data, str(request.base_url))
+    document = await read_json(request, state.settings.max_body_bytes)
+    record = await state.contexts.add_hosted(document, str(request.base_url))
     return no_content(request, {"Location": f"{BASE}/{record.id}"}, status=201)
 
 

@@ -48,8 +48,8 @@ def link_context(request: Request) -> str | None:
     return found[0] if found else None
 
 
-async def read_body(request: Request, max_bytes: int, *, merge_patch: bool = False) -> Body:
-    """Read and parse a JSON or JSON-LD request body, enforcing every rule of clause 6.3.4 and 6.3.5."""
+async def read_json(request: Request, max_bytes: int, *, merge_patch: bool = False) -> Any:
+    """Read and parse a JSON request body: Content-Type (415), Content-Length (411), size (413), syntax (400)."""
     kind = media_type(request)
     allowed = {JSON, LD_JSON} | ({MERGE_PATCH} if merge_patch else set())
     if kind not in allowed:
@@ -61,10 +61,15 @@ async def read_body(request: Request, max_bytes: int, *, merge_patch: bool = Fal
         raise HttpError(413, "Content Too Large", f"the body exceeds {max_bytes} bytes")
     raw = await _read_limited(request, max_bytes)
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
-    return Body(data, _body_context(request, kind, data))
+
+
+async def read_body(request: Request, max_bytes: int, *, merge_patch: bool = False) -> Body:
+    """A JSON or JSON-LD NGSI-LD body and its @context, with every rule of clauses 6.3.4 and 6.3.5."""
+    data = await read_json(request, max_bytes, merge_patch=merge_patch)
+    return Body(data, _body_context(request, media_type(request), data))
 
 
 async def _read_limited(request: Request, max_bytes: int) -> bytes:
