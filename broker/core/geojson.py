@@ -39,7 +39,7 @@ def validate_geometry(value: Any, where: str) -> None:
         return
     if "coordinates" not in value:
         raise BadRequestData(f"{where}: a {kind} needs 'coordinates'")
-    _CHECKERS[kind](value["coordinates"], f"{where}.coordinates")
+    _CHECKERS[str(kind)](value["coordinates"], f"{where}.coordinates")
 
 
 def _position(pos: Any, where: str) -> None:
