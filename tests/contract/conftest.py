@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from contract_helpers import Reopen
 
 from broker.store import open_store
 from broker.store.base import Store
+from tests.contract.contract_helpers import Reopen
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from contract_helpers import entity, put, write_entities
 
 from broker.store.base import DEFAULT_TENANT, EntityFilter
 from broker.store.sqlite import SqliteStore
+from tests.contract.contract_helpers import entity, put, write_entities
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent

@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from contract_helpers import (
+
+from broker.core.errors import AlreadyExists, NonexistentTenant, ResourceNotFound
+from broker.core.model import Entity
+from broker.store.base import DEFAULT_TENANT, Change, ContextRecord, EntityFilter, Store, WritePlan
+from tests.contract.contract_helpers import (
     EX,
     T_PARKING,
     T_SENSOR,
@@ -23,10 +27,6 @@ from contract_helpers import (
     replace_existing,
     write_entities,
 )
-
-from broker.core.errors import AlreadyExists, NonexistentTenant, ResourceNotFound
-from broker.core.model import Entity
-from broker.store.base import DEFAULT_TENANT, Change, ContextRecord, EntityFilter, Store, WritePlan
 
 A, B, C = "urn:ngsi-ld:Vehicle:A", "urn:ngsi-ld:Vehicle:B", "urn:ngsi-ld:Vehicle:C"
 
