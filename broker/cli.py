@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from broker.http.app import configure_logging
 from broker.settings import Settings
 
 
@@ -31,7 +32,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         host=args.host, port=args.port, store=args.store, workers=args.workers, log_level=args.log_level
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     log = logging.getLogger("agora")
     log.info(
         "Agora NGSI-LD broker listening on http://%s:%d/ngsi-ld/v1 with store %s (%d worker(s))",

@@ -46,5 +46,14 @@ def _safe_url(url: str) -> str:
 
 
 def app_from_env() -> Starlette:
-    """Factory for `uvicorn --factory broker.http.app:app_from_env` (used by `agora serve --workers N`)."""
-    return create_app(Settings.from_env())
+    """Factory for `uvicorn --factory broker.http.app:app_from_env` (used by `agora serve`).
+
+    With --workers N each worker is a fresh process: it configures its own logging from the environment.
+    """
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
