@@ -1,0 +1,176 @@
+"""Projection with pick/omit (clause 4.21) and the orderBy parameter (V1.9 table 6.4.3.2-1), parsed to ASTs.
+
+    Projection = Item *("," Item)
+    Item       = Name ["{" Projection "}"]           ; `rel{a,b}`: attributes a, b of the linked entities
+    OrderBy    = Key *("," Key)
+    Key        = Path [";" ("asc" / "desc")]          ; Path as in q (`a.b`, `a.observedAt`, `a[k]`)
+
+`id`, `type`, `scope`, `createdAt` and `modifiedAt` in pick/omit name entity members and stay as written; other
+names are attribute names, expanded with the request's TermMap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, NoReturn
+
+from broker.core.model import Entity
+from broker.ld.termmap import TermMap
+from broker.query.common import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_length,
+    expand_name,
+    syntax_error,
+    too_deep,
+    too_many,
+)
+from broker.query.q import Path, QParser
+
+#: Names in pick/omit that address entity members rather than attributes.
+ENTITY_MEMBERS: Final = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
+
+_NAME = re.compile(r"[^,{}\s]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionItem:
+    """One picked/omitted name: an entity member or attribute IRI; `linked` selects inside linked entities."""
+
+    name: str
+    linked: Projection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    items: tuple[ProjectionItem, ...]
+
+    def names(self) -> frozenset[str]:
+        return frozenset(item.name for item in self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderKey:
+    path: Path
+    descending: bool = False
+
+
+class _ProjectionParser:
+    def __init__(self, param: str, text: str, tm: TermMap, limits: Limits) -> None:
+        self.param, self.text, self.pos, self.tm, self.limits, self.count = param, text, 0, tm, limits, 0
+
+    def fail(self, message: str) -> NoReturn:
+        syntax_error(self.param, self.text, self.pos, message)
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def projection(self, depth: int) -> Projection:
+        items = [self.item(depth)]
+        while self.peek() == ",":
+            self.pos += 1
+            items.append(self.item(depth))
+        return Projection(tuple(items))
+
+    def item(self, depth: int) -> ProjectionItem:
+        found = _NAME.match(self.text, self.pos)
+        if not found:
+            self.fail("expected an attribute name")
+        self.count += 1
+        if self.count > self.limits.max_terms:
+            too_many(self.param, self.count, self.limits)
+        self.pos = found.end()
+        raw = found.group()
+        name = raw if raw in ENTITY_MEMBERS else expand_name(self.tm, raw, self.param, self.text, found.start())
+        if self.peek() != "{":
+            return ProjectionItem(name)
+        if raw in ENTITY_MEMBERS:
+            self.fail(f"{raw!r} is not a Relationship, it cannot select linked attributes")
+        if depth + 1 > self.limits.max_depth:
+            too_deep(self.param, self.text, self.pos, self.limits)
+        self.pos += 1
+        inner = self.projection(depth + 1)
+        if self.peek() != "}":
+            self.fail("expected '}' to close the linked-entity selection")
+        self.pos += 1
+        return ProjectionItem(name, inner)
+
+
+def parse_projection(text: str, tm: TermMap, *, param: str = "pick", limits: Limits = DEFAULT_LIMITS) -> Projection:
+    """Parse a pick or omit value (`param` names it in errors)."""
+    check_length(param, text, limits)
+    parser = _ProjectionParser(param, text, tm, limits)
+    result = parser.projection(0)
+    if parser.pos != len(text):
+        parser.fail("unexpected character")
+    return result
+
+
+def parse_order_by(text: str, tm: TermMap, *, limits: Limits = DEFAULT_LIMITS) -> tuple[OrderKey, ...]:
+    """Parse orderBy: comma-separated q paths, each optionally followed by `;asc` or `;desc`."""
+    check_length("orderBy", text, limits)
+    parser = QParser(text, tm, None, limits)
+    keys: list[OrderKey] = []
+    while True:
+        parser.count()
+        path = parser.path(0)
+        descending = False
+        if parser.peek() == ";":
+            parser.pos += 1
+            for word in ("asc", "desc"):
+                if text.startswith(word, parser.pos):
+                    descending = word == "desc"
+                    parser.pos += len(word)
+                    break
+            else:
+                syntax_error("orderBy", text, parser.pos, "expected 'asc' or 'desc' after ';'")
+        keys.append(OrderKey(path, descending))
+        if parser.peek() != ",":
+            break
+        parser.pos += 1
+    if parser.pos != len(text):
+        syntax_error("orderBy", text, parser.pos, "expected ',' or ';asc' / ';desc'")
+    return tuple(keys)
+
+
+def format_projection(projection: Projection, tm: TermMap) -> str:
+    parts = []
+    for item in projection.items:
+        name = item.name if item.name in ENTITY_MEMBERS else tm.compact_iri(item.name)
+        parts.append(name if item.linked is None else f"{name}{{{format_projection(item.linked, tm)}}}")
+    return ",".join(parts)
+
+
+def project(entity: Entity, pick: Projection | None = None, omit: Projection | None = None) -> Entity:
+    """A copy of `entity` keeping the picked members/attributes and dropping the omitted ones.
+
+    `id` is kept unless omitted explicitly. Linked selections (`rel{a}`) keep the Relationship itself;
+    projecting the linked entities is not done here (it needs entity retrieval, the caller's job).
+    """
+    result: Entity = {}
+    picked = pick.names() if pick is not None else None
+    omitted = omit.names() if omit is not None else frozenset()
+    for member, value in entity.items():
+        if member == "attrs":
+            continue
+        keep = member == "id" or picked is None or member in picked
+        if keep and member not in omitted:
+            result[member] = value
+    attrs = entity.get("attrs", {})
+    result["attrs"] = {
+        iri: instances for iri, instances in attrs.items() if (picked is None or iri in picked) and iri not in omitted
+    }
+    return result
+
+
+__all__ = [
+    "ENTITY_MEMBERS",
+    "OrderKey",
+    "Projection",
+    "ProjectionItem",
+    "format_projection",
+    "parse_order_by",
+    "parse_projection",
+    "project",
+]
