@@ -14,6 +14,8 @@ class Settings:
     workers: int = 1
     #: Largest request body accepted, in bytes (413 above it).
     max_body_bytes: int = 8 * 1024 * 1024
+    #: Largest page a query may ask for with `limit` (TooManyResults above it).
+    max_page_size: int = 1000
     #: Seconds to wait for a remote @context before LdContextNotAvailable (504).
     context_timeout: float = 5.0
     #: Name this broker gives itself in /info/sourceIdentity (clause 6.33).

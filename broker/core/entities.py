@@ -18,7 +18,7 @@ from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import CREATE, PATCH, Rules, check_uri, is_null_instance, parse_attribute, parse_entity
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
-from broker.store.base import EntityFilter, Store, WritePlan
+from broker.store.base import Store, WritePlan
 
 
 @dataclass
@@ -210,11 +210,9 @@ class Entities:
 
     # -- purge -----------------------------------------------------------------------------------------------
     async def purge(
-        self, caller: Caller, flt: EntityFilter, drop: list[str] | None = None, keep: list[str] | None = None
+        self, caller: Caller, ids: list[str], drop: list[str] | None = None, keep: list[str] | None = None
     ) -> int:
-        """Purge Entities (DELETE /entities): delete the matching entities, or only drop/keep some attributes."""
-        await self.check_tenant(caller)
-        ids = await self.store.find_ids(caller.tenant, flt)
+        """Purge Entities (DELETE /entities): delete the given entities, or only drop/keep some attributes."""
         if not ids:
             return 0
 

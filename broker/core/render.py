@@ -14,19 +14,20 @@ from broker.core.geojson import looks_like_geometry
 from broker.core.model import CONTENT_MEMBER, SYSTEM_MEMBERS, Entity
 from broker.ld.codec import compact_entity
 from broker.ld.termmap import TermMap
+from broker.query.projection import Projection, project
 
 FORMATS = ("normalized", "concise", "simplified")
 
 
 @dataclass(frozen=True)
 class View:
-    """How to show an entity: format, sysAttrs, language, and which attributes (IRIs; None = all)."""
+    """How to show an entity: format, sysAttrs, language, and which members and attributes (clause 4.21)."""
 
     format: str = "normalized"
     sys_attrs: bool = False
     lang: str | None = None
-    attrs: frozenset[str] | None = None
-    omit: frozenset[str] | None = None
+    pick: Projection | None = None
+    omit: Projection | None = None
 
 
 def parse_format(format_param: str | None, options: list[str]) -> tuple[str, bool]:
@@ -60,14 +61,9 @@ _HEAD = frozenset({"id", "type", "scope", "@context"}) | SYSTEM_MEMBERS
 
 
 def _project(entity: Entity, view: View) -> Entity:
-    if view.attrs is None and not view.omit:
+    if view.pick is None and view.omit is None:
         return entity
-    attrs = {
-        iri: inst
-        for iri, inst in entity["attrs"].items()
-        if (view.attrs is None or iri in view.attrs) and not (view.omit and iri in view.omit)
-    }
-    return {**entity, "attrs": attrs}
+    return project(entity, view.pick, view.omit)
 
 
 def _strip_system(node: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ Each route: check parameters, read the body and its @context, call one core oper
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -18,14 +18,17 @@ from broker.core.batch import BatchResult
 from broker.core.caller import Caller
 from broker.core.entities import MergeOptions, UpdateResult
 from broker.core.errors import BadRequestData, OperationNotSupported
-from broker.core.normalize import check_datetime, check_uri
+from broker.core.normalize import check_datetime
+from broker.core.query import Page, Paging, require_selector
 from broker.core.render import View, parse_format, render
 from broker.http import params as P
 from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
+from broker.http.query_body import query_body_params
 from broker.http.render import json_response, ld_response, no_content
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
-from broker.store.base import EntityFilter
+from broker.query import parse_query
+from broker.query.projection import Projection, ProjectionItem, parse_projection
 
 BASE = "/ngsi-ld/v1"
 
@@ -71,7 +74,8 @@ _QUERY_PARAMS = (
     )
     | _RETRIEVE_PARAMS
 )
-_NOT_YET = ("q", "scopeQ", "georel", "geometry", "coordinates", "csf", "orderBy", "join", "entityMap", "containedBy")
+# Parameters of clause 6.4.3.2 whose features land with later issues (federation, linked entity retrieval, maps).
+_NOT_YET = ("csf", "join", "joinLevel", "entityMap", "containedBy", "geometryProperty", "collation")
 
 
 def caller_of(request: Request) -> Caller:
@@ -94,16 +98,35 @@ def type_selection(request: Request, tm: TermMap) -> list[str] | None:
 
 
 def view_of(request: Request, tm: TermMap) -> View:
+    return view_of_params(request, tm, request.query_params)
+
+
+def view_of_params(request: Request, tm: TermMap, selection: Mapping[str, str]) -> View:
+    """The representation (from the URL) and the projection (from `selection`: the URL, or a Query body)."""
     fmt, sys_attrs = parse_format(request.query_params.get("format"), P.options(request, _VIEW_OPTIONS))
-    pick = P.csv(request, "pick") or P.csv(request, "attrs")
-    omit = P.csv(request, "omit")
+    pick = _projection_of(selection.get("pick"), "pick", tm)
+    attrs = _projection_of(selection.get("attrs"), "attrs", tm)
+    if attrs is not None:
+        if pick is not None:
+            raise BadRequestData("attrs and pick cannot be used together (attrs is the deprecated form of pick)")
+        pick = Projection(attrs.items + tuple(ProjectionItem(m) for m in _KEPT_WITH_ATTRS))
+    lang = selection.get("lang") or request.query_params.get("lang")
     return View(
-        format=fmt,
-        sys_attrs=sys_attrs,
-        lang=request.query_params.get("lang"),
-        attrs=frozenset(tm.expand_term(a) for a in pick) if pick else None,
-        omit=frozenset(tm.expand_term(a) for a in omit) if omit else None,
+        format=fmt, sys_attrs=sys_attrs, lang=lang, pick=pick, omit=_projection_of(selection.get("omit"), "omit", tm)
     )
+
+
+# `attrs` (deprecated) selects attributes only: the entity members stay (decision record 0011).
+_KEPT_WITH_ATTRS = ("type", "scope", "createdAt", "modifiedAt")
+
+
+def _projection_of(raw: str | None, name: str, tm: TermMap) -> Projection | None:
+    return parse_projection(raw, tm, param=name) if raw is not None else None
+
+
+def _attrs_filter(request: Request, tm: TermMap) -> frozenset[str] | None:
+    raw = _projection_of(request.query_params.get("attrs"), "attrs", tm)
+    return raw.names() if raw is not None else None
 
 
 # -- /entities ---------------------------------------------------------------------------------------------------
@@ -117,7 +140,7 @@ async def create_entity(request: Request) -> Response:
 
 
 async def query_entities(request: Request) -> Response:
-    """A first query path (type, id, idPattern, attrs, paging); the full language lands with the query issue."""
+    """Query Entities (clause 6.4.3.2)."""
     state = state_of(request)
     P.check_params(request, _QUERY_PARAMS)
     for name in _NOT_YET:
@@ -126,63 +149,78 @@ async def query_entities(request: Request) -> Response:
     media = negotiate(request)
     tm = await request_context(request, state)
     view = view_of(request, tm)
-    types = type_selection(request, tm)
-    ids = P.csv(request, "id")
-    if ids:
-        for i in ids:
-            check_uri(i, "id")
-    if not (types or view.attrs or ids or P.flag(request, "local") or request.query_params.get("idPattern")):
-        raise BadRequestData("a query needs at least one of type, attrs, q or georel (or local=true)")
-    caller = caller_of(request)
-    await state.entities.check_tenant(caller)
-    flt = EntityFilter(
-        types=frozenset(types) if types else None, ids=frozenset(ids) if ids else None, id_pattern=_id_pattern(request)
-    )
-    limit = P.integer(request, "limit", 20, 0, 1000)
-    offset = P.integer(request, "offset", 0, 0, 10**9)
-    found = [e for e in await state.store.scan(caller.tenant, flt) if not view.attrs or view.attrs & set(e["attrs"])]
-    page = found[offset : offset + limit]
-    headers = {"NGSILD-Results-Count": str(len(found))} if P.flag(request, "count") else {}
-    return ld_response(request, [render(e, tm, view) for e in page], tm, media, headers=headers)
+    query = parse_query(request.query_params, tm)
+    attrs = _attrs_filter(request, tm)
+    require_selector(query, attrs, P.flag(request, "local"))
+    paging = _paging(request)
+    page = await state.queries.query(caller_of(request), [query], paging, attrs)
+    return _page_response(request, page, paging, tm, view, media)
 
 
-def _id_pattern(request: Request) -> str | None:
-    pattern = request.query_params.get("idPattern")
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise BadRequestData(f"idPattern {pattern!r} is not a valid regular expression: {exc}") from exc
-    return pattern
+def _paging(request: Request) -> Paging:
+    return Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
+
+
+def _page_response(request: Request, page: Page, paging: Paging, tm: TermMap, view: View, media: str) -> Response:
+    """A page of entities with NGSILD-Results-Count (count=true) and Link rel=next/prev (clause 6.3.10)."""
+    headers: dict[str, str] = {}
+    if P.flag(request, "count"):
+        headers["NGSILD-Results-Count"] = str(page.count)
+    links = []
+    if paging.offset + paging.limit < page.count and paging.limit > 0:
+        links.append(_page_link(request, paging.offset + paging.limit, paging.limit, "next"))
+    if paging.offset > 0 and paging.limit > 0:
+        links.append(_page_link(request, max(0, paging.offset - paging.limit), paging.limit, "prev"))
+    body = [render(e, tm, view) for e in page.entities]
+    response = ld_response(request, body, tm, media, headers=headers)
+    for link in links:
+        response.headers.append("Link", link)
+    return response
+
+
+def _page_link(request: Request, offset: int, limit: int, rel: str) -> str:
+    url = request.url.include_query_params(offset=offset, limit=limit)
+    return f'<{url.path}?{url.query}>; rel="{rel}"; type="{negotiate(request)}"'
 
 
 async def purge_entities(request: Request) -> Response:
+    """Purge Entities (DELETE /entities): the entities a query selects, or only some of their attributes."""
     state = state_of(request)
     P.check_params(request, frozenset({"type", "id", "idPattern", "drop", "keep", "q", "scopeQ", "local"}))
-    for name in ("q", "scopeQ"):
-        if name in request.query_params:
-            raise OperationNotSupported(f"purge with {name} is not supported yet")
     tm = await request_context(request, state)
-    types = type_selection(request, tm)
-    ids = P.csv(request, "id")
-    for i in ids or []:
-        check_uri(i, "id")
-    pattern = _id_pattern(request)
-    if not (types or ids or pattern):
-        raise BadRequestData("purging entities needs at least one of type, id or idPattern")
+    query = parse_query(request.query_params, tm)
+    if query.types is None and query.ids is None and query.id_pattern is None and query.q is None:
+        raise BadRequestData("purging entities needs at least one of type, id, idPattern or q")
     drop, keep = P.csv(request, "drop"), P.csv(request, "keep")
     if drop and keep:
         raise BadRequestData("drop and keep cannot be used together")
-    flt = EntityFilter(
-        types=frozenset(types) if types else None, ids=frozenset(ids) if ids else None, id_pattern=pattern
-    )
+    caller = caller_of(request)
+    selected = await state.queries.select(caller, [query])
     await state.entities.purge(
-        caller_of(request),
-        flt,
+        caller,
+        [e["id"] for e in selected],
         drop=[tm.expand_term(a) for a in drop] if drop else None,
         keep=[tm.expand_term(a) for a in keep] if keep else None,
     )
     return no_content(request)
+
+
+async def post_query(request: Request) -> Response:
+    """Query Entities via POST (clause 6.23): the Query in the body, paging and representation in the URL."""
+    state = state_of(request)
+    P.check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}))
+    media = negotiate(request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await request_context(request, state, body.context)
+    params_list, view_params = query_body_params(body.data)
+    queries = [parse_query(params, tm) for params in params_list]
+    view = view_of_params(request, tm, view_params)
+    attrs = _projection_of(view_params.get("attrs"), "attrs", tm)
+    local = P.flag(request, "local") or view_params.get("local") == "true"
+    require_selector(queries[0], attrs.names() if attrs else None, local)
+    paging = _paging(request)
+    page = await state.queries.query(caller_of(request), queries, paging, attrs.names() if attrs else None)
+    return _page_response(request, page, paging, tm, view, media)
 
 
 # -- /entities/{entityId} ----------------------------------------------------------------------------------------
@@ -374,6 +412,7 @@ ROUTES = [
     Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", update_attr, methods=["PATCH"]),
     Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attr, methods=["PUT"]),
     Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attr, methods=["DELETE"]),
+    Route(f"{BASE}/entityOperations/query", post_query, methods=["POST"]),
     Route(f"{BASE}/entityOperations/create", batch_create, methods=["POST"]),
     Route(f"{BASE}/entityOperations/upsert", batch_upsert, methods=["POST"]),
     Route(f"{BASE}/entityOperations/update", batch_update, methods=["POST"]),

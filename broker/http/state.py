@@ -10,6 +10,7 @@ from starlette.requests import Request
 from broker.core.batch import Batch
 from broker.core.contexts import Contexts
 from broker.core.entities import Entities
+from broker.core.query import Queries
 from broker.ld.resolver import ContextResolver
 from broker.settings import Settings
 from broker.store.base import Store
@@ -22,6 +23,7 @@ class BrokerState:
     contexts: Contexts
     entities: Entities
     batch: Batch
+    queries: Queries
     started: float = field(default_factory=time.time)
 
     @property
@@ -30,7 +32,14 @@ class BrokerState:
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> BrokerState:
-        return cls(settings, store, Contexts(store, settings.context_timeout), Entities(store), Batch(store))
+        return cls(
+            settings,
+            store,
+            Contexts(store, settings.context_timeout),
+            Entities(store),
+            Batch(store),
+            Queries(store, settings.max_page_size),
+        )
 
 
 def state_of(request: Request) -> BrokerState:

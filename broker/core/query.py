@@ -1,0 +1,150 @@
+"""Query Entities (clause 5.7.2): plan, select with the reference evaluator, order, page.
+
+The store answers the part it can always answer (types, ids, id pattern) as a pre-filter; the reference evaluator
+(broker.query) decides the rest, so every backend returns the same answer. Linked-entity conditions (`rel{attr}`)
+fetch the entities they need from the store in rounds, never one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from broker.core.caller import Caller
+from broker.core.errors import BadRequestData, NonexistentTenant, TooManyResults
+from broker.core.model import Entity
+from broker.query import Query, matches
+from broker.query.evaluate import targets
+from broker.query.projection import OrderKey
+from broker.query.q import AttrPath
+from broker.query.types import TypeExpr, TypeName, TypeOr
+from broker.store.base import EntityFilter, Store
+
+#: Rounds of linked-entity fetching for `a{b{c}}` chains; deeper chains resolve to "absent".
+LINK_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    entities: list[Entity]
+    count: int
+
+
+class Queries:
+    def __init__(self, store: Store, max_limit: int = 1000) -> None:
+        self.store = store
+        self.max_limit = max_limit
+
+    def check_paging(self, paging: Paging) -> None:
+        if paging.limit > self.max_limit:
+            raise TooManyResults(f"limit {paging.limit} is above this broker's maximum page size {self.max_limit}")
+
+    async def query(
+        self, caller: Caller, queries: list[Query], paging: Paging, attrs: frozenset[str] | None = None
+    ) -> Page:
+        """One page of the entities matching any of `queries`, with the total count (clause 5.7.2)."""
+        self.check_paging(paging)
+        selected = await self.select(caller, queries, attrs)
+        return Page(selected[paging.offset : paging.offset + paging.limit], len(selected))
+
+    async def select(self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None = None) -> list[Entity]:
+        """Every entity matching any of `queries` (and having one of `attrs`, when given), in query order.
+
+        Several queries stand for the several EntitySelectors of a POST /entityOperations/query (clause 5.2.23).
+        """
+        if not await self.store.tenant_exists(caller.tenant):
+            raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
+        flt = prefilter(queries[0]) if len(queries) == 1 else EntityFilter()
+        candidates = await self.store.scan(caller.tenant, flt)
+        if attrs:
+            candidates = [e for e in candidates if attrs & e["attrs"].keys()]
+        selected = await self._select(caller.tenant, candidates, queries)
+        return order(selected, queries[0].order_by) if queries[0].order_by else selected
+
+    async def _select(self, tenant: str, candidates: list[Entity], queries: list[Query]) -> list[Entity]:
+        linked = _LinkedEntities()
+        for _ in range(LINK_ROUNDS):
+            selected = [e for e in candidates if any(matches(e, q, resolve=linked.resolve) for q in queries)]
+            if not linked.missing:
+                return selected
+            await linked.fetch(self.store, tenant)
+        return selected
+
+
+class _LinkedEntities:
+    """Entities that linked-entity conditions point to: known ones answer at once, unknown ones are noted so that
+    the next round fetches them all in one store call."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, Entity | None] = {}
+        self.missing: set[str] = set()
+
+    def resolve(self, entity_id: str) -> Entity | None:
+        if entity_id in self.cache:
+            return self.cache[entity_id]
+        self.missing.add(entity_id)
+        return None
+
+    async def fetch(self, store: Store, tenant: str) -> None:
+        found = await store.get(tenant, self.missing)
+        self.cache.update({entity_id: found.get(entity_id) for entity_id in self.missing})
+        self.missing = set()
+
+
+def prefilter(query: Query) -> EntityFilter:
+    """What the store filters before the evaluator runs: ids, id pattern, and types when they are a plain OR."""
+    return EntityFilter(
+        types=_type_set(query.types),
+        ids=query.ids,
+        id_pattern=query.id_pattern.pattern if query.id_pattern is not None else None,
+    )
+
+
+def _type_set(expr: TypeExpr | None) -> frozenset[str] | None:
+    if isinstance(expr, TypeName):
+        return frozenset({expr.iri})
+    if isinstance(expr, TypeOr) and all(isinstance(t, TypeName) for t in expr.terms):
+        return frozenset(t.iri for t in expr.terms if isinstance(t, TypeName))
+    return None
+
+
+def order(entities: list[Entity], keys: Iterable[OrderKey]) -> list[Entity]:
+    """Stable sort by each key in turn (last key first); entities without a value come last either way."""
+    result = list(entities)
+    for key in reversed(list(keys)):
+        present = [e for e in result if _sort_value(e, key) is not None]
+        absent = [e for e in result if _sort_value(e, key) is None]
+        present.sort(key=lambda e: _sort_value(e, key), reverse=key.descending)  # type: ignore[arg-type,return-value]
+        result = present + absent
+    return result
+
+
+def _sort_value(entity: Entity, key: OrderKey) -> tuple[int, Any] | None:
+    """A comparable (kind rank, value) for the first value at the key's path: numbers, then strings, then others."""
+    if not isinstance(key.path, AttrPath):
+        return None
+    for target in targets(entity, key.path):
+        for value in target.values:
+            if isinstance(value, bool):
+                return (2, value)
+            if isinstance(value, int | float):
+                return (0, value)
+            if isinstance(value, str):
+                return (1, value)
+    return None
+
+
+def require_selector(query: Query, attrs: frozenset[str] | None, local: bool) -> None:
+    """Clause 5.7.2: a query names types, attributes, a q or a geo-query, unless it is local."""
+    if local or query.types is not None or attrs or query.pick is not None or query.q is not None:
+        return
+    if query.geo is not None:
+        return
+    raise BadRequestData("a query needs at least one of type, attrs (or pick), q or georel, unless local=true")
