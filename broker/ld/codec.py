@@ -26,8 +26,6 @@ _MEMBERS: Final = INSTANCE_MEMBERS - {"attrs"}
 # Top-level members of a normalized entity; any other key is an attribute.
 _ENTITY_MEMBERS: Final = (ENTITY_MEMBERS - {"attrs"}) | {"@context"}
 _SYSTEM: Final = ("createdAt", "modifiedAt", "deletedAt")
-# Members whose value is one IRI or a list of IRIs, expanded like a @type value (@type: @vocab in the core).
-_VOCAB_MEMBERS: Final = frozenset({"vocab", "objectType"})
 
 
 # -- expansion ------------------------------------------------------------------------------------------------
@@ -91,23 +89,20 @@ def _expand_attrs(src: Mapping[str, Any], tm: TermMap, skip: frozenset[str]) -> 
 def _expand_instance(inst: Any, tm: TermMap, name: str) -> Instance:
     if not isinstance(inst, dict):
         raise BadRequestData(f"An instance of the attribute {name!r} is not a JSON object")
-    out: Instance = {}
-    subs: dict[str, Any] | None = None
-    for key, val in inst.items():
-        if key not in _MEMBERS:
-            if subs is None:
-                subs = {}
-            subs[key] = val
-        elif key == "value":
-            out[key] = val if inst.get("type") == "GeoProperty" else _expand_value(val, tm)
-        elif key == "valueList":
-            out[key] = _expand_value(val, tm)
-        elif key in _VOCAB_MEMBERS:
-            out[key] = _expand_vocab(val, tm)
-        else:
-            out[key] = val
-    if subs:
+    # Copy the members in one C-level step and fix up the few a context changes: most are passed through.
+    out: Instance = dict(inst)
+    if not _MEMBERS.issuperset(inst):  # sub-attributes, in the order the client gave them
+        subs = {k: out.pop(k) for k in inst if k not in _MEMBERS}
         out["attrs"] = _expand_attrs(subs, tm, frozenset())
+    val = out.get("value")
+    if isinstance(val, (dict, list)) and out.get("type") != "GeoProperty":
+        out["value"] = _expand_value(val, tm)
+    if "valueList" in out:
+        out["valueList"] = _expand_value(out["valueList"], tm)
+    if "vocab" in out:
+        out["vocab"] = _expand_vocab(out["vocab"], tm)
+    if "objectType" in out:
+        out["objectType"] = _expand_vocab(out["objectType"], tm)
     return out
 
 
@@ -146,7 +141,12 @@ def compact_entity(entity: Mapping[str, Any], tm: TermMap) -> dict[str, Any]:
     System members (createdAt, modifiedAt, deletedAt) are copied as they are, at every level: the caller
     strips them when sysAttrs was not asked for.
     """
-    out: dict[str, Any] = {"id": entity["id"], "type": compact_types(entity["type"], tm)}
+    out: dict[str, Any] = {}
+    # A projection (pick/omit, clause 4.21) may have left out the id or the type.
+    if "id" in entity:
+        out["id"] = entity["id"]
+    if "type" in entity:
+        out["type"] = compact_types(entity["type"], tm)
     scope = entity.get("scope")
     if scope is not None:
         out["scope"] = scope[0] if len(scope) == 1 else scope
@@ -183,19 +183,17 @@ def _compact_attrs_into(
 
 
 def _compact_instance(inst: Mapping[str, Any], tm: TermMap) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    subs = None
-    for key, val in inst.items():
-        if key == "attrs":
-            subs = val
-        elif key == "value":
-            out[key] = val if inst.get("type") == "GeoProperty" else _compact_value(val, tm)
-        elif key == "valueList":
-            out[key] = _compact_value(val, tm)
-        elif key in _VOCAB_MEMBERS:
-            out[key] = _compact_vocab(val, tm)
-        else:
-            out[key] = val
+    out: dict[str, Any] = dict(inst)
+    subs = out.pop("attrs", None)
+    val = out.get("value")
+    if isinstance(val, (dict, list)) and out.get("type") != "GeoProperty":
+        out["value"] = _compact_value(val, tm)
+    if "valueList" in out:
+        out["valueList"] = _compact_value(out["valueList"], tm)
+    if "vocab" in out:
+        out["vocab"] = _compact_vocab(out["vocab"], tm)
+    if "objectType" in out:
+        out["objectType"] = _compact_vocab(out["objectType"], tm)
     if subs:
         _compact_attrs_into(out, subs, tm, _MEMBERS)
     return out
