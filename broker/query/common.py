@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final, Generic, NoReturn, TypeVar
 
 from broker.core.errors import BadRequestData, TooComplexQuery
 from broker.ld.termmap import TermMap
+
+E = TypeVar("E")
 
 #: At most this many terms (leaf conditions, value-list items, type names, scopes) in one query string.
 MAX_TERMS: Final = 100
@@ -108,3 +111,77 @@ def compile_regex(pattern: str, param: str, limits: Limits) -> re.Pattern[str]:
             return re.compile(pattern)
     except (re.error, RecursionError, OverflowError, ValueError) as exc:
         raise BadRequestData(f"{param}: {pattern!r} is not a valid regular expression ({exc})") from exc
+
+
+class BooleanParser(Generic[E]):
+    """The grammar that type selection and scope queries share (clauses 4.17, 4.19):
+
+        Or     = And *(("," / "|") And)
+        And    = Factor *(";" Factor)          ; ";" binds tighter
+        Factor = "(" Or ")" / Atom
+
+    Subclasses give the parameter name, the AND/OR node classes and `atom()`.
+    """
+
+    param: str
+    and_node: Callable[[tuple[E, ...]], E]
+    or_node: Callable[[tuple[E, ...]], E]
+
+    def __init__(self, text: str, limits: Limits) -> None:
+        self.text, self.pos, self.limits, self.count = text, 0, limits, 0
+
+    def fail(self, message: str, pos: int | None = None) -> NoReturn:
+        syntax_error(self.param, self.text, self.pos if pos is None else pos, message)
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def count_term(self) -> None:
+        self.count += 1
+        if self.count > self.limits.max_terms:
+            too_many(self.param, self.count, self.limits)
+
+    def parse(self) -> E:
+        node = self.alternatives(0)
+        if self.pos != len(self.text):
+            self.fail("unbalanced ')'" if self.peek() == ")" else "unexpected character")
+        return node
+
+    def alternatives(self, depth: int) -> E:
+        parts = [self.conjunction(depth)]
+        while self.peek() in (",", "|"):
+            self.pos += 1
+            parts.append(self.conjunction(depth))
+        return self._combine(self.or_node, parts)
+
+    def conjunction(self, depth: int) -> E:
+        parts = [self.factor(depth)]
+        while self.peek() == ";":
+            self.pos += 1
+            parts.append(self.factor(depth))
+        return self._combine(self.and_node, parts)
+
+    def factor(self, depth: int) -> E:
+        if self.peek() != "(":
+            return self.atom()
+        if depth + 1 > self.limits.max_depth:
+            too_deep(self.param, self.text, self.pos, self.limits)
+        self.pos += 1
+        node = self.alternatives(depth + 1)
+        if self.peek() != ")":
+            self.fail("expected ')' to close the parenthesis")
+        self.pos += 1
+        return node
+
+    def atom(self) -> E:
+        raise NotImplementedError
+
+    @staticmethod
+    def _combine(kind: Callable[[tuple[E, ...]], E], parts: list[E]) -> E:
+        """One node, or a flat AND/OR node: nested nodes of the same kind are merged into it."""
+        if len(parts) == 1:
+            return parts[0]
+        flat: list[E] = []
+        for part in parts:
+            flat.extend(part.terms if type(part) is kind else (part,))  # type: ignore[attr-defined]
+        return kind(tuple(flat))

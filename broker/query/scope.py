@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Final
 
-from broker.query.common import DEFAULT_LIMITS, Limits, check_length, syntax_error, too_deep, too_many
+from broker.query.common import DEFAULT_LIMITS, BooleanParser, Limits, check_length
 
 PARAM: Final = "scopeQ"
 
@@ -38,40 +38,12 @@ class ScopeOr:
 ScopeExpr = ScopePattern | ScopeAnd | ScopeOr
 
 
-class _Parser:
-    def __init__(self, text: str, limits: Limits) -> None:
-        self.text, self.pos, self.limits, self.count = text, 0, limits, 0
+class _Parser(BooleanParser[ScopeExpr]):
+    param = PARAM
+    and_node = ScopeAnd
+    or_node = ScopeOr
 
-    def fail(self, message: str, pos: int | None = None) -> NoReturn:
-        syntax_error(PARAM, self.text, self.pos if pos is None else pos, message)
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def alternatives(self, depth: int) -> ScopeExpr:
-        parts = [self.conjunction(depth)]
-        while self.peek() in (",", "|"):
-            self.pos += 1
-            parts.append(self.conjunction(depth))
-        return _combine(ScopeOr, parts)
-
-    def conjunction(self, depth: int) -> ScopeExpr:
-        parts = [self.factor(depth)]
-        while self.peek() == ";":
-            self.pos += 1
-            parts.append(self.factor(depth))
-        return _combine(ScopeAnd, parts)
-
-    def factor(self, depth: int) -> ScopeExpr:
-        if self.peek() == "(":
-            if depth + 1 > self.limits.max_depth:
-                too_deep(PARAM, self.text, self.pos, self.limits)
-            self.pos += 1
-            node = self.alternatives(depth + 1)
-            if self.peek() != ")":
-                self.fail("expected ')' to close the parenthesis")
-            self.pos += 1
-            return node
+    def atom(self) -> ScopeExpr:
         return self.pattern()
 
     def pattern(self) -> ScopePattern:
@@ -79,9 +51,7 @@ class _Parser:
         found = _SCOPE.match(self.text, self.pos)
         if not found:
             self.fail("expected a scope starting with '/'")
-        self.count += 1
-        if self.count > self.limits.max_terms:
-            too_many(PARAM, self.count, self.limits)
+        self.count_term()
         raw = found.group()
         self.pos = found.end()
         parts = raw[1:].split("/")
@@ -94,24 +64,10 @@ class _Parser:
         return ScopePattern(tuple(parts))
 
 
-def _combine(kind: Any, parts: list[ScopeExpr]) -> ScopeExpr:
-    if len(parts) == 1:
-        return parts[0]
-    flat: list[ScopeExpr] = []
-    for part in parts:
-        flat.extend(part.terms if isinstance(part, kind) else (part,))
-    result: ScopeExpr = kind(tuple(flat))
-    return result
-
-
 def parse_scope_query(text: str, *, limits: Limits = DEFAULT_LIMITS) -> ScopeExpr:
     """Parse a scopeQ string; BadRequestData quotes the offending fragment."""
     check_length(PARAM, text, limits)
-    parser = _Parser(text, limits)
-    node = parser.alternatives(0)
-    if parser.pos != len(text):
-        parser.fail("unbalanced ')'" if parser.peek() == ")" else "unexpected character")
-    return node
+    return _Parser(text, limits).parse()
 
 
 def scope_matches(scope: str, pattern: ScopePattern) -> bool:

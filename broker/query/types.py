@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Final
 
 from broker.ld.termmap import TermMap
-from broker.query.common import DEFAULT_LIMITS, Limits, check_length, expand_name, syntax_error, too_deep, too_many
+from broker.query.common import DEFAULT_LIMITS, BooleanParser, Limits, check_length, expand_name
 
 PARAM: Final = "type"
 
@@ -46,60 +46,24 @@ class AllTypes:
 TypeExpr = TypeName | TypeAnd | TypeOr | AllTypes
 
 
-class _Parser:
+class _Parser(BooleanParser[TypeExpr]):
+    param = PARAM
+    and_node = TypeAnd
+    or_node = TypeOr
+
     def __init__(self, text: str, tm: TermMap, limits: Limits) -> None:
-        self.text, self.pos, self.tm, self.limits, self.count = text, 0, tm, limits, 0
+        super().__init__(text, limits)
+        self.tm = tm
 
-    def fail(self, message: str) -> NoReturn:
-        syntax_error(PARAM, self.text, self.pos, message)
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def alternatives(self, depth: int) -> TypeExpr:
-        parts = [self.conjunction(depth)]
-        while self.peek() in (",", "|"):
-            self.pos += 1
-            parts.append(self.conjunction(depth))
-        return _combine(TypeOr, parts)
-
-    def conjunction(self, depth: int) -> TypeExpr:
-        parts = [self.factor(depth)]
-        while self.peek() == ";":
-            self.pos += 1
-            parts.append(self.factor(depth))
-        return _combine(TypeAnd, parts)
-
-    def factor(self, depth: int) -> TypeExpr:
-        if self.peek() == "(":
-            if depth + 1 > self.limits.max_depth:
-                too_deep(PARAM, self.text, self.pos, self.limits)
-            self.pos += 1
-            node = self.alternatives(depth + 1)
-            if self.peek() != ")":
-                self.fail("expected ')' to close the parenthesis")
-            self.pos += 1
-            return node
+    def atom(self) -> TypeExpr:
         if self.peek() == "*":
             self.fail("'*' (all types) cannot be combined with other types")
         found = _NAME.match(self.text, self.pos)
         if not found:
             self.fail("expected an entity type name")
-        self.count += 1
-        if self.count > self.limits.max_terms:
-            too_many(PARAM, self.count, self.limits)
+        self.count_term()
         self.pos = found.end()
         return TypeName(expand_name(self.tm, found.group(), PARAM, self.text, found.start()))
-
-
-def _combine(kind: Any, parts: list[TypeExpr]) -> TypeExpr:
-    if len(parts) == 1:
-        return parts[0]
-    flat: list[TypeExpr] = []
-    for part in parts:
-        flat.extend(part.terms if isinstance(part, kind) else (part,))
-    result: TypeExpr = kind(tuple(flat))
-    return result
 
 
 def parse_types(text: str, tm: TermMap, *, limits: Limits = DEFAULT_LIMITS) -> TypeExpr:
@@ -107,11 +71,7 @@ def parse_types(text: str, tm: TermMap, *, limits: Limits = DEFAULT_LIMITS) -> T
     check_length(PARAM, text, limits)
     if text == "*":
         return AllTypes()
-    parser = _Parser(text, tm, limits)
-    node = parser.alternatives(0)
-    if parser.pos != len(text):
-        parser.fail("unbalanced ')'" if parser.peek() == ")" else "unexpected character")
-    return node
+    return _Parser(text, tm, limits).parse()
 
 
 def matches_types(types: list[str] | str, expr: TypeExpr) -> bool:
