@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.core import entities as E
+from broker.core.attrs import drop_nulls
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
-from broker.core.model import Entity, now_iso
-from broker.core.normalize import CREATE, PATCH, Rules, check_uri, parse_entity
+from broker.core.model import Entity, Instance, now_iso
+from broker.core.normalize import CREATE, PATCH, Rules, check_uri, is_null_instance, parse_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WritePlan
 
@@ -62,7 +63,7 @@ async def _run(store: Store, caller: Caller, docs: list[Entity], result: BatchRe
     ids = list(dict.fromkeys(doc["id"] for doc in docs))
 
     def plan(current: Mapping[str, Entity | None]) -> WritePlan[BatchResult]:
-        state = {k: copy.deepcopy(v) for k, v in current.items()}
+        state = dict(current)  # the plan's own copies (Store contract); each step raises before it changes one
         local = BatchResult(errors=list(result.errors))
         writes: dict[str, Entity | None] = {}
         now = now_iso()
@@ -111,13 +112,11 @@ class Batch:
 
         def step(current: Entity | None, doc: Entity, now: str) -> Entity:
             if current is None:
-                return _without_nulls(doc)
+                return _without_nulls(doc) if update else doc  # only update mode admits NGSI-LD Nulls
             if update:
                 E.apply_update(current, doc, now)
                 return current
-            fresh = copy.deepcopy(doc)
-            fresh["createdAt"] = current["createdAt"]
-            return fresh
+            return {**doc, "createdAt": current["createdAt"]}
 
         await _run(self.store, caller, docs, result, step, create=True)
         return result
@@ -169,9 +168,9 @@ def _fragment(item: Any, tm: TermMap, rules: Rules) -> Entity:
 
 
 def _without_nulls(doc: Entity) -> Entity:
-    from broker.core.attrs import drop_nulls
-    from broker.core.normalize import is_null_instance
-
+    """A new entity made from an upsert(update) fragment: NGSI-LD Nulls have nothing to delete, so drop them."""
+    if not any(_has_null(i) for instances in doc["attrs"].values() for i in instances):
+        return doc
     out = copy.deepcopy(doc)
     for iri in list(out["attrs"]):
         live = [drop_nulls(i) for i in out["attrs"][iri] if not is_null_instance(i)]
@@ -180,3 +179,9 @@ def _without_nulls(doc: Entity) -> Entity:
         else:
             del out["attrs"][iri]
     return out
+
+
+def _has_null(instance: Instance) -> bool:
+    if is_null_instance(instance):
+        return True
+    return any(_has_null(sub) for subs in instance.get("attrs", {}).values() for sub in subs)

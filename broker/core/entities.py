@@ -49,10 +49,11 @@ def new_entity(doc: Mapping[str, Any], tm: TermMap, now: str) -> Entity:
 
 
 def _require(current: Mapping[str, Entity | None], entity_id: str, types: list[str] | None = None) -> Entity:
+    """The target entity, which the plan may change in place (the store hands each plan its own copies)."""
     entity = current.get(entity_id)
     if entity is None or (types and not set(types) & set(entity["type"])):
         raise ResourceNotFound(f"entity {entity_id} not found")
-    return copy.deepcopy(entity)
+    return entity
 
 
 class Entities:

@@ -18,6 +18,7 @@ MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+_CONTEXT_REL = re.compile(r'rel\s*=\s*"?' + re.escape(CONTEXT_REL) + '"?')
 _TENANT = re.compile(r"^[A-Za-z0-9_\-.:]{1,128}$")
 
 
@@ -39,7 +40,7 @@ def link_context(request: Request) -> str | None:
     for header in request.headers.getlist("link"):
         for match in _LINK.finditer(header):
             params = match.group(2)
-            if re.search(r'rel\s*=\s*"?' + re.escape(CONTEXT_REL) + '"?', params):
+            if _CONTEXT_REL.search(params):
                 found.append(match.group(1).strip())
     if len(found) > 1:
         raise BadRequestData("more than one JSON-LD context Link header")

@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -89,7 +91,7 @@ class ContextResolver:
         self._documents: OrderedDict[str, CachedDocument] = OrderedDict()
         self._inflight: dict[str, asyncio.Task[CachedDocument]] = {}
         self._hits: dict[str, int] = {}
-        self._last_used: dict[str, str] = {}
+        self._last_used: dict[str, float] = {}  # epoch seconds; formatted only when someone asks
 
     # -- public API ------------------------------------------------------------------------------------------
     def core_termmap(self) -> TermMap:
@@ -140,7 +142,10 @@ class ContextResolver:
 
     def usage(self, url: str) -> tuple[int, str | None]:
         """(number of requests that used the context at `url`, last time one did) since the broker started."""
-        return self._hits.get(url, 0), self._last_used.get(url)
+        last = self._last_used.get(url)
+        if last is None:
+            return self._hits.get(url, 0), None
+        return self._hits.get(url, 0), datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def document(self, url: str) -> CachedDocument | None:
         """The cached document at `url`, if any."""
@@ -221,7 +226,7 @@ class ContextResolver:
     def _touch(self, urls: Iterable[str]) -> None:
         if not urls:
             return
-        now = now_iso()
+        now = time.time()  # every request with a user context passes here: keep it to a clock read
         for url in urls:
             self._hits[url] = self._hits.get(url, 0) + 1
             self._last_used[url] = now
