@@ -1,0 +1,5 @@
+-- A fixed GET: P.path with the Link header P.link (empty for the ceiling).
+wrk.method = "GET"
+wrk.path = P.path
+wrk.headers["Accept"] = "application/json"
+if P.link ~= "" then wrk.headers["Link"] = P.link end

@@ -1,0 +1,644 @@
+"""Benchmark harness of issue 9: the broker against the ceiling of its own stack, driven by wrk.
+
+The broker (`agora serve`, 1 worker, fresh SQLite file) and the ceiling (bench/ceiling.py) run on core 1, wrk and
+this script on core 0. Every wrk run appends bench/lua/report.lua, whose done() prints one `BENCH_JSON {...}` line;
+a scenario with a non-2xx answer or a socket error is reported as failed and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "lua"
+BASE = "/ngsi-ld/v1"
+LOAD_CORE, SERVER_CORE = "0", "1"
+BATCH = 1000
+WRITE_CONNS = 4  # batch upsert: each request carries 1,000 entities
+USER_CONTEXT = {
+    "@context": {
+        name: f"https://example.org/agora-bench/{name}"
+        for name in ("Vehicle", "Car", "speed", "fuel", "brand", "temperature", "mileage", "status", "owner")
+    }
+}
+ANALYSIS = "## What we see"  # the hand-written section of RESULTS.md, kept when a run rewrites the table
+QUERY = {"type": "Vehicle", "q": "speed>50;fuel<30", "limit": "20"}
+GEO = {
+    "type": "Vehicle",
+    "georel": "near;maxDistance==2000",
+    "geometry": "Point",
+    "coordinates": "[2.35,48.85]",
+    "limit": "20",
+}
+
+
+@dataclass
+class Row:
+    """One line of the table; `result` is preformatted for rows that are not wrk runs (memory, start-up)."""
+
+    operation: str
+    size: int | None
+    rate: float | None = None
+    unit: str = "req/s"
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    ratio: float | None = None
+    result: str = ""
+    error: str = ""
+    note: str = ""
+    cpu: float | None = None
+    cpu_ratio: float | None = None  # requests per server CPU-second over the ceiling's
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    non2xx: int
+    socket_errors: int
+    sample: str = ""
+    server_cpu: float | None = None  # CPU seconds of the server per wall second of the run
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def error(self) -> str:
+        if self.requests == 0:
+            return "no request completed"
+        if self.non2xx or self.socket_errors:
+            return f"{self.non2xx} non-2xx, {self.socket_errors} socket errors; last: {self.sample}".strip()
+        return ""
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """The BENCH_JSON line that bench/lua/report.lua prints from done()."""
+    for line in output.splitlines():
+        if line.startswith("BENCH_JSON "):
+            d = json.loads(line[len("BENCH_JSON ") :])
+            return WrkResult(
+                requests=int(d["requests"]),
+                duration_s=d["duration_us"] / 1e6,
+                p50_ms=d["p50_us"] / 1000,
+                p95_ms=d["p95_us"] / 1000,
+                p99_ms=d["p99_us"] / 1000,
+                non2xx=int(d["non2xx"]),
+                socket_errors=sum(int(d[k]) for k in ("connect", "read", "write", "timeout")),
+                sample=str(d.get("sample", "")),
+            )
+    raise ValueError("wrk printed no BENCH_JSON line:\n" + output[-2000:])
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    return "" if x is None else f"{x:,.{digits}f}"
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+
+
+def format_table(rows: list[Row]) -> str:
+    head = (
+        "| operation | data size | throughput | p50 ms | p95 ms | p99 ms | ratio to ceiling | server CPU "
+        "| ratio per CPU-second | notes |"
+    )
+    lines = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    for r in rows:
+        result = r.result or ("" if r.rate is None else f"{r.rate:,.{0 if r.rate >= 10 else 2}f} {r.unit}")
+        note = f"FAILED: {r.error}" if r.error else r.note
+        size = "" if r.size is None else f"{r.size:,}"
+        cells = [r.operation, size, result, _num(r.p50, 2), _num(r.p95, 2), _num(r.p99, 2), _pct(r.ratio), _pct(r.cpu)]
+        cells += [_pct(r.cpu_ratio), note]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _frame(frame: str) -> str:
+    """`fn (/long/path/site-packages/pkg/mod.py:12)` -> `fn (pkg/mod.py)`."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    return re.sub(r"\(.*(?:site-packages|python3\.\d+|agora-head|main)/", "(", frame)
+
+
+def profile_summary(collapsed: str, top: int = 12, focus: str = "(broker/") -> str:
+    """The functions that hold the most samples of a py-spy `--format raw` (collapsed stacks) profile.
+
+    Self time counts every function; inclusive time only the frames whose text holds `focus` (the broker's own
+    code), since the frames of uvicorn and Starlette above them hold nearly every sample.
+    """
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = [_frame(f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            if focus in f:
+                total[f] += n
+    if not samples:
+        return "(no samples)"
+    lines = [f"{samples} samples. Self time (the function itself):", ""]
+    lines += [f"- {c / samples:5.1%}  {f}" for f, c in own.most_common(top)]
+    lines += ["", f"Inclusive time of the frames in {focus.strip('(')} (the function and what it calls):", ""]
+    lines += [f"- {c / samples:5.1%}  {f}" for f, c in total.most_common(top)]
+    return "\n".join(lines)
+
+
+def code_version(python: str) -> str:
+    """Where the broker that was measured comes from: the commit, and whether broker/ had uncommitted changes."""
+    where = subprocess.run(
+        [python, "-P", "-c", "import broker; print(broker.__file__)"], capture_output=True, text=True
+    )
+    src = Path(where.stdout.strip() or HERE).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=src).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return f"broker code from {src} (not a git checkout)"
+    dirty = " with uncommitted changes in broker/" if git("status", "--porcelain", "--", ".") else ""
+    return f"broker code: commit {commit}{dirty}"
+
+
+def machine_header(python: str) -> str:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    pyver = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True)
+    wrk_ver = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0]
+    return (
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {code_version(python)}\n"
+        f"- machine: {os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB memory, {platform.system()} "
+        f"{platform.release()}\n"
+        f"- Python {pyver.stdout.strip()}; load generator {wrk_ver} on core {LOAD_CORE}; broker (1 uvicorn worker, "
+        f"SQLite store) and ceiling on core {SERVER_CORE}"
+    )
+
+
+# ---- data -----------------------------------------------------------------------------------------------------
+
+
+def entity(eid: str, etype: str, i: int) -> dict[str, object]:
+    """The template of the peers' benchmarks: six Properties (two with two instances), a Relationship, a Point."""
+    return {
+        "id": eid,
+        "type": etype,
+        "speed": [
+            {"type": "Property", "value": (i * 37) % 120, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+            {"type": "Property", "value": (i * 41) % 120, "datasetId": "urn:ngsi-ld:Dataset:obd"},
+        ],
+        "fuel": {"type": "Property", "value": (i * 13) % 100, "unitCode": "P1"},
+        "brand": {"type": "Property", "value": ("Renault", "Peugeot", "Citroen", "Iveco")[i % 4]},
+        "temperature": [
+            {"type": "Property", "value": 20 + (i % 10) / 2},
+            {"type": "Property", "value": 18 + (i % 7) / 2, "datasetId": "urn:ngsi-ld:Dataset:rear"},
+        ],
+        "mileage": {"type": "Property", "value": i * 11, "observedAt": "2026-01-01T00:00:00Z"},
+        "status": {"type": "Property", "value": ("moving", "parked", "service")[i % 3]},
+        "owner": {"type": "Relationship", "object": f"urn:ngsi-ld:Person:{i % 500}"},
+        "location": {
+            "type": "GeoProperty",
+            "value": {
+                "type": "Point",
+                "coordinates": [2.25 + (i * 7919 % 1000) / 5000, 48.80 + (i * 104729 % 1000) / 10000],
+            },
+        },
+    }
+
+
+def split_template(etype: str) -> tuple[str, str]:
+    """The JSON text of one entity cut around its id, for Lua to glue an id in between."""
+    text = json.dumps(entity("@ID@", etype, 7), separators=(",", ":"))
+    pre, post = text.split("@ID@")
+    return pre, post
+
+
+def vehicle_id(i: int) -> str:
+    return f"urn:ngsi-ld:Vehicle:{i}"
+
+
+def lua_value(v: object) -> str:
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(str(v))  # a JSON string literal is a valid Lua string literal for this ASCII text
+
+
+# ---- processes ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(
+    method: str, url: str, body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, dict[str, str]]:
+    data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), {k.lower(): v for k, v in e.headers.items()}
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    """Seconds until `url` answers 200; raises when the process dies or the time runs out."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"no 200 from {url} within {timeout} s")
+
+
+@contextmanager
+def server(cmd: list[str], ready_url: str) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], stdout=subprocess.DEVNULL)
+    try:
+        yield proc, wait_ready(ready_url, proc)
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat (0 when there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ---- the run --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    duration: int
+    connections: int
+    workdir: Path
+    rows: list[Row] = field(default_factory=list)
+    ceiling: float | None = None
+    ceiling_per_cpu: float | None = None
+    runs: int = 0
+    server_pid: int = 0  # the process whose CPU share each wrk run records
+    profile_dir: Path | None = None  # with --profile: py-spy samples the broker during every wrk run
+    last_profile: Path | None = None
+
+    def wrk(
+        self,
+        url: str,
+        scenario: str,
+        params: dict[str, object],
+        connections: int | None = None,
+        duration: int | None = None,
+    ) -> WrkResult:
+        self.runs += 1
+        script = self.workdir / f"run{self.runs}-{scenario}.lua"
+        prelude = "P = {" + ", ".join(f"{k} = {lua_value(v)}" for k, v in params.items()) + "}\n"
+        script.write_text(prelude + (LUA / f"{scenario}.lua").read_text() + (LUA / "report.lua").read_text())
+        cmd = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections or self.connections}"]
+        seconds = duration or self.duration
+        cmd += [f"-d{seconds}s", "--timeout", "120s", "-s", str(script), url]
+        spy = self.start_profile(script.stem, seconds)
+        cpu0, t0 = cpu_seconds(self.server_pid), time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300)
+        if spy is not None:
+            spy.wait(60)
+        res = parse_wrk(out.stdout + out.stderr)
+        res.server_cpu = (cpu_seconds(self.server_pid) - cpu0) / (time.perf_counter() - t0)
+        return res
+
+    def start_profile(self, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
+        self.last_profile = None
+        if self.profile_dir is None or self.server_pid == 0:
+            return None
+        self.last_profile = self.profile_dir / f"{name}.txt"
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        cmd = ["taskset", "-c", LOAD_CORE, spy, "record", "--pid", str(self.server_pid), "--format", "raw"]
+        cmd += ["-o", str(self.last_profile), "-d", str(seconds), "-r", "100", "--nonblocking"]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def record(
+        self, operation: str, size: int | None, res: WrkResult, unit: str = "req/s", per_req: int = 1, note: str = ""
+    ) -> Row:
+        rate = res.rate * per_req
+        ratio = rate / self.ceiling if self.ceiling and unit == "req/s" else None
+        row = Row(operation, size, rate, unit, res.p50_ms, res.p95_ms, res.p99_ms, ratio, error=res.error, note=note)
+        row.cpu = res.server_cpu
+        if ratio is not None and res.server_cpu and self.ceiling_per_cpu:
+            row.cpu_ratio = rate / res.server_cpu / self.ceiling_per_cpu
+        self.rows.append(row)
+        if self.profile_dir and self.last_profile and self.last_profile.exists():
+            title = f"## {operation} ({size or '-'}): {rate:,.0f} {unit}, profile {self.last_profile.name}\n\n"
+            with open(self.profile_dir / "summary.md", "a") as f:
+                f.write(title + profile_summary(self.last_profile.read_text()) + "\n\n")
+        status = f"FAILED ({row.error})" if row.error else "ok"
+        print(
+            f"  {operation:<34} {size or '':>7}  {rate:>9,.0f} {unit:<10} p95 {res.p95_ms:7.2f} ms  {status}",
+            flush=True,
+        )
+        return row
+
+
+class Broker:
+    def __init__(self, python: Path, db: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        agora = python.parent / "agora"
+        self.cmd = [
+            str(agora),
+            "serve",
+            "--port",
+            str(self.port),
+            "--store",
+            f"sqlite:///{db}",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ]
+        self.ready = f"{self.url}{BASE}/info/sourceIdentity"
+        self.loaded = 0
+        self.link = ""
+
+    def upsert(self, ids: range, etype: str = "Vehicle") -> None:
+        for start in range(ids.start, ids.stop, BATCH):
+            chunk = [entity(f"urn:ngsi-ld:{etype}:{i}", etype, i) for i in range(start, min(start + BATCH, ids.stop))]
+            status, body, _ = http("POST", f"{self.url}{BASE}/entityOperations/upsert", chunk, {"Link": self.link})
+            if status not in (201, 204):
+                raise RuntimeError(f"batch upsert answered {status}: {body[:300]!r}")
+
+    def load_to(self, n: int) -> float:
+        """Loads Vehicles up to n in all; returns the entities/s of the load."""
+        start = time.perf_counter()
+        self.upsert(range(self.loaded, n))
+        took = time.perf_counter() - start
+        rate = (n - self.loaded) / took if took else 0.0
+        self.loaded = n
+        return rate
+
+
+def queries_and_memory(bench: Bench, broker: Broker, pid: int, n: int, quick: bool) -> None:
+    """Query and geo rows at one data size, one connection (the latency of one client), then the broker's RSS.
+
+    A run lasts long enough for about ten answers when one answer takes longer than a tenth of the duration
+    (capped at 60 s, 10 s with --quick), so that slow queries still yield a percentile.
+    """
+    for name, params in (("query type + q (2 conditions)", QUERY), ("geo near 2 km", GEO)):
+        path = path_with(params)
+        start = time.perf_counter()
+        status, body, _ = http("GET", broker.url + path, headers={"Link": broker.link})
+        one = time.perf_counter() - start
+        got = len(json.loads(body)) if status == 200 else -1
+        seconds = max(bench.duration, min(10 if quick else 60, math.ceil(10 * one)))
+        res = bench.wrk(broker.url, "get", {"path": path, "link": broker.link}, connections=1, duration=seconds)
+        row = bench.record(name, n, res, note=f"1 connection, {seconds} s; limit=20, {got} returned")
+        if got != 20 and not row.error:
+            row.error = f"expected 20 entities, got {got} (status {status})"
+    memory_row(bench, pid, n, "after the two queries")
+
+
+def memory_row(bench: Bench, pid: int, n: int, when: str) -> None:
+    mem = rss_mb(pid)
+    bench.rows.append(Row(f"resident memory (RSS) {when}", n, result=f"{mem:,.0f} MB"))
+    print(f"  RSS {when}: {mem:,.0f} MB", flush=True)
+
+
+def path_with(params: dict[str, str]) -> str:
+    return f"{BASE}/entities?" + urllib.parse.urlencode(params, safe=";=,")
+
+
+def run(args: argparse.Namespace) -> int:
+    python = Path(sys.executable)
+    sizes = [1000, 10000] + ([100000] if not args.quick and args.max_entities >= 100000 else [])
+    sizes = [s for s in sizes if s <= args.max_entities] or [1000]
+    skipped = (
+        []
+        if 100000 in sizes
+        else [
+            "100,000 entities (query, geo, memory) skipped: "
+            + ("--quick" if args.quick else f"--max-entities {args.max_entities}")
+        ]
+    )
+    os.sched_setaffinity(0, {int(LOAD_CORE)})
+    load_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="agora-bench-") as tmp:
+        work = Path(tmp)
+        bench = Bench(args.duration or (2 if args.quick else 10), args.connections, work)
+        if args.profile:
+            bench.profile_dir = Path(args.profile).resolve()
+            bench.profile_dir.mkdir(parents=True, exist_ok=True)
+            (bench.profile_dir / "summary.md").write_text("# py-spy profiles of the broker during each wrk run\n\n")
+        broker = Broker(python, work / "bench.db")
+        with server(broker.cmd, broker.ready) as (proc, _):
+            bench.server_pid = proc.pid
+            status, _, headers = http("POST", f"{broker.url}{BASE}/jsonldContexts", USER_CONTEXT)
+            if status != 201:
+                raise RuntimeError(f"POST /jsonldContexts answered {status}")
+            ctx_url = broker.url + headers["location"]
+            broker.link = f'<{ctx_url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+            print(f"loading {sizes[0]:,} entities", flush=True)
+            broker.load_to(sizes[0])
+            memory_row(bench, proc.pid, sizes[0], "after load")
+            one = f"{BASE}/entities/{vehicle_id(1)}"
+            status, body, headers = http("GET", broker.url + one, headers={"Link": broker.link})
+            if status != 200:
+                raise RuntimeError(f"GET {one} answered {status}")
+            keep = {k: v for k, v in headers.items() if k.lower() in ("content-type", "link")}
+            saved = work / "ceiling.json"
+            saved.write_text(json.dumps({"body": body.decode(), "headers": keep}))
+
+            cport = free_port()
+            with server(
+                [str(python), str(HERE / "ceiling.py"), str(cport), str(saved)], f"http://127.0.0.1:{cport}{one}"
+            ) as (ceiling, _):
+                bench.server_pid = ceiling.pid
+                res = bench.wrk(f"http://127.0.0.1:{cport}", "get", {"path": one, "link": ""})
+                bench.record("ceiling: bare Starlette, same bytes", None, res, note=f"{len(body)} B body")
+                bench.ceiling = res.rate if not res.error else None
+                bench.ceiling_per_cpu = res.rate / res.server_cpu if bench.ceiling and res.server_cpu else None
+            bench.server_pid = proc.pid
+
+            gets = [
+                ("GET entity, normalized, user @context", one),
+                ("GET entity, keyValues", one + "?options=keyValues"),
+                ("GET entity, pick=speed,fuel,location", one + "?pick=speed,fuel,location"),
+            ]
+            bench.wrk(broker.url, "get", {"path": one, "link": broker.link}, duration=2)  # warm-up, not recorded
+            for name, path in gets:
+                bench.record(name, sizes[0], bench.wrk(broker.url, "get", {"path": path, "link": broker.link}))
+            common = {"base": BASE, "link": broker.link, "n": sizes[0]}
+            res = bench.wrk(broker.url, "patch", {**common, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"})
+            bench.record("PATCH one attribute", sizes[0], res)
+            queries_and_memory(bench, broker, proc.pid, sizes[0], args.quick)
+
+            pre, post = split_template("Car")
+            res = bench.wrk(
+                broker.url, "create", {**common, "id_prefix": "urn:ngsi-ld:Car:c", "pre": pre, "post": post}
+            )
+            bench.record("POST create entity", sizes[0], res)
+            res = bench.wrk(
+                broker.url,
+                "batch",
+                {**common, "id_prefix": "urn:ngsi-ld:Car:b", "pre": pre, "post": post, "batch": BATCH},
+                connections=WRITE_CONNS,
+            )
+            bench.record(
+                "batch upsert, 1,000 new entities/request",
+                sizes[0],
+                res,
+                unit="entities/s",
+                per_req=BATCH,
+                note=f"{WRITE_CONNS} connections",
+            )
+            status, body, _ = http("DELETE", f"{broker.url}{BASE}/entities?type=Car", headers={"Link": broker.link})
+            if status != 204:
+                raise RuntimeError(f"purging the Car entities answered {status}: {body[:300]!r}")
+
+            for n in sizes[1:]:
+                print(f"loading up to {n:,} entities", flush=True)
+                rate = broker.load_to(n)
+                print(f"  loaded at {rate:,.0f} entities/s", flush=True)
+                memory_row(bench, proc.pid, n, "after load")
+                queries_and_memory(bench, broker, proc.pid, n, args.quick)
+        with server(broker.cmd, broker.ready) as (_, took):
+            bench.rows.append(
+                Row(
+                    "start-up: spawn to first 200 (sourceIdentity)",
+                    broker.loaded,
+                    result=f"{took:.2f} s",
+                    note="loaded store",
+                )
+            )
+            print(f"  start-up {took:.2f} s", flush=True)
+
+    text = "\n".join(
+        [
+            "# Agora benchmark" + (" (quick)" if args.quick else ""),
+            "",
+            machine_header(str(python)),
+            f"- each wrk run: {bench.duration} s, {bench.connections} connections (batch upsert: {WRITE_CONNS}, "
+            "queries: 1), 1 thread; ratio = req/s over the ceiling's req/s",
+            f"- load average (1 min) {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (2 cores: "
+            "above 2, other processes competed with the run); server CPU = CPU seconds of the server per second; "
+            "ratio per CPU-second = (req/s / server CPU) over the same for the ceiling, steadier when the core "
+            "is shared",
+            *(f"- {s}" for s in skipped),
+            *(["- profiled with py-spy during every run: the numbers are perturbed"] if args.profile else []),
+            "",
+            format_table(bench.rows),
+            "",
+        ]
+    )
+    print("\n" + text)
+    if args.out:
+        write_report(Path(args.out), text)
+    failed = [r for r in bench.rows if r.error]
+    if failed:
+        print(
+            f"{len(failed)} scenario(s) failed: " + ", ".join(f"{r.operation} ({r.size})" for r in failed),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def write_report(path: Path, text: str) -> None:
+    """Writes the report, keeping the hand-written analysis that follows ANALYSIS in an existing file."""
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index(ANALYSIS) :] if ANALYSIS in old else ""
+    path.write_text(text + ("\n" + kept if kept else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 s per scenario, 1,000 and 10,000 entities only")
+    parser.add_argument("--out", help="also write the Markdown report to this file")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, or 2 with --quick)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="sample the broker with py-spy during every run (numbers are then perturbed)"
+    )
+    parser.add_argument("--max-entities", type=int, default=100000, help="largest data size (default 100000)")
+    args = parser.parse_args(argv)
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)} (Debian: apt-get install -y wrk util-linux)", file=sys.stderr)
+        return 2
+    if (os.cpu_count() or 1) < 2:
+        print("needs 2 cores: wrk on core 0, the broker on core 1", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
