@@ -22,6 +22,18 @@ class Settings:
     source_alias: str = "agora"
     source_id: str = field(default="urn:ngsi-ld:ContextSource:agora")
     log_level: str = "info"
+    #: Seconds a notification POST may take when the endpoint sets no timeout.
+    notify_timeout: float = 10.0
+    #: Attempts per notification before it is recorded as failed.
+    notify_attempts: int = 3
+    #: Seconds before the second attempt, doubled for each further one.
+    notify_backoff: float = 0.5
+    #: Seconds after a failed notification during which an endpoint is not tried (endpoint.cooldown overrides it).
+    notify_cooldown: float = 10.0
+    #: Notifications on the wire at once, over every endpoint.
+    notify_concurrency: int = 64
+    #: Seconds between looks at an idle change feed.
+    notify_poll_interval: float = 0.05
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -11,6 +11,7 @@ from typing import Any
 
 from broker.core.errors import BadRequestData
 from broker.core.geojson import looks_like_geometry
+from broker.core.linked import relationship_targets
 from broker.core.model import CONTENT_MEMBER, SYSTEM_MEMBERS, Entity
 from broker.ld.codec import compact_entity
 from broker.ld.termmap import TermMap
@@ -152,3 +153,41 @@ def _simplified_value(inst: dict[str, Any]) -> Any:
     if inst.get("type") == "Property" and "lang" in inst:
         return inst.get("value")
     return inst.get(member)
+
+
+def as_feature(doc: dict[str, Any], entity: Entity, geometry_iri: str) -> dict[str, Any]:
+    """An entity as a GeoJSON Feature (clause 6.3.15): the geometry of `geometry_iri`, the rest as properties."""
+    instances = entity["attrs"].get(geometry_iri) or []
+    geometry = next((i.get("value") for i in instances if i.get("type") == "GeoProperty"), None)
+    return {
+        "id": entity["id"],
+        "type": "Feature",
+        "geometry": geometry,
+        "properties": {k: v for k, v in doc.items() if k != "id"},
+    }
+
+
+def render_inline(entity: Entity, tm: TermMap, view: View, linked: dict[str, Entity], depth: int) -> dict[str, Any]:
+    """`join=inline` (clause 4.5.23): each Relationship carries the entity it points to under `entity`
+    (`entityList` for a ListRelationship), itself inlined `depth - 1` more levels."""
+    doc = render(entity, tm, view)
+    if depth <= 0:
+        return doc
+    for name, value in doc.items():
+        if name in _HEAD:
+            continue
+        instances = entity["attrs"].get(tm.expand_term(name)) or []
+        rendered = _instances(value)
+        for i, (instance, shown) in enumerate(zip(instances, rendered, strict=False)):
+            targets = [t for t in relationship_targets(instance) if t in linked]
+            if not targets:
+                continue
+            docs = [render_inline(linked[t], tm, view, linked, depth - 1) for t in targets]
+            embedded: Any = docs if instance.get("type") == "ListRelationship" or len(docs) > 1 else docs[0]
+            if isinstance(shown, dict):
+                shown["entityList" if instance.get("type") == "ListRelationship" else "entity"] = embedded
+            elif isinstance(value, list):
+                value[i] = embedded
+            else:
+                doc[name] = embedded  # simplified: the linked entity stands where its id stood
+    return doc

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from broker.http import contexts, entities, info
+from broker.http import contexts, discovery, entities, info, openapi, subscriptions
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.state import BrokerState
+from broker.notify.delivery import RetryPolicy
+from broker.notify.notifier import Notifier, NotifierConfig
 from broker.settings import Settings
 from broker.store import open_store
 from broker.store.base import Store
@@ -28,13 +30,32 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await the_store.open()
         app.state.broker = BrokerState.build(settings, the_store)
         log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
+        notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings))
+        await notifier.start()
         try:
             yield
         finally:
+            await notifier.stop()
             await the_store.close()
 
-    routes = [*entities.ROUTES, *contexts.ROUTES, *info.ROUTES]
+    routes = [
+        *entities.ROUTES,
+        *subscriptions.ROUTES,
+        *discovery.ROUTES,
+        *contexts.ROUTES,
+        *info.ROUTES,
+        *openapi.ROUTES,
+    ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+
+def notifier_config(settings: Settings) -> NotifierConfig:
+    retry = RetryPolicy(
+        settings.notify_timeout, settings.notify_attempts, settings.notify_backoff, settings.notify_cooldown
+    )
+    return NotifierConfig(
+        poll_interval=settings.notify_poll_interval, concurrency=settings.notify_concurrency, retry=retry
+    )
 
 
 def _safe_url(url: str) -> str:

@@ -18,13 +18,15 @@ from broker.core.batch import BatchResult
 from broker.core.caller import Caller
 from broker.core.entities import MergeOptions, UpdateResult
 from broker.core.errors import BadRequestData, OperationNotSupported
+from broker.core.linked import linked_entities, parse_join
+from broker.core.model import Entity
 from broker.core.normalize import check_datetime
 from broker.core.query import Page, Paging, require_selector
-from broker.core.render import View, parse_format, render
+from broker.core.render import View, as_feature, parse_format, render, render_inline
 from broker.http import params as P
-from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
+from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, link_context, negotiate, read_body, tenant_of
 from broker.http.query_body import query_body_params
-from broker.http.render import json_response, ld_response, no_content
+from broker.http.render import geo_response, json_response, ld_response, no_content
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
 from broker.query import parse_query
@@ -33,6 +35,7 @@ from broker.query.projection import Projection, ProjectionItem, parse_projection
 BASE = "/ngsi-ld/v1"
 
 _VIEW_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
+_JOIN_PARAMS = frozenset({"join", "joinLevel", "containedBy"})
 _RETRIEVE_PARAMS = frozenset(
     {
         "attrs",
@@ -75,7 +78,13 @@ _QUERY_PARAMS = (
     | _RETRIEVE_PARAMS
 )
 # Parameters of clause 6.4.3.2 whose features land with later issues (federation, linked entity retrieval, maps).
-_NOT_YET = ("csf", "join", "joinLevel", "entityMap", "containedBy", "geometryProperty", "collation")
+_NOT_YET = ("csf", "entityMap", "collation")
+GEO_OFFERED = (JSON, LD_JSON, GEO_JSON)
+
+
+def _geometry_property(request: Request, tm: TermMap) -> str:
+    """The GeoProperty that becomes a Feature's geometry: `geometryProperty`, default `location`."""
+    return tm.expand_term(request.query_params.get("geometryProperty", "location"))
 
 
 def caller_of(request: Request) -> Caller:
@@ -146,41 +155,56 @@ async def query_entities(request: Request) -> Response:
     for name in _NOT_YET:
         if name in request.query_params:
             raise OperationNotSupported(f"query parameter {name} is not supported yet")
-    media = negotiate(request)
+    media = negotiate(request, GEO_OFFERED)
     tm = await request_context(request, state)
     view = view_of(request, tm)
     query = parse_query(request.query_params, tm)
     attrs = _attrs_filter(request, tm)
     require_selector(query, attrs, P.flag(request, "local"))
     paging = _paging(request)
-    page = await state.queries.query(caller_of(request), [query], paging, attrs)
-    return _page_response(request, page, paging, tm, view, media)
+    caller = caller_of(request)
+    page = await state.queries.query(caller, [query], paging, attrs)
+    docs, _ = await _joined(request, state, caller, page.entities, tm, view)
+    return _page_response(request, page, paging, tm, view, media, docs)
 
 
 def _paging(request: Request) -> Paging:
     return Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
 
 
-def _page_response(request: Request, page: Page, paging: Paging, tm: TermMap, view: View, media: str) -> Response:
+def _page_response(
+    request: Request,
+    page: Page,
+    paging: Paging,
+    tm: TermMap,
+    view: View,
+    media: str,
+    docs: list[dict[str, Any]] | None = None,
+) -> Response:
     """A page of entities with NGSILD-Results-Count (count=true) and Link rel=next/prev (clause 6.3.10)."""
     headers: dict[str, str] = {}
     if P.flag(request, "count"):
         headers["NGSILD-Results-Count"] = str(page.count)
     links = []
     if paging.offset + paging.limit < page.count and paging.limit > 0:
-        links.append(_page_link(request, paging.offset + paging.limit, paging.limit, "next"))
+        links.append(_page_link(request, paging.offset + paging.limit, paging.limit, "next", media))
     if paging.offset > 0 and paging.limit > 0:
-        links.append(_page_link(request, max(0, paging.offset - paging.limit), paging.limit, "prev"))
-    body = [render(e, tm, view) for e in page.entities]
-    response = ld_response(request, body, tm, media, headers=headers)
+        links.append(_page_link(request, max(0, paging.offset - paging.limit), paging.limit, "prev", media))
+    body = docs if docs is not None else [render(e, tm, view) for e in page.entities]
+    if media == GEO_JSON:
+        geo_iri = _geometry_property(request, tm)
+        features = [as_feature(doc, e, geo_iri) for doc, e in zip(body, page.entities, strict=False)]
+        response = geo_response(request, {"type": "FeatureCollection", "features": features}, tm, headers)
+    else:
+        response = ld_response(request, body, tm, media, headers=headers)
     for link in links:
         response.headers.append("Link", link)
     return response
 
 
-def _page_link(request: Request, offset: int, limit: int, rel: str) -> str:
+def _page_link(request: Request, offset: int, limit: int, rel: str, media: str) -> str:
     url = request.url.include_query_params(offset=offset, limit=limit)
-    return f'<{url.path}?{url.query}>; rel="{rel}"; type="{negotiate(request)}"'
+    return f'<{url.path}?{url.query}>; rel="{rel}"; type="{media}"'
 
 
 async def purge_entities(request: Request) -> Response:
@@ -226,14 +250,30 @@ async def post_query(request: Request) -> Response:
 # -- /entities/{entityId} ----------------------------------------------------------------------------------------
 async def retrieve_entity(request: Request) -> Response:
     state = state_of(request)
-    P.check_params(request, _RETRIEVE_PARAMS)
-    media = negotiate(request)
+    P.check_params(request, _RETRIEVE_PARAMS | _JOIN_PARAMS)
+    media = negotiate(request, GEO_OFFERED)
     tm = await request_context(request, state)
     view = view_of(request, tm)
-    entity = await state.entities.retrieve(
-        caller_of(request), request.path_params["entity_id"], type_selection(request, tm)
-    )
-    return ld_response(request, render(entity, tm, view), tm, media)
+    caller = caller_of(request)
+    entity = await state.entities.retrieve(caller, request.path_params["entity_id"], type_selection(request, tm))
+    if media == GEO_JSON:
+        feature = as_feature(render(entity, tm, view), entity, _geometry_property(request, tm))
+        return geo_response(request, feature, tm)
+    docs, flat = await _joined(request, state, caller, [entity], tm, view)
+    return ld_response(request, docs if flat else docs[0], tm, media)
+
+
+async def _joined(
+    request: Request, state: BrokerState, caller: Caller, entities: list[Entity], tm: TermMap, view: View
+) -> tuple[list[dict[str, Any]], bool]:
+    """The rendered entities with Linked Entity Retrieval applied (clause 4.5.23); True when `join=flat`."""
+    mode, level = parse_join(request.query_params.get("join"), request.query_params.get("joinLevel"))
+    if mode == "@none":
+        return [render(e, tm, view) for e in entities], False
+    linked = await linked_entities(state.store, caller.tenant, entities, level, P.csv(request, "containedBy") or [])
+    if mode == "inline":
+        return [render_inline(e, tm, view, linked, level) for e in entities], False
+    return [render(e, tm, view) for e in [*entities, *linked.values()]], True
 
 
 async def delete_entity(request: Request) -> Response:

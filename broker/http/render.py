@@ -51,3 +51,17 @@ def no_content(request: Request, headers: dict[str, str] | None = None, status: 
     if tenant := request.headers.get("ngsild-tenant"):
         out["NGSILD-Tenant"] = tenant
     return Response(status_code=status, headers=out)
+
+
+def geo_response(
+    request: Request, body: dict[str, Any], tm: TermMap, headers: dict[str, str] | None = None
+) -> Response:
+    """application/geo+json: the @context in the body, or in a Link header with `Prefer: body=json` (6.3.15)."""
+    out = dict(headers or {})
+    context = tm.link_url or tm.context_value
+    if "body=json" in request.headers.get("prefer", "") and tm.link_url:
+        out["Link"] = link_header(tm.link_url)
+        out["Preference-Applied"] = "body=json"
+    else:
+        body = {**body, "@context": context}
+    return json_response(request, body, media="application/geo+json", headers=out)

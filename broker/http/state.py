@@ -9,8 +9,10 @@ from starlette.requests import Request
 
 from broker.core.batch import Batch
 from broker.core.contexts import Contexts
+from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.query import Queries
+from broker.core.subscriptions import Subscriptions
 from broker.ld.resolver import ContextResolver
 from broker.settings import Settings
 from broker.store.base import Store
@@ -24,6 +26,8 @@ class BrokerState:
     entities: Entities
     batch: Batch
     queries: Queries
+    discovery: Discovery
+    subscriptions: Subscriptions
     started: float = field(default_factory=time.time)
 
     @property
@@ -39,6 +43,8 @@ class BrokerState:
             Entities(store),
             Batch(store),
             Queries(store, settings.max_page_size),
+            Discovery(store),
+            subscriptions=Subscriptions(store, settings.max_page_size),
         )
 
 

@@ -24,7 +24,7 @@ import orjson
 
 from broker.core.errors import NonexistentTenant
 from broker.core.model import Entity
-from broker.store.base import EntityFilter, WritePlan
+from broker.store.base import Delivery, EntityFilter, WritePlan
 
 
 def dumps(value: Any) -> bytes:
@@ -106,3 +106,18 @@ def matches(entity: Mapping[str, Any], flt: EntityFilter) -> bool:
     if flt.types is not None and not (entity_types(entity) & flt.types):
         return False
     return flt.id_pattern is None or compile_id_pattern(flt.id_pattern).search(eid) is not None
+
+
+def folded_state(state: Mapping[str, Any], delivery: Delivery) -> dict[str, Any]:
+    """A subscription delivery state with one more notification outcome in it (every backend folds the same way)."""
+    out = dict(state)
+    out["timesSent"] = int(out.get("timesSent", 0)) + 1
+    out["lastNotification"] = delivery.at
+    if delivery.ok:
+        out["lastSuccess"] = delivery.at
+        out["status"] = "ok"
+    else:
+        out["timesFailed"] = int(out.get("timesFailed", 0)) + 1
+        out["lastFailure"] = delivery.at
+        out["status"] = "failed"
+    return out

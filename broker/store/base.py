@@ -9,7 +9,9 @@ result and the matching change events in one transaction, or writes nothing at a
 
 `plan(current)` receives `{id: Entity | None}` for every requested id and returns a `WritePlan`: the new state of
 each entity it changes (`None` deletes it) and any value to hand back to the caller. A backend may call `plan`
-more than once (optimistic concurrency retries), so it must be pure.
+more than once (optimistic concurrency retries), so it must have no effect outside what it returns. The entities in
+`current` are the plan's own copies (fresh for every call): it may change them and return them as new states,
+which spares the write path a deep copy of every entity.
 
 Backends register through the entry-point group `agora.stores` by URL scheme and declare their capabilities.
 """
@@ -67,6 +69,25 @@ class ContextRecord:
     body: Any  # the whole JSON document ({"@context": ...})
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SubscriptionRecord:
+    """A subscription as the store keeps it: the document clients edit, and the delivery state only the notifier
+    writes. They are two records so that neither writer can overwrite what the other changed concurrently."""
+
+    tenant: str
+    id: str
+    body: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of one notification, folded into a subscription's delivery state by `record_delivery`."""
+
+    at: str
+    ok: bool
 
 
 WriteFn = Callable[[Mapping[str, Entity | None]], WritePlan[T]]
@@ -136,3 +157,46 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_context(self, context_id: str) -> bool:
         """True when a record was deleted."""
+
+    # -- subscriptions (clause 5.8) and their delivery state ----------------------------------------------------
+    @abc.abstractmethod
+    async def create_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        """Store a new subscription with an empty delivery state; False (nothing written) when the id exists."""
+
+    @abc.abstractmethod
+    async def replace_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        """Replace the document of an existing subscription, keeping its delivery state; False when absent."""
+
+    @abc.abstractmethod
+    async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_subscriptions(self, tenant: str | None = None) -> list[SubscriptionRecord]:
+        """The subscriptions of one tenant in id order, or of every tenant (None) in (tenant, id) order."""
+
+    @abc.abstractmethod
+    async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
+        """Delete a subscription and its delivery state; True when it existed."""
+
+    @abc.abstractmethod
+    async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
+        """Atomically fold one notification outcome into the delivery state (a no-op for a deleted subscription):
+        timesSent + 1, lastNotification; on success lastSuccess and status "ok"; on failure timesFailed + 1,
+        lastFailure and status "failed". The subscription document is not touched."""
+
+    # -- durable cursors of change-feed consumers ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_cursor(self, name: str) -> int | None:
+        """The last change sequence number the consumer `name` has finished with; None when it never set one."""
+
+    @abc.abstractmethod
+    async def set_cursor(self, name: str, seq: int) -> None: ...
+
+    @abc.abstractmethod
+    async def last_seq(self) -> int:
+        """The highest sequence number the change feed has handed out (0 for an empty feed)."""
+
+    async def try_lead(self, name: str) -> bool:
+        """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
+        processes override this so that exactly one process leads; a process-local store always leads."""
+        return True

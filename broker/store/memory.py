@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
-from broker.store.base import DEFAULT_TENANT, Change, ContextRecord, EntityFilter, Store, WriteFn
+from broker.store.base import (
+    DEFAULT_TENANT,
+    Change,
+    ContextRecord,
+    Delivery,
+    EntityFilter,
+    Store,
+    SubscriptionRecord,
+    WriteFn,
+)
 
 T = TypeVar("T")
 
@@ -23,6 +32,8 @@ class MemoryStore(Store):
         self._entities: dict[str, dict[str, Entity]] = {DEFAULT_TENANT: {}}
         self._changes: list[Change] = []
         self._contexts: dict[str, ContextRecord] = {}
+        self._subscriptions: dict[tuple[str, str], SubscriptionRecord] = {}
+        self._cursors: dict[str, int] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -112,6 +123,50 @@ class MemoryStore(Store):
 
     async def delete_context(self, context_id: str) -> bool:
         return self._contexts.pop(context_id, None) is not None
+
+    # -- subscriptions -------------------------------------------------------------------------------------------
+    async def create_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        if (tenant, sub_id) in self._subscriptions:
+            return False
+        self._subscriptions[(tenant, sub_id)] = SubscriptionRecord(tenant, sub_id, common.clone(body), {})
+        return True
+
+    async def replace_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        record = self._subscriptions.get((tenant, sub_id))
+        if record is None:
+            return False
+        record.body = common.clone(body)
+        return True
+
+    async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        record = self._subscriptions.get((tenant, sub_id))
+        return None if record is None else _copy_subscription(record)
+
+    async def list_subscriptions(self, tenant: str | None = None) -> list[SubscriptionRecord]:
+        keys = sorted(k for k in self._subscriptions if tenant is None or k[0] == tenant)
+        return [_copy_subscription(self._subscriptions[k]) for k in keys]
+
+    async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
+        return self._subscriptions.pop((tenant, sub_id), None) is not None
+
+    async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
+        record = self._subscriptions.get((tenant, sub_id))
+        if record is not None:
+            record.state = common.folded_state(record.state, delivery)
+
+    # -- cursors -------------------------------------------------------------------------------------------------
+    async def get_cursor(self, name: str) -> int | None:
+        return self._cursors.get(name)
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        self._cursors[name] = seq
+
+    async def last_seq(self) -> int:
+        return len(self._changes)
+
+
+def _copy_subscription(record: SubscriptionRecord) -> SubscriptionRecord:
+    return replace(record, body=common.clone(record.body), state=common.clone(record.state))
 
 
 def _copy_record(record: ContextRecord) -> ContextRecord:

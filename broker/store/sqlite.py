@@ -12,6 +12,8 @@ this store never interleave inside a transaction; a lock covers callers on other
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -22,7 +24,16 @@ from urllib.parse import parse_qs
 
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
-from broker.store.base import DEFAULT_TENANT, Change, ContextRecord, EntityFilter, Store, WriteFn
+from broker.store.base import (
+    DEFAULT_TENANT,
+    Change,
+    ContextRecord,
+    Delivery,
+    EntityFilter,
+    Store,
+    SubscriptionRecord,
+    WriteFn,
+)
 
 T = TypeVar("T")
 
@@ -47,6 +58,10 @@ CREATE TABLE IF NOT EXISTS contexts (
     extra BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS contexts_by_url ON contexts (url, id);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, state BLOB NOT NULL, PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 # A list of values travels as one JSON parameter: no limit on the number of SQL variables, one cached statement.
@@ -70,6 +85,7 @@ class SqliteStore(Store):
         self.busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._lead_fd: int | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -127,6 +143,9 @@ class SqliteStore(Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lead_fd is not None:
+                os.close(self._lead_fd)  # releases the lead for another process
+                self._lead_fd = None
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -235,6 +254,93 @@ class SqliteStore(Store):
         with self._connection() as conn:
             row = conn.execute(f"{_CONTEXT_SELECT} {clause}", params).fetchone()
         return None if row is None else _context_record(row)
+
+    # -- subscriptions -------------------------------------------------------------------------------------------
+    async def create_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        row = (tenant, sub_id, common.dumps(body), common.dumps({}))
+        with self._connection() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO subscriptions (tenant, id, body, state) VALUES (?, ?, ?, ?)", row)
+            return cur.rowcount > 0
+
+    async def replace_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        # Only the body column: the notifier's delivery state in the same row is left as it is.
+        params = (common.dumps(body), tenant, sub_id)
+        with self._connection() as conn:
+            return conn.execute("UPDATE subscriptions SET body = ? WHERE tenant = ? AND id = ?", params).rowcount > 0
+
+    async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        with self._connection() as conn:
+            row = conn.execute(f"{_SUBSCRIPTION_SELECT} WHERE tenant = ? AND id = ?", (tenant, sub_id)).fetchone()
+        return None if row is None else _subscription_record(row)
+
+    async def list_subscriptions(self, tenant: str | None = None) -> list[SubscriptionRecord]:
+        with self._connection() as conn:
+            if tenant is None:
+                rows = conn.execute(f"{_SUBSCRIPTION_SELECT} ORDER BY tenant, id").fetchall()
+            else:
+                rows = conn.execute(f"{_SUBSCRIPTION_SELECT} WHERE tenant = ? ORDER BY id", (tenant,)).fetchall()
+        return [_subscription_record(row) for row in rows]
+
+    async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
+        with self._connection() as conn:
+            cur = conn.execute("DELETE FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id))
+            return cur.rowcount > 0
+
+    async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
+        # Read and write the state in one write transaction: another process may record a delivery meanwhile.
+        with self._connection() as conn, _immediate(conn):
+            key = (tenant, sub_id)
+            row = conn.execute("SELECT state FROM subscriptions WHERE tenant = ? AND id = ?", key).fetchone()
+            if row is None:
+                return
+            state = common.folded_state(common.loads(row[0]), delivery)
+            conn.execute(
+                "UPDATE subscriptions SET state = ? WHERE tenant = ? AND id = ?", (common.dumps(state), tenant, sub_id)
+            )
+
+    # -- cursors -------------------------------------------------------------------------------------------------
+    async def get_cursor(self, name: str) -> int | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                (name, seq),
+            )
+
+    async def last_seq(self) -> int:
+        # sqlite_sequence remembers the highest AUTOINCREMENT value even after rows were deleted.
+        with self._connection() as conn:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    async def try_lead(self, name: str) -> bool:
+        """An exclusive flock on `<db>.<name>.lock`: the kernel drops it when the holder exits, even on SIGKILL,
+        so the workers sharing the file elect one notifier and a crashed one is replaced at once."""
+        if self.path == ":memory:":
+            return True
+        with self._lock:
+            if self._lead_fd is not None:
+                return True
+            fd = os.open(f"{self.path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._lead_fd = fd
+            return True
+
+
+_SUBSCRIPTION_SELECT = "SELECT tenant, id, body, state FROM subscriptions"
+
+
+def _subscription_record(row: tuple[Any, ...]) -> SubscriptionRecord:
+    tenant, sub_id, body, state = row
+    return SubscriptionRecord(tenant, sub_id, common.loads(body), common.loads(state))
 
 
 _CONTEXT_SELECT = "SELECT id, url, kind, body, created_at, extra FROM contexts"

@@ -157,3 +157,19 @@ def test_query_through_a_user_context(http: httpx.Client, context_server: str) -
     assert eid in [e["id"] for e in r.json()]
     r = http.get(f"{BASE}/entities", params={"type": "Vehicle", "q": "speed==42"})
     assert eid not in [e["id"] for e in r.json()]
+
+
+def test_geojson_output(q: Any, http: httpx.Client, city: dict[str, Any]) -> None:
+    headers = {"NGSILD-Tenant": city["tenant"], "Accept": "application/geo+json"}
+    r = http.get(f"{BASE}/entities", params={"type": "Sensor", "limit": 2}, headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    body = r.json()
+    assert body["type"] == "FeatureCollection" and "@context" in body
+    first = body["features"][0]
+    assert first["type"] == "Feature" and first["id"] == "urn:ngsi-ld:Sensor:0"
+    assert first["geometry"] == {"type": "Point", "coordinates": [4.83, 45.76]}
+    assert first["properties"]["type"] == "Sensor" and "temperature" in first["properties"]
+    one = http.get(f"{BASE}/entities/urn:ngsi-ld:Sensor:1", headers={**headers, "Prefer": "body=json"})
+    assert one.json()["type"] == "Feature" and "@context" not in one.json() and "link" in one.headers
+    none = http.get(f"{BASE}/entities/urn:ngsi-ld:Station:1", params={"geometryProperty": "nowhere"}, headers=headers)
+    assert none.json()["geometry"] is None

@@ -1,0 +1,566 @@
+"""Subscriptions (clauses 5.2.12, 5.2.14, 5.2.15, 5.8): validation, storage, retrieval form, and the compiled form
+the notifier matches changes with.
+
+A subscription is stored as the client wrote it (validated, read-only members dropped) together with the @context
+it was written with (`@context`) and its system attributes; see decision record 0021. Terms are expanded with that
+context when the subscription is compiled, and re-expressed in the reader's context on retrieval, so a client with
+another @context sees its own terms. The delivery state (timesSent, lastSuccess, ...) is a separate record the
+notifier updates (Store.record_delivery).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+from broker.core.caller import Caller
+from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, OperationNotSupported, ResourceNotFound
+from broker.core.model import NULL_URI, now_iso
+from broker.core.normalize import check_datetime, check_name, check_uri
+from broker.core.query import Paging
+from broker.core.render import View
+from broker.ld.termmap import TermMap
+from broker.query import Query
+from broker.query.geo import parse_geo_query
+from broker.query.projection import Projection, ProjectionItem, format_projection, parse_projection
+from broker.query.q import format_q, parse_q
+from broker.query.scope import parse_scope_query
+from broker.query.types import TypeExpr, format_types, parse_types
+from broker.store.base import Store, SubscriptionRecord
+
+TRIGGERS: Final = (
+    "entityCreated",
+    "entityUpdated",
+    "entityDeleted",
+    "attributeCreated",
+    "attributeUpdated",
+    "attributeDeleted",
+)
+DEFAULT_TRIGGERS: Final = frozenset({"attributeCreated", "attributeUpdated"})
+FORMATS: Final = {
+    "normalized": "normalized",
+    "concise": "concise",
+    "simplified": "simplified",
+    "keyValues": "simplified",
+}
+ACCEPTS: Final = ("application/json", "application/ld+json")
+
+_TOP: Final = frozenset(
+    {
+        "id",
+        "type",
+        "subscriptionName",
+        "description",
+        "entities",
+        "watchedAttributes",
+        "notificationTrigger",
+        "timeInterval",
+        "q",
+        "geoQ",
+        "csf",
+        "isActive",
+        "notification",
+        "expiresAt",
+        "throttling",
+        "scopeQ",
+        "lang",
+        "datasetId",
+        "jsonldContext",
+        "expandValues",
+        "jsonKeys",
+    }
+)
+# Members the broker maintains: a client may send them back (a retrieved document), they are ignored.
+_TOP_READ_ONLY: Final = frozenset({"status", "createdAt", "modifiedAt", "@context"})
+_NOTIFICATION: Final = frozenset(
+    {"attributes", "sysAttrs", "format", "showChanges", "pick", "omit", "join", "joinLevel", "endpoint"}
+)
+STATE_MEMBERS: Final = ("timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure", "status")
+_ENDPOINT: Final = frozenset({"uri", "accept", "timeout", "cooldown", "receiverInfo", "notifierInfo"})
+_GEOQ: Final = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HTTP_SCHEMES: Final = frozenset({"http", "https"})
+_MQTT_SCHEMES: Final = frozenset({"mqtt", "mqtts"})
+
+
+# -- the compiled form ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selector:
+    """One EntitySelector (clause 5.2.33): a type selection, and an id or an id pattern."""
+
+    types: TypeExpr
+    id: str | None = None
+    id_pattern: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    uri: str
+    accept: str = "application/json"
+    timeout: float | None = None  # seconds (the document says milliseconds)
+    cooldown: float | None = None  # seconds
+    receiver_info: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Everything the notifier needs to match a change and shape its notification, with terms expanded."""
+
+    tenant: str
+    id: str
+    selectors: tuple[Selector, ...]
+    watched: frozenset[str] | None
+    triggers: frozenset[str]
+    query: Query
+    is_active: bool
+    expires_at: str | None
+    throttling: float | None
+    view: View
+    endpoint: Endpoint
+    context: Any  # the @context of notifications: jsonldContext, else the one the subscription was written with
+    created_at: str
+    show_changes: bool = False
+    dataset_ids: frozenset[str | None] | None = None  # instances to show; None stands for the default instance
+
+
+def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Compiled:
+    """The compiled form of a stored (or about to be stored) document; `tm` is the term map of its @context.
+
+    Raises BadRequestData for anything invalid, so validation is exactly "does it compile".
+    """
+    notification = doc["notification"]
+    expand_values = _names(tm, doc.get("expandValues"), "expandValues")
+    query = Query(
+        q=parse_q(doc["q"], tm, expand_values=expand_values) if "q" in doc else None,
+        scope=parse_scope_query(doc["scopeQ"]) if "scopeQ" in doc else None,
+        geo=parse_geo_query(_geo_params(doc["geoQ"]), tm) if "geoQ" in doc else None,
+    )
+    return Compiled(
+        tenant=tenant,
+        id=doc["id"],
+        selectors=tuple(_selector(s, tm) for s in doc.get("entities", ())),
+        watched=_names(tm, doc.get("watchedAttributes"), "watchedAttributes"),
+        triggers=frozenset(doc.get("notificationTrigger") or DEFAULT_TRIGGERS),
+        query=query,
+        is_active=doc.get("isActive", True),
+        expires_at=doc.get("expiresAt"),
+        throttling=doc.get("throttling"),
+        view=_view(doc, notification, tm),
+        endpoint=_endpoint(notification["endpoint"]),
+        context=doc.get("jsonldContext", doc.get("@context")),
+        created_at=doc.get("createdAt", ""),
+        show_changes=bool(notification.get("showChanges", False)),
+        dataset_ids=_dataset_ids(doc.get("datasetId")),
+    )
+
+
+def _dataset_ids(values: list[str] | None) -> frozenset[str | None] | None:
+    if values is None:
+        return None
+    return frozenset(None if v == "@none" else v for v in values)
+
+
+def _selector(sel: Mapping[str, Any], tm: TermMap) -> Selector:
+    pattern = None
+    if "idPattern" in sel and "id" not in sel:  # an id makes the pattern irrelevant (clause 5.2.33)
+        try:
+            pattern = re.compile(sel["idPattern"])
+        except re.error as exc:
+            raise BadRequestData(f"entities.idPattern: {sel['idPattern']!r} is not a valid regular expression") from exc
+    return Selector(parse_types(sel["type"], tm), sel.get("id"), pattern)
+
+
+def _names(tm: TermMap, names: list[str] | None, where: str) -> frozenset[str] | None:
+    if names is None:
+        return None
+    return frozenset(tm.expand_term(check_name(n, where)) for n in names)
+
+
+def _geo_params(geo: Mapping[str, Any]) -> dict[str, str]:
+    """geoQ members as the query parameters the geo-query parser reads (coordinates as JSON text)."""
+    params = {k: v for k, v in geo.items() if k != "coordinates"}
+    coords = geo.get("coordinates")
+    if coords is not None:
+        params["coordinates"] = coords if isinstance(coords, str) else orjson.dumps(coords).decode()
+    return params
+
+
+def _view(doc: Mapping[str, Any], notification: Mapping[str, Any], tm: TermMap) -> View:
+    pick = parse_projection(_text(notification["pick"]), tm, param="pick") if "pick" in notification else None
+    if "attributes" in notification:
+        # Like `attrs` on a query: the listed attributes, and the entity members always (decision record 0011).
+        items = tuple(ProjectionItem(n) for n in sorted(_names(tm, notification["attributes"], "attributes") or ()))
+        pick = Projection(items + tuple(ProjectionItem(m) for m in ("type", "scope", "createdAt", "modifiedAt")))
+    omit = parse_projection(_text(notification["omit"]), tm, param="omit") if "omit" in notification else None
+    return View(
+        format=FORMATS[notification.get("format", "normalized")],
+        sys_attrs=bool(notification.get("sysAttrs", False)),
+        lang=doc.get("lang"),
+        pick=pick,
+        omit=omit,
+    )
+
+
+def _text(value: str | list[str]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def _endpoint(ep: Mapping[str, Any]) -> Endpoint:
+    def seconds(name: str) -> float | None:
+        return None if ep.get(name) is None else float(ep[name]) / 1000.0
+
+    info = tuple((kv["key"], kv["value"]) for kv in ep.get("receiverInfo", ()))
+    return Endpoint(ep["uri"], ep.get("accept", ACCEPTS[0]), seconds("timeout"), seconds("cooldown"), info)
+
+
+# -- validation of the document's shape -------------------------------------------------------------------------
+def _fail(message: str) -> BadRequestData:
+    return BadRequestData(message)
+
+
+def _only(obj: Any, allowed: frozenset[str], where: str, ignored: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`obj` as a dict without the ignored members; BadRequestData for anything else or an unknown member."""
+    if not isinstance(obj, dict):
+        raise _fail(f"{where} must be a JSON object")
+    unknown = sorted(set(obj) - allowed - ignored)
+    if unknown:
+        raise _fail(f"{where}: unknown member(s) {', '.join(unknown)}")
+    return {k: v for k, v in obj.items() if k not in ignored}
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(f"{where} must be a non-empty string")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(f"{where} must be true or false")
+    return value
+
+
+def _number(value: Any, where: str, *, positive: bool) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise _fail(f"{where} must be a {'positive' if positive else 'non-negative'} number")
+    return float(value)
+
+
+def _list(value: Any, where: str, item: Callable[[Any, str], Any]) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise _fail(f"{where} must be a non-empty array")
+    return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def _name(value: Any, where: str) -> str:
+    return check_name(value, where)
+
+
+def _check_shape(doc: dict[str, Any]) -> None:
+    """Types and value sets of every member (clause 5.2.12); terms are checked when compiling."""
+    if doc.get("type") != "Subscription":
+        raise _fail("type must be 'Subscription'")
+    check_uri(doc.get("id"), "id")
+    for key in ("subscriptionName", "description", "q", "scopeQ", "lang", "csf"):
+        if key in doc:
+            _str(doc[key], key)
+    if "entities" in doc:
+        doc["entities"] = _list(doc["entities"], "entities", _entity_selector)
+    if "watchedAttributes" in doc:
+        _list(doc["watchedAttributes"], "watchedAttributes", _name)
+    if "entities" not in doc and "watchedAttributes" not in doc:
+        raise _fail("a subscription needs entities or watchedAttributes (or both)")
+    if "notificationTrigger" in doc:
+        _list(doc["notificationTrigger"], "notificationTrigger", _trigger)
+    for key in ("expandValues", "jsonKeys"):
+        if key in doc:
+            _list(doc[key], key, _name)
+    if "datasetId" in doc:
+        _list(doc["datasetId"], "datasetId", lambda v, w: v if v == "@none" else check_uri(v, w))
+    if "isActive" in doc:
+        _bool(doc["isActive"], "isActive")
+    if "throttling" in doc:
+        _number(doc["throttling"], "throttling", positive=True)
+    if "expiresAt" in doc:
+        check_datetime(doc["expiresAt"], "expiresAt")
+    if "jsonldContext" in doc:
+        check_uri(doc["jsonldContext"], "jsonldContext")
+    if "geoQ" in doc:
+        doc["geoQ"] = _only(doc["geoQ"], _GEOQ, "geoQ")
+    doc["notification"] = _notification(doc.get("notification"))
+    _check_unsupported(doc)
+
+
+def _entity_selector(value: Any, where: str) -> dict[str, Any]:
+    sel = _only(value, frozenset({"id", "idPattern", "type"}), where)
+    if "type" not in sel:
+        raise _fail(f"{where}: type is mandatory in an entity selector")
+    _str(sel["type"], f"{where}.type")
+    if "id" in sel:
+        check_uri(sel["id"], f"{where}.id")
+    if "idPattern" in sel:
+        _str(sel["idPattern"], f"{where}.idPattern")
+    return sel
+
+
+def _trigger(value: Any, where: str) -> str:
+    if value not in TRIGGERS:
+        raise _fail(f"{where}: {value!r} is not one of {', '.join(TRIGGERS)}")
+    return str(value)
+
+
+def _notification(value: Any) -> dict[str, Any]:
+    if value is None:
+        raise _fail("notification is mandatory")
+    note = _only(value, _NOTIFICATION, "notification", frozenset(STATE_MEMBERS))
+    if "attributes" in note:
+        _list(note["attributes"], "notification.attributes", _name)
+        if "pick" in note:
+            raise _fail("notification: attributes and pick cannot be used together")
+    for key in ("pick", "omit"):
+        if key in note and not isinstance(note[key], str):
+            _list(note[key], f"notification.{key}", _name)
+    for key in ("sysAttrs", "showChanges"):
+        if key in note:
+            _bool(note[key], f"notification.{key}")
+    if "format" in note and note["format"] not in FORMATS:
+        raise _fail(f"notification.format: {note['format']!r} is not one of {', '.join(FORMATS)}")
+    if "endpoint" not in note:
+        raise _fail("notification.endpoint is mandatory")
+    note["endpoint"] = _endpoint_doc(note["endpoint"])
+    return note
+
+
+def _endpoint_doc(value: Any) -> dict[str, Any]:
+    ep = _only(value, _ENDPOINT, "notification.endpoint")
+    uri = check_uri(ep.get("uri"), "notification.endpoint.uri")
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme not in _HTTP_SCHEMES | _MQTT_SCHEMES:
+        raise _fail(f"notification.endpoint.uri: scheme {scheme!r} is not http, https, mqtt or mqtts")
+    if scheme in _HTTP_SCHEMES and not re.match(r"^https?://[^/?#\s]+", uri, re.IGNORECASE):
+        raise _fail(f"notification.endpoint.uri: {uri!r} has no host")
+    if "accept" in ep and ep["accept"] not in (*ACCEPTS, "application/geo+json"):
+        raise _fail(f"notification.endpoint.accept: {ep['accept']!r} is not one of {', '.join(ACCEPTS)}")
+    for key in ("timeout", "cooldown"):
+        if key in ep:
+            _number(ep[key], f"notification.endpoint.{key}", positive=False)
+    for key in ("receiverInfo", "notifierInfo"):
+        if key in ep:
+            _list(ep[key], f"notification.endpoint.{key}", _key_value)
+    return ep
+
+
+def _key_value(value: Any, where: str) -> dict[str, str]:
+    kv = _only(value, frozenset({"key", "value"}), where)
+    key, val = _str(kv.get("key"), f"{where}.key"), kv.get("value")
+    if not isinstance(val, str) or "\r" in val or "\n" in val:
+        raise _fail(f"{where}.value must be a string on one line")
+    if not _HEADER_NAME.match(key):
+        raise _fail(f"{where}.key: {key!r} is not a valid header name")
+    return {"key": key, "value": val}
+
+
+def _check_unsupported(doc: Mapping[str, Any]) -> None:
+    """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
+    note, ep = doc["notification"], doc["notification"]["endpoint"]
+    if "timeInterval" in doc:
+        raise OperationNotSupported("periodic notification (timeInterval) is not supported yet")
+    if "jsonKeys" in doc:
+        raise OperationNotSupported("jsonKeys is not supported yet")
+    if "csf" in doc:
+        raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
+    if ep["uri"].split(":", 1)[0].lower() in _MQTT_SCHEMES:
+        raise OperationNotSupported("MQTT notification endpoints are not supported yet")
+    if ep.get("accept") == "application/geo+json":
+        raise OperationNotSupported("GeoJSON notifications are not supported yet")
+    if note.get("showChanges"):
+        raise OperationNotSupported("notification.showChanges is not supported yet")
+    if note.get("join", "@none") != "@none" or "joinLevel" in note:
+        raise OperationNotSupported("notification.join is not supported yet")
+
+
+# -- the operations ---------------------------------------------------------------------------------------------
+def new_subscription_id() -> str:
+    return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+
+
+def validated(tenant: str, body: Any, tm: TermMap, context: Any) -> dict[str, Any]:
+    """The document to store: shape checked, compiled once (which checks every term and query), system members set."""
+    doc = _only(body, _TOP, "subscription", _TOP_READ_ONLY)
+    _check_shape(doc)
+    if context is not None:
+        doc["@context"] = context
+    compile_subscription(tenant, doc, tm)
+    return doc
+
+
+def status_of(doc: Mapping[str, Any], now: str) -> str:
+    """Clause 5.2.12: active, paused (isActive false) or expired (expiresAt passed)."""
+    if doc.get("expiresAt") is not None and _utc(doc["expiresAt"]) <= now:
+        return "expired"
+    return "active" if doc.get("isActive", True) else "paused"
+
+
+def _utc(stamp: str) -> str:
+    """A DateTime in the broker's own UTC spelling, so that stamps compare as strings."""
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def is_live(compiled: Compiled, now: str) -> bool:
+    return compiled.is_active and (compiled.expires_at is None or _utc(compiled.expires_at) > now)
+
+
+class Subscriptions:
+    """The subscription operations of clause 5.8 over one store."""
+
+    def __init__(self, store: Store, max_limit: int = 1000) -> None:
+        self.store = store
+        self.max_limit = max_limit
+
+    async def create(self, caller: Caller, tm: TermMap, body: Any, context: Any) -> str:
+        if isinstance(body, dict) and "id" not in body:
+            body = {"id": new_subscription_id(), **body}
+        doc = validated(caller.tenant, body, tm, context)
+        if "expiresAt" in doc and _utc(doc["expiresAt"]) <= now_iso():
+            raise BadRequestData("expiresAt is in the past")
+        doc["createdAt"] = doc["modifiedAt"] = now_iso()
+        if not await self.store.create_subscription(caller.tenant, doc["id"], doc):
+            raise AlreadyExists(f"subscription {doc['id']} already exists")
+        return str(doc["id"])
+
+    async def retrieve(self, caller: Caller, sub_id: str) -> SubscriptionRecord:
+        check_uri(sub_id, "subscription id")
+        record = await self.store.get_subscription(caller.tenant, sub_id)
+        if record is None:
+            raise ResourceNotFound(f"subscription {sub_id} not found")
+        return record
+
+    async def query(self, caller: Caller, paging: Paging) -> tuple[list[SubscriptionRecord], int]:
+        records = await self.store.list_subscriptions(caller.tenant)
+        return records[paging.offset : paging.offset + paging.limit], len(records)
+
+    async def update(self, caller: Caller, record: SubscriptionRecord, doc: dict[str, Any]) -> None:
+        """Update Subscription (clause 5.8.2): `doc` is the whole new document (see `merge_fragment`), validated
+        like a new one; it replaces the stored one, and the delivery state stays."""
+        doc["createdAt"] = record.body.get("createdAt")
+        doc["modifiedAt"] = now_iso()
+        if not await self.store.replace_subscription(caller.tenant, record.id, doc):
+            raise ResourceNotFound(f"subscription {record.id} not found")
+
+    async def delete(self, caller: Caller, sub_id: str) -> None:
+        check_uri(sub_id, "subscription id")
+        if not await self.store.delete_subscription(caller.tenant, sub_id):
+            raise ResourceNotFound(f"subscription {sub_id} not found")
+
+
+def merge_fragment(current: Mapping[str, Any], fragment: Any) -> dict[str, Any]:
+    """Clause 5.8.2: each member of the fragment replaces the stored one; `notification` and its `endpoint` are
+    merged one level down so that changing the format keeps the endpoint; null removes a member."""
+    if not isinstance(fragment, dict) or not fragment:
+        raise BadRequestData("the subscription fragment must be a non-empty JSON object")
+    if fragment.get("id", current["id"]) != current["id"]:
+        raise BadRequestData("the id of a subscription cannot be changed")
+    out = _merged(current, fragment)
+    if isinstance(fragment.get("notification"), dict) and isinstance(current.get("notification"), dict):
+        note = _merged(current["notification"], fragment["notification"])
+        ep = fragment["notification"].get("endpoint")
+        if isinstance(ep, dict) and isinstance(current["notification"].get("endpoint"), dict):
+            note["endpoint"] = _merged(current["notification"]["endpoint"], ep)
+        out["notification"] = note
+    return out
+
+
+def _merged(current: Mapping[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(current)
+    for key, value in fragment.items():
+        if value is None or value == NULL_URI:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+# -- re-expressing a document in another @context ---------------------------------------------------------------
+def express(doc: Mapping[str, Any], source: TermMap, target: TermMap, *, strict: bool = False) -> dict[str, Any]:
+    """The document with every term written for `target` instead of `source` (names, types, q, pick, omit).
+
+    With `strict`, a query text that would not read back the same in `target` is refused (BadRequestData): an
+    update must not change the meaning of what it does not touch. (A q over full IRIs does not parse back as
+    written today, so an update with another @context than the subscription's may be refused.)
+    """
+    out = {k: v for k, v in doc.items() if k != "@context"}
+    if source.key == target.key:
+        return out
+
+    def name(n: str) -> str:
+        return target.compact_iri(source.expand_term(n))
+
+    if "entities" in out:
+        out["entities"] = [{**s, "type": _retyped(s["type"], source, target, strict)} for s in out["entities"]]
+    for key in ("watchedAttributes", "expandValues", "jsonKeys"):
+        if key in out:
+            out[key] = [name(n) for n in out[key]]
+    if "q" in out:
+        ast = parse_q(out["q"], source)
+        out["q"] = format_q(ast, target)
+        _check_round_trip(strict, "q", lambda: parse_q(out["q"], target) == ast)
+    if "geoQ" in out and "geoproperty" in out["geoQ"]:
+        out["geoQ"] = {**out["geoQ"], "geoproperty": name(out["geoQ"]["geoproperty"])}
+    out["notification"] = _express_notification(out["notification"], source, target, name, strict)
+    return out
+
+
+def _retyped(text: str, source: TermMap, target: TermMap, strict: bool) -> str:
+    ast = parse_types(text, source)
+    written = format_types(ast, target)
+    _check_round_trip(strict, "entities.type", lambda: parse_types(written, target) == ast)
+    return written
+
+
+def _check_round_trip(strict: bool, where: str, same: Callable[[], bool]) -> None:
+    try:
+        ok = not strict or same()
+    except NgsiLdError:
+        ok = False
+    if not ok:
+        raise BadRequestData(
+            f"{where} of this subscription cannot be written with the request's @context; "
+            "update it with the @context it was created with"
+        )
+
+
+def _express_notification(
+    note: Mapping[str, Any], source: TermMap, target: TermMap, name: Callable[[str], str], strict: bool
+) -> dict[str, Any]:
+    out = dict(note)
+    if "attributes" in out:
+        out["attributes"] = [name(n) for n in out["attributes"]]
+    for key in ("pick", "omit"):
+        if key in out:
+            ast = parse_projection(_text(out[key]), source, param=key)
+            out[key] = format_projection(ast, target)
+            _check_round_trip(strict, key, lambda: parse_projection(out[key], target, param=key) == ast)  # noqa: B023
+    return out
+
+
+def retrieval_form(record: SubscriptionRecord, source: TermMap, target: TermMap, sys_attrs: bool) -> dict[str, Any]:
+    """What GET shows: the document in the reader's terms, its status, and the delivery state in `notification`."""
+    out = express(record.body, source, target)
+    if not sys_attrs:
+        out.pop("createdAt", None)
+        out.pop("modifiedAt", None)
+    out["status"] = status_of(record.body, now_iso())
+    out.setdefault("isActive", True)
+    out["notification"] = {**out["notification"], **{k: record.state[k] for k in STATE_MEMBERS if k in record.state}}
+    return out

@@ -1,0 +1,125 @@
+"""Routes of /subscriptions and /subscriptions/{id} (clauses 6.10, 6.11).
+
+Each route: check parameters, read the body and its @context, call one core operation, render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from broker.core.caller import Caller
+from broker.core.query import Paging
+from broker.core.subscriptions import express, merge_fragment, retrieval_form, validated
+from broker.http import params as P
+from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
+from broker.http.render import ld_response, no_content
+from broker.http.state import BrokerState, state_of
+from broker.ld.termmap import TermMap
+from broker.store.base import SubscriptionRecord
+
+BASE = "/ngsi-ld/v1/subscriptions"
+
+
+def _caller(request: Request) -> Caller:
+    return Caller(tenant=tenant_of(request))
+
+
+def _without_context(data: Any) -> Any:
+    """An application/ld+json body carries its @context as a member; the context itself travels separately."""
+    return {k: v for k, v in data.items() if k != "@context"} if isinstance(data, dict) else data
+
+
+async def _shown(state: BrokerState, record: SubscriptionRecord, tm: TermMap, sys_attrs: bool) -> dict[str, Any]:
+    source = await state.resolver.resolve(record.body.get("@context"))
+    return retrieval_form(record, source, tm, sys_attrs)
+
+
+def _sys_attrs(request: Request) -> bool:
+    return "sysAttrs" in P.options(request, frozenset({"sysAttrs"}))
+
+
+async def create_subscription(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset())
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await state.resolver.resolve(body.context)
+    sub_id = await state.subscriptions.create(_caller(request), tm, _without_context(body.data), body.context)
+    return no_content(request, {"Location": f"{BASE}/{sub_id}"}, status=201)
+
+
+async def query_subscriptions(request: Request) -> Response:
+    """Query Subscriptions (clause 6.10.3.2): a page in id order, with count and paging links like entities."""
+    state = state_of(request)
+    P.check_params(request, frozenset({"limit", "offset", "count", "options", "local"}))
+    media = negotiate(request)
+    tm = await state.resolver.resolve(link_context(request))
+    paging = Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
+    state.queries.check_paging(paging)
+    records, count = await state.subscriptions.query(_caller(request), paging)
+    sys_attrs = _sys_attrs(request)
+    body = [await _shown(state, r, tm, sys_attrs) for r in records]
+    headers = {"NGSILD-Results-Count": str(count)} if P.flag(request, "count") else {}
+    response = ld_response(request, body, tm, media, headers=headers)
+    for link in _page_links(request, paging, count, media):
+        response.headers.append("Link", link)
+    return response
+
+
+def _page_links(request: Request, paging: Paging, count: int, media: str) -> list[str]:
+    """Link rel=next/prev (clause 6.3.10), the same shape as the entity query's."""
+    if paging.limit == 0:
+        return []
+    wanted = []
+    if paging.offset + paging.limit < count:
+        wanted.append((paging.offset + paging.limit, "next"))
+    if paging.offset > 0:
+        wanted.append((max(0, paging.offset - paging.limit), "prev"))
+    links = []
+    for offset, rel in wanted:
+        url = request.url.include_query_params(offset=offset, limit=paging.limit)
+        links.append(f'<{url.path}?{url.query}>; rel="{rel}"; type="{media}"')
+    return links
+
+
+async def retrieve_subscription(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"options"}))
+    media = negotiate(request)
+    tm = await state.resolver.resolve(link_context(request))
+    record = await state.subscriptions.retrieve(_caller(request), request.path_params["sub_id"])
+    return ld_response(request, await _shown(state, record, tm, _sys_attrs(request)), tm, media)
+
+
+async def update_subscription(request: Request) -> Response:
+    """Update Subscription (clause 6.11.3.2): the fragment merged into the stored document, in the request's
+    terms, then validated as a whole; nothing changes when it is invalid."""
+    state = state_of(request)
+    P.check_params(request, frozenset())
+    body = await read_body(request, state.settings.max_body_bytes, merge_patch=True)
+    tm = await state.resolver.resolve(body.context)
+    caller = _caller(request)
+    record = await state.subscriptions.retrieve(caller, request.path_params["sub_id"])
+    current = express(record.body, await state.resolver.resolve(record.body.get("@context")), tm, strict=True)
+    doc = validated(caller.tenant, merge_fragment(current, _without_context(body.data)), tm, body.context)
+    await state.subscriptions.update(caller, record, doc)
+    return no_content(request)
+
+
+async def delete_subscription(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset())
+    await state.subscriptions.delete(_caller(request), request.path_params["sub_id"])
+    return no_content(request)
+
+
+ROUTES = [
+    Route(BASE, create_subscription, methods=["POST"]),
+    Route(BASE, query_subscriptions, methods=["GET"]),
+    Route(f"{BASE}/{{sub_id}}", retrieve_subscription, methods=["GET"]),
+    Route(f"{BASE}/{{sub_id}}", update_subscription, methods=["PATCH"]),
+    Route(f"{BASE}/{{sub_id}}", delete_subscription, methods=["DELETE"]),
+]

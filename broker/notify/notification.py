@@ -1,0 +1,67 @@
+"""The Notification body (clause 5.3.1): id, type, subscriptionId, notifiedAt, data, triggerReason."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from broker.core.model import NULL_URI, Entity
+from broker.core.render import render
+from broker.core.subscriptions import Compiled
+from broker.ld.codec import compact_types
+from broker.ld.termmap import TermMap
+from broker.store.base import Change
+
+# Fixed namespace for notification ids (uuid5), so the same change to the same subscription always gets one id.
+_NAMESPACE = uuid.UUID("5f0c6a52-8d0e-4c4e-9a55-3c1f3f8a9e21")
+
+
+def notification_id(tenant: str, sub_id: str, seq: int) -> str:
+    """Deterministic: a redelivery after a restart carries the id of the first attempt (decision record 0022)."""
+    name = "\n".join((tenant, sub_id, str(seq)))
+    return f"urn:ngsi-ld:Notification:{uuid.uuid5(_NAMESPACE, name)}"
+
+
+def build(sub: Compiled, change: Change, reason: str, deleted: frozenset[str], tm: TermMap, now: str) -> dict[str, Any]:
+    """The notification of one change; `deleted` are the attribute IRIs whose deletion is reported."""
+    return {
+        "id": notification_id(sub.tenant, sub.id, change.seq),
+        "type": "Notification",
+        "subscriptionId": sub.id,
+        "notifiedAt": now,
+        "data": [_data(sub, change, deleted, tm)],
+        "triggerReason": reason,
+    }
+
+
+def _data(sub: Compiled, change: Change, deleted: frozenset[str], tm: TermMap) -> dict[str, Any]:
+    if change.after is None:
+        assert change.before is not None
+        # A deleted entity is reported by its id, type and the time of deletion.
+        return {"id": change.entity_id, "type": compact_types(change.before["type"], tm), "deletedAt": change.at}
+    doc = render(_instances(change.after, sub.dataset_ids), tm, sub.view)
+    for iri in sorted(deleted):
+        doc[tm.compact_iri(iri)] = _deleted_attribute(sub.view.format, change.at)
+    return doc
+
+
+def _instances(entity: Entity, dataset_ids: frozenset[str | None] | None) -> Entity:
+    """Only the attribute instances of the subscription's datasetIds (clause 5.2.12 datasetId); attributes left
+    without instances are not shown."""
+    if dataset_ids is None:
+        return entity
+    attrs = {}
+    for iri, instances in entity.get("attrs", {}).items():
+        kept = [i for i in instances if i.get("datasetId") in dataset_ids]
+        if kept:
+            attrs[iri] = kept
+    return {**entity, "attrs": attrs}
+
+
+def _deleted_attribute(fmt: str, at: str) -> Any:
+    """A deleted attribute reads as an NGSI-LD Null with its deletedAt (clause 4.5.12)."""
+    if fmt == "simplified":
+        return NULL_URI
+    if fmt == "concise":
+        return {"value": NULL_URI, "deletedAt": at}
+    return {"type": "Property", "value": NULL_URI, "deletedAt": at}

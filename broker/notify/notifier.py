@@ -1,0 +1,305 @@
+"""The notifier: tails the change feed, matches subscriptions, delivers, and moves a durable cursor.
+
+    change feed --(read in seq order)--> match per tenant --> one lane per subscription --> HTTP POST
+                                                                    |
+    cursor <--(lowest seq whose every notification is finished)-----+
+
+* At least once: the cursor (Store.set_cursor) only passes a change once every notification it caused was delivered
+  or given up after the retries (and recorded as failed). A killed broker restarts from the cursor and sends again
+  what was in flight; a redelivery carries the same notification id (notification_id is derived from the change).
+* Isolation: each subscription has its own lane (a queue and a task), so a hanging endpoint only holds its own
+  lane; lanes deliver concurrently, bounded by a semaphore. A lane delivers in seq order, so notifications for one
+  entity reach one endpoint in the order of the writes.
+* Bounded memory: at most `max_pending` changes are in flight; reading pauses beyond that.
+* One notifier per store: only the process that wins `Store.try_lead` runs it (uvicorn workers share a file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from broker.core.model import now_iso
+from broker.core.subscriptions import Compiled, compile_subscription, is_live
+from broker.ld.resolver import ContextResolver
+from broker.ld.termmap import TermMap
+from broker.notify.delivery import RetryPolicy, deliver, request_parts
+from broker.notify.matching import fired, trigger_reason
+from broker.notify.notification import build
+from broker.store.base import Change, Delivery, Store, SubscriptionRecord
+
+log = logging.getLogger("agora.notify")
+
+CURSOR = "notifier"
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    poll_interval: float = 0.05  # seconds between looks at an idle change feed
+    batch: int = 500  # changes read at once
+    concurrency: int = 64  # notifications on the wire at once, over all endpoints
+    max_pending: int = 10_000  # changes read but not finished
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Job:
+    sub: Compiled
+    tm: TermMap
+    change: Change
+    reason: str
+    deleted: frozenset[str]
+
+
+@dataclass
+class _Lane:
+    queue: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
+    last_notified: str | None = None  # for throttling; seeded from the stored lastNotification
+    busy: bool = False  # a task is draining the queue
+    cool_until: float = 0.0  # loop time before which the endpoint is not tried (after a failure)
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: Store,
+        resolver: ContextResolver,
+        config: NotifierConfig | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.config = config or NotifierConfig()
+        self._client = client or httpx.AsyncClient(limits=httpx.Limits(max_connections=self.config.concurrency))
+        self._owns_client = client is None
+        self._sending = asyncio.Semaphore(self.config.concurrency)
+        self._task: asyncio.Task[None] | None = None
+        self._lanes: dict[tuple[str, str], _Lane] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._open: OrderedDict[int, int] = OrderedDict()  # seq -> notifications of it not finished yet
+        self._floor = 0  # every change up to here is finished
+        self._saved: int | None = None  # the floor as last persisted
+        self._progress = asyncio.Event()
+        self._compiled: dict[tuple[str, str], tuple[str, Compiled, TermMap]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Take the cursor before the broker serves, when this process leads: a subscription and a write made by
+        the very first requests are then after it; a follower waits for the lead in the background."""
+        if await self.store.try_lead(CURSOR):
+            await self._take_cursor()
+        self._task = asyncio.create_task(self._run(), name="agora-notifier")
+
+    async def stop(self) -> None:
+        """Stop at once: what is in flight is not finished, so the cursor stays before it and it is sent again."""
+        tasks = [t for t in [self._task, *self._lane_tasks] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def _run(self) -> None:
+        while not await self.store.try_lead(CURSOR):
+            await asyncio.sleep(1.0)  # another process notifies; take over when it goes away
+        read = await self._take_cursor()
+        while True:
+            try:
+                read = await self._step(read)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup must not end notification for the life of the process
+                log.exception("notifier step failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _take_cursor(self) -> int:
+        cursor = await self.store.get_cursor(CURSOR)
+        if cursor is None:
+            # First run on this store: no subscription was ever served by a notifier, history is not news.
+            cursor = await self.store.last_seq()
+            await self.store.set_cursor(CURSOR, cursor)
+        self._floor = self._saved = cursor
+        return cursor
+
+    async def _step(self, read: int) -> int:
+        """Read one batch after `read`, dispatch it, persist the cursor; the new read position."""
+        await self._wait_for_room()
+        changes = await self.store.changes_since(read, self.config.batch)
+        if changes:
+            await self._dispatch(changes)
+            read = changes[-1].seq
+        await self._save_cursor()
+        if not changes:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), self.config.poll_interval)
+            self._progress.clear()
+        return read
+
+    async def _wait_for_room(self) -> None:
+        while len(self._open) >= self.config.max_pending:
+            self._progress.clear()
+            await self._progress.wait()
+            await self._save_cursor()
+
+    async def _save_cursor(self) -> None:
+        if self._floor != self._saved:
+            await self.store.set_cursor(CURSOR, self._floor)
+            self._saved = self._floor
+
+    # -- matching ------------------------------------------------------------------------------------------------
+    async def _dispatch(self, changes: list[Change]) -> None:
+        subs = await self._subscriptions()
+        now = now_iso()
+        # Every job of the batch is made before any is queued: if matching failed half-way, the batch is read
+        # again and must not have queued anything twice.
+        planned = [
+            (c.seq, [j for sub, tm in subs.get(c.tenant, ()) if (j := _safe_job(sub, tm, c, now))]) for c in changes
+        ]
+        for seq, jobs in planned:
+            self._open[seq] = len(jobs)
+            for job in jobs:
+                self._enqueue(job)
+        self._advance()
+
+    async def _subscriptions(self) -> dict[str, list[tuple[Compiled, TermMap]]]:
+        """Every subscription compiled, by tenant; compiled again only when its document changed."""
+        by_tenant: dict[str, list[tuple[Compiled, TermMap]]] = {}
+        seen = set()
+        for record in await self.store.list_subscriptions():
+            key = (record.tenant, record.id)
+            seen.add(key)
+            entry = await self._compile(record)
+            if entry is not None:
+                by_tenant.setdefault(record.tenant, []).append(entry)
+                self._seed_throttle(key, record)
+        for key in set(self._compiled) - seen:
+            del self._compiled[key]
+        for key in [k for k, lane in self._lanes.items() if k not in seen and not lane.busy]:
+            del self._lanes[key]
+        return by_tenant
+
+    async def _compile(self, record: SubscriptionRecord) -> tuple[Compiled, TermMap] | None:
+        key = (record.tenant, record.id)
+        version = str(record.body.get("modifiedAt"))
+        cached = self._compiled.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        try:
+            source = await self.resolver.resolve(record.body.get("@context"))
+            sub = compile_subscription(record.tenant, record.body, source)
+            tm = await self.resolver.resolve(sub.context)
+        except Exception:  # it compiled when it was stored: only an unavailable @context gets here
+            log.exception("subscription %s cannot be compiled; skipped", record.id)
+            return None
+        self._compiled[key] = (version, sub, tm)
+        return sub, tm
+
+    def _seed_throttle(self, key: tuple[str, str], record: SubscriptionRecord) -> None:
+        if key not in self._lanes and record.state.get("lastNotification"):
+            self._lanes[key] = _Lane(last_notified=record.state["lastNotification"])
+
+    # -- lanes ---------------------------------------------------------------------------------------------------
+    def _enqueue(self, job: Job) -> None:
+        key = (job.sub.tenant, job.sub.id)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+        lane.queue.put_nowait(job)
+        if not lane.busy:
+            lane.busy = True
+            task = asyncio.create_task(self._drain(key, lane))
+            self._lane_tasks.add(task)
+            task.add_done_callback(self._lane_tasks.discard)
+
+    async def _drain(self, key: tuple[str, str], lane: _Lane) -> None:
+        """Deliver a lane's jobs one after the other; the task ends when the queue is empty."""
+        try:
+            while not lane.queue.empty():
+                job = lane.queue.get_nowait()
+                try:
+                    await self._process(job, lane)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a bug in one notification must not stall the cursor for good
+                    log.exception("notification of change %s to %s failed", job.change.seq, job.sub.id)
+                self._finish(job.change.seq)
+        finally:
+            lane.busy = False
+
+    async def _process(self, job: Job, lane: _Lane) -> None:
+        now = now_iso()
+        if _throttled(job.sub, lane.last_notified, now):
+            return  # dropped: throttling is a minimum period between notifications (decision record 0022)
+        body = build(job.sub, job.change, job.reason, job.deleted, job.tm, now)
+        content, headers = request_parts(job.sub.endpoint, body, job.tm.context_value, job.tm.link_url, job.sub.tenant)
+        lane.last_notified = now
+        ok = await self._send(job, lane, content, headers)
+        await self.store.record_delivery(job.sub.tenant, job.sub.id, Delivery(now, ok))
+
+    async def _send(self, job: Job, lane: _Lane, content: bytes, headers: dict[str, str]) -> bool:
+        """Deliver, unless the endpoint failed within its cooldown (clause 5.2.15): then the notification fails at
+        once, so that a dead endpoint's lane keeps pace with the feed instead of holding the cursor back."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < lane.cool_until:
+            return False
+        async with self._sending:
+            ok = await deliver(self._client, job.sub.endpoint, content, headers, self.config.retry)
+        if not ok:
+            cooldown = job.sub.endpoint.cooldown
+            lane.cool_until = loop.time() + (self.config.retry.cooldown if cooldown is None else cooldown)
+        return ok
+
+    def _finish(self, seq: int) -> None:
+        if seq in self._open:
+            self._open[seq] -= 1
+        self._advance()
+
+    def _advance(self) -> None:
+        """Move the floor over every leading change whose notifications are all finished."""
+        while self._open:
+            seq, remaining = next(iter(self._open.items()))
+            if remaining > 0:
+                break
+            self._open.popitem(last=False)
+            self._floor = seq
+        self._progress.set()
+
+
+def _safe_job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
+    """A bug in evaluating one subscription must not stop the feed for every other one: it is logged and skipped."""
+    try:
+        return _job(sub, tm, change, now)
+    except Exception:
+        log.exception("matching change %s against subscription %s failed", change.seq, sub.id)
+        return None
+
+
+def _job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
+    if change.at < sub.created_at or not is_live(sub, now):
+        return None  # the subscription did not exist yet, or is paused or expired
+    triggers = fired(change)
+    reason = trigger_reason(sub, change, triggers)
+    if reason is None:
+        return None
+    deleted = triggers.get("attributeDeleted", frozenset()) if "attributeDeleted" in sub.triggers else frozenset()
+    if sub.watched is not None:
+        deleted &= sub.watched
+    return Job(sub, tm, change, reason, frozenset(deleted))
+
+
+def _throttled(sub: Compiled, last: str | None, now: str) -> bool:
+    if sub.throttling is None or last is None:
+        return False
+    return (_stamp(now) - _stamp(last)).total_seconds() < sub.throttling
+
+
+def _stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
