@@ -46,9 +46,7 @@ def parse_format(format_param: str | None, options: list[str]) -> tuple[str, boo
 
 def render(entity: Entity, tm: TermMap, view: View) -> dict[str, Any]:
     projected = _project(entity, view)
-    doc = compact_entity(projected, tm)
-    if not view.sys_attrs:
-        _strip_system(doc)
+    doc = compact_entity(projected, tm, system=view.sys_attrs)
     if view.lang is not None:
         _apply_lang(doc, view.lang)
     if view.format == "concise":
@@ -65,17 +63,6 @@ def _project(entity: Entity, view: View) -> Entity:
     if view.pick is None and view.omit is None:
         return entity
     return project(entity, view.pick, view.omit)
-
-
-def _strip_system(node: dict[str, Any]) -> None:
-    for key in SYSTEM_MEMBERS:
-        node.pop(key, None)
-    for key, val in node.items():
-        if key in _HEAD or key in CONTENT_MEMBER.values():
-            continue
-        for inst in val if isinstance(val, list) else [val]:
-            if isinstance(inst, dict) and "type" in inst:
-                _strip_system(inst)
 
 
 def _instances(val: Any) -> list[dict[str, Any]]:

@@ -135,11 +135,11 @@ def compact_types(types: list[str], tm: TermMap) -> str | list[str]:
     return [tm.compact_iri(t) for t in types]
 
 
-def compact_entity(entity: Mapping[str, Any], tm: TermMap) -> dict[str, Any]:
+def compact_entity(entity: Mapping[str, Any], tm: TermMap, *, system: bool = True) -> dict[str, Any]:
     """A canonical Entity -> normalized form with the terms of `tm` (no @context member is added).
 
-    System members (createdAt, modifiedAt, deletedAt) are copied as they are, at every level: the caller
-    strips them when sysAttrs was not asked for.
+    System members (createdAt, modifiedAt, deletedAt) are copied as they are, at every level, or left out at
+    every level with `system=False` (no `options=sysAttrs`), which spares the caller a second walk.
     """
     out: dict[str, Any] = {}
     # A projection (pick/omit, clause 4.21) may have left out the id or the type.
@@ -150,24 +150,25 @@ def compact_entity(entity: Mapping[str, Any], tm: TermMap) -> dict[str, Any]:
     scope = entity.get("scope")
     if scope is not None:
         out["scope"] = scope[0] if len(scope) == 1 else scope
-    for member in _SYSTEM:
-        if member in entity:
-            out[member] = entity[member]
+    if system:
+        for member in _SYSTEM:
+            if member in entity:
+                out[member] = entity[member]
     attrs = entity.get("attrs")
     if attrs:
-        _compact_attrs_into(out, attrs, tm, _ENTITY_MEMBERS)
+        _compact_attrs_into(out, attrs, tm, _ENTITY_MEMBERS, system)
     return out
 
 
-def compact_attrs(attrs: Mapping[str, list[Instance]], tm: TermMap) -> dict[str, Any]:
+def compact_attrs(attrs: Mapping[str, list[Instance]], tm: TermMap, *, system: bool = True) -> dict[str, Any]:
     """IRI -> canonical instances => term -> one instance as an object, several as a list."""
     out: dict[str, Any] = {}
-    _compact_attrs_into(out, attrs, tm, frozenset())
+    _compact_attrs_into(out, attrs, tm, frozenset(), system)
     return out
 
 
 def _compact_attrs_into(
-    out: dict[str, Any], attrs: Mapping[str, list[Instance]], tm: TermMap, reserved: frozenset[str]
+    out: dict[str, Any], attrs: Mapping[str, list[Instance]], tm: TermMap, reserved: frozenset[str], system: bool
 ) -> None:
     compact = tm.compact_iri
     for iri, instances in attrs.items():
@@ -177,14 +178,17 @@ def _compact_attrs_into(
         if name in reserved or name in out:
             name = iri
         if len(instances) == 1:
-            out[name] = _compact_instance(instances[0], tm)
+            out[name] = _compact_instance(instances[0], tm, system)
         else:
-            out[name] = [_compact_instance(i, tm) for i in instances]
+            out[name] = [_compact_instance(i, tm, system) for i in instances]
 
 
-def _compact_instance(inst: Mapping[str, Any], tm: TermMap) -> dict[str, Any]:
+def _compact_instance(inst: Mapping[str, Any], tm: TermMap, system: bool) -> dict[str, Any]:
     out: dict[str, Any] = dict(inst)
     subs = out.pop("attrs", None)
+    if not system:
+        for member in _SYSTEM:
+            out.pop(member, None)
     val = out.get("value")
     if isinstance(val, (dict, list)) and out.get("type") != "GeoProperty":
         out["value"] = _compact_value(val, tm)
@@ -195,7 +199,7 @@ def _compact_instance(inst: Mapping[str, Any], tm: TermMap) -> dict[str, Any]:
     if "objectType" in out:
         out["objectType"] = _compact_vocab(out["objectType"], tm)
     if subs:
-        _compact_attrs_into(out, subs, tm, _MEMBERS)
+        _compact_attrs_into(out, subs, tm, _MEMBERS, system)
     return out
 
 
