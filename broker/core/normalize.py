@@ -128,10 +128,17 @@ def parse_entity(
 
 
 def check_attribute_name(name: str) -> str:
+    if name in _GOOD_ATTRIBUTE_NAMES:  # names repeat across requests: a set hit instead of a regex per name
+        return name
     check_name(name, "attribute name")
     if name in RESERVED_ATTRIBUTE_NAMES or name.startswith("@"):
         raise BadRequestData(f"attribute name {name!r} is reserved by the NGSI-LD core @context")
+    if len(_GOOD_ATTRIBUTE_NAMES) < 65536:
+        _GOOD_ATTRIBUTE_NAMES.add(name)
     return name
+
+
+_GOOD_ATTRIBUTE_NAMES: set[str] = set()
 
 
 def parse_attribute(raw: Any, name: str, rules: Rules) -> list[dict[str, Any]]:
@@ -235,7 +242,11 @@ def _check_content(kind: str, member: Any, where: str, rules: Rules) -> Any:
 
 
 def _is_null(member: Any) -> bool:
-    return member in (NULL_URI, [NULL_URI], {"@none": NULL_URI})
+    if isinstance(member, str):
+        return member == NULL_URI
+    if isinstance(member, list):
+        return len(member) == 1 and member[0] == NULL_URI
+    return isinstance(member, dict) and len(member) == 1 and member.get("@none") == NULL_URI
 
 
 def is_null_instance(inst: dict[str, Any]) -> bool:
