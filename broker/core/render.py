@@ -29,6 +29,8 @@ class View:
     lang: str | None = None
     pick: Projection | None = None
     omit: Projection | None = None
+    #: `datasetId=` (clause 6.4.3.2): only the instances with these datasetIds (None = the default instance).
+    datasets: frozenset[str | None] | None = None
 
 
 def parse_format(format_param: str | None, options: list[str]) -> tuple[str, bool]:
@@ -60,9 +62,15 @@ _HEAD = frozenset({"id", "type", "scope", "@context"}) | SYSTEM_MEMBERS
 
 
 def _project(entity: Entity, view: View) -> Entity:
-    if view.pick is None and view.omit is None:
-        return entity
-    return project(entity, view.pick, view.omit)
+    if view.pick is not None or view.omit is not None:
+        entity = project(entity, view.pick, view.omit)
+    if view.datasets is not None:
+        kept = {
+            iri: [i for i in instances if i.get("datasetId") in view.datasets]
+            for iri, instances in entity["attrs"].items()
+        }
+        entity = {**entity, "attrs": {iri: instances for iri, instances in kept.items() if instances}}
+    return entity
 
 
 def _instances(val: Any) -> list[dict[str, Any]]:

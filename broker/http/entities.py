@@ -20,7 +20,7 @@ from broker.core.entities import MergeOptions, UpdateResult
 from broker.core.errors import BadRequestData, OperationNotSupported
 from broker.core.linked import linked_entities, parse_join
 from broker.core.model import Entity
-from broker.core.normalize import check_datetime
+from broker.core.normalize import check_datetime, check_uri
 from broker.core.query import Page, Paging, require_selector
 from broker.core.render import View, as_feature, parse_format, render, render_inline
 from broker.http import params as P
@@ -120,9 +120,16 @@ def view_of_params(request: Request, tm: TermMap, selection: Mapping[str, str]) 
             raise BadRequestData("attrs and pick cannot be used together (attrs is the deprecated form of pick)")
         pick = Projection(attrs.items + tuple(ProjectionItem(m) for m in _KEPT_WITH_ATTRS))
     lang = selection.get("lang") or request.query_params.get("lang")
-    return View(
-        format=fmt, sys_attrs=sys_attrs, lang=lang, pick=pick, omit=_projection_of(selection.get("omit"), "omit", tm)
-    )
+    omit = _projection_of(selection.get("omit"), "omit", tm)
+    return View(format=fmt, sys_attrs=sys_attrs, lang=lang, pick=pick, omit=omit, datasets=_datasets(request))
+
+
+def _datasets(request: Request) -> frozenset[str | None] | None:
+    """`datasetId=a,b,@none`: the instances to show; `@none` stands for the default instance."""
+    raw = P.csv(request, "datasetId")
+    if raw is None:
+        return None
+    return frozenset(None if d == "@none" else check_uri(d, "datasetId") for d in raw)
 
 
 # `attrs` (deprecated) selects attributes only: the entity members stay (decision record 0011).

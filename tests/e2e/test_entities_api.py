@@ -410,3 +410,18 @@ def test_unknown_path_and_method(http: httpx.Client) -> None:
     assert http.get(f"{BASE}/nothing").status_code == 404
     r = http.post(f"{BASE}/entities/{uid()}")
     assert r.status_code == 405
+
+
+def test_dataset_id_selects_instances_on_retrieval(http: httpx.Client) -> None:
+    eid = uid()
+    speed = [
+        {"type": "Property", "value": 1},
+        {"type": "Property", "value": 2, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+        {"type": "Property", "value": 3, "datasetId": "urn:ngsi-ld:Dataset:radar"},
+    ]
+    create(http, {"id": eid, "type": "T", "speed": speed, "name": "x"})
+    doc = http.get(f"{BASE}/entities/{eid}", params={"datasetId": "urn:ngsi-ld:Dataset:gps"}).json()
+    assert doc == {"id": eid, "type": "T", "speed": speed[1]}
+    doc = http.get(f"{BASE}/entities/{eid}", params={"datasetId": "@none,urn:ngsi-ld:Dataset:radar"}).json()
+    assert doc == {"id": eid, "type": "T", "speed": [speed[0], speed[2]], "name": {"type": "Property", "value": "x"}}
+    assert http.get(f"{BASE}/entities/{eid}", params={"datasetId": "not a uri"}).status_code == 400
