@@ -7,7 +7,7 @@ fetch the entities they need from the store in rounds, never one by one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,39 +34,67 @@ class Paging:
 @dataclass(frozen=True)
 class Page:
     entities: list[Entity]
-    count: int
+    #: Every match, when it was counted (count=true or orderBy need them all); None when reading stopped early.
+    count: int | None
+    #: Whether matches follow this page (what rel="next" needs).
+    more: bool
 
 
 class Queries:
-    def __init__(self, store: Store, max_limit: int = 1000) -> None:
+    def __init__(self, store: Store, max_limit: int = 1000, batch_size: int = 256) -> None:
         self.store = store
         self.max_limit = max_limit
+        self.batch_size = batch_size
 
     def check_paging(self, paging: Paging) -> None:
         if paging.limit > self.max_limit:
             raise TooManyResults(f"limit {paging.limit} is above this broker's maximum page size {self.max_limit}")
 
     async def query(
-        self, caller: Caller, queries: list[Query], paging: Paging, attrs: frozenset[str] | None = None
+        self,
+        caller: Caller,
+        queries: list[Query],
+        paging: Paging,
+        attrs: frozenset[str] | None = None,
+        *,
+        count: bool = False,
     ) -> Page:
-        """One page of the entities matching any of `queries`, with the total count (clause 5.7.2)."""
+        """One page of the entities matching any of `queries` (clause 5.7.2).
+
+        Without `count` and orderBy the candidates are read batch by batch and reading stops once the page and
+        one more match are found, so the first pages of a large result cost what they show.
+        """
         self.check_paging(paging)
-        selected = await self.select(caller, queries, attrs)
-        return Page(selected[paging.offset : paging.offset + paging.limit], len(selected))
+        end = paging.offset + paging.limit
+        if count or queries[0].order_by:
+            selected = await self.select(caller, queries, attrs)
+            return Page(selected[paging.offset : end], len(selected), end < len(selected))
+        found: list[Entity] = []
+        async for batch in self._candidates(caller, queries, attrs):
+            found.extend(await self._select(caller.tenant, batch, queries))
+            if len(found) > end:
+                break
+        return Page(found[paging.offset : end], None, len(found) > end)
 
     async def select(self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None = None) -> list[Entity]:
         """Every entity matching any of `queries` (and having one of `attrs`, when given), in query order.
 
         Several queries stand for the several EntitySelectors of a POST /entityOperations/query (clause 5.2.23).
         """
+        selected: list[Entity] = []
+        async for batch in self._candidates(caller, queries, attrs):
+            selected.extend(await self._select(caller.tenant, batch, queries))
+        return order(selected, queries[0].order_by) if queries[0].order_by else selected
+
+    async def _candidates(
+        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None
+    ) -> AsyncIterator[list[Entity]]:
+        """Batches of the entities the store's pre-filter lets through, in id order."""
         if not await self.store.tenant_exists(caller.tenant):
             raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
         flt = prefilter(queries[0]) if len(queries) == 1 else EntityFilter()
-        candidates = await self.store.scan(caller.tenant, flt)
-        if attrs:
-            candidates = [e for e in candidates if attrs & e["attrs"].keys()]
-        selected = await self._select(caller.tenant, candidates, queries)
-        return order(selected, queries[0].order_by) if queries[0].order_by else selected
+        async for batch in self.store.scan_batches(caller.tenant, flt, self.batch_size):
+            yield [e for e in batch if attrs & e["attrs"].keys()] if attrs else batch
 
     async def _select(self, tenant: str, candidates: list[Entity], queries: list[Query]) -> list[Entity]:
         linked = _LinkedEntities()

@@ -170,7 +170,7 @@ async def query_entities(request: Request) -> Response:
     require_selector(query, attrs, P.flag(request, "local"))
     paging = _paging(request)
     caller = caller_of(request)
-    page = await state.queries.query(caller, [query], paging, attrs)
+    page = await state.queries.query(caller, [query], paging, attrs, count=P.flag(request, "count"))
     docs, _ = await _joined(request, state, caller, page.entities, tm, view)
     return _page_response(request, page, paging, tm, view, media, docs)
 
@@ -190,10 +190,10 @@ def _page_response(
 ) -> Response:
     """A page of entities with NGSILD-Results-Count (count=true) and Link rel=next/prev (clause 6.3.10)."""
     headers: dict[str, str] = {}
-    if P.flag(request, "count"):
+    if page.count is not None and P.flag(request, "count"):
         headers["NGSILD-Results-Count"] = str(page.count)
     links = []
-    if paging.offset + paging.limit < page.count and paging.limit > 0:
+    if page.more and paging.limit > 0:
         links.append(_page_link(request, paging.offset + paging.limit, paging.limit, "next", media))
     if paging.offset > 0 and paging.limit > 0:
         links.append(_page_link(request, max(0, paging.offset - paging.limit), paging.limit, "prev", media))
@@ -250,7 +250,9 @@ async def post_query(request: Request) -> Response:
     local = P.flag(request, "local") or view_params.get("local") == "true"
     require_selector(queries[0], attrs.names() if attrs else None, local)
     paging = _paging(request)
-    page = await state.queries.query(caller_of(request), queries, paging, attrs.names() if attrs else None)
+    page = await state.queries.query(
+        caller_of(request), queries, paging, attrs.names() if attrs else None, count=P.flag(request, "count")
+    )
     return _page_response(request, page, paging, tm, view, media)
 
 

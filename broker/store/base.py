@@ -19,7 +19,7 @@ Backends register through the entry-point group `agora.stores` by URL scheme and
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -134,6 +134,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def scan(self, tenant: str, flt: EntityFilter) -> list[Entity]:
         """The entities matching `flt`, in id order."""
+
+    async def scan_batches(self, tenant: str, flt: EntityFilter, size: int = 256) -> AsyncIterator[list[Entity]]:
+        """The entities matching `flt`, in id order, a batch at a time, so that a query which needs only its
+        first page stops reading (and decoding) there. Backends that can page their reads override this."""
+        entities = await self.scan(tenant, flt)
+        for start in range(0, len(entities), size):
+            yield entities[start : start + size]
 
     # -- change feed -----------------------------------------------------------------------------------------
     @abc.abstractmethod

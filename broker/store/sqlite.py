@@ -16,7 +16,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -211,6 +211,23 @@ class SqliteStore(Store):
         with self._connection() as conn:
             rows = conn.execute(f"SELECT body FROM entities WHERE {where} ORDER BY id", params).fetchall()
         return [common.loads(body) for (body,) in rows]
+
+    async def scan_batches(self, tenant: str, flt: EntityFilter, size: int = 256) -> AsyncIterator[list[Entity]]:
+        # Keyset paging (id > last) with a short read per batch: no cursor stays open across the awaits between
+        # batches, so writers are never held up by a reader that stopped early.
+        where, params = _filter_sql(tenant, flt)
+        last = ""
+        while True:
+            with self._connection() as conn:
+                rows = conn.execute(
+                    f"SELECT id, body FROM entities WHERE {where} AND id > ? ORDER BY id LIMIT ?", [*params, last, size]
+                ).fetchall()
+            if not rows:
+                return
+            yield [common.loads(body) for (_, body) in rows]
+            if len(rows) < size:
+                return
+            last = rows[-1][0]
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
