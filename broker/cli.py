@@ -23,6 +23,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", help="store URL: sqlite:///path.db (default sqlite:///agora.db), memory://")
     serve.add_argument("--workers", type=int, help="number of worker processes (default 1)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    sub.add_parser(
+        "adapters", help="list the adapters", description="List the adapters registered in the agora.adapters group."
+    )
+    imp = sub.add_parser(
+        "import",
+        help="import a native source into a broker",
+        description="Translate SOURCE with ADAPTER and upsert the entities into the NGSI-LD broker at --broker.",
+    )
+    imp.add_argument("adapter", metavar="ADAPTER", help="adapter name (see `agora adapters`)")
+    imp.add_argument("source", metavar="SOURCE", help="the native source (for gtfs: a feed zip)")
+    imp.add_argument("--broker", help="broker base URL, e.g. http://127.0.0.1:1026 (required unless --dry-run)")
+    imp.add_argument("--tenant", help="NGSI-LD tenant (NGSILD-Tenant header)")
+    imp.add_argument("--context", help="@context URL to send (default: host the project context on the broker)")
+    imp.add_argument("--network", help="network name in the entity ids (default: the source's own, e.g. agency)")
+    imp.add_argument("--chunk-size", type=int, default=500, help="entities per batch upsert (default 500)")
+    imp.add_argument("--dry-run", action="store_true", help="print the entities as JSON lines, send nothing")
     return parser
 
 
@@ -55,11 +71,79 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_adapters() -> int:
+    from adapters.base import load_adapter, registered
+
+    for name in registered():
+        try:
+            description = load_adapter(name).description
+        except Exception as exc:  # a broken third-party adapter must not hide the others
+            description = f"(cannot be loaded: {exc})"
+        print(f"{name:<12} {description}")
+    return 0
+
+
+def import_source(args: argparse.Namespace) -> int:
+    """Exit 0 when everything was written, 1 on a fatal error, 3 when rows or entities were rejected."""
+    import json
+
+    from adapters.base import SourceError, load_adapter
+    from adapters.importer import ImportFailed, Progress, run_import
+
+    if not args.dry_run and not args.broker:
+        print("agora import: --broker URL is required (or --dry-run)", file=sys.stderr)
+        return 2
+    try:
+        adapter = load_adapter(args.adapter)(network=args.network)
+    except KeyError as exc:
+        print(f"agora import: {exc.args[0]}", file=sys.stderr)
+        return 2
+    try:
+        if args.dry_run:
+            sent: dict[str, int] = {}
+            for entity in adapter.entities(args.source):
+                sys.stdout.write(json.dumps(entity, ensure_ascii=False) + "\n")
+                sent[entity["type"]] = sent.get(entity["type"], 0) + 1
+            failed: list[tuple[str, str]] = []
+            created = updated = 0
+        else:
+            progress = Progress()
+            report = run_import(
+                adapter.entities(args.source),
+                args.broker,
+                tenant=args.tenant,
+                context=args.context,
+                chunk_size=args.chunk_size,
+                on_progress=progress.update,
+            )
+            progress.done(report.total)
+            sent, failed, created, updated = dict(report.sent), report.failed, report.created, report.updated
+    except (SourceError, ImportFailed) as exc:
+        print(f"agora import: {exc}", file=sys.stderr)
+        return 1
+    err = sys.stderr
+    print(f"entities {'translated' if args.dry_run else 'sent'}: {sum(sent.values())}", file=err)
+    for entity_type, count in sorted(sent.items()):
+        print(f"  {entity_type:<24} {count}", file=err)
+    if not args.dry_run:
+        print(f"created: {created}, updated: {updated}, refused by the broker: {len(failed)}", file=err)
+    for eid, reason in failed:
+        print(f"  refused {eid}: {reason}", file=err)
+    print(f"rejected rows: {len(adapter.rejections)}", file=err)
+    for rejection in adapter.rejections:
+        print(f"  {rejection}", file=err)
+    return 3 if failed or adapter.rejections else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "adapters":
+        return list_adapters()
+    if args.command == "import":
+        return import_source(args)
     parser.print_help()
     return 0 if args.command is None and argv == [] else 2
 

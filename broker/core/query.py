@@ -70,7 +70,9 @@ class Queries:
             selected = await self.select(caller, queries, attrs)
             return Page(selected[paging.offset : end], len(selected), end < len(selected))
         found: list[Entity] = []
-        async for batch in self._candidates(caller, queries, attrs):
+        # Batches about twice the page: a selective query reads a few, a broad one stops after the first.
+        size = min(self.batch_size, max(32, 2 * (end + 1)))
+        async for batch in self._candidates(caller, queries, attrs, size):
             found.extend(await self._select(caller.tenant, batch, queries))
             if len(found) > end:
                 break
@@ -82,18 +84,18 @@ class Queries:
         Several queries stand for the several EntitySelectors of a POST /entityOperations/query (clause 5.2.23).
         """
         selected: list[Entity] = []
-        async for batch in self._candidates(caller, queries, attrs):
+        async for batch in self._candidates(caller, queries, attrs, self.batch_size):
             selected.extend(await self._select(caller.tenant, batch, queries))
         return order(selected, queries[0].order_by) if queries[0].order_by else selected
 
     async def _candidates(
-        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None
+        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, size: int
     ) -> AsyncIterator[list[Entity]]:
         """Batches of the entities the store's pre-filter lets through, in id order."""
         if not await self.store.tenant_exists(caller.tenant):
             raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
         flt = prefilter(queries[0]) if len(queries) == 1 else EntityFilter()
-        async for batch in self.store.scan_batches(caller.tenant, flt, self.batch_size):
+        async for batch in self.store.scan_batches(caller.tenant, flt, size):
             yield [e for e in batch if attrs & e["attrs"].keys()] if attrs else batch
 
     async def _select(self, tenant: str, candidates: list[Entity], queries: list[Query]) -> list[Entity]:
