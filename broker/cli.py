@@ -101,9 +101,13 @@ def import_source(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             sent: dict[str, int] = {}
-            for entity in adapter.entities(args.source):
-                sys.stdout.write(json.dumps(entity, ensure_ascii=False) + "\n")
-                sent[entity["type"]] = sent.get(entity["type"], 0) + 1
+            try:
+                for entity in adapter.entities(args.source):
+                    sys.stdout.write(json.dumps(entity, ensure_ascii=False) + "\n")
+                    sent[entity["type"]] = sent.get(entity["type"], 0) + 1
+            except BrokenPipeError:  # `agora import ... --dry-run | head`: the reader has seen enough
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
             failed: list[tuple[str, str]] = []
             created = updated = 0
         else:

@@ -1,0 +1,429 @@
+"""GTFS static (a feed zip) into the Smart Data Models UrbanMobility types; choices in docs/decisions/0030.
+
+Every file is streamed row by row (zipfile + csv.DictReader). Kept in memory: the agency ids (routes that omit
+agency_id need the feed's single agency), the ids of stations and access points (a transfer may start at a
+station), and the service ids (one GtfsService each). shapes.txt, the one file whose rows must be grouped, goes
+through a temporary SQLite file sorted on (shape_id, shape_pt_sequence): memory holds one shape's points at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Adapter, Entity, SourceError
+
+REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+TIME = re.compile(r"^\d{1,3}:[0-5]\d:[0-5]\d$")
+STOP_TYPES = {"": "GtfsStop", "0": "GtfsStop", "1": "GtfsStation", "2": "GtfsAccessPoint", "3": "GtfsAccessPoint",
+              "4": "GtfsAccessPoint"}  # fmt: skip
+
+
+def prop(value: Any) -> dict[str, Any]:
+    return {"type": "Property", "value": value}
+
+
+def rel(target: str) -> dict[str, Any]:
+    return {"type": "Relationship", "object": target}
+
+
+def geo(geometry_type: str, coordinates: Any) -> dict[str, Any]:
+    return {"type": "GeoProperty", "value": {"type": geometry_type, "coordinates": coordinates}}
+
+
+class _Row:
+    """One CSV row with typed readers; a bad value is reported, and a bad *required* value rejects the row."""
+
+    def __init__(self, adapter: Adapter, file: str, line: int, data: dict[str, str | None]) -> None:
+        self.adapter, self.file, self.line, self.data = adapter, file, line, data
+        self.ok = True
+
+    def fail(self, column: str, reason: str, required: bool) -> None:
+        self.adapter.reject(self.file, self.line, column, reason + ("" if required else "; attribute left out"))
+        if required:
+            self.ok = False
+
+    def text(self, column: str, required: bool = False) -> str | None:
+        value = (self.data.get(column) or "").strip()
+        if value:
+            return value
+        if required:
+            self.fail(column, "required value is empty", True)
+        return None
+
+    def _parse(self, column: str, required: bool, kind: str, parse: Any) -> Any:
+        raw = self.text(column, required)
+        if raw is None:
+            return None
+        try:
+            return parse(raw)
+        except ValueError:
+            self.fail(column, f"not {kind}: {raw!r}", required)
+            return None
+
+    def integer(self, column: str, required: bool = False) -> int | None:
+        value: int | None = self._parse(column, required, "an integer", int)
+        return value
+
+    def number(self, column: str, required: bool = False) -> float | None:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
+
+        result: float | None = self._parse(column, required, "a number", parse)
+        return result
+
+    def coordinate(self, column: str, limit: float, required: bool) -> float | None:
+        value = self.number(column, required)
+        if value is not None and not -limit <= value <= limit:
+            self.fail(column, f"out of range [-{limit:g}, {limit:g}]: {value}", required)
+            return None
+        return value
+
+    def flag(self, column: str, required: bool = False) -> bool | None:
+        def parse(raw: str) -> bool:
+            if raw not in ("0", "1"):
+                raise ValueError(raw)
+            return raw == "1"
+
+        value: bool | None = self._parse(column, required, "0 or 1", parse)
+        return value
+
+    def date(self, column: str, required: bool = False) -> str | None:
+        value: str | None = self._parse(
+            column, required, "a YYYYMMDD date", lambda raw: datetime.strptime(raw, "%Y%m%d").date().isoformat()
+        )
+        return value
+
+    def time(self, column: str, required: bool = False) -> str | None:
+        def parse(raw: str) -> str:
+            if not TIME.match(raw):
+                raise ValueError(raw)
+            return raw
+
+        value: str | None = self._parse(column, required, "a H:MM:SS time", parse)
+        return value
+
+
+def _entity(entity_id: str, entity_type: str, attrs: dict[str, dict[str, Any] | None]) -> Entity:
+    """An entity with the attributes whose value is present (a Property of None is left out)."""
+    entity: Entity = {"id": entity_id, "type": entity_type}
+    for name, attr in attrs.items():
+        if attr is None or attr.get("value", attr.get("object")) is None:
+            continue
+        entity[name] = attr
+    return entity
+
+
+def _p(value: Any) -> dict[str, Any] | None:
+    return None if value is None else prop(value)
+
+
+class GtfsAdapter(Adapter):
+    name = "gtfs"
+    description = "GTFS static feed (zip) into UrbanMobility Gtfs* entities (stops, routes, trips, stop times, ...)"
+
+    def entities(self, source: str) -> Iterator[Entity]:
+        try:
+            archive = zipfile.ZipFile(source)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise SourceError(f"{source}: not a readable GTFS zip ({exc})") from exc
+        with archive:
+            names = set(archive.namelist())
+            for required in REQUIRED_FILES:
+                if required not in names:
+                    raise SourceError(f"{source}: missing required file {required}")
+            if "calendar.txt" not in names and "calendar_dates.txt" not in names:
+                raise SourceError(f"{source}: missing required file calendar.txt (or calendar_dates.txt)")
+            self._zip, self._names = archive, names
+            agencies = [row.text("agency_id") or row.text("agency_name") or "" for row in self._rows("agency.txt")]
+            if self.network is None:
+                self.network = agencies[0] if agencies and agencies[0] else Path(source).stem
+            self._default_agency = agencies[0] if len(agencies) == 1 else None
+            self._not_stops: dict[str, str] = {}  # stop_id -> type, for the stations and access points only
+            self._services: set[str] = set()
+            yield from self._agencies()
+            yield from self._stops()
+            yield from self._routes()
+            yield from self._trips()
+            yield from self._stop_times()
+            yield from self._optional("calendar.txt", self._calendar)
+            yield from self._optional("calendar_dates.txt", self._calendar_dates)
+            yield from self._service_entities()
+            yield from self._optional("shapes.txt", self._shapes)
+            yield from self._optional("frequencies.txt", self._frequencies)
+            yield from self._optional("transfers.txt", self._transfers)
+            yield from self._optional("feed_info.txt", self._feed_info)
+
+    # -- reading --------------------------------------------------------------------------------------------------
+    def _rows(self, file: str, columns: tuple[str, ...] = ()) -> Iterator[_Row]:
+        try:
+            raw = self._zip.open(file)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceError(f"{file}: cannot be read ({exc})") from exc
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            reader = csv.DictReader(text)
+            header = [name.strip() for name in reader.fieldnames or []]
+            reader.fieldnames = header
+            for column in columns:
+                if column not in header:
+                    raise SourceError(f"{file}: missing required column {column}")
+            try:
+                for number, data in enumerate(reader, start=2):
+                    yield _Row(self, file, number, data)
+            except (csv.Error, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
+                raise SourceError(f"{file}: unreadable after row {reader.line_num} ({exc})") from exc
+
+    def _optional(self, file: str, translate: Any) -> Iterator[Entity]:
+        if file in self._names:
+            yield from translate()
+
+    def _ref(self, entity_type: str, native_id: str | None) -> dict[str, Any] | None:
+        return None if native_id is None else rel(self.entity_id(entity_type, native_id))
+
+    # -- files ----------------------------------------------------------------------------------------------------
+    def _agencies(self) -> Iterator[Entity]:
+        for row in self._rows("agency.txt", ("agency_name", "agency_url", "agency_timezone")):
+            name = row.text("agency_name", True)
+            native = row.text("agency_id") or name
+            if not row.ok or native is None:
+                continue
+            yield _entity(self.entity_id("GtfsAgency", native), "GtfsAgency", {
+                "agencyName": _p(name),
+                "page": _p(row.text("agency_url")),
+                "timezone": _p(row.text("agency_timezone")),
+                "language": _p(row.text("agency_lang")),
+                "phone": _p(row.text("agency_phone")),
+                "agency_fare_url": _p(row.text("agency_fare_url")),
+                "agency_email": _p(row.text("agency_email")),
+            })  # fmt: skip
+
+    def _stops(self) -> Iterator[Entity]:
+        for row in self._rows("stops.txt", ("stop_id",)):
+            stop_id = row.text("stop_id", True)
+            kind = row.text("location_type") or ""
+            entity_type = STOP_TYPES.get(kind)
+            if entity_type is None:
+                row.fail("location_type", f"not one of 0-4: {kind!r}", True)
+            # Generic nodes (3) and boarding areas (4) may have no position; the others must have one.
+            located = kind not in ("3", "4")
+            lat = row.coordinate("stop_lat", 90, located)
+            lon = row.coordinate("stop_lon", 180, located)
+            if not row.ok or stop_id is None or entity_type is None:
+                continue
+            parent = row.text("parent_station")
+            parent_type = "GtfsStop" if kind == "4" else "GtfsStation"  # a boarding area belongs to a platform
+            if entity_type != "GtfsStop":
+                self._not_stops[stop_id] = entity_type
+            yield _entity(self.entity_id(entity_type, stop_id), entity_type, {
+                "name": _p(row.text("stop_name")),
+                "code": _p(row.text("stop_code")),
+                "description": _p(row.text("stop_desc")),
+                "location": geo("Point", [lon, lat]) if lat is not None and lon is not None else None,
+                "zoneCode": _p(row.text("zone_id")),
+                "page": _p(row.text("stop_url")),
+                "timezone": _p(row.text("stop_timezone")),
+                "wheelChairAccessible": _p(row.text("wheelchair_boarding")),
+                "hasParentStation": self._ref(parent_type, parent),
+            })  # fmt: skip
+
+    def _routes(self) -> Iterator[Entity]:
+        for row in self._rows("routes.txt", ("route_id", "route_type")):
+            route_id = row.text("route_id", True)
+            route_type = row.integer("route_type", True)
+            agency = row.text("agency_id") or self._default_agency
+            if not row.ok or route_id is None:
+                continue
+            yield _entity(self.entity_id("GtfsRoute", route_id), "GtfsRoute", {
+                "shortName": _p(row.text("route_short_name")),
+                "name": _p(row.text("route_long_name")),
+                "description": _p(row.text("route_desc")),
+                "routeType": _p(str(route_type)),
+                "page": _p(row.text("route_url")),
+                "routeColor": _p(row.text("route_color")),
+                "routeTextColor": _p(row.text("route_text_color")),
+                "routeSortOrder": _p(row.integer("route_sort_order")),
+                "operatedBy": self._ref("GtfsAgency", agency),
+            })  # fmt: skip
+
+    def _trips(self) -> Iterator[Entity]:
+        for row in self._rows("trips.txt", ("route_id", "service_id", "trip_id")):
+            trip_id = row.text("trip_id", True)
+            route_id = row.text("route_id", True)
+            service_id = row.text("service_id", True)
+            if not row.ok or trip_id is None:
+                continue
+            yield _entity(self.entity_id("GtfsTrip", trip_id), "GtfsTrip", {
+                "hasRoute": self._ref("GtfsRoute", route_id),
+                "hasService": self._ref("GtfsService", service_id),
+                "headSign": _p(row.text("trip_headsign")),
+                "shortName": _p(row.text("trip_short_name")),
+                "direction": _p(row.integer("direction_id")),
+                "block": _p(row.text("block_id")),
+                "hasShape": self._ref("GtfsShape", row.text("shape_id")),
+                "wheelChairAccessible": _p(row.integer("wheelchair_accessible")),
+                "bikesAllowed": _p(row.integer("bikes_allowed")),
+            })  # fmt: skip
+
+    def _stop_times(self) -> Iterator[Entity]:
+        for row in self._rows("stop_times.txt", ("trip_id", "stop_id", "stop_sequence")):
+            trip_id = row.text("trip_id", True)
+            stop_id = row.text("stop_id", True)
+            sequence = row.integer("stop_sequence", True)
+            arrival, departure = row.time("arrival_time"), row.time("departure_time")
+            if not row.ok or trip_id is None or sequence is None:
+                continue
+            yield _entity(self.entity_id("GtfsStopTime", trip_id, str(sequence)), "GtfsStopTime", {
+                "hasTrip": self._ref("GtfsTrip", trip_id),
+                "hasStop": self._ref("GtfsStop", stop_id),
+                "stopSequence": _p(sequence),
+                "arrivalTime": _p(arrival),
+                "departureTime": _p(departure),
+                "stopHeadsign": _p(row.text("stop_headsign")),
+                "pickupType": _p(row.text("pickup_type")),
+                "dropOffType": _p(row.text("drop_off_type")),
+                "distanceTravelled": _p(row.number("shape_dist_traveled")),
+                "timepoint": _p(row.text("timepoint")),
+            })  # fmt: skip
+
+    def _calendar(self) -> Iterator[Entity]:
+        days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        for row in self._rows("calendar.txt", ("service_id", *days, "start_date", "end_date")):
+            service_id = row.text("service_id", True)
+            attrs: dict[str, dict[str, Any] | None] = {"hasService": self._ref("GtfsService", service_id)}
+            attrs.update({day: _p(row.flag(day, True)) for day in days})
+            attrs["startDate"] = _p(row.date("start_date", True))
+            attrs["endDate"] = _p(row.date("end_date", True))
+            if row.ok and service_id is not None:
+                self._services.add(service_id)
+                yield _entity(self.entity_id("GtfsCalendarRule", service_id), "GtfsCalendarRule", attrs)
+
+    def _calendar_dates(self) -> Iterator[Entity]:
+        for row in self._rows("calendar_dates.txt", ("service_id", "date", "exception_type")):
+            service_id = row.text("service_id", True)
+            day = row.date("date", True)
+            exception = row.text("exception_type", True)
+            if exception is not None and exception not in ("1", "2"):
+                row.fail("exception_type", f"not 1 or 2: {exception!r}", True)
+            if not row.ok or service_id is None or day is None:
+                continue
+            self._services.add(service_id)
+            yield _entity(self.entity_id("GtfsCalendarDateRule", service_id, day), "GtfsCalendarDateRule", {
+                "hasService": self._ref("GtfsService", service_id),
+                "appliesOn": _p(day),
+                "exceptionType": _p(exception),
+            })  # fmt: skip
+
+    def _service_entities(self) -> Iterator[Entity]:
+        """One GtfsService per service_id of calendar.txt and calendar_dates.txt (the target of hasService)."""
+        for service_id in sorted(self._services):
+            yield _entity(self.entity_id("GtfsService", service_id), "GtfsService", {
+                "name": prop(service_id),
+                "operatedBy": self._ref("GtfsAgency", self._default_agency),
+            })  # fmt: skip
+        self._services.clear()
+
+    def _shapes(self) -> Iterator[Entity]:
+        columns = ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence")
+        with tempfile.TemporaryDirectory(prefix="agora-gtfs-") as tmp:
+            db = sqlite3.connect(Path(tmp) / "shapes.db")
+            try:
+                db.execute("CREATE TABLE p (shape TEXT, seq INTEGER, lon REAL, lat REAL, dist REAL, line INTEGER)")
+                batch: list[tuple[Any, ...]] = []
+                for row in self._rows("shapes.txt", columns):
+                    shape_id = row.text("shape_id", True)
+                    lat = row.coordinate("shape_pt_lat", 90, True)
+                    lon = row.coordinate("shape_pt_lon", 180, True)
+                    seq = row.integer("shape_pt_sequence", True)
+                    dist = row.number("shape_dist_traveled")
+                    if row.ok:
+                        batch.append((shape_id, seq, lon, lat, dist, row.line))
+                    if len(batch) >= 10_000:
+                        db.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?, ?)", batch)
+                        batch.clear()
+                db.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?, ?)", batch)
+                cursor = db.execute("SELECT shape, lon, lat, dist, line FROM p ORDER BY shape, seq, line")
+                current: str | None = None
+                points: list[list[float]] = []
+                dists: list[float | None] = []
+                first_line = 0
+                for shape, lon, lat, dist, line in cursor:
+                    if shape != current:
+                        if current is not None:
+                            yield from self._shape(current, points, dists, first_line)
+                        current, points, dists, first_line = shape, [], [], line
+                    points.append([lon, lat])
+                    dists.append(dist)
+                if current is not None:
+                    yield from self._shape(current, points, dists, first_line)
+            finally:
+                db.close()
+
+    def _shape(
+        self, shape_id: str, points: list[list[float]], dists: list[float | None], line: int
+    ) -> Iterator[Entity]:
+        if len(points) < 2:
+            self.reject("shapes.txt", line, "shape_pt_sequence", f"shape {shape_id!r} has fewer than two points")
+            return
+        yield _entity(self.entity_id("GtfsShape", shape_id), "GtfsShape", {
+            "location": geo("LineString", points),
+            "distanceTravelled": _p(dists) if all(d is not None for d in dists) else None,
+        })  # fmt: skip
+
+    def _frequencies(self) -> Iterator[Entity]:
+        for row in self._rows("frequencies.txt", ("trip_id", "start_time", "end_time", "headway_secs")):
+            trip_id = row.text("trip_id", True)
+            start = row.time("start_time", True)
+            end = row.time("end_time", True)
+            headway = row.integer("headway_secs", True)
+            exact = row.flag("exact_times")
+            if not row.ok or trip_id is None or start is None:
+                continue
+            yield _entity(self.entity_id("GtfsFrequency", trip_id, start), "GtfsFrequency", {
+                "hasTrip": self._ref("GtfsTrip", trip_id),
+                "startTime": _p(start),
+                "endTime": _p(end),
+                "headwaySeconds": _p(headway),
+                "exactTimes": _p(exact),
+            })  # fmt: skip
+
+    def _transfers(self) -> Iterator[Entity]:
+        for row in self._rows("transfers.txt", ("from_stop_id", "to_stop_id", "transfer_type")):
+            origin = row.text("from_stop_id", True)
+            destination = row.text("to_stop_id", True)
+            transfer_type = row.text("transfer_type") or "0"
+            if not row.ok or origin is None or destination is None:
+                continue
+            scope = [row.text(c) or "" for c in ("from_route_id", "to_route_id", "from_trip_id", "to_trip_id")]
+            native = [origin, destination, *scope] if any(scope) else [origin, destination]
+            yield _entity(self.entity_id("GtfsTransferRule", *native), "GtfsTransferRule", {
+                "hasOrigin": self._ref(self._not_stops.get(origin, "GtfsStop"), origin),
+                "hasDestination": self._ref(self._not_stops.get(destination, "GtfsStop"), destination),
+                "transferType": _p(transfer_type),
+                "minimumTransferTime": _p(row.integer("min_transfer_time")),
+            })  # fmt: skip
+
+    def _feed_info(self) -> Iterator[Entity]:
+        for row in self._rows("feed_info.txt", ("feed_publisher_name", "feed_publisher_url")):
+            publisher = row.text("feed_publisher_name", True)
+            if not row.ok:
+                continue
+            yield _entity(self.entity_id("GtfsFeedInfo", row.text("feed_id") or "feed"), "GtfsFeedInfo", {
+                "name": _p(publisher),
+                "page": _p(row.text("feed_publisher_url")),
+                "language": _p(row.text("feed_lang")),
+                "startDate": _p(row.date("feed_start_date")),
+                "endDate": _p(row.date("feed_end_date")),
+                "version": _p(row.text("feed_version")),
+            })  # fmt: skip
