@@ -88,6 +88,9 @@ _GEOQ: Final = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HTTP_SCHEMES: Final = frozenset({"http", "https"})
 _MQTT_SCHEMES: Final = frozenset({"mqtt", "mqtts"})
+# notifierInfo of an MQTT endpoint (clause 5.2.15): the only keys, and their allowed values (the first is the default).
+MQTT_VERSIONS: Final = ("mqtt5.0", "mqtt3.1.1")
+MQTT_QOS: Final = ("0", "1", "2")
 
 
 # -- the compiled form ------------------------------------------------------------------------------------------
@@ -107,6 +110,7 @@ class Endpoint:
     timeout: float | None = None  # seconds (the document says milliseconds)
     cooldown: float | None = None  # seconds
     receiver_info: tuple[tuple[str, str], ...] = ()
+    notifier_info: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,8 @@ def _endpoint(ep: Mapping[str, Any]) -> Endpoint:
         return None if ep.get(name) is None else float(ep[name]) / 1000.0
 
     info = tuple((kv["key"], kv["value"]) for kv in ep.get("receiverInfo", ()))
-    return Endpoint(ep["uri"], ep.get("accept", ACCEPTS[0]), seconds("timeout"), seconds("cooldown"), info)
+    notifier = tuple((kv["key"], kv["value"]) for kv in ep.get("notifierInfo", ()))
+    return Endpoint(ep["uri"], ep.get("accept", ACCEPTS[0]), seconds("timeout"), seconds("cooldown"), info, notifier)
 
 
 # -- validation of the document's shape -------------------------------------------------------------------------
@@ -347,6 +352,8 @@ def _endpoint_doc(value: Any) -> dict[str, Any]:
         raise _fail(f"notification.endpoint.uri: scheme {scheme!r} is not http, https, mqtt or mqtts")
     if scheme in _HTTP_SCHEMES and not re.match(r"^https?://[^/?#\s]+", uri, re.IGNORECASE):
         raise _fail(f"notification.endpoint.uri: {uri!r} has no host")
+    if scheme in _MQTT_SCHEMES:
+        _mqtt_uri(uri)
     if "accept" in ep and ep["accept"] not in (*ACCEPTS, "application/geo+json"):
         raise _fail(f"notification.endpoint.accept: {ep['accept']!r} is not one of {', '.join(ACCEPTS)}")
     for key in ("timeout", "cooldown"):
@@ -355,7 +362,41 @@ def _endpoint_doc(value: Any) -> dict[str, Any]:
     for key in ("receiverInfo", "notifierInfo"):
         if key in ep:
             _list(ep[key], f"notification.endpoint.{key}", _key_value)
+    if scheme in _MQTT_SCHEMES:
+        _mqtt_notifier_info(ep.get("notifierInfo", []))
     return ep
+
+
+_MQTT_URI = re.compile(r"^mqtts?://(?:[^@/?#\s]*@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/?#@\s\[\]]+)(?::(?P<port>\d+))?"
+                       r"/(?P<topic>[^?#]+)$", re.IGNORECASE)
+
+
+def _mqtt_uri(uri: str) -> None:
+    """mqtt[s]://[user[:password]@]host[:port]/topic (clause 7): a host, a valid port, a topic to publish to."""
+    match = _MQTT_URI.match(uri)
+    if match is None:
+        raise _fail(f"notification.endpoint.uri: {uri!r} is not mqtt[s]://[user:password@]host[:port]/topic")
+    port = match["port"]
+    if port is not None and not 0 < int(port) < 65536:
+        raise _fail(f"notification.endpoint.uri: port {port} is out of range")
+    topic = match["topic"]
+    if "+" in topic or "#" in topic or "%00" in topic or "%23" in topic or "%2B" in topic.upper():
+        raise _fail(f"notification.endpoint.uri: topic {topic!r} has a wildcard; a notification needs one topic")
+
+
+def _mqtt_notifier_info(pairs: list[dict[str, str]]) -> None:
+    """The keys clause 5.2.15 defines for MQTT, each at most once, with one of their values; nothing else."""
+    allowed = {"MQTT-Version": MQTT_VERSIONS, "MQTT-QoS": MQTT_QOS}
+    seen: set[str] = set()
+    for kv in pairs:
+        key, value = kv["key"], kv["value"]
+        if key not in allowed:
+            raise _fail(f"notification.endpoint.notifierInfo: {key!r} is not MQTT-Version or MQTT-QoS")
+        if key in seen:
+            raise _fail(f"notification.endpoint.notifierInfo: {key} is given twice")
+        seen.add(key)
+        if value not in allowed[key]:
+            raise _fail(f"notification.endpoint.notifierInfo: {key} {value!r} is not one of {', '.join(allowed[key])}")
 
 
 def _key_value(value: Any, where: str) -> dict[str, str]:
@@ -377,8 +418,6 @@ def _check_unsupported(doc: Mapping[str, Any]) -> None:
         raise OperationNotSupported("jsonKeys is not supported yet")
     if "csf" in doc:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
-    if ep["uri"].split(":", 1)[0].lower() in _MQTT_SCHEMES:
-        raise OperationNotSupported("MQTT notification endpoints are not supported yet")
     if ep.get("accept") == "application/geo+json":
         raise OperationNotSupported("GeoJSON notifications are not supported yet")
     if note.get("showChanges"):

@@ -1,11 +1,12 @@
-"""HTTP delivery of one notification: headers, per-endpoint timeout, retries with backoff (clause 5.2.15)."""
+"""Delivery of one notification: headers, per-endpoint timeout, retries with backoff (clause 5.2.15), over a
+Transport chosen by the endpoint's scheme: HTTP POST here, MQTT publish in broker.notify.mqtt."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -43,30 +44,67 @@ def request_parts(
     return orjson.dumps(body), headers
 
 
+class Transport(Protocol):
+    async def attempt(self, endpoint: Endpoint, content: bytes, headers: dict[str, str], timeout: float) -> bool:
+        """One try, bounded by `timeout` seconds; True when the receiver took the notification. Never raises for a
+        delivery failure (it is logged and answered False)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 async def deliver(
-    client: httpx.AsyncClient, endpoint: Endpoint, content: bytes, headers: dict[str, str], policy: RetryPolicy
+    transport: Transport, endpoint: Endpoint, content: bytes, headers: dict[str, str], policy: RetryPolicy
 ) -> bool:
-    """POST until a 2xx answer or the attempts run out; True when the endpoint accepted the notification."""
+    """Try until the receiver takes the notification or the attempts run out; True when it was taken."""
     timeout = endpoint.timeout or policy.timeout
     pause = policy.backoff
     for attempt in range(1, policy.attempts + 1):
-        if await _attempt(client, endpoint.uri, content, headers, timeout):
+        if await transport.attempt(endpoint, content, headers, timeout):
             return True
         if attempt < policy.attempts:
             await asyncio.sleep(pause * 2 ** (attempt - 1))
     return False
 
 
-async def _attempt(
-    client: httpx.AsyncClient, uri: str, content: bytes, headers: dict[str, str], timeout: float
-) -> bool:
-    try:
-        # The whole exchange is bounded, not only each socket operation: a trickling endpoint also times out.
-        response = await asyncio.wait_for(client.post(uri, content=content, headers=headers), timeout)
-    except (httpx.HTTPError, TimeoutError, OSError) as exc:
-        log.info("notification to %s failed: %s", uri, type(exc).__name__)
+class HttpTransport:
+    """POST with the notifier's httpx client; a 2xx answer is success."""
+
+    def __init__(self, client: httpx.AsyncClient, owned: bool) -> None:
+        self.client = client
+        self._owned = owned
+
+    async def attempt(self, endpoint: Endpoint, content: bytes, headers: dict[str, str], timeout: float) -> bool:
+        uri = endpoint.uri
+        try:
+            # The whole exchange is bounded, not only each socket operation: a trickling endpoint also times out.
+            response = await asyncio.wait_for(self.client.post(uri, content=content, headers=headers), timeout)
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
+            log.info("notification to %s failed: %s", uri, type(exc).__name__)
+            return False
+        if 200 <= response.status_code < 300:
+            return True
+        log.info("notification to %s answered %s", uri, response.status_code)
         return False
-    if 200 <= response.status_code < 300:
-        return True
-    log.info("notification to %s answered %s", uri, response.status_code)
-    return False
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.client.aclose()
+
+
+class ByScheme:
+    """The transport of an endpoint, by the scheme of its URI."""
+
+    def __init__(self, transports: dict[str, Transport]) -> None:
+        self._transports = transports
+
+    async def attempt(self, endpoint: Endpoint, content: bytes, headers: dict[str, str], timeout: float) -> bool:
+        transport = self._transports.get(endpoint.uri.split(":", 1)[0].lower())
+        if transport is None:  # validation only lets known schemes in
+            log.warning("no transport for notification endpoint %s", endpoint.uri)
+            return False
+        return await transport.attempt(endpoint, content, headers, timeout)
+
+    async def aclose(self) -> None:
+        for transport in {id(t): t for t in self._transports.values()}.values():
+            await transport.aclose()

@@ -1,6 +1,6 @@
 """The notifier: tails the change feed, matches subscriptions, delivers, and moves a durable cursor.
 
-    change feed --(read in seq order)--> match per tenant --> one lane per subscription --> HTTP POST
+    change feed --(read in seq order)--> match per tenant --> one lane per subscription --> HTTP POST / MQTT publish
                                                                     |
     cursor <--(lowest seq whose every notification is finished)-----+
 
@@ -29,8 +29,9 @@ from broker.core.model import now_iso
 from broker.core.subscriptions import Compiled, compile_subscription, is_live
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
-from broker.notify.delivery import RetryPolicy, deliver, request_parts
+from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
 from broker.notify.matching import fired, trigger_reason
+from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import build
 from broker.store.base import Change, Delivery, Store, SubscriptionRecord
 
@@ -76,8 +77,11 @@ class Notifier:
         self.store = store
         self.resolver = resolver
         self.config = config or NotifierConfig()
-        self._client = client or httpx.AsyncClient(limits=httpx.Limits(max_connections=self.config.concurrency))
-        self._owns_client = client is None
+        http = HttpTransport(
+            client or httpx.AsyncClient(limits=httpx.Limits(max_connections=self.config.concurrency)), client is None
+        )
+        mqtt = MqttTransport()
+        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
         self._sending = asyncio.Semaphore(self.config.concurrency)
         self._task: asyncio.Task[None] | None = None
         self._lanes: dict[tuple[str, str], _Lane] = {}
@@ -104,8 +108,7 @@ class Notifier:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._owns_client:
-            await self._client.aclose()
+        await self._transport.aclose()
 
     async def _run(self) -> None:
         while not await self.store.try_lead(CURSOR):
@@ -251,7 +254,7 @@ class Notifier:
         if loop.time() < lane.cool_until:
             return False
         async with self._sending:
-            ok = await deliver(self._client, job.sub.endpoint, content, headers, self.config.retry)
+            ok = await deliver(self._transport, job.sub.endpoint, content, headers, self.config.retry)
         if not ok:
             cooldown = job.sub.endpoint.cooldown
             lane.cool_until = loop.time() + (self.config.retry.cooldown if cooldown is None else cooldown)

@@ -133,6 +133,21 @@ BAD = [
     ("receiverInfo not key/value", with_endpoint(receiverInfo=[{"key": "a"}])),
     ("receiverInfo bad header", with_endpoint(receiverInfo=[{"key": "a b", "value": "1"}])),
     ("receiverInfo newline", with_endpoint(receiverInfo=[{"key": "a", "value": "1\r\nX: 2"}])),
+    ("mqtt without topic", with_endpoint(uri="mqtt://127.0.0.1:1883")),
+    ("mqtt empty topic", with_endpoint(uri="mqtt://127.0.0.1:1883/")),
+    ("mqtt without host", with_endpoint(uri="mqtt:///topic")),
+    ("mqtt port out of range", with_endpoint(uri="mqtt://127.0.0.1:70000/topic")),
+    ("mqtt wildcard +", with_endpoint(uri="mqtt://127.0.0.1/a/+/b")),
+    ("mqtt wildcard #", with_endpoint(uri="mqtt://127.0.0.1/a/%23")),
+    ("mqtt query", with_endpoint(uri="mqtt://127.0.0.1/a?x=1")),
+    ("mqtt unknown notifierInfo", with_endpoint(uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-Retain", "value": "1"}])),
+    ("mqtt bad version", with_endpoint(uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-Version", "value": "mqtt3.1"}])),
+    ("mqtt bad qos", with_endpoint(uri="mqtts://h/t", notifierInfo=[{"key": "MQTT-QoS", "value": "3"}])),
+    ("mqtt qos not text", with_endpoint(uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-QoS", "value": 1}])),
+    (
+        "mqtt key twice",
+        with_endpoint(uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-QoS", "value": "1"}, {"key": "MQTT-QoS", "value": "1"}]),
+    ),
 ]
 
 
@@ -144,14 +159,28 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 NOT_YET = [
     ("periodic", sub(timeInterval=10)),
-    ("mqtt", with_endpoint(uri="mqtt://127.0.0.1:1883/topic")),
-    ("mqtts", with_endpoint(uri="mqtts://127.0.0.1:8883/topic")),
     ("showChanges", with_notification(showChanges=True)),
     ("geo+json", with_endpoint(accept="application/geo+json")),
     ("join", with_notification(join="flat")),
     ("csf", sub(csf="a==1")),
     ("jsonKeys", sub(jsonKeys=["config"])),
 ]
+
+
+MQTT_OK = [
+    "mqtt://127.0.0.1:1883/topic",
+    "mqtts://broker.example.org/a/b/c",
+    "mqtt://user:pass@broker.example.org:1884/fleet/vehicles",
+    "MQTT://[::1]:1883/t",
+]
+
+
+@pytest.mark.parametrize("uri", MQTT_OK)
+def test_mqtt_endpoints_are_accepted_with_their_notifier_info(uri: str) -> None:
+    info = [{"key": "MQTT-Version", "value": "mqtt3.1.1"}, {"key": "MQTT-QoS", "value": "2"}]
+    doc = validated("", with_endpoint(uri=uri, notifierInfo=info), CORE, None)
+    compiled = compile_subscription("", doc, CORE)
+    assert compiled.endpoint.notifier_info == (("MQTT-Version", "mqtt3.1.1"), ("MQTT-QoS", "2"))
 
 
 @pytest.mark.parametrize(("why", "body"), NOT_YET, ids=[b[0] for b in NOT_YET])
