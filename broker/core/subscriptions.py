@@ -367,8 +367,11 @@ def _endpoint_doc(value: Any) -> dict[str, Any]:
     return ep
 
 
-_MQTT_URI = re.compile(r"^mqtts?://(?:[^@/?#\s]*@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/?#@\s\[\]]+)(?::(?P<port>\d+))?"
-                       r"/(?P<topic>[^?#]+)$", re.IGNORECASE)
+_MQTT_URI = re.compile(
+    r"^mqtts?://(?:[^@/?#\s]*@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/?#@\s\[\]]+)(?::(?P<port>\d+))?"
+    r"/(?P<topic>[^?#]+)$",
+    re.IGNORECASE,
+)
 
 
 def _mqtt_uri(uri: str) -> None:

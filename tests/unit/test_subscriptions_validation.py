@@ -146,7 +146,9 @@ BAD = [
     ("mqtt qos not text", with_endpoint(uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-QoS", "value": 1}])),
     (
         "mqtt key twice",
-        with_endpoint(uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-QoS", "value": "1"}, {"key": "MQTT-QoS", "value": "1"}]),
+        with_endpoint(
+            uri="mqtt://h/t", notifierInfo=[{"key": "MQTT-QoS", "value": "1"}, {"key": "MQTT-QoS", "value": "1"}]
+        ),
     ),
 ]
 
