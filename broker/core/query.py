@@ -7,19 +7,23 @@ fetch the entities they need from the store in rounds, never one by one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+from shapely.geometry import Point
 
 from broker.core.caller import Caller
 from broker.core.errors import BadRequestData, NonexistentTenant, TooManyResults
 from broker.core.model import Entity
 from broker.query import Query, matches
 from broker.query.evaluate import targets
+from broker.query.geo import EARTH_RADIUS_M, GeoQuery
 from broker.query.projection import OrderKey
-from broker.query.q import AttrPath
+from broker.query.q import And, AttrPath, Compare, Literal, QNode, Range
 from broker.query.types import TypeExpr, TypeName, TypeOr
-from broker.store.base import EntityFilter, Store
+from broker.store.base import Box, EntityFilter, Store
 
 #: Rounds of linked-entity fetching for `a{b{c}}` chains; deeper chains resolve to "absent".
 LINK_ROUNDS = 4
@@ -129,12 +133,78 @@ class _LinkedEntities:
 
 
 def prefilter(query: Query) -> EntityFilter:
-    """What the store filters before the evaluator runs: ids, id pattern, and types when they are a plain OR."""
+    """What the store filters before the evaluator runs: ids, id pattern, types when they are a plain OR, and
+    hints that only narrow (numeric conditions every match meets, boxes every match's geometry touches)."""
     return EntityFilter(
         types=_type_set(query.types),
         ids=query.ids,
         id_pattern=query.id_pattern.pattern if query.id_pattern is not None else None,
+        attr_ranges=_attr_ranges(query.q),
+        bbox=_bbox(query.geo),
     )
+
+
+_RANGE_OPS: Final = frozenset({"<", "<=", ">", ">=", "=="})
+#: Relations under which a match's planar bounding box must meet the query geometry's bounding box.
+_BOX_RELATIONS: Final = frozenset({"within", "intersects", "contains", "overlaps", "equals"})
+#: Degrees added to every pushed box: float rounding in distance_m's projection must not cost a match.
+_SLACK: Final = 1e-6
+#: distance_m wraps longitudes around the query point; geometries with a vertex this close to the opposite
+#: meridian may be distorted by that wrap (so anything may come out), and are always candidates.
+_WRAP_SLACK: Final = 1e-3
+#: Wider than any stored longitude: "no longitude bound".
+_ANY_LON: Final = 1000.0
+
+
+def _attr_ranges(node: QNode | None) -> tuple[tuple[str, str, float], ...] | None:
+    """Numeric conditions of a top-level AND (or a lone condition) on a plain top-level attribute: every match
+    meets each of them. Conditions under an OR, `!=`, linked paths, members and keys narrow nothing safely."""
+    if node is None:
+        return None
+    ranges: list[tuple[str, str, float]] = []
+    for term in node.terms if isinstance(node, And) else (node,):
+        if not isinstance(term, Compare) or not isinstance(term.path, AttrPath):
+            continue
+        path, value = term.path, term.value
+        if len(path.names) != 1 or path.member is not None or path.keys:
+            continue
+        if isinstance(value, Literal) and value.kind == "number" and term.op in _RANGE_OPS:
+            ranges.append((path.names[0], term.op, value.value))
+        elif isinstance(value, Range) and value.low.kind == "number" and term.op == "==":
+            ranges += [(path.names[0], ">=", value.low.value), (path.names[0], "<=", value.high.value)]
+    return tuple(ranges) or None
+
+
+def _bbox(geo: GeoQuery | None) -> tuple[str, tuple[Box, ...]] | None:
+    if geo is None:
+        return None
+    if geo.relation in _BOX_RELATIONS:  # planar predicates: the bounding boxes of both sides meet
+        min_lon, min_lat, max_lon, max_lat = geo.geometry.bounds
+        return geo.geoproperty, ((min_lon - _SLACK, min_lat - _SLACK, max_lon + _SLACK, max_lat + _SLACK),)
+    if geo.relation == "near" and geo.max_distance is not None and isinstance(geo.geometry, Point):
+        return geo.geoproperty, _near_boxes(geo.geometry.x, geo.geometry.y, geo.max_distance)
+    return None  # minDistance and disjoint select what is far away: no box holds them
+
+
+def _near_boxes(lon0: float, lat0: float, distance: float) -> tuple[Box, ...]:
+    """Boxes that every geometry within `distance` metres of (lon0, lat0), as distance_m measures it, touches.
+
+    Latitude: distance_m keeps latitudes (its projection only moves longitudes), and a point within r radians
+    is within r of latitude. Longitude: a cap of radius r not holding a pole spans asin(sin r / cos lat) each
+    way; the window is repeated 360 degrees off for points across the antimeridian, and geometries near the
+    opposite meridian (which distance_m's wrap can distort) are always let through."""
+    radius = math.degrees(distance / EARTH_RADIUS_M) * 1.001 + _SLACK
+    low, high = lat0 - radius, lat0 + radius
+    if radius >= 90.0 - abs(lat0) - _WRAP_SLACK:  # the cap holds a pole: every longitude
+        return ((-_ANY_LON, low, _ANY_LON, high),)
+    half = math.degrees(math.asin(min(1.0, math.sin(math.radians(radius)) / math.cos(math.radians(lat0)))))
+    half += _SLACK
+    if half >= 90.0:
+        return ((-_ANY_LON, low, _ANY_LON, high),)
+    windows = [(lon0 + shift - half, lon0 + shift + half) for shift in (0.0, 360.0, -360.0)]
+    windows += [(-_ANY_LON, lon0 - 180.0 + _WRAP_SLACK), (lon0 + 180.0 - _WRAP_SLACK, _ANY_LON)]
+    # Stored boxes lie within [-180, 180] (or cover the world): windows wholly outside it add nothing.
+    return tuple((w0, low, w1, high) for w0, w1 in windows if w0 <= 180.0 and w1 >= -180.0)
 
 
 def _type_set(expr: TypeExpr | None) -> frozenset[str] | None:

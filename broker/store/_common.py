@@ -21,10 +21,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+from shapely.geometry import shape
 
 from broker.core.errors import NonexistentTenant
 from broker.core.model import Entity
-from broker.store.base import Delivery, EntityFilter, WritePlan
+from broker.query.evaluate import comparable
+from broker.query.q import Literal
+from broker.store.base import Box, Delivery, EntityFilter, WritePlan
 
 
 def dumps(value: Any) -> bytes:
@@ -106,6 +109,60 @@ def matches(entity: Mapping[str, Any], flt: EntityFilter) -> bool:
     if flt.types is not None and not (entity_types(entity) & flt.types):
         return False
     return flt.id_pattern is None or compile_id_pattern(flt.id_pattern).search(eid) is not None
+
+
+_ANY_NUMBER = Literal("number", 0)
+#: The box of a geometry whose extent is not a plain one within [-180, 180] x [-90, 90]: a candidate for every box.
+WORLD: Box = (-1e30, -1e30, 1e30, 1e30)
+
+
+#: Every member of an instance that holds a value a q condition may compare.
+_VALUE_MEMBERS = ("value", "json", "valueList", "vocab", "object", "objectList")
+
+
+def numbers(entity: Mapping[str, Any]) -> set[tuple[str, float]]:
+    """(attribute, value) for each number a numeric q condition on a top-level attribute might compare, as
+    doubles: a superset of what the reference evaluator reads (broker.query.evaluate._content picks one of these
+    members by attribute type), gathered without its per-type dispatch since this runs on every write. Rounding
+    to a double is monotonic, so a store comparing non-strictly against the rounded bound never misses a match."""
+    found: set[tuple[str, float]] = set()
+    for attr, instances in entity.get("attrs", {}).items():
+        for instance in instances:
+            held = [instance[m] for m in _VALUE_MEMBERS if m in instance]
+            lang_map = instance.get("languageMap")
+            if isinstance(lang_map, dict):
+                held += lang_map.values()
+            for value in held:
+                for element in value if isinstance(value, list) else (value,):
+                    number = comparable(element, _ANY_NUMBER)
+                    if number is not None:
+                        found.add((attr, as_double(number)))
+    return found
+
+
+def as_double(number: float) -> float:
+    """A number as a double; integers beyond the double range become infinities, which still order right."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.copysign(math.inf, number)
+
+
+def geo_boxes(entity: Mapping[str, Any]) -> set[tuple[str, Box]]:
+    """(attribute, bounding box) of each GeoProperty instance the geo evaluator reads (broker.query.geo)."""
+    found: set[tuple[str, Box]] = set()
+    for attr, instances in entity.get("attrs", {}).items():
+        for instance in instances:
+            value = instance.get("value")
+            if instance.get("type") != "GeoProperty" or not isinstance(value, dict):
+                continue
+            try:
+                min_lon, min_lat, max_lon, max_lat = shape(value).bounds
+            except Exception:  # the evaluator skips what shapely cannot read, so may the index
+                continue
+            plain = -180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90  # false for NaN (empty)
+            found.add((attr, (min_lon, min_lat, max_lon, max_lat) if plain else WORLD))
+    return found
 
 
 def folded_state(state: Mapping[str, Any], delivery: Delivery) -> dict[str, Any]:

@@ -50,13 +50,27 @@ class Change:
     at: str
 
 
+#: (min_lon, min_lat, max_lon, max_lat) in degrees.
+Box = tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class EntityFilter:
-    """The part of a query a store can always answer: entity type (expanded IRIs, any of), ids, an id pattern."""
+    """The part of a query a store can always answer: entity type (expanded IRIs, any of), ids, an id pattern.
+
+    The hints below only narrow: a backend may ignore them (a superset of candidates is always right, since the
+    reference evaluator decides on every candidate), but must never drop an entity that satisfies them.
+
+    * `attr_ranges`: (attribute IRI, op, number) with op one of < <= > >= ==; each must hold for some numeric
+      value of some instance of that top-level attribute.
+    * `bbox`: (GeoProperty IRI, boxes): the bounding box of some instance's geometry intersects one of the boxes.
+    """
 
     types: frozenset[str] | None = None
     ids: frozenset[str] | None = None
     id_pattern: str | None = None
+    attr_ranges: tuple[tuple[str, str, float], ...] | None = None
+    bbox: tuple[str, tuple[Box, ...]] | None = None
 
 
 @dataclass

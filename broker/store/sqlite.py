@@ -26,6 +26,7 @@ from broker.core.model import Entity, now_iso
 from broker.store import _common as common
 from broker.store.base import (
     DEFAULT_TENANT,
+    Box,
     Change,
     ContextRecord,
     Delivery,
@@ -63,6 +64,27 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+# Query indexes, kept in the write transaction of their entity; they only narrow the candidates of a query
+# (EntityFilter hints), the reference evaluator still decides. Queries read them as correlated lookups per entity
+# (see _filter_sql), so attr_numbers needs no index by value: one cost a third of the time of an entity create.
+INDEX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attr_numbers (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, attr TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (tenant, id, attr, value)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_boxes USING rtree(box, min_lon, max_lon, min_lat, max_lat);
+-- The exact box again (the R*Tree keeps 32-bit floats, rounded outwards), so that a write can tell what changed.
+CREATE TABLE IF NOT EXISTS geo_box_owners (
+    box INTEGER PRIMARY KEY, tenant TEXT NOT NULL, attr TEXT NOT NULL, id TEXT NOT NULL,
+    min_lon REAL NOT NULL, min_lat REAL NOT NULL, max_lon REAL NOT NULL, max_lat REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geo_box_owners_by_entity ON geo_box_owners (tenant, id);
+"""
+
+# Strict comparisons become non-strict: the index holds values rounded to doubles (see _common.numbers).
+_INDEX_OPS = {"<": "<=", "<=": "<=", ">": ">=", ">=": ">=", "==": "="}
+_BOX_TEST = "(b.min_lon <= ? AND b.max_lon >= ? AND b.min_lat <= ? AND b.max_lat >= ?)"
 
 # A list of values travels as one JSON parameter: no limit on the number of SQL variables, one cached statement.
 IN_LIST = "(SELECT value FROM json_each(?))"
@@ -134,8 +156,12 @@ class SqliteStore(Store):
         # Several workers may open a fresh file at once: create the schema under the write lock.
         with _immediate(conn):
             # Statement by statement: executescript() would COMMIT the transaction first.
-            for statement in _statements(SCHEMA):
+            fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
+            for statement in _statements(SCHEMA + INDEX_SCHEMA):
                 conn.execute(statement)
+            if fresh:  # a file from before the query indexes: index what it holds, once
+                for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
+                    _index_entity(conn, tenant, eid, common.loads(body), existed=False)
             conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
 
     async def close(self) -> None:
@@ -192,7 +218,7 @@ class SqliteStore(Store):
             if after is None and eid not in raw:
                 continue  # deleting what is not there changes nothing
             after_raw = None if after is None else common.dumps(after)
-            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), after)
+            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), after, existed=eid in raw)
             events.append((tenant, eid, raw.get(eid), after_raw, at))
         if events:
             conn.executemany(
@@ -408,8 +434,11 @@ def _put_entity(
     body: bytes | None,
     old_types: frozenset[str],
     after: Entity | None,
+    *,
+    existed: bool = True,
 ) -> None:
-    """Store (or delete, when body is None) one entity and bring its rows in entity_types up to date."""
+    """Store (or delete, when body is None) one entity and bring its rows in entity_types and the query indexes
+    up to date."""
     if body is None:
         conn.execute("DELETE FROM entities WHERE tenant = ? AND id = ?", (tenant, eid))
     else:
@@ -427,6 +456,41 @@ def _put_entity(
         "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
         [(tenant, t, eid) for t in new_types - old_types],
     )
+    _index_entity(conn, tenant, eid, after, existed=existed)
+
+
+def _index_entity(conn: sqlite3.Connection, tenant: str, eid: str, entity: Entity | None, *, existed: bool) -> None:
+    """Bring the query index rows of one entity up to date. Only rows that changed are written: every page a
+    write dirties costs WAL volume and checkpoint work, and most updates leave most numbers and boxes alone."""
+    key = (tenant, eid)
+    numbers = set() if entity is None else common.numbers(entity)
+    boxes = set() if entity is None else common.geo_boxes(entity)
+    old_numbers: set[tuple[str, float]] = set()
+    old_boxes: dict[tuple[str, Box], int] = {}
+    if existed:
+        old_numbers = set(conn.execute("SELECT attr, value FROM attr_numbers WHERE tenant = ? AND id = ?", key))
+        rows = conn.execute(
+            "SELECT box, attr, min_lon, min_lat, max_lon, max_lat FROM geo_box_owners WHERE tenant = ? AND id = ?", key
+        )
+        old_boxes = {(attr, (x0, y0, x1, y1)): box for box, attr, x0, y0, x1, y1 in rows}
+    conn.executemany(
+        "DELETE FROM attr_numbers WHERE tenant = ? AND id = ? AND attr = ? AND value = ?",
+        [(*key, attr, value) for attr, value in old_numbers - numbers],
+    )
+    conn.executemany(
+        "INSERT INTO attr_numbers (tenant, id, attr, value) VALUES (?, ?, ?, ?)",
+        [(*key, attr, value) for attr, value in numbers - old_numbers],
+    )
+    gone = [(box,) for owned, box in old_boxes.items() if owned not in boxes]
+    conn.executemany("DELETE FROM geo_boxes WHERE box = ?", gone)
+    conn.executemany("DELETE FROM geo_box_owners WHERE box = ?", gone)
+    for attr, (min_lon, min_lat, max_lon, max_lat) in boxes - old_boxes.keys():
+        box = conn.execute(
+            "INSERT INTO geo_box_owners (tenant, attr, id, min_lon, min_lat, max_lon, max_lat) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (tenant, attr, eid, min_lon, min_lat, max_lon, max_lat),
+        ).lastrowid
+        conn.execute("INSERT INTO geo_boxes VALUES (?, ?, ?, ?, ?)", (box, min_lon, max_lon, min_lat, max_lat))
 
 
 def _filter_sql(tenant: str, flt: EntityFilter) -> tuple[str, list[Any]]:
@@ -436,13 +500,36 @@ def _filter_sql(tenant: str, flt: EntityFilter) -> tuple[str, list[Any]]:
     if flt.ids is not None:
         clauses.append(f"id IN {IN_LIST}")
         params.append(common.dumps(sorted(flt.ids)))
+    # Filters on other tables are correlated lookups, not IN lists: queries read entities in id order and most
+    # stop after a page, and an IN list would be rebuilt in full for every batch read.
     if flt.types is not None:
-        clauses.append(f"id IN (SELECT id FROM entity_types WHERE tenant = ? AND type IN {IN_LIST})")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM entity_types AS t "
+            f"WHERE t.tenant = ? AND t.type IN {IN_LIST} AND t.id = entities.id)"
+        )
         params += [tenant, common.dumps(sorted(flt.types))]
     if flt.id_pattern is not None:
         common.compile_id_pattern(flt.id_pattern)  # an invalid pattern raises re.error here, as in every backend
         clauses.append("id REGEXP ?")
         params.append(flt.id_pattern)
+    for attr, op, number in flt.attr_ranges or ():
+        if op in _INDEX_OPS:  # a backend may ignore any hint; this one ignores unknown operators
+            clauses.append(
+                "EXISTS (SELECT 1 FROM attr_numbers AS n WHERE n.tenant = ? AND n.id = entities.id AND n.attr = ? "
+                f"AND n.value {_INDEX_OPS[op]} ?)"
+            )
+            params += [tenant, attr, common.as_double(number)]
+    if flt.bbox is not None:
+        attr, boxes = flt.bbox
+        clauses.append(
+            "EXISTS (SELECT 1 FROM geo_box_owners AS o JOIN geo_boxes AS b ON b.box = o.box "
+            f"WHERE o.tenant = ? AND o.id = entities.id AND o.attr = ? AND ({' OR '.join([_BOX_TEST] * len(boxes))}))"
+            if boxes
+            else "0"
+        )
+        params += [tenant, attr] if boxes else []
+        for min_lon, min_lat, max_lon, max_lat in boxes:
+            params += [max_lon, min_lon, max_lat, min_lat]
     return " AND ".join(clauses), params
 
 
