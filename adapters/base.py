@@ -46,6 +46,7 @@ ENTRY_POINT_GROUP = "agora.adapters"
 # Used when the distribution metadata is missing (running from a source tree that was never installed).
 BUILTIN_ADAPTERS: dict[str, str] = {
     "gtfs": "adapters.gtfs:GtfsAdapter",
+    "gtfs-rt": "adapters.gtfs_rt:GtfsRtAdapter",
 }
 
 

@@ -120,7 +120,7 @@ def _entity(entity_id: str, entity_type: str, attrs: dict[str, dict[str, Any] | 
     """An entity with the attributes whose value is present (a Property of None is left out)."""
     entity: Entity = {"id": entity_id, "type": entity_type}
     for name, attr in attrs.items():
-        if attr is None or attr.get("value", attr.get("object")) is None:
+        if attr is None or all(attr.get(member) is None for member in ("value", "object", "languageMap")):
             continue
         entity[name] = attr
     return entity

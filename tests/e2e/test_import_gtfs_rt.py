@@ -1,0 +1,102 @@
+"""`agora import gtfs-rt` against a real broker, on top of the static feed it refers to: links, joins, re-import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import BrokerProcess, start_broker
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "tests" / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
+REALTIME = ROOT / "tests" / "fixtures" / "gtfs-rt" / "synthetic-google-sample-feed.pb"
+API = "/ngsi-ld/v1"
+EXPECTED = {"GtfsTripUpdate": 1, "GtfsStopTimeUpdate": 2, "GtfsVehiclePosition": 1, "GtfsAlert": 1}
+SYS_ATTRS = {"createdAt", "modifiedAt"}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    tmp = tmp_path_factory.mktemp("import-gtfs-rt")
+    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def agora(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "broker.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def link(url: str) -> dict[str, str]:
+    return {"Link": f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
+
+
+def realtime_snapshot(http: httpx.Client, headers: dict[str, str]) -> dict[str, dict[str, object]]:
+    found: dict[str, dict[str, object]] = {}
+    r = http.get(f"{API}/entities", params={"type": ",".join(EXPECTED), "limit": 100}, headers=headers)
+    assert r.status_code == 200, r.text
+    for e in r.json():
+        found[e["id"]] = {k: v for k, v in e.items() if k not in SYS_ATTRS}
+    return found
+
+
+def test_realtime_import_links_to_the_static_feed(broker: BrokerProcess) -> None:
+    static = agora("import", "gtfs", str(STATIC), "--broker", broker.url)
+    assert static.returncode == 0, static.stderr
+    first = agora("import", "gtfs-rt", str(REALTIME), "--broker", broker.url, "--network", "DTA")
+    assert first.returncode == 0, first.stderr
+    assert f"created: {sum(EXPECTED.values())}, updated: 0" in first.stderr
+    assert "rejected rows: 0" in first.stderr
+
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        hosted = http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()
+        assert len(hosted) == 1  # the static and the realtime import share the one project context
+        headers = link(hosted[0])
+        for entity_type, expected in EXPECTED.items():
+            r = http.get(f"{API}/entities", params={"type": entity_type, "count": "true", "limit": 0}, headers=headers)
+            assert int(r.headers["NGSILD-Results-Count"]) == expected, entity_type
+
+        # A stop time update joins to the static stop time, stop and trip.
+        joined = http.get(f"{API}/entities/urn:ngsi-ld:GtfsStopTimeUpdate:DTA:AB1:20090101:2",
+                          params={"join": "inline"}, headers=headers)  # fmt: skip
+        assert joined.status_code == 200, joined.text
+        body = joined.json()
+        assert body["arrivalDelay"]["value"] == 120 and body["arrivalDelay"]["unitCode"] == "SEC"
+        assert body["arrivalDelay"]["observedAt"] == "2009-01-01T09:00:00Z"
+        assert body["hasStop"]["entity"]["name"]["value"] == "Bullfrog (Demo)"
+        assert body["hasStopTime"]["entity"]["hasStop"]["object"] == "urn:ngsi-ld:GtfsStop:DTA:BULLFROG"
+        assert body["hasTrip"]["entity"]["type"] == "GtfsTrip"
+
+        # Query by relationship: the delays reported at one stop.
+        at_stop = http.get(f"{API}/entities", headers=headers, params={
+            "type": "GtfsStopTimeUpdate", "q": 'hasStop=="urn:ngsi-ld:GtfsStop:DTA:BULLFROG";arrivalDelay>60'})
+        assert [e["id"] for e in at_stop.json()] == ["urn:ngsi-ld:GtfsStopTimeUpdate:DTA:AB1:20090101:2"]
+
+        # The vehicle is found by a geo query, and the alert keeps its language map.
+        near = http.get(f"{API}/entities", headers=headers, params={
+            "type": "GtfsVehiclePosition", "georel": "near;maxDistance==50", "geometry": "Point",
+            "coordinates": "[-116.7845,36.868]"})  # fmt: skip
+        assert [e["id"] for e in near.json()] == ["urn:ngsi-ld:GtfsVehiclePosition:DTA:bus-42"]
+        alert = http.get(f"{API}/entities/urn:ngsi-ld:GtfsAlert:DTA:alert-1", headers=headers).json()
+        assert alert["headerText"]["languageMap"] == {"en": "Bullfrog stop moved 50 m"}
+
+        before = realtime_snapshot(http, headers)
+        assert len(before) == sum(EXPECTED.values())
+        again = agora("import", "gtfs-rt", str(REALTIME), "--broker", broker.url, "--network", "DTA")
+        assert again.returncode == 0, again.stderr
+        assert f"created: 0, updated: {sum(EXPECTED.values())}" in again.stderr
+        assert realtime_snapshot(http, headers) == before
+
+
+def test_realtime_import_without_network_fails_clearly(broker: BrokerProcess) -> None:
+    result = agora("import", "gtfs-rt", str(REALTIME), "--broker", broker.url)
+    assert result.returncode == 1
+    assert "--network" in result.stderr
