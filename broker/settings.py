@@ -34,6 +34,22 @@ class Settings:
     notify_concurrency: int = 64
     #: Seconds between looks at an idle change feed.
     notify_poll_interval: float = 0.05
+    #: Whether every write records temporal history (the temporal API, clause 5.7.3); false turns it off.
+    history: bool = True
+    #: What deleting an entity does to its history: keep (deletedAt instances recorded) or delete.
+    history_on_delete: str = "keep"
+    #: Retention: instances older than this many seconds are removed (0 keeps them forever).
+    history_max_age: float = 0.0
+    #: Retention: at most this many instances per attribute are kept, the newest (0 = no bound).
+    history_max_count: int = 0
+    #: Seconds between two retention passes (only when a retention bound is set).
+    history_retention_interval: float = 60.0
+    #: Most instances of one attribute in one temporal response; beyond it the answer is 206 Partial Content.
+    temporal_instance_limit: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.history_on_delete not in ("keep", "delete"):
+            raise ValueError(f"history_on_delete must be keep or delete, not {self.history_on_delete!r}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -48,6 +64,10 @@ class Settings:
 
 
 def _convert(kind: object, raw: str) -> object:
+    if kind in ("bool", bool):
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise ValueError(f"expected true or false, got {raw!r}")
+        return raw.lower() in ("true", "1", "yes", "on")
     if kind in ("int", int):
         return int(raw)
     if kind in ("float", float):

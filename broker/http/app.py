@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from broker.http import contexts, discovery, entities, info, openapi, subscriptions
+from broker.http import contexts, discovery, entities, info, openapi, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.state import BrokerState
 from broker.notify.delivery import RetryPolicy
 from broker.notify.notifier import Notifier, NotifierConfig
 from broker.settings import Settings
 from broker.store import open_store
-from broker.store.base import Store
+from broker.store.base import HistoryPolicy, Store
+from broker.temporal.retention import Retention
 
 log = logging.getLogger("agora")
 
@@ -27,20 +28,25 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         the_store = store or open_store(settings.store)
+        the_store.history = HistoryPolicy(settings.history, settings.history_on_delete == "keep")
         await the_store.open()
         app.state.broker = BrokerState.build(settings, the_store)
         log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
         notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings))
         await notifier.start()
+        retention = Retention(the_store, settings)
+        retention.start()
         try:
             yield
         finally:
+            await retention.stop()
             await notifier.stop()
             await the_store.close()
 
     routes = [
         *entities.ROUTES,
         *subscriptions.ROUTES,
+        *temporal.ROUTES,
         *discovery.ROUTES,
         *contexts.ROUTES,
         *info.ROUTES,

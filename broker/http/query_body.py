@@ -35,14 +35,18 @@ _MEMBERS = frozenset(
 _GEO_MEMBERS = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
 
 
-def query_body_params(body: Any) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """(one parameter dict per EntitySelector, the projection/lang parameters) of a Query body."""
+_TEMPORAL_MEMBERS = frozenset({"timerel", "timeAt", "endTimeAt", "timeproperty"})
+
+
+def query_body_params(body: Any, *, temporal: bool = False) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """(one parameter dict per EntitySelector, the projection/lang parameters) of a Query body. With `temporal`
+    (POST /temporal/entityOperations/query, clause 6.24) the temporalQ members join the projection parameters."""
     if not isinstance(body, dict) or body.get("type") != "Query":
         raise BadRequestData('a query body is a JSON object with "type": "Query"')
     unknown = sorted(set(body) - _MEMBERS)
     if unknown:
         raise BadRequestData(f"unknown member(s) of Query: {', '.join(unknown)}")
-    for member in ("temporalQ", "csf"):
+    for member in ("csf",) if temporal else ("temporalQ", "csf"):
         if member in body:
             raise BadRequestData(f"Query.{member} is not supported on this endpoint")
     common: dict[str, str] = {}
@@ -57,6 +61,8 @@ def query_body_params(body: Any) -> tuple[list[dict[str, str]], dict[str, str]]:
     selection = {m: _names(body[m], m) for m in ("attrs", "pick", "omit") if m in body}
     if "lang" in body:
         selection["lang"] = _string(body["lang"], "lang")
+    if temporal and "temporalQ" in body:
+        selection.update(_temporal_q(body["temporalQ"]))
     if "local" in body:
         if not isinstance(body["local"], bool):
             raise BadRequestData("Query.local is true or false")
@@ -85,6 +91,12 @@ def _geo(geo: Any) -> dict[str, str]:
         "coordinates": coordinates if isinstance(coordinates, str) else orjson.dumps(coordinates).decode(),
         **({"geoproperty": _string(geo["geoproperty"], "geoQ.geoproperty")} if "geoproperty" in geo else {}),
     }
+
+
+def _temporal_q(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or set(value) - _TEMPORAL_MEMBERS:
+        raise BadRequestData("Query.temporalQ is a JSON object with timerel, timeAt, endTimeAt and timeproperty")
+    return {member: _string(v, f"temporalQ.{member}") for member, v in value.items()}
 
 
 def _string(value: Any, where: str) -> str:

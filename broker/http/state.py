@@ -13,6 +13,7 @@ from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.query import Queries
 from broker.core.subscriptions import Subscriptions
+from broker.core.temporal import Temporal
 from broker.ld.resolver import ContextResolver
 from broker.settings import Settings
 from broker.store.base import Store
@@ -28,6 +29,7 @@ class BrokerState:
     queries: Queries
     discovery: Discovery
     subscriptions: Subscriptions
+    temporal: Temporal
     started: float = field(default_factory=time.time)
 
     @property
@@ -45,6 +47,7 @@ class BrokerState:
             Queries(store, settings.max_page_size),
             Discovery(store),
             subscriptions=Subscriptions(store, settings.max_page_size),
+            temporal=Temporal(store, settings.temporal_instance_limit),
         )
 
 

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from broker.core.errors import OperationNotSupported
 from broker.core.model import Entity
 
 T = TypeVar("T")
@@ -105,6 +106,59 @@ class Delivery:
 
 
 WriteFn = Callable[[Mapping[str, Entity | None]], WritePlan[T]]
+
+
+# -- temporal history (clauses 4.5.7, 4.11, 5.6.11-5.6.16, 5.7.3-5.7.4) -------------------------------------------
+@dataclass(frozen=True)
+class TemporalInstance:
+    """One recorded instance of an attribute: the canonical instance (broker.core.model) as it was, with its
+    temporal members (observedAt, createdAt, modifiedAt, deletedAt for a deletion)."""
+
+    attr: str
+    instance_id: str
+    body: dict[str, Any]
+
+
+@dataclass
+class TemporalEntityRecord:
+    """A temporal entity (the entity whose history is kept): its latest types and scope, and when its history
+    was created and last changed. It outlives the entity when deleted entities keep their history."""
+
+    id: str
+    type: list[str]
+    created_at: str
+    modified_at: str
+    scope: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    """Which instances to read. Times are microseconds since the epoch (broker.temporal.times); `start` is
+    inclusive and `end` exclusive (clause 4.11). Instances come back oldest first by `timeproperty`; with a time
+    bound, instances without that member do not match. `per_attr` keeps, per attribute, the first N instances
+    (or the last N with `newest_first`: lastN, clause 5.7.3.4)."""
+
+    attrs: frozenset[str] | None = None
+    timeproperty: str = "observedAt"
+    start: int | None = None
+    end: int | None = None
+    datasets: frozenset[str | None] | None = None
+    per_attr: int | None = None
+    newest_first: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryPolicy:
+    """Whether writes record history, and what deleting an entity does to its history (decision record 0070)."""
+
+    record: bool = True
+    keep_on_delete: bool = True
+
+
+#: `temporal_delete_attr(..., dataset=ALL_DATASETS)`: every instance of the attribute (deleteAll=true).
+ALL_DATASETS = "\x00all"
+
+TemporalHistory = dict[str, dict[str, list[TemporalInstance]]]
 
 
 class Store(abc.ABC):
@@ -217,7 +271,68 @@ class Store(abc.ABC):
     async def last_seq(self) -> int:
         """The highest sequence number the change feed has handed out (0 for an empty feed)."""
 
+    # -- temporal history ----------------------------------------------------------------------------------------
+    #: Set by the application from its settings before the store is used.
+    history: HistoryPolicy = HistoryPolicy()
+
+    async def temporal_entities(self, tenant: str, flt: EntityFilter) -> list[TemporalEntityRecord]:
+        """The temporal entities matching the types, ids and id pattern of `flt` (hints ignored), in id order."""
+        raise _no_temporal(self)
+
+    async def temporal_instances(self, tenant: str, ids: Iterable[str], query: InstanceQuery) -> TemporalHistory:
+        """{entity id: {attribute IRI: instances oldest first}} for the given temporal entities; entities and
+        attributes without a matching instance are left out."""
+        raise _no_temporal(self)
+
+    async def temporal_add(
+        self,
+        tenant: str,
+        entity_id: str,
+        head: dict[str, Any] | None,
+        instances: list[TemporalInstance],
+        *,
+        create: bool,
+    ) -> bool:
+        """Add instances to a temporal entity; with `create`, make it first when it does not exist (True then).
+        `head` holds the types (added to those it has) and scope. Raises ResourceNotFound when the temporal
+        entity does not exist and `create` is false; creates the tenant as entity creation does."""
+        raise _no_temporal(self)
+
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        """Delete a temporal entity and its whole history; True when it existed."""
+        raise _no_temporal(self)
+
+    async def temporal_delete_attr(self, tenant: str, entity_id: str, attr: str, dataset: str | None) -> int:
+        """Delete the instances of one attribute with datasetId `dataset` (None = the default instance,
+        ALL_DATASETS = all of them); the number deleted."""
+        raise _no_temporal(self)
+
+    async def temporal_replace_instance(self, tenant: str, entity_id: str, instance: TemporalInstance) -> bool:
+        """Replace the body of the instance with this instance id and attribute; False when there is none."""
+        raise _no_temporal(self)
+
+    async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str) -> bool:
+        raise _no_temporal(self)
+
+    async def temporal_retain(self, older_than: int | None, max_count: int | None) -> int:
+        """Retention: delete instances whose modifiedAt is before `older_than` (microseconds), and all but the
+        newest `max_count` instances of each attribute; the number deleted. Runs in short transactions."""
+        raise _no_temporal(self)
+
+    async def temporal_numeric_buckets(
+        self, tenant: str, entity_id: str, attr: str, query: InstanceQuery, origin: int, period: int
+    ) -> list[tuple[int, int, float, float, float, float, int]] | None:
+        """Optional fast path of aggregations: per period of `period` microseconds from `origin`, (period number,
+        count, sum, sum of squares, min, max, distinct count) of the numeric values of one attribute's instances
+        selected by `query` (its per_attr ignored). None when the backend cannot, or when a selected instance is
+        not a number: the caller then aggregates the instances itself, which is the reference."""
+        return None
+
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
         processes override this so that exactly one process leads; a process-local store always leads."""
         return True
+
+
+def _no_temporal(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no temporal history")

@@ -7,18 +7,25 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
 from broker.store.base import (
+    ALL_DATASETS,
     DEFAULT_TENANT,
     Change,
     ContextRecord,
     Delivery,
     EntityFilter,
+    InstanceQuery,
     Store,
     SubscriptionRecord,
+    TemporalEntityRecord,
+    TemporalHistory,
+    TemporalInstance,
     WriteFn,
 )
+from broker.temporal import history
 
 T = TypeVar("T")
 
@@ -34,6 +41,8 @@ class MemoryStore(Store):
         self._contexts: dict[str, ContextRecord] = {}
         self._subscriptions: dict[tuple[str, str], SubscriptionRecord] = {}
         self._cursors: dict[str, int] = {}
+        # tenant -> entity id -> (record, attribute IRI -> instances in insertion order)
+        self._history: dict[str, dict[str, tuple[TemporalEntityRecord, dict[str, list[TemporalInstance]]]]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -84,6 +93,10 @@ class MemoryStore(Store):
                 del stored[change.entity_id]
             else:
                 stored[change.entity_id] = change.after
+        for change in changes:
+            update = history.history_update(self.history, change.before, change.after, at)
+            if update is not None:
+                self._record_history(tenant, update, at)
         # The feed keeps its own copies, so later writes cannot reach back into it.
         self._changes.extend(replace(c, before=common.clone(c.before), after=common.clone(c.after)) for c in changes)
 
@@ -96,6 +109,129 @@ class MemoryStore(Store):
     def _matching(self, tenant: str, flt: EntityFilter) -> list[Entity]:
         stored = self._entities.get(tenant, {})
         return [stored[eid] for eid in sorted(stored) if common.matches(stored[eid], flt)]
+
+    # -- temporal history --------------------------------------------------------------------------------------
+    def _record_history(self, tenant: str, update: history.HistoryUpdate, at: str) -> None:
+        entities = self._history.setdefault(tenant, {})
+        if update.drop:
+            entities.pop(update.entity_id, None)
+            return
+        self._add_instances(tenant, update.entity_id, update.head, update.instances, at)
+
+    def _add_instances(
+        self, tenant: str, entity_id: str, head: dict[str, Any] | None, instances: list[TemporalInstance], at: str
+    ) -> bool:
+        entities = self._history.setdefault(tenant, {})
+        created = entity_id not in entities
+        if created:
+            record = TemporalEntityRecord(entity_id, [], at, at)
+            entities[entity_id] = (record, {})
+        record, attrs = entities[entity_id]
+        if head is not None:
+            record.type = list(dict.fromkeys([*record.type, *head.get("type", [])]))
+            if "scope" in head:
+                record.scope = list(head["scope"])
+        record.modified_at = at
+        for inst in instances:
+            attrs.setdefault(inst.attr, []).append(
+                TemporalInstance(inst.attr, inst.instance_id, common.clone(inst.body))
+            )
+        return created
+
+    async def temporal_entities(self, tenant: str, flt: EntityFilter) -> list[TemporalEntityRecord]:
+        entities = self._history.get(tenant, {})
+        out = []
+        for eid in sorted(entities):
+            record = entities[eid][0]
+            if common.matches(
+                {"id": eid, "type": record.type, "attrs": {}}, EntityFilter(flt.types, flt.ids, flt.id_pattern)
+            ):
+                out.append(
+                    replace(record, type=list(record.type), scope=None if record.scope is None else list(record.scope))
+                )
+        return out
+
+    async def temporal_instances(self, tenant: str, ids: Iterable[str], query: InstanceQuery) -> TemporalHistory:
+        entities = self._history.get(tenant, {})
+        out: TemporalHistory = {}
+        for eid in common.unique_ids(ids):
+            if eid not in entities:
+                continue
+            found = {}
+            for attr, instances in entities[eid][1].items():
+                if query.attrs is not None and attr not in query.attrs:
+                    continue
+                chosen = history.select(instances, query)
+                if chosen:
+                    found[attr] = [TemporalInstance(i.attr, i.instance_id, common.clone(i.body)) for i in chosen]
+            if found:
+                out[eid] = found
+        return out
+
+    async def temporal_add(
+        self,
+        tenant: str,
+        entity_id: str,
+        head: dict[str, Any] | None,
+        instances: list[TemporalInstance],
+        *,
+        create: bool,
+    ) -> bool:
+        if entity_id not in self._history.get(tenant, {}) and not create:
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+        for inst in instances:
+            common.dumps(inst.body)  # refuse what a persistent backend could not store, before changing anything
+        self._tenants.add(tenant)
+        self._entities.setdefault(tenant, {})
+        return self._add_instances(tenant, entity_id, head, instances, now_iso())
+
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        return self._history.get(tenant, {}).pop(entity_id, None) is not None
+
+    async def temporal_delete_attr(self, tenant: str, entity_id: str, attr: str, dataset: str | None) -> int:
+        entry = self._history.get(tenant, {}).get(entity_id)
+        if entry is None or attr not in entry[1]:
+            return 0
+        instances = entry[1][attr]
+        kept = [] if dataset == ALL_DATASETS else [i for i in instances if i.body.get("datasetId") != dataset]
+        removed = len(instances) - len(kept)
+        if kept:
+            entry[1][attr] = kept
+        else:
+            del entry[1][attr]
+        return removed
+
+    async def temporal_replace_instance(self, tenant: str, entity_id: str, instance: TemporalInstance) -> bool:
+        entry = self._history.get(tenant, {}).get(entity_id)
+        instances = [] if entry is None else entry[1].get(instance.attr, [])
+        for n, old in enumerate(instances):
+            if old.instance_id == instance.instance_id:
+                instances[n] = TemporalInstance(instance.attr, instance.instance_id, common.clone(instance.body))
+                return True
+        return False
+
+    async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str) -> bool:
+        entry = self._history.get(tenant, {}).get(entity_id)
+        instances = [] if entry is None else entry[1].get(attr, [])
+        for n, old in enumerate(instances):
+            if old.instance_id == instance_id:
+                del instances[n]
+                return True
+        return False
+
+    async def temporal_retain(self, older_than: int | None, max_count: int | None) -> int:
+        removed = 0
+        for entities in self._history.values():
+            for _, attrs in entities.values():
+                for attr, instances in list(attrs.items()):
+                    kept = sorted(instances, key=lambda i: history.sort_time(i, "modifiedAt"))
+                    if older_than is not None:
+                        kept = [i for i in kept if history.sort_time(i, "modifiedAt") >= older_than]
+                    if max_count is not None:
+                        kept = kept[-max_count:] if max_count else []
+                    removed += len(instances) - len(kept)
+                    attrs[attr] = [i for i in instances if i in kept]
+        return removed
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
 
+from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
+from broker.store import sqlite_temporal as temporal_sql
 from broker.store.base import (
     DEFAULT_TENANT,
     Box,
@@ -31,8 +33,12 @@ from broker.store.base import (
     ContextRecord,
     Delivery,
     EntityFilter,
+    InstanceQuery,
     Store,
     SubscriptionRecord,
+    TemporalEntityRecord,
+    TemporalHistory,
+    TemporalInstance,
     WriteFn,
 )
 
@@ -157,7 +163,7 @@ class SqliteStore(Store):
         with _immediate(conn):
             # Statement by statement: executescript() would COMMIT the transaction first.
             fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
-            for statement in _statements(SCHEMA + INDEX_SCHEMA):
+            for statement in _statements(SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once
                 for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
@@ -220,6 +226,10 @@ class SqliteStore(Store):
             after_raw = None if after is None else common.dumps(after)
             _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), after, existed=eid in raw)
             events.append((tenant, eid, raw.get(eid), after_raw, at))
+            if self.history.record:
+                # Decoded again: the plan may have changed `current` in place to make `after`.
+                before = common.loads(raw[eid]) if eid in raw else None
+                temporal_sql.record_change(conn, tenant, before, after, at, self.history)
         if events:
             conn.executemany(
                 "INSERT INTO changes (tenant, entity_id, before, after, at) VALUES (?, ?, ?, ?, ?)", events
@@ -254,6 +264,71 @@ class SqliteStore(Store):
             if len(rows) < size:
                 return
             last = rows[-1][0]
+
+    # -- temporal history (queries in sqlite_temporal) -----------------------------------------------------------
+    async def temporal_entities(self, tenant: str, flt: EntityFilter) -> list[TemporalEntityRecord]:
+        if flt.id_pattern is not None:
+            common.compile_id_pattern(flt.id_pattern)
+        with self._connection() as conn:
+            return temporal_sql.entities(conn, tenant, flt)
+
+    async def temporal_instances(self, tenant: str, ids: Iterable[str], query: InstanceQuery) -> TemporalHistory:
+        with self._connection() as conn:
+            return temporal_sql.instances(conn, tenant, ids, query)
+
+    async def temporal_add(
+        self,
+        tenant: str,
+        entity_id: str,
+        head: dict[str, Any] | None,
+        instances: list[TemporalInstance],
+        *,
+        create: bool,
+    ) -> bool:
+        with self._connection() as conn, _immediate(conn):
+            if not create and not temporal_sql.exists(conn, tenant, entity_id):
+                raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+            conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
+            return temporal_sql.add(conn, tenant, entity_id, head, instances, now_iso())
+
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        with self._connection() as conn, _immediate(conn):
+            return temporal_sql.delete_entity(conn, tenant, entity_id)
+
+    async def temporal_delete_attr(self, tenant: str, entity_id: str, attr: str, dataset: str | None) -> int:
+        with self._connection() as conn, _immediate(conn):
+            return temporal_sql.delete_attr(conn, tenant, entity_id, attr, dataset)
+
+    async def temporal_replace_instance(self, tenant: str, entity_id: str, instance: TemporalInstance) -> bool:
+        with self._connection() as conn, _immediate(conn):
+            return temporal_sql.replace_instance(conn, tenant, entity_id, instance)
+
+    async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str) -> bool:
+        with self._connection() as conn, _immediate(conn):
+            return temporal_sql.delete_instance(conn, tenant, entity_id, attr, instance_id)
+
+    async def temporal_retain(self, older_than: int | None, max_count: int | None) -> int:
+        removed = 0
+        if older_than is not None:
+            while True:  # short transactions: writers wait for one batch at most
+                with self._connection() as conn, _immediate(conn):
+                    n = temporal_sql.retain_older(conn, older_than, 5000)
+                removed += n
+                if n < 5000:
+                    break
+        if max_count is not None:
+            with self._connection() as conn:
+                keys = temporal_sql.attribute_keys(conn)
+            for key in keys:
+                with self._connection() as conn, _immediate(conn):
+                    removed += temporal_sql.retain_count(conn, key, max_count)
+        return removed
+
+    async def temporal_numeric_buckets(
+        self, tenant: str, entity_id: str, attr: str, query: InstanceQuery, origin: int, period: int
+    ) -> list[tuple[int, int, float, float, float, float, int]] | None:
+        with self._connection() as conn:
+            return temporal_sql.numeric_buckets(conn, tenant, entity_id, attr, query, origin, period)
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:

@@ -1,0 +1,398 @@
+"""The temporal operations (clauses 5.6.11-5.6.16, 5.7.3, 5.7.4) over the history the store keeps.
+
+Every write made through the entity API already left its history in the store (broker.temporal.history, same
+transaction). The operations here add to it directly (a producer posting past observations), read it back as
+the temporal representation of an entity (normalized, simplified, aggregated), correct and delete it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from broker.core.caller import Caller
+from broker.core.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from broker.core.model import Entity, Instance, now_iso
+from broker.core.normalize import CREATE, check_attribute_name, check_uri, parse_instance, parse_scopes, parse_types
+from broker.core.query import Paging, prefilter
+from broker.ld.codec import expand_entity
+from broker.ld.termmap import TermMap
+from broker.query import Query, matches
+from broker.store.base import ALL_DATASETS, EntityFilter, InstanceQuery, Store, TemporalEntityRecord, TemporalInstance
+from broker.temporal import aggregate as agg
+from broker.temporal.history import make_instance, sort_time
+from broker.temporal.times import Duration, from_micros, micros_or_none, to_micros
+
+TIMERELS = ("before", "after", "between")
+TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
+
+
+@dataclass(frozen=True)
+class TimeQuery:
+    """Clause 4.11: the temporal restriction (None timerel = the whole history)."""
+
+    timerel: str | None = None
+    time_at: str | None = None
+    end_time_at: str | None = None
+    timeproperty: str = "observedAt"
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        """(inclusive start, exclusive end) in microseconds."""
+        at = to_micros(self.time_at) if self.time_at else None
+        if self.timerel == "before":
+            return None, at
+        if self.timerel == "after":
+            return at, None
+        if self.timerel == "between":
+            return at, to_micros(self.end_time_at) if self.end_time_at else None
+        return None, None
+
+
+def parse_time_query(params: Mapping[str, str], *, required: bool) -> TimeQuery:
+    """timerel, timeAt, endTimeAt, timeproperty from a request, checked (clause 4.11, 6.18.3.2)."""
+    timerel = params.get("timerel")
+    time_at, end_time_at = params.get("timeAt"), params.get("endTimeAt")
+    prop = params.get("timeproperty", "observedAt")
+    if prop not in TIME_PROPERTIES:
+        raise BadRequestData(f"timeproperty={prop!r} is not one of {', '.join(TIME_PROPERTIES)}")
+    if timerel is None:
+        if required:
+            raise BadRequestData("a temporal query needs timerel (before, after or between) and timeAt")
+        if time_at is not None or end_time_at is not None:
+            raise BadRequestData("timeAt and endTimeAt need timerel")
+        return TimeQuery(timeproperty=prop)
+    if timerel not in TIMERELS:
+        raise BadRequestData(f"timerel={timerel!r} is not one of before, after, between")
+    if time_at is None:
+        raise BadRequestData(f"timerel={timerel} needs timeAt")
+    _check_instant(time_at, "timeAt")
+    if timerel == "between":
+        if end_time_at is None:
+            raise BadRequestData("timerel=between needs endTimeAt")
+        _check_instant(end_time_at, "endTimeAt")
+        if to_micros(end_time_at) <= to_micros(time_at):
+            raise BadRequestData("endTimeAt must be after timeAt")
+    elif end_time_at is not None:
+        raise BadRequestData(f"endTimeAt only goes with timerel=between, not {timerel}")
+    return TimeQuery(timerel, time_at, end_time_at, prop)
+
+
+def _check_instant(value: str, where: str) -> None:
+    if micros_or_none(value) is None:
+        raise BadRequestData(f"{where}={value!r} is not a DateTime (ISO 8601, e.g. 2026-01-01T00:00:00Z)")
+
+
+@dataclass(frozen=True)
+class TemporalView:
+    """What to read and how to show it: representation, attributes, datasets, lastN, aggregation."""
+
+    time: TimeQuery = field(default_factory=TimeQuery)
+    representation: str = "normalized"  # normalized | temporalValues | aggregatedValues
+    sys_attrs: bool = False
+    attrs: frozenset[str] | None = None
+    datasets: frozenset[str | None] | None = None
+    last_n: int | None = None
+    methods: tuple[str, ...] = ()
+    period: Duration = field(default_factory=Duration)
+
+
+@dataclass
+class TemporalEntity:
+    """A temporal entity as read: the record, its selected instances (attribute IRI -> oldest first), and for the
+    aggregated representation the aggregates (attribute IRI -> [(datasetId, {method: rows})])."""
+
+    record: TemporalEntityRecord
+    attrs: dict[str, list[TemporalInstance]]
+    aggregates: dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]] | None = None
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A response cut by the instance limit (206, clause 6.3.10): the range it covers, newest first when lastN."""
+
+    first: str
+    last: str
+    size: int | None
+
+
+@dataclass
+class TemporalPage:
+    entities: list[TemporalEntity]
+    count: int | None
+    more: bool
+    partial: Partial | None
+
+
+class Temporal:
+    def __init__(self, store: Store, instance_limit: int = 10_000) -> None:
+        self.store = store
+        self.instance_limit = instance_limit
+
+    # -- provision (5.6.11 - 5.6.16) -------------------------------------------------------------------------
+    async def upsert(self, caller: Caller, tm: TermMap, body: Any) -> tuple[str, bool]:
+        """Create or Update Temporal Evolution of an Entity (5.6.11): (entity id, created)."""
+        entity_id, head, instances = _temporal_fragment(body, tm, require_type=True)
+        created = await self.store.temporal_add(caller.tenant, entity_id, head, instances, create=True)
+        return entity_id, created
+
+    async def add_attrs(self, caller: Caller, tm: TermMap, entity_id: str, body: Any) -> None:
+        """Add Attributes to Temporal Evolution of an Entity (5.6.12)."""
+        check_uri(entity_id, "entity id")
+        if isinstance(body, dict) and body.get("id", entity_id) != entity_id:
+            raise BadRequestData("the id in the body differs from the id in the URL")
+        doc = {**body, "id": entity_id} if isinstance(body, dict) else body
+        _, head, instances = _temporal_fragment(doc, tm, require_type=False)
+        await self._require_tenant(caller)
+        await self.store.temporal_add(caller.tenant, entity_id, head, instances, create=False)
+
+    async def delete(self, caller: Caller, entity_id: str) -> None:
+        """Delete Temporal Evolution of an Entity (5.6.16)."""
+        check_uri(entity_id, "entity id")
+        await self._require_tenant(caller)
+        if not await self.store.temporal_delete(caller.tenant, entity_id):
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+
+    async def delete_attr(
+        self, caller: Caller, entity_id: str, attr: str, dataset: str | None, delete_all: bool
+    ) -> None:
+        """Delete Attribute from Temporal Evolution of an Entity (5.6.13)."""
+        check_uri(entity_id, "entity id")
+        await self._require_entity(caller, entity_id)
+        removed = await self.store.temporal_delete_attr(
+            caller.tenant, entity_id, attr, ALL_DATASETS if delete_all else dataset
+        )
+        if not removed:
+            raise ResourceNotFound(f"entity {entity_id} has no history of attribute {attr}")
+
+    async def modify_instance(
+        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, instance_id: str, body: Any
+    ) -> None:
+        """Modify Attribute instance in Temporal Evolution of an Entity (5.6.14): the body holds the attribute
+        with the one instance that replaces it (the instance id stays)."""
+        check_uri(entity_id, "entity id")
+        check_uri(instance_id, "instance id")
+        if not isinstance(body, dict):
+            raise BadRequestData("the body must be a JSON object with the attribute to modify")
+        names = [k for k in body if k != "@context"]
+        if len(names) != 1 or tm.expand_term(names[0]) != attr:
+            raise BadRequestData(f"the body must hold exactly the attribute {tm.compact_iri(attr)}")
+        raw = body[names[0]]
+        if isinstance(raw, list):
+            if len(raw) != 1:
+                raise BadRequestData("the body must hold exactly one instance")
+            raw = raw[0]
+        _, _, instances = _temporal_fragment({"id": entity_id, names[0]: raw}, tm, require_type=False)
+        await self._require_entity(caller, entity_id)
+        current = await self.store.temporal_instances(caller.tenant, [entity_id], InstanceQuery(frozenset({attr})))
+        old = next((i for i in current.get(entity_id, {}).get(attr, []) if i.instance_id == instance_id), None)
+        if old is None:
+            raise ResourceNotFound(f"no instance {instance_id} of attribute {attr} in entity {entity_id}")
+        new_body = {**instances[0].body, "createdAt": old.body.get("createdAt", now_iso()), "modifiedAt": now_iso()}
+        if not await self.store.temporal_replace_instance(
+            caller.tenant, entity_id, TemporalInstance(attr, instance_id, new_body)
+        ):
+            raise ResourceNotFound(f"no instance {instance_id} of attribute {attr} in entity {entity_id}")
+
+    async def delete_instance(self, caller: Caller, entity_id: str, attr: str, instance_id: str) -> None:
+        """Delete Attribute instance from Temporal Evolution of an Entity (5.6.15)."""
+        check_uri(entity_id, "entity id")
+        check_uri(instance_id, "instance id")
+        await self._require_entity(caller, entity_id)
+        if not await self.store.temporal_delete_instance(caller.tenant, entity_id, attr, instance_id):
+            raise ResourceNotFound(f"no instance {instance_id} of attribute {attr} in entity {entity_id}")
+
+    async def _require_tenant(self, caller: Caller) -> None:
+        if not await self.store.tenant_exists(caller.tenant):
+            raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
+
+    async def _require_entity(self, caller: Caller, entity_id: str) -> TemporalEntityRecord:
+        await self._require_tenant(caller)
+        found = await self.store.temporal_entities(caller.tenant, EntityFilter(ids=frozenset({entity_id})))
+        if not found:
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+        return found[0]
+
+    # -- consumption (5.7.3, 5.7.4) --------------------------------------------------------------------------
+    async def retrieve(
+        self, caller: Caller, entity_id: str, view: TemporalView
+    ) -> tuple[TemporalEntity, Partial | None]:
+        """Retrieve Temporal Evolution of an Entity (5.7.3)."""
+        check_uri(entity_id, "entity id")
+        record = await self._require_entity(caller, entity_id)
+        found, partial = await self._read(caller.tenant, [record], view, None)
+        if not found:  # the entity is known but has nothing in the interval: an empty temporal representation
+            return TemporalEntity(record, {}, {} if view.representation == "aggregatedValues" else None), None
+        return found[0], partial
+
+    async def query(
+        self, caller: Caller, query: Query, view: TemporalView, paging: Paging, *, count: bool = False
+    ) -> TemporalPage:
+        """Query Temporal Evolution of Entities (5.7.4): the entities the query selects (q, geo and scope
+        evaluated over the instances in the interval), one page of them, with their history."""
+        await self._require_tenant(caller)
+        flt = prefilter(query)
+        records = await self.store.temporal_entities(
+            caller.tenant, EntityFilter(types=flt.types, ids=flt.ids, id_pattern=flt.id_pattern)
+        )
+        end = paging.offset + paging.limit
+        selected: list[TemporalEntity] = []
+        partial: Partial | None = None
+        for start in range(0, len(records), 64):
+            batch, cut = await self._read(caller.tenant, records[start : start + 64], view, query)
+            selected.extend(batch)
+            partial = partial or cut
+            if not count and len(selected) > end:
+                break
+        return TemporalPage(
+            selected[paging.offset : end], len(selected) if count else None, len(selected) > end, partial
+        )
+
+    async def _read(
+        self, tenant: str, records: list[TemporalEntityRecord], view: TemporalView, query: Query | None
+    ) -> tuple[list[TemporalEntity], Partial | None]:
+        start, end = view.time.bounds()
+        limit = self.instance_limit
+        per_attr: int | None = limit + 1 if view.last_n is None else min(view.last_n, limit + 1)
+        if view.representation == "aggregatedValues":
+            per_attr = view.last_n  # aggregations see every instance in the interval (lastN still applies)
+        iq = InstanceQuery(
+            attrs=view.attrs,
+            timeproperty=view.time.timeproperty,
+            start=start,
+            end=end,
+            datasets=view.datasets,
+            per_attr=per_attr,
+            newest_first=view.last_n is not None,
+        )
+        history = await self.store.temporal_instances(tenant, [r.id for r in records], iq)
+        out = []
+        for record in records:
+            attrs = history.get(record.id)
+            if not attrs:
+                continue
+            if query is not None and not matches(_as_entity(record, attrs), query):
+                continue
+            out.append(TemporalEntity(record, attrs))
+        if view.representation == "aggregatedValues":
+            for entity in out:
+                entity.aggregates = await self._aggregate(tenant, entity, view, iq)
+            return out, None
+        return out, _cut(out, limit, view)
+
+    async def _aggregate(
+        self, tenant: str, entity: TemporalEntity, view: TemporalView, iq: InstanceQuery
+    ) -> dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]]:
+        prop = view.time.timeproperty
+        start, end = view.time.bounds()
+        out: dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]] = {}
+        for attr, instances in entity.attrs.items():
+            groups: dict[str | None, list[TemporalInstance]] = {}
+            for inst in instances:
+                groups.setdefault(inst.body.get("datasetId"), []).append(inst)
+            out[attr] = []
+            for dataset, members in groups.items():
+                origin = start if start is not None else min(sort_time(i, prop) for i in members)
+                periods = agg.Periods(origin, view.period, end)
+                fast = None
+                if view.last_n is None and not view.period.months and (end is not None or not view.period.is_zero):
+                    dq = replace(iq, attrs=frozenset({attr}), datasets=frozenset({dataset}), per_attr=None)
+                    rows = await self.store.temporal_numeric_buckets(
+                        tenant, entity.record.id, attr, dq, origin, view.period.micros or (end or 0) - origin + 1
+                    )
+                    if rows is not None:
+                        last = max(sort_time(i, prop) for i in members)
+                        fast = agg.from_buckets(rows, list(view.methods), periods, last)
+                result = fast if fast is not None else agg.aggregate(members, list(view.methods), periods, prop)
+                out[attr].append((dataset, result))
+        return out
+
+
+def _as_entity(record: TemporalEntityRecord, attrs: dict[str, list[TemporalInstance]]) -> Entity:
+    """The entity a query's q, geo and scope conditions are evaluated on: every instance in the interval counts
+    as an instance of its attribute (decision record 0070)."""
+    entity: Entity = {"id": record.id, "type": record.type, "attrs": {a: [i.body for i in v] for a, v in attrs.items()}}
+    if record.scope:
+        entity["scope"] = record.scope
+    return entity
+
+
+def _cut(found: list[TemporalEntity], limit: int, view: TemporalView) -> Partial | None:
+    """Apply the instance limit: when an attribute has more than `limit` instances, every attribute is cut at one
+    instant (the oldest kept for lastN, which pages backwards; else the newest) so that the pages tile the
+    interval without overlap, and the range is reported (206 + Content-Range)."""
+    prop = view.time.timeproperty
+    over = [insts for e in found for insts in e.attrs.values() if len(insts) > limit]
+    if not over:
+        return None
+    backwards = view.last_n is not None
+    if backwards:
+        cut = max(sort_time(insts[-limit], prop) for insts in over)
+    else:
+        cut = min(sort_time(insts[limit], prop) for insts in over)
+
+    def keep(at: int) -> bool:
+        return at >= cut if backwards else at < cut
+
+    times: list[int] = []
+    for entity in found:
+        for attr, insts in list(entity.attrs.items()):
+            kept = [i for i in insts if keep(sort_time(i, prop))]
+            times += [sort_time(i, prop) for i in kept]
+            if kept:
+                entity.attrs[attr] = kept
+            else:
+                del entity.attrs[attr]
+    if backwards:
+        newest = max(times) if times else cut
+        return Partial(from_micros(newest), from_micros(cut), view.last_n)
+    oldest = min(times) if times else cut
+    return Partial(from_micros(oldest), from_micros(cut), None)
+
+
+# -- input ---------------------------------------------------------------------------------------------------------
+def _temporal_fragment(
+    body: Any, tm: TermMap, *, require_type: bool
+) -> tuple[str, dict[str, Any] | None, list[TemporalInstance]]:
+    """A temporal entity document (clause 5.2.20): every attribute an instance or an array of instances, each
+    recorded as given (observedAt as the client states it), stamped with createdAt/modifiedAt by the broker."""
+    if not isinstance(body, dict):
+        raise BadRequestData("a temporal entity must be a JSON object")
+    entity_id = check_uri(body.get("id"), "id") if "id" in body else None
+    if entity_id is None:
+        raise BadRequestData("the temporal entity has no id")
+    doc: dict[str, Any] = {"id": entity_id, "type": []}
+    head: dict[str, Any] | None = None
+    if "type" in body:
+        doc["type"] = parse_types(body["type"])
+    elif require_type:
+        raise BadRequestData("the temporal entity has no type")
+    if "scope" in body:
+        doc["scope"] = parse_scopes(body["scope"])
+    for key, raw in body.items():
+        if key in ("id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"):
+            continue
+        check_attribute_name(key)
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise BadRequestData(f"{key}: an empty list of instances")
+        doc[key] = [_temporal_instance(item, key) for item in items]
+    expanded = expand_entity(doc, tm)
+    if doc["type"] or "scope" in doc:
+        head = {"type": expanded["type"]}
+        if "scope" in expanded:
+            head["scope"] = expanded["scope"]
+    now = now_iso()
+    instances = []
+    for iri, bodies in expanded["attrs"].items():
+        for inst in bodies:
+            inst["createdAt"] = inst["modifiedAt"] = now
+            instances.append(make_instance(iri, inst))
+    return entity_id, head, instances
+
+
+def _temporal_instance(raw: Any, name: str) -> Instance:
+    if not isinstance(raw, dict):
+        raise BadRequestData(f"{name}: each instance of a temporal attribute must be a JSON object")
+    cleaned = {k: v for k, v in raw.items() if k not in ("instanceId", "createdAt", "modifiedAt")}
+    return parse_instance(cleaned, name, CREATE)

@@ -1,0 +1,260 @@
+"""Routes of the temporal API: /temporal/entities, /temporal/entities/{id}, .../attrs, .../attrs/{attrId},
+.../attrs/{attrId}/{instanceId} and /temporal/entityOperations/query (clauses 6.18 to 6.22 and 6.24)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from broker.core.errors import BadRequestData
+from broker.core.normalize import check_uri
+from broker.core.query import Paging, require_selector
+from broker.core.temporal import Partial, TemporalView, parse_time_query
+from broker.core.temporal_render import render_temporal
+from broker.http import params as P
+from broker.http.entities import BASE, caller_of, request_context
+from broker.http.negotiation import negotiate, read_body
+from broker.http.query_body import query_body_params
+from broker.http.render import ld_response, no_content
+from broker.http.state import state_of
+from broker.ld.termmap import TermMap
+from broker.query import parse_query
+from broker.query.projection import Projection, parse_projection
+from broker.temporal.aggregate import METHODS
+from broker.temporal.times import parse_duration
+
+_TIME_PARAMS = frozenset({"timerel", "timeAt", "endTimeAt", "timeproperty"})
+_VIEW_PARAMS = frozenset(
+    {"attrs", "pick", "omit", "options", "format", "lastN", "aggrMethods", "aggrPeriodDuration", "datasetId", "lang"}
+)
+_RETRIEVE_PARAMS = _TIME_PARAMS | _VIEW_PARAMS | frozenset({"local", "type"})
+_QUERY_PARAMS = (
+    _RETRIEVE_PARAMS
+    | frozenset({"id", "idPattern", "q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty"})
+    | frozenset({"limit", "offset", "count", "expandValues"})
+)
+_OPTIONS = frozenset({"temporalValues", "aggregatedValues", "sysAttrs", "keyValues", "simplified", "normalized"})
+_FORMATS = {
+    "temporalValues": "temporalValues",
+    "simplified": "temporalValues",
+    "keyValues": "temporalValues",
+    "aggregatedValues": "aggregatedValues",
+    "normalized": "normalized",
+}
+
+
+def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, required: bool) -> TemporalView:
+    """The temporal query and representation of a request (URL parameters, or a Query body's members)."""
+    time = parse_time_query(selection, required=required)
+    options = P.options(request, _OPTIONS)
+    chosen = [_FORMATS[o] for o in options if o in _FORMATS]
+    fmt = request.query_params.get("format")
+    if fmt is not None:
+        if fmt not in _FORMATS:
+            raise BadRequestData(f"format={fmt!r} is not one of normalized, temporalValues, aggregatedValues")
+        chosen.insert(0, _FORMATS[fmt])
+    if len(set(chosen)) > 1:
+        raise BadRequestData(f"conflicting representations requested: {', '.join(dict.fromkeys(chosen))}")
+    representation = chosen[0] if chosen else "normalized"
+    methods: tuple[str, ...] = ()
+    if representation == "aggregatedValues":
+        raw = request.query_params.get("aggrMethods")
+        if not raw:
+            raise BadRequestData("the aggregated representation needs aggrMethods (e.g. aggrMethods=avg,max)")
+        methods = tuple(dict.fromkeys(m.strip() for m in raw.split(",")))
+        bad = [m for m in methods if m not in METHODS]
+        if bad:
+            raise BadRequestData(f"aggrMethods: {', '.join(bad)} not one of {', '.join(METHODS)}")
+    elif "aggrMethods" in request.query_params or "aggrPeriodDuration" in request.query_params:
+        raise BadRequestData("aggrMethods and aggrPeriodDuration need format=aggregatedValues")
+    period = parse_duration(request.query_params.get("aggrPeriodDuration", "PT0S"))
+    last_n = P.integer(request, "lastN", 0, 1, 10**9) or None
+    pick = _projection(selection.get("pick") or selection.get("attrs"), tm)
+    datasets = P.csv(request, "datasetId")
+    return TemporalView(
+        time=time,
+        representation=representation,
+        sys_attrs="sysAttrs" in options,
+        attrs=_attr_names(pick),
+        datasets=None
+        if datasets is None
+        else frozenset(None if d == "@none" else check_uri(d, "datasetId") for d in datasets),
+        last_n=last_n,
+        methods=methods,
+        period=period,
+    )
+
+
+def _projection(raw: str | None, tm: TermMap) -> Projection | None:
+    if raw is None:
+        return None
+    projection = parse_projection(raw, tm, param="pick")
+    if any(item.linked is not None for item in projection.items):
+        raise BadRequestData("Linked Entity projections are not allowed on temporal operations (clause 5.7.3.4)")
+    return projection
+
+
+def _attr_names(pick: Projection | None) -> frozenset[str] | None:
+    if pick is None:
+        return None
+    names = frozenset(n for n in pick.names() if ":" in n)
+    return names or None
+
+
+def _content_range(partial: Partial) -> dict[str, str]:
+    size = "*" if partial.size is None else str(partial.size)
+    return {"Content-Range": f"date-time {partial.first}-{partial.last}/{size}"}
+
+
+# -- provision -----------------------------------------------------------------------------------------------------
+async def upsert_temporal(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"local"}))
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await request_context(request, state, body.context)
+    entity_id, created = await state.temporal.upsert(caller_of(request), tm, body.data)
+    if created:
+        return no_content(request, {"Location": f"{BASE}/temporal/entities/{entity_id}"}, status=201)
+    return no_content(request)
+
+
+async def add_temporal_attrs(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"local"}))
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await request_context(request, state, body.context)
+    await state.temporal.add_attrs(caller_of(request), tm, request.path_params["entity_id"], body.data)
+    return no_content(request)
+
+
+async def delete_temporal(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"local"}))
+    await state.temporal.delete(caller_of(request), request.path_params["entity_id"])
+    return no_content(request)
+
+
+async def delete_temporal_attr(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"local", "datasetId", "deleteAll"}))
+    tm = await request_context(request, state)
+    dataset = request.query_params.get("datasetId")
+    if dataset is not None and dataset != "@none":
+        check_uri(dataset, "datasetId")
+    delete_all = P.flag(request, "deleteAll")
+    if delete_all and dataset is not None:
+        raise BadRequestData("deleteAll=true and datasetId exclude each other")
+    attr = tm.expand_term(request.path_params["attr"])
+    await state.temporal.delete_attr(
+        caller_of(request), request.path_params["entity_id"], attr, None if dataset == "@none" else dataset, delete_all
+    )
+    return no_content(request)
+
+
+async def modify_temporal_instance(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"local"}))
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await request_context(request, state, body.context)
+    p = request.path_params
+    await state.temporal.modify_instance(
+        caller_of(request), tm, p["entity_id"], tm.expand_term(p["attr"]), p["instance_id"], body.data
+    )
+    return no_content(request)
+
+
+async def delete_temporal_instance(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, frozenset({"local"}))
+    tm = await request_context(request, state)
+    p = request.path_params
+    await state.temporal.delete_instance(
+        caller_of(request), p["entity_id"], tm.expand_term(p["attr"]), p["instance_id"]
+    )
+    return no_content(request)
+
+
+# -- consumption ---------------------------------------------------------------------------------------------------
+async def retrieve_temporal(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, _RETRIEVE_PARAMS)
+    media = negotiate(request)
+    tm = await request_context(request, state)
+    view = _view(request, tm, request.query_params, required=False)
+    entity, partial = await state.temporal.retrieve(caller_of(request), request.path_params["entity_id"], view)
+    pick = _projection(request.query_params.get("pick"), tm)
+    omit = _projection(request.query_params.get("omit"), tm)
+    doc = render_temporal(entity, tm, view, pick, omit)
+    if partial is None:
+        return ld_response(request, doc, tm, media)
+    return ld_response(request, doc, tm, media, status=206, headers=_content_range(partial))
+
+
+async def query_temporal(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(request, _QUERY_PARAMS)
+    tm = await request_context(request, state)
+    return await _query(request, tm, [dict(request.query_params)], request.query_params)
+
+
+async def post_query_temporal(request: Request) -> Response:
+    state = state_of(request)
+    P.check_params(
+        request, frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}) | _VIEW_PARAMS
+    )
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await request_context(request, state, body.context)
+    params_list, selection = query_body_params(body.data, temporal=True)
+    if len(params_list) > 1:
+        raise BadRequestData("a temporal query takes one EntitySelector at most in this broker")
+    return await _query(request, tm, params_list, {**selection, **params_list[0]})
+
+
+async def _query(
+    request: Request, tm: TermMap, params_list: list[dict[str, str]], selection: Mapping[str, str]
+) -> Response:
+    state = state_of(request)
+    media = negotiate(request)
+    view = _view(request, tm, selection, required=True)
+    query_params = {k: v for k, v in params_list[0].items() if k not in ("pick", "omit", "attrs")}
+    query = parse_query(query_params, tm)
+    local = P.flag(request, "local") or selection.get("local") == "true"
+    require_selector(query, view.attrs, local)
+    paging = Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
+    state.queries.check_paging(paging)
+    page = await state.temporal.query(caller_of(request), query, view, paging, count=P.flag(request, "count"))
+    pick = _projection(selection.get("pick"), tm)
+    omit = _projection(selection.get("omit"), tm)
+    docs = [render_temporal(e, tm, view, pick, omit) for e in page.entities]
+    headers: dict[str, str] = {}
+    if page.count is not None:
+        headers["NGSILD-Results-Count"] = str(page.count)
+    status = 200
+    if page.partial is not None:
+        headers.update(_content_range(page.partial))
+        status = 206
+    response = ld_response(request, docs, tm, media, status=status, headers=headers)
+    if page.more and paging.limit > 0:
+        url = request.url.include_query_params(offset=paging.offset + paging.limit, limit=paging.limit)
+        response.headers.append("Link", f'<{url.path}?{url.query}>; rel="next"; type="{media}"')
+    if paging.offset > 0 and paging.limit > 0:
+        url = request.url.include_query_params(offset=max(0, paging.offset - paging.limit), limit=paging.limit)
+        response.headers.append("Link", f'<{url.path}?{url.query}>; rel="prev"; type="{media}"')
+    return response
+
+
+T = f"{BASE}/temporal/entities"
+ROUTES = [
+    Route(T, upsert_temporal, methods=["POST"]),
+    Route(T, query_temporal, methods=["GET"]),
+    Route(f"{BASE}/temporal/entityOperations/query", post_query_temporal, methods=["POST"]),
+    Route(f"{T}/{{entity_id}}", retrieve_temporal, methods=["GET"]),
+    Route(f"{T}/{{entity_id}}", delete_temporal, methods=["DELETE"]),
+    Route(f"{T}/{{entity_id}}/attrs", add_temporal_attrs, methods=["POST"]),
+    Route(f"{T}/{{entity_id}}/attrs/{{attr}}", delete_temporal_attr, methods=["DELETE"]),
+    Route(f"{T}/{{entity_id}}/attrs/{{attr}}/{{instance_id}}", modify_temporal_instance, methods=["PATCH"]),
+    Route(f"{T}/{{entity_id}}/attrs/{{attr}}/{{instance_id}}", delete_temporal_instance, methods=["DELETE"]),
+]

@@ -1,0 +1,255 @@
+"""The temporal history tables of the SQLite store and the SQL that reads and writes them.
+
+One row per recorded attribute instance, with the instant members as integer microseconds (so that any UTC offset
+or precision a client wrote orders right) and the numeric value of a Property, on which aggregations run in SQL.
+Everything here runs inside the caller's transaction or connection: sqlite.py owns both.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from broker.core.model import Entity
+from broker.store import _common as common
+from broker.store.base import (
+    ALL_DATASETS,
+    EntityFilter,
+    InstanceQuery,
+    TemporalEntityRecord,
+    TemporalHistory,
+    TemporalInstance,
+)
+from broker.temporal import history
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS temporal_entities (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, head BLOB NOT NULL, created_at TEXT NOT NULL, modified_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS temporal_instances (
+    tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL, instance_id TEXT NOT NULL,
+    dataset_id TEXT, observed INTEGER, created INTEGER, modified INTEGER, deleted INTEGER, num REAL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS temporal_by_observed ON temporal_instances (tenant, entity_id, attr, observed);
+CREATE INDEX IF NOT EXISTS temporal_by_modified ON temporal_instances (tenant, entity_id, attr, modified);
+"""
+
+#: timeproperty -> column
+COLUMNS = {"observedAt": "observed", "createdAt": "created", "modifiedAt": "modified", "deletedAt": "deleted"}
+_INSERT = (
+    "INSERT INTO temporal_instances (tenant, entity_id, attr, instance_id, dataset_id, observed, created, modified, "
+    "deleted, num, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def record_change(
+    conn: sqlite3.Connection, tenant: str, before: Entity | None, after: Entity | None, at: str, policy: Any
+) -> None:
+    """The history of one committed change, in the write's transaction."""
+    update = history.history_update(policy, before, after, at)
+    if update is None:
+        return
+    if update.drop:
+        delete_entity(conn, tenant, update.entity_id)
+        return
+    add(conn, tenant, update.entity_id, update.head, update.instances, at)
+
+
+def add(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    head: dict[str, Any] | None,
+    instances: list[TemporalInstance],
+    at: str,
+) -> bool:
+    """Add instances (and merge `head` into the temporal entity, made when missing); True when it was made."""
+    row = conn.execute("SELECT head FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)).fetchone()
+    old: dict[str, Any] = common.loads(row[0]) if row is not None else {"type": []}
+    merged = dict(old)
+    if head is not None:
+        merged["type"] = list(dict.fromkeys([*old.get("type", []), *head.get("type", [])]))
+        if "scope" in head:
+            merged["scope"] = head["scope"]
+    if row is None:
+        conn.execute(
+            "INSERT INTO temporal_entities (tenant, id, head, created_at, modified_at) VALUES (?, ?, ?, ?, ?)",
+            (tenant, entity_id, common.dumps(merged), at, at),
+        )
+    else:
+        conn.execute(
+            "UPDATE temporal_entities SET head = ?, modified_at = ? WHERE tenant = ? AND id = ?",
+            (common.dumps(merged) if merged != old else row[0], at, tenant, entity_id),
+        )
+    conn.executemany(
+        _INSERT,
+        [(tenant, entity_id, i.attr, i.instance_id, *history.index_row(i), common.dumps(i.body)) for i in instances],
+    )
+    return row is None
+
+
+def exists(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)).fetchone()
+    return row is not None
+
+
+def entities(conn: sqlite3.Connection, tenant: str, flt: EntityFilter) -> list[TemporalEntityRecord]:
+    clauses, params = ["tenant = ?"], [tenant]
+    if flt.ids is not None:
+        clauses.append("id IN (SELECT value FROM json_each(?))")
+        params.append(common.dumps(sorted(flt.ids)).decode())
+    rows = conn.execute(
+        f"SELECT id, head, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} ORDER BY id",
+        params,
+    ).fetchall()
+    only = EntityFilter(flt.types, flt.ids, flt.id_pattern)
+    out = []
+    for eid, raw, created, modified in rows:
+        head = common.loads(raw)
+        if common.matches({"id": eid, "type": head.get("type", []), "attrs": {}}, only):
+            out.append(TemporalEntityRecord(eid, head.get("type", []), created, modified, head.get("scope")))
+    return out
+
+
+def instances(conn: sqlite3.Connection, tenant: str, ids: Iterable[str], query: InstanceQuery) -> TemporalHistory:
+    out: TemporalHistory = {}
+    for eid in common.unique_ids(ids):
+        attrs = [
+            a
+            for (a,) in conn.execute(
+                "SELECT DISTINCT attr FROM temporal_instances WHERE tenant = ? AND entity_id = ? ORDER BY attr",
+                (tenant, eid),
+            )
+        ]
+        found: dict[str, list[TemporalInstance]] = {}
+        for attr in attrs:
+            if query.attrs is not None and attr not in query.attrs:
+                continue
+            chosen = _attr_instances(conn, tenant, eid, attr, query)
+            if chosen:
+                found[attr] = chosen
+        if found:
+            out[eid] = found
+    return out
+
+
+def _attr_instances(
+    conn: sqlite3.Connection, tenant: str, eid: str, attr: str, query: InstanceQuery
+) -> list[TemporalInstance]:
+    column = COLUMNS[query.timeproperty]
+    where, params = time_where(tenant, eid, attr, query)
+    bounded = query.start is not None or query.end is not None
+    # Bounded, every row has the column: the index orders them. Unbounded, rows without it sit by modifiedAt.
+    key = column if bounded else f"COALESCE({column}, modified, created, 0)"
+    direction = "DESC" if query.newest_first and query.per_attr is not None else "ASC"
+    limit = "" if query.per_attr is None else f" LIMIT {int(query.per_attr)}"
+    rows = conn.execute(
+        f"SELECT instance_id, body FROM temporal_instances WHERE {where} "
+        f"ORDER BY {key} {direction}, rowid {direction}{limit}",
+        params,
+    ).fetchall()
+    if direction == "DESC":
+        rows.reverse()
+    return [TemporalInstance(attr, iid, common.loads(body)) for iid, body in rows]
+
+
+def time_where(tenant: str, eid: str, attr: str, query: InstanceQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause selecting one attribute's instances by time bounds and datasetIds."""
+    column = COLUMNS[query.timeproperty]
+    clauses = ["tenant = ?", "entity_id = ?", "attr = ?"]
+    params: list[Any] = [tenant, eid, attr]
+    if query.start is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(query.start)
+    if query.end is not None:
+        clauses.append(f"{column} < ?")
+        params.append(query.end)
+    if query.datasets is not None:
+        named = sorted(d for d in query.datasets if d is not None)
+        parts = ["dataset_id IN (SELECT value FROM json_each(?))"] if named else []
+        params += [common.dumps(named).decode()] if named else []
+        if None in query.datasets:
+            parts.append("dataset_id IS NULL")
+        clauses.append(f"({' OR '.join(parts)})")
+    return " AND ".join(clauses), params
+
+
+def delete_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bool:
+    conn.execute("DELETE FROM temporal_instances WHERE tenant = ? AND entity_id = ?", (tenant, entity_id))
+    cur = conn.execute("DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id))
+    return cur.rowcount > 0
+
+
+def delete_attr(conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, dataset: str | None) -> int:
+    sql = "DELETE FROM temporal_instances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+    params: list[Any] = [tenant, entity_id, attr]
+    if dataset != ALL_DATASETS:
+        sql += " AND dataset_id IS ?"
+        params.append(dataset)
+    return conn.execute(sql, params).rowcount
+
+
+def replace_instance(conn: sqlite3.Connection, tenant: str, entity_id: str, inst: TemporalInstance) -> bool:
+    cur = conn.execute(
+        "UPDATE temporal_instances SET dataset_id = ?, observed = ?, created = ?, modified = ?, deleted = ?, num = ?, "
+        "body = ? WHERE tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?",
+        (*history.index_row(inst), common.dumps(inst.body), tenant, entity_id, inst.attr, inst.instance_id),
+    )
+    return cur.rowcount > 0
+
+
+def delete_instance(conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, instance_id: str) -> bool:
+    cur = conn.execute(
+        "DELETE FROM temporal_instances WHERE tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?",
+        (tenant, entity_id, attr, instance_id),
+    )
+    return cur.rowcount > 0
+
+
+def retain_older(conn: sqlite3.Connection, older_than: int, batch: int) -> int:
+    """Delete up to `batch` instances last modified before `older_than`."""
+    return conn.execute(
+        "DELETE FROM temporal_instances WHERE rowid IN "
+        "(SELECT rowid FROM temporal_instances WHERE COALESCE(modified, created, 0) < ? LIMIT ?)",
+        (older_than, batch),
+    ).rowcount
+
+
+def attribute_keys(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return conn.execute("SELECT DISTINCT tenant, entity_id, attr FROM temporal_instances").fetchall()
+
+
+def retain_count(conn: sqlite3.Connection, key: tuple[str, str, str], max_count: int) -> int:
+    """Keep the newest `max_count` instances (by modifiedAt) of one attribute."""
+    return conn.execute(
+        "DELETE FROM temporal_instances WHERE tenant = ? AND entity_id = ? AND attr = ? AND rowid NOT IN "
+        "(SELECT rowid FROM temporal_instances WHERE tenant = ? AND entity_id = ? AND attr = ? "
+        "ORDER BY COALESCE(modified, created, 0) DESC, rowid DESC LIMIT ?)",
+        (*key, *key, max_count),
+    ).rowcount
+
+
+def numeric_buckets(
+    conn: sqlite3.Connection, tenant: str, eid: str, attr: str, query: InstanceQuery, origin: int, period: int
+) -> list[tuple[int, int, float, float, float, float, int]] | None:
+    """Per period (bucket number from `origin`, `period` microseconds wide): count, sum, sum of squares, min,
+    max, distinct count of the numeric values; None when some selected instance is not a number (the caller then
+    aggregates in Python)."""
+    column = COLUMNS[query.timeproperty]
+    where, params = time_where(tenant, eid, attr, query)
+    if query.start is None and query.end is None:
+        where += f" AND {column} IS NOT NULL"
+    rows = conn.execute(
+        f"SELECT ({column} - ?) / ? AS bucket, COUNT(*), COUNT(num), SUM(num), SUM(num * num), MIN(num), MAX(num), "
+        f"COUNT(DISTINCT num) FROM temporal_instances WHERE {where} GROUP BY bucket ORDER BY bucket",
+        [origin, max(period, 1), *params],
+    ).fetchall()
+    out = []
+    for bucket, total, numeric, total_sum, squares, low, high, distinct in rows:
+        if total != numeric:
+            return None
+        out.append((int(bucket), int(total), float(total_sum), float(squares), float(low), float(high), int(distinct)))
+    return out

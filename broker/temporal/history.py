@@ -1,0 +1,144 @@
+"""The history every write leaves behind (clauses 4.5.7, 4.5.8): one temporal instance per attribute instance
+that a write created or changed, and one "deleted" instance (content urn:ngsi-ld:null, deletedAt set) per
+attribute instance it removed.
+
+Stores call `instances_of_change` inside the transaction of the write, so the history commits with the write
+(nothing recorded for a write that failed, nothing missing for one that was acknowledged).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from broker.core.model import CONTENT_MEMBER, NULL_URI, Entity, Instance
+from broker.store.base import HistoryPolicy, InstanceQuery, TemporalInstance
+from broker.temporal.times import micros_or_none
+
+_INSTANCE_NS = "urn:ngsi-ld:instance:"
+
+
+def new_instance_id() -> str:
+    return f"{_INSTANCE_NS}{uuid.uuid4()}"
+
+
+def instances_of_change(before: Entity | None, after: Entity | None, at: str) -> list[TemporalInstance]:
+    """The temporal instances recorded for one entity going from `before` to `after` (None = absent)."""
+    old_attrs: dict[str, list[Instance]] = before["attrs"] if before is not None else {}
+    new_attrs: dict[str, list[Instance]] = after["attrs"] if after is not None else {}
+    out: list[TemporalInstance] = []
+    for iri, instances in new_attrs.items():
+        previous = {i.get("datasetId"): i for i in old_attrs.get(iri, ())}
+        for inst in instances:
+            if previous.get(inst.get("datasetId")) != inst:
+                out.append(make_instance(iri, inst))
+    for iri, instances in old_attrs.items():
+        kept = {i.get("datasetId") for i in new_attrs.get(iri, ())}
+        out.extend(make_instance(iri, deleted(inst, at)) for inst in instances if inst.get("datasetId") not in kept)
+    return out
+
+
+def deleted(inst: Instance, at: str) -> Instance:
+    """The instance that records the deletion of `inst`: same type and datasetId, content urn:ngsi-ld:null."""
+    kind = str(inst.get("type", "Property"))
+    out: Instance = {"type": kind, CONTENT_MEMBER.get(kind, "value"): NULL_URI}
+    if "datasetId" in inst:
+        out["datasetId"] = inst["datasetId"]
+    out["createdAt"] = inst.get("createdAt", at)
+    out["modifiedAt"] = at
+    out["deletedAt"] = at
+    return out
+
+
+def make_instance(attr: str, body: Instance, instance_id: str | None = None) -> TemporalInstance:
+    return TemporalInstance(attr, instance_id or new_instance_id(), body)
+
+
+def index_row(inst: TemporalInstance) -> tuple[Any, ...]:
+    """(dataset_id, observed, created, modified, deleted, number) of an instance, in microseconds: the columns a
+    backend indexes and aggregates on. `number` is the value of a Property whose value is a number or boolean."""
+    body = inst.body
+    return (
+        body.get("datasetId"),
+        micros_or_none(body.get("observedAt")),
+        micros_or_none(body.get("createdAt")),
+        micros_or_none(body.get("modifiedAt")),
+        micros_or_none(body.get("deletedAt")),
+        numeric_value(body),
+    )
+
+
+def numeric_value(body: Instance) -> float | None:
+    if body.get("type") != "Property" or "deletedAt" in body:
+        return None
+    value = body.get("value")
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def entity_head(entity: Entity) -> dict[str, Any]:
+    """What a temporal entity record keeps of the entity besides its history: types and scope."""
+    head: dict[str, Any] = {"type": list(entity["type"])}
+    if "scope" in entity:
+        head["scope"] = list(entity["scope"])
+    return head
+
+
+def time_of(inst: TemporalInstance, prop: str) -> int | None:
+    return micros_or_none(inst.body.get(prop))
+
+
+def sort_time(inst: TemporalInstance, prop: str) -> int:
+    """Where an instance sits in time: its `prop`, else (no time bound asked) its modifiedAt, else its createdAt."""
+    for member in (prop, "modifiedAt", "createdAt"):
+        value = micros_or_none(inst.body.get(member))
+        if value is not None:
+            return value
+    return 0
+
+
+def select(instances: list[TemporalInstance], query: InstanceQuery) -> list[TemporalInstance]:
+    """The reference selection of one attribute's instances (the memory store uses it; the others must agree)."""
+    bounded = query.start is not None or query.end is not None
+    chosen = []
+    for inst in instances:
+        if query.datasets is not None and inst.body.get("datasetId") not in query.datasets:
+            continue
+        if bounded:
+            at = time_of(inst, query.timeproperty)
+            if at is None or (query.start is not None and at < query.start):
+                continue
+            if query.end is not None and at >= query.end:
+                continue
+        chosen.append(inst)
+    chosen.sort(key=lambda i: sort_time(i, query.timeproperty))
+    if query.per_attr is not None:
+        chosen = chosen[-query.per_attr :] if query.newest_first else chosen[: query.per_attr]
+        if query.per_attr == 0:
+            chosen = []
+    return chosen
+
+
+@dataclass(frozen=True)
+class HistoryUpdate:
+    """What one committed change does to the history of its entity."""
+
+    entity_id: str
+    head: dict[str, Any] | None  # types and scope to record; None keeps what the temporal entity has
+    instances: list[TemporalInstance]
+    drop: bool = False  # the entity was deleted and its history goes with it
+
+
+def history_update(policy: HistoryPolicy, before: Entity | None, after: Entity | None, at: str) -> HistoryUpdate | None:
+    """The history a store records, in the same transaction, for an entity going from `before` to `after`."""
+    if not policy.record or (before is None and after is None):
+        return None
+    entity_id = str((after or before or {})["id"])
+    if after is None and not policy.keep_on_delete:
+        return HistoryUpdate(entity_id, None, [], drop=True)
+    head = entity_head(after) if after is not None else None
+    return HistoryUpdate(entity_id, head, instances_of_change(before, after, at))
