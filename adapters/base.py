@@ -36,8 +36,9 @@ import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 Entity = dict[str, Any]
 
@@ -46,6 +47,10 @@ ENTRY_POINT_GROUP = "agora.adapters"
 # Used when the distribution metadata is missing (running from a source tree that was never installed).
 BUILTIN_ADAPTERS: dict[str, str] = {
     "gtfs": "adapters.gtfs:GtfsAdapter",
+    "epanet": "adapters.water.epanet:EpanetAdapter",
+    "pandapower": "adapters.energy.pandapower:PandapowerAdapter",
+    "cgmes": "adapters.energy.cgmes:CgmesAdapter",
+    "historian": "adapters.energy.historian:HistorianAdapter",
     "gtfs-rt": "adapters.gtfs_rt:GtfsRtAdapter",
 }
 
@@ -93,9 +98,28 @@ class Adapter(ABC):
         parts = [self.network or "default", *native_id]
         return f"urn:ngsi-ld:{entity_type}:" + ":".join(_quote(p) for p in parts)
 
+    def temporal(self, source: str) -> Iterator[Entity]:
+        """Yield temporal fragments of ``source``: ``{"id", "type", <attribute>: [instance, ...]}``, each instance
+        a Property with ``observedAt`` (clause 4.5.8, the temporal representation).
+
+        The importer appends them to the entity's history (clause 6.20, POST /temporal/entities/{id}/attrs). Only
+        telemetry adapters override this; an adapter's :meth:`entities` still gives the entities themselves, with
+        the latest value of each attribute, written by the batch upsert as usual.
+        """
+        return iter(())
+
 
 def _quote(text: str) -> str:
     return quote(text, safe="-._~")
+
+
+def split_source(source: str) -> tuple[str, dict[str, str]]:
+    """``path?key=value&key=value`` -> ``(path, {key: value})``: adapter options ride on SOURCE (``agora import
+    epanet 'Net1.inp?crs=EPSG:32632'``). A path that exists as given is never split."""
+    if "?" not in source or Path(source).exists():
+        return source, {}
+    path, _, query = source.partition("?")
+    return path, dict(parse_qsl(query, keep_blank_values=True))
 
 
 def _load(target: str) -> type[Adapter]:
