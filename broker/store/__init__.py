@@ -1,6 +1,7 @@
 """Store backends, chosen by URL scheme through the entry-point group `agora.stores`.
 
-    store = open_store("sqlite:///data/agora.db")   # or sqlite:////abs/path.db?synchronous=full, memory://
+    store = open_store("sqlite:///data/agora.db")   # or sqlite:////abs/path.db?synchronous=full, memory://,
+                                                     # redis://host:6379/0, redis+cluster://host:7000,host:7001
     await store.open()
 
 A backend is a Store subclass with a `from_url(url)` classmethod, registered under its scheme. The built-in ones
@@ -22,6 +23,9 @@ ENTRY_POINT_GROUP = "agora.stores"
 BUILTIN_BACKENDS: dict[str, str] = {
     "sqlite": "broker.store.sqlite:SqliteStore",
     "memory": "broker.store.memory:MemoryStore",
+    "redis": "broker.store.redis:RedisStore",
+    "rediss": "broker.store.redis:RedisStore",
+    "redis+cluster": "broker.store.redis:RedisStore",
 }
 
 

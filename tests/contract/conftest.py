@@ -1,13 +1,14 @@
 """Fixtures of the store contract suite: every test taking `store` runs once per backend in BACKENDS.
 
-Adding a backend is one line in BACKENDS: a name, and how to make a fresh store URL under a temporary directory
-(call pytest.skip there when the backend's server is not available).
+Adding a backend is one line in BACKENDS: a name, and how to make a fresh store URL under a temporary directory.
+A backend that needs a server names a session fixture that starts it (`server`): the URL function then gets the
+server too, and empties it, so that every test starts from a fresh store.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,40 @@ import pytest_asyncio
 from broker.store import open_store
 from broker.store.base import Store
 from tests.contract.contract_helpers import Reopen
+from tests.support.redis_servers import RedisClusterServers, RedisServer, running_redis, running_redis_cluster
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    url: Callable[[Path], str]  # a fresh, empty store location under the given temporary directory
+    url: Callable[[Path, Any], str]  # a fresh, empty store location (temporary directory, server or None)
     persistent: bool = True  # a store reopened on the same URL sees what the previous one wrote
+    server: str | None = None  # the name of the session fixture that starts the backend's server
+
+
+def _flushed(server: RedisServer | RedisClusterServers) -> str:
+    server.flush()
+    return server.url
 
 
 BACKENDS = [
-    Backend("memory", lambda tmp: "memory://", persistent=False),
-    Backend("sqlite", lambda tmp: f"sqlite:///{tmp}/store.db"),
+    Backend("memory", lambda tmp, _: "memory://", persistent=False),
+    Backend("sqlite", lambda tmp, _: f"sqlite:///{tmp}/store.db"),
+    Backend("redis", lambda tmp, server: _flushed(server), server="redis_server"),
+    Backend("redis-cluster", lambda tmp, server: _flushed(server), server="redis_cluster"),
 ]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    with running_redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -50,8 +72,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def store_url(backend: Backend, tmp_path: Path) -> str:
-    return backend.url(tmp_path)
+def store_url(backend: Backend, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    server = None if backend.server is None else request.getfixturevalue(backend.server)
+    return backend.url(tmp_path, server)
 
 
 @pytest_asyncio.fixture

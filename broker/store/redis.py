@@ -1,0 +1,835 @@
+"""RedisStore: the shared backend, on one Redis server (redis://, rediss://) or a Redis Cluster (redis+cluster://),
+through redis-py's asyncio client with hiredis. Several broker processes and hosts share one store.
+
+Key design (decision record 0040): the data is split into `shards` (16 on a cluster, 1 on one server by default).
+An entity lives in the shard its (tenant, id) hashes to; every key of a shard carries the same hash tag, chosen so
+that the shards' slots spread evenly over the cluster, so a shard's keys can be written by one Lua script:
+
+    {prefix}:{tag}:e:<tenant>             hash  id -> entity (canonical expanded form, orjson)
+    {prefix}:{tag}:ids:<tenant>           zset  ids (score 0: lexicographic = code-point order)
+    {prefix}:{tag}:t:<tenant>\\0<type>      zset  ids of that type
+    {prefix}:{tag}:n:<tenant>\\0<attr>      zset  id\\0value scored by each number of a top-level attribute
+    {prefix}:{tag}:g:<tenant>\\0<attr>      zset  id\\0box scored by the box's west edge (min longitude)
+    {prefix}:{tag}:tenants                set   tenants with something written in this shard
+    {prefix}:{tag}:feed                   stream the shard's change events, appended by the write's own script
+    {prefix}:{tag}:lock:<tenant>\\0<id>     string a multi-shard writer's lock on one entity
+
+A write of entities of one shard is optimistic: read, run the plan, then one script checks that every entity is
+still what was read (and not locked), writes the entities, their index entries and their change events, or does
+nothing (the plan then runs again). A write over several shards (batch operations, which NGSI-LD does not require to
+be atomic across entities) first locks its entities shard by shard, then commits each shard atomically.
+
+The global change feed with its integer sequence numbers lives under one more hash tag, with the cursors, the
+contexts and the subscriptions: `changes_since` first moves the shards' new events into it (a check-and-set
+script per move, so concurrent readers never assign two numbers to one event), then reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import random
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from redis.crc import key_slot
+
+from broker.core.model import Entity, now_iso
+from broker.store import _common as common
+from broker.store.base import (
+    DEFAULT_TENANT,
+    Box,
+    Change,
+    ContextRecord,
+    Delivery,
+    EntityFilter,
+    Store,
+    SubscriptionRecord,
+    WriteFn,
+    WritePlan,
+)
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+SLOTS = 16384
+DEFAULT_CLUSTER_SHARDS = 16
+LOCK_MS = 30_000  # a multi-shard writer's locks expire after this, should its process die holding them
+LEASE_MS = 5_000  # a leader that stops renewing (killed, hung) is replaced after this
+MAX_ATTEMPTS = 1000
+PUMP_BATCH = 1000
+
+# Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
+# passed in KEYS (Redis Cluster routes the script by them; they share one hash slot).
+#   ARGV: ncheck, (kind, key index, field, [expected])*, nop, (command, key index, nargs, args...)*
+#   kinds: eq (hash field equals the expected value), nil (field absent), has (field present),
+#          free (string key absent or holding the expected token)
+# Returns 1 when it wrote, 0 when a precondition failed (nothing written).
+_APPLY = """
+local i = 1
+local nchecks = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nchecks do
+  local kind, key, field = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2]
+  i = i + 3
+  if kind == 'eq' then
+    if redis.call('HGET', key, field) ~= ARGV[i] then return 0 end
+    i = i + 1
+  elseif kind == 'nil' then
+    if redis.call('HEXISTS', key, field) == 1 then return 0 end
+  elseif kind == 'has' then
+    if redis.call('HEXISTS', key, field) == 0 then return 0 end
+  elseif kind == 'free' then
+    local holder = redis.call('GET', key)
+    if holder and holder ~= field then return 0 end
+  end
+end
+local nops = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nops do
+  local command, key, n = ARGV[i], KEYS[tonumber(ARGV[i + 1])], tonumber(ARGV[i + 2])
+  i = i + 3
+  redis.call(command, key, unpack(ARGV, i, i + n - 1))
+  i = i + n
+end
+return 1
+"""
+
+# Move shard events into the global feed: KEYS = changes stream, seq counter, moved-pointer hash.
+#   ARGV: nshards, (shard, expected moved id, new moved id)*, nevents, (tenant, id, before, after, at)*
+#   before/after are "" for None (an entity body is never empty). Returns the last seq, or -1 when another reader
+#   moved some of these events first (nothing written).
+_PUMP = """
+local n = tonumber(ARGV[1])
+local i = 2
+for _ = 1, n do
+  local moved = redis.call('HGET', KEYS[3], ARGV[i]) or '0-0'
+  if moved ~= ARGV[i + 1] then return -1 end
+  i = i + 3
+end
+i = 2
+for _ = 1, n do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+  i = i + 3
+end
+local count = tonumber(ARGV[i]); i = i + 1
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+for _ = 1, count do
+  seq = seq + 1
+  redis.call('XADD', KEYS[1], seq .. '-0', 't', ARGV[i], 'e', ARGV[i + 1], 'b', ARGV[i + 2], 'a', ARGV[i + 3],
+             'at', ARGV[i + 4])
+  i = i + 5
+end
+redis.call('SET', KEYS[2], seq)
+return seq
+"""
+
+# Lease: KEYS = lease key; ARGV = token, ms. Take it when free, renew it when held; 1 when held after the call.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_RANGE_BOUNDS = {
+    "<": ("-inf", "{}"),
+    "<=": ("-inf", "{}"),
+    ">": ("{}", "+inf"),
+    ">=": ("{}", "+inf"),
+    "==": ("{}", "{}"),
+}
+
+
+@dataclass(frozen=True)
+class RedisUrl:
+    """What a store URL says: the client to make, the key prefix and the number of shards."""
+
+    cluster: bool
+    nodes: tuple[tuple[str, int], ...]
+    client_url: str  # for a single server: the URL redis-py understands, without our options
+    prefix: str
+    shards: int
+
+
+def parse_url(url: str) -> RedisUrl:
+    """`redis://[user:pass@]host:port/db`, `rediss://...` (TLS), `redis+cluster://host:port[,host:port...]`, each
+    with optional query parameters `prefix` (default agora) and `shards` (1 on a server, 16 on a cluster)."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in {"redis", "rediss", "redis+cluster"}:
+        raise ValueError(f"a Redis store URL looks like redis://host:port/db or redis+cluster://host:port, not {url!r}")
+    base, _, query = rest.partition("?")
+    params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True, strict_parsing=bool(query)).items()}
+    unknown = set(params) - {"prefix", "shards"}
+    if unknown:
+        raise ValueError(f"unknown Redis store option(s) {sorted(unknown)} in {url!r}")
+    prefix = params.get("prefix", "agora")
+    if not prefix or any(c in prefix for c in "{}"):
+        raise ValueError(f"prefix must be non-empty and without braces: {prefix!r}")
+    cluster = scheme == "redis+cluster"
+    shards = int(params.get("shards", DEFAULT_CLUSTER_SHARDS if cluster else 1))
+    if not 1 <= shards <= 1024:
+        raise ValueError(f"shards must be between 1 and 1024, not {shards}")
+    if cluster:
+        nodes = []
+        for part in base.split("/")[0].split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"a cluster node looks like host:port, not {part!r} in {url!r}")
+            nodes.append((host, int(port)))
+        return RedisUrl(True, tuple(nodes), "", prefix, shards)
+    split = urlsplit(f"{scheme}://{base}")
+    if not split.hostname:
+        raise ValueError(f"no host in Redis store URL {url!r}")
+    return RedisUrl(False, ((split.hostname, split.port or 6379),), f"{scheme}://{base}", prefix, shards)
+
+
+def shard_tags(prefix: str, shards: int) -> list[str]:
+    """A hash tag per shard whose slot lies in the shard's equal part of the slot range, so that however the
+    cluster assigns contiguous slot ranges to its masters, the shards spread evenly over them."""
+    tags = []
+    for shard in range(shards):
+        low, high = shard * SLOTS // shards, (shard + 1) * SLOTS // shards
+        for n in itertools.count():
+            tag = f"{prefix}-{shard}-{n}"
+            if low <= key_slot(tag.encode()) < high:
+                tags.append(tag)
+                break
+    return tags
+
+
+class _Keys:
+    """The KEYS of one script call: each distinct key once, referred to by its 1-based index."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, key: str) -> int:
+        index = self._index.get(key)
+        if index is None:
+            self.keys.append(key)
+            index = self._index[key] = len(self.keys)
+        return index
+
+
+class _Script:
+    """Checks and commands for one `_APPLY` call."""
+
+    def __init__(self) -> None:
+        self.keys = _Keys()
+        self.checks: list[Any] = []
+        self.ncheck = 0
+        self.ops: list[Any] = []
+        self.nop = 0
+
+    def check(self, kind: str, key: str, field: str | bytes, expected: bytes | None = None) -> None:
+        self.checks += [kind, self.keys(key), field]
+        if kind == "eq":
+            self.checks.append(expected)
+        self.ncheck += 1
+
+    def op(self, command: str, key: str, *args: Any) -> None:
+        self.ops += [command, self.keys(key), len(args), *args]
+        self.nop += 1
+
+    def argv(self) -> list[Any]:
+        return [self.ncheck, *self.checks, self.nop, *self.ops]
+
+
+#: One change event of a write: (shard, entity id, new body or None, new entity or None, position in the write).
+Event = tuple[int, str, bytes | None, Entity | None, int]
+
+
+class Conflict(Exception):
+    """An optimistic write found its entities changed, or a multi-shard writer lost a lock: try again."""
+
+
+class RedisStore(Store):
+    capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
+
+    def __init__(self, config: RedisUrl) -> None:
+        self.config = config
+        self.prefix = config.prefix
+        self.tags = shard_tags(config.prefix, config.shards)
+        self._global = f"{config.prefix}:{{{config.prefix}-g}}"
+        self._r: Any = None
+        self._apply: Any = None
+        self._pump: Any = None
+        self._lease: Any = None
+        self._release: Any = None
+        self._known_tenants: set[str] = {DEFAULT_TENANT}
+        self._origin = uuid.uuid4().hex[:12]  # orders this process's events among those of one timestamp
+        self._counter = itertools.count()
+        self._leads: dict[str, str] = {}  # lease name -> our token
+        self._renewer: asyncio.Task[None] | None = None
+        # Subscription documents are written one at a time per process, in call order: calls running on several
+        # pooled connections could otherwise reach Redis in another order than they were made.
+        self._sub_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        return cls(parse_url(url))
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._r is not None:
+            return
+        if self.config.cluster:
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+            nodes = [ClusterNode(host, port) for host, port in self.config.nodes]
+            self._r = RedisCluster(startup_nodes=nodes, decode_responses=False)
+        else:
+            from redis.asyncio import Redis
+
+            self._r = Redis.from_url(self.config.client_url, decode_responses=False)
+        await self._r.ping()
+        self._apply = self._r.register_script(_APPLY)
+        self._pump = self._r.register_script(_PUMP)
+        self._lease = self._r.register_script(_LEASE)
+        self._release = self._r.register_script(_RELEASE)
+
+    async def close(self) -> None:
+        if self._r is None:
+            return
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewer
+            self._renewer = None
+        for name, token in list(self._leads.items()):
+            with contextlib.suppress(Exception):  # a lease we cannot release expires on its own
+                await self._release(keys=[self._lease_key(name)], args=[token])
+        self._leads.clear()
+        client, self._r = self._r, None
+        await client.aclose()
+
+    @property
+    def _redis(self) -> Any:
+        if self._r is None:
+            raise RuntimeError("RedisStore is not open (await store.open() first)")
+        return self._r
+
+    # -- keys ------------------------------------------------------------------------------------------------
+    def shard_of(self, tenant: str, eid: str) -> int:
+        if len(self.tags) == 1:
+            return 0
+        return zlib.crc32(f"{tenant}\0{eid}".encode()) % len(self.tags)
+
+    def _key(self, shard: int, kind: str, tenant: str = "", name: str | None = None) -> str:
+        base = f"{self.prefix}:{{{self.tags[shard]}}}:{kind}"
+        if kind in ("tenants", "feed"):
+            return base
+        return f"{base}:{tenant}" if name is None else f"{base}:{tenant}\0{name}"
+
+    def _gkey(self, kind: str) -> str:
+        return f"{self._global}:{kind}"
+
+    def _lease_key(self, name: str) -> str:
+        return self._gkey(f"lead:{name}")
+
+    def _by_shard(self, tenant: str, ids: Iterable[str]) -> dict[int, list[str]]:
+        grouped: dict[int, list[str]] = {}
+        for eid in ids:
+            grouped.setdefault(self.shard_of(tenant, eid), []).append(eid)
+        return grouped
+
+    # -- tenants ---------------------------------------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._known_tenants:
+            return True  # tenants are never deleted
+        r = self._redis
+        found = await asyncio.gather(*(r.sismember(self._key(s, "tenants"), tenant) for s in range(len(self.tags))))
+        if any(found):
+            self._known_tenants.add(tenant)
+            return True
+        return False
+
+    async def list_tenants(self) -> list[str]:
+        r = self._redis
+        members = await asyncio.gather(*(r.smembers(self._key(s, "tenants")) for s in range(len(self.tags))))
+        names = {DEFAULT_TENANT} | {m.decode() for group in members for m in group}
+        return sorted(names)
+
+    # -- entities --------------------------------------------------------------------------------------------
+    async def _read_raw(self, tenant: str, ids: Sequence[str]) -> dict[str, bytes]:
+        r = self._redis
+        groups = list(self._by_shard(tenant, ids).items())
+        replies = await asyncio.gather(*(r.hmget(self._key(s, "e", tenant), group) for s, group in groups))
+        return {
+            eid: body
+            for (_, group), bodies in zip(groups, replies, strict=True)
+            for eid, body in zip(group, bodies, strict=True)
+            if body is not None
+        }
+
+    async def get(self, tenant: str, ids: Iterable[str]) -> dict[str, Entity]:
+        id_list = common.unique_ids(ids)
+        raw = await self._read_raw(tenant, id_list) if id_list else {}
+        return {eid: common.loads(raw[eid]) for eid in id_list if eid in raw}
+
+    async def write(self, tenant: str, ids: Iterable[str], fn: WriteFn[T], *, create_tenant: bool = False) -> T | None:
+        id_list = common.unique_ids(ids)
+        if not create_tenant and not await self.tenant_exists(tenant):
+            raise common.nonexistent_tenant(tenant)
+        shards = self._by_shard(tenant, id_list)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                if len(shards) <= 1:
+                    return await self._write_optimistic(tenant, id_list, fn)
+                return await self._write_locked(tenant, id_list, shards, fn)
+            except Conflict:
+                # Spread the retries of writers that collided, so that they do not collide again.
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+        raise RuntimeError(f"write to {id_list[:3]} kept conflicting after {MAX_ATTEMPTS} attempts")
+
+    async def _write_optimistic(self, tenant: str, ids: list[str], fn: WriteFn[T]) -> T | None:
+        raw = await self._read_raw(tenant, ids) if ids else {}
+        plan, events = self._plan(tenant, ids, raw, fn)
+        if events:
+            script = self._commit_script(tenant, events, raw, token="", stamp=self._stamp())
+            if not await self._apply(keys=script.keys.keys, args=script.argv()):
+                raise Conflict()
+            self._known_tenants.add(tenant)
+        return plan.result
+
+    async def _write_locked(
+        self, tenant: str, ids: list[str], shards: dict[int, list[str]], fn: WriteFn[T]
+    ) -> T | None:
+        token = uuid.uuid4().hex
+        locked: list[int] = []
+        try:
+            for shard in sorted(shards):  # one order for every writer, so two of them never wait for each other
+                script = _Script()
+                for eid in shards[shard]:
+                    key = self._key(shard, "lock", tenant, eid)
+                    script.check("free", key, "")
+                    script.op("SET", key, token, "PX", LOCK_MS)
+                if not await self._apply(keys=script.keys.keys, args=script.argv()):
+                    raise Conflict()
+                locked.append(shard)
+            raw = await self._read_raw(tenant, ids)
+            plan, events = self._plan(tenant, ids, raw, fn)
+            stamp = self._stamp()
+            for shard in sorted(shards):
+                mine = [e for e in events if e[0] == shard]
+                if not mine:
+                    continue
+                script = self._commit_script(tenant, mine, raw, token=token, stamp=stamp)
+                if not await self._apply(keys=script.keys.keys, args=script.argv()):
+                    # Only when a lock expired under a writer slower than LOCK_MS: what is committed stays.
+                    raise RuntimeError("a multi-entity write lost its locks; part of it may be written")
+            if events:
+                self._known_tenants.add(tenant)
+            return plan.result
+        finally:
+            await self._unlock(tenant, shards, locked, token)
+
+    async def _unlock(self, tenant: str, shards: dict[int, list[str]], locked: list[int], token: str) -> None:
+        for shard in locked:
+            script = _Script()
+            for eid in shards[shard]:
+                key = self._key(shard, "lock", tenant, eid)
+                script.check("free", key, token)
+                script.op("DEL", key)
+            with contextlib.suppress(Exception):  # an unreleased lock expires after LOCK_MS
+                await self._apply(keys=script.keys.keys, args=script.argv())
+
+    def _plan(
+        self, tenant: str, ids: list[str], raw: Mapping[str, bytes], fn: WriteFn[U]
+    ) -> tuple[WritePlan[U], list[Event]]:
+        """Run the plan over fresh copies of what was read; the events it makes, in the order of its writes."""
+        current: dict[str, Entity | None] = {eid: common.loads(raw[eid]) if eid in raw else None for eid in ids}
+        plan = fn(current)
+        writes = common.checked_writes(plan, ids)
+        events: list[Event] = []
+        for eid, after in writes.items():
+            if after is None and eid not in raw:
+                continue  # deleting what is not there changes nothing
+            after_raw = None if after is None else common.dumps(after)
+            events.append((self.shard_of(tenant, eid), eid, after_raw, after, len(events)))
+        return plan, events
+
+    def _stamp(self) -> tuple[str, str]:
+        """A write's timestamp, and the key that orders its events among others (see _merge)."""
+        at = now_iso()
+        return at, f"{at}|{self._origin}|{next(self._counter):012d}"
+
+    def _commit_script(
+        self,
+        tenant: str,
+        events: list[Event],
+        raw: Mapping[str, bytes],
+        *,
+        token: str,
+        stamp: tuple[str, str],
+    ) -> _Script:
+        """One shard's part of a write: the entities must still be what was read and not locked by another writer;
+        then the bodies, the index entries and the change events. `stamp` is the write's (timestamp, order key)."""
+        script = _Script()
+        at, order = stamp
+        shard = events[0][0]
+        entities, feed = self._key(shard, "e", tenant), self._key(shard, "feed")
+        for _, eid, after_raw, after, n in events:
+            before_raw = raw.get(eid)
+            if before_raw is None:
+                script.check("nil", entities, eid)
+            else:
+                script.check("eq", entities, eid, before_raw)
+            script.check("free", self._key(shard, "lock", tenant, eid), token)
+            if after_raw is None:
+                script.op("HDEL", entities, eid)
+            else:
+                script.op("HSET", entities, eid, after_raw)
+            before = None if before_raw is None else common.loads(before_raw)
+            self._index_ops(script, shard, tenant, eid, before, after)
+            script.op(
+                "XADD", feed, "*", "t", tenant, "e", eid, "b", before_raw or b"", "a", after_raw or b"", "at", at,
+                "k", f"{order}|{n:06d}",
+            )  # fmt: skip
+        script.op("SADD", self._key(shard, "tenants"), tenant)
+        return script
+
+    def _index_ops(
+        self, script: _Script, shard: int, tenant: str, eid: str, before: Entity | None, after: Entity | None
+    ) -> None:
+        ids_key = self._key(shard, "ids", tenant)
+        if before is None:
+            script.op("ZADD", ids_key, 0, eid)
+        elif after is None:
+            script.op("ZREM", ids_key, eid)
+        old_types = common.entity_types(before) if before else frozenset()
+        new_types = common.entity_types(after) if after else frozenset()
+        for t in sorted(old_types - new_types):
+            script.op("ZREM", self._key(shard, "t", tenant, t), eid)
+        for t in sorted(new_types - old_types):
+            script.op("ZADD", self._key(shard, "t", tenant, t), 0, eid)
+        old_numbers = common.numbers(before) if before else set()
+        new_numbers = common.numbers(after) if after else set()
+        for attr, value in sorted(old_numbers - new_numbers):
+            script.op("ZREM", self._key(shard, "n", tenant, attr), _member(eid, repr(value)))
+        for attr, value in sorted(new_numbers - old_numbers):
+            script.op("ZADD", self._key(shard, "n", tenant, attr), _score(value), _member(eid, repr(value)))
+        old_boxes = common.geo_boxes(before) if before else set()
+        new_boxes = common.geo_boxes(after) if after else set()
+        for attr, box in sorted(old_boxes - new_boxes):
+            script.op("ZREM", self._key(shard, "g", tenant, attr), _member(eid, _box_text(box)))
+        for attr, box in sorted(new_boxes - old_boxes):
+            script.op("ZADD", self._key(shard, "g", tenant, attr), _score(box[0]), _member(eid, _box_text(box)))
+
+    # -- queries ---------------------------------------------------------------------------------------------
+    async def find_ids(self, tenant: str, flt: EntityFilter) -> list[str]:
+        pattern = None if flt.id_pattern is None else common.compile_id_pattern(flt.id_pattern)
+        if flt.ids is not None:
+            groups = self._by_shard(tenant, sorted(flt.ids))
+        else:
+            groups = {s: [] for s in range(len(self.tags))}
+        per_shard = await asyncio.gather(*(self._shard_ids(s, tenant, flt, groups[s]) for s in groups))
+        found = sorted(eid for ids in per_shard for eid in ids)
+        return found if pattern is None else [eid for eid in found if pattern.search(eid)]
+
+    async def _shard_ids(self, shard: int, tenant: str, flt: EntityFilter, wanted: list[str]) -> set[str]:
+        """The ids of one shard that the filter's indexed parts let through (a superset for the hints)."""
+        r = self._redis
+        if flt.ids is not None:
+            if not wanted:
+                return set()
+            scores = await r.zmscore(self._key(shard, "ids", tenant), wanted)
+            candidates = {eid for eid, score in zip(wanted, scores, strict=True) if score is not None}
+        else:
+            candidates = None
+        if flt.types is not None:
+            lists = await asyncio.gather(
+                *(r.zrange(self._key(shard, "t", tenant, t), 0, -1) for t in sorted(flt.types))
+            )
+            typed = {m.decode() for members in lists for m in members}
+            candidates = typed if candidates is None else candidates & typed
+        for attr, op, number in flt.attr_ranges or ():
+            bounds = _RANGE_BOUNDS.get(op)
+            if bounds is None:
+                continue  # a hint may be ignored
+            low, high = (b.format(_score(common.as_double(number))) for b in bounds)
+            members = await r.zrangebyscore(self._key(shard, "n", tenant, attr), low, high)
+            ranged = {_member_id(m) for m in members}
+            candidates = ranged if candidates is None else candidates & ranged
+            if not candidates:
+                return set()
+        if flt.bbox is not None:
+            attr, boxes = flt.bbox
+            east = max((b[2] for b in boxes), default=None)
+            members = (
+                [] if east is None else await r.zrangebyscore(self._key(shard, "g", tenant, attr), "-inf", _score(east))
+            )
+            boxed = {_member_id(m) for m in members if _box_hits(m, boxes)}
+            candidates = boxed if candidates is None else candidates & boxed
+        if candidates is None:
+            candidates = {m.decode() for m in await r.zrange(self._key(shard, "ids", tenant), 0, -1)}
+        return candidates
+
+    async def scan(self, tenant: str, flt: EntityFilter) -> list[Entity]:
+        return [e for batch in [b async for b in self.scan_batches(tenant, flt, 1024)] for e in batch]
+
+    async def scan_batches(self, tenant: str, flt: EntityFilter, size: int = 256) -> AsyncIterator[list[Entity]]:
+        ids = await self.find_ids(tenant, flt)
+        for start in range(0, len(ids), max(size, 1)):
+            chunk = ids[start : start + size]
+            raw = await self._read_raw(tenant, chunk)
+            # An entity deleted or changed since its id was found is left out when it no longer matches.
+            batch = [e for eid in chunk if eid in raw and common.matches(e := common.loads(raw[eid]), flt)]
+            if batch:
+                yield batch
+
+    # -- change feed -----------------------------------------------------------------------------------------
+    async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        if limit <= 0:
+            return []
+        await self._move_events()
+        entries = await self._redis.xrange(self._gkey("changes"), f"{max(seq, 0) + 1}-0", "+", count=limit)
+        return [_change(entry_id, fields) for entry_id, fields in entries]
+
+    async def last_seq(self) -> int:
+        await self._move_events()
+        value = await self._redis.get(self._gkey("seq"))
+        return 0 if value is None else int(value)
+
+    async def _move_events(self) -> None:
+        """Give the shards' new events their global sequence numbers (until no shard has any left)."""
+        while True:
+            moved = await self._move_once()
+            if moved < PUMP_BATCH:
+                return
+
+    async def _move_once(self) -> int:
+        r = self._redis
+        for _ in range(MAX_ATTEMPTS):
+            pointers = await r.hgetall(self._gkey("moved"))
+            starts = {s: pointers.get(str(s).encode(), b"0-0").decode() for s in range(len(self.tags))}
+            replies = await asyncio.gather(
+                *(r.xrange(self._key(s, "feed"), f"({starts[s]}", "+", count=PUMP_BATCH) for s in starts)
+            )
+            pending = {s: entries for s, entries in zip(starts, replies, strict=True) if entries}
+            if not pending:
+                return 0
+            events = _merge(pending)
+            args: list[Any] = [len(pending)]
+            for s, entries in pending.items():
+                args += [s, starts[s], entries[-1][0]]
+            args.append(len(events))
+            for fields in events:
+                args += [fields[b"t"], fields[b"e"], fields[b"b"], fields[b"a"], fields[b"at"]]
+            keys = [self._gkey("changes"), self._gkey("seq"), self._gkey("moved")]
+            if await self._pump(keys=keys, args=args) >= 0:
+                # The moved events are no longer needed in the shards (the last one marks where to go on).
+                await asyncio.gather(
+                    *(r.xtrim(self._key(s, "feed"), minid=entries[-1][0]) for s, entries in pending.items())
+                )
+                return max(len(entries) for entries in pending.values())
+            await asyncio.sleep(random.uniform(0, 0.005))  # another reader moved them first: look again
+        raise RuntimeError("could not move change events: too many concurrent readers")
+
+    # -- @context documents ----------------------------------------------------------------------------------
+    async def put_context(self, record: ContextRecord) -> None:
+        data = common.dumps(
+            {
+                "id": record.id,
+                "url": record.url,
+                "kind": record.kind,
+                "body": record.body,
+                "created_at": record.created_at,
+                "extra": record.extra,
+            }
+        )
+        await self._redis.hset(self._gkey("contexts"), record.id, data)
+
+    async def get_context(self, context_id: str) -> ContextRecord | None:
+        data = await self._redis.hget(self._gkey("contexts"), context_id)
+        return None if data is None else _context(data)
+
+    async def find_context_by_url(self, url: str) -> ContextRecord | None:
+        # Lowest id first, so that duplicates of a URL resolve the same way in every backend.
+        return next((r for r in await self.list_contexts() if r.url == url), None)
+
+    async def list_contexts(self) -> list[ContextRecord]:
+        stored = await self._redis.hgetall(self._gkey("contexts"))
+        return [_context(stored[k]) for k in sorted(stored, key=lambda k: k.decode())]
+
+    async def delete_context(self, context_id: str) -> bool:
+        return bool(await self._redis.hdel(self._gkey("contexts"), context_id))
+
+    # -- subscriptions -------------------------------------------------------------------------------------------
+    async def _subscription_script(self, kind: str, tenant: str, sub_id: str, *ops: tuple[Any, ...]) -> bool:
+        script = _Script()
+        field = _sub_field(tenant, sub_id)
+        script.check(kind, self._gkey("subs"), field)
+        for command, key, *args in ops:
+            script.op(command, key, *args)
+        async with self._sub_lock:
+            return bool(await self._apply(keys=script.keys.keys, args=script.argv()))
+
+    async def create_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        field = _sub_field(tenant, sub_id)
+        return await self._subscription_script(
+            "nil",
+            tenant,
+            sub_id,
+            ("HSET", self._gkey("subs"), field, common.dumps(body)),
+            ("HSET", self._gkey("substate"), field, b"{}"),
+        )
+
+    async def replace_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        field = _sub_field(tenant, sub_id)
+        return await self._subscription_script(
+            "has", tenant, sub_id, ("HSET", self._gkey("subs"), field, common.dumps(body))
+        )
+
+    async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        field = _sub_field(tenant, sub_id)
+        body, state = await asyncio.gather(
+            self._redis.hget(self._gkey("subs"), field), self._redis.hget(self._gkey("substate"), field)
+        )
+        if body is None:
+            return None
+        return SubscriptionRecord(tenant, sub_id, common.loads(body), common.loads(state or b"{}"))
+
+    async def list_subscriptions(self, tenant: str | None = None) -> list[SubscriptionRecord]:
+        bodies, states = await asyncio.gather(
+            self._redis.hgetall(self._gkey("subs")), self._redis.hgetall(self._gkey("substate"))
+        )
+        records = []
+        for field, body in bodies.items():
+            owner, _, sub_id = field.decode().partition("\0")
+            if tenant is None or owner == tenant:
+                records.append(
+                    SubscriptionRecord(owner, sub_id, common.loads(body), common.loads(states.get(field, b"{}")))
+                )
+        return sorted(records, key=lambda rec: (rec.tenant, rec.id))
+
+    async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
+        field = _sub_field(tenant, sub_id)
+        return await self._subscription_script(
+            "has", tenant, sub_id, ("HDEL", self._gkey("subs"), field), ("HDEL", self._gkey("substate"), field)
+        )
+
+    async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
+        field = _sub_field(tenant, sub_id)
+        for attempt in range(MAX_ATTEMPTS):
+            current = await self._redis.hget(self._gkey("substate"), field)
+            if current is None:
+                return  # the subscription was deleted
+            script = _Script()
+            script.check("eq", self._gkey("substate"), field, current)
+            script.op(
+                "HSET",
+                self._gkey("substate"),
+                field,
+                common.dumps(common.folded_state(common.loads(current), delivery)),
+            )
+            if await self._apply(keys=script.keys.keys, args=script.argv()):
+                return
+            await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise RuntimeError(f"delivery state of {sub_id} kept conflicting")
+
+    # -- cursors and the notifier's lead -------------------------------------------------------------------------
+    async def get_cursor(self, name: str) -> int | None:
+        value = await self._redis.hget(self._gkey("cursors"), name)
+        return None if value is None else int(value)
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        await self._redis.hset(self._gkey("cursors"), name, seq)
+
+    async def try_lead(self, name: str) -> bool:
+        """A lease in Redis (SET with an expiry, renewed by this process every LEASE_MS / 3): a process that dies
+        or hangs loses it after LEASE_MS and another takes over from the durable cursor."""
+        token = self._leads.get(name) or f"{self._origin}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        held = bool(await self._lease(keys=[self._lease_key(name)], args=[token, LEASE_MS]))
+        if held:
+            self._leads[name] = token
+            if self._renewer is None or self._renewer.done():
+                self._renewer = asyncio.create_task(self._renew(), name="agora-redis-lease")
+        else:
+            self._leads.pop(name, None)
+        return held
+
+    async def is_leading(self, name: str) -> bool:
+        """Whether the lease `name` is still ours (the renewer drops it when Redis says another took it)."""
+        return name in self._leads
+
+    async def _renew(self) -> None:
+        while self._leads:
+            await asyncio.sleep(LEASE_MS / 3000)
+            for name, token in list(self._leads.items()):
+                try:
+                    if not await self._lease(keys=[self._lease_key(name)], args=[token, LEASE_MS]):
+                        self._leads.pop(name, None)
+                except Exception:  # Redis unreachable for a moment: try again at the next beat
+                    continue
+
+
+def _sub_field(tenant: str, sub_id: str) -> str:
+    return f"{tenant}\0{sub_id}"
+
+
+def _member(eid: str, suffix: str) -> str:
+    return f"{eid}\0{suffix}"
+
+
+def _member_id(member: bytes) -> str:
+    return member.decode().partition("\0")[0]
+
+
+def _score(value: float) -> str:
+    return repr(value) if value == value else "0"  # NaN never reaches here (refused on write); inf is "inf"
+
+
+def _box_text(box: Box) -> str:
+    return ",".join(repr(v) for v in box)
+
+
+def _box_hits(member: bytes, boxes: tuple[Box, ...]) -> bool:
+    min_lon, min_lat, max_lon, max_lat = (float(v) for v in member.decode().partition("\0")[2].split(","))
+    return any(
+        min_lon <= q_max_lon and max_lon >= q_min_lon and min_lat <= q_max_lat and max_lat >= q_min_lat
+        for q_min_lon, q_min_lat, q_max_lon, q_max_lat in boxes
+    )
+
+
+def _merge(pending: dict[int, list[tuple[bytes, dict[bytes, bytes]]]]) -> list[dict[bytes, bytes]]:
+    """The events of several shards in one sequence: each shard's in its own order, interleaved by the order key
+    (timestamp, process, write, position), so that the events of one write stay in the order of its plan."""
+    heads = {s: 0 for s in pending}
+    merged = []
+    while heads:
+        shard = min(heads, key=lambda s: pending[s][heads[s]][1][b"k"])
+        merged.append(pending[shard][heads[shard]][1])
+        heads[shard] += 1
+        if heads[shard] == len(pending[shard]):
+            del heads[shard]
+    return merged
+
+
+def _change(entry_id: bytes, fields: dict[bytes, bytes]) -> Change:
+    before, after = fields[b"b"], fields[b"a"]
+    return Change(
+        int(entry_id.split(b"-")[0]),
+        fields[b"t"].decode(),
+        fields[b"e"].decode(),
+        common.loads(before) if before else None,
+        common.loads(after) if after else None,
+        fields[b"at"].decode(),
+    )
+
+
+def _context(data: bytes) -> ContextRecord:
+    d = common.loads(data)
+    return ContextRecord(d["id"], d["url"], d["kind"], d["body"], d["created_at"], d["extra"])
