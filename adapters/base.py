@@ -77,6 +77,8 @@ class Adapter(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # Every entity type the adapter can emit: `agora import --prune` looks for stale entities of these types.
+    entity_types: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, network: str | None = None) -> None:
         self.network = network

@@ -133,6 +133,11 @@ def _p(value: Any) -> dict[str, Any] | None:
 class GtfsAdapter(Adapter):
     name = "gtfs"
     description = "GTFS static feed (zip) into UrbanMobility Gtfs* entities (stops, routes, trips, stop times, ...)"
+    entity_types = (
+        "GtfsAgency", "GtfsStop", "GtfsStation", "GtfsAccessPoint", "GtfsRoute", "GtfsTrip", "GtfsStopTime",
+        "GtfsCalendarRule", "GtfsCalendarDateRule", "GtfsService", "GtfsShape", "GtfsFrequency", "GtfsTransferRule",
+        "GtfsFeedInfo",
+    )  # fmt: skip
 
     def entities(self, source: str) -> Iterator[Entity]:
         try:

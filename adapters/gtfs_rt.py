@@ -94,6 +94,7 @@ def read_feed(source: str) -> rt.FeedMessage:
 class GtfsRtAdapter(Adapter):
     name = "gtfs-rt"
     description = "GTFS-Realtime feed (protobuf file or URL): trip updates, vehicle positions, alerts"
+    entity_types = ("GtfsTripUpdate", "GtfsStopTimeUpdate", "GtfsVehiclePosition", "GtfsAlert")
 
     def entities(self, source: str) -> Iterator[Entity]:
         if not self.network:

@@ -1,5 +1,9 @@
 """Write an adapter's entities to any NGSI-LD broker with batch upserts (clause 5.6.8; docs/decisions/0032).
 
+``--validate`` checks each entity against the JSON Schema of its type before sending it (``validated``; a failing
+entity is reported with its reasons, not sent); ``--prune`` then deletes the entities of the adapter's types and
+network that this import did not send (``prune``, clauses 5.6.10 and 6.17; decision 0035).
+
 The entities go in chunks to ``POST /ngsi-ld/v1/entityOperations/upsert?options=update`` as application/json with
 a Link header naming the project @context: either a URL given by the caller, or the project context hosted by the
 broker's ``/ngsi-ld/v1/jsonldContexts`` (clause 5.13.2), posted only when no identical copy is hosted yet.
@@ -8,6 +12,7 @@ broker's ``/ngsi-ld/v1/jsonldContexts`` (clause 5.13.2), posted only when no ide
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -15,14 +20,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from itertools import islice
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 from urllib.parse import urljoin
 
 import httpx
 
-from adapters.base import Entity
+from adapters.base import Entity, _quote
+from adapters.validate import schema_errors
 
+T = TypeVar("T")
 API = "/ngsi-ld/v1"
+PAGE = 1000  # the largest page most brokers allow (NGSI-LD leaves it to the broker)
 MAX_HOSTED_CHECKED = 100  # hosted contexts compared with the project context before hosting a new copy
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 
@@ -44,6 +52,9 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (entity id, reason) refused by the broker
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (entity id, reasons) failing --validate
+    sent_ids: set[str] = field(default_factory=set)  # kept only for --prune
+    pruned: int = 0
 
     @property
     def total(self) -> int:
@@ -79,8 +90,8 @@ class Progress:
         self.stream.flush()
 
 
-def chunks(entities: Iterable[Entity], size: int) -> Iterator[list[Entity]]:
-    iterator = iter(entities)
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
@@ -128,6 +139,62 @@ def upsert_chunk(client: httpx.Client, chunk: list[Entity], headers: dict[str, s
         raise ImportFailed(f"batch upsert refused: {_problem(response)}")
 
 
+def validated(entities: Iterable[Entity], invalid: list[tuple[str, str]]) -> Iterator[Entity]:
+    """The entities that validate against the JSON Schema of their type; the others go to ``invalid``."""
+    for entity in entities:
+        errors = schema_errors(entity)
+        if errors:
+            invalid.append((str(entity.get("id")), "; ".join(errors)))
+        else:
+            yield entity
+
+
+def id_prefix(entity_type: str, network: str) -> str:
+    """The id prefix shared by the entities of one type and network (``Adapter.entity_id``)."""
+    return f"urn:ngsi-ld:{entity_type}:{_quote(network)}:"
+
+
+def stored_ids(client: httpx.Client, entity_type: str, prefix: str, headers: dict[str, str]) -> Iterator[str]:
+    """The ids of the stored entities of ``entity_type`` whose id starts with ``prefix``, page by page."""
+    offset = 0
+    while True:
+        params: dict[str, str | int] = {
+            "type": entity_type, "idPattern": f"^{re.escape(prefix)}", "pick": "id", "limit": PAGE, "offset": offset,
+        }  # fmt: skip
+        response = client.get(f"{API}/entities", params=params, headers=headers)
+        if response.status_code != 200:
+            raise ImportFailed(f"listing {entity_type} entities for --prune failed: {_problem(response)}")
+        page = response.json()
+        yield from (str(e["id"]) for e in page)
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+def prune(
+    client: httpx.Client, types: Iterable[str], network: str, headers: dict[str, str], report: ImportReport
+) -> None:
+    """Delete the stored entities of ``types`` and ``network`` that this import did not send."""
+    stale = [
+        eid
+        for entity_type in sorted(set(types))
+        for eid in stored_ids(client, entity_type, id_prefix(entity_type, network), headers)
+        if eid not in report.sent_ids
+    ]
+    for chunk in chunks(stale, PAGE):
+        response = client.post(f"{API}/entityOperations/delete", json=chunk, headers=headers)
+        if response.status_code == 204:
+            report.pruned += len(chunk)
+        elif response.status_code == 207:
+            body = response.json()
+            report.pruned += len(body.get("success", []))
+            for err in body.get("errors", []):
+                detail = err.get("error", {})
+                report.failed.append((err.get("entityId", "?"), f"prune: {detail.get('detail') or detail}"))
+        else:
+            raise ImportFailed(f"batch delete for --prune refused: {_problem(response)}")
+
+
 def run_import(
     entities: Iterable[Entity],
     broker: str,
@@ -137,20 +204,32 @@ def run_import(
     chunk_size: int = 500,
     timeout: float = 60.0,
     on_progress: Callable[[int], None] | None = None,
+    validate: bool = False,
+    prune_scope: Callable[[], tuple[Iterable[str], str]] | None = None,
 ) -> ImportReport:
-    """Upsert ``entities`` into the broker at ``broker`` (its base URL) and tell what happened."""
+    """Upsert ``entities`` into the broker at ``broker`` (its base URL) and tell what happened.
+
+    ``prune_scope``, called once every entity was sent, gives the entity types and the network to prune; nothing is
+    pruned when entities were invalid or refused (a partial import must not delete what it failed to rewrite).
+    """
     report = ImportReport()
     headers = {"NGSILD-Tenant": tenant} if tenant else {}
+    stream = validated(entities, report.invalid) if validate else entities
     try:
         with httpx.Client(base_url=broker, timeout=timeout, headers=headers) as client:
             url = context or host_context(client, project_context())
             link = {"Link": f"<{url}>; {LINK_REL}"}
-            for chunk in chunks(entities, chunk_size):
+            for chunk in chunks(stream, chunk_size):
                 for entity in chunk:
                     report.sent[entity["type"]] += 1
+                    if prune_scope is not None:
+                        report.sent_ids.add(entity["id"])
                 upsert_chunk(client, chunk, link, report)
                 if on_progress:
                     on_progress(report.total)
+            if prune_scope is not None and not report.failed and not report.invalid:
+                types, network = prune_scope()
+                prune(client, [*types, *report.sent], network, link, report)
     except httpx.HTTPError as exc:
         raise ImportFailed(f"cannot talk to the broker at {broker}: {exc}") from exc
     return report

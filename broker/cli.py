@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--network", help="network name in the entity ids (default: the source's own, e.g. agency)")
     imp.add_argument("--chunk-size", type=int, default=500, help="entities per batch upsert (default 500)")
     imp.add_argument("--dry-run", action="store_true", help="print the entities as JSON lines, send nothing")
+    imp.add_argument("--validate", action="store_true",
+                     help="check each entity against the JSON Schema of its type; report and skip the failing ones")
+    imp.add_argument("--prune", action="store_true",
+                     help="delete the entities of this adapter's types and network that the source no longer has")
     return parser
 
 
@@ -88,7 +92,7 @@ def import_source(args: argparse.Namespace) -> int:
     import json
 
     from adapters.base import SourceError, load_adapter
-    from adapters.importer import ImportFailed, Progress, run_import
+    from adapters.importer import ImportFailed, Progress, run_import, validated
 
     if not args.dry_run and not args.broker:
         print("agora import: --broker URL is required (or --dry-run)", file=sys.stderr)
@@ -101,15 +105,17 @@ def import_source(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             sent: dict[str, int] = {}
+            invalid: list[tuple[str, str]] = []
+            stream = adapter.entities(args.source)
             try:
-                for entity in adapter.entities(args.source):
+                for entity in validated(stream, invalid) if args.validate else stream:
                     sys.stdout.write(json.dumps(entity, ensure_ascii=False) + "\n")
                     sent[entity["type"]] = sent.get(entity["type"], 0) + 1
             except BrokenPipeError:  # `agora import ... --dry-run | head`: the reader has seen enough
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
             failed: list[tuple[str, str]] = []
-            created = updated = 0
+            created = updated = pruned = 0
         else:
             progress = Progress()
             report = run_import(
@@ -119,9 +125,12 @@ def import_source(args: argparse.Namespace) -> int:
                 context=args.context,
                 chunk_size=args.chunk_size,
                 on_progress=progress.update,
+                validate=args.validate,
+                prune_scope=(lambda: (adapter.entity_types, adapter.network or "default")) if args.prune else None,
             )
             progress.done(report.total)
             sent, failed, created, updated = dict(report.sent), report.failed, report.created, report.updated
+            invalid, pruned = report.invalid, report.pruned
     except (SourceError, ImportFailed) as exc:
         print(f"agora import: {exc}", file=sys.stderr)
         return 1
@@ -133,10 +142,16 @@ def import_source(args: argparse.Namespace) -> int:
         print(f"created: {created}, updated: {updated}, refused by the broker: {len(failed)}", file=err)
     for eid, reason in failed:
         print(f"  refused {eid}: {reason}", file=err)
+    if args.prune and not args.dry_run:
+        print(f"pruned: {pruned}" + (" (skipped: not every entity was written)" if failed or invalid else ""), file=err)
+    if args.validate:
+        print(f"rejected by --validate: {len(invalid)}", file=err)
+        for eid, reason in invalid:
+            print(f"  invalid {eid}: {reason}", file=err)
     print(f"rejected rows: {len(adapter.rejections)}", file=err)
     for rejection in adapter.rejections:
         print(f"  {rejection}", file=err)
-    return 3 if failed or adapter.rejections else 0
+    return 3 if failed or invalid or adapter.rejections else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
