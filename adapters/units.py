@@ -38,7 +38,7 @@ UNITS: dict[str, Unit] = {
         Unit("KVA", "apparentPower", 1000.0), Unit("MVA", "apparentPower", 1e6),
         Unit("VLT", "voltage", 1.0), Unit("KVT", "voltage", 1000.0),
         Unit("AMP", "current", 1.0), Unit("B22", "current", 1000.0),
-        Unit("OHM", "resistance", 1.0),
+        Unit("OHM", "resistance", 1.0), Unit("SIE", "conductance", 1.0),
         Unit("PAL", "pressure", 1.0), Unit("KPA", "pressure", 1000.0), Unit("BAR", "pressure", 100000.0),
         Unit("MBR", "pressure", 100.0), Unit("PS", "pressure", 6894.75789),
         Unit("CEL", "temperature", 1.0, 273.15), Unit("KEL", "temperature", 1.0),
@@ -54,7 +54,8 @@ UNITS: dict[str, Unit] = {
 # The canonical unit of each kind: what a normalised quantity carries.
 CANONICAL: dict[str, str] = {
     "length": "MTR", "volume": "MTQ", "flow": "G51", "power": "KWT", "reactivePower": "KVR",
-    "apparentPower": "KVA", "voltage": "KVT", "current": "AMP", "resistance": "OHM", "pressure": "KPA",
+    "apparentPower": "KVA", "voltage": "KVT", "current": "AMP", "resistance": "OHM", "conductance": "SIE",
+    "pressure": "KPA",
     "temperature": "CEL", "concentration": "M1", "conductivity": "G42", "time": "SEC", "speed": "MTS",
     "frequency": "HTZ", "angle": "DD", "ratio": "P1",
 }  # fmt: skip

@@ -99,6 +99,7 @@ def parse_hours(text: str, unit: str | None = None) -> float:
 class EpanetAdapter(Adapter):
     name = "epanet"
     description = "EPANET .inp network into WaterDistributionManagementEPANET entities (?crs=EPSG:n for WGS84)"
+    entity_types = ("WaterNetwork", "Junction", "Reservoir", "Tank", "Pipe", "Pump", "Valve", "Curve", "Pattern")
 
     def __init__(self, *, network: str | None = None, crs: str | None = None) -> None:
         super().__init__(network=network)
