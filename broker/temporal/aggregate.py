@@ -106,7 +106,7 @@ def apply(method: str, values: list[Any]) -> Any:
     if method == "totalCount":
         return len(values)
     if method == "distinctCount":
-        return len({orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for v in values})
+        return len({_distinct_key(v) for v in values})
     numbers = _as_numbers(values, allow_sizes=method in ("sum", "avg", "min", "max"))
     if numbers is not None:
         return _NUMERIC[method](numbers)
@@ -121,6 +121,14 @@ def apply(method: str, values: list[Any]) -> Any:
         if all(t is not None for t in times):
             return from_micros(round(sum(t or 0 for t in times) / len(times)))
     return None
+
+
+def _distinct_key(value: Any) -> Any:
+    """Values that are the same JSON value count once: 2 and 2.0 are one number, and (the note of table
+    4.5.19.1-1) true counts as 1."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def _as_numbers(values: list[Any], *, allow_sizes: bool) -> list[float] | None:
