@@ -33,27 +33,34 @@ import os
 import random
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from redis.crc import key_slot
 
+from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
 from broker.store.base import (
+    ALL_DATASETS,
     DEFAULT_TENANT,
     Box,
     Change,
     ContextRecord,
     Delivery,
     EntityFilter,
+    InstanceQuery,
     Store,
     SubscriptionRecord,
+    TemporalEntityRecord,
+    TemporalHistory,
+    TemporalInstance,
     WriteFn,
     WritePlan,
 )
+from broker.temporal import history
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -363,16 +370,24 @@ class RedisStore(Store):
         return sorted(names)
 
     # -- entities --------------------------------------------------------------------------------------------
-    async def _read_raw(self, tenant: str, ids: Sequence[str]) -> dict[str, bytes]:
+    async def _read_raw(self, tenant: str, ids: Sequence[str], kind: str = "e") -> dict[str, bytes]:
         r = self._redis
         groups = list(self._by_shard(tenant, ids).items())
-        replies = await asyncio.gather(*(r.hmget(self._key(s, "e", tenant), group) for s, group in groups))
+        replies = await asyncio.gather(*(r.hmget(self._key(s, kind, tenant), group) for s, group in groups))
         return {
             eid: body
             for (_, group), bodies in zip(groups, replies, strict=True)
             for eid, body in zip(group, bodies, strict=True)
             if body is not None
         }
+
+    async def _read_for_write(self, tenant: str, ids: Sequence[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """The entities, and when writes record history the temporal entity records, of `ids`."""
+        if not ids:
+            return {}, {}
+        if not self.history.record:
+            return await self._read_raw(tenant, ids), {}
+        return await asyncio.gather(self._read_raw(tenant, ids), self._read_raw(tenant, ids, "th"))
 
     async def get(self, tenant: str, ids: Iterable[str]) -> dict[str, Entity]:
         id_list = common.unique_ids(ids)
@@ -395,10 +410,10 @@ class RedisStore(Store):
         raise RuntimeError(f"write to {id_list[:3]} kept conflicting after {MAX_ATTEMPTS} attempts")
 
     async def _write_optimistic(self, tenant: str, ids: list[str], fn: WriteFn[T]) -> T | None:
-        raw = await self._read_raw(tenant, ids) if ids else {}
+        raw, heads = await self._read_for_write(tenant, ids)
         plan, events = self._plan(tenant, ids, raw, fn)
         if events:
-            script = self._commit_script(tenant, events, raw, token="", stamp=self._stamp())
+            script = self._commit_script(tenant, events, raw, heads, token="", stamp=self._stamp())
             if not await self._apply(keys=script.keys.keys, args=script.argv()):
                 raise Conflict()
             self._known_tenants.add(tenant)
@@ -419,14 +434,14 @@ class RedisStore(Store):
                 if not await self._apply(keys=script.keys.keys, args=script.argv()):
                     raise Conflict()
                 locked.append(shard)
-            raw = await self._read_raw(tenant, ids)
+            raw, heads = await self._read_for_write(tenant, ids)
             plan, events = self._plan(tenant, ids, raw, fn)
             stamp = self._stamp()
             for shard in sorted(shards):
                 mine = [e for e in events if e[0] == shard]
                 if not mine:
                     continue
-                script = self._commit_script(tenant, mine, raw, token=token, stamp=stamp)
+                script = self._commit_script(tenant, mine, raw, heads, token=token, stamp=stamp)
                 if not await self._apply(keys=script.keys.keys, args=script.argv()):
                     # Only when a lock expired under a writer slower than LOCK_MS: what is committed stays.
                     raise RuntimeError("a multi-entity write lost its locks; part of it may be written")
@@ -471,6 +486,7 @@ class RedisStore(Store):
         tenant: str,
         events: list[Event],
         raw: Mapping[str, bytes],
+        heads: Mapping[str, bytes],
         *,
         token: str,
         stamp: tuple[str, str],
@@ -494,6 +510,10 @@ class RedisStore(Store):
                 script.op("HSET", entities, eid, after_raw)
             before = None if before_raw is None else common.loads(before_raw)
             self._index_ops(script, shard, tenant, eid, before, after)
+            if self.history.record:
+                self._history_ops(
+                    script, shard, tenant, history.history_update(self.history, before, after, at), heads, at
+                )
             script.op(
                 "XADD", feed, "*", "t", tenant, "e", eid, "b", before_raw or b"", "a", after_raw or b"", "at", at,
                 "k", f"{order}|{n:06d}",
@@ -527,6 +547,207 @@ class RedisStore(Store):
             script.op("ZREM", self._key(shard, "g", tenant, attr), _member(eid, _box_text(box)))
         for attr, box in sorted(new_boxes - old_boxes):
             script.op("ZADD", self._key(shard, "g", tenant, attr), _score(box[0]), _member(eid, _box_text(box)))
+
+    # -- temporal history --------------------------------------------------------------------------------------
+    # Per shard, next to the entities: `th:<tenant>` hash id -> temporal entity record, `tv:<tenant>` hash id ->
+    # version of its history (bumped by every change to it), `ti:<tenant>\0<id>` list of its instances in the
+    # order they were recorded. Writes append in their own script; rarer edits rewrite the list, checking the version.
+    def _history_ops(
+        self,
+        script: _Script,
+        shard: int,
+        tenant: str,
+        update: history.HistoryUpdate | None,
+        heads: Mapping[str, bytes],
+        at: str | None = None,
+    ) -> bool:
+        """Record `update` (True when the temporal entity is new); the record must still be what was read."""
+        if update is None:
+            return False
+        eid = update.entity_id
+        records, versions = self._key(shard, "th", tenant), self._key(shard, "tv", tenant)
+        listing = self._key(shard, "ti", tenant, eid)
+        head_raw = heads.get(eid)
+        if head_raw is None:
+            script.check("nil", records, eid)
+        else:
+            script.check("eq", records, eid, head_raw)
+        if update.drop:
+            for command, key in (("HDEL", records), ("HDEL", versions)):
+                script.op(command, key, eid)
+            script.op("DEL", listing)
+            return False
+        now = at or now_iso()
+        record = common.loads(head_raw) if head_raw else {"type": [], "created_at": now, "scope": None}
+        if update.head is not None:
+            record["type"] = list(dict.fromkeys([*record["type"], *update.head.get("type", [])]))
+            if "scope" in update.head:
+                record["scope"] = list(update.head["scope"])
+        record["modified_at"] = now
+        script.op("HSET", records, eid, common.dumps(record))
+        script.op("HINCRBY", versions, eid, 1)
+        for start in range(0, len(update.instances), 500):  # Lua's unpack has a stack limit
+            chunk = update.instances[start : start + 500]
+            script.op("RPUSH", listing, *(_instance_bytes(i) for i in chunk))
+        return head_raw is None
+
+    async def temporal_entities(self, tenant: str, flt: EntityFilter) -> list[TemporalEntityRecord]:
+        if flt.id_pattern is not None:
+            common.compile_id_pattern(flt.id_pattern)
+        r = self._redis
+        if flt.ids is not None:
+            found = await self._read_raw(tenant, sorted(flt.ids), "th")
+        else:
+            shards = await asyncio.gather(*(r.hgetall(self._key(s, "th", tenant)) for s in range(len(self.tags))))
+            found = {k.decode(): v for records in shards for k, v in records.items()}
+        narrowed = EntityFilter(flt.types, flt.ids, flt.id_pattern)
+        out = []
+        for eid in sorted(found):
+            record = common.loads(found[eid])
+            if common.matches({"id": eid, "type": record["type"], "attrs": {}}, narrowed):
+                out.append(
+                    TemporalEntityRecord(
+                        eid, record["type"], record["created_at"], record["modified_at"], record["scope"]
+                    )
+                )
+        return out
+
+    async def _instances_of(self, tenant: str, eid: str) -> list[TemporalInstance]:
+        stored = await self._redis.lrange(self._key(self.shard_of(tenant, eid), "ti", tenant, eid), 0, -1)
+        return [_instance(data) for data in stored]
+
+    async def temporal_instances(self, tenant: str, ids: Iterable[str], query: InstanceQuery) -> TemporalHistory:
+        id_list = common.unique_ids(ids)
+        lists = await asyncio.gather(*(self._instances_of(tenant, eid) for eid in id_list))
+        out: TemporalHistory = {}
+        for eid, instances in zip(id_list, lists, strict=True):
+            by_attr: dict[str, list[TemporalInstance]] = {}
+            for inst in instances:
+                if query.attrs is None or inst.attr in query.attrs:
+                    by_attr.setdefault(inst.attr, []).append(inst)
+            found = {attr: chosen for attr, group in by_attr.items() if (chosen := history.select(group, query))}
+            if found:
+                out[eid] = found
+        return out
+
+    async def temporal_add(
+        self,
+        tenant: str,
+        entity_id: str,
+        head: dict[str, Any] | None,
+        instances: list[TemporalInstance],
+        *,
+        create: bool,
+    ) -> bool:
+        for inst in instances:
+            common.dumps(inst.body)  # refuse what cannot be stored, before changing anything
+        shard = self.shard_of(tenant, entity_id)
+        for attempt in range(MAX_ATTEMPTS):
+            heads = await self._read_raw(tenant, [entity_id], "th")
+            if entity_id not in heads and not create:
+                raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+            script = _Script()
+            created = self._history_ops(
+                script, shard, tenant, history.HistoryUpdate(entity_id, head, instances), heads, now_iso()
+            )
+            script.check("free", self._key(shard, "lock", tenant, entity_id), "")
+            script.op("SADD", self._key(shard, "tenants"), tenant)
+            if await self._apply(keys=script.keys.keys, args=script.argv()):
+                self._known_tenants.add(tenant)
+                return created
+            await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise RuntimeError(f"history of {entity_id} kept conflicting")
+
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        shard = self.shard_of(tenant, entity_id)
+        script = _Script()
+        script.check("has", self._key(shard, "th", tenant), entity_id)
+        script.op("HDEL", self._key(shard, "th", tenant), entity_id)
+        script.op("HDEL", self._key(shard, "tv", tenant), entity_id)
+        script.op("DEL", self._key(shard, "ti", tenant, entity_id))
+        return bool(await self._apply(keys=script.keys.keys, args=script.argv()))
+
+    async def _rewrite_instances(
+        self, tenant: str, entity_id: str, edit: Callable[[list[TemporalInstance]], list[TemporalInstance]]
+    ) -> int:
+        """Replace the instance list of one temporal entity by `edit(list)`, atomically against every other change
+        to it (its version must not move meanwhile); the number of instances `edit` removed."""
+        shard = self.shard_of(tenant, entity_id)
+        versions, listing = self._key(shard, "tv", tenant), self._key(shard, "ti", tenant, entity_id)
+        for attempt in range(MAX_ATTEMPTS):
+            version = await self._redis.hget(versions, entity_id)
+            if version is None:
+                return 0  # no history at all
+            instances = await self._instances_of(tenant, entity_id)
+            edited = edit(list(instances))
+            if edited == instances:
+                return 0
+            script = _Script()
+            script.check("eq", versions, entity_id, version)
+            script.op("DEL", listing)
+            for start in range(0, len(edited), 500):
+                script.op("RPUSH", listing, *(_instance_bytes(i) for i in edited[start : start + 500]))
+            script.op("HINCRBY", versions, entity_id, 1)
+            if await self._apply(keys=script.keys.keys, args=script.argv()):
+                return len(instances) - len(edited)
+            await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise RuntimeError(f"history of {entity_id} kept conflicting")
+
+    async def temporal_delete_attr(self, tenant: str, entity_id: str, attr: str, dataset: str | None) -> int:
+        def edit(instances: list[TemporalInstance]) -> list[TemporalInstance]:
+            return [
+                i
+                for i in instances
+                if i.attr != attr or (dataset != ALL_DATASETS and i.body.get("datasetId") != dataset)
+            ]
+
+        return await self._rewrite_instances(tenant, entity_id, edit)
+
+    async def temporal_replace_instance(self, tenant: str, entity_id: str, instance: TemporalInstance) -> bool:
+        found = False
+
+        def edit(instances: list[TemporalInstance]) -> list[TemporalInstance]:
+            nonlocal found
+            for n, old in enumerate(instances):
+                if old.attr == instance.attr and old.instance_id == instance.instance_id:
+                    found = True
+                    instances[n] = TemporalInstance(instance.attr, instance.instance_id, common.clone(instance.body))
+                    break
+            return instances
+
+        await self._rewrite_instances(tenant, entity_id, edit)
+        return found
+
+    async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str) -> bool:
+        def edit(instances: list[TemporalInstance]) -> list[TemporalInstance]:
+            for n, old in enumerate(instances):
+                if old.attr == attr and old.instance_id == instance_id:
+                    del instances[n]
+                    break
+            return instances
+
+        return await self._rewrite_instances(tenant, entity_id, edit) > 0
+
+    async def temporal_retain(self, older_than: int | None, max_count: int | None) -> int:
+        def edit(instances: list[TemporalInstance]) -> list[TemporalInstance]:
+            kept: set[int] = set()
+            for attr in dict.fromkeys(i.attr for i in instances):
+                mine = sorted(
+                    (n for n, i in enumerate(instances) if i.attr == attr),
+                    key=lambda n: history.sort_time(instances[n], "modifiedAt"),
+                )
+                if older_than is not None:
+                    mine = [n for n in mine if history.sort_time(instances[n], "modifiedAt") >= older_than]
+                if max_count is not None:
+                    mine = mine[-max_count:] if max_count else []
+                kept.update(mine)
+            return [i for n, i in enumerate(instances) if n in kept]
+
+        removed = 0
+        for tenant in await self.list_tenants():
+            for record in await self.temporal_entities(tenant, EntityFilter()):
+                removed += await self._rewrite_instances(tenant, record.id, edit)
+        return removed
 
     # -- queries ---------------------------------------------------------------------------------------------
     async def find_ids(self, tenant: str, flt: EntityFilter) -> list[str]:
@@ -774,6 +995,15 @@ class RedisStore(Store):
                         self._leads.pop(name, None)
                 except Exception:  # Redis unreachable for a moment: try again at the next beat
                     continue
+
+
+def _instance_bytes(inst: TemporalInstance) -> bytes:
+    return common.dumps({"a": inst.attr, "i": inst.instance_id, "b": inst.body})
+
+
+def _instance(data: bytes) -> TemporalInstance:
+    d = common.loads(data)
+    return TemporalInstance(d["a"], d["i"], d["b"])
 
 
 def _sub_field(tenant: str, sub_id: str) -> str:
