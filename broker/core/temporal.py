@@ -254,8 +254,12 @@ class Temporal:
         start, end = view.time.bounds()
         limit = self.instance_limit
         per_attr: int | None = limit + 1 if view.last_n is None else min(view.last_n, limit + 1)
-        if view.representation == "aggregatedValues":
-            per_attr = view.last_n  # aggregations see every instance in the interval (lastN still applies)
+        aggregated = view.representation == "aggregatedValues"
+        probe = aggregated and _store_can_aggregate(view, query)
+        if aggregated:
+            # Aggregations see every instance in the interval (lastN still applies), unless the store aggregates:
+            # then one instance per attribute tells which attributes there are, and of which kind.
+            per_attr = 1 if probe else view.last_n
         iq = InstanceQuery(
             attrs=view.attrs,
             timeproperty=view.time.timeproperty,
@@ -263,7 +267,7 @@ class Temporal:
             end=end,
             datasets=view.datasets,
             per_attr=per_attr,
-            newest_first=view.last_n is not None,
+            newest_first=view.last_n is not None or probe,
         )
         history = await self.store.temporal_instances(tenant, [r.id for r in records], iq)
         out = []
@@ -274,38 +278,66 @@ class Temporal:
             if query is not None and not matches(_as_entity(record, attrs), query):
                 continue
             out.append(TemporalEntity(record, attrs))
-        if view.representation == "aggregatedValues":
+        if aggregated:
+            full = replace(iq, per_attr=view.last_n, newest_first=view.last_n is not None)
             for entity in out:
-                entity.aggregates = await self._aggregate(tenant, entity, view, iq)
+                entity.aggregates = await self._aggregate(tenant, entity, view, full, probed=probe)
             return out, None
         return out, _cut(out, limit, view)
 
     async def _aggregate(
-        self, tenant: str, entity: TemporalEntity, view: TemporalView, iq: InstanceQuery
+        self, tenant: str, entity: TemporalEntity, view: TemporalView, iq: InstanceQuery, *, probed: bool
     ) -> dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]]:
-        prop = view.time.timeproperty
-        start, end = view.time.bounds()
+        """Per attribute and datasetId, the aggregates: from the store's sums when it can (numeric values of one
+        datasetId), else from the instances (the reference)."""
         out: dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]] = {}
         for attr, instances in entity.attrs.items():
-            groups: dict[str | None, list[TemporalInstance]] = {}
-            for inst in instances:
-                groups.setdefault(inst.body.get("datasetId"), []).append(inst)
-            out[attr] = []
-            for dataset, members in groups.items():
-                origin = start if start is not None else min(sort_time(i, prop) for i in members)
-                periods = agg.Periods(origin, view.period, end)
-                fast = None
-                if view.last_n is None and not view.period.months and (end is not None or not view.period.is_zero):
-                    dq = replace(iq, attrs=frozenset({attr}), datasets=frozenset({dataset}), per_attr=None)
-                    rows = await self.store.temporal_numeric_buckets(
-                        tenant, entity.record.id, attr, dq, origin, view.period.micros or (end or 0) - origin + 1
-                    )
-                    if rows is not None:
-                        last = max(sort_time(i, prop) for i in members)
-                        fast = agg.from_buckets(rows, list(view.methods), periods, last)
-                result = fast if fast is not None else agg.aggregate(members, list(view.methods), periods, prop)
-                out[attr].append((dataset, result))
+            if probed:
+                fast = await self._store_aggregate(tenant, entity.record.id, attr, view, iq)
+                if fast is not None:
+                    out[attr] = [(instances[-1].body.get("datasetId"), fast)]
+                    continue
+                loaded = await self.store.temporal_instances(
+                    tenant, [entity.record.id], replace(iq, attrs=frozenset({attr}))
+                )
+                instances = loaded.get(entity.record.id, {}).get(attr, [])
+            out[attr] = self._aggregate_instances(instances, view)
         return out
+
+    async def _store_aggregate(
+        self, tenant: str, entity_id: str, attr: str, view: TemporalView, iq: InstanceQuery
+    ) -> dict[str, list[list[Any]]] | None:
+        start, end = view.time.bounds()
+        assert start is not None  # _store_can_aggregate
+        periods = agg.Periods(start, view.period, end)
+        width = view.period.micros or (end or 0) - start + 1
+        dq = replace(iq, attrs=frozenset({attr}), per_attr=None)
+        rows = await self.store.temporal_numeric_buckets(tenant, entity_id, attr, dq, start, width)
+        return None if rows is None else agg.from_buckets(rows, list(view.methods), periods, start)
+
+    def _aggregate_instances(
+        self, instances: list[TemporalInstance], view: TemporalView
+    ) -> list[tuple[str | None, dict[str, list[list[Any]]]]]:
+        prop = view.time.timeproperty
+        start, end = view.time.bounds()
+        groups: dict[str | None, list[TemporalInstance]] = {}
+        for inst in instances:
+            groups.setdefault(inst.body.get("datasetId"), []).append(inst)
+        out = []
+        for dataset, members in groups.items():
+            origin = start if start is not None else min(sort_time(i, prop) for i in members)
+            periods = agg.Periods(origin, view.period, end)
+            out.append((dataset, agg.aggregate(members, list(view.methods), periods, prop)))
+        return out
+
+
+def _store_can_aggregate(view: TemporalView, query: Query | None) -> bool:
+    """Whether the store's numeric sums can answer: fixed-width periods from a known start, every instance of the
+    interval (no lastN), and no condition that needs the instances themselves (q, geo, scope)."""
+    start, end = view.time.bounds()
+    fixed = not view.period.months and (end is not None or not view.period.is_zero)
+    conditions = query is not None and (query.q is not None or query.geo is not None or query.scope is not None)
+    return view.last_n is None and start is not None and fixed and not conditions
 
 
 def _as_entity(record: TemporalEntityRecord, attrs: dict[str, list[TemporalInstance]]) -> Entity:

@@ -324,8 +324,9 @@ class Store(abc.ABC):
     ) -> list[tuple[int, int, float, float, float, float, int]] | None:
         """Optional fast path of aggregations: per period of `period` microseconds from `origin`, (period number,
         count, sum, sum of squares, min, max, distinct count) of the numeric values of one attribute's instances
-        selected by `query` (its per_attr ignored). None when the backend cannot, or when a selected instance is
-        not a number: the caller then aggregates the instances itself, which is the reference."""
+        selected by `query` (its per_attr ignored). None when the backend cannot, when a selected instance is not
+        a number, or when they span several datasetIds: the caller then aggregates the instances itself, which
+        is the reference."""
         return None
 
     async def try_lead(self, name: str) -> bool:

@@ -236,20 +236,23 @@ def numeric_buckets(
     conn: sqlite3.Connection, tenant: str, eid: str, attr: str, query: InstanceQuery, origin: int, period: int
 ) -> list[tuple[int, int, float, float, float, float, int]] | None:
     """Per period (bucket number from `origin`, `period` microseconds wide): count, sum, sum of squares, min,
-    max, distinct count of the numeric values; None when some selected instance is not a number (the caller then
-    aggregates in Python)."""
+    max, distinct count of the numeric values; None when some selected instance is not a number or the selected
+    instances span several datasetIds (the caller then aggregates in Python)."""
     column = COLUMNS[query.timeproperty]
     where, params = time_where(tenant, eid, attr, query)
     if query.start is None and query.end is None:
         where += f" AND {column} IS NOT NULL"
     rows = conn.execute(
         f"SELECT ({column} - ?) / ? AS bucket, COUNT(*), COUNT(num), SUM(num), SUM(num * num), MIN(num), MAX(num), "
-        f"COUNT(DISTINCT num) FROM temporal_instances WHERE {where} GROUP BY bucket ORDER BY bucket",
+        f"COUNT(DISTINCT num), COUNT(DISTINCT COALESCE(dataset_id, '')), MIN(COALESCE(dataset_id, '')) "
+        f"FROM temporal_instances WHERE {where} GROUP BY bucket ORDER BY bucket",
         [origin, max(period, 1), *params],
     ).fetchall()
     out = []
-    for bucket, total, numeric, total_sum, squares, low, high, distinct in rows:
-        if total != numeric:
+    if len({row[-1] for row in rows}) > 1:
+        return None  # several datasetIds: they are aggregated apart, from the instances
+    for bucket, total, numeric, total_sum, squares, low, high, distinct, datasets, _ in rows:
+        if total != numeric or datasets > 1:
             return None
         out.append((int(bucket), int(total), float(total_sum), float(squares), float(low), float(high), int(distinct)))
     return out
