@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from broker.core.contexts import CONTEXTS_PATH
 from broker.http import contexts, discovery, entities, info, openapi, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.state import BrokerState
+from broker.ld.resolver import ContextResolver
 from broker.notify.delivery import RetryPolicy
 from broker.notify.notifier import Notifier, NotifierConfig
 from broker.settings import Settings
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         the_store.history = HistoryPolicy(settings.history, settings.history_on_delete == "keep")
         await the_store.open()
         app.state.broker = BrokerState.build(settings, the_store)
+        the_store.watch_contexts(forget_changed_context(app.state.broker.resolver))
         log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
         notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings))
         await notifier.start()
@@ -53,6 +56,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *openapi.ROUTES,
     ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+
+def forget_changed_context(resolver: ContextResolver) -> Callable[[str, str], None]:
+    """What a process does when a context record changed in the store (maybe through another process): drop its
+    cached copy, under the record's URL and, for a hosted one, under any host name it was asked for."""
+
+    def forget(context_id: str, url: str) -> None:
+        resolver.forget(url)
+        suffix = CONTEXTS_PATH + context_id
+        for document in resolver.documents():
+            if document.url.endswith(suffix):
+                resolver.forget(document.url)
+
+    return forget
 
 
 def notifier_config(settings: Settings) -> NotifierConfig:

@@ -334,6 +334,11 @@ class Store(abc.ABC):
         processes override this so that exactly one process leads; a process-local store always leads."""
         return True
 
+    def watch_contexts(self, callback: Callable[[str, str], None]) -> None:  # noqa: B027 - optional hook
+        """Have `callback(context id, url)` called after any process put or deleted a context record, so that each
+        process's cache of @context documents stays coherent with the store. Backends that several broker
+        processes share over a network override this; a process-local store needs nothing of it."""
+
 
 def _no_temporal(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no temporal history")

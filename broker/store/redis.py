@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import random
 import uuid
@@ -64,6 +65,7 @@ from broker.temporal import history
 
 T = TypeVar("T")
 U = TypeVar("U")
+log = logging.getLogger("agora.store.redis")
 
 SLOTS = 16384
 DEFAULT_CLUSTER_SHARDS = 16
@@ -283,6 +285,8 @@ class RedisStore(Store):
         # Subscription documents are written one at a time per process, in call order: calls running on several
         # pooled connections could otherwise reach Redis in another order than they were made.
         self._sub_lock = asyncio.Lock()
+        self._context_watchers: list[Callable[[str, str], None]] = []
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -310,11 +314,12 @@ class RedisStore(Store):
     async def close(self) -> None:
         if self._r is None:
             return
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._renewer
-            self._renewer = None
+        for task in (self._renewer, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._renewer = self._watcher = None
         for name, token in list(self._leads.items()):
             with contextlib.suppress(Exception):  # a lease we cannot release expires on its own
                 await self._release(keys=[self._lease_key(name)], args=[token])
@@ -861,17 +866,20 @@ class RedisStore(Store):
 
     # -- @context documents ----------------------------------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:
-        data = common.dumps(
-            {
-                "id": record.id,
-                "url": record.url,
-                "kind": record.kind,
-                "body": record.body,
-                "created_at": record.created_at,
-                "extra": record.extra,
-            }
+        record_bytes = _context_bytes(record)
+        await self._context_script(
+            record.id, record.url, None, ("HSET", self._gkey("contexts"), record.id, record_bytes)
         )
-        await self._redis.hset(self._gkey("contexts"), record.id, data)
+
+    async def _context_script(self, context_id: str, url: str, check: str | None, *ops: tuple[Any, ...]) -> bool:
+        """Change a context record and tell every process (the `contexts:changed` stream) in one step."""
+        script = _Script()
+        if check is not None:
+            script.check(check, self._gkey("contexts"), context_id)
+        for command, key, *args in ops:
+            script.op(command, key, *args)
+        script.op("XADD", self._gkey("contexts:changed"), "MAXLEN", "~", 1000, "*", "i", context_id, "u", url)
+        return bool(await self._apply(keys=script.keys.keys, args=script.argv()))
 
     async def get_context(self, context_id: str) -> ContextRecord | None:
         data = await self._redis.hget(self._gkey("contexts"), context_id)
@@ -886,7 +894,39 @@ class RedisStore(Store):
         return [_context(stored[k]) for k in sorted(stored, key=lambda k: k.decode())]
 
     async def delete_context(self, context_id: str) -> bool:
-        return bool(await self._redis.hdel(self._gkey("contexts"), context_id))
+        record = await self.get_context(context_id)
+        if record is None:
+            return False
+        return await self._context_script(context_id, record.url, "has", ("HDEL", self._gkey("contexts"), context_id))
+
+    def watch_contexts(self, callback: Callable[[str, str], None]) -> None:
+        """Follow the `contexts:changed` stream from now on, calling `callback(id, url)` for every entry."""
+        self._context_watchers.append(callback)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_contexts(), name="agora-redis-contexts")
+
+    async def _watch_contexts(self) -> None:
+        key = self._gkey("contexts:changed")
+        last: bytes | str | None = None
+        while self._r is not None:
+            try:
+                if last is None:  # from the newest entry on: what came before is already in every cache
+                    newest = await self._redis.xrevrange(key, "+", "-", count=1)
+                    last = newest[0][0] if newest else "0-0"
+                replies = await self._redis.xread({key: last}, count=100, block=1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away for a moment: look again shortly
+                await asyncio.sleep(1.0)
+                continue
+            for _, entries in replies or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    for callback in self._context_watchers:
+                        try:
+                            callback(fields[b"i"].decode(), fields[b"u"].decode())
+                        except Exception:
+                            log.exception("a context watcher failed")
 
     # -- subscriptions -------------------------------------------------------------------------------------------
     async def _subscription_script(self, kind: str, tenant: str, sub_id: str, *ops: tuple[Any, ...]) -> bool:
@@ -995,6 +1035,11 @@ class RedisStore(Store):
                         self._leads.pop(name, None)
                 except Exception:  # Redis unreachable for a moment: try again at the next beat
                     continue
+
+
+def _context_bytes(record: ContextRecord) -> bytes:
+    fields = {"id": record.id, "url": record.url, "kind": record.kind, "body": record.body}
+    return common.dumps({**fields, "created_at": record.created_at, "extra": record.extra})
 
 
 def _instance_bytes(inst: TemporalInstance) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import uid
+from tests.e2e.helpers import link, uid
 from tests.support.redis_servers import RedisServer, running_redis
 from tests.support.servers import BrokerProcess, running_broker, start_broker
 
@@ -161,6 +161,26 @@ def test_concurrent_patches_of_one_entity_from_both_lose_no_attribute(pair: list
     entity = httpx.get(f"{a.url}{BASE}/entities/{eid}").json()
     expected = {f"a{n}_{i}" for n in range(threads) for i in range(per_thread)}
     assert expected <= set(entity), f"lost: {sorted(expected - set(entity))[:10]}"
+
+
+def test_a_context_deleted_through_one_process_is_no_longer_served_from_the_others_cache(
+    pair: list[BrokerProcess],
+) -> None:
+    a, b = pair
+    r = httpx.post(f"{a.url}{BASE}/jsonldContexts", json={"@context": {"brand": "https://example.org/brand"}})
+    assert r.status_code == 201, r.text
+    context_id = r.headers["location"].rsplit("/", 1)[1]
+    on_b = link(f"{b.url}{BASE}/jsonldContexts/{context_id}")  # b caches it under its own host name
+
+    def create_on_b() -> httpx.Response:
+        return httpx.post(f"{b.url}{BASE}/entities", json={"id": uid(), "type": "Vehicle", "brand": "x"}, headers=on_b)
+
+    assert create_on_b().status_code == 201
+    assert httpx.delete(f"{a.url}{BASE}/jsonldContexts/{context_id}").status_code == 204
+    deadline = time.monotonic() + 5
+    while (refused := create_on_b()).status_code == 201 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert refused.status_code == 504, refused.text  # LdContextNotAvailable: the hosted context is gone
 
 
 @pytest.fixture
