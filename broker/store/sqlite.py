@@ -325,10 +325,18 @@ class SqliteStore(Store):
         return removed
 
     async def temporal_numeric_buckets(
-        self, tenant: str, entity_id: str, attr: str, query: InstanceQuery, origin: int, period: int
+        self,
+        tenant: str,
+        entity_id: str,
+        attr: str,
+        query: InstanceQuery,
+        origin: int,
+        period: int,
+        *,
+        distinct: bool = True,
     ) -> list[tuple[int, int, float, float, float, float, int]] | None:
         with self._connection() as conn:
-            return temporal_sql.numeric_buckets(conn, tenant, entity_id, attr, query, origin, period)
+            return temporal_sql.numeric_buckets(conn, tenant, entity_id, attr, query, origin, period, distinct)
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from broker.core.model import Entity
@@ -33,7 +34,10 @@ CREATE TABLE IF NOT EXISTS temporal_instances (
     dataset_id TEXT, observed INTEGER, created INTEGER, modified INTEGER, deleted INTEGER, num REAL,
     body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS temporal_by_observed ON temporal_instances (tenant, entity_id, attr, observed);
+-- Covering for aggregations (num, dataset_id): they read the index alone, never the table.
+DROP INDEX IF EXISTS temporal_by_observed;
+CREATE INDEX IF NOT EXISTS temporal_observed_cover ON temporal_instances
+    (tenant, entity_id, attr, observed, num, dataset_id);
 CREATE INDEX IF NOT EXISTS temporal_by_modified ON temporal_instances (tenant, entity_id, attr, modified);
 """
 
@@ -232,25 +236,66 @@ def retain_count(conn: sqlite3.Connection, key: tuple[str, str, str], max_count:
     ).rowcount
 
 
+#: Up to this many periods, each is one indexed range query (no sorter); beyond, one GROUP BY query.
+_RANGE_QUERIES_UP_TO = 5000
+Bucket = tuple[int, int, float, float, float, float, int]
+
+
 def numeric_buckets(
-    conn: sqlite3.Connection, tenant: str, eid: str, attr: str, query: InstanceQuery, origin: int, period: int
-) -> list[tuple[int, int, float, float, float, float, int]] | None:
+    conn: sqlite3.Connection,
+    tenant: str,
+    eid: str,
+    attr: str,
+    query: InstanceQuery,
+    origin: int,
+    period: int,
+    distinct: bool = True,
+) -> list[Bucket] | None:
     """Per period (bucket number from `origin`, `period` microseconds wide): count, sum, sum of squares, min,
     max, distinct count of the numeric values; None when some selected instance is not a number or the selected
-    instances span several datasetIds (the caller then aggregates in Python)."""
+    instances span several datasetIds (the caller then aggregates in Python). Without `distinct` the distinct
+    count (the costliest part) is not computed and reads 0."""
     column = COLUMNS[query.timeproperty]
+    period = max(period, 1)
     where, params = time_where(tenant, eid, attr, query)
-    if query.start is None and query.end is None:
-        where += f" AND {column} IS NOT NULL"
-    rows = conn.execute(
-        f"SELECT ({column} - ?) / ? AS bucket, COUNT(*), COUNT(num), SUM(num), SUM(num * num), MIN(num), MAX(num), "
-        f"COUNT(DISTINCT num), COUNT(DISTINCT COALESCE(dataset_id, '')), MIN(COALESCE(dataset_id, '')) "
-        f"FROM temporal_instances WHERE {where} GROUP BY bucket ORDER BY bucket",
-        [origin, max(period, 1), *params],
-    ).fetchall()
-    out = []
+    end = query.end
+    if end is None:
+        (last,) = conn.execute(f"SELECT MAX({column}) FROM temporal_instances WHERE {where}", params).fetchone()
+        if last is None:
+            return []
+        end = int(last) + 1
+    stats = (
+        "COUNT(*), COUNT(num), SUM(num), SUM(num * num), MIN(num), MAX(num), "
+        f"{'COUNT(DISTINCT num)' if distinct else '0'}, COUNT(DISTINCT COALESCE(dataset_id, '')), "
+        "MIN(COALESCE(dataset_id, ''))"
+    )
+    periods = -(-(end - origin) // period)
+    if periods <= _RANGE_QUERIES_UP_TO:
+        # One range per period, clamped to the query's bounds: a second pair of bounds in the same WHERE would
+        # leave SQLite free to scan the whole interval for every period.
+        rows = []
+        where, params = time_where(tenant, eid, attr, replace(query, start=None, end=None))
+        sql = f"SELECT {stats} FROM temporal_instances WHERE {where} AND {column} >= ? AND {column} < ?"
+        low, high = query.start, query.end
+        for k in range(max(periods, 0)):
+            start, stop = origin + k * period, origin + (k + 1) * period
+            start, stop = max(start, low) if low is not None else start, min(stop, high) if high is not None else stop
+            row = conn.execute(sql, [*params, start, stop]).fetchone()
+            if row[0]:
+                rows.append((k, *row))
+    else:
+        rows = conn.execute(
+            f"SELECT ({column} - ?) / ? AS bucket, {stats} FROM temporal_instances WHERE {where} "
+            f"GROUP BY bucket ORDER BY bucket",
+            [origin, period, *params],
+        ).fetchall()
+    return _buckets(rows)
+
+
+def _buckets(rows: list[Any]) -> list[Bucket] | None:
     if len({row[-1] for row in rows}) > 1:
         return None  # several datasetIds: they are aggregated apart, from the instances
+    out = []
     for bucket, total, numeric, total_sum, squares, low, high, distinct, datasets, _ in rows:
         if total != numeric or datasets > 1:
             return None
