@@ -53,3 +53,8 @@ def test_sigkill_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -> None:
             assert r.status_code == 200, f"acknowledged write of {eid} lost"
             if patched:
                 assert r.json()["n"]["value"] == -1, f"acknowledged update of {eid} lost"
+            # the history commits with the write (decision record 0070): every acknowledged value is in it
+            history = http.get(f"{BASE}/temporal/entities/{eid}", params={"format": "temporalValues"})
+            assert history.status_code == 200, f"history of {eid} lost"
+            values = [v for v, _ in history.json()["n"]["values"]]
+            assert (-1 in values) if patched else bool(values), f"acknowledged history of {eid} lost"
