@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="check each entity against the JSON Schema of its type; report and skip the failing ones")
     imp.add_argument("--prune", action="store_true",
                      help="delete the entities of this adapter's types and network that the source no longer has")
+    from conformance.cli import add_subcommand
+
+    add_subcommand(sub)
     return parser
 
 
@@ -163,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return list_adapters()
     if args.command == "import":
         return import_source(args)
+    if args.command == "conformance":
+        from conformance.cli import run as run_conformance
+
+        return run_conformance(args)
     parser.print_help()
     return 0 if args.command is None and argv == [] else 2
 

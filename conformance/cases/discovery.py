@@ -1,0 +1,122 @@
+"""Discovery of types and attributes (clauses 5.7.5-5.7.10; HTTP binding 6.25-6.28) and /info/sourceIdentity
+(6.33)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.cases._shared import prop, vehicle
+from conformance.kit import Kit, case
+
+
+def _get(k: Kit, path: str, **params: str) -> Any:
+    response = k.http.get(path, params=params)
+    k.expect_status(response, 200)
+    return k.json(response)
+
+
+@case("5.7.5", "GET /types answers an EntityTypeList whose typeList names the types in use.", also=("6.25",))
+def types_list(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    listing = _get(k, "/types")
+    k.expect(isinstance(listing, dict) and listing.get("type") == "EntityTypeList", f"/types gave {listing!r:.200}")
+    k.expect(body["type"] in listing.get("typeList", []), f"{body['type']} missing from typeList")
+
+
+@case("5.7.6", "GET /types?details=true answers EntityType objects with typeName and attributeNames.", also=("6.25",))
+def types_details(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    details = _get(k, "/types", details="true")
+    k.expect(isinstance(details, list), "/types?details=true is not an array")
+    mine = [d for d in details if isinstance(d, dict) and d.get("typeName") == body["type"]]
+    k.expect(len(mine) == 1, f"no EntityType for {body['type']}")
+    k.expect(mine[0].get("type") == "EntityType", f"type member is {mine[0].get('type')!r}")
+    k.expect(
+        {"speed", "isParked", "location"} <= set(mine[0].get("attributeNames", [])),
+        f"attributeNames are {mine[0].get('attributeNames')!r}",
+    )
+
+
+@case(
+    "5.7.7", "GET /types/{type} answers an EntityTypeInfo with the entity count and attribute details.", also=("6.26",)
+)
+def type_information(k: Kit) -> None:
+    entity_type = k.type_name("Info")
+    k.entity(vehicle(k, entity_type))
+    k.entity(vehicle(k, entity_type))
+    info = _get(k, f"/types/{entity_type}")
+    k.expect(isinstance(info, dict) and info.get("type") == "EntityTypeInfo", f"got {info!r:.200}")
+    k.expect(info.get("typeName") == entity_type, f"typeName is {info.get('typeName')!r}")
+    k.expect(info.get("entityCount") == 2, f"entityCount is {info.get('entityCount')!r}")
+    names = {d.get("attributeName") for d in info.get("attributeDetails", []) if isinstance(d, dict)}
+    k.expect({"speed", "isParked", "location"} <= names, f"attributeDetails name {sorted(map(str, names))}")
+
+
+@case("5.7.7", "GET /types/{type} for a type no entity has is a ResourceNotFound error (404).", also=("6.26",))
+def type_information_unknown_is_404(k: Kit) -> None:
+    k.expect_problem(k.http.get(f"/types/{k.type_name('Nobody')}"), 404, "ResourceNotFound")
+
+
+@case(
+    "5.7.8", "GET /attributes answers an AttributeList whose attributeList names the attributes in use.", also=("6.27",)
+)
+def attributes_list(k: Kit) -> None:
+    attr = k.attr_name()
+    k.entity(vehicle(k, **{attr: prop(1)}))
+    listing = _get(k, "/attributes")
+    k.expect(isinstance(listing, dict) and listing.get("type") == "AttributeList", f"got {listing!r:.200}")
+    k.expect(attr in listing.get("attributeList", []), f"{attr} missing from attributeList")
+
+
+@case(
+    "5.7.9", "GET /attributes?details=true answers Attribute objects with attributeName and typeNames.", also=("6.27",)
+)
+def attributes_details(k: Kit) -> None:
+    attr = k.attr_name()
+    body = vehicle(k, **{attr: prop(1)})
+    k.entity(body)
+    details = _get(k, "/attributes", details="true")
+    k.expect(isinstance(details, list), "/attributes?details=true is not an array")
+    mine = [d for d in details if isinstance(d, dict) and d.get("attributeName") == attr]
+    k.expect(len(mine) == 1 and mine[0].get("type") == "Attribute", f"no Attribute for {attr}")
+    k.expect(body["type"] in mine[0].get("typeNames", []), f"typeNames are {mine[0].get('typeNames')!r}")
+
+
+@case(
+    "5.7.10",
+    "GET /attributes/{attr} answers the Attribute with its count, types and the entity types using it.",
+    also=("6.28",),
+)
+def attribute_information(k: Kit) -> None:
+    attr = k.attr_name()
+    body = vehicle(k, **{attr: prop(1)})
+    k.entity(body)
+    info = _get(k, f"/attributes/{attr}")
+    k.expect(isinstance(info, dict) and info.get("type") == "Attribute", f"got {info!r:.200}")
+    k.expect(info.get("attributeName") == attr, f"attributeName is {info.get('attributeName')!r}")
+    k.expect(info.get("attributeCount") == 1, f"attributeCount is {info.get('attributeCount')!r}")
+    k.expect("Property" in info.get("attributeTypes", []), f"attributeTypes are {info.get('attributeTypes')!r}")
+    k.expect(body["type"] in info.get("typeNames", []), f"typeNames are {info.get('typeNames')!r}")
+
+
+@case(
+    "5.7.10", "GET /attributes/{attr} for an attribute no entity has is a ResourceNotFound error (404).", also=("6.28",)
+)
+def attribute_information_unknown_is_404(k: Kit) -> None:
+    k.expect_problem(k.http.get(f"/attributes/{k.attr_name('nobody')}"), 404, "ResourceNotFound")
+
+
+@case(
+    "6.33",
+    "GET /info/sourceIdentity answers a ContextSourceIdentity with id, type and contextSourceAlias.",
+    feature="source-identity",
+)
+def source_identity(k: Kit) -> None:
+    identity = _get(k, "/info/sourceIdentity")
+    k.expect(isinstance(identity, dict) and identity.get("type") == "ContextSourceIdentity", f"got {identity!r:.200}")
+    k.expect(
+        all(m in identity for m in ("id", "contextSourceAlias", "contextSourceUptime", "contextSourceTimeAt")),
+        f"members are {sorted(identity)}",
+    )

@@ -1,0 +1,240 @@
+"""The temporal API (clauses 5.6.11, 5.6.16, 5.7.3, 5.7.4; HTTP binding 6.18, 6.19, 6.24), an optional feature:
+a broker whose /temporal/entities answers 404/405/501 gets "not implemented" for these cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.kit import Kit, case
+
+TIMES = ("2020-01-01T10:00:00Z", "2020-01-01T11:00:00Z", "2020-01-01T12:00:00Z")
+
+
+def _temporal_entity(k: Kit) -> dict[str, Any]:
+    return {
+        "id": k.uid("Sensor"),
+        "type": k.type_name("Sensor"),
+        "temperature": [{"type": "Property", "value": 20 + i, "observedAt": t} for i, t in enumerate(TIMES)],
+    }
+
+
+def _create(k: Kit) -> dict[str, Any]:
+    body = _temporal_entity(k)
+    response = k.post("/temporal/entities", body)
+    k.not_implemented_if(response, "temporal")
+    k.expect_status(response, 201)
+    k.delete_later(f"/temporal/entities/{body['id']}")
+    k.delete_later(f"/entities/{body['id']}")
+    return body
+
+
+def _value(instance: dict[str, Any]) -> Any:
+    return instance.get("value")
+
+
+def _instances(k: Kit, entity: Any, attr: str) -> list[dict[str, Any]]:
+    k.expect(isinstance(entity, dict), "a temporal entity is a JSON object")
+    member = entity.get(attr)
+    if isinstance(member, dict):
+        member = [member]
+    k.expect(isinstance(member, list), f"{attr} is {member!r:.200}, expected its instances")
+    return [i for i in member if isinstance(i, dict)]
+
+
+@case(
+    "5.6.11",
+    "Create Temporal Evolution answers 201 and Retrieve gives back every instance with observedAt.",
+    feature="temporal",
+    also=("6.18", "6.19", "5.7.3"),
+)
+def create_and_retrieve(k: Kit) -> None:
+    body = _create(k)
+    response = k.http.get(f"/temporal/entities/{body['id']}")
+    k.expect_status(response, 200)
+    instances = _instances(k, k.json(response), "temperature")
+    values = sorted(_value(i) for i in instances)
+    k.expect(values == [20, 21, 22], f"instance values are {values}")
+    k.expect(all("observedAt" in i for i in instances), "an instance lost its observedAt")
+
+
+@case(
+    "5.7.3",
+    "timerel=after with timeAt keeps only the instances observed after that time.",
+    feature="temporal",
+    also=("6.19",),
+)
+def retrieve_time_filter(k: Kit) -> None:
+    body = _create(k)
+    params = {"timerel": "after", "timeAt": "2020-01-01T10:30:00Z"}
+    response = k.http.get(f"/temporal/entities/{body['id']}", params=params)
+    k.expect_status(response, 200)
+    values = sorted(_value(i) for i in _instances(k, k.json(response), "temperature"))
+    k.expect(values == [21, 22], f"values after 10:30 are {values}")
+
+
+@case("5.7.3", "lastN keeps the N most recent instances.", feature="temporal", also=("6.19",))
+def retrieve_last_n(k: Kit) -> None:
+    body = _create(k)
+    response = k.http.get(f"/temporal/entities/{body['id']}", params={"lastN": "1"})
+    k.expect_status(response, 200)
+    values = [i.get("value") for i in _instances(k, k.json(response), "temperature")]
+    k.expect(values == [22], f"lastN=1 gave {values}")
+
+
+@case(
+    "5.7.3",
+    "format=temporalValues gives each attribute as a values array of [value, time] pairs.",
+    feature="temporal",
+    also=("6.19",),
+)
+def retrieve_temporal_values(k: Kit) -> None:
+    body = _create(k)
+    response = k.http.get(f"/temporal/entities/{body['id']}", params={"format": "temporalValues"})
+    k.expect_status(response, 200)
+    member = k.json(response).get("temperature")
+    k.expect(isinstance(member, dict) and isinstance(member.get("values"), list), f"temperature is {member!r:.200}")
+    k.expect(sorted(v[0] for v in member["values"]) == [20, 21, 22], f"values are {member['values']!r}")
+
+
+@case(
+    "5.7.4",
+    "Query Temporal Evolution by type answers the entity with its instances.",
+    feature="temporal",
+    also=("6.18",),
+)
+def query_temporal(k: Kit) -> None:
+    body = _create(k)
+    params = {"type": body["type"], "timerel": "before", "timeAt": "2030-01-01T00:00:00Z"}
+    response = k.http.get("/temporal/entities", params=params)
+    k.expect_status(response, 200)
+    found = k.json(response)
+    k.expect(isinstance(found, list) and [e.get("id") for e in found] == [body["id"]], f"got {found!r:.300}")
+    k.expect(len(_instances(k, found[0], "temperature")) == 3, "instances missing from the query result")
+
+
+@case(
+    "5.7.3",
+    "Retrieving the temporal evolution of an unknown entity is a ResourceNotFound error (404).",
+    feature="temporal",
+    also=("6.19",),
+)
+def retrieve_unknown_is_404(k: Kit) -> None:
+    response = k.http.get(f"/temporal/entities/{k.uid()}")
+    k.not_implemented_if(response, "temporal")
+    k.expect_problem(response, 404, "ResourceNotFound")
+
+
+@case(
+    "5.6.16",
+    "Delete Temporal Evolution answers 204, and the temporal entity is then not found.",
+    feature="temporal",
+    also=("6.19",),
+)
+def delete_temporal(k: Kit) -> None:
+    body = _create(k)
+    k.expect_status(k.http.delete(f"/temporal/entities/{body['id']}"), 204)
+    k.expect_status(k.http.get(f"/temporal/entities/{body['id']}"), 404)
+
+
+def _instance_ids(k: Kit, entity_id: str) -> list[str]:
+    response = k.http.get(f"/temporal/entities/{entity_id}")
+    k.expect_status(response, 200)
+    found = [str(i.get("instanceId")) for i in _instances(k, k.json(response), "temperature") if i.get("instanceId")]
+    k.expect(len(found) == 3, f"instances carry {len(found)} instanceIds, expected 3")
+    return found
+
+
+@case(
+    "5.6.12",
+    "Add Attributes to a Temporal Evolution answers 204 and the new instances are retrievable.",
+    feature="temporal",
+    also=("6.20",),
+)
+def add_temporal_attributes(k: Kit) -> None:
+    body = _create(k)
+    extra = {"humidity": [{"type": "Property", "value": 60, "observedAt": TIMES[0]}]}
+    k.expect_status(k.post(f"/temporal/entities/{body['id']}/attrs", extra), 204)
+    response = k.http.get(f"/temporal/entities/{body['id']}")
+    k.expect_status(response, 200)
+    k.expect([i.get("value") for i in _instances(k, k.json(response), "humidity")] == [60], "humidity not added")
+
+
+@case(
+    "5.6.13",
+    "Delete Attribute from a Temporal Evolution answers 204 and removes its instances.",
+    feature="temporal",
+    also=("6.21",),
+)
+def delete_temporal_attribute(k: Kit) -> None:
+    body = _create(k)
+    k.expect_status(k.http.delete(f"/temporal/entities/{body['id']}/attrs/temperature"), 204)
+    response = k.http.get(f"/temporal/entities/{body['id']}")
+    k.expect(
+        response.status_code == 404 or "temperature" not in k.json(response),
+        "temperature instances left after the delete",
+    )
+
+
+@case(
+    "5.6.14",
+    "Modify Attribute instance answers 204 and the instance holds the new value.",
+    feature="temporal",
+    also=("6.22",),
+)
+def modify_temporal_instance(k: Kit) -> None:
+    body = _create(k)
+    instance = _instance_ids(k, body["id"])[0]
+    change = {"temperature": {"type": "Property", "value": 99, "observedAt": TIMES[0]}}
+    k.expect_status(k.patch(f"/temporal/entities/{body['id']}/attrs/temperature/{instance}", change), 204)
+    response = k.http.get(f"/temporal/entities/{body['id']}")
+    values = [i.get("value") for i in _instances(k, k.json(response), "temperature")]
+    k.expect(99 in values and len(values) == 3, f"values after the change are {values}")
+
+
+@case(
+    "5.6.15", "Delete Attribute instance answers 204 and only that instance goes.", feature="temporal", also=("6.22",)
+)
+def delete_temporal_instance(k: Kit) -> None:
+    body = _create(k)
+    instance = _instance_ids(k, body["id"])[0]
+    k.expect_status(k.http.delete(f"/temporal/entities/{body['id']}/attrs/temperature/{instance}"), 204)
+    response = k.http.get(f"/temporal/entities/{body['id']}")
+    k.expect(len(_instances(k, k.json(response), "temperature")) == 2, "not exactly one instance deleted")
+
+
+@case(
+    "5.7.4",
+    "POST /temporal/entityOperations/query answers the same as the GET temporal query.",
+    feature="temporal",
+    also=("6.24",),
+)
+def post_temporal_query(k: Kit) -> None:
+    body = _create(k)
+    query = {
+        "type": "Query",
+        "entities": [{"type": body["type"]}],
+        "temporalQ": {"timerel": "before", "timeAt": "2030-01-01T00:00:00Z"},
+    }
+    response = k.post("/temporal/entityOperations/query", query)
+    k.expect_status(response, 200)
+    found = k.json(response)
+    k.expect(isinstance(found, list) and [e.get("id") for e in found] == [body["id"]], f"got {found!r:.300}")
+
+
+@case(
+    "5.6.11",
+    "Changes made through the entity API appear in the temporal evolution.",
+    feature="temporal",
+    also=("5.7.3",),
+)
+def entity_changes_are_history(k: Kit) -> None:
+    entity_id, entity_type = k.uid("Sensor"), k.type_name("Sensor")
+    first = {"type": "Property", "value": 1, "observedAt": TIMES[0]}
+    k.entity({"id": entity_id, "type": entity_type, "temperature": first})
+    k.delete_later(f"/temporal/entities/{entity_id}")
+    second = {"type": "Property", "value": 2, "observedAt": TIMES[1]}
+    k.expect_status(k.patch(f"/entities/{entity_id}/attrs", {"temperature": second}), 204)
+    response = k.http.get(f"/temporal/entities/{entity_id}")
+    k.expect_status(response, 200)
+    values = sorted(_value(i) for i in _instances(k, k.json(response), "temperature"))
+    k.expect(values == [1, 2], f"temporal values are {values}, expected [1, 2]")

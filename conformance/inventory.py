@@ -1,0 +1,140 @@
+"""The clauses of the feature inventory the kit measures its coverage against.
+
+Copied from the project's NGSI-LD feature inventory (a summary of ETSI GS CIM 009 V1.9.1, "NGSI-LD API", (c) ETSI,
+https://www.etsi.org/deliver/etsi_gs/CIM/001_099/009/01.09.01_60/gs_cim009v010901p.pdf): the clause numbers the
+inventory names, with short titles; ranges there ("6.14-6.17") are listed one clause per line here. The clause text of
+the specification wins over these titles. See conformance/README.md ("Sources").
+"""
+
+from __future__ import annotations
+
+SPEC = "https://www.etsi.org/deliver/etsi_gs/CIM/001_099/009/01.09.01_60/gs_cim009v010901p.pdf"
+
+# (clause, title) in the inventory's order: resources of the HTTP binding, then languages, subscriptions, errors,
+# content negotiation and the MQTT binding.
+INVENTORY: tuple[tuple[str, str], ...] = (
+    ("6.4", "Resource /entities: create, query, purge"),
+    ("6.5", "Resource /entities/{entityId}: retrieve, delete, merge, replace"),
+    ("6.6", "Resource /entities/{entityId}/attrs: append, update"),
+    ("6.7", "Resource /entities/{entityId}/attrs/{attrId}: partial update, delete, replace"),
+    ("6.8", "Resource /csourceRegistrations"),
+    ("6.9", "Resource /csourceRegistrations/{registrationId}"),
+    ("6.10", "Resource /subscriptions"),
+    ("6.11", "Resource /subscriptions/{subscriptionId}"),
+    ("6.12", "Resource /csourceSubscriptions"),
+    ("6.13", "Resource /csourceSubscriptions/{subscriptionId}"),
+    ("6.14", "Resource /entityOperations/create"),
+    ("6.15", "Resource /entityOperations/upsert"),
+    ("6.16", "Resource /entityOperations/update"),
+    ("6.17", "Resource /entityOperations/delete"),
+    ("6.31", "Resource /entityOperations/merge"),
+    ("6.23", "Resource /entityOperations/query"),
+    ("6.18", "Resource /temporal/entities"),
+    ("6.19", "Resource /temporal/entities/{entityId}"),
+    ("6.20", "Resource /temporal/entities/{entityId}/attrs"),
+    ("6.21", "Resource /temporal/entities/{entityId}/attrs/{attrId}"),
+    ("6.22", "Resource /temporal/entities/{entityId}/attrs/{attrId}/{instanceId}"),
+    ("6.24", "Resource /temporal/entityOperations/query"),
+    ("6.25", "Resource /types"),
+    ("6.26", "Resource /types/{type}"),
+    ("6.27", "Resource /attributes"),
+    ("6.28", "Resource /attributes/{attrId}"),
+    ("6.29", "Resource /jsonldContexts"),
+    ("6.30", "Resource /jsonldContexts/{contextId}"),
+    ("6.32", "Resource /entityMaps/{entityMapId}"),
+    ("6.34", "Resource /entityMaps"),
+    ("6.35", "Resource /temporal/entityMaps"),
+    ("6.33", "Resource /info/sourceIdentity"),
+    ("6.36", "Resource /snapshots"),
+    ("6.37", "Resource /snapshots/{snapshotId}"),
+    ("6.38", "Resource /snapshots/{snapshotId}/clone"),
+    ("4.9", "NGSI-LD Query Language (q)"),
+    ("4.10", "NGSI-LD Geo-query Language"),
+    ("4.15", "Multilingual (lang) support"),
+    ("4.19", "NGSI-LD Scope Query Language"),
+    ("5.2.12", "Subscription data type"),
+    ("5.2.14", "NotificationParams data type"),
+    ("5.2.15", "Endpoint data type"),
+    ("5.8.6", "Notification behaviour"),
+    ("5.5.2", "Error types"),
+    ("6.3.2", "Error types to HTTP status codes"),
+    ("6.3.4", "HTTP request preconditions (content negotiation)"),
+    ("6.3.5", "JSON-LD @context resolution"),
+    ("6.3.6", "HTTP response common requirements"),
+    ("7", "MQTT binding"),
+)
+
+# Titles of the clauses the cases name that are not in the inventory list itself (for report headings).
+TITLES: dict[str, str] = {
+    **dict(INVENTORY),
+    "4.5": "NGSI-LD data representation",
+    "4.5.4": "Simplified representation",
+    "4.14": "Multi-tenancy",
+    "4.17": "Entity type selection language",
+    "4.21": "Entity projection (pick, omit)",
+    "4.23": "Entity ordering",
+    "5.5.3": "Error response payload body",
+    "5.5.4": "JSON-LD validation",
+    "5.5.9": "Pagination",
+    "5.6.1": "Create Entity",
+    "5.6.2": "Update Attributes",
+    "5.6.3": "Append Attributes",
+    "5.6.4": "Partial Attribute update",
+    "5.6.5": "Delete Attribute",
+    "5.6.6": "Delete Entity",
+    "5.6.7": "Batch Entity Creation",
+    "5.6.8": "Batch Entity Upsert",
+    "5.6.9": "Batch Entity Update",
+    "5.6.10": "Batch Entity Delete",
+    "5.6.11": "Create or Update Temporal Evolution of an Entity",
+    "5.6.16": "Delete Temporal Evolution of an Entity",
+    "5.6.17": "Merge Entity",
+    "5.6.18": "Replace Entity",
+    "5.6.19": "Replace Attribute",
+    "5.6.20": "Batch Entity Merge",
+    "5.6.21": "Purge Entities",
+    "5.7.1": "Retrieve Entity",
+    "5.7.2": "Query Entities",
+    "5.7.3": "Retrieve Temporal Evolution of an Entity",
+    "5.7.4": "Query Temporal Evolution of Entities",
+    "5.7.5": "Retrieve available Entity Types",
+    "5.7.6": "Retrieve details of available Entity Types",
+    "5.7.7": "Retrieve available Entity Type information",
+    "5.7.8": "Retrieve available Attributes",
+    "5.7.9": "Retrieve details of available Attributes",
+    "5.7.10": "Retrieve available Attribute information",
+    "5.8.1": "Create Subscription",
+    "5.8.2": "Update Subscription",
+    "5.8.3": "Retrieve Subscription",
+    "5.8.4": "Query Subscriptions",
+    "5.8.5": "Delete Subscription",
+    "5.9.2": "Register Context Source",
+    "5.9.4": "Delete Context Source Registration",
+    "5.10.1": "Retrieve Context Source Registration",
+    "5.10.2": "Query Context Source Registrations",
+    "5.11.2": "Create Context Source Registration Subscription",
+    "5.6.12": "Add Attributes to Temporal Evolution of an Entity",
+    "5.6.13": "Delete Attribute from Temporal Evolution of an Entity",
+    "5.6.14": "Modify Attribute instance in Temporal Evolution of an Entity",
+    "5.6.15": "Delete Attribute instance from Temporal Evolution of an Entity",
+    "5.2.16": "BatchOperationResult",
+    "5.2.18": "UpdateResult",
+    "5.3.1": "Notification",
+    "4.5.5": "Multi-Attribute support",
+    "4.8": "Temporal Properties (system generated)",
+    "5.13.2": "Add @context",
+    "5.13.3": "List @contexts",
+    "5.13.4": "Serve @context",
+    "5.13.5": "Delete and Reload @context",
+    "6.3.7": "Representation of Entities",
+    "6.3.15": "GeoJSON representation",
+}
+
+
+def covers(inventory_clause: str, case_clause: str) -> bool:
+    """A case clause covers an inventory clause when it is that clause or one of its sub-clauses."""
+    return case_clause == inventory_clause or case_clause.startswith(inventory_clause + ".")
+
+
+def title(clause: str) -> str:
+    return TITLES.get(clause, "")
