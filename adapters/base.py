@@ -55,6 +55,16 @@ BUILTIN_ADAPTERS: dict[str, str] = {
 }
 
 
+class TemporalFragment(dict[str, Any]):
+    """An entity's temporal evolution (clause 5.2.20): ``{"id", "type", <attribute>: [instance, ...]}``, each
+    instance with its ``observedAt``.
+
+    A telemetry adapter yields these among its entities, after the entities that carry the latest values: the
+    importer sends the entities by batch upsert as usual and each fragment through the temporal API
+    (POST /temporal/entities, clause 5.6.11 / 6.18.3.1), which adds the instances to the entity's history.
+    """
+
+
 class SourceError(Exception):
     """The source cannot be translated at all: unreadable archive, missing required file or column."""
 
@@ -99,16 +109,6 @@ class Adapter(ABC):
         """
         parts = [self.network or "default", *native_id]
         return f"urn:ngsi-ld:{entity_type}:" + ":".join(_quote(p) for p in parts)
-
-    def temporal(self, source: str) -> Iterator[Entity]:
-        """Yield temporal fragments of ``source``: ``{"id", "type", <attribute>: [instance, ...]}``, each instance
-        a Property with ``observedAt`` (clause 4.5.8, the temporal representation).
-
-        The importer appends them to the entity's history (clause 6.20, POST /temporal/entities/{id}/attrs). Only
-        telemetry adapters override this; an adapter's :meth:`entities` still gives the entities themselves, with
-        the latest value of each attribute, written by the batch upsert as usual.
-        """
-        return iter(())
 
 
 def _quote(text: str) -> str:

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from adapters.base import Entity, _quote
+from adapters.base import Entity, TemporalFragment, _quote
 from adapters.validate import schema_errors
 
 T = TypeVar("T")
@@ -55,6 +55,7 @@ class ImportReport:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (entity id, reasons) failing --validate
     sent_ids: set[str] = field(default_factory=set)  # kept only for --prune
     pruned: int = 0
+    temporal: int = 0  # attribute instances added through the temporal API (TemporalFragment)
 
     @property
     def total(self) -> int:
@@ -195,6 +196,19 @@ def prune(
             raise ImportFailed(f"batch delete for --prune refused: {_problem(response)}")
 
 
+def post_temporal(
+    client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str], report: ImportReport
+) -> None:
+    """Add a fragment's instances to the entity's history (clause 5.6.11, POST /temporal/entities: 201 or 204)."""
+    response = client.post(f"{API}/temporal/entities", json=dict(fragment), headers=headers)
+    if response.status_code in (201, 204):
+        report.temporal += sum(len(v) for v in fragment.values() if isinstance(v, list))
+    elif response.status_code in (400, 404, 409, 422):
+        report.failed.append((str(fragment.get("id")), f"temporal: {_problem(response)}"))
+    else:
+        raise ImportFailed(f"temporal upsert refused: {_problem(response)}")
+
+
 def run_import(
     entities: Iterable[Entity],
     broker: str,
@@ -219,12 +233,18 @@ def run_import(
         with httpx.Client(base_url=broker, timeout=timeout, headers=headers) as client:
             url = context or host_context(client, project_context())
             link = {"Link": f"<{url}>; {LINK_REL}"}
-            for chunk in chunks(stream, chunk_size):
+            for mixed in chunks(stream, chunk_size):
+                # Telemetry adapters yield the temporal evolution of their entities among them: sent after the chunk.
+                fragments = [e for e in mixed if isinstance(e, TemporalFragment)]
+                chunk = [e for e in mixed if not isinstance(e, TemporalFragment)]
                 for entity in chunk:
                     report.sent[entity["type"]] += 1
                     if prune_scope is not None:
                         report.sent_ids.add(entity["id"])
-                upsert_chunk(client, chunk, link, report)
+                if chunk:
+                    upsert_chunk(client, chunk, link, report)
+                for fragment in fragments:
+                    post_temporal(client, fragment, link, report)
                 if on_progress:
                     on_progress(report.total)
             if prune_scope is not None and not report.failed and not report.invalid:

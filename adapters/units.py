@@ -94,4 +94,6 @@ def normalise(value: float, spelling: str) -> tuple[float, str]:
     target = UNITS[CANONICAL[unit.kind]]
     si = value * unit.factor + unit.offset
     converted = (si - target.offset) / target.factor
+    if unit.offset or target.offset:  # an offset leaves an absolute error (1e-14 of 273.15 K) on values near zero
+        converted = round(converted, 9)
     return float(f"{converted:.12g}"), target.code

@@ -1,0 +1,132 @@
+"""What the telemetry adapters share (historian, usgs-nwis, wqx, waterml2; docs/decisions/0064).
+
+A reading is (entity id, entity type, attribute, observedAt in UTC, value, unit, quality). The readings of a source
+go through a temporary SQLite file, so memory holds one entity's history at a time however long the export, and
+leave as:
+
+- one entity per target with the latest reading of each attribute (batch upsert: the entity's current state),
+- then one :class:`TemporalFragment` per entity with the earlier readings (the temporal API adds them to the
+  entity's history; the upsert of the latest value records that one itself, clause 5.6.11 and decision 0070).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from adapters.base import Entity, TemporalFragment
+from adapters.units import normalise
+
+FRAGMENT_SIZE = 1000  # instances per temporal fragment (one POST each)
+
+
+@dataclass(frozen=True)
+class Reading:
+    entity_id: str
+    entity_type: str
+    attribute: str
+    observed_at: str
+    value: float | str
+    unit: str | None = None
+    quality: str | None = None  # good, uncertain, bad
+    quality_code: int | None = None
+    extra: tuple[tuple[str, Any], ...] = ()  # further sub-properties (e.g. the method or the sample fraction)
+
+
+def opc_quality(code: int) -> str:
+    """OPC DA quality: the two high bits of the low byte (192-255 good, 64-127 uncertain, 0-63 bad)."""
+    bits = code & 0xC0
+    return "good" if bits == 0xC0 else "uncertain" if bits == 0x40 else "bad"
+
+
+def utc(text: str, zone: tzinfo | None = None) -> str:
+    """An ISO 8601 date-time (``Z``, an offset, or none: then in ``zone``, UTC by default) or epoch milliseconds,
+    as an NGSI-LD DateTime in UTC."""
+    raw = text.strip()
+    if raw.isdigit() and len(raw) >= 12:
+        moment = datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+    else:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone or UTC)
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{moment.microsecond // 1000:03d}" if moment.microsecond else "") + "Z"
+
+
+def instance(reading: Reading) -> dict[str, Any]:
+    attr: dict[str, Any] = {"type": "Property", "value": reading.value, "observedAt": reading.observed_at}
+    if reading.unit is not None and isinstance(reading.value, float):
+        attr["value"], attr["unitCode"] = normalise(reading.value, reading.unit)
+    if reading.quality is not None:
+        attr["measurementQuality"] = {"type": "Property", "value": reading.quality}
+    if reading.quality_code is not None:
+        attr["qualityCode"] = {"type": "Property", "value": reading.quality_code}
+    for name, value in reading.extra:
+        attr[name] = {"type": "Property", "value": value}
+    return attr
+
+
+class ReadingStore:
+    """Readings grouped by entity and attribute, ordered by time, in a temporary SQLite file."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(suffix=".sqlite")  # noqa: SIM115 - closed in close()
+        self.db = sqlite3.connect(self._file.name)
+        self.db.execute("CREATE TABLE r (eid TEXT, etype TEXT, attr TEXT, t TEXT, body TEXT)")
+        self.db.execute("CREATE INDEX r_by_attr ON r (eid, attr, t)")
+
+    def add(self, reading: Reading) -> None:
+        self.db.execute("INSERT INTO r VALUES (?, ?, ?, ?, ?)", (reading.entity_id, reading.entity_type,
+                        reading.attribute, reading.observed_at, json.dumps(instance(reading))))  # fmt: skip
+
+    def close(self) -> None:
+        self.db.close()
+        self._file.close()
+
+    def latest(self) -> Iterator[Entity]:
+        """One entity per target, with the latest instance of each attribute (ties: the last row read)."""
+        rows = self.db.execute(
+            "SELECT eid, etype, attr, body FROM r WHERE rowid IN (SELECT rowid FROM r AS x WHERE x.eid = r.eid AND "
+            "x.attr = r.attr ORDER BY t DESC, rowid DESC LIMIT 1) ORDER BY eid, attr"
+        )
+        current: Entity | None = None
+        for eid, etype, attr, body in rows:
+            if current is None or current["id"] != eid:
+                if current is not None:
+                    yield current
+                current = {"id": eid, "type": etype}
+            current[attr] = json.loads(body)
+        if current is not None:
+            yield current
+
+    def history(self) -> Iterator[TemporalFragment]:
+        """The earlier instances (every one but the latest of each attribute), per entity, in fragments."""
+        rows = self.db.execute(
+            "SELECT eid, etype, attr, body FROM r WHERE rowid NOT IN (SELECT (SELECT rowid FROM r AS x WHERE "
+            "x.eid = g.eid AND x.attr = g.attr ORDER BY t DESC, rowid DESC LIMIT 1) FROM (SELECT DISTINCT eid, attr "
+            "FROM r) AS g) ORDER BY eid, attr, t, rowid"
+        )
+        fragment: TemporalFragment | None = None
+        size = 0
+        for eid, etype, attr, body in rows:
+            if fragment is None or fragment["id"] != eid or size >= FRAGMENT_SIZE:
+                if fragment is not None:
+                    yield fragment
+                fragment, size = TemporalFragment(id=eid, type=etype), 0
+            fragment.setdefault(attr, []).append(json.loads(body))
+            size += 1
+        if fragment is not None:
+            yield fragment
+
+    def output(self) -> Iterator[Entity]:
+        try:
+            yield from self.latest()
+            yield from self.history()
+        finally:
+            self.close()
