@@ -121,13 +121,7 @@ def entities(conn: sqlite3.Connection, tenant: str, flt: EntityFilter) -> list[T
 def instances(conn: sqlite3.Connection, tenant: str, ids: Iterable[str], query: InstanceQuery) -> TemporalHistory:
     out: TemporalHistory = {}
     for eid in common.unique_ids(ids):
-        attrs = [
-            a
-            for (a,) in conn.execute(
-                "SELECT DISTINCT attr FROM temporal_instances WHERE tenant = ? AND entity_id = ? ORDER BY attr",
-                (tenant, eid),
-            )
-        ]
+        attrs = [a for (a,) in conn.execute(_ATTRS_OF_ENTITY, (tenant, eid, tenant, eid))]
         found: dict[str, list[TemporalInstance]] = {}
         for attr in attrs:
             if query.attrs is not None and attr not in query.attrs:
@@ -140,24 +134,49 @@ def instances(conn: sqlite3.Connection, tenant: str, ids: Iterable[str], query: 
     return out
 
 
+# The attributes of one entity's history by seeking from one to the next in the index: SELECT DISTINCT would
+# read every instance (100,000 for a long history) to find a handful of names.
+_ATTRS_OF_ENTITY = """
+WITH RECURSIVE names(attr) AS (
+    SELECT MIN(attr) FROM temporal_instances WHERE tenant = ? AND entity_id = ?
+    UNION ALL
+    SELECT (
+        SELECT MIN(t.attr) FROM temporal_instances AS t
+        WHERE t.tenant = ? AND t.entity_id = ? AND t.attr > names.attr
+    )
+    FROM names WHERE names.attr IS NOT NULL
+)
+SELECT attr FROM names WHERE attr IS NOT NULL
+"""
+
+
 def _attr_instances(
     conn: sqlite3.Connection, tenant: str, eid: str, attr: str, query: InstanceQuery
 ) -> list[TemporalInstance]:
     column = COLUMNS[query.timeproperty]
     where, params = time_where(tenant, eid, attr, query)
-    bounded = query.start is not None or query.end is not None
-    # Bounded, every row has the column: the index orders them. Unbounded, rows without it sit by modifiedAt.
-    key = column if bounded else f"COALESCE({column}, modified, created, 0)"
     direction = "DESC" if query.newest_first and query.per_attr is not None else "ASC"
     limit = "" if query.per_attr is None else f" LIMIT {int(query.per_attr)}"
-    rows = conn.execute(
-        f"SELECT instance_id, body FROM temporal_instances WHERE {where} "
-        f"ORDER BY {key} {direction}, rowid {direction}{limit}",
-        params,
-    ).fetchall()
+    select = f"SELECT rowid, instance_id, body, {{key}} FROM temporal_instances WHERE {where} {{only}} "
+    order = f"ORDER BY {{key}} {direction}, rowid {direction}{limit}"
+    if query.start is not None or query.end is not None:  # every selected row has the column: the index orders
+        rows = conn.execute((select + order).format(key=column, only=""), params).fetchall()
+    else:
+        # Rows without the column sit by modifiedAt (else createdAt). Two index-ordered reads, merged, instead of
+        # one sort over an expression that no index holds (a lastN over 100,000 instances: 150 ms -> 1 ms).
+        fallback = "modified" if column != "modified" else "created"
+        rows = (
+            conn.execute((select + order).format(key=column, only=f"AND {column} IS NOT NULL"), params).fetchall()
+            + conn.execute(
+                (select + order).format(key=f"COALESCE({fallback}, 0)", only=f"AND {column} IS NULL"), params
+            ).fetchall()
+        )
+        rows.sort(key=lambda r: (r[3], r[0]), reverse=direction == "DESC")
+        if query.per_attr is not None:
+            rows = rows[: query.per_attr]
     if direction == "DESC":
         rows.reverse()
-    return [TemporalInstance(attr, iid, common.loads(body)) for iid, body in rows]
+    return [TemporalInstance(attr, iid, common.loads(body)) for _, iid, body, _ in rows]
 
 
 def time_where(tenant: str, eid: str, attr: str, query: InstanceQuery) -> tuple[str, list[Any]]:
