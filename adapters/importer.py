@@ -107,14 +107,22 @@ def _problem(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {body}"
 
 
-def host_context(client: httpx.Client, document: dict[str, Any]) -> str:
-    """The absolute URL of ``document`` hosted by the broker: an identical hosted copy, else a new one."""
+def hosted_copy(client: httpx.Client, document: dict[str, Any]) -> str | None:
+    """The URL of a copy of ``document`` the broker hosts already, if any."""
     listing = client.get(f"{API}/jsonldContexts", params={"kind": "Hosted"})
     if listing.status_code == 200 and isinstance(listing.json(), list):
         for url in listing.json()[:MAX_HOSTED_CHECKED]:
             served = client.get(url)
             if served.status_code == 200 and served.json() == document:
                 return str(url)
+    return None
+
+
+def host_context(client: httpx.Client, document: dict[str, Any]) -> str:
+    """The absolute URL of ``document`` hosted by the broker: an identical hosted copy, else a new one."""
+    found = hosted_copy(client, document)
+    if found is not None:
+        return found
     response = client.post(f"{API}/jsonldContexts", json=document)
     if response.status_code != 201 or "location" not in response.headers:
         raise ImportFailed(f"the broker did not host the project @context: {_problem(response)}")

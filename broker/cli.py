@@ -46,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     from conformance.cli import add_subcommand
 
     add_subcommand(sub)
+    val = sub.add_parser(
+        "validate",
+        help="check entities against the project's JSON Schemas and @context",
+        description="Check NGSI-LD entities (normalized form) from FILE (JSON array, one entity, or JSON lines such "
+        "as `agora import --dry-run` output) or from a broker: JSON Schema of the type, terms of the project "
+        "@context, attribute structure, UN/CEFACT unit codes, WGS84 GeoJSON locations. Exit 0 when all conform, "
+        "3 when some do not, 1 when the input cannot be read.",
+    )
+    val.add_argument("file", metavar="FILE", nargs="?", help="a file of entities")
+    val.add_argument("--broker", help="broker base URL: check the entities stored there (needs --type)")
+    val.add_argument("--type", help="entity type to check (required with --broker)")
+    val.add_argument("--tenant", help="NGSI-LD tenant (NGSILD-Tenant header)")
+    val.add_argument("--context", help="@context URL to query with (default: the broker's copy of the project's)")
     return parser
 
 
@@ -166,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return list_adapters()
     if args.command == "import":
         return import_source(args)
+    if args.command == "validate":
+        from adapters.validate import command
+
+        return command(args)
     if args.command == "conformance":
         from conformance.cli import run as run_conformance
 
