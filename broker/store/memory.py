@@ -128,10 +128,10 @@ class MemoryStore(Store):
             entities[entity_id] = (record, {})
         record, attrs = entities[entity_id]
         if head is not None:
-            record.type = list(dict.fromkeys([*record.type, *head.get("type", [])]))
-            if "scope" in head:
-                record.scope = list(head["scope"])
-        record.modified_at = at
+            types = list(dict.fromkeys([*record.type, *head.get("type", [])]))
+            scope = list(head["scope"]) if "scope" in head else record.scope
+            if (types, scope) != (record.type, record.scope):  # as in every backend: only a new head counts
+                record.type, record.scope, record.modified_at = types, scope, at
         for inst in instances:
             attrs.setdefault(inst.attr, []).append(
                 TemporalInstance(inst.attr, inst.instance_id, common.clone(inst.body))

@@ -83,10 +83,10 @@ def add(
             "INSERT INTO temporal_entities (tenant, id, head, created_at, modified_at) VALUES (?, ?, ?, ?, ?)",
             (tenant, entity_id, common.dumps(merged), at, at),
         )
-    else:
+    elif merged != old:  # the record changes with its types or scope, not with every instance (record 0070)
         conn.execute(
             "UPDATE temporal_entities SET head = ?, modified_at = ? WHERE tenant = ? AND id = ?",
-            (common.dumps(merged) if merged != old else row[0], at, tenant, entity_id),
+            (common.dumps(merged), at, tenant, entity_id),
         )
     conn.executemany(
         _INSERT,

@@ -29,12 +29,18 @@ def instances_of_change(before: Entity | None, after: Entity | None, at: str) ->
     new_attrs: dict[str, list[Instance]] = after["attrs"] if after is not None else {}
     out: list[TemporalInstance] = []
     for iri, instances in new_attrs.items():
-        previous = {i.get("datasetId"): i for i in old_attrs.get(iri, ())}
+        old = old_attrs.get(iri)
+        if old == instances:  # most attributes of an update are untouched: one C-level comparison each
+            continue
+        previous = {i.get("datasetId"): i for i in old or ()}
         for inst in instances:
             if previous.get(inst.get("datasetId")) != inst:
                 out.append(make_instance(iri, inst))
     for iri, instances in old_attrs.items():
-        kept = {i.get("datasetId") for i in new_attrs.get(iri, ())}
+        now = new_attrs.get(iri)
+        if now == instances:
+            continue
+        kept = {i.get("datasetId") for i in now or ()}
         out.extend(make_instance(iri, deleted(inst, at)) for inst in instances if inst.get("datasetId") not in kept)
     return out
 

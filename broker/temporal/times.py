@@ -6,6 +6,7 @@ precision or UTC offset, and "2026-01-01T01:00:00+01:00" must order equal to "20
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,9 @@ def parse_instant(text: str) -> datetime:
     return value
 
 
+@functools.lru_cache(maxsize=8192)
 def to_micros(text: str) -> int:
+    """Microseconds since the epoch. Cached: a write stamps its instances with the same few instants."""
     delta = parse_instant(text) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
