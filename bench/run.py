@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -302,8 +302,11 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 
 @contextmanager
-def server(cmd: list[str], ready_url: str) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], stdout=subprocess.DEVNULL)
+def server(
+    cmd: list[str], ready_url: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    environment = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], stdout=subprocess.DEVNULL, env=environment)
     try:
         yield proc, wait_ready(ready_url, proc)
     finally:
@@ -467,6 +470,56 @@ def queries_and_memory(bench: Bench, broker: Broker, pid: int, n: int, quick: bo
     memory_row(bench, pid, n, "after the two queries")
 
 
+METER = "urn:ngsi-ld:Meter:bench"
+HISTORY_START = "2026-01-01T00:00:00Z"
+
+
+def temporal_rows(bench: Bench, broker: Broker, instances: int) -> None:
+    """The history of one attribute with `instances` instances, one a minute, posted through the temporal API,
+    then its hourly averages (issue 5: under 50 ms at p95 for 100,000 instances)."""
+    start = datetime.fromisoformat(HISTORY_START)
+    chunk = 10_000
+    began = time.perf_counter()
+    for first in range(0, instances, chunk):
+        body = {
+            "id": METER,
+            "type": "Meter",
+            "load": [
+                {"type": "Property", "value": round(50 + 40 * math.sin(i / 300), 3), "observedAt": _minute(start, i)}
+                for i in range(first, min(first + chunk, instances))
+            ],
+        }
+        status, text, _ = http("POST", f"{broker.url}{BASE}/temporal/entities", body)
+        if status not in (201, 204):
+            raise RuntimeError(f"POST /temporal/entities answered {status}: {text[:300]!r}")
+    rate = instances / (time.perf_counter() - began)
+    print(f"  {instances:,} temporal instances posted at {rate:,.0f} instances/s", flush=True)
+    bench.rows.append(
+        Row("temporal: instances posted, 10,000 per request", instances, rate=rate, unit="instances/s", note="1 client")
+    )
+    params = {
+        "format": "aggregatedValues",
+        "aggrMethods": "avg",
+        "aggrPeriodDuration": "PT1H",
+        "timerel": "between",
+        "timeAt": HISTORY_START,
+        "endTimeAt": _minute(start, instances),
+    }
+    path = f"{BASE}/temporal/entities/{METER}?" + urllib.parse.urlencode(params)
+    status, answer, _ = http("GET", broker.url + path)
+    periods = len(json.loads(answer)["load"]["avg"]) if status == 200 else -1
+    res = bench.wrk(broker.url, "get", {"path": path, "link": ""}, connections=1)
+    row = bench.record("temporal: hourly avg of one attribute", instances, res, note=f"1 connection; {periods} periods")
+    if periods != -(-instances // 60) and not row.error:
+        row.error = f"expected {-(-instances // 60)} hourly periods, got {periods} (status {status})"
+    path = f"{BASE}/temporal/entities/{METER}?lastN=100"
+    bench.record("temporal: lastN=100 instances", instances, bench.wrk(broker.url, "get", {"path": path, "link": ""}))
+
+
+def _minute(start: datetime, i: int) -> str:
+    return (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def memory_row(bench: Bench, pid: int, n: int, when: str) -> None:
     mem = rss_mb(pid)
     bench.rows.append(Row(f"resident memory (RSS) {when}", n, result=f"{mem:,.0f} MB"))
@@ -475,6 +528,21 @@ def memory_row(bench: Bench, pid: int, n: int, when: str) -> None:
 
 def path_with(params: dict[str, str]) -> str:
     return f"{BASE}/entities?" + urllib.parse.urlencode(params, safe=";=,")
+
+
+def history_off(bench: Bench, python: Path, work: Path, n: int, with_history: Row) -> None:
+    """PATCH again on a broker that records no history: what recording costs (issue 5: under 20%)."""
+    broker = Broker(python, work / "no-history.db")
+    with server(broker.cmd, broker.ready, env={"AGORA_HISTORY": "false"}) as (proc, _):
+        bench.server_pid = proc.pid
+        broker.load_to(n)
+        common = {"base": BASE, "link": "", "n": n}
+        res = bench.wrk(broker.url, "patch", {**common, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"})
+        note = "AGORA_HISTORY=false"
+        if res.rate and with_history.rate and with_history.cpu and res.server_cpu:
+            cost = 1 - (with_history.rate / with_history.cpu) / (res.rate / res.server_cpu)
+            note += f"; recording history costs {cost:.0%} of PATCH throughput per CPU-second"
+        bench.record("PATCH one attribute, history off", n, res, note=note)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -538,7 +606,7 @@ def run(args: argparse.Namespace) -> int:
                 bench.record(name, sizes[0], bench.wrk(broker.url, "get", {"path": path, "link": broker.link}))
             common = {"base": BASE, "link": broker.link, "n": sizes[0]}
             res = bench.wrk(broker.url, "patch", {**common, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"})
-            bench.record("PATCH one attribute", sizes[0], res)
+            patch_row = bench.record("PATCH one attribute", sizes[0], res, note="history recorded")
             queries_and_memory(bench, broker, proc.pid, sizes[0], args.quick)
 
             pre, post = split_template("Car")
@@ -570,6 +638,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  loaded at {rate:,.0f} entities/s", flush=True)
                 memory_row(bench, proc.pid, n, "after load")
                 queries_and_memory(bench, broker, proc.pid, n, args.quick)
+            temporal_rows(bench, broker, 10_000 if args.quick else 100_000)
         with server(broker.cmd, broker.ready) as (_, took):
             bench.rows.append(
                 Row(
@@ -580,6 +649,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
             print(f"  start-up {took:.2f} s", flush=True)
+        history_off(bench, python, work, sizes[0], patch_row)
 
     text = "\n".join(
         [
