@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         choices=sorted(FEATURES),
         metavar="FEATURE",
-        help="declare an optional feature present (skip its detection)",
+        help=f"declare an optional feature present, skipping its detection; one of {', '.join(sorted(FEATURES))}",
     )
     parser.add_argument(
         "--without",

@@ -215,7 +215,7 @@ class Kit:
         self.expect_status(response, status)
         content_type = response.headers.get("content-type", "")
         self.expect(
-            content_type.split(";")[0].strip() in (JSON, "application/problem+json"),
+            content_type.split(";")[0].strip() == JSON,
             f"error response Content-Type is {content_type!r}, expected application/json (clause 6.3.3)",
         )
         body = self.json(response)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import time
 import traceback
@@ -99,8 +100,23 @@ def open_run(options: Options) -> Iterator[RunContext]:
             listener.start()
             stack.callback(listener.stop)
             run.mqtt, run.mqtt_endpoint = listener, options.mqtt_endpoint or options.mqtt
+        _ensure_tenant(run)
         detect(run, options.with_features, options.without_features)
         yield run
+
+
+def _ensure_tenant(run: RunContext) -> None:
+    """Create (then delete) one entity in the auditor's tenant, so that a tenant new to the broker exists and reads
+    answer ResourceNotFound rather than NonexistentTenant."""
+    if not run.tenant:
+        return
+    entity_id = f"urn:ngsi-ld:Thing:conformance-{run.run_id}-tenant"
+    headers = {"NGSILD-Tenant": run.tenant, "Content-Type": "application/json"}
+    base = run.broker.rstrip("/") + API
+    with httpx.Client(base_url=base, headers=headers, timeout=run.http_timeout) as client:
+        created = client.post("/entities", content=json.dumps({"id": entity_id, "type": "Thing"}))
+        if created.status_code == 201:
+            client.delete(f"/entities/{entity_id}")
 
 
 def known_gaps_for(run: RunContext, choice: str) -> dict[str, KnownGap]:

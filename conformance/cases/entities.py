@@ -50,7 +50,11 @@ def create_without_type_is_bad_request_data(k: Kit) -> None:
     k.expect_problem(k.post("/entities", body), 400, "BadRequestData")
 
 
-@case("5.5.4", "urn:ngsi-ld:null as a Property value on creation is a BadRequestData error (400).", also=("6.4",))
+@case(
+    "5.5.4",
+    "Creating an entity with urn:ngsi-ld:null as a Property value is a BadRequestData error (400).",
+    also=("6.4",),
+)
 def create_with_null_value_is_bad_request_data(k: Kit) -> None:
     body = vehicle(k, speed=prop("urn:ngsi-ld:null"))
     k.expect_problem(k.post("/entities", body), 400, "BadRequestData")

@@ -197,3 +197,14 @@ def test_pytest_plugin_runs_the_same_cases(agora: BrokerProcess, tmp_path: Path)
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(rf"\b{expected} passed, 1 xfailed\b", done.stdout), done.stdout[-3000:]
     assert "known gap (issue #4)" in done.stdout
+
+
+def test_the_kit_leaves_nothing_behind(whole_run: KitRun, agora: BrokerProcess) -> None:
+    """Each case cleans up what it created, so the kit can run against a shared broker."""
+    import httpx
+
+    base = agora.url + "/ngsi-ld/v1"
+    assert whole_run.summary[0] > 0
+    assert httpx.get(base + "/types").json()["typeList"] == []
+    assert httpx.get(base + "/subscriptions").json() == []
+    assert httpx.get(base + "/jsonldContexts", params={"kind": "Hosted"}).json() == []
