@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 import orjson
 import shapely
-from shapely.geometry import Point, shape
+from shapely.geometry import LineString, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 from shapely.validation import explain_validity
@@ -133,15 +134,10 @@ def distance_m(point: Point, geometry: BaseGeometry) -> float:
     lon0, lat0 = point.x, point.y
     if geometry.geom_type in ("Point", "MultiPoint"):
         return min(haversine_m(lon0, lat0, p.x, p.y) for p in _points(geometry))
+    if hasattr(geometry, "geoms"):  # each part on its own: each is unwrapped around the point by itself
+        return min(distance_m(point, part) for part in geometry.geoms)
     scale = math.cos(math.radians(lat0))
-
-    def project(coords: Any) -> Any:
-        out = coords.copy()
-        out[:, 0] = (((coords[:, 0] - lon0 + 180.0) % 360.0) - 180.0) * scale
-        out[:, 1] = coords[:, 1] - lat0
-        return out
-
-    local = shapely.transform(geometry, project)
+    local = _local(geometry, lon0, lat0, scale)
     origin = Point(0.0, 0.0)
     if local.covers(origin):
         return 0.0
@@ -152,6 +148,30 @@ def distance_m(point: Point, geometry: BaseGeometry) -> float:
     for x, y in shapely.get_coordinates(geometry):
         best = min(best, haversine_m(lon0, lat0, float(x), float(y)))
     return best
+
+
+def _unwrap(lons: Any, start: float) -> Any:
+    """Longitudes made continuous along a line (no step longer than 180 degrees), the first one the copy of
+    itself nearest to `start`: a segment that crosses the antimeridian stays one short segment."""
+    first = start + ((lons[0] - start + 180.0) % 360.0) - 180.0
+    steps = (np.diff(lons) + 180.0) % 360.0 - 180.0
+    return np.concatenate(([first], first + np.cumsum(steps)))
+
+
+def _local(geometry: BaseGeometry, lon0: float, lat0: float, scale: float) -> BaseGeometry:
+    """A line or polygon in a local equirectangular projection centred on (lon0, lat0), metres-proportional."""
+
+    def ring(coords: Any, start: float) -> Any:
+        xy = np.asarray(coords, dtype=float)[:, :2].copy()
+        xy[:, 0] = (_unwrap(xy[:, 0], start) - lon0) * scale
+        xy[:, 1] -= lat0
+        return xy
+
+    if isinstance(geometry, Polygon):
+        shell = ring(geometry.exterior.coords, lon0)
+        start = lon0 + shell[0, 0] / scale if scale > 1e-12 else lon0
+        return Polygon(shell, [ring(hole.coords, start) for hole in geometry.interiors])
+    return LineString(ring(geometry.coords, lon0))
 
 
 def _points(geometry: BaseGeometry) -> Iterable[Point]:

@@ -158,3 +158,19 @@ def test_geo_errors(params: dict[str, str], fragment: str) -> None:
 
 def test_no_geo_query() -> None:
     assert parse_geo_query({}, core_termmap()) is None
+
+
+def test_distance_to_a_line_far_across_the_antimeridian_is_not_zero() -> None:
+    """A segment whose vertices wrap to opposite sides of the point's antipode once passed for 'on the point'."""
+    from shapely.geometry import LineString, MultiLineString, Point, Polygon
+
+    from broker.query.geo import distance_m, haversine_m
+
+    assert distance_m(Point(-5, 0), LineString([(170, 0), (175, 0)])) == pytest.approx(haversine_m(-5, 0, 170, 0))
+    crossing = LineString([(179, 1), (-179, 1)])  # crosses the antimeridian: 2 degrees long, not 358
+    assert distance_m(Point(179.5, 0), crossing) == pytest.approx(haversine_m(179.5, 0, 179.5, 1), rel=1e-3)
+    box = Polygon([(179, -1), (-179, -1), (-179, 1), (179, 1)])
+    assert distance_m(Point(180, 0), box) == 0.0
+    assert distance_m(Point(0, 0), box) > 19_000_000
+    parts = MultiLineString([[(170, 0), (175, 0)], [(-4, 0), (-3, 0)]])
+    assert distance_m(Point(-5, 0), parts) == pytest.approx(haversine_m(-5, 0, -4, 0))
