@@ -22,9 +22,6 @@ class KnownGap:
 
 
 AGORA: dict[str, KnownGap] = {
-    "subscriptions.notification_show_changes": KnownGap(
-        "Agora refuses notification.showChanges with 422 OperationNotSupported (README: showChanges is next)", 4
-    ),
     "errors.missing_content_length_is_411": KnownGap(
         "Agora accepts a chunked request body without Content-Length (broker/http/negotiation.py); clause 6.3.4 "
         "asks for 411 whenever Content-Length is absent",

@@ -423,8 +423,6 @@ def _check_unsupported(doc: Mapping[str, Any]) -> None:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
     if ep.get("accept") == "application/geo+json":
         raise OperationNotSupported("GeoJSON notifications are not supported yet")
-    if note.get("showChanges"):
-        raise OperationNotSupported("notification.showChanges is not supported yet")
     if note.get("join", "@none") != "@none" or "joinLevel" in note:
         raise OperationNotSupported("notification.join is not supported yet")
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from broker.core.model import NULL_URI, Entity
+from broker.core.model import CONTENT_MEMBER, NULL_URI, Entity
 from broker.core.render import render
 from broker.core.subscriptions import Compiled
 from broker.ld.codec import compact_types
@@ -42,7 +43,48 @@ def _data(sub: Compiled, change: Change, deleted: frozenset[str], tm: TermMap) -
     doc = render(_instances(change.after, sub.dataset_ids), tm, sub.view)
     for iri in sorted(deleted):
         doc[tm.compact_iri(iri)] = _deleted_attribute(sub.view.format, change.at)
+    if sub.show_changes and change.before is not None and sub.view.format != "simplified":
+        normalized = replace(sub.view, format="normalized", lang=None)
+        _add_previous(doc, render(_instances(change.before, sub.dataset_ids), tm, normalized))
     return doc
+
+
+#: showChanges (clause 5.2.14): the member that carries the previous content of each attribute type.
+PREVIOUS = {
+    "value": "previousValue",
+    "object": "previousObject",
+    "languageMap": "previousLanguageMap",
+    "valueList": "previousValueList",
+    "objectList": "previousObjectList",
+    "json": "previousJson",
+    "vocab": "previousVocab",
+}
+_HEAD = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "@context"})
+
+
+def _add_previous(doc: dict[str, Any], before: dict[str, Any]) -> None:
+    """Each attribute instance whose content changed gets its previous content beside the current one (in a
+    creation there is none, so none is added)."""
+    for name, shown in doc.items():
+        if name in _HEAD or name not in before:
+            continue
+        old = {i.get("datasetId"): i for i in _listed(before[name]) if isinstance(i, dict)}
+        items = _listed(shown)
+        for n, inst in enumerate(items):
+            if not isinstance(inst, dict):  # concise: a bare value stands for {"value": ...}
+                inst = items[n] = {"value": inst}
+            previous = old.get(inst.get("datasetId"))
+            if previous is None:
+                continue
+            member = CONTENT_MEMBER.get(str(previous.get("type")), "value")
+            content = inst.get(member, inst.get("value"))
+            if previous.get(member) != content or "deletedAt" in inst:
+                inst[PREVIOUS[member]] = previous.get(member)
+        doc[name] = items if isinstance(shown, list) else items[0]
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _instances(entity: Entity, dataset_ids: frozenset[str | None] | None) -> Entity:

@@ -354,3 +354,37 @@ def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+def test_show_changes_carries_previous_values(http: httpx.Client, receiver: Receiver) -> None:
+    """notification.showChanges (clause 5.2.14): the previous value, object or languageMap beside the new one;
+    none in the notification of a creation, and the old value of a deleted attribute."""
+    where, concise = path(), path()
+    triggers = ["entityCreated", "attributeUpdated", "attributeDeleted"]
+    subscribe(http, receiver, where, notificationTrigger=triggers, notification={"showChanges": True})
+    subscribe(http, receiver, concise, notification={"showChanges": True, "format": "concise"})
+    eid = uid("Vehicle")
+    owner = {"type": "Relationship", "object": "urn:ngsi-ld:Person:a"}
+    name = {"type": "LanguageProperty", "languageMap": {"en": "bus"}}
+    ok(http.post(f"{BASE}/entities", json=vehicle(eid, 10, owner=owner, name=name)))
+    ok(
+        http.patch(
+            f"{BASE}/entities/{eid}/attrs",
+            json={
+                "speed": {"type": "Property", "value": 20},
+                "owner": {"type": "Relationship", "object": "urn:ngsi-ld:Person:b"},
+                "name": {"type": "LanguageProperty", "languageMap": {"en": "coach"}},
+            },
+        )
+    )
+    ok(http.delete(f"{BASE}/entities/{eid}/attrs/owner"))
+    created, updated, deleted = (n.body["data"][0] for n in receiver.wait_for(where, 3))
+    assert "previousValue" not in created["speed"]
+    assert updated["speed"]["value"] == 20 and updated["speed"]["previousValue"] == 10
+    assert updated["owner"]["previousObject"] == "urn:ngsi-ld:Person:a"
+    assert updated["name"]["previousLanguageMap"] == {"en": "bus"}
+    assert deleted["owner"]["value"] == "urn:ngsi-ld:null"
+    assert deleted["owner"]["previousObject"] == "urn:ngsi-ld:Person:b"
+    assert "previousValue" not in deleted["speed"]  # unchanged by that write
+    concise_update = receiver.wait_for(concise, 2)[1].body["data"][0]
+    assert concise_update["speed"] == {"value": 20, "previousValue": 10}
