@@ -2,54 +2,43 @@
 
 Every adapter passes a quantity through :func:`normalise` so that the same physical quantity carries the same
 unitCode and the same number whatever network or instrument it comes from (issue 8, docs/decisions/0062). The
-multipliers to SI are those of the QUDT unit table (``conversion_multiplier_to_SI``; CC BY 4.0, attribution in
-tests/fixtures/energy/README.md); only the units the project's sources use are listed.
+conversions to SI are those of the project's unit table (``ontologies.units``, QUDT-derived, decision 0037); this
+module adds the native spellings the sources use and the canonical unit of each quantity kind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ontologies import units as table
 
 
 class UnknownUnit(ValueError):
     """A unit spelling that is not in the table: the caller reports it with the file, row and field."""
 
 
-@dataclass(frozen=True)
-class Unit:
-    code: str  # UN/CEFACT common code
-    kind: str  # quantity kind
-    factor: float  # to SI: si = value * factor + offset
-    offset: float = 0.0
-
-
-UNITS: dict[str, Unit] = {
-    u.code: u
-    for u in (
-        Unit("MTR", "length", 1.0), Unit("MMT", "length", 0.001), Unit("CMT", "length", 0.01),
-        Unit("KMT", "length", 1000.0), Unit("FOT", "length", 0.3048), Unit("INH", "length", 0.0254),
-        Unit("MTQ", "volume", 1.0), Unit("LTR", "volume", 0.001), Unit("FTQ", "volume", 0.028316846592),
-        Unit("GLL", "volume", 0.003785412),
-        Unit("G51", "flow", 0.001), Unit("MQS", "flow", 1.0), Unit("MQH", "flow", 1 / 3600),
-        Unit("L2", "flow", 0.001 / 60), Unit("G2", "flow", 0.0000630902), Unit("E17", "flow", 0.028316846592),
-        Unit("WTT", "power", 1.0), Unit("KWT", "power", 1000.0), Unit("MAW", "power", 1e6),
-        Unit("K43", "power", 745.6999),
-        Unit("KVR", "reactivePower", 1000.0), Unit("MAR", "reactivePower", 1e6),
-        Unit("KVA", "apparentPower", 1000.0), Unit("MVA", "apparentPower", 1e6),
-        Unit("VLT", "voltage", 1.0), Unit("KVT", "voltage", 1000.0),
-        Unit("AMP", "current", 1.0), Unit("B22", "current", 1000.0),
-        Unit("OHM", "resistance", 1.0), Unit("SIE", "conductance", 1.0),
-        Unit("PAL", "pressure", 1.0), Unit("KPA", "pressure", 1000.0), Unit("BAR", "pressure", 100000.0),
-        Unit("MBR", "pressure", 100.0), Unit("PS", "pressure", 6894.75789),
-        Unit("CEL", "temperature", 1.0, 273.15), Unit("KEL", "temperature", 1.0),
-        Unit("FAH", "temperature", 5 / 9, 459.67 * 5 / 9),
-        Unit("M1", "concentration", 0.001), Unit("GL", "concentration", 1.0),
-        Unit("G42", "conductivity", 0.0001),
-        Unit("SEC", "time", 1.0), Unit("MIN", "time", 60.0), Unit("HUR", "time", 3600.0),
-        Unit("MTS", "speed", 1.0), Unit("HTZ", "frequency", 1.0), Unit("DD", "angle", 1.0),
-        Unit("P1", "ratio", 0.01), Unit("C62", "ratio", 1.0),
-    )
-}  # fmt: skip
+# The UN/CEFACT codes the adapters meet, by quantity kind; their conversions to SI are those of the project's unit
+# table (ontologies.units, decision 0037).
+KINDS: dict[str, tuple[str, ...]] = {
+    "length": ("MTR", "MMT", "CMT", "KMT", "FOT", "INH"),
+    "volume": ("MTQ", "LTR", "FTQ", "GLL"),
+    "flow": ("G51", "MQS", "MQH", "L2", "G2", "E17"),
+    "power": ("WTT", "KWT", "MAW", "K43"),
+    "reactivePower": ("KVR", "MAR"),
+    "apparentPower": ("KVA", "MVA"),
+    "voltage": ("VLT", "KVT"),
+    "current": ("AMP", "B22"),
+    "resistance": ("OHM",),
+    "conductance": ("SIE",),
+    "pressure": ("PAL", "KPA", "BAR", "MBR", "PS"),
+    "temperature": ("CEL", "KEL", "FAH"),
+    "concentration": ("M1", "GL"),
+    "conductivity": ("G42",),
+    "time": ("SEC", "MIN", "HUR"),
+    "speed": ("MTS",),
+    "frequency": ("HTZ",),
+    "angle": ("DD",),
+    "ratio": ("P1", "C62"),
+}
+UNITS: dict[str, str] = {code: kind for kind, codes in KINDS.items() for code in codes}  # code -> quantity kind
 
 # The canonical unit of each kind: what a normalised quantity carries.
 CANONICAL: dict[str, str] = {
@@ -69,7 +58,8 @@ ALIASES: dict[str, str] = {
     "w": "WTT", "kw": "KWT", "mw": "MAW", "hp": "K43", "kvar": "KVR", "mvar": "MAR", "kva": "KVA", "mva": "MVA",
     "v": "VLT", "kv": "KVT", "a": "AMP", "ka": "B22", "ohm": "OHM",
     "pa": "PAL", "kpa": "KPA", "bar": "BAR", "mbar": "MBR", "psi": "PS",
-    "degc": "CEL", "°c": "CEL", "k": "KEL", "degf": "FAH", "°f": "FAH",
+    "degc": "CEL", "°c": "CEL", "cel": "CEL", "k": "KEL", "degf": "FAH", "°f": "FAH", "[degf]": "FAH",
+    "ft3/sec": "E17",
     "mg/l": "M1", "g/l": "GL", "us/cm": "G42", "µs/cm": "G42", "us/cm@25c": "G42", "µs/cm@25c": "G42",
     "s": "SEC", "min": "MIN", "h": "HUR", "m/s": "MTS", "hz": "HTZ", "deg": "DD", "%": "P1",
 }  # fmt: skip
@@ -90,10 +80,9 @@ def unit_code(spelling: str) -> str:
 def normalise(value: float, spelling: str) -> tuple[float, str]:
     """``value`` in the canonical unit of its kind, and that unit's code; rounded to 12 significant digits
     so that the same quantity from different native units compares equal."""
-    unit = UNITS[unit_code(spelling)]
-    target = UNITS[CANONICAL[unit.kind]]
-    si = value * unit.factor + unit.offset
-    converted = (si - target.offset) / target.factor
-    if unit.offset or target.offset:  # an offset leaves an absolute error (1e-14 of 273.15 K) on values near zero
+    code = unit_code(spelling)
+    source, target = table.unit(code), table.unit(CANONICAL[UNITS[code]])
+    converted = target.from_si(source.to_si(value))
+    if source.offset or target.offset:  # an offset leaves an absolute error (1e-14 of 273.15 K) on values near zero
         converted = round(converted, 9)
     return float(f"{converted:.12g}"), target.code
