@@ -1,8 +1,9 @@
-"""GTFS static (a feed zip) into the Smart Data Models UrbanMobility types; choices in docs/decisions/0030.
+"""GTFS static (a feed zip) into the Smart Data Models UrbanMobility types; choices in docs/decisions/0030, 0039.
 
 Every file is streamed row by row (zipfile + csv.DictReader). Kept in memory: the agency ids (routes that omit
 agency_id need the feed's single agency), the ids of stations and access points (a transfer may start at a
-station), and the service ids (one GtfsService each). shapes.txt, the one file whose rows must be grouped, goes
+station), the service ids (one GtfsService each), and translations.txt (read first: its texts become the
+languages of the translated fields' LanguageProperties). shapes.txt, the one file whose rows must be grouped, goes
 through a temporary SQLite file sorted on (shape_id, shape_pt_sequence): memory holds one shape's points at a time.
 """
 
@@ -15,10 +16,12 @@ import re
 import sqlite3
 import tempfile
 import zipfile
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.base import Adapter, Entity, SourceError
 
@@ -84,6 +87,13 @@ class _Row:
         result: float | None = self._parse(column, required, "a number", parse)
         return result
 
+    def nonnegative(self, column: str, integer: bool = False) -> float | None:
+        value: float | None = self.integer(column) if integer else self.number(column)
+        if value is not None and value < 0:
+            self.fail(column, f"negative: {value}", False)
+            return None
+        return value
+
     def coordinate(self, column: str, limit: float, required: bool) -> float | None:
         value = self.number(column, required)
         if value is not None and not -limit <= value <= limit:
@@ -104,6 +114,19 @@ class _Row:
         value: str | None = self._parse(
             column, required, "a YYYYMMDD date", lambda raw: datetime.strptime(raw, "%Y%m%d").date().isoformat()
         )
+        return value
+
+    def timezone(self, column: str, required: bool = False) -> str | None:
+        """An IANA time zone name that the system's zone database knows (GTFS times are local to it)."""
+
+        def parse(raw: str) -> str:
+            try:
+                ZoneInfo(raw)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(raw) from exc
+            return raw
+
+        value: str | None = self._parse(column, required, "an IANA time zone", parse)
         return value
 
     def time(self, column: str, required: bool = False) -> str | None:
@@ -136,7 +159,7 @@ class GtfsAdapter(Adapter):
     entity_types = (
         "GtfsAgency", "GtfsStop", "GtfsStation", "GtfsAccessPoint", "GtfsRoute", "GtfsTrip", "GtfsStopTime",
         "GtfsCalendarRule", "GtfsCalendarDateRule", "GtfsService", "GtfsShape", "GtfsFrequency", "GtfsTransferRule",
-        "GtfsFeedInfo",
+        "GtfsFeedInfo", "GtfsLevel", "GtfsPathway",
     )  # fmt: skip
 
     def entities(self, source: str) -> Iterator[Entity]:
@@ -158,7 +181,12 @@ class GtfsAdapter(Adapter):
             self._default_agency = agencies[0] if len(agencies) == 1 else None
             self._not_stops: dict[str, str] = {}  # stop_id -> type, for the stations and access points only
             self._services: set[str] = set()
+            self._feed_lang = self._feed_language()
+            self._translations = Translations()
+            if "translations.txt" in names:
+                self._load_translations()
             yield from self._agencies()
+            yield from self._optional("levels.txt", self._levels)
             yield from self._stops()
             yield from self._routes()
             yield from self._trips()
@@ -170,6 +198,7 @@ class GtfsAdapter(Adapter):
             yield from self._optional("frequencies.txt", self._frequencies)
             yield from self._optional("transfers.txt", self._transfers)
             yield from self._optional("feed_info.txt", self._feed_info)
+            yield from self._optional("pathways.txt", self._pathways)
 
     # -- reading --------------------------------------------------------------------------------------------------
     def _rows(self, file: str, columns: tuple[str, ...] = ()) -> Iterator[_Row]:
@@ -202,12 +231,13 @@ class GtfsAdapter(Adapter):
         for row in self._rows("agency.txt", ("agency_name", "agency_url", "agency_timezone")):
             name = row.text("agency_name", True)
             native = row.text("agency_id") or name
+            zone = row.timezone("agency_timezone", True)
             if not row.ok or native is None:
                 continue
             yield _entity(self.entity_id("GtfsAgency", native), "GtfsAgency", {
-                "agencyName": _p(name),
+                "agencyName": self._text("agency", "agency_name", name, row.text("agency_id") or ""),
                 "page": _p(row.text("agency_url")),
-                "timezone": _p(row.text("agency_timezone")),
+                "timezone": _p(zone),
                 "language": _p(row.text("agency_lang")),
                 "phone": _p(row.text("agency_phone")),
                 "agency_fare_url": _p(row.text("agency_fare_url")),
@@ -232,15 +262,16 @@ class GtfsAdapter(Adapter):
             if entity_type != "GtfsStop":
                 self._not_stops[stop_id] = entity_type
             yield _entity(self.entity_id(entity_type, stop_id), entity_type, {
-                "name": _p(row.text("stop_name")),
+                "name": self._text("stops", "stop_name", row.text("stop_name"), stop_id),
                 "code": _p(row.text("stop_code")),
-                "description": _p(row.text("stop_desc")),
+                "description": self._text("stops", "stop_desc", row.text("stop_desc"), stop_id),
                 "location": geo("Point", [lon, lat]) if lat is not None and lon is not None else None,
                 "zoneCode": _p(row.text("zone_id")),
                 "page": _p(row.text("stop_url")),
-                "timezone": _p(row.text("stop_timezone")),
+                "timezone": _p(row.timezone("stop_timezone")),
                 "wheelChairAccessible": _p(row.text("wheelchair_boarding")),
                 "hasParentStation": self._ref(parent_type, parent),
+                "hasLevel": self._ref("GtfsLevel", row.text("level_id")),
             })  # fmt: skip
 
     def _routes(self) -> Iterator[Entity]:
@@ -251,9 +282,9 @@ class GtfsAdapter(Adapter):
             if not row.ok or route_id is None:
                 continue
             yield _entity(self.entity_id("GtfsRoute", route_id), "GtfsRoute", {
-                "shortName": _p(row.text("route_short_name")),
-                "name": _p(row.text("route_long_name")),
-                "description": _p(row.text("route_desc")),
+                "shortName": self._text("routes", "route_short_name", row.text("route_short_name"), route_id),
+                "name": self._text("routes", "route_long_name", row.text("route_long_name"), route_id),
+                "description": self._text("routes", "route_desc", row.text("route_desc"), route_id),
                 "routeType": _p(str(route_type)),
                 "page": _p(row.text("route_url")),
                 "routeColor": _p(row.text("route_color")),
@@ -272,8 +303,8 @@ class GtfsAdapter(Adapter):
             yield _entity(self.entity_id("GtfsTrip", trip_id), "GtfsTrip", {
                 "hasRoute": self._ref("GtfsRoute", route_id),
                 "hasService": self._ref("GtfsService", service_id),
-                "headSign": _p(row.text("trip_headsign")),
-                "shortName": _p(row.text("trip_short_name")),
+                "headSign": self._text("trips", "trip_headsign", row.text("trip_headsign"), trip_id),
+                "shortName": self._text("trips", "trip_short_name", row.text("trip_short_name"), trip_id),
                 "direction": _p(row.integer("direction_id")),
                 "block": _p(row.text("block_id")),
                 "hasShape": self._ref("GtfsShape", row.text("shape_id")),
@@ -295,7 +326,8 @@ class GtfsAdapter(Adapter):
                 "stopSequence": _p(sequence),
                 "arrivalTime": _p(arrival),
                 "departureTime": _p(departure),
-                "stopHeadsign": _p(row.text("stop_headsign")),
+                "stopHeadsign": self._text("stop_times", "stop_headsign", row.text("stop_headsign"), trip_id,
+                                           str(sequence)),
                 "pickupType": _p(row.text("pickup_type")),
                 "dropOffType": _p(row.text("drop_off_type")),
                 "distanceTravelled": _p(row.number("shape_dist_traveled")),
@@ -425,10 +457,126 @@ class GtfsAdapter(Adapter):
             if not row.ok:
                 continue
             yield _entity(self.entity_id("GtfsFeedInfo", row.text("feed_id") or "feed"), "GtfsFeedInfo", {
-                "name": _p(publisher),
+                "name": self._text("feed_info", "feed_publisher_name", publisher, ""),
                 "page": _p(row.text("feed_publisher_url")),
                 "language": _p(row.text("feed_lang")),
                 "startDate": _p(row.date("feed_start_date")),
                 "endDate": _p(row.date("feed_end_date")),
                 "version": _p(row.text("feed_version")),
             })  # fmt: skip
+
+    # -- translations, levels, pathways (decision 0039) -------------------------------------------------------------
+    def _feed_language(self) -> str | None:
+        """The language of the feed's own texts: feed_info.feed_lang, else the single agency's agency_lang."""
+        for file, column in (("feed_info.txt", "feed_lang"), ("agency.txt", "agency_lang")):
+            if file in self._names:
+                langs = {row.data.get(column, "") or "" for row in self._rows(file)}
+                found = {lang.strip() for lang in langs if lang and lang.strip().lower() != "mul"}
+                if len(found) == 1:
+                    return language_tag(found.pop())
+        return None
+
+    def _load_translations(self) -> None:
+        rows = self._rows("translations.txt")
+        for row in rows:
+            if "trans_id" in row.data:  # the older proposal: trans_id (the original text), lang, translation
+                original, lang, text = row.text("trans_id", True), row.text("lang", True), row.text("translation", True)
+                if row.ok and original and lang and text:
+                    self._translations.by_value[("*", "*", original)][language_tag(lang)] = text
+                continue
+            table, field = row.text("table_name", True), row.text("field_name", True)
+            lang, text = row.text("language", True), row.text("translation", True)
+            record, value = row.text("record_id"), row.text("field_value")
+            if table is not None and table not in TRANSLATABLE:
+                row.fail("table_name", f"not a table with translatable fields: {table!r}", True)
+            if table not in (None, "feed_info") and record is None and value is None:
+                row.fail("record_id", "neither record_id nor field_value is given", True)
+            if not row.ok or table is None or field is None or lang is None or text is None:
+                continue
+            tag = language_tag(lang)
+            if record is not None:
+                key = (table, field, record, row.text("record_sub_id") or "")
+                self._translations.by_record[key][tag] = text
+            else:
+                self._translations.by_value[(table, field, value or "")][tag] = text
+
+    def _text(self, table: str, field: str, value: str | None, record: str, sub: str = "") -> dict[str, Any] | None:
+        """A text field: a Property, or a LanguageProperty when translations.txt translates it (clause 4.5.18)."""
+        if value is None:
+            return None
+        found = self._translations.find(table, field, value, record, sub)
+        if not found:
+            return prop(value)
+        # The original text under the feed's language (or @none when the feed does not say), unless translated.
+        return {"type": "LanguageProperty", "languageMap": {self._feed_lang or "@none": value, **found}}
+
+    def _levels(self) -> Iterator[Entity]:
+        for row in self._rows("levels.txt", ("level_id", "level_index")):
+            level_id = row.text("level_id", True)
+            index = row.number("level_index", True)
+            if not row.ok or level_id is None:
+                continue
+            yield _entity(self.entity_id("GtfsLevel", level_id), "GtfsLevel", {
+                "levelIndex": _p(index),
+                "name": self._text("levels", "level_name", row.text("level_name"), level_id),
+            })  # fmt: skip
+
+    def _pathways(self) -> Iterator[Entity]:
+        columns = ("pathway_id", "from_stop_id", "to_stop_id", "pathway_mode", "is_bidirectional")
+        for row in self._rows("pathways.txt", columns):
+            pathway_id = row.text("pathway_id", True)
+            origin, destination = row.text("from_stop_id", True), row.text("to_stop_id", True)
+            mode = row.text("pathway_mode", True)
+            if mode is not None and mode not in PATHWAY_MODES:
+                row.fail("pathway_mode", f"not one of 1-7: {mode!r}", True)
+            bidirectional = row.flag("is_bidirectional", True)
+            if not row.ok or pathway_id is None or origin is None or destination is None:
+                continue
+            yield _entity(self.entity_id("GtfsPathway", pathway_id), "GtfsPathway", {
+                "hasOrigin": self._ref(self._not_stops.get(origin, "GtfsStop"), origin),
+                "hasDestination": self._ref(self._not_stops.get(destination, "GtfsStop"), destination),
+                "pathwayMode": _p(mode),
+                "isBidirectional": _p(bidirectional),
+                "length": _unit(row.nonnegative("length"), "MTR"),
+                "traversalTime": _unit(row.nonnegative("traversal_time", integer=True), "SEC"),
+                "stairCount": _p(row.integer("stair_count")),
+                "maxSlope": _p(row.number("max_slope")),
+                "minWidth": _unit(row.nonnegative("min_width"), "MTR"),
+                "signpostedAs": self._text("pathways", "signposted_as", row.text("signposted_as"), pathway_id),
+                "reversedSignpostedAs": self._text(
+                    "pathways", "reversed_signposted_as", row.text("reversed_signposted_as"), pathway_id
+                ),
+            })  # fmt: skip
+
+
+TRANSLATABLE = frozenset(
+    {"agency", "stops", "routes", "trips", "stop_times", "pathways", "levels", "feed_info", "attributions"}
+)
+PATHWAY_MODES = frozenset("1234567")
+
+
+def language_tag(raw: str) -> str:
+    """A GTFS language code as a BCP 47 tag in its usual case: ``EN`` -> ``en``, ``pt-br`` -> ``pt-BR``."""
+    first, *rest = raw.strip().split("-")
+    return "-".join([first.lower(), *(part.upper() if len(part) == 2 else part for part in rest)])
+
+
+def _unit(value: Any, code: str) -> dict[str, Any] | None:
+    return None if value is None else {"type": "Property", "value": value, "unitCode": code}
+
+
+class Translations:
+    """translations.txt: by (table, field, record_id, record_sub_id), and by (table, field, field_value)."""
+
+    def __init__(self) -> None:
+        self.by_record: defaultdict[tuple[str, str, str, str], dict[str, str]] = defaultdict(dict)
+        self.by_value: defaultdict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
+
+    def find(self, table: str, field: str, value: str, record: str, sub: str) -> dict[str, str]:
+        if not self.by_record and not self.by_value:
+            return {}
+        found: dict[str, str] = {}
+        for key in (("*", "*", value), (table, field, value), (table, field, "")):
+            found.update(self.by_value.get(key, {}))
+        found.update(self.by_record.get((table, field, record, sub), {}))
+        return found
