@@ -85,14 +85,15 @@ class Receiver(_Server):
         self._lock = threading.Lock()
 
     def endpoint(self, failing: bool = False) -> tuple[str, str]:
-        """A fresh (url, path) to give a subscription; `failing` paths answer 500."""
+        """A fresh (url, path) to give a subscription; it answers 200, or 500 when `failing`."""
         path = f"/notify/{uuid.uuid4().hex}"
         if failing:
             self._failing.add(path)
         return self.base_url + path, path
 
     def status_for(self, path: str) -> int:
-        return 500 if path in self._failing else 204
+        # 5.8.6: a notification counts as delivered when the answer is "200 OK"
+        return 500 if path in self._failing else 200
 
     def add(self, item: Received) -> None:
         with self._lock:

@@ -220,3 +220,19 @@ def hosted_context_in_link(k: Kit) -> None:
     k.entity(body, headers=link_header(url))
     core = k.get_entity(body["id"])
     k.expect(core.get("type") == namespace + "Bus", f"type is {core.get('type')!r}, expected {namespace}Bus")
+
+
+@case(
+    "6.3.5",
+    "A query's Link header @context expands the type names it selects.",
+    feature="user-contexts",
+    also=("5.7.2",),
+)
+def query_with_link_context(k: Kit) -> None:
+    _, _, _, document = _user_context(k)
+    url = k.contexts.publish(document)
+    body = _bus(k)
+    k.entity(body, headers=link_header(url))
+    found = k.query({"type": "Bus", "id": body["id"]}, headers=link_header(url))
+    k.expect([e.get("id") for e in found] == [body["id"]], f"type=Bus with the @context found {found!r:.200}")
+    k.expect(k.query({"type": "Bus", "id": body["id"]}) == [], "type=Bus without the @context found the entity")

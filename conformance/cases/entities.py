@@ -278,3 +278,48 @@ def purge_by_type(k: Kit) -> None:
     k.expect_status(response, 204, 200)
     left = k.query({"type": entity_type})
     k.expect(left == [], f"{len(left)} entities left after the purge")
+
+
+@case(
+    "5.5.4",
+    "An attribute whose type is not an NGSI-LD attribute type is a BadRequestData error (400).",
+    also=("6.4", "4.5"),
+)
+def create_unknown_attribute_type_is_400(k: Kit) -> None:
+    body = vehicle(k, speed={"type": "Speedometer", "value": 80})
+    k.expect_problem(k.post("/entities", body), 400, "BadRequestData")
+
+
+@case(
+    "5.5.4", "A GeoProperty whose value is not a GeoJSON geometry is a BadRequestData error (400).", also=("6.4", "4.7")
+)
+def create_invalid_geometry_is_400(k: Kit) -> None:
+    body = vehicle(k, location={"type": "GeoProperty", "value": {"type": "Point", "coordinates": "north"}})
+    k.expect_problem(k.post("/entities", body), 400, "BadRequestData")
+
+
+@case(
+    "5.6.17",
+    "Merge Entity with format=simplified takes bare values and keeps each attribute's type.",
+    also=("6.5", "4.5.4"),
+)
+def merge_simplified(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    k.expect_status(k.patch(f"/entities/{body['id']}", {"speed": 70}, params={"format": "simplified"}), 204)
+    speed = k.get_entity(body["id"]).get("speed")
+    k.expect(
+        isinstance(speed, dict) and speed.get("type") == "Property" and speed.get("value") == 70,
+        f"speed after a simplified merge is {speed!r}",
+    )
+
+
+@case("5.6.2", "In Update Attributes, an attribute whose value is urn:ngsi-ld:null is deleted.", also=("6.6", "5.5.8"))
+def update_null_deletes_attribute(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.patch(f"/entities/{body['id']}/attrs", {"speed": prop("urn:ngsi-ld:null")})
+    if response.status_code == 422:
+        k.missing("ngsi-ld-null", "Update Attributes answered 422 OperationNotSupported to NGSI-LD Null (allowed)")
+    k.expect_status(response, 204)
+    expect_no_attr(k, body["id"], "speed")

@@ -289,3 +289,29 @@ def query_q_sub_attribute(k: Kit) -> None:
     k.entity(gps)
     k.entity(radar)
     _expect_ids(k, k.query({"type": entity_type, "q": "speed.accuracy<1"}), [gps], "q=speed.accuracy<1")
+
+
+@case("5.5.9", "A page after the first announces the previous page in a Link header (rel=prev).", also=("5.7.2", "6.4"))
+def query_prev_link(k: Kit) -> None:
+    entity_type, _ = _fleet(k)
+    response = k.http.get("/entities", params={"type": entity_type, "limit": "1", "offset": "1"})
+    k.expect_status(response, 200)
+    links = ",".join(response.headers.get_list("link"))
+    k.expect('rel="prev"' in links or "rel=prev" in links, f"no rel=prev Link header (Link: {links!r})")
+
+
+@case("4.10", "geoproperty selects which GeoProperty a geo-query tests.", also=("5.7.2",))
+def query_geoproperty(k: Kit) -> None:
+    entity_type = k.type_name("Fleet")
+    home = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [2.3522, 48.8566]}}
+    away = vehicle(k, entity_type, depot=home)
+    k.entity(away)
+    k.entity(vehicle(k, entity_type))
+    params = {
+        "type": entity_type,
+        "georel": "near;maxDistance==1000",
+        "geometry": "Point",
+        "coordinates": "[2.3522,48.8566]",
+        "geoproperty": "depot",
+    }
+    _expect_ids(k, k.query(params), [away], "geoproperty=depot")

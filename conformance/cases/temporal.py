@@ -238,3 +238,25 @@ def entity_changes_are_history(k: Kit) -> None:
     k.expect_status(response, 200)
     values = sorted(_value(i) for i in _instances(k, k.json(response), "temperature"))
     k.expect(values == [1, 2], f"temporal values are {values}, expected [1, 2]")
+
+
+@case(
+    "5.7.3",
+    "timerel=between keeps the instances observed from timeAt up to endTimeAt.",
+    feature="temporal",
+    also=("6.19",),
+)
+def retrieve_between(k: Kit) -> None:
+    body = _create(k)
+    params = {"timerel": "between", "timeAt": "2020-01-01T10:30:00Z", "endTimeAt": "2020-01-01T11:30:00Z"}
+    response = k.http.get(f"/temporal/entities/{body['id']}", params=params)
+    k.expect_status(response, 200)
+    values = sorted(_value(i) for i in _instances(k, k.json(response), "temperature"))
+    k.expect(values == [21], f"values between 10:30 and 11:30 are {values}")
+
+
+@case("5.7.3", "timerel without timeAt is a BadRequestData error (400).", feature="temporal", also=("6.19",))
+def timerel_without_time_at_is_400(k: Kit) -> None:
+    body = _create(k)
+    response = k.http.get(f"/temporal/entities/{body['id']}", params={"timerel": "after"})
+    k.expect_problem(response, 400, "BadRequestData")
