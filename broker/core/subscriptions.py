@@ -131,6 +131,7 @@ class Compiled:
     context: Any  # the @context of notifications: jsonldContext, else the one the subscription was written with
     created_at: str
     show_changes: bool = False
+    time_interval: float | None = None  # periodic notifications (seconds); changes then notify nothing
     dataset_ids: frozenset[str | None] | None = None  # instances to show; None stands for the default instance
 
 
@@ -161,6 +162,7 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
         context=doc.get("jsonldContext", doc.get("@context")),
         created_at=doc.get("createdAt", ""),
         show_changes=bool(notification.get("showChanges", False)),
+        time_interval=doc.get("timeInterval"),
         dataset_ids=_dataset_ids(doc.get("datasetId")),
     )
 
@@ -294,6 +296,13 @@ def _check_shape(doc: dict[str, Any]) -> None:
         _bool(doc["isActive"], "isActive")
     if "throttling" in doc:
         _number(doc["throttling"], "throttling", positive=True)
+    if "timeInterval" in doc:
+        _number(doc["timeInterval"], "timeInterval", positive=True)
+        for excluded in ("watchedAttributes", "throttling"):
+            if excluded in doc:
+                raise _fail(f"timeInterval and {excluded} cannot be used together (clause 5.2.12)")
+        if "entities" not in doc:
+            raise _fail("a periodic subscription (timeInterval) needs entities")
     if "expiresAt" in doc:
         check_datetime(doc["expiresAt"], "expiresAt")
     if "jsonldContext" in doc:
@@ -415,8 +424,6 @@ def _key_value(value: Any, where: str) -> dict[str, str]:
 def _check_unsupported(doc: Mapping[str, Any]) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
     note, ep = doc["notification"], doc["notification"]["endpoint"]
-    if "timeInterval" in doc:
-        raise OperationNotSupported("periodic notification (timeInterval) is not supported yet")
     if "jsonKeys" in doc:
         raise OperationNotSupported("jsonKeys is not supported yet")
     if "csf" in doc:

@@ -15,6 +15,7 @@ from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
 from broker.notify.delivery import RetryPolicy
 from broker.notify.notifier import Notifier, NotifierConfig
+from broker.notify.periodic import PeriodicNotifier
 from broker.settings import Settings
 from broker.store import open_store
 from broker.store.base import HistoryPolicy, Store
@@ -39,9 +40,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await notifier.start()
         retention = Retention(the_store, settings)
         retention.start()
+        periodic = PeriodicNotifier(the_store, app.state.broker.resolver, notifier_config(settings).retry)
+        periodic.start()
         try:
             yield
         finally:
+            await periodic.stop()
             await retention.stop()
             await notifier.stop()
             await the_store.close()

@@ -64,6 +64,8 @@ def _one(entity: Entity, sel: Selector) -> bool:
 def trigger_reason(sub: Compiled, change: Change, triggers: Mapping[str, frozenset[str]]) -> str | None:
     """The first of the subscription's triggers (in the clause's order) that the change fires, considering
     watchedAttributes; None when the subscription is not concerned."""
+    if sub.time_interval is not None:
+        return None  # a periodic subscription notifies on its clock, not on changes (broker.notify.periodic)
     entity = change.after if change.after is not None else change.before
     if entity is None or not selected(entity, sub.selectors):
         return None

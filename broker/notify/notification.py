@@ -40,12 +40,12 @@ def _data(sub: Compiled, change: Change, deleted: frozenset[str], tm: TermMap) -
         assert change.before is not None
         # A deleted entity is reported by its id, type and the time of deletion.
         return {"id": change.entity_id, "type": compact_types(change.before["type"], tm), "deletedAt": change.at}
-    doc = render(_instances(change.after, sub.dataset_ids), tm, sub.view)
+    doc = render(dataset_instances(change.after, sub.dataset_ids), tm, sub.view)
     for iri in sorted(deleted):
         doc[tm.compact_iri(iri)] = _deleted_attribute(sub.view.format, change.at)
     if sub.show_changes and change.before is not None and sub.view.format != "simplified":
         normalized = replace(sub.view, format="normalized", lang=None)
-        _add_previous(doc, render(_instances(change.before, sub.dataset_ids), tm, normalized))
+        _add_previous(doc, render(dataset_instances(change.before, sub.dataset_ids), tm, normalized))
     return doc
 
 
@@ -87,7 +87,7 @@ def _listed(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _instances(entity: Entity, dataset_ids: frozenset[str | None] | None) -> Entity:
+def dataset_instances(entity: Entity, dataset_ids: frozenset[str | None] | None) -> Entity:
     """Only the attribute instances of the subscription's datasetIds (clause 5.2.12 datasetId); attributes left
     without instances are not shown."""
     if dataset_ids is None:

@@ -388,3 +388,34 @@ def test_show_changes_carries_previous_values(http: httpx.Client, receiver: Rece
     assert "previousValue" not in deleted["speed"]  # unchanged by that write
     concise_update = receiver.wait_for(concise, 2)[1].body["data"][0]
     assert concise_update["speed"] == {"value": 20, "previousValue": 10}
+
+
+def test_periodic_notifications(http: httpx.Client, receiver: Receiver) -> None:
+    """timeInterval (clause 5.2.12): every period one notification with every selected entity, changes or not;
+    a paused subscription sends none; changes themselves notify nothing."""
+    where = path()
+    kind = "Tram" + uuid.uuid4().hex[:6]
+    ids = [uid(kind), uid(kind)]
+    for n, eid in enumerate(ids):
+        ok(http.post(f"{BASE}/entities", json={"id": eid, "type": kind, "speed": {"type": "Property", "value": n}}))
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": kind}],
+        "timeInterval": 1,
+        "notification": {"format": "keyValues", "endpoint": {"uri": receiver.url + where}},
+    }
+    r = http.post(f"{BASE}/subscriptions", json=body)
+    assert r.status_code == 201, r.text
+    location = r.headers["location"]
+    ok(http.patch(f"{BASE}/entities/{ids[0]}/attrs", json={"speed": {"type": "Property", "value": 9}}))
+    got = receiver.wait_for(where, 2, timeout=6)
+    assert all("triggerReason" not in n.body for n in got)
+    assert sorted(d["id"] for d in got[0].body["data"]) == sorted(ids)
+    assert got[1].at - got[0].at >= 0.8  # one period apart, not one per change
+    assert {d["id"]: d["speed"] for d in got[-1].body["data"]}[ids[0]] == 9
+    assert http.get(location).json()["notification"]["timesSent"] >= 2
+    ok(http.patch(location, json={"isActive": False}))
+    time.sleep(0.5)  # a notification already on its way may still land
+    settled = len(receiver.at(where))
+    time.sleep(1.6)
+    assert len(receiver.at(where)) == settled

@@ -98,6 +98,14 @@ BAD = [
     ("id not a URI", sub(id="not a uri")),
     ("neither entities nor watchedAttributes", {k: v for k, v in sub().items() if k != "entities"}),
     ("empty entities", sub(entities=[])),
+    ("timeInterval zero", sub(timeInterval=0)),
+    ("timeInterval not a number", sub(timeInterval="60")),
+    ("timeInterval with watchedAttributes", sub(timeInterval=60, watchedAttributes=["speed"])),
+    ("timeInterval with throttling", sub(timeInterval=60, throttling=5)),
+    (
+        "timeInterval without entities",
+        {**{k: v for k, v in sub().items() if k != "entities"}, "timeInterval": 60, "watchedAttributes": ["a"]},
+    ),
     ("selector without type", sub(entities=[{"id": "urn:a"}])),
     ("unknown selector member", sub(entities=[{"type": "T", "ids": "urn:a"}])),
     ("selector id not a URI", sub(entities=[{"type": "T", "id": "a b"}])),
@@ -160,7 +168,6 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 
 NOT_YET = [
-    ("periodic", sub(timeInterval=10)),
     ("geo+json", with_endpoint(accept="application/geo+json")),
     ("join", with_notification(join="flat")),
     ("csf", sub(csf="a==1")),
@@ -238,3 +245,15 @@ def test_errors_name_where_they_are() -> None:
     with pytest.raises(NgsiLdError) as info:
         validated("", with_endpoint(receiverInfo=[{"key": "a b", "value": "1"}]), CORE, None)
     assert "notification.endpoint.receiverInfo[0].key" in info.value.detail
+
+
+def test_periodic_subscription_compiles_and_ignores_changes() -> None:
+    from broker.notify.matching import fired, trigger_reason
+    from broker.store.base import Change
+
+    body = validated("", sub(timeInterval=2.5), CORE, None)
+    compiled = compile_subscription("", body, CORE)
+    assert compiled.time_interval == 2.5
+    entity = {"id": "urn:a", "type": ["https://uri.etsi.org/ngsi-ld/default-context/Vehicle"], "attrs": {}}
+    change = Change(1, "", "urn:a", None, entity, "2026-01-01T00:00:00Z")
+    assert trigger_reason(compiled, change, fired(change)) is None

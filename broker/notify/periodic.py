@@ -1,0 +1,137 @@
+"""Periodic notifications (clause 5.2.12 timeInterval): every timeInterval seconds, one notification with every
+entity the subscription selects at that moment, whether or not anything changed.
+
+The clock is the subscription's own delivery state: a notification is due once timeInterval seconds have passed
+since lastNotification (or since the subscription was created), so the period holds over restarts and across
+processes. Only the process that leads "periodic" sends them, as only one leads the change-feed notifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from broker.core.caller import Caller
+from broker.core.model import now_iso
+from broker.core.query import Queries
+from broker.core.render import render
+from broker.core.subscriptions import Compiled, compile_subscription, is_live
+from broker.ld.resolver import ContextResolver
+from broker.ld.termmap import TermMap
+from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
+from broker.notify.mqtt import MqttTransport
+from broker.notify.notification import dataset_instances
+from broker.query import Query
+from broker.store.base import Delivery, Store, SubscriptionRecord
+
+log = logging.getLogger("agora.notify")
+
+LEAD = "periodic"
+
+
+class PeriodicNotifier:
+    def __init__(
+        self, store: Store, resolver: ContextResolver, retry: RetryPolicy | None = None, tick: float = 0.2
+    ) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.retry = retry or RetryPolicy()
+        self.tick = tick
+        self.queries = Queries(store, max_limit=10**9)
+        http = HttpTransport(httpx.AsyncClient(), True)
+        mqtt = MqttTransport()
+        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
+        self._task: asyncio.Task[None] | None = None
+        self._sending: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="agora-periodic")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._task, *self._sending.values()] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._transport.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if await self.store.try_lead(LEAD):
+                    await self.run_due(now_iso())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed round is tried again at the next tick
+                log.exception("periodic notifications failed; retrying")
+            await asyncio.sleep(self.tick)
+
+    async def run_due(self, now: str) -> None:
+        """Start a notification for every periodic subscription whose period has passed (one at a time each)."""
+        for record in await self.store.list_subscriptions():
+            key = (record.tenant, record.id)
+            if "timeInterval" not in record.body or key in self._sending:
+                continue
+            compiled = await self._compile(record)
+            if compiled is None or not is_live(compiled[0], now) or not _due(record, compiled[0], now):
+                continue
+            task = asyncio.create_task(self._notify(record, *compiled))
+            self._sending[key] = task
+            task.add_done_callback(lambda _t, k=key: self._sending.pop(k, None))  # type: ignore[misc]
+
+    async def _compile(self, record: SubscriptionRecord) -> tuple[Compiled, TermMap] | None:
+        try:
+            source = await self.resolver.resolve(record.body.get("@context"))
+            sub = compile_subscription(record.tenant, record.body, source)
+            return sub, await self.resolver.resolve(sub.context)
+        except Exception:  # it compiled when it was stored: only an unavailable @context gets here
+            log.exception("periodic subscription %s cannot be compiled; skipped", record.id)
+            return None
+
+    async def _notify(self, record: SubscriptionRecord, sub: Compiled, tm: TermMap) -> None:
+        now = now_iso()
+        entities = await self.queries.select(Caller(tenant=sub.tenant), _queries(sub))
+        body: dict[str, Any] = {
+            "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+            "type": "Notification",
+            "subscriptionId": sub.id,
+            "notifiedAt": now,
+            "data": [render(dataset_instances(e, sub.dataset_ids), tm, sub.view) for e in entities],
+        }
+        content, headers = request_parts(sub.endpoint, body, tm.context_value, tm.link_url, sub.tenant)
+        ok = await deliver(self._transport, sub.endpoint, content, headers, self.retry)
+        await self.store.record_delivery(sub.tenant, sub.id, Delivery(now, ok))
+
+
+def _queries(sub: Compiled) -> list[Query]:
+    """One entity query per EntitySelector, each with the subscription's q, geoQ and scopeQ."""
+    q = sub.query
+    return [
+        Query(
+            types=s.types,
+            ids=frozenset({s.id}) if s.id is not None else None,
+            id_pattern=s.id_pattern,
+            q=q.q,
+            geo=q.geo,
+            scope=q.scope,
+        )
+        for s in sub.selectors
+    ]
+
+
+def _due(record: SubscriptionRecord, sub: Compiled, now: str) -> bool:
+    last = record.state.get("lastNotification") or sub.created_at
+    if not last or sub.time_interval is None:
+        return False
+    return (_stamp(now) - _stamp(str(last))).total_seconds() >= sub.time_interval
+
+
+def _stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
