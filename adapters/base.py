@@ -51,6 +51,9 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "pandapower": "adapters.energy.pandapower:PandapowerAdapter",
     "cgmes": "adapters.energy.cgmes:CgmesAdapter",
     "historian": "adapters.energy.historian:HistorianAdapter",
+    "usgs-nwis": "adapters.water.usgs:UsgsNwisAdapter",
+    "wqx": "adapters.water.wqx:WqxAdapter",
+    "waterml2": "adapters.water.waterml2:WaterMl2Adapter",
     "gtfs-rt": "adapters.gtfs_rt:GtfsRtAdapter",
 }
 

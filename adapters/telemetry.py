@@ -80,6 +80,12 @@ class ReadingStore:
         self.db = sqlite3.connect(self._file.name)
         self.db.execute("CREATE TABLE r (eid TEXT, etype TEXT, attr TEXT, t TEXT, body TEXT)")
         self.db.execute("CREATE INDEX r_by_attr ON r (eid, attr, t)")
+        self.static: dict[str, Entity] = {}  # entity id -> the attributes that are not readings (name, location)
+
+    def describe(self, entity: Entity) -> None:
+        """Attributes of a target that are not readings (a station's name and location): sent with its latest
+        values."""
+        self.static.setdefault(entity["id"], {}).update(entity)
 
     def add(self, reading: Reading) -> None:
         self.db.execute("INSERT INTO r VALUES (?, ?, ?, ?, ?)", (reading.entity_id, reading.entity_type,
@@ -96,14 +102,17 @@ class ReadingStore:
             "x.attr = r.attr ORDER BY t DESC, rowid DESC LIMIT 1) ORDER BY eid, attr"
         )
         current: Entity | None = None
+        seen: set[str] = set()
         for eid, etype, attr, body in rows:
             if current is None or current["id"] != eid:
                 if current is not None:
                     yield current
-                current = {"id": eid, "type": etype}
+                current = {"id": eid, "type": etype, **self.static.get(eid, {})}
+                seen.add(eid)
             current[attr] = json.loads(body)
         if current is not None:
             yield current
+        yield from (entity for eid, entity in self.static.items() if eid not in seen)
 
     def history(self) -> Iterator[TemporalFragment]:
         """The earlier instances (every one but the latest of each attribute), per entity, in fragments."""

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -152,3 +153,39 @@ def test_historian_telemetry_lands_in_the_temporal_api(broker: BrokerProcess) ->
         line = http.get(f"{API}/temporal/entities/urn:ngsi-ld:ACLineSegment:oberrhein:0", headers=headers,
                         params={"attrs": "current", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"}).json()
         assert len(line["current"]) == 94
+
+
+@pytest.mark.parametrize(("adapter", "source", "station", "attribute", "instances"), [
+    ("usgs-nwis", "water/usgs-nwis-iv-2sites.json", "urn:ngsi-ld:WaterQualityObserved:usgs:USGS-01491000", "flow", 5),
+    ("wqx", "water/wqp-wqx3-results.csv", "urn:ngsi-ld:WaterQualityObserved:wqx:WIDNR_WQX-10032762",
+     "conductivity", 5),
+    ("waterml2", "water/waterml2-52n-sos-getobservation.xml",
+     "urn:ngsi-ld:WaterQualityObserved:52n:http%3A%2F%2Fgeoviqua.dev.52north.org%2Fstations%2FVaisala-WXT520",
+     "airTemperature", 6),
+])  # fmt: skip
+def test_water_observations_land_as_stations_and_history(
+    broker: BrokerProcess, adapter: str, source: str, station: str, attribute: str, instances: int
+) -> None:
+    extra = ("--network", "52n") if adapter == "waterml2" else ()
+    result = agora_import(broker, adapter, str(FIXTURES / source), *extra)
+    assert result.returncode == 0, result.stderr
+    with httpx.Client(base_url=broker.url, timeout=30) as http:
+        headers = link(http)
+        path = quote(station, safe="")  # the id holds percent-escapes (a feature URI): escape them once more
+        current = http.get(f"{API}/entities/{path}", headers=headers)
+        assert current.status_code == 200, current.text
+        assert current.json()["type"] == "WaterQualityObserved"
+        history = http.get(f"{API}/temporal/entities/{path}", headers=headers,
+                           params={"attrs": attribute, "timerel": "after", "timeAt": "1970-01-01T00:00:00Z"})
+        assert history.status_code in (200, 206), history.text
+        assert len(history.json()[attribute]) == instances
+
+
+def test_stations_answer_a_geo_query(broker: BrokerProcess) -> None:
+    assert agora_import(broker, "usgs-nwis", str(FIXTURES / "water" / "usgs-nwis-iv-2sites.json")).returncode == 0
+    with httpx.Client(base_url=broker.url, timeout=30) as http:
+        near = http.get(f"{API}/entities", headers=link(http), params={
+            "type": "WaterQualityObserved", "georel": "near;maxDistance==1000", "geometry": "Point",
+            "coordinates": "[-75.7858,38.9972]"})  # fmt: skip
+        assert near.status_code == 200, near.text
+        assert [e["id"] for e in near.json()] == ["urn:ngsi-ld:WaterQualityObserved:usgs:USGS-01491000"]
