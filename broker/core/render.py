@@ -50,7 +50,7 @@ def render(entity: Entity, tm: TermMap, view: View) -> dict[str, Any]:
     projected = _project(entity, view)
     doc = compact_entity(projected, tm, system=view.sys_attrs)
     if view.lang is not None:
-        _apply_lang(doc, view.lang)
+        apply_lang(doc, view.lang)
     if view.format == "concise":
         return {k: (v if k in _HEAD else _concise_attr(v)) for k, v in doc.items()}
     if view.format == "simplified":
@@ -77,7 +77,7 @@ def _instances(val: Any) -> list[dict[str, Any]]:
     return val if isinstance(val, list) else [val]
 
 
-def _apply_lang(doc: dict[str, Any], lang: str) -> None:
+def apply_lang(doc: dict[str, Any], lang: str) -> None:
     """A LanguageProperty shown in one language becomes a Property with that string and a `lang` member."""
     for key, val in doc.items():
         if key in _HEAD:

@@ -95,6 +95,7 @@ class TemporalView:
     last_n: int | None = None
     methods: tuple[str, ...] = ()
     period: Duration = field(default_factory=Duration)
+    lang: str | None = None  # clause 4.15: LanguageProperty instances shown in one language
 
 
 @dataclass

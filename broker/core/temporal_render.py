@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from broker.core.model import CONTENT_MEMBER, Entity
+from broker.core.render import apply_lang
 from broker.core.temporal import TemporalEntity, TemporalView
 from broker.ld.codec import compact_entity
 from broker.ld.termmap import TermMap
@@ -59,6 +60,8 @@ def render_temporal(
     if pick is not None or omit is not None:
         shaped = project(shaped, pick, omit)
     doc = compact_entity(shaped, tm, system=True)
+    if view.lang is not None:
+        apply_lang(doc, view.lang)
     if view.representation == "temporalValues":
         return {k: (v if k in _HEAD else _simplified(v, view.time.timeproperty)) for k, v in doc.items()}
     if view.representation == "aggregatedValues":

@@ -36,6 +36,7 @@ _QUERY_PARAMS = (
     | frozenset({"id", "idPattern", "q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty"})
     | frozenset({"limit", "offset", "count", "expandValues"})
 )
+_LONGEST_MONTHS, _LONGEST_MICROS = 9999 * 12, 9999 * 366 * 86_400_000_000
 _OPTIONS = frozenset({"temporalValues", "aggregatedValues", "sysAttrs", "keyValues", "simplified", "normalized"})
 _FORMATS = {
     "temporalValues": "temporalValues",
@@ -71,6 +72,8 @@ def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, requir
     elif "aggrMethods" in request.query_params or "aggrPeriodDuration" in request.query_params:
         raise BadRequestData("aggrMethods and aggrPeriodDuration need format=aggregatedValues")
     period = parse_duration(request.query_params.get("aggrPeriodDuration", "PT0S"))
+    if period.months > _LONGEST_MONTHS or period.micros > _LONGEST_MICROS:  # and the store's integers overflow
+        raise BadRequestData("aggrPeriodDuration is longer than years 1 to 9999, the range of DateTimes")
     last_n = P.integer(request, "lastN", 0, 1, 10**9) or None
     pick = _projection(selection.get("pick") or selection.get("attrs"), tm)
     datasets = P.csv(request, "datasetId")
@@ -85,6 +88,7 @@ def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, requir
         last_n=last_n,
         methods=methods,
         period=period,
+        lang=selection.get("lang") or request.query_params.get("lang"),
     )
 
 

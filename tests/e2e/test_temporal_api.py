@@ -436,3 +436,19 @@ def test_history_off(tmp_path: Path) -> None:
         assert http.get(f"{T}/{eid}").status_code == 404
         assert http.post(T, json={"id": eid, "type": "S", "t": temp(1, hour(0))}).status_code == 201
         assert len(_as_list(http.get(f"{T}/{eid}").json()["t"])) == 1
+
+
+def test_lang_shows_language_properties_in_one_language(tenant_http: httpx.Client) -> None:
+    eid = uid()
+    names = [
+        {"type": "LanguageProperty", "languageMap": {"en": "stop", "fr": "arrêt"}, "observedAt": hour(1)},
+        {"type": "LanguageProperty", "languageMap": {"en": "halt", "fr": "halte"}, "observedAt": hour(2)},
+    ]
+    assert tenant_http.post(T, json={"id": eid, "type": "Sensor", "name": names}).status_code == 201
+    doc = tenant_http.get(f"{T}/{eid}", params={"lang": "fr"}).json()
+    assert [(i["type"], i["value"], i["lang"]) for i in doc["name"]] == [
+        ("Property", "arrêt", "fr"),
+        ("Property", "halte", "fr"),
+    ]
+    simple = tenant_http.get(f"{T}/{eid}", params={"lang": "en", "format": "temporalValues"}).json()
+    assert simple["name"] == {"type": "Property", "values": [["stop", hour(1)], ["halt", hour(2)]]}
