@@ -11,6 +11,7 @@ broker's ``/ngsi-ld/v1/jsonldContexts`` (clause 5.13.2), posted only when no ide
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -25,7 +26,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from adapters.base import Entity, TemporalFragment, _quote
+from adapters.base import Adapter, Entity, SourceError, TemporalFragment, _quote
 from adapters.validate import schema_errors
 
 T = TypeVar("T")
@@ -55,6 +56,8 @@ class ImportReport:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (entity id, reasons) failing --validate
     sent_ids: set[str] = field(default_factory=set)  # kept only for --prune
     pruned: int = 0
+    unchanged: int = 0  # --follow: entities of the source identical to the previous round's, not sent
+    context_url: str | None = None
     temporal: int = 0  # attribute instances added through the temporal API (TemporalFragment)
 
     @property
@@ -228,11 +231,13 @@ def run_import(
     on_progress: Callable[[int], None] | None = None,
     validate: bool = False,
     prune_scope: Callable[[], tuple[Iterable[str], str]] | None = None,
+    keep_ids: set[str] | None = None,
 ) -> ImportReport:
     """Upsert ``entities`` into the broker at ``broker`` (its base URL) and tell what happened.
 
     ``prune_scope``, called once every entity was sent, gives the entity types and the network to prune; nothing is
     pruned when entities were invalid or refused (a partial import must not delete what it failed to rewrite).
+    ``keep_ids`` (--follow) are ids of the source that were not sent because they did not change: not pruned.
     """
     report = ImportReport()
     headers = {"NGSILD-Tenant": tenant} if tenant else {}
@@ -240,6 +245,7 @@ def run_import(
     try:
         with httpx.Client(base_url=broker, timeout=timeout, headers=headers) as client:
             url = context or host_context(client, project_context())
+            report.context_url = url
             link = {"Link": f"<{url}>; {LINK_REL}"}
             for mixed in chunks(stream, chunk_size):
                 # Telemetry adapters yield the temporal evolution of their entities among them: sent after the chunk.
@@ -257,7 +263,118 @@ def run_import(
                     on_progress(report.total)
             if prune_scope is not None and not report.failed and not report.invalid:
                 types, network = prune_scope()
+                report.sent_ids |= keep_ids or set()
                 prune(client, [*types, *report.sent], network, link, report)
     except httpx.HTTPError as exc:
         raise ImportFailed(f"cannot talk to the broker at {broker}: {exc}") from exc
     return report
+
+
+# -- --follow: poll a source and apply only the changes (decision 0035) -------------------------------------------
+def _digest(entity: Entity) -> str:
+    text = json.dumps(entity, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def changed_only(entities: Iterable[Entity], seen: dict[str, str], current: set[str]) -> Iterator[Entity]:
+    """The entities that differ from the previous round's version; the ids of all of them go to ``current``."""
+    for entity in entities:
+        eid = str(entity["id"])
+        digest = _digest(entity)
+        current.add(eid)
+        if seen.get(eid) != digest:
+            seen[eid] = digest
+            yield entity
+
+
+def follow(
+    make_adapter: Callable[[], Adapter],
+    source: str,
+    broker: str,
+    *,
+    interval: float,
+    rounds: int | None = None,
+    prune_each_round: bool = False,
+    on_round: Callable[[int, ImportReport, Adapter], None] | None = None,
+    on_error: Callable[[int, Exception], None] | None = None,
+    **options: Any,
+) -> int:
+    """Poll ``source`` every ``interval`` seconds and upsert only the entities that changed; 0, or 3 when the last
+    round had problems. A round that fails (source or broker unreachable) is reported and the next one resends all.
+    """
+    seen: dict[str, str] = {}
+    context = options.pop("context", None)
+    status = 0
+    number = 0
+    while rounds is None or number < rounds:
+        number += 1
+        started = time.monotonic()
+        adapter = make_adapter()
+        current: set[str] = set()
+
+        def scope(adapter: Adapter = adapter) -> tuple[Iterable[str], str]:
+            return adapter.entity_types, adapter.network or "default"
+
+        try:
+            report = run_import(
+                changed_only(adapter.entities(source), seen, current), broker, context=context,
+                prune_scope=scope if prune_each_round else None, keep_ids=current, **options,
+            )  # fmt: skip
+            report.unchanged = len(current) - report.total - len(report.invalid)
+            context = context or report.context_url
+            for eid, _ in [*report.failed, *report.invalid]:
+                seen.pop(eid, None)  # not written: send again next round
+            for eid in set(seen) - current:
+                del seen[eid]  # gone from the source: memory holds one round's ids
+            status = 3 if report.failed or report.invalid or adapter.rejections else 0
+            if on_round:
+                on_round(number, report, adapter)
+        except (SourceError, ImportFailed) as exc:
+            seen.clear()
+            status = 1
+            if on_error:
+                on_error(number, exc)
+        if rounds is None or number < rounds:
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    return status
+
+
+def follow_command(args: Any) -> int:
+    """`agora import ADAPTER SOURCE --broker URL --follow SECONDS [--rounds N]`: one summary line per round."""
+    from adapters.base import load_adapter
+
+    if args.follow <= 0 or (args.rounds is not None and args.rounds < 1):
+        print("agora import: --follow needs a positive interval and --rounds a positive count", file=sys.stderr)
+        return 2
+    if args.dry_run or not args.broker:
+        print("agora import: --follow needs --broker URL (and no --dry-run)", file=sys.stderr)
+        return 2
+    try:
+        factory = load_adapter(args.adapter)
+    except KeyError as exc:
+        print(f"agora import: {exc.args[0]}", file=sys.stderr)
+        return 2
+
+    def on_round(number: int, report: ImportReport, adapter: Adapter) -> None:
+        line = (f"round {number}: sent {report.total} (created {report.created}, updated {report.updated}), "
+                f"unchanged {report.unchanged}, refused {len(report.failed)}, invalid {len(report.invalid)}, "
+                f"rejected rows {len(adapter.rejections)}")  # fmt: skip
+        if args.prune:
+            line += f", pruned {report.pruned}"
+        print(line, file=sys.stderr, flush=True)
+        for problem in [*report.failed, *report.invalid]:
+            print(f"  {problem[0]}: {problem[1]}", file=sys.stderr)
+        for rejection in adapter.rejections:
+            print(f"  {rejection}", file=sys.stderr)
+
+    def on_error(number: int, exc: Exception) -> None:
+        print(f"round {number}: failed: {exc}", file=sys.stderr, flush=True)
+
+    try:
+        return follow(
+            lambda: factory(network=args.network), args.source, args.broker, interval=args.follow,
+            rounds=args.rounds, prune_each_round=args.prune, on_round=on_round, on_error=on_error,
+            tenant=args.tenant, context=args.context, chunk_size=args.chunk_size, validate=args.validate,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        return 0

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true", help="print the entities as JSON lines, send nothing")
     imp.add_argument("--validate", action="store_true",
                      help="check each entity against the JSON Schema of its type; report and skip the failing ones")
+    imp.add_argument("--follow", type=float, metavar="SECONDS",
+                     help="poll SOURCE (file or URL) every SECONDS and upsert only what changed, until interrupted")
+    imp.add_argument("--rounds", type=int, help="with --follow: stop after this many polls")
     imp.add_argument("--prune", action="store_true",
                      help="delete the entities of this adapter's types and network that the source no longer has")
     from conformance.cli import add_subcommand
@@ -113,6 +116,10 @@ def import_source(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.broker:
         print("agora import: --broker URL is required (or --dry-run)", file=sys.stderr)
         return 2
+    if args.follow is not None:
+        from adapters.importer import follow_command
+
+        return follow_command(args)
     try:
         adapter = load_adapter(args.adapter)(network=args.network)
     except KeyError as exc:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from google.transit import gtfs_realtime_pb2 as rt
 
 from tests.support.servers import BrokerProcess, start_broker
 
@@ -100,3 +103,68 @@ def test_realtime_import_without_network_fails_clearly(broker: BrokerProcess) ->
     result = agora("import", "gtfs-rt", str(REALTIME), "--broker", broker.url)
     assert result.returncode == 1
     assert "--network" in result.stderr
+
+
+class FeedSequence:
+    """A local HTTP server that answers the n-th GET with the n-th feed (the last one repeats)."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies, self.count = bodies, 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.bodies[min(owner.count, len(owner.bodies) - 1)]
+                owner.count += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/feed.pb"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_follow_applies_only_the_changes(broker: BrokerProcess) -> None:
+    first = REALTIME.read_bytes()
+    feed = rt.FeedMessage()
+    feed.ParseFromString(first)
+    moved = [e for e in feed.entity if not e.HasField("alert")]  # the alert is over
+    del feed.entity[:]
+    feed.entity.extend(moved)
+    for entity in feed.entity:
+        if entity.HasField("vehicle"):
+            entity.vehicle.position.longitude = -116.80
+    server = FeedSequence([first, first, feed.SerializeToString()])
+    try:
+        result = agora("import", "gtfs-rt", server.url, "--broker", broker.url, "--network", "FOLLOW",
+                       "--follow", "0.2", "--rounds", "3", "--prune")  # fmt: skip
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    rounds = [line for line in result.stderr.splitlines() if line.startswith("round")]
+    assert rounds == [
+        "round 1: sent 5 (created 5, updated 0), unchanged 0, refused 0, invalid 0, rejected rows 0, pruned 0",
+        "round 2: sent 0 (created 0, updated 0), unchanged 5, refused 0, invalid 0, rejected rows 0, pruned 0",
+        "round 3: sent 1 (created 0, updated 1), unchanged 3, refused 0, invalid 0, rejected rows 0, pruned 1",
+    ]
+    assert server.count == 3
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        hosted = http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()
+        headers = link(hosted[0])
+        vehicle = http.get(f"{API}/entities/urn:ngsi-ld:GtfsVehiclePosition:FOLLOW:bus-42", headers=headers).json()
+        assert vehicle["location"]["value"]["coordinates"] == [-116.8, 36.868]
+        gone = http.get(f"{API}/entities/urn:ngsi-ld:GtfsAlert:FOLLOW:alert-1", headers=headers)
+        assert gone.status_code == 404
+        kept = http.get(f"{API}/entities/urn:ngsi-ld:GtfsTripUpdate:FOLLOW:AB1:20090101", headers=headers)
+        assert kept.status_code == 200

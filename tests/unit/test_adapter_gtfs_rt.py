@@ -194,3 +194,15 @@ def test_vehicle_without_descriptor_uses_the_feed_entity_id(tmp_path: Path) -> N
     assert vehicle["speed"] == {"type": "Property", "value": 12.3, "unitCode": "MTS",
                                 "observedAt": "2023-11-14T22:13:20Z"}  # fmt: skip
     assert vehicle["occupancyPercentage"]["unitCode"] == "P1"
+
+
+def test_follow_reports_failed_rounds_and_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.cli import main
+
+    args = ["import", "gtfs-rt", str(SAMPLE), "--broker", "http://127.0.0.1:9", "--network", "DTA"]
+    assert main([*args, "--follow", "0.01", "--rounds", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "round 1: failed: cannot talk to the broker" in err
+    assert "round 2: failed: cannot talk to the broker" in err
+    assert main([*args, "--follow", "0"]) == 2
+    assert main([*args[:3], "--dry-run", "--follow", "1"]) == 2
