@@ -77,6 +77,7 @@ TITLES: dict[str, str] = {
     "5.5.4": "JSON-LD validation",
     "5.5.9": "Pagination",
     "4.7": "Geospatial Properties",
+    "4.5.19": "Aggregated temporal representation",
     "5.5.8": "Partial update patch behaviour",
     "5.5.13": "Local scope",
     "5.6.1": "Create Entity",

@@ -236,3 +236,25 @@ def query_with_link_context(k: Kit) -> None:
     found = k.query({"type": "Bus", "id": body["id"]}, headers=link_header(url))
     k.expect([e.get("id") for e in found] == [body["id"]], f"type=Bus with the @context found {found!r:.200}")
     k.expect(k.query({"type": "Bus", "id": body["id"]}) == [], "type=Bus without the @context found the entity")
+
+
+@case("6.3.5", "The core @context named in a Link header gives the same result as no @context at all.")
+def core_context_in_link(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body, headers=link_header(CORE_CONTEXT))
+    response = k.http.get(f"/entities/{body['id']}", headers=link_header(CORE_CONTEXT))
+    k.expect_status(response, 200)
+    k.expect(k.json(response).get("type") == body["type"], "the entity type differs under the core @context")
+
+
+@case("6.3.4", "Accept with q-weights is honoured: application/ld+json;q=1.0 over application/json;q=0.5.")
+def accept_weights(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    accept = "application/json;q=0.5, application/ld+json;q=1.0"
+    response = k.http.get(f"/entities/{body['id']}", headers={"Accept": accept})
+    k.expect_status(response, 200)
+    k.expect(
+        response.headers.get("content-type", "").startswith(LD_JSON),
+        f"Content-Type {response.headers.get('content-type')!r}, expected application/ld+json",
+    )

@@ -315,3 +315,10 @@ def query_geoproperty(k: Kit) -> None:
         "geoproperty": "depot",
     }
     _expect_ids(k, k.query(params), [away], "geoproperty=depot")
+
+
+@case("4.9", "q with != and with the pattern operator ~= select as the grammar says.", also=("5.7.2",))
+def query_q_not_equal_and_pattern(k: Kit) -> None:
+    entity_type, fleet = _fleet(k)
+    _expect_ids(k, k.query({"type": entity_type, "q": 'brand!="Renault"'}), [fleet[1]], 'q=brand!="Renault"')
+    _expect_ids(k, k.query({"type": entity_type, "q": 'brand~="^Ren"'}), [fleet[0], fleet[2]], 'q=brand~="^Ren"')

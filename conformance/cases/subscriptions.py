@@ -568,3 +568,17 @@ def notification_entity_deleted_has_deleted_at(k: Kit) -> None:
     k.expect_status(k.http.delete(f"/entities/{body['id']}"), 204)
     entity = _entity_in(notifications_about(k, path, body["id"])[0], body["id"])
     k.expect("deletedAt" in entity, f"notified members are {sorted(entity)}")
+
+
+@case(
+    "5.8.6",
+    "A subscription with timeInterval notifies its matching entities periodically, without changes.",
+    feature="notifications",
+    also=("5.2.12",),
+)
+def periodic_notification(k: Kit) -> None:
+    url, path = k.receiver.endpoint()
+    body = vehicle(k)
+    k.entity(body)
+    subscribe(k, subscription(k, url, body["type"], timeInterval=1))
+    notifications_about(k, path, body["id"], count=2)

@@ -260,3 +260,31 @@ def timerel_without_time_at_is_400(k: Kit) -> None:
     body = _create(k)
     response = k.http.get(f"/temporal/entities/{body['id']}", params={"timerel": "after"})
     k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "5.7.3",
+    "format=aggregatedValues with aggrMethods gives each method as [value, start, end] triples.",
+    feature="temporal",
+    also=("6.19", "4.5.19"),
+)
+def retrieve_aggregated_values(k: Kit) -> None:
+    body = _create(k)
+    params = {
+        "format": "aggregatedValues",
+        "aggrMethods": "max,min",
+        "timerel": "between",
+        "timeAt": "2020-01-01T00:00:00Z",
+        "endTimeAt": "2020-01-02T00:00:00Z",
+    }
+    response = k.http.get(f"/temporal/entities/{body['id']}", params=params)
+    k.expect_status(response, 200)
+    member = k.json(response).get("temperature")
+    k.expect(isinstance(member, dict), f"temperature is {member!r:.200}")
+    for method, expected in (("max", 22), ("min", 20)):
+        rows = member.get(method)
+        k.expect(
+            isinstance(rows, list) and rows and isinstance(rows[0], list) and len(rows[0]) == 3,
+            f"{method} is {rows!r:.200}, expected [[value, start, end]]",
+        )
+        k.expect(rows[0][0] == expected, f"{method} is {rows[0][0]!r}, expected {expected}")
