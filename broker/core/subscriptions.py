@@ -423,13 +423,11 @@ def _key_value(value: Any, where: str) -> dict[str, str]:
 
 def _check_unsupported(doc: Mapping[str, Any]) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
-    note, ep = doc["notification"], doc["notification"]["endpoint"]
+    note = doc["notification"]
     if "jsonKeys" in doc:
         raise OperationNotSupported("jsonKeys is not supported yet")
     if "csf" in doc:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
-    if ep.get("accept") == "application/geo+json":
-        raise OperationNotSupported("GeoJSON notifications are not supported yet")
     if note.get("join", "@none") != "@none" or "joinLevel" in note:
         raise OperationNotSupported("notification.join is not supported yet")
 

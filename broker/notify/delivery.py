@@ -16,6 +16,7 @@ from broker.core.subscriptions import Endpoint
 log = logging.getLogger("agora.notify")
 
 LD_JSON = "application/ld+json"
+GEO_JSON = "application/geo+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
 
@@ -35,6 +36,9 @@ def request_parts(
     if endpoint.accept == LD_JSON:
         body = {"@context": context, **body}
         headers["Content-Type"] = LD_JSON
+    elif endpoint.accept == GEO_JSON:  # GeoJSON carries its @context in the body (clause 6.3.15)
+        body = {**body, "@context": context}
+        headers["Content-Type"] = GEO_JSON
     else:
         headers["Content-Type"] = "application/json"
         if link_url is not None:

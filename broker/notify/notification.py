@@ -7,11 +7,13 @@ from dataclasses import replace
 from typing import Any
 
 from broker.core.model import CONTENT_MEMBER, NULL_URI, Entity
-from broker.core.render import render
+from broker.core.render import as_feature, render
 from broker.core.subscriptions import Compiled
 from broker.ld.codec import compact_types
 from broker.ld.termmap import TermMap
 from broker.store.base import Change
+
+GEO_JSON = "application/geo+json"
 
 # Fixed namespace for notification ids (uuid5), so the same change to the same subscription always gets one id.
 _NAMESPACE = uuid.UUID("5f0c6a52-8d0e-4c4e-9a55-3c1f3f8a9e21")
@@ -25,14 +27,24 @@ def notification_id(tenant: str, sub_id: str, seq: int) -> str:
 
 def build(sub: Compiled, change: Change, reason: str, deleted: frozenset[str], tm: TermMap, now: str) -> dict[str, Any]:
     """The notification of one change; `deleted` are the attribute IRIs whose deletion is reported."""
+    doc = _data(sub, change, deleted, tm)
     return {
         "id": notification_id(sub.tenant, sub.id, change.seq),
         "type": "Notification",
         "subscriptionId": sub.id,
         "notifiedAt": now,
-        "data": [_data(sub, change, deleted, tm)],
+        "data": as_data(sub, [(doc, change.after or change.before or {})], tm),
         "triggerReason": reason,
     }
+
+
+def as_data(sub: Compiled, shown: list[tuple[dict[str, Any], Entity]], tm: TermMap) -> Any:
+    """The `data` member: the rendered entities, or for an endpoint that accepts application/geo+json a GeoJSON
+    FeatureCollection of them, each Feature's geometry its `location` (clause 6.3.15, decision record 0024)."""
+    if sub.endpoint.accept != GEO_JSON:
+        return [doc for doc, _ in shown]
+    location = tm.expand_term("location")
+    return {"type": "FeatureCollection", "features": [as_feature(doc, entity, location) for doc, entity in shown]}
 
 
 def _data(sub: Compiled, change: Change, deleted: frozenset[str], tm: TermMap) -> dict[str, Any]:

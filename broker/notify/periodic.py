@@ -26,7 +26,7 @@ from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
 from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
 from broker.notify.mqtt import MqttTransport
-from broker.notify.notification import dataset_instances
+from broker.notify.notification import as_data, dataset_instances
 from broker.query import Query
 from broker.store.base import Delivery, Store, SubscriptionRecord
 
@@ -103,7 +103,9 @@ class PeriodicNotifier:
             "type": "Notification",
             "subscriptionId": sub.id,
             "notifiedAt": now,
-            "data": [render(dataset_instances(e, sub.dataset_ids), tm, sub.view) for e in entities],
+            "data": as_data(
+                sub, [(render(dataset_instances(e, sub.dataset_ids), tm, sub.view), e) for e in entities], tm
+            ),
         }
         content, headers = request_parts(sub.endpoint, body, tm.context_value, tm.link_url, sub.tenant)
         ok = await deliver(self._transport, sub.endpoint, content, headers, self.retry)

@@ -419,3 +419,21 @@ def test_periodic_notifications(http: httpx.Client, receiver: Receiver) -> None:
     settled = len(receiver.at(where))
     time.sleep(1.6)
     assert len(receiver.at(where)) == settled
+
+
+def test_geojson_notifications(http: httpx.Client, receiver: Receiver) -> None:
+    """An endpoint accepting application/geo+json gets the data as a FeatureCollection (clause 6.3.15)."""
+    where = path()
+    subscribe(http, receiver, where, notification={"endpoint": {"accept": "application/geo+json"}})
+    eid = uid("Vehicle")
+    where_it_is = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.85, 45.75]}}
+    ok(http.post(f"{BASE}/entities", json=vehicle(eid, 12, location=where_it_is)))
+    note = receiver.wait_for(where, 1)[0]
+    assert note.headers["Content-Type"] == "application/geo+json"
+    collection = note.body["data"]
+    assert collection["type"] == "FeatureCollection"
+    (feature,) = collection["features"]
+    assert feature["id"] == eid and feature["type"] == "Feature"
+    assert feature["geometry"] == {"type": "Point", "coordinates": [4.85, 45.75]}
+    assert feature["properties"]["speed"]["value"] == 12
+    assert "@context" in note.body

@@ -168,7 +168,6 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 
 NOT_YET = [
-    ("geo+json", with_endpoint(accept="application/geo+json")),
     ("join", with_notification(join="flat")),
     ("csf", sub(csf="a==1")),
     ("jsonKeys", sub(jsonKeys=["config"])),
