@@ -25,7 +25,6 @@ FEATURES: dict[str, str] = {
     "user-contexts": "user @context documents served by the kit's @context server",
     "registrations": "Context source registrations and their subscriptions (clauses 5.9, 5.11; 6.8, 6.9, 6.12, 6.13)",
     "entity-maps": "Entity maps (clauses 6.32, 6.34)",
-    "snapshots": "Snapshots (clauses 6.36-6.38)",
     "tenancy": "multi-tenancy (NGSILD-Tenant, clause 4.14); a broker may answer 501 NoMultiTenantSupport",
 }
 
@@ -41,6 +40,15 @@ def _purge(client: httpx.Client, probe_type: str) -> httpx.Response:
     return client.delete("/entities", params={"type": probe_type})
 
 
+def _entity_maps(client: httpx.Client, probe_type: str) -> httpx.Response:
+    """GET /entityMaps?type= creates an EntityMap (6.34.3.1): delete it again."""
+    response = client.get("/entityMaps", params={"type": probe_type})
+    created = response.headers.get("NGSILD-EntityMap", "")
+    if response.status_code == 201 and "/entityMaps/" in created:
+        client.delete("/entityMaps/" + created.split("/entityMaps/", 1)[1])
+    return response
+
+
 PROBES: dict[str, Probe] = {
     "temporal": _temporal,
     "subscriptions": lambda c, t: c.get("/subscriptions", params={"limit": "1"}),
@@ -48,14 +56,13 @@ PROBES: dict[str, Probe] = {
     "purge": _purge,
     "source-identity": lambda c, t: c.get("/info/sourceIdentity"),
     "registrations": lambda c, t: c.get("/csourceRegistrations", params={"type": t}),
-    "entity-maps": lambda c, t: c.get("/entityMaps"),
-    "snapshots": lambda c, t: c.get("/snapshots"),
+    "entity-maps": _entity_maps,
 }
 
 
 def offered(response: httpx.Response) -> bool:
-    """The probes read collections (or purge an unused type): a broker serving the resource never answers them 404,
-    405 or 501, except NonexistentTenant when the auditor's tenant holds nothing yet."""
+    """The probes read collections (or purge an unused type, or map an unused type): a broker serving the resource
+    never answers them 404, 405 or 501, except NonexistentTenant when the auditor's tenant holds nothing yet."""
     if response.status_code in (405, 501):
         return False
     if response.status_code == 404:

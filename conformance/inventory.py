@@ -126,6 +126,7 @@ TITLES: dict[str, str] = {
     "5.3.1": "Notification",
     "4.5.5": "Multi-Attribute support",
     "4.8": "Temporal Properties (system generated)",
+    "5.14.4": "Create EntityMap for Query Entities",
     "5.13.2": "Add @context",
     "5.13.3": "List @contexts",
     "5.13.4": "Serve @context",

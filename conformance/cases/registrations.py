@@ -95,6 +95,26 @@ def csource_subscription_lifecycle(k: Kit) -> None:
 
 @case(
     "6.34",
+    "GET /entityMaps with query parameters answers 201 with an EntityMap named in the NGSILD-EntityMap header.",
+    feature="entity-maps",
+    also=("6.32", "5.14.4"),
+)
+def create_entity_map(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.http.get("/entityMaps", params={"type": body["type"]})
+    k.expect_status(response, 201)
+    location = unquote(response.headers.get("NGSILD-EntityMap", ""))
+    k.expect("/entityMaps/" in location, f"NGSILD-EntityMap header is {location!r}")
+    path = "/entityMaps/" + location.split("/entityMaps/", 1)[1]
+    k.cleanup(lambda: k.http.delete(path))
+    k.expect(isinstance(k.json(response), dict), "the 201 body is not an EntityMap object")
+    k.expect_status(k.http.get(path), 200)
+    k.expect_status(k.http.delete(path), 204)
+
+
+@case(
+    "6.34",
     "A query with entityMap=true names its EntityMap in the NGSILD-EntityMap header, and the map can be retrieved.",
     feature="entity-maps",
     also=("6.32", "5.7.2"),
