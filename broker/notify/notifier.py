@@ -11,7 +11,8 @@
   lane; lanes deliver concurrently, bounded by a semaphore. A lane delivers in seq order, so notifications for one
   entity reach one endpoint in the order of the writes.
 * Bounded memory: at most `max_pending` changes are in flight; reading pauses beyond that.
-* One notifier per store: only the process that wins `Store.try_lead` runs it (uvicorn workers share a file).
+* One notifier per store: only the process that wins `Store.try_lead` runs it (uvicorn workers share a file, broker
+  processes share a Redis); the leader asks again every second and stands down when it lost the lead.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from broker.store.base import Change, Delivery, Store, SubscriptionRecord
 log = logging.getLogger("agora.notify")
 
 CURSOR = "notifier"
+LEAD_CHECK = 1.0  # seconds between checks that this process still leads
 
 
 @dataclass(frozen=True)
@@ -111,17 +113,38 @@ class Notifier:
         await self._transport.aclose()
 
     async def _run(self) -> None:
-        while not await self.store.try_lead(CURSOR):
-            await asyncio.sleep(1.0)  # another process notifies; take over when it goes away
-        read = await self._take_cursor()
+        while True:
+            while not await self.store.try_lead(CURSOR):
+                await asyncio.sleep(1.0)  # another process notifies; take over when it goes away
+            await self._lead(await self._take_cursor())
+            # The lead was lost (a lease that expired while this process could not renew it): another process
+            # took over from the durable cursor, so what is in flight here is dropped, not finished twice.
+            self._drop_work()
+
+    async def _lead(self, read: int) -> None:
+        """Notify until the lead is lost; a lease-based store is asked again every LEAD_CHECK seconds."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while True:
             try:
                 read = await self._step(read)
+                if loop.time() - checked >= LEAD_CHECK:
+                    checked = loop.time()
+                    if not await self.store.try_lead(CURSOR):
+                        log.warning("notifier lead lost; another process notifies now")
+                        return
             except asyncio.CancelledError:
                 raise
             except Exception:  # a store hiccup must not end notification for the life of the process
                 log.exception("notifier step failed; retrying")
                 await asyncio.sleep(1.0)
+
+    def _drop_work(self) -> None:
+        for task in list(self._lane_tasks):
+            task.cancel()
+        self._lane_tasks.clear()
+        self._lanes.clear()
+        self._open.clear()
 
     async def _take_cursor(self) -> int:
         cursor = await self.store.get_cursor(CURSOR)

@@ -73,6 +73,7 @@ LOCK_MS = 30_000  # a multi-shard writer's locks expire after this, should its p
 LEASE_MS = 5_000  # a leader that stops renewing (killed, hung) is replaced after this
 MAX_ATTEMPTS = 1000
 PUMP_BATCH = 1000
+MAX_CONNECTIONS = 128  # per process (and per cluster node: times 8)
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
 # passed in KEYS (Redis Cluster routes the script by them; they share one hash slot).
@@ -300,11 +301,16 @@ class RedisStore(Store):
             from redis.asyncio.cluster import ClusterNode, RedisCluster
 
             nodes = [ClusterNode(host, port) for host, port in self.config.nodes]
-            self._r = RedisCluster(startup_nodes=nodes, decode_responses=False)
+            # The cluster client has no waiting pool: past max_connections a command fails, so the bound is high.
+            self._r = RedisCluster(startup_nodes=nodes, decode_responses=False, max_connections=MAX_CONNECTIONS * 8)
         else:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-            self._r = Redis.from_url(self.config.client_url, decode_responses=False)
+            # A blocking pool: a burst of requests waits for a connection instead of failing.
+            pool = BlockingConnectionPool.from_url(
+                self.config.client_url, max_connections=MAX_CONNECTIONS, timeout=30, decode_responses=False
+            )
+            self._r = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
         await self._r.ping()
         self._apply = self._r.register_script(_APPLY)
         self._pump = self._r.register_script(_PUMP)

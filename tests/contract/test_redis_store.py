@@ -1,0 +1,195 @@
+"""What only the Redis backend promises (decision record 0040): URL forms, data spread over a cluster's masters,
+no lost update between store objects writing at once (one entity, and batches over several shards), the
+notifier's lease, context change events, and temporal history that agrees with the memory reference."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis
+
+from broker.core.model import Entity
+from broker.store import open_store
+from broker.store.base import DEFAULT_TENANT, ContextRecord, EntityFilter, InstanceQuery, Store, WritePlan
+from broker.store.memory import MemoryStore
+from broker.store.redis import LEASE_MS, SLOTS, RedisStore, parse_url, shard_tags
+from tests.contract.contract_helpers import EX, entity
+from tests.support.redis_servers import RedisClusterServers, RedisServer
+
+
+@pytest.mark.parametrize(
+    ("url", "cluster", "nodes", "prefix", "shards"),
+    [
+        ("redis://127.0.0.1:6380/2", False, (("127.0.0.1", 6380),), "agora", 1),
+        ("rediss://user:pw@h:7000/0?prefix=city&shards=4", False, (("h", 7000),), "city", 4),
+        ("redis+cluster://a:7000,b:7001", True, (("a", 7000), ("b", 7001)), "agora", 16),
+        ("redis+cluster://a:7000?shards=64", True, (("a", 7000),), "agora", 64),
+    ],
+)
+def test_parse_url(url: str, cluster: bool, nodes: tuple[tuple[str, int], ...], prefix: str, shards: int) -> None:
+    parsed = parse_url(url)
+    assert (parsed.cluster, parsed.nodes, parsed.prefix, parsed.shards) == (cluster, nodes, prefix, shards)
+    assert isinstance(open_store(url), RedisStore)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+cluster://a",  # no port
+        "redis://h:1/0?sharsd=3",  # misspelt option: never silently fall back to the default
+        "redis://h:1/0?shards=0",
+        "redis://h:1/0?prefix={x}",  # braces would break the hash tags
+        "redis:///0",
+    ],
+)
+def test_parse_url_rejects(url: str) -> None:
+    with pytest.raises(ValueError):
+        parse_url(url)
+
+
+def test_shard_tags_spread_over_equal_slot_ranges() -> None:
+    for shards in (1, 3, 16, 100):
+        tags = shard_tags("agora", shards)
+        slots = [redis.crc.key_slot(t.encode()) for t in tags]
+        assert all(n * SLOTS // shards <= slot < (n + 1) * SLOTS // shards for n, slot in enumerate(slots))
+
+
+@pytest_asyncio.fixture(params=["redis_server", "redis_cluster"])
+async def two(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Store, Store]]:
+    """Two store objects on one freshly emptied Redis (as two broker processes would have)."""
+    server: RedisServer | RedisClusterServers = request.getfixturevalue(request.param)
+    server.flush()
+    stores = [open_store(server.url), open_store(server.url)]
+    for store in stores:
+        await store.open()
+    yield stores[0], stores[1]
+    for store in stores:
+        await store.close()
+
+
+def increment(*ids: str) -> Any:
+    def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+        out = {}
+        for eid in ids:
+            now = current[eid]
+            assert now is not None
+            now["attrs"][EX + "n"][0]["value"] += 1
+            out[eid] = now
+        return WritePlan(out)
+
+    return plan
+
+
+async def test_no_update_is_lost_between_store_objects(two: tuple[Store, Store]) -> None:
+    a, b = two
+    ids = [f"urn:e:{n}" for n in range(6)]  # over several shards on a cluster: batches lock them
+    await a.write(DEFAULT_TENANT, ids, lambda _: WritePlan({eid: entity(eid, n=0) for eid in ids}))
+    single = [s.write(DEFAULT_TENANT, [ids[0]], increment(ids[0])) for s in (a, b) for _ in range(40)]
+    batches = [
+        s.write(DEFAULT_TENANT, ids[::-1] if s is b else ids, increment(*ids)) for s in (a, b) for _ in range(15)
+    ]
+    await asyncio.gather(*single, *batches)
+    got = await b.get(DEFAULT_TENANT, ids)
+    assert got[ids[0]]["attrs"][EX + "n"][0]["value"] == 80 + 30
+    assert {got[eid]["attrs"][EX + "n"][0]["value"] for eid in ids[1:]} == {30}
+    changes = await a.changes_since(0, limit=10_000)
+    assert len(changes) == 6 + 80 + 30 * 6  # every committed change once in the feed, numbered 1..n
+    assert [c.seq for c in changes] == list(range(1, len(changes) + 1))
+
+
+async def test_data_spreads_over_every_master(redis_cluster: RedisClusterServers) -> None:
+    redis_cluster.flush()
+    store = open_store(redis_cluster.url)
+    await store.open()
+    try:
+        for n in range(64):
+            await store.write(
+                "t", [f"urn:e:{n}"], lambda _, n=n: WritePlan({f"urn:e:{n}": entity(f"urn:e:{n}")}), create_tenant=True
+            )  # type: ignore[misc]
+    finally:
+        await store.close()
+    for node in redis_cluster.nodes:
+        with redis.Redis(port=node.port) as client:
+            assert client.dbsize() > 3, f"node {node.port} holds almost nothing"
+
+
+async def test_lease_moves_to_another_process_once_it_expires(two: tuple[Store, Store]) -> None:
+    a, b = two
+    assert await a.try_lead("n") and await a.try_lead("n")
+    assert not await b.try_lead("n")
+    assert isinstance(a, RedisStore)
+    await a._redis.delete(a._lease_key("n"))  # as if a had not renewed it within LEASE_MS
+    assert await b.try_lead("n")
+    assert not await a.try_lead("n")  # a learns that it no longer leads
+    assert LEASE_MS <= 10_000  # a dead leader is replaced within seconds
+
+
+async def test_context_changes_reach_every_watcher(two: tuple[Store, Store]) -> None:
+    a, b = two
+    seen: list[tuple[str, str]] = []
+    b.watch_contexts(lambda cid, url: seen.append((cid, url)))
+    await asyncio.sleep(0.1)  # the watcher starts from the newest entry
+    body = {"@context": {"x": EX + "x"}}
+    await a.put_context(ContextRecord("c1", "http://h/c1", "Hosted", body, "2026-01-01T00:00:00Z"))
+    assert await a.delete_context("c1")
+    assert not await a.delete_context("c1")  # nothing deleted, nothing announced
+    for _ in range(100):
+        if len(seen) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert seen == [("c1", "http://h/c1"), ("c1", "http://h/c1")]
+
+
+# -- temporal history against the memory reference ------------------------------------------------------------
+def _random_entity(rng: random.Random, eid: str) -> Entity:
+    values = {f"a{k}": rng.randint(0, 3) for k in range(3) if rng.random() < 0.7}
+    made = entity(eid, **values)
+    for attr in made["attrs"].values():
+        attr[0]["observedAt"] = f"2026-01-0{rng.randint(1, 9)}T00:00:00.000000Z"
+    return made
+
+
+def _comparable(history: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
+    """Instance ids are random per store and modifiedAt/deletedAt are clock readings: compare the rest."""
+    drop = {"modifiedAt", "deletedAt", "createdAt"}
+    return {
+        eid: {
+            attr: [{k: v for k, v in i.body.items() if k not in drop} for i in insts] for attr, insts in attrs.items()
+        }
+        for eid, attrs in history.items()
+    }
+
+
+async def test_temporal_history_agrees_with_the_memory_store(two: tuple[Store, Store]) -> None:
+    store, _ = two
+    reference = MemoryStore()
+    rng = random.Random(6)
+    ids = [f"urn:v:{n}" for n in range(5)]
+    for _ in range(60):
+        eid = rng.choice(ids)
+        new = None if rng.random() < 0.15 else _random_entity(rng, eid)
+        for s in (store, reference):
+            await s.write("city", [eid], lambda _, new=new, eid=eid: WritePlan({eid: new}), create_tenant=True)  # type: ignore[misc]
+    for query in (
+        InstanceQuery(),
+        InstanceQuery(per_attr=2, newest_first=True),
+        InstanceQuery(start=1767484800000000, timeproperty="observedAt"),  # from 2026-01-04
+    ):
+        assert _comparable(await store.temporal_instances("city", ids, query)) == _comparable(
+            await reference.temporal_instances("city", ids, query)
+        )
+    flt = EntityFilter(types=frozenset({EX + "Vehicle"}))
+    assert [r.id for r in await store.temporal_entities("city", flt)] == [
+        r.id for r in await reference.temporal_entities("city", flt)
+    ]
+    for s in (store, reference):
+        assert await s.temporal_delete_attr("city", ids[0], EX + "a0", None) >= 0
+        await s.temporal_retain(None, 1)
+    assert _comparable(await store.temporal_instances("city", ids, InstanceQuery())) == _comparable(
+        await reference.temporal_instances("city", ids, InstanceQuery())
+    )
