@@ -352,6 +352,7 @@ class EpanetAdapter(Adapter):
             return None
         emitter = self.per_object["EMITTERS"].get(native)
         return entity(self._id("Junction", native), "Junction", {
+            "name": prop(native),  # EPANET ids are the names modellers give
             "elevation": self._length(elevation),
             "baseDemand": self._flow(self._number(line, 2, "Demand")),
             "demandPattern": self._ref("Pattern", self._token(line, 3), self.patterns, line, "Pattern"),
@@ -367,6 +368,7 @@ class EpanetAdapter(Adapter):
         if head is None:
             return None
         return entity(self._id("Reservoir", native), "Reservoir", {
+            "name": prop(native),  # EPANET ids are the names modellers give
             "reservoirHead": self._length(head),
             "headPattern": self._ref("Pattern", self._token(line, 2), self.patterns, line, "Pattern"),
             "initialQuality": self._quality(native),
@@ -383,6 +385,7 @@ class EpanetAdapter(Adapter):
         elevation, init, low, high, diameter = values
         mixing = self.per_object["MIXING"].get(native)
         return entity(self._id("Tank", native), "Tank", {
+            "name": prop(native),  # EPANET ids are the names modellers give
             "elevation": self._length(elevation),
             "initLevel": self._length(init),
             "minLevel": self._length(low),
@@ -458,6 +461,7 @@ class EpanetAdapter(Adapter):
             self.reject(self.file, line.number, "Status", f"not OPEN, CLOSED or CV: {status!r}")
             return None
         return entity(self._id("Pipe", native), "Pipe", {
+            "name": prop(native),  # EPANET ids are the names modellers give
             **self._link_common(line, ends),
             "length": self._length(length),
             "diameter": self._diameter(diameter),
@@ -482,6 +486,7 @@ class EpanetAdapter(Adapter):
         energy = self._pump_energy(native)
         speed = params.get("SPEED")
         return entity(self._id("Pump", native), "Pump", {
+            "name": prop(native),  # EPANET ids are the names modellers give
             **self._link_common(line, ends),
             "headCurve": self._ref("Curve", params.get("HEAD"), self.curves, line, "HEAD"),
             "power": quantity(power, "K43" if self.us else "KWT"),
@@ -531,6 +536,7 @@ class EpanetAdapter(Adapter):
             else:
                 setting = self._flow(value) if valve_type == "FCV" else prop(value)
         return entity(self._id("Valve", native), "Valve", {
+            "name": prop(native),  # EPANET ids are the names modellers give
             **self._link_common(line, ends),
             "diameter": self._diameter(diameter),
             "valveType": prop(valve_type),
@@ -549,6 +555,7 @@ class EpanetAdapter(Adapter):
             step_seconds = 3600.0
         for native, multipliers in self.patterns.items():
             yield entity(self._id("Pattern", native), "Pattern", {
+                "name": prop(native),
                 "multipliers": prop(multipliers),
                 "timeStep": quantity(step_seconds, "SEC"),
             })  # fmt: skip
@@ -560,6 +567,7 @@ class EpanetAdapter(Adapter):
             xs, ys = [x for x, _ in points], [y for _, y in points]
             x_attr, y_attr = self._curve_axes(kind, xs, ys)
             yield entity(self._id("Curve", native), "Curve", {
+                "name": prop(native),
                 "curveType": prop(kind),
                 "xData": x_attr,
                 "yData": y_attr,
