@@ -17,6 +17,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import httpx
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -62,6 +63,16 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 
 @cache
+def fast_validator(entity_type: str) -> Any:
+    """A jsonschema-rs validator (about 100 times faster) that only says yes or no: a no is explained by
+    :func:`validator`, which decides. Formats are checked, so it never accepts what the Python validator refuses."""
+    schema = schemas().get(entity_type)
+    if schema is None:
+        return None
+    return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+
+@cache
 def validator(entity_type: str) -> Draft202012Validator | None:
     schema = schemas().get(entity_type)
     if schema is None:
@@ -104,7 +115,11 @@ def schema_errors(entity: Entity) -> list[str]:
     checker = validator(entity_type)
     if checker is None:
         return [f"type: no JSON Schema for the entity type {entity_type!r}"]
-    errors = sorted(checker.iter_errors(key_values(entity)), key=lambda e: list(e.absolute_path))
+    simple = key_values(entity)
+    fast = fast_validator(entity_type)
+    if fast is not None and fast.is_valid(simple):
+        return []
+    errors = sorted(checker.iter_errors(simple), key=lambda e: list(e.absolute_path))
     return [_describe(e) for e in errors]
 
 

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from adapters.base import Entity
 from adapters.gtfs import GtfsAdapter
 from adapters.gtfs_rt import GtfsRtAdapter
-from adapters.validate import key_values, schema_errors, schemas
+from adapters.validate import fast_validator, key_values, schema_errors, schemas, validator
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOOGLE = FIXTURES / "gtfs" / "google-sample-gtfs.zip"
@@ -108,3 +108,19 @@ def test_key_values_takes_each_attribute_value() -> None:
         "e": {"value": 4},
     }  # fmt: skip
     assert key_values(entity) == {"id": "urn:x", "type": "T", "a": 1, "b": "urn:y", "c": {"en": "x"}, "d": 2, "e": 4}
+
+
+def test_the_fast_validator_never_accepts_what_jsonschema_refuses(tmp_path: Path) -> None:
+    """jsonschema-rs answers first (speed); it must not let through an entity the reference validator refuses."""
+    values = [None, 3, -1, "x", "99:99:99", "2020-13-01", [1], {"a": 1}, True, 1.5, "urn:x", {"en": 3}]
+    refused = 0
+    for entity in emitted(tmp_path)[::3]:
+        for name in [k for k in entity if k not in ("id", "type")]:
+            for value in values:
+                simple = key_values({**entity, name: {"type": "Property", "value": value}})
+                slow = validator(entity["type"])
+                assert slow is not None
+                if not slow.is_valid(simple):
+                    refused += 1
+                    assert not fast_validator(entity["type"]).is_valid(simple), (entity["id"], name, value)
+    assert refused > 500
