@@ -53,7 +53,10 @@ class Periods:
         if not self.duration.months:
             return self.origin + k * self.duration.micros
         scaled = Duration(self.duration.months * k, self.duration.micros * k)
-        return _to_micros(scaled.add_to(_to_datetime(self.origin)))
+        try:
+            return _to_micros(scaled.add_to(_to_datetime(self.origin)))
+        except (ValueError, OverflowError):  # a start after year 9999: after every instant there can be
+            return _LAST + 1
 
     def bounds(self, k: int, last: int) -> tuple[str, str]:
         """ISO start and end of period k; a whole-range period ends at the range end, or after the last instant."""
@@ -64,7 +67,9 @@ class Periods:
             end = self._start(k + 1)
             if self.end is not None:
                 end = min(end, self.end)
-        return from_micros(start), from_micros(end)
+        # A period that would end after year 9999 (the last instant, a long aggrPeriodDuration) ends at the last
+        # instant a DateTime can write.
+        return from_micros(start), from_micros(min(end, _LAST))
 
 
 def _to_datetime(micros: int) -> datetime:
@@ -74,6 +79,9 @@ def _to_datetime(micros: int) -> datetime:
 def _to_micros(value: datetime) -> int:
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_LAST: Final = _to_micros(datetime.max.replace(tzinfo=UTC))  # 9999-12-31T23:59:59.999999Z
 
 
 def aggregate(

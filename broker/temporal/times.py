@@ -27,6 +27,10 @@ def parse_instant(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:  # NGSI-LD DateTimes are UTC; a bare one is read as UTC, as the core @context says
         value = value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC: no instant the broker can write
+        raise ValueError(f"{text!r} is outside years 1 to 9999 in UTC") from None
     return value
 
 
@@ -50,7 +54,8 @@ def micros_or_none(text: object) -> int | None:
 def from_micros(micros: int) -> str:
     """The broker's own DateTime form (UTC, microseconds, Z), the one now_iso() writes."""
     value = _EPOCH + timedelta(microseconds=micros)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}Z"
+    # %Y does not pad years before 1000 on every platform (glibc writes "1-01-01"): the year is written here
+    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}Z"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 
 from broker.http.app import create_app
 from broker.settings import Settings
+from broker.temporal.aggregate import METHODS
 
 BASE = "/ngsi-ld/v1"
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -111,13 +113,27 @@ def test_batches_never_fail_with_500(api: TestClient, body: Any, op: str) -> Non
                 "local",
                 "datasetId",
                 "deleteAll",
+                "timerel",
+                "timeAt",
+                "lastN",
+                "aggrMethods",
                 "x",
             ]
         ),
         st.text(max_size=12),
         max_size=4,
     ),
-    path=st.sampled_from(["/entities", "/entities/urn:ngsi-ld:T:1", "/entities/urn:ngsi-ld:T:1/attrs/speed"]),
+    path=st.sampled_from(
+        [
+            "/entities",
+            "/entities/urn:ngsi-ld:T:1",
+            "/entities/urn:ngsi-ld:T:1/attrs/speed",
+            "/temporal/entities",
+            "/temporal/entities/urn:ngsi-ld:T:1",
+            "/temporal/entities/urn:ngsi-ld:T:1/attrs/speed",
+            "/temporal/entities/urn:ngsi-ld:T:1/attrs/speed/urn:ngsi-ld:instance:1",
+        ]
+    ),
     method=st.sampled_from(["GET", "DELETE"]),
 )
 def test_parameters_never_fail_with_500(api: TestClient, params: dict[str, str], path: str, method: str) -> None:
@@ -143,3 +159,159 @@ def test_headers_never_fail_with_500(api: TestClient, headers: dict[str, str], b
     safe = {k: v for k, v in headers.items() if v.isascii() and v.isprintable()}
     _check(api.post(f"{BASE}/entities", content=body, headers=safe))
     _check(api.get(f"{BASE}/entities/urn:ngsi-ld:T:1", headers=safe))
+
+
+# -- the temporal API (clauses 6.18 to 6.22, 6.24) -----------------------------------------------------------------
+T = f"{BASE}/temporal/entities"
+HISTORY = "urn:ngsi-ld:TS:1"
+# Any DateTime of years 1 to 9999, in UTC or at the widest offsets (so that some fall outside years 1 to 9999 in
+# UTC), and text that is not one.
+instants = st.one_of(
+    st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 31, 23, 59, 59, 999999),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))]),
+    ).map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    st.sampled_from(["2026-03-01T00:00:00Z", "2026-03-01T00:00:00", "2026-03-01", "noon", ""]),
+)
+durations = st.one_of(
+    st.from_regex(
+        r"\AP(\d{1,5}Y)?(\d{1,6}M)?(\d{1,4}W)?(\d{1,12}D)?(T(\d{1,3}H)?(\d{1,3}M)?(\d{1,25}(\.\d{1,3})?S)?)?\Z"
+    ),
+    st.text(max_size=6),
+)
+temporal_attrs = st.sampled_from(["temperature", "status", "owner", "name", "temperature,status", "nope", "", "a{b}"])
+# Mostly well-formed temporal queries and representations (so that requests get past the checks to the reading
+# and the rendering), some ill-formed ones.
+time_queries = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries({"timerel": st.sampled_from(["before", "after"]), "timeAt": instants}),
+    st.fixed_dictionaries({"timerel": st.just("between"), "timeAt": instants, "endTimeAt": instants}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "timerel": st.sampled_from(["before", "after", "between", "during"]),
+            "timeAt": instants,
+            "endTimeAt": instants,
+        },
+    ),
+)
+aggregations = st.fixed_dictionaries(
+    {
+        "format": st.just("aggregatedValues"),
+        "aggrMethods": st.lists(st.sampled_from([*METHODS, "median"]), min_size=1, max_size=3).map(",".join),
+    },
+    optional={"aggrPeriodDuration": durations},
+)
+representations = st.one_of(
+    st.just({}),
+    aggregations,
+    st.fixed_dictionaries({"format": st.sampled_from(["normalized", "temporalValues", "simplified", "concise"])}),
+    st.fixed_dictionaries(
+        {"options": st.sampled_from(["sysAttrs", "temporalValues", "aggregatedValues,sysAttrs", "keyValues", "x"])}
+    ),
+)
+view_params = st.fixed_dictionaries(
+    {},
+    optional={
+        "timeproperty": st.sampled_from(["observedAt", "createdAt", "modifiedAt", "deletedAt", "seenAt"]),
+        "lastN": st.sampled_from(["1", "2", "1000000000", "0", "x"]),
+        "attrs": temporal_attrs,
+        "pick": temporal_attrs,
+        "omit": temporal_attrs,
+        "datasetId": st.sampled_from(["urn:ds:a", "@none", "urn:ds:a,@none", "bad id", ""]),
+        "options": st.sampled_from(["sysAttrs", "temporalValues"]),
+    },
+)
+temporal_params = st.tuples(time_queries, representations, view_params).map(
+    lambda parts: {k: v for part in parts for k, v in part.items()}
+)
+query_params = st.fixed_dictionaries(
+    {},
+    optional={
+        "q": st.sampled_from(["temperature>1", 'status=="ok"', "owner==urn:p:1", "(", "temperature>"]),
+        "limit": st.sampled_from(["0", "1", "2", "x"]),
+        "offset": st.sampled_from(["0", "1", "x"]),
+        "count": st.sampled_from(["true", "false", "x"]),
+    },
+)
+
+
+def _instance(value: Any, at: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "Property", "value": value, "observedAt": at, **extra}
+
+
+@pytest.fixture(scope="module")
+def history(api: TestClient) -> str:
+    """One temporal entity whose history holds every kind of value, datasetIds, and instants at the ends of the
+    DateTime range (also written with offsets that take them past it in UTC)."""
+    edges = [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:00:00-14:00",
+    ]
+    body = {
+        "id": HISTORY,
+        "type": "TS",
+        "temperature": [
+            *(_instance(n, f"2026-03-01T{n:02d}:00:00Z") for n in range(4)),
+            *(_instance(n, at) for n, at in enumerate(edges)),
+            _instance(7.5, "2026-03-01T01:00:00Z", datasetId="urn:ds:a"),
+            {"type": "Property", "value": 3},
+        ],
+        "status": [_instance(v, f"2026-03-0{n + 1}T00:00:00Z") for n, v in enumerate(["ok", "alarm", *edges, True])],
+        "owner": [{"type": "Relationship", "object": f"urn:p:{n}", "observedAt": at} for n, at in enumerate(edges)],
+        "name": {"type": "LanguageProperty", "languageMap": {"en": "one"}, "observedAt": "2026-03-01T00:00:00Z"},
+        "tags": [_instance(["a", "b"], "2026-03-01T00:00:00Z"), _instance([], "2026-03-02T00:00:00Z")],
+    }
+    response = api.post(T, json=body)
+    assert response.status_code in (201, 204), response.text
+    return HISTORY
+
+
+@FUZZ
+@given(params=temporal_params)
+def test_temporal_retrieval_never_fails_with_500(api: TestClient, history: str, params: dict[str, str]) -> None:
+    _check(api.get(f"{T}/{history}", params=params))
+
+
+@FUZZ
+@given(
+    params=st.tuples(temporal_params, query_params).map(lambda parts: {**parts[0], **parts[1]}),
+    selector=st.sampled_from([{"type": "TS"}, {"id": HISTORY}, {"idPattern": ".*"}]),
+)
+def test_temporal_queries_never_fail_with_500(
+    api: TestClient, history: str, params: dict[str, str], selector: dict[str, str]
+) -> None:
+    _check(api.get(T, params={**selector, **params}))
+    time = {k: params.pop(k) for k in ("timerel", "timeAt", "endTimeAt", "timeproperty") if k in params}
+    body: dict[str, Any] = {"type": "Query", "entities": [selector], "temporalQ": time}
+    for member in ("q", "attrs", "pick", "omit"):
+        if member in params:
+            body[member] = params.pop(member)
+    _check(api.post(f"{BASE}/temporal/entityOperations/query", json=body, params=params))
+
+
+temporal_entities = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.sampled_from([HISTORY, "urn:ngsi-ld:TS:2", "bad", 5]),
+        "type": st.sampled_from(["TS", ["TS", "U"], [], 3]),
+        "scope": st.sampled_from(["/a/b", "x"]),
+    },
+).flatmap(
+    lambda head: st.dictionaries(attr_names, st.one_of(attribute, st.lists(attribute, max_size=3)), max_size=3).map(
+        lambda attrs: {**head, **attrs}
+    )
+)
+
+
+@FUZZ
+@given(
+    body=st.one_of(temporal_entities, json_values),
+    target=st.sampled_from(["", f"/{HISTORY}/attrs", f"/{HISTORY}/attrs/speed/urn:ngsi-ld:instance:1", "/bad/attrs"]),
+)
+def test_temporal_writes_never_fail_with_500(api: TestClient, history: str, body: Any, target: str) -> None:
+    method = "PATCH" if target.count("/") == 4 else "POST"
+    _check(api.request(method, T + target, json=body))

@@ -77,8 +77,9 @@ def _bounded(document: dict[str, Any], *, plain_names: bool) -> dict[str, Any]:
     schemas["Subscription.Common"]["properties"]["jsonldContext"] = schemas["LdContext"]
     schemas["Endpoint"]["properties"]["uri"] = {"type": "string", "enum": [NOTIFY_URL]}
     if plain_names:  # so that valid requests get past the first checks (negative mode cannot negate these)
-        schemas["Entity"]["properties"]["type"] = {"type": "string", "pattern": NAME}
-        for name in ("Entity", *ATTRIBUTES):
+        for name in ("Entity", "EntityTemporal"):
+            schemas[name]["properties"]["type"] = {"type": "string", "pattern": NAME}
+        for name in ("Entity", "EntityTemporal", *ATTRIBUTES):
             schemas[name]["propertyNames"] = {"pattern": NAME}
         # Agora refuses unknown members of a subscription: one closed object instead of the allOf/oneOf family.
         members = dict(schemas["Subscription.Common"]["properties"])
