@@ -291,13 +291,15 @@ def query_q_sub_attribute(k: Kit) -> None:
     _expect_ids(k, k.query({"type": entity_type, "q": "speed.accuracy<1"}), [gps], "q=speed.accuracy<1")
 
 
-@case("5.5.9", "A page after the first announces the previous page in a Link header (rel=prev).", also=("5.7.2", "6.4"))
-def query_prev_link(k: Kit) -> None:
+@case("5.5.9", "The last page announces the previous page (rel=prev) and no next page.", also=("5.7.2", "6.4"))
+def query_last_page_links(k: Kit) -> None:
     entity_type, _ = _fleet(k)
-    response = k.http.get("/entities", params={"type": entity_type, "limit": "1", "offset": "1"})
+    response = k.http.get("/entities", params={"type": entity_type, "limit": "1", "offset": "2"})
     k.expect_status(response, 200)
+    k.expect(len(k.json(response)) == 1, "the last page of three entities, one per page, is not one entity")
     links = ",".join(response.headers.get_list("link"))
     k.expect('rel="prev"' in links or "rel=prev" in links, f"no rel=prev Link header (Link: {links!r})")
+    k.expect('rel="next"' not in links and "rel=next" not in links, f"rel=next on the last page (Link: {links!r})")
 
 
 @case("4.10", "geoproperty selects which GeoProperty a geo-query tests.", also=("5.7.2",))

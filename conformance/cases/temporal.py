@@ -222,25 +222,6 @@ def post_temporal_query(k: Kit) -> None:
 
 
 @case(
-    "5.6.11",
-    "Changes made through the entity API appear in the temporal evolution.",
-    feature="temporal",
-    also=("5.7.3",),
-)
-def entity_changes_are_history(k: Kit) -> None:
-    entity_id, entity_type = k.uid("Sensor"), k.type_name("Sensor")
-    first = {"type": "Property", "value": 1, "observedAt": TIMES[0]}
-    k.entity({"id": entity_id, "type": entity_type, "temperature": first})
-    k.delete_later(f"/temporal/entities/{entity_id}")
-    second = {"type": "Property", "value": 2, "observedAt": TIMES[1]}
-    k.expect_status(k.patch(f"/entities/{entity_id}/attrs", {"temperature": second}), 204)
-    response = k.http.get(f"/temporal/entities/{entity_id}")
-    k.expect_status(response, 200)
-    values = sorted(_value(i) for i in _instances(k, k.json(response), "temperature"))
-    k.expect(values == [1, 2], f"temporal values are {values}, expected [1, 2]")
-
-
-@case(
     "5.7.3",
     "timerel=between keeps the instances observed from timeAt up to endTimeAt.",
     feature="temporal",
