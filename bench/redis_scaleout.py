@@ -1,0 +1,206 @@
+"""Scale-out over Redis (issue 6): GET and PATCH throughput of 1 and 2 broker processes over one redis-server.
+
+    .venv/bin/python bench/redis_scaleout.py [--duration 10] [--connections 32] [--out bench/REDIS_SCALEOUT.md]
+
+Starts a redis-server (AOF, fsync every second) on a free port in a temporary directory, then for N = 1 and 2:
+`agora serve --workers N --store redis://...` on an emptied Redis, 1,000 Vehicles of the main harness's template,
+a warm-up, then wrk (the load generator counts the requests) for GET one entity and PATCH one attribute. Nothing is
+pinned: the broker processes, redis-server and wrk share the machine's cores, as they would on one host.
+
+Besides req/s it records the CPU the broker processes and redis-server used per request. Each broker process is
+independent, so N hosts serve about N times what one process serves until Redis is the limit; the redis-server
+CPU per request says where that limit is (one Redis core serves at most 1 / (CPU seconds per request)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.run import (  # noqa: E402 - the repository root must be importable first
+    BASE,
+    BATCH,
+    LUA,
+    USER_CONTEXT,
+    cpu_seconds,
+    entity,
+    free_port,
+    http,
+    lua_value,
+    parse_wrk,
+    stop,
+    vehicle_id,
+    wait_ready,
+)
+
+ENTITIES = 1000
+
+
+@dataclass
+class Measure:
+    workers: int
+    operation: str
+    rate: float
+    p95_ms: float
+    broker_cpu: float  # CPU seconds of every broker process per wall second
+    redis_cpu: float
+    requests: int
+    error: str
+
+    @property
+    def redis_us_per_request(self) -> float:
+        return self.redis_cpu / self.rate * 1e6 if self.rate else 0.0
+
+    @property
+    def broker_us_per_request(self) -> float:
+        return self.broker_cpu / self.rate * 1e6 if self.rate else 0.0
+
+
+def process_tree(pid: int) -> list[int]:
+    """The pid and its descendants (uvicorn's workers are children of the supervisor)."""
+    out = [pid]
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split() if Path(f"/proc/{pid}").exists() else []:
+        out += process_tree(int(child))
+    return out
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def run_wrk(workdir: Path, url: str, scenario: str, params: dict[str, object], connections: int, seconds: int) -> str:
+    script = workdir / f"{scenario}-{time.monotonic_ns()}.lua"
+    prelude = "P = {" + ", ".join(f"{k} = {lua_value(v)}" for k, v in params.items()) + "}\n"
+    script.write_text(prelude + (LUA / f"{scenario}.lua").read_text() + (LUA / "report.lua").read_text())
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "-s", str(script), url]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    return done.stdout + done.stderr
+
+
+def measure(
+    workdir: Path,
+    workers: int,
+    broker: tuple[str, int],
+    redis_pid: int,
+    operation: str,
+    scenario: str,
+    params: dict[str, object],
+    args: argparse.Namespace,
+) -> Measure:
+    url, pid = broker
+    cpu0, rcpu0, t0 = tree_cpu(pid), cpu_seconds(redis_pid), time.perf_counter()
+    res = parse_wrk(run_wrk(workdir, url, scenario, params, args.connections, args.duration))
+    wall = time.perf_counter() - t0
+    broker_cpu, redis_cpu = (tree_cpu(pid) - cpu0) / wall, (cpu_seconds(redis_pid) - rcpu0) / wall
+    row = Measure(workers, operation, res.rate, res.p95_ms, broker_cpu, redis_cpu, res.requests, res.error)
+    status = f"FAILED ({row.error})" if row.error else "ok"
+    print(f"  {workers} process(es)  {operation:<28} {row.rate:>8,.0f} req/s  p95 {row.p95_ms:6.2f} ms  {status}")
+    return row
+
+
+def bench_workers(
+    workdir: Path, redis_url: str, redis_pid: int, workers: int, args: argparse.Namespace
+) -> list[Measure]:
+    subprocess.run(["redis-cli", "-u", redis_url, "FLUSHALL"], check=True, capture_output=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    agora = Path(sys.executable).parent / "agora"
+    cmd = [str(agora), "serve", "--port", str(port), "--store", redis_url, "--workers", str(workers)]
+    proc = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(f"{url}{BASE}/info/sourceIdentity", proc)
+        status, _, headers = http("POST", f"{url}{BASE}/jsonldContexts", USER_CONTEXT)
+        if status != 201:
+            raise RuntimeError(f"POST /jsonldContexts answered {status}")
+        link = f'<{url}{headers["location"]}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+        for start in range(0, ENTITIES, BATCH):
+            chunk = [entity(vehicle_id(i), "Vehicle", i) for i in range(start, min(start + BATCH, ENTITIES))]
+            status, body, _ = http("POST", f"{url}{BASE}/entityOperations/upsert", chunk, {"Link": link})
+            if status not in (201, 204):
+                raise RuntimeError(f"batch upsert answered {status}: {body[:300]!r}")
+        one = f"{BASE}/entities/{vehicle_id(1)}"
+        run_wrk(workdir, url, "get", {"path": one, "link": link}, args.connections, 2)  # warm-up
+        patch = {"base": BASE, "link": link, "n": ENTITIES, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"}
+        return [
+            measure(
+                workdir, workers, (url, proc.pid), redis_pid, "GET one entity", "get", {"path": one, "link": link}, args
+            ),
+            measure(workdir, workers, (url, proc.pid), redis_pid, "PATCH one attribute", "patch", patch, args),
+        ]
+    finally:
+        stop(proc)
+
+
+def report(rows: list[Measure], args: argparse.Namespace) -> str:
+    load = os.getloadavg()
+    lines = [
+        "# Scale-out over Redis: 1 and 2 broker processes",
+        "",
+        f"{os.cpu_count()} cores, load average {load[0]:.2f} at the end; wrk -t1 -c{args.connections}, "
+        f"{args.duration} s per run, {ENTITIES:,} Vehicles, redis-server with appendonly yes, appendfsync everysec.",
+        "",
+        "| processes | operation | req/s | p95 ms | broker CPU (cores) | broker µs CPU/req | redis CPU (cores) "
+        "| redis µs CPU/req | ceiling of one Redis core (req/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ceiling = 1e6 / r.redis_us_per_request if r.redis_us_per_request else 0
+        lines.append(
+            f"| {r.workers} | {r.operation} | {r.rate:,.0f}{' FAILED ' + r.error if r.error else ''} | {r.p95_ms:.2f} "
+            f"| {r.broker_cpu:.2f} | {r.broker_us_per_request:,.0f} | {r.redis_cpu:.2f} "
+            f"| {r.redis_us_per_request:,.0f} | {ceiling:,.0f} |"
+        )
+    lines.append("")
+    for operation in dict.fromkeys(r.operation for r in rows):
+        one = next((r for r in rows if r.operation == operation and r.workers == 1), None)
+        two = next((r for r in rows if r.operation == operation and r.workers == 2), None)
+        if one and two and one.rate:
+            lines.append(f"- {operation}: 2 processes / 1 process = {two.rate / one.rate:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--out", help="also write the Markdown report to this file")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="agora-redis-bench-") as tmp:
+        work = Path(tmp)
+        port = free_port()
+        options = ["--appendonly", "yes", "--appendfsync", "everysec", "--logfile", str(work / "redis.log")]
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", "", *options],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            redis_url = f"redis://127.0.0.1:{port}/0"
+            for _ in range(200):
+                if (
+                    subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).stdout.strip()
+                    == b"PONG"
+                ):
+                    break
+                time.sleep(0.05)
+            rows = [row for workers in (1, 2) for row in bench_workers(work, redis_url, redis.pid, workers, args)]
+        finally:
+            redis.terminate()
+            redis.wait(30)
+    text = report(rows, args)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 1 if any(r.error for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
