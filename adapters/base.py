@@ -54,6 +54,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "usgs-nwis": "adapters.water.usgs:UsgsNwisAdapter",
     "wqx": "adapters.water.wqx:WqxAdapter",
     "waterml2": "adapters.water.waterml2:WaterMl2Adapter",
+    "links": "adapters.links:LinksAdapter",
     "gtfs-rt": "adapters.gtfs_rt:GtfsRtAdapter",
 }
 

@@ -3,9 +3,14 @@ relationships that join, locations that answer geo-queries, idempotent re-import
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+import time
+import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -189,3 +194,114 @@ def test_stations_answer_a_geo_query(broker: BrokerProcess) -> None:
             "coordinates": "[-75.7858,38.9972]"})  # fmt: skip
         assert near.status_code == 200, near.text
         assert [e["id"] for e in near.json()] == ["urn:ngsi-ld:WaterQualityObserved:usgs:USGS-01491000"]
+
+
+# -- the cross-network scenario (issue 8): one area, three networks ------------------------------------------------
+# The samples come from three places (a Nevada demo feed, an Upper Rhine grid, EPANET's drawing frame). For one area,
+# Net3's frame is placed on the grid (a local transverse Mercator in feet around P) and a two-stop feed is made here.
+P = (7.85, 48.40)
+AREA_CRS = "%2Bproj=tmerc%20%2Blat_0=48.40%20%2Blon_0=7.85%20%2Bk=1%20%2Bx_0=0%20%2By_0=0%20%2Bunits=us-ft"
+
+
+def small_feed(path: Path) -> Path:
+    files = {
+        "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\nRT,Rhine Transit,https://example.org,"
+                      "Europe/Berlin\n",
+        "stops.txt": f"stop_id,stop_name,stop_lat,stop_lon\nS1,Mitte,{P[1] + 0.0005},{P[0]}\nS2,Far,48.9,8.4\n",
+        "routes.txt": "route_id,agency_id,route_short_name,route_type\nR1,RT,1,3\n",
+        "trips.txt": "route_id,service_id,trip_id\nR1,WK,T1\n",
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nT1,08:00:00,08:00:00,S1,1\n"
+                          "T1,08:30:00,08:30:00,S2,2\n",
+        "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+                        "WK,1,1,1,1,1,0,0,20260101,20261231\n",
+    }  # fmt: skip
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+class Receiver:
+    """A local HTTP endpoint that records the notifications it gets."""
+
+    def __init__(self) -> None:
+        self.got: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.got.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def ids(self) -> set[str]:
+        return {e["id"] for n in list(self.got) for e in n.get("data", [])}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_one_area_three_networks(broker: BrokerProcess, tmp_path: Path) -> None:
+    feed = small_feed(tmp_path / "rhine.zip")
+    for adapter, source, network in (("gtfs", str(feed), "rhine"), ("pandapower", str(OBERRHEIN), "oberrhein"),
+                                     ("epanet", f"{NET3}?crs={AREA_CRS}", "area")):  # fmt: skip
+        result = agora_import(broker, adapter, source, "--network", network)
+        assert result.returncode == 0, result.stderr
+    rules = tmp_path / "links.json"
+    rules.write_text(json.dumps({"name": "area-links", "broker": broker.url, "rules": [
+        {"id": "pumps-to-nearest-bus", "method": "nearest", "relationship": "fedBy", "subjects": {"type": "Pump"},
+         "targets": {"type": "ConnectivityNode"}}]}))  # fmt: skip
+    linked = agora_import(broker, "links", str(rules))
+    assert linked.returncode == 0, linked.stderr
+    receiver = Receiver()
+    try:
+        scenario(broker, receiver)
+    finally:
+        receiver.close()
+
+
+def scenario(broker: BrokerProcess, receiver: Receiver) -> None:
+    with httpx.Client(base_url=broker.url, timeout=30) as http:
+        headers = link(http)
+        area = {"geometry": "Point", "coordinates": f"[{P[0]},{P[1]}]", "georel": "near;maxDistance==1500"}
+        types = "GtfsStop,ConnectivityNode,Junction,Tank,Reservoir"
+        # everything within R of P: transport stops, energy assets and water assets in one answer
+        found = http.get(f"{API}/entities", headers=headers, params={"type": types, "limit": 1000, **area}).json()
+        kinds = {e["type"] for e in found}
+        assert {"GtfsStop", "ConnectivityNode", "Junction"} <= kinds
+        assert "urn:ngsi-ld:GtfsStop:rhine:S2" not in {e["id"] for e in found}
+        assert all(e["location"]["type"] == "GeoProperty" and "name" in e for e in found)  # same shape everywhere
+        # what depends on a bus: the pumps linked to it, across networks, with the provenance of the link
+        pump = http.get(f"{API}/entities/urn:ngsi-ld:Pump:area:335", headers=headers, params={"join": "inline"})
+        assert pump.status_code == 200, pump.text
+        bus = pump.json()["fedBy"]["entity"]
+        assert bus["type"] == "ConnectivityNode" and bus["nominalVoltage"]["unitCode"] == "KVT"
+        assert pump.json()["fedBy"]["provenance"]["value"]["rule"] == "pumps-to-nearest-bus"
+        dependants = http.get(f"{API}/entities", headers=headers,
+                              params={"type": "Pump", "q": f'fedBy=="{bus["id"]}"'}).json()  # fmt: skip
+        assert "urn:ngsi-ld:Pump:area:335" in {e["id"] for e in dependants}
+        # a subscription to the area fires for a change in any network
+        subscription = {"type": "Subscription", "entities": [{"type": t} for t in types.split(",")],
+                        "geoQ": {"geometry": "Point", "coordinates": [P[0], P[1]], "georel": "near;maxDistance==1500"},
+                        "notification": {"endpoint": {"uri": receiver.url}}}  # fmt: skip
+        created = http.post(f"{API}/subscriptions", json=subscription, headers=headers)
+        assert created.status_code == 201, created.text
+        changed = {next(e["id"] for e in found if e["type"] == kind) for kind in ("GtfsStop", "ConnectivityNode",
+                                                                                 "Junction")}  # fmt: skip
+        for eid in changed:
+            r = http.patch(f"{API}/entities/{quote(eid, safe='')}/attrs", headers=headers,
+                           json={"description": {"type": "Property", "value": "inspected"}})
+            assert r.status_code == 204, r.text
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not changed <= receiver.ids():
+            time.sleep(0.1)
+        assert changed <= receiver.ids()

@@ -163,3 +163,12 @@ def test_broken_xml_names_file_and_line(tmp_path: Path) -> None:
     empty.write_text('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>')
     with pytest.raises(SourceError, match="no CIM equipment"):
         translate(empty)
+
+
+def test_every_entity_passes_the_project_checks(cigre: tuple[list[Entity], CgmesAdapter]) -> None:
+    from adapters.validate import entity_problems, project_termmap, schema_errors
+
+    termmap = project_termmap()
+    assert [(e["id"], p) for e in cigre[0] if (p := entity_problems(e, termmap))] == []
+    terminal = next(e for e in cigre[0] if e["type"] == "Terminal")
+    assert schema_errors({**terminal, "sequenceNumber": {"type": "Property", "value": "first"}}) != []

@@ -226,3 +226,17 @@ def test_not_an_inp_file_is_a_source_error(tmp_path: Path) -> None:
         translate(source)
     with pytest.raises(SourceError, match=r"missing\.inp"):
         translate(tmp_path / "missing.inp")
+
+
+def test_every_entity_passes_the_project_checks() -> None:
+    """JSON Schema of its type, NGSI-LD structure, @context terms, unit codes, WGS84 (agora validate, 0038)."""
+    from adapters.validate import entity_problems, project_termmap, schema_errors
+
+    termmap = project_termmap()
+    for path in (NET1, NET3):
+        for e in translate(path, crs="EPSG:3857")[0]:
+            assert entity_problems(e, termmap) == [], e["id"]
+    pipe = by_id(translate(NET1)[0])["urn:ngsi-ld:Pipe:Net1:10"]
+    broken = {**pipe, "diameter": {"type": "Property", "value": -1.0}, "endsAt": {"type": "Relationship",
+              "object": "urn:ngsi-ld:Pattern:Net1:1"}}  # fmt: skip
+    assert len(schema_errors(broken)) == 2

@@ -146,3 +146,11 @@ def test_unusable_sources_are_source_errors(tmp_path: Path) -> None:
         translate(with_tags(LONG, tags))
     with pytest.raises(SourceError, match="is not a time zone name"):
         translate(with_tags(LONG, tz="Mars/Olympus"))
+
+
+def test_every_entity_and_fragment_passes_the_project_checks() -> None:
+    from adapters.validate import entity_problems, project_termmap
+
+    entities, fragments, _ = translate(with_tags(LONG))
+    termmap = project_termmap()
+    assert [(e["id"], p) for e in [*entities, *fragments] if (p := entity_problems(e, termmap))] == []

@@ -168,3 +168,10 @@ def test_unreadable_sources_are_source_errors(tmp_path: Path) -> None:
         translate(empty)
     with pytest.raises(SourceError, match="missing"):
         translate(tmp_path / "missing.json")
+
+
+def test_every_entity_passes_the_project_checks(oberrhein: tuple[list[Entity], PandapowerAdapter]) -> None:
+    from adapters.validate import entity_problems, project_termmap
+
+    termmap = project_termmap()
+    assert [(e["id"], p) for e in oberrhein[0] if (p := entity_problems(e, termmap))] == []

@@ -100,3 +100,11 @@ def test_not_nwis_is_a_source_error(tmp_path: Path) -> None:
     broken.write_text("{")
     with pytest.raises(SourceError, match=r"broken\.json: not JSON \(line 1"):
         translate(broken)
+
+
+def test_every_entity_passes_the_project_checks() -> None:
+    from adapters.validate import entity_problems, project_termmap
+
+    entities, fragments, _ = translate(NWIS)
+    termmap = project_termmap()
+    assert [(e["id"], p) for e in [*entities, *fragments] if (p := entity_problems(e, termmap))] == []

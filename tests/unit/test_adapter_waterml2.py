@@ -66,3 +66,11 @@ def test_broken_or_foreign_xml_is_a_source_error(tmp_path: Path) -> None:
     foreign.write_text("<a><b/></a>")
     with pytest.raises(SourceError, match=r"foreign\.xml: no om:OM_Observation"):
         translate(foreign)
+
+
+def test_every_entity_passes_the_project_checks() -> None:
+    from adapters.validate import entity_problems, project_termmap
+
+    entities, fragments, _ = translate(SOS)
+    termmap = project_termmap()
+    assert [(e["id"], p) for e in [*entities, *fragments] if (p := entity_problems(e, termmap))] == []

@@ -84,3 +84,11 @@ def test_missing_column_is_a_source_error(tmp_path: Path) -> None:
     source.write_text("Location_Identifier,Activity_StartDate\nS1,2024-01-01\n")
     with pytest.raises(SourceError, match=r"short\.csv: missing required column Result_Characteristic"):
         translate(source)
+
+
+def test_every_entity_passes_the_project_checks() -> None:
+    from adapters.validate import entity_problems, project_termmap
+
+    entities, fragments, _ = translate(WQP)
+    termmap = project_termmap()
+    assert [(e["id"], p) for e in [*entities, *fragments] if (p := entity_problems(e, termmap))] == []
