@@ -20,7 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 1026)")
-    serve.add_argument("--store", help="store URL: sqlite:///path.db (default sqlite:///agora.db), memory://")
+    serve.add_argument(
+        "--store",
+        help="store URL: sqlite:///path.db (default sqlite:///agora.db), memory://, redis://host:6379/0, "
+        "rediss://..., redis+cluster://host:7000,host:7001",
+    )
     serve.add_argument("--workers", type=int, help="number of worker processes (default 1)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
     sub.add_parser(

@@ -183,6 +183,22 @@ def test_a_context_deleted_through_one_process_is_no_longer_served_from_the_othe
     assert refused.status_code == 504, refused.text  # LdContextNotAvailable: the hosted context is gone
 
 
+def test_workers_over_redis_act_as_one_broker(redis_server: RedisServer, receiver: Receiver, tmp_path: Path) -> None:
+    """`agora serve --workers 2`: the kernel spreads the connections over two processes; one notification each."""
+    kind, path = f"Tram{uuid.uuid4().hex[:6]}", f"/workers/{uuid.uuid4().hex[:6]}"
+    with running_broker(redis_server.url, tmp_path, workers=2, extra_env=FAST) as broker:
+        subscribe(broker.url, receiver, path, kind)
+        ids = [uid(kind) for _ in range(20)]
+        for eid in ids:
+            with httpx.Client(base_url=broker.url, timeout=10) as http:  # a new connection: either worker
+                assert http.post(f"{BASE}/entities", json={"id": eid, "type": kind, "n": 1}).status_code == 201
+                assert http.get(f"{BASE}/entities/{eid}").status_code == 200
+        got = receiver.wait_until(path, lambda found: len(found) >= len(ids))
+        time.sleep(1.0)
+        assert sorted(e["id"] for e in receiver.at(path)) == sorted(ids), "each write notified exactly once"
+        assert len(got) >= len(ids)
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A Redis of the test's own, so that which process leads the notifier is known."""
