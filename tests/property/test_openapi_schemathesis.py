@@ -1,7 +1,9 @@
 """Schema-driven fuzzing: schemathesis generates requests from the served OpenAPI document, against the in-process app.
 
 Every answer must be a non-5xx (the one 5xx bad input may cause is 504 LdContextNotAvailable, an @context that
-cannot be fetched) and every error a ProblemDetails (type, title, status, detail). Valid and invalid requests
+cannot be fetched) and every error a ProblemDetails (type, title, status, detail); the answers of the temporal
+routes must also have the status and headers the document gives them, and a body valid under the schema the
+served document (not the bounded copy) gives it. Valid and invalid requests
 (15 + 5 examples per operation), derandomized, no example database.
 
 The requests are generated from a bounded copy of the document (see `_bounded`): the official Entity schemas
@@ -11,6 +13,8 @@ nest attributes recursively under `oneOf`, which Hypothesis turns into slow, mos
 from __future__ import annotations
 
 import copy
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,8 @@ import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from jsonschema import Draft4Validator, FormatChecker
+from schemathesis.checks import not_a_server_error, response_headers_conformance, status_code_conformance
 from schemathesis.config import SchemathesisConfig
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -31,6 +36,8 @@ from broker.settings import Settings
 BASE = "http://testserver/ngsi-ld/v1"
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 NAME = "^[A-Za-z][A-Za-z0-9]{0,8}$"
+# RFC 3339 date-time (OpenAPI `format: date-time`): a four-digit year, a time zone.
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 NOTIFY_URL = "http://127.0.0.1:9/notify"  # the discard port: nothing listens there
 ATTRIBUTES = ("Property", "Relationship", "GeoProperty", "LanguageProperty", "VocabularyProperty")
 
@@ -155,13 +162,46 @@ def test_invalid_requests(case: Any, app: Starlette) -> None:
     _check(case, app)
 
 
+def _checks(case: Any) -> list[Any]:
+    """No server error; for the temporal routes also the status and headers the document gives."""
+    if case.operation.path.startswith("/temporal/"):
+        return [not_a_server_error, status_code_conformance, response_headers_conformance]
+    return [not_a_server_error]
+
+
+@cache
+def _served_schema(path: str, method: str, status: int, media: str) -> Draft4Validator | None:
+    """A validator of the body the served document (not the bounded copy requests come from) gives a response."""
+    document = orjson.loads(document_bytes())
+    described = document["paths"][path][method.lower()]["responses"].get(str(status))
+    if described is None or media not in described.get("content", {}):
+        return None
+    checker = FormatChecker()
+    checker.checks("date-time")(lambda value: not isinstance(value, str) or bool(DATETIME.match(value)))
+    schema = {"components": document["components"], "allOf": [described["content"][media]["schema"]]}
+    return Draft4Validator(schema, format_checker=checker)
+
+
+def _conforms(case: Any, response: Any) -> None:
+    """A temporal route's successful answer is what the served document says (its temporal representations are
+    documented from what the broker writes)."""
+    if not case.operation.path.startswith("/temporal/") or response.status_code >= 300 or not response.content:
+        return
+    media = response.headers.get("content-type", [""])[0].split(";")[0]
+    validator = _served_schema(case.operation.path, case.operation.method, response.status_code, media)
+    assert validator is not None, f"{case.operation.method} {case.operation.path}: {response.status_code} {media}"
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(response.json())]
+    assert errors == [], errors[:3]
+
+
 def _check(case: Any, app: Starlette) -> None:
     """No server error (504 LdContextNotAvailable aside); every error a ProblemDetails."""
     response = case.call(app=app, base_url=BASE)
     if response.status_code == 504:
         assert response.json()["type"] == ERRORS + "LdContextNotAvailable", response.text
     else:
-        case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(response, checks=_checks(case))
+        _conforms(case, response)
     if response.status_code >= 400:
         content_type = response.headers.get("content-type", [""])[0]
         assert content_type.startswith("application/json"), response.headers
