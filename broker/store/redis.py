@@ -813,14 +813,47 @@ class RedisStore(Store):
         return [e for batch in [b async for b in self.scan_batches(tenant, flt, 1024)] for e in batch]
 
     async def scan_batches(self, tenant: str, flt: EntityFilter, size: int = 256) -> AsyncIterator[list[Entity]]:
-        ids = await self.find_ids(tenant, flt)
-        for start in range(0, len(ids), max(size, 1)):
-            chunk = ids[start : start + size]
+        size = max(size, 1)
+        if flt.ids is None and not flt.attr_ranges and flt.bbox is None:
+            pages = self._id_pages(tenant, flt, size)  # a query that needs one page reads about one page
+        else:
+            pages = _chunks(await self.find_ids(tenant, flt), size)
+        async for chunk in pages:
             raw = await self._read_raw(tenant, chunk)
             # An entity deleted or changed since its id was found is left out when it no longer matches.
             batch = [e for eid in chunk if eid in raw and common.matches(e := common.loads(raw[eid]), flt)]
             if batch:
                 yield batch
+
+    async def _id_pages(self, tenant: str, flt: EntityFilter, size: int) -> AsyncIterator[list[str]]:
+        """The ids of the type (or of all) index zsets of every shard, merged in id order, `size` at a time:
+        keyset paging with ZRANGE BYLEX after the last id handed out."""
+        pattern = None if flt.id_pattern is None else common.compile_id_pattern(flt.id_pattern)
+        names = [None] if flt.types is None else sorted(flt.types)
+        sources = [
+            self._key(s, "ids", tenant) if t is None else self._key(s, "t", tenant, t)
+            for s in range(len(self.tags))
+            for t in names
+        ]
+        last: bytes | None = None
+        while sources:
+            start = b"-" if last is None else b"(" + last
+            pages = await asyncio.gather(
+                *(self._redis.zrange(k, start, b"+", bylex=True, offset=0, num=size) for k in sources)
+            )
+            # Past the end of a full page, a source may hold ids smaller than what other sources returned.
+            full = [page[-1] for page in pages if len(page) == size]
+            bound = min(full) if full else None
+            merged = sorted({m for page in pages for m in page if bound is None or m <= bound})[:size]
+            if not merged:
+                return
+            last = merged[-1]
+            # A source is done once it returned a short page whose every id was handed out.
+            sources = [k for k, page in zip(sources, pages, strict=True) if len(page) == size or page[-1:] > [last]]
+            ids = [m.decode() for m in merged]
+            ids = ids if pattern is None else [eid for eid in ids if pattern.search(eid)]
+            if ids:
+                yield ids
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
@@ -1083,6 +1116,11 @@ def _box_hits(member: bytes, boxes: tuple[Box, ...]) -> bool:
         min_lon <= q_max_lon and max_lon >= q_min_lon and min_lat <= q_max_lat and max_lat >= q_min_lat
         for q_min_lon, q_min_lat, q_max_lon, q_max_lat in boxes
     )
+
+
+async def _chunks(items: list[str], size: int) -> AsyncIterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _merge(pending: dict[int, list[tuple[bytes, dict[bytes, bytes]]]]) -> list[dict[bytes, bytes]]:

@@ -14,6 +14,7 @@ import pytest_asyncio
 import redis
 
 from broker.core.model import Entity
+from broker.store import _common as common
 from broker.store import open_store
 from broker.store.base import DEFAULT_TENANT, ContextRecord, EntityFilter, InstanceQuery, Store, WritePlan
 from broker.store.memory import MemoryStore
@@ -193,3 +194,21 @@ async def test_temporal_history_agrees_with_the_memory_store(two: tuple[Store, S
     assert _comparable(await store.temporal_instances("city", ids, InstanceQuery())) == _comparable(
         await reference.temporal_instances("city", ids, InstanceQuery())
     )
+
+
+async def test_paged_scans_hand_out_every_match_once_in_id_order(two: tuple[Store, Store]) -> None:
+    store, _ = two
+    rng = random.Random(7)
+    types = [EX + "Vehicle", EX + "Sensor", EX + "Parking"]
+    made = [entity(f"urn:e:{rng.randrange(10**6):06d}", *rng.sample(types, rng.randint(1, 2))) for _ in range(150)]
+    await store.write(DEFAULT_TENANT, [e["id"] for e in made], lambda _: WritePlan({e["id"]: e for e in made}))
+    for flt in (
+        EntityFilter(),
+        EntityFilter(types=frozenset(types[:2])),
+        EntityFilter(types=frozenset(types[2:]), id_pattern="[13579]$"),
+    ):
+        expected = await store.find_ids(DEFAULT_TENANT, flt)
+        assert expected == sorted({e["id"] for e in made if common.matches(e, flt)})
+        for size in (1, 3, 64, 1000):
+            paged = [e["id"] async for batch in store.scan_batches(DEFAULT_TENANT, flt, size) for e in batch]
+            assert paged == expected, (flt, size)
