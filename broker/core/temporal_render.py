@@ -40,7 +40,9 @@ def canonical(entity: TemporalEntity, view: TemporalView) -> Entity:
         shown = []
         for inst in instances:
             body = {**inst.body, "instanceId": inst.instance_id}
-            if not view.sys_attrs:
+            # The simplified pairs take their instant from the timeproperty (createdAt, modifiedAt too), else
+            # modifiedAt: those stay for it, and it shows only the pairs.
+            if not view.sys_attrs and view.representation != "temporalValues":
                 body.pop("createdAt", None)
                 body.pop("modifiedAt", None)
             shown.append(body)

@@ -230,3 +230,21 @@ def test_periods_past_year_9999_end_at_the_last_instant() -> None:
         periods = Periods(to_micros("9999-12-15T00:00:00Z"), duration)
         k = periods.index(last)
         assert periods.bounds(k, last)[1] == LAST
+
+
+def test_simplified_pairs_carry_the_instant_of_the_timeproperty(api: TestClient) -> None:
+    """Clause 4.5.9: each value is paired with its instant. Instances without observedAt (written through the entity
+    API) are paired with their modifiedAt, and timeproperty=createdAt or modifiedAt pairs with those, with or
+    without sysAttrs (the pairs held null without sysAttrs)."""
+    eid = "urn:ngsi-ld:Sensor:plain"
+    assert api.post(f"{BASE}/entities", json={"id": eid, "type": "Plain", "a": 1}).status_code == 201
+    assert api.patch(f"{BASE}/entities/{eid}/attrs", json={"a": 2}).status_code == 204
+    full = api.get(f"{T}/{eid}", params={"options": "sysAttrs"}).json()["a"]
+    window = {"timerel": "after", "timeAt": "2000-01-01T00:00:00Z"}
+    for prop_name, params in (("modifiedAt", {}), ("createdAt", window), ("modifiedAt", window)):
+        if params:
+            params = {**params, "timeproperty": prop_name}
+        r = api.get(f"{T}/{eid}", params={"format": "temporalValues", **params})
+        assert r.status_code == 200, r.text
+        assert r.json()["a"]["values"] == [[i["value"], i[prop_name]] for i in full], (prop_name, params)
+        assert all(DATETIME.match(instant) for _, instant in r.json()["a"]["values"])
