@@ -315,3 +315,63 @@ temporal_entities = st.fixed_dictionaries(
 def test_temporal_writes_never_fail_with_500(api: TestClient, history: str, body: Any, target: str) -> None:
     method = "PATCH" if target.count("/") == 4 else "POST"
     _check(api.request(method, T + target, json=body))
+
+
+well_formed_queries = st.fixed_dictionaries(
+    {
+        "type": st.just("Query"),
+        "entities": st.sampled_from([[{"type": "TS"}], [{"id": HISTORY}], [{"type": "TS", "idPattern": ".*"}]]),
+        "temporalQ": st.one_of(
+            st.fixed_dictionaries({"timerel": st.sampled_from(["before", "after"]), "timeAt": instants}),
+            st.fixed_dictionaries({"timerel": st.just("between"), "timeAt": instants, "endTimeAt": instants}),
+        ),
+    },
+    optional={
+        "attrs": st.sampled_from([["temperature"], ["status", "owner"], "name"]),
+        "q": st.sampled_from(["temperature>1", 'status=="ok"']),
+        "lang": st.sampled_from(["en", "*"]),
+    },
+)
+query_bodies = st.one_of(
+    json_values,
+    well_formed_queries,
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["Query", "Query", "X"])},
+        optional={
+            "entities": st.one_of(
+                st.lists(
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "type": st.sampled_from(["TS", "a=b", ""]),
+                            "id": st.sampled_from([HISTORY, "bad", 3]),
+                            "idPattern": st.sampled_from([".*", "("]),
+                        },
+                    ),
+                    max_size=2,
+                ),
+                json_values,
+            ),
+            "temporalQ": st.one_of(time_queries, json_values),
+            "attrs": st.one_of(temporal_attrs, st.lists(st.sampled_from(["temperature", "", "a b"]), max_size=2)),
+            "pick": temporal_attrs,
+            "q": st.one_of(st.sampled_from(["temperature>1", "(", 'status=="ok"']), json_values),
+            "geoQ": st.one_of(
+                st.just({"geometry": "Point", "coordinates": [8.6, 49.4], "georel": "near;maxDistance==10"}),
+                json_values,
+            ),
+            "scopeQ": st.sampled_from(["/a", "(", ""]),
+            "lang": st.sampled_from(["en", "*", "", 3]),
+            "local": st.sampled_from([True, "yes"]),
+            "csf": st.just("x"),
+        },
+    ),
+)
+
+
+@FUZZ
+@given(body=query_bodies, params=representations)
+def test_temporal_query_bodies_never_fail_with_500(
+    api: TestClient, history: str, body: Any, params: dict[str, str]
+) -> None:
+    _check(api.post(f"{BASE}/temporal/entityOperations/query", json=body, params=params))
