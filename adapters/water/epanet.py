@@ -204,10 +204,12 @@ class EpanetAdapter(Adapter):
             if x is not None and y is not None:
                 self.curves[line.tokens[0]].append((x, y))
         self.coordinates: dict[str, tuple[float, float]] = {}
+        self.coordinate_lines: dict[str, int] = {}
         for line in self.model.sections.get("COORDINATES", []):
             x, y = self._number(line, 1, "X-Coord", True), self._number(line, 2, "Y-Coord", True)
             if x is not None and y is not None:
                 self.coordinates[line.tokens[0]] = (x, y)
+                self.coordinate_lines[line.tokens[0]] = line.number
         self.vertices: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for line in self.model.sections.get("VERTICES", []):
             x, y = self._number(line, 1, "X-Coord", True), self._number(line, 2, "Y-Coord", True)
@@ -258,7 +260,8 @@ class EpanetAdapter(Adapter):
             return None
         lon, lat = self._transform(*self.coordinates[node])
         if not valid_wgs84(lon, lat):
-            self.reject(self.file, 0, "COORDINATES", f"node {node!r} does not map to WGS84 under the given crs")
+            self.reject(self.file, self.coordinate_lines[node], "X-Coord", f"node {node!r} is not a WGS84 position "
+                        "under the given crs; location left out")  # fmt: skip
             return None
         return point(lon, lat)
 

@@ -240,3 +240,13 @@ def test_every_entity_passes_the_project_checks() -> None:
     broken = {**pipe, "diameter": {"type": "Property", "value": -1.0}, "endsAt": {"type": "Relationship",
               "object": "urn:ngsi-ld:Pattern:Net1:1"}}  # fmt: skip
     assert len(schema_errors(broken)) == 2
+
+
+def test_coordinates_outside_the_crs_are_reported_with_their_line(tmp_path: Path) -> None:
+    source = tmp_path / "far.inp"
+    source.write_text(SI_NET.replace("[END]", "[COORDINATES]\n J1  400000  5300000\n J3  1e12  1e12\n[END]"))
+    entities, adapter = translate(source, crs="EPSG:32632")  # UTM 32N: J3 is off the earth
+    ids = by_id(entities)
+    assert "location" in ids["urn:ngsi-ld:Junction:far:J1"] and "location" not in ids["urn:ngsi-ld:Junction:far:J3"]
+    assert "far.inp row 25 field X-Coord: node 'J3' is not a WGS84 position under the given crs; location left out" \
+        in [str(r) for r in adapter.rejections]
