@@ -31,6 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run as `python bench/run.py`: the bench package is importable too
+    sys.path.insert(0, str(HERE.parent))
+
+from bench.gtfs_feed import write_feed  # noqa: E402 - needs the path above
+
 LUA = HERE / "lua"
 BASE = "/ngsi-ld/v1"
 LOAD_CORE, SERVER_CORE = "0", "1"
@@ -303,10 +308,10 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 @contextmanager
 def server(
-    cmd: list[str], ready_url: str, env: dict[str, str] | None = None
+    cmd: list[str], ready_url: str, env: dict[str, str] | None = None, core: str = SERVER_CORE
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     environment = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], stdout=subprocess.DEVNULL, env=environment)
+    proc = subprocess.Popen(["taskset", "-c", core, *cmd], stdout=subprocess.DEVNULL, env=environment)
     try:
         yield proc, wait_ready(ready_url, proc)
     finally:
@@ -530,6 +535,97 @@ def path_with(params: dict[str, str]) -> str:
     return f"{BASE}/entities?" + urllib.parse.urlencode(params, safe=";=,")
 
 
+def notification_rows(bench: Bench, python: Path, broker: Broker, changes: int, patch_alone: Row) -> None:
+    """Notifications delivered per second to a local receiver (issue 4: at least 2,000/s), then PATCH with 100
+    subscriptions that match nothing (issue 4: the write path slowed by under 20%)."""
+    port = free_port()
+    receiver = [str(python), str(HERE / "receiver.py"), str(port)]
+    with server(receiver, f"http://127.0.0.1:{port}/count", core=LOAD_CORE):
+        sub = {
+            "type": "Subscription",
+            "entities": [{"type": "Notified"}],
+            "notification": {"format": "keyValues", "endpoint": {"uri": f"http://127.0.0.1:{port}/notify"}},
+        }
+        status, text, _ = http("POST", f"{broker.url}{BASE}/subscriptions", sub, {"Link": broker.link})
+        if status != 201:
+            raise RuntimeError(f"POST /subscriptions answered {status}: {text[:300]!r}")
+        time.sleep(1.0)  # the notifier sees the subscription at its next look at the feed
+        began = time.perf_counter()
+        broker.upsert(range(changes), "Notified")
+        written = time.perf_counter() - began
+        delivered = 0
+        while time.perf_counter() - began < 300:
+            delivered = json.loads(http("GET", f"http://127.0.0.1:{port}/count")[1])["entities"]
+            if delivered >= changes:
+                break
+            time.sleep(0.05)
+        took = time.perf_counter() - began
+        row = Row(
+            "notifications delivered (HTTP, 1 subscription)",
+            changes,
+            rate=delivered / took,
+            unit="notifications/s",
+            note=f"batch upserts of {BATCH} new entities, {written:.1f} s of writing; end to end to the receiver",
+        )
+        if delivered < changes:
+            row.error = f"{delivered} of {changes} notifications arrived within 300 s"
+        bench.rows.append(row)
+        print(f"  {delivered:,} notifications in {took:.1f} s: {delivered / took:,.0f}/s", flush=True)
+        _ = http("DELETE", f"{broker.url}{BASE}/entities?type=Notified", headers={"Link": broker.link})
+    for i in range(100):
+        idle = {
+            "type": "Subscription",
+            "entities": [{"type": "Vehicle"}],
+            "q": f"speed=={1000 + i}",
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/never"}},
+        }
+        status, text, _ = http("POST", f"{broker.url}{BASE}/subscriptions", idle, {"Link": broker.link})
+        if status != 201:
+            raise RuntimeError(f"POST /subscriptions answered {status}: {text[:300]!r}")
+    common = {"base": BASE, "link": broker.link, "n": patch_alone.size or 1000}
+    res = bench.wrk(broker.url, "patch", {**common, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"})
+    note = "100 subscriptions on Vehicle whose q never matches"
+    if res.rate and patch_alone.rate and patch_alone.cpu and res.server_cpu:
+        cost = 1 - (res.rate / res.server_cpu) / (patch_alone.rate / patch_alone.cpu)
+        note += f"; {cost:.0%} slower per CPU-second than without them"
+    bench.record("PATCH one attribute, 100 idle subscriptions", patch_alone.size, res, note=note)
+
+
+def import_row(bench: Bench, python: Path, broker: Broker, work: Path, stops: int) -> None:
+    """`agora import gtfs` of a synthetic feed into the broker (issue 9: adapter import rate), the importer on the
+    load generator's core: entities per second, end to end (read, translate, batch upsert, acknowledged)."""
+    feed = work / "feed.zip"
+    rows = write_feed(feed, stops)
+    cmd = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        str(python.parent / "agora"),
+        "import",
+        "gtfs",
+        str(feed),
+        "--broker",
+        broker.url,
+    ]
+    cpu0, began = cpu_seconds(bench.server_pid), time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    took = time.perf_counter() - began
+    sent = re.search(r"entities sent: (\d+)", done.stderr)
+    count = int(sent.group(1)) if sent else 0
+    row = Row(
+        "adapter import: agora import gtfs (synthetic feed)",
+        count,
+        rate=count / took if took else 0.0,
+        unit="entities/s",
+        note=f"{rows:,} source rows, {stops:,} stops; {took:.1f} s end to end",
+    )
+    row.cpu = (cpu_seconds(bench.server_pid) - cpu0) / took if took else None
+    if done.returncode != 0 or not count:
+        row.error = f"agora import exited with {done.returncode}: {done.stderr[-300:]!r}"
+    bench.rows.append(row)
+    print(f"  imported {count:,} entities in {took:.1f} s: {row.rate or 0:,.0f}/s", flush=True)
+
+
 def history_off(bench: Bench, python: Path, work: Path, n: int, with_history: Row) -> None:
     """PATCH again on a broker that records no history: what recording costs (issue 5: under 20%)."""
     broker = Broker(python, work / "no-history.db")
@@ -639,6 +735,8 @@ def run(args: argparse.Namespace) -> int:
                 memory_row(bench, proc.pid, n, "after load")
                 queries_and_memory(bench, broker, proc.pid, n, args.quick)
             temporal_rows(bench, broker, 10_000 if args.quick else 100_000)
+            notification_rows(bench, python, broker, 5_000 if args.quick else 20_000, patch_row)
+            import_row(bench, python, broker, work, 500 if args.quick else 5_000)
         with server(broker.cmd, broker.ready) as (_, took):
             bench.rows.append(
                 Row(
