@@ -150,6 +150,23 @@ def test_queries_answer_as_documented(
     _check_answer(document, "/temporal/entityOperations/query", "post", r, representation)
 
 
+@pytest.mark.parametrize(
+    ("params", "representation"),
+    [
+        ({"pick": "status"}, "EntityTemporal"),
+        ({"omit": "id,type", "format": "temporalValues"}, "EntityTemporal.temporalValues"),
+        ({"pick": "owner", "omit": "owner"}, "EntityTemporal"),
+    ],
+)
+def test_projections_answer_as_documented(
+    api: TestClient, document: dict[str, Any], sensor: str, params: dict[str, str], representation: str
+) -> None:
+    """pick and omit may leave id and type out (decision 0011): the documented answer does not require them."""
+    r = api.get(f"{T}/{sensor}", params=params)
+    _check_answer(document, "/temporal/entities/{entityId}", "get", r, representation)
+    assert not {"id", "type"} <= set(r.json())  # at least one of them is left out
+
+
 def test_a_cut_answer_is_206_with_a_content_range(api: TestClient, document: dict[str, Any], sensor: str) -> None:
     r = api.get(f"{T}/{sensor}", params={"attrs": "temperature"})
     assert r.status_code == 206, r.text
