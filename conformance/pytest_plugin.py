@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from conformance.features import FEATURES
 from conformance.kit import Case, RunContext
 from conformance.known_gaps import PRODUCTS, KnownGap
 from conformance.runner import (
@@ -61,6 +62,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--conformance-mqtt", metavar="URL", help="MQTT broker the kit listens on (mqtt://host:port)")
     group.addoption(
+        "--conformance-mqtt-endpoint",
+        metavar="URL",
+        help="the same MQTT broker as the NGSI-LD broker reaches it, when that differs",
+    )
+    group.addoption(
+        "--conformance-with",
+        action="append",
+        default=[],
+        choices=sorted(FEATURES),
+        metavar="FEATURE",
+        help="declare an optional feature present (skip its detection)",
+    )
+    group.addoption(
+        "--conformance-without",
+        action="append",
+        default=[],
+        choices=sorted(FEATURES),
+        metavar="FEATURE",
+        help="declare an optional feature absent: its cases are not implemented",
+    )
+    group.addoption(
         "--conformance-known-gaps",
         choices=["auto", *PRODUCTS],
         default="auto",
@@ -80,6 +102,9 @@ def pytest_configure(config: pytest.Config) -> None:
         tenant=config.getoption("--broker-tenant"),
         only=config.getoption("--conformance-only"),
         mqtt=config.getoption("--conformance-mqtt"),
+        mqtt_endpoint=config.getoption("--conformance-mqtt-endpoint"),
+        with_features=config.getoption("--conformance-with"),
+        without_features=config.getoption("--conformance-without"),
         known_gaps=config.getoption("--conformance-known-gaps"),
         public_host=config.getoption("--conformance-public-host"),
         receiver_port=config.getoption("--conformance-receiver-port"),
