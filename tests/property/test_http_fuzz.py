@@ -221,6 +221,7 @@ view_params = st.fixed_dictionaries(
         "omit": temporal_attrs,
         "datasetId": st.sampled_from(["urn:ds:a", "@none", "urn:ds:a,@none", "bad id", ""]),
         "options": st.sampled_from(["sysAttrs", "temporalValues"]),
+        "lang": st.sampled_from(["en", "fr", "*", "en,fr;q=0.5", "", "@none", "e n"]),
     },
 )
 temporal_params = st.tuples(time_queries, representations, view_params).map(
@@ -262,7 +263,14 @@ def history(api: TestClient) -> str:
         ],
         "status": [_instance(v, f"2026-03-0{n + 1}T00:00:00Z") for n, v in enumerate(["ok", "alarm", *edges, True])],
         "owner": [{"type": "Relationship", "object": f"urn:p:{n}", "observedAt": at} for n, at in enumerate(edges)],
-        "name": {"type": "LanguageProperty", "languageMap": {"en": "one"}, "observedAt": "2026-03-01T00:00:00Z"},
+        "name": [
+            {
+                "type": "LanguageProperty",
+                "languageMap": {"en": "one", "fr": "un"},
+                "observedAt": "2026-03-01T00:00:00Z",
+            },
+            {"type": "LanguageProperty", "languageMap": {"@none": "x"}, "observedAt": "2026-03-02T00:00:00Z"},
+        ],
         "tags": [_instance(["a", "b"], "2026-03-01T00:00:00Z"), _instance([], "2026-03-02T00:00:00Z")],
     }
     response = api.post(T, json=body)

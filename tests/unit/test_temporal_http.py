@@ -114,7 +114,9 @@ REPRESENTATIONS = [
     ({}, "EntityTemporal"),
     ({"options": "sysAttrs"}, "EntityTemporal"),
     ({"lastN": "2"}, "EntityTemporal"),
+    ({"lang": "en"}, "EntityTemporal"),
     ({"format": "temporalValues"}, "EntityTemporal.temporalValues"),
+    ({"format": "temporalValues", "lang": "fr"}, "EntityTemporal.temporalValues"),
     ({"options": "temporalValues", "datasetId": "urn:ds:b,@none"}, "EntityTemporal.temporalValues"),
     ({"format": "aggregatedValues", "aggrMethods": "avg,min,max,totalCount"}, "EntityTemporal.aggregatedValues"),
     (
