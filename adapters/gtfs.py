@@ -159,7 +159,7 @@ class GtfsAdapter(Adapter):
     entity_types = (
         "GtfsAgency", "GtfsStop", "GtfsStation", "GtfsAccessPoint", "GtfsRoute", "GtfsTrip", "GtfsStopTime",
         "GtfsCalendarRule", "GtfsCalendarDateRule", "GtfsService", "GtfsShape", "GtfsFrequency", "GtfsTransferRule",
-        "GtfsFeedInfo", "GtfsLevel", "GtfsPathway",
+        "GtfsFeedInfo", "GtfsLevel", "GtfsPathway", "GtfsFareClass", "GtfsFareRule",
     )  # fmt: skip
 
     def entities(self, source: str) -> Iterator[Entity]:
@@ -199,6 +199,8 @@ class GtfsAdapter(Adapter):
             yield from self._optional("transfers.txt", self._transfers)
             yield from self._optional("feed_info.txt", self._feed_info)
             yield from self._optional("pathways.txt", self._pathways)
+            yield from self._optional("fare_attributes.txt", self._fare_classes)
+            yield from self._optional("fare_rules.txt", self._fare_rules)
 
     # -- reading --------------------------------------------------------------------------------------------------
     def _rows(self, file: str, columns: tuple[str, ...] = ()) -> Iterator[_Row]:
@@ -549,6 +551,52 @@ class GtfsAdapter(Adapter):
             })  # fmt: skip
 
 
+    # -- fares (GTFS-Fares v1; decision 0039) -------------------------------------------------------------------
+    def _fare_classes(self) -> Iterator[Entity]:
+        columns = ("fare_id", "price", "currency_type", "payment_method", "transfers")
+        for row in self._rows("fare_attributes.txt", columns):
+            fare_id = row.text("fare_id", True)
+            price = row.number("price", True)
+            if price is not None and price < 0:
+                row.fail("price", f"negative: {price}", True)
+            currency = row.text("currency_type", True)
+            if currency is not None and not CURRENCY.match(currency):
+                row.fail("currency_type", f"not an ISO 4217 code: {currency!r}", True)
+            method = row.text("payment_method", True)
+            if method is not None and method not in ("0", "1"):
+                row.fail("payment_method", f"not 0 or 1: {method!r}", True)
+            transfers = row.text("transfers")  # empty: unlimited transfers (GTFS)
+            if transfers is not None and transfers not in ("0", "1", "2"):
+                row.fail("transfers", f"not 0, 1, 2 or empty: {transfers!r}", True)
+            if not row.ok or fare_id is None:
+                continue
+            yield _entity(self.entity_id("GtfsFareClass", fare_id), "GtfsFareClass", {
+                "price": _p(price),
+                "priceCurrency": _p(currency),
+                "paymentMethod": _p(method),
+                "transfers": _p(transfers),
+                "transferDuration": _unit(row.nonnegative("transfer_duration", integer=True), "SEC"),
+                "operatedBy": self._ref("GtfsAgency", row.text("agency_id") or self._default_agency),
+            })  # fmt: skip
+
+    def _fare_rules(self) -> Iterator[Entity]:
+        for row in self._rows("fare_rules.txt", ("fare_id",)):
+            fare_id = row.text("fare_id", True)
+            if not row.ok or fare_id is None:
+                continue
+            scope = [row.text(c) or "" for c in ("route_id", "origin_id", "destination_id", "contains_id")]
+            while scope and not scope[-1]:  # fixed positions: dropping the empty tail keeps ids distinct
+                scope.pop()
+            yield _entity(self.entity_id("GtfsFareRule", fare_id, *scope), "GtfsFareRule", {
+                "hasFareClass": self._ref("GtfsFareClass", fare_id),
+                "hasRoute": self._ref("GtfsRoute", row.text("route_id")),
+                "originZone": _p(row.text("origin_id")),
+                "destinationZone": _p(row.text("destination_id")),
+                "containsZone": _p(row.text("contains_id")),
+            })  # fmt: skip
+
+
+CURRENCY = re.compile(r"^[A-Z]{3}$")
 TRANSLATABLE = frozenset(
     {"agency", "stops", "routes", "trips", "stop_times", "pathways", "levels", "feed_info", "attributions"}
 )

@@ -19,6 +19,7 @@ API = "/ngsi-ld/v1"
 EXPECTED = {
     "GtfsAgency": 1, "GtfsStop": 9, "GtfsRoute": 6, "GtfsTrip": 11, "GtfsStopTime": 28, "GtfsCalendarRule": 2,
     "GtfsCalendarDateRule": 1, "GtfsFrequency": 11, "GtfsTransferRule": 3, "GtfsFeedInfo": 1, "GtfsService": 2,
+    "GtfsFareClass": 2, "GtfsFareRule": 4,
 }  # fmt: skip
 SYS_ATTRS = {"createdAt", "modifiedAt"}
 

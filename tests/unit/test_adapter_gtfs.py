@@ -32,6 +32,8 @@ FILE_TYPES = {
     "frequencies.txt": ["GtfsFrequency"],
     "transfers.txt": ["GtfsTransferRule"],
     "feed_info.txt": ["GtfsFeedInfo"],
+    "fare_attributes.txt": ["GtfsFareClass"],
+    "fare_rules.txt": ["GtfsFareRule"],
 }
 
 

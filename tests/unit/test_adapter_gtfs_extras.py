@@ -140,3 +140,34 @@ def test_every_new_entity_conforms(tmp_path: Path) -> None:
     problems = {eid: p for eid, e in [*entities.items(), *pygtfs.items()] if (p := entity_problems(e, project))}
     assert problems == {}
     assert {"GtfsLevel", "GtfsPathway"} <= {e["type"] for e in entities.values()}
+
+
+def test_fares(tmp_path: Path) -> None:
+    attributes = (
+        "fare_id,price,currency_type,payment_method,transfers,agency_id,transfer_duration\n"
+        "p,1.25,USD,0,,DTA,3600\nx,-1,USD,0,0,,\ny,2,usd,0,0,,\nz,2,EUR,3,5,,\n"
+    )
+    rules = "fare_id,route_id,origin_id,destination_id,contains_id\np,AB,,,\np,,Z1,Z2,\np,AB,Z1,,\n,AB,,,\n"
+    entities, adapter = translate(feed(tmp_path, {"fare_attributes.txt": attributes, "fare_rules.txt": rules}))
+    fare = entities["urn:ngsi-ld:GtfsFareClass:DTA:p"]
+    assert fare["price"]["value"] == 1.25 and fare["priceCurrency"]["value"] == "USD"
+    assert "transfers" not in fare  # empty: unlimited transfers
+    assert fare["transferDuration"] == {"type": "Property", "value": 3600, "unitCode": "SEC"}
+    assert fare["operatedBy"]["object"] == "urn:ngsi-ld:GtfsAgency:DTA:DTA"
+    assert sorted(e for e in entities if e.startswith("urn:ngsi-ld:GtfsFareRule:")) == [
+        "urn:ngsi-ld:GtfsFareRule:DTA:p::Z1:Z2",
+        "urn:ngsi-ld:GtfsFareRule:DTA:p:AB",
+        "urn:ngsi-ld:GtfsFareRule:DTA:p:AB:Z1",
+    ]
+    zones = entities["urn:ngsi-ld:GtfsFareRule:DTA:p::Z1:Z2"]
+    assert zones["originZone"]["value"] == "Z1" and zones["destinationZone"]["value"] == "Z2"
+    assert zones["hasFareClass"]["object"] == "urn:ngsi-ld:GtfsFareClass:DTA:p" and "hasRoute" not in zones
+    assert [(r.file, r.row, r.field, r.reason) for r in adapter.rejections] == [
+        ("fare_attributes.txt", 3, "price", "negative: -1.0"),
+        ("fare_attributes.txt", 4, "currency_type", "not an ISO 4217 code: 'usd'"),
+        ("fare_attributes.txt", 5, "payment_method", "not 0 or 1: '3'"),
+        ("fare_attributes.txt", 5, "transfers", "not 0, 1, 2 or empty: '5'"),
+        ("fare_rules.txt", 5, "fare_id", "required value is empty"),
+    ]
+    project = project_termmap()
+    assert [p for e in entities.values() if "Fare" in e["type"] for p in entity_problems(e, project)] == []

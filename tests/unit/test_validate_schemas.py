@@ -21,7 +21,8 @@ REALTIME = FIXTURES / "gtfs-rt" / "synthetic-google-sample-feed.pb"
 GTFS_TYPES = {
     "GtfsAgency", "GtfsStop", "GtfsStation", "GtfsAccessPoint", "GtfsRoute", "GtfsTrip", "GtfsStopTime",
     "GtfsService", "GtfsCalendarRule", "GtfsCalendarDateRule", "GtfsShape", "GtfsFrequency", "GtfsTransferRule",
-    "GtfsFeedInfo", "GtfsTripUpdate", "GtfsStopTimeUpdate", "GtfsVehiclePosition", "GtfsAlert",
+    "GtfsFeedInfo", "GtfsTripUpdate", "GtfsStopTimeUpdate", "GtfsVehiclePosition", "GtfsAlert", "GtfsFareClass",
+    "GtfsFareRule",
 }  # fmt: skip
 
 
