@@ -324,3 +324,54 @@ def query_q_not_equal_and_pattern(k: Kit) -> None:
     entity_type, fleet = _fleet(k)
     _expect_ids(k, k.query({"type": entity_type, "q": 'brand!="Renault"'}), [fleet[1]], 'q=brand!="Renault"')
     _expect_ids(k, k.query({"type": entity_type, "q": 'brand~="^Ren"'}), [fleet[0], fleet[2]], 'q=brand~="^Ren"')
+
+
+@case(
+    "4.19",
+    "An entity's scope is kept, and scopeQ matches exact scopes, one-level (+) and any-scope (/#).",
+    also=("5.7.2", "5.7.1"),
+)
+def query_scope_forms(k: Kit) -> None:
+    entity_type = k.type_name("Scoped")
+    north = vehicle(k, entity_type, scope=["/Lyon/North"])
+    south = vehicle(k, entity_type, scope="/Lyon/South/Docks")
+    unscoped = vehicle(k, entity_type)
+    for body in (north, south, unscoped):
+        k.entity(body)
+    kept = k.get_entity(north["id"]).get("scope")
+    k.expect(kept in ("/Lyon/North", ["/Lyon/North"]), f"scope is {kept!r}")
+    _expect_ids(k, k.query({"type": entity_type, "scopeQ": "/Lyon/North"}), [north], "scopeQ=/Lyon/North")
+    _expect_ids(k, k.query({"type": entity_type, "scopeQ": "/Lyon/+"}), [north], "scopeQ=/Lyon/+")
+    _expect_ids(k, k.query({"type": entity_type, "scopeQ": "/#"}), [north, south], "scopeQ=/#")
+
+
+@case("4.17", "A type selection (A;B) selects only the entities having both types.", also=("5.7.2",))
+def query_type_selection_and(k: Kit) -> None:
+    first, second = k.type_name("A"), k.type_name("B")
+    both = {**vehicle(k, first), "type": [first, second]}
+    only_first = vehicle(k, first)
+    k.entity(both)
+    k.entity(only_first)
+    _expect_ids(k, k.query({"type": f"({first};{second})"}), [both], "type=(A;B)")
+    _expect_ids(k, k.query({"type": first}), [both, only_first], "type=A")
+
+
+@case(
+    "5.7.2",
+    "POST /entityOperations/query honours pick in the Query body and the limit and count parameters.",
+    also=("6.23", "4.21"),
+)
+def post_query_pick_and_count(k: Kit) -> None:
+    entity_type, _ = _fleet(k)
+    query = {"type": "Query", "entities": [{"type": entity_type}], "pick": ["id", "speed"]}  # String[] (5.2.23)
+    response = k.post("/entityOperations/query", query, params={"limit": "2", "count": "true"})
+    k.expect_status(response, 200)
+    found = k.json(response)
+    k.expect(len(found) == 2 and all(set(e) - {"@context"} == {"id", "speed"} for e in found), f"got {found!r:.300}")
+    k.expect(response.headers.get("NGSILD-Results-Count") == "3", "NGSILD-Results-Count is not 3")
+
+
+@case("6.23", "A POST query whose body is not a Query (type member) is a BadRequestData error (400).", also=("5.7.2",))
+def post_query_without_query_type_is_400(k: Kit) -> None:
+    response = k.post("/entityOperations/query", {"entities": [{"type": k.type_name()}], "type": "NotAQuery"})
+    k.expect_problem(response, 400, "BadRequestData")
