@@ -97,6 +97,9 @@ class Adapter(ABC):
     def __init__(self, *, network: str | None = None) -> None:
         self.network = network
         self.rejections: list[Rejection] = []
+        # False when the source turned out to be a partial update (a differential GTFS-Realtime feed): what it lacks
+        # is unchanged, not gone, so `agora import --prune` must not delete it.
+        self.complete = True
 
     @abstractmethod
     def entities(self, source: str) -> Iterator[Entity]:

@@ -101,6 +101,7 @@ class GtfsRtAdapter(Adapter):
             raise SourceError("gtfs-rt: give --network, the network of the static GTFS feed the updates refer to")
         feed = read_feed(source)
         self._file = Path(source).name or source
+        self.complete = feed.header.incrementality != rt.FeedHeader.DIFFERENTIAL
         header_time = feed.header.timestamp if _has(feed.header, "timestamp") else None
         for index, item in enumerate(feed.entity, start=1):
             self._row = index

@@ -56,6 +56,7 @@ class ImportReport:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (entity id, reasons) failing --validate
     sent_ids: set[str] = field(default_factory=set)  # kept only for --prune
     pruned: int = 0
+    prune_skipped: bool = False  # --prune asked, but the import was partial (refused, invalid, differential source)
     unchanged: int = 0  # --follow: entities of the source identical to the previous round's, not sent
     context_url: str | None = None
     temporal: int = 0  # attribute instances added through the temporal API (TemporalFragment)
@@ -230,13 +231,14 @@ def run_import(
     timeout: float = 60.0,
     on_progress: Callable[[int], None] | None = None,
     validate: bool = False,
-    prune_scope: Callable[[], tuple[Iterable[str], str]] | None = None,
+    prune_scope: Callable[[], tuple[Iterable[str], str] | None] | None = None,
     keep_ids: set[str] | None = None,
 ) -> ImportReport:
     """Upsert ``entities`` into the broker at ``broker`` (its base URL) and tell what happened.
 
-    ``prune_scope``, called once every entity was sent, gives the entity types and the network to prune; nothing is
-    pruned when entities were invalid or refused (a partial import must not delete what it failed to rewrite).
+    ``prune_scope``, called once every entity was sent, gives the entity types and the network to prune (None: the
+    source was partial, prune nothing); nothing is pruned when entities were invalid or refused (a partial import
+    must not delete what it failed to rewrite).
     ``keep_ids`` (--follow) are ids of the source that were not sent because they did not change: not pruned.
     """
     report = ImportReport()
@@ -261,10 +263,13 @@ def run_import(
                     post_temporal(client, fragment, link, report)
                 if on_progress:
                     on_progress(report.total)
-            if prune_scope is not None and not report.failed and not report.invalid:
-                types, network = prune_scope()
+            scope = prune_scope() if prune_scope is not None and not report.failed and not report.invalid else None
+            if scope is not None:
+                types, network = scope
                 report.sent_ids |= keep_ids or set()
                 prune(client, [*types, *report.sent], network, link, report)
+            elif prune_scope is not None:
+                report.prune_skipped = True
     except httpx.HTTPError as exc:
         raise ImportFailed(f"cannot talk to the broker at {broker}: {exc}") from exc
     return report
@@ -312,8 +317,8 @@ def follow(
         adapter = make_adapter()
         current: set[str] = set()
 
-        def scope(adapter: Adapter = adapter) -> tuple[Iterable[str], str]:
-            return adapter.entity_types, adapter.network or "default"
+        def scope(adapter: Adapter = adapter) -> tuple[Iterable[str], str] | None:
+            return prune_scope(adapter)
 
         try:
             report = run_import(
@@ -360,7 +365,7 @@ def follow_command(args: Any) -> int:
                 f"unchanged {report.unchanged}, refused {len(report.failed)}, invalid {len(report.invalid)}, "
                 f"rejected rows {len(adapter.rejections)}")  # fmt: skip
         if args.prune:
-            line += f", pruned {report.pruned}"
+            line += f", pruned {report.pruned}" + (" (skipped: partial)" if report.prune_skipped else "")
         print(line, file=sys.stderr, flush=True)
         for problem in [*report.failed, *report.invalid]:
             print(f"  {problem[0]}: {problem[1]}", file=sys.stderr)
@@ -378,3 +383,10 @@ def follow_command(args: Any) -> int:
         )  # fmt: skip
     except KeyboardInterrupt:
         return 0
+
+
+def prune_scope(adapter: Adapter) -> tuple[Iterable[str], str] | None:
+    """What `--prune` may delete after ``adapter`` ran: its types in its network, nothing after a partial source."""
+    if not adapter.complete:
+        return None
+    return adapter.entity_types, adapter.network or "default"

@@ -115,7 +115,7 @@ def import_source(args: argparse.Namespace) -> int:
     import json
 
     from adapters.base import SourceError, load_adapter
-    from adapters.importer import ImportFailed, Progress, run_import, validated
+    from adapters.importer import ImportFailed, Progress, prune_scope, run_import, validated
 
     if not args.dry_run and not args.broker:
         print("agora import: --broker URL is required (or --dry-run)", file=sys.stderr)
@@ -143,6 +143,7 @@ def import_source(args: argparse.Namespace) -> int:
                 return 0
             failed: list[tuple[str, str]] = []
             created = updated = pruned = 0
+            prune_skipped = False
         else:
             progress = Progress()
             report = run_import(
@@ -153,11 +154,11 @@ def import_source(args: argparse.Namespace) -> int:
                 chunk_size=args.chunk_size,
                 on_progress=progress.update,
                 validate=args.validate,
-                prune_scope=(lambda: (adapter.entity_types, adapter.network or "default")) if args.prune else None,
+                prune_scope=(lambda: prune_scope(adapter)) if args.prune else None,
             )
             progress.done(report.total)
             sent, failed, created, updated = dict(report.sent), report.failed, report.created, report.updated
-            invalid, pruned = report.invalid, report.pruned
+            invalid, pruned, prune_skipped = report.invalid, report.pruned, report.prune_skipped
     except (SourceError, ImportFailed) as exc:
         print(f"agora import: {exc}", file=sys.stderr)
         return 1
@@ -170,7 +171,8 @@ def import_source(args: argparse.Namespace) -> int:
     for eid, reason in failed:
         print(f"  refused {eid}: {reason}", file=err)
     if args.prune and not args.dry_run:
-        print(f"pruned: {pruned}" + (" (skipped: not every entity was written)" if failed or invalid else ""), file=err)
+        skipped = " (skipped: not every entity was written)" if failed or invalid else " (skipped: partial source)"
+        print(f"pruned: {pruned}" + (skipped if prune_skipped else ""), file=err)
     if args.validate:
         print(f"rejected by --validate: {len(invalid)}", file=err)
         for eid, reason in invalid:

@@ -168,3 +168,23 @@ def test_follow_applies_only_the_changes(broker: BrokerProcess) -> None:
         assert gone.status_code == 404
         kept = http.get(f"{API}/entities/urn:ngsi-ld:GtfsTripUpdate:FOLLOW:AB1:20090101", headers=headers)
         assert kept.status_code == 200
+
+
+def test_a_differential_feed_never_prunes(broker: BrokerProcess, tmp_path: Path) -> None:
+    full = agora("import", "gtfs-rt", str(REALTIME), "--broker", broker.url, "--network", "DIFF")
+    assert full.returncode == 0, full.stderr
+    feed = rt.FeedMessage()
+    feed.ParseFromString(REALTIME.read_bytes())
+    feed.header.incrementality = rt.FeedHeader.DIFFERENTIAL
+    vehicles = [e for e in feed.entity if e.HasField("vehicle")]
+    del feed.entity[:]
+    feed.entity.extend(vehicles)
+    partial = tmp_path / "differential.pb"
+    partial.write_bytes(feed.SerializeToString())
+    result = agora("import", "gtfs-rt", str(partial), "--broker", broker.url, "--network", "DIFF", "--prune")
+    assert result.returncode == 0, result.stderr
+    assert "pruned: 0 (skipped: partial source)" in result.stderr
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        headers = link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0])
+        alert = http.get(f"{API}/entities/urn:ngsi-ld:GtfsAlert:DIFF:alert-1", headers=headers)
+        assert alert.status_code == 200  # absent from the differential feed, but not gone
