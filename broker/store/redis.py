@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+import hiredis
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.crc import key_slot
 
 from broker.core.errors import ResourceNotFound
@@ -158,6 +160,24 @@ _RANGE_BOUNDS = {
     ">=": ("{}", "+inf"),
     "==": ("{}", "{}"),
 }
+
+
+def _pack_command(*args: Any) -> list[bytes]:
+    """hiredis packs a command in C, five times faster than redis-py's Python packer: it counts for the long
+    argument lists of the write script (about a hundred per PATCH)."""
+    if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" and the like: one argument per word
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
+
+
+class _FastConnection(Connection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _pack_command(*args)
+
+
+class _FastSSLConnection(SSLConnection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _pack_command(*args)
 
 
 @dataclass(frozen=True)
@@ -307,8 +327,13 @@ class RedisStore(Store):
             from redis.asyncio import BlockingConnectionPool, Redis
 
             # A blocking pool: a burst of requests waits for a connection instead of failing.
+            fast = _FastSSLConnection if self.config.client_url.startswith("rediss:") else _FastConnection
             pool = BlockingConnectionPool.from_url(
-                self.config.client_url, max_connections=MAX_CONNECTIONS, timeout=30, decode_responses=False
+                self.config.client_url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=30,
+                decode_responses=False,
+                connection_class=fast,
             )
             self._r = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
         await self._r.ping()
@@ -398,7 +423,22 @@ class RedisStore(Store):
             return {}, {}
         if not self.history.record:
             return await self._read_raw(tenant, ids), {}
-        return await asyncio.gather(self._read_raw(tenant, ids), self._read_raw(tenant, ids, "th"))
+        groups = list(self._by_shard(tenant, ids).items())
+        replies = await asyncio.gather(*(self._read_shard(tenant, s, group) for s, group in groups))
+        bodies: dict[str, bytes] = {}
+        heads: dict[str, bytes] = {}
+        for (_, group), (shard_bodies, shard_heads) in zip(groups, replies, strict=True):
+            bodies.update((eid, b) for eid, b in zip(group, shard_bodies, strict=True) if b is not None)
+            heads.update((eid, h) for eid, h in zip(group, shard_heads, strict=True) if h is not None)
+        return bodies, heads
+
+    async def _read_shard(self, tenant: str, shard: int, ids: list[str]) -> tuple[list[Any], list[Any]]:
+        """The bodies and temporal records of one shard's ids, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._key(shard, "e", tenant), ids)
+            pipe.hmget(self._key(shard, "th", tenant), ids)
+            bodies, heads = await pipe.execute()
+        return bodies, heads
 
     async def get(self, tenant: str, ids: Iterable[str]) -> dict[str, Entity]:
         id_list = common.unique_ids(ids)
