@@ -107,10 +107,14 @@ def _local_features(run: RunContext) -> None:
     if run.receiver is None:
         run.features["notifications"] = (False, "the kit's notification receiver is disabled")
     else:
-        run.features["notifications"] = (subs, f"receiver at {run.receiver.base_url}; subscriptions {subs}")
+        run.features["notifications"] = (subs, f"receiver at {run.receiver.base_url}; subscriptions: {_yes(subs)}")
     if run.mqtt is None:
         run.features["mqtt"] = (False, "no --mqtt URL given")
     else:
-        run.features["mqtt"] = (subs, f"listening on {run.mqtt.prefix}/# ; subscriptions {subs}")
+        run.features["mqtt"] = (subs, f"listening on {run.mqtt.prefix}/#; subscriptions: {_yes(subs)}")
     run.features["user-contexts"] = (run.contexts is not None, "the kit's @context server")
     run.features.setdefault("tenancy", (True, "assumed; a case answered 501 NoMultiTenantSupport turns it off"))
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -586,3 +586,65 @@ def periodic_notification(k: Kit) -> None:
     k.entity(body)
     subscribe(k, subscription(k, url, body["type"], timeInterval=1))
     notifications_about(k, path, body["id"], count=2)
+
+
+def _expect_refused(k: Kit, body: dict[str, Any]) -> None:
+    k.delete_later(f"/subscriptions/{body['id']}")  # in case the broker wrongly creates it
+    response = k.post("/subscriptions", body)
+    k.not_implemented_if(response, "subscriptions")
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "5.2.12",
+    "A subscription with both timeInterval and watchedAttributes is a BadRequestData error (400).",
+    feature="subscriptions",
+    also=("5.8.1",),
+)
+def time_interval_with_watched_attributes_is_400(k: Kit) -> None:
+    _expect_refused(
+        k, subscription(k, "http://127.0.0.1:9/unused", k.type_name(), timeInterval=10, watchedAttributes=["speed"])
+    )
+
+
+@case(
+    "5.2.12",
+    "A subscription with an empty watchedAttributes array is a BadRequestData error (400).",
+    feature="subscriptions",
+    also=("5.8.1",),
+)
+def empty_watched_attributes_is_400(k: Kit) -> None:
+    _expect_refused(k, subscription(k, "http://127.0.0.1:9/unused", k.type_name(), watchedAttributes=[]))
+
+
+@case(
+    "5.2.12",
+    "A subscription whose q is not a valid query is a BadRequestData error (400).",
+    feature="subscriptions",
+    also=("5.8.1", "4.9"),
+)
+def invalid_q_is_400(k: Kit) -> None:
+    _expect_refused(k, subscription(k, "http://127.0.0.1:9/unused", k.type_name(), q="speed>>>1"))
+
+
+@case(
+    "5.2.12",
+    "Read-only members given on creation (status) are ignored: the new subscription is active.",
+    feature="subscriptions",
+    also=("5.8.1",),
+)
+def read_only_members_are_ignored(k: Kit) -> None:
+    sub_id = subscribe(k, subscription(k, "http://127.0.0.1:9/unused", k.type_name(), status="expired"))
+    sub = k.json(k.http.get(f"/subscriptions/{sub_id}"))
+    k.expect(sub.get("status") == "active", f"status is {sub.get('status')!r}, expected active")
+
+
+@case(
+    "5.8.2",
+    "Updating an unknown subscription is a ResourceNotFound error (404).",
+    feature="subscriptions",
+    also=("6.11",),
+)
+def update_unknown_is_404(k: Kit) -> None:
+    response = k.patch(f"/subscriptions/{k.uid('Subscription')}", {"subscriptionName": "x"})
+    k.expect_problem(response, 404, "ResourceNotFound")
