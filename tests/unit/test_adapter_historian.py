@@ -154,3 +154,26 @@ def test_every_entity_and_fragment_passes_the_project_checks() -> None:
     entities, fragments, _ = translate(with_tags(LONG))
     termmap = project_termmap()
     assert [(e["id"], p) for e in [*entities, *fragments] if (p := entity_problems(e, termmap))] == []
+
+
+def test_water_scada_pressure_flow_and_level(tmp_path: Path) -> None:
+    """The same historian form feeds the water network: native US units end in the canonical ones."""
+    tags = tmp_path / "water-tags.csv"
+    tags.write_text("tag,entity,attribute,unit\n"
+                    "NET3/J10/PRESS,urn:ngsi-ld:Junction:net3:10,pressure,psi\n"
+                    "NET3/P335/FLOW,urn:ngsi-ld:Pump:net3:335,flow,gpm\n"
+                    "NET3/T1/LEVEL,urn:ngsi-ld:Tank:net3:1,level,ft\n")  # fmt: skip
+    export = tmp_path / "scada.csv"
+    export.write_text("t_stamp,NET3/J10/PRESS,NET3/P335/FLOW,NET3/T1/LEVEL\n"
+                      "1705276800000,50,1000,20\n1705277700000,51,1100,21\n")  # fmt: skip
+    entities, fragments, adapter = translate(with_tags(export, tags))
+    assert adapter.rejections == []
+    by_id = {e["id"]: e for e in entities}
+    assert by_id["urn:ngsi-ld:Junction:net3:10"]["pressure"]["unitCode"] == "KPA"
+    assert by_id["urn:ngsi-ld:Junction:net3:10"]["pressure"]["value"] == pytest.approx(51 * 6.89475789)
+    assert by_id["urn:ngsi-ld:Pump:net3:335"]["flow"]["value"] == pytest.approx(1100 * 0.0630902)
+    assert by_id["urn:ngsi-ld:Tank:net3:1"]["level"] == {"type": "Property", "value": pytest.approx(21 * 0.3048),
+                                                         "observedAt": "2024-01-15T00:15:00Z", "unitCode": "MTR"}
+    assert {f["id"] for f in fragments} == set(by_id)
+    terms = CONTEXT["@context"]
+    assert {"pressure", "flow", "level"} <= set(terms)
