@@ -25,6 +25,9 @@ from adapters.energy.cim import terminal
 
 BUS_TYPES = {"b": "busbar", "n": "node", "m": "muff"}
 SWITCH_ELEMENTS = {"b": "bus", "l": "line", "t": "trafo", "t3": "trafo3w"}
+TRANSLATED = {"bus", "line", "trafo", "switch", "load", "sgen", "gen", "ext_grid"}
+# Tables that are not network objects: results, geodata of older formats, cost functions, controllers, groups.
+NOT_OBJECTS = ("res_", "bus_geodata", "line_geodata", "poly_cost", "pwl_cost", "controller", "group", "measurement")
 
 
 class Table:
@@ -58,6 +61,10 @@ class PandapowerAdapter(Adapter):
         if "bus" not in tables:
             raise SourceError(f"{self.file}: no bus table: not a pandapower network")
         self.buses = {index: row for index, row in tables["bus"].rows}
+        for name, table in tables.items():  # never drop source objects silently
+            if table.rows and name not in TRANSLATED and not name.startswith(NOT_OBJECTS):
+                self.reject(self.file, table.rows[0][0], name, f"table {name} ({len(table.rows)} rows) is not "
+                            "translated yet")  # fmt: skip
         yield from self._buses(tables["bus"])
         for name, translate in (("line", self._line), ("trafo", self._trafo), ("switch", self._switch),
                                 ("load", self._load_row), ("sgen", self._generator), ("gen", self._generator),

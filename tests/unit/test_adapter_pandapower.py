@@ -175,3 +175,14 @@ def test_every_entity_passes_the_project_checks(oberrhein: tuple[list[Entity], P
 
     termmap = project_termmap()
     assert [(e["id"], p) for e in oberrhein[0] if (p := entity_problems(e, termmap))] == []
+
+
+def test_tables_not_translated_are_reported(tmp_path: Path) -> None:
+    path = small_net(tmp_path, [["A", 20.0, "b", None, True, None]], [])
+    net = json.loads(path.read_text())
+    body = {"columns": ["name", "bus", "p_mw"], "index": [4], "data": [["bat", 0, 1.0]]}
+    net["_object"]["storage"] = {"_module": "pandas.core.frame", "_class": "DataFrame", "_object": json.dumps(body)}
+    path.write_text(json.dumps(net))
+    _, adapter = translate(path)
+    assert [str(r) for r in adapter.rejections] == [
+        "tiny.json row 4 field storage: table storage (1 rows) is not translated yet"]
