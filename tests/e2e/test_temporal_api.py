@@ -452,3 +452,26 @@ def test_lang_shows_language_properties_in_one_language(tenant_http: httpx.Clien
     ]
     simple = tenant_http.get(f"{T}/{eid}", params={"lang": "en", "format": "temporalValues"}).json()
     assert simple["name"] == {"type": "Property", "values": [["stop", hour(1)], ["halt", hour(2)]]}
+
+
+def test_query_with_geo_scope_id_pattern_and_omit(tenant_http: httpx.Client) -> None:
+    near = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.85, 45.75]}, "observedAt": hour(1)}
+    far = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [2.35, 48.85]}, "observedAt": hour(1)}
+    lyon, paris = uid("Bus"), uid("Bus")
+    for eid, where, scope in ((lyon, near, "/France/Lyon"), (paris, far, "/France/Paris")):
+        body = {"id": eid, "type": "Bus", "scope": scope, "location": where, "speed": temp(30, hour(1))}
+        assert tenant_http.post(T, json=body).status_code == 201
+    window = {"type": "Bus", "timerel": "after", "timeAt": hour(0)}
+    geo = {"georel": "near;maxDistance==2000", "geometry": "Point", "coordinates": "[4.85,45.751]"}
+
+    def found(**params: str) -> list[str]:
+        r = tenant_http.get(T, params={**window, **params})
+        assert r.status_code == 200, r.text
+        return sorted(e["id"] for e in r.json())
+
+    assert found(**geo) == [lyon]
+    assert found(scopeQ="/France/Paris") == [paris]
+    assert found(idPattern=lyon.rsplit(":", 1)[1] + "$") == [lyon]
+    assert found(id=paris) == [paris]
+    docs = tenant_http.get(T, params={**window, "omit": "location", "id": lyon}).json()
+    assert "location" not in docs[0] and "speed" in docs[0]
