@@ -215,6 +215,12 @@ class Store(abc.ABC):
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         """Committed changes with a sequence number above `seq`, oldest first."""
 
+    async def trim_changes(self, up_to: int) -> int:
+        """Forget the changes with a sequence number up to `up_to`, which every consumer has finished with (the
+        notifier's cursor): the feed would otherwise keep every state of every entity forever. The number removed;
+        a backend that trims on its own may do nothing. `last_seq` is unaffected."""
+        return 0
+
     # -- @context documents ----------------------------------------------------------------------------------
     @abc.abstractmethod
     async def put_context(self, record: ContextRecord) -> None:

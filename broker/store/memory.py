@@ -38,6 +38,7 @@ class MemoryStore(Store):
         self._tenants: set[str] = {DEFAULT_TENANT}
         self._entities: dict[str, dict[str, Entity]] = {DEFAULT_TENANT: {}}
         self._changes: list[Change] = []
+        self._trimmed = 0  # changes forgotten from the front of the feed (trim_changes)
         self._contexts: dict[str, ContextRecord] = {}
         self._subscriptions: dict[tuple[str, str], SubscriptionRecord] = {}
         self._cursors: dict[str, int] = {}
@@ -83,7 +84,9 @@ class MemoryStore(Store):
             before = stored.get(eid)
             if before is None and after is None:
                 continue  # deleting what is not there changes nothing
-            changes.append(Change(len(self._changes) + len(changes) + 1, tenant, eid, before, after, at))
+            changes.append(
+                Change(self._trimmed + len(self._changes) + len(changes) + 1, tenant, eid, before, after, at)
+            )
         if not changes:
             return
         self._tenants.add(tenant)
@@ -235,9 +238,15 @@ class MemoryStore(Store):
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        # seq n is at index n - 1, so the changes after `seq` start at index `seq`.
-        selected = self._changes[max(seq, 0) :][: max(limit, 0)]
+        # seq n is at index n - 1 - trimmed, so the changes after `seq` start at index `seq - trimmed`.
+        selected = self._changes[max(seq - self._trimmed, 0) :][: max(limit, 0)]
         return [replace(c, before=common.clone(c.before), after=common.clone(c.after)) for c in selected]
+
+    async def trim_changes(self, up_to: int) -> int:
+        drop = max(0, min(up_to - self._trimmed, len(self._changes)))
+        del self._changes[:drop]
+        self._trimmed += drop
+        return drop
 
     # -- @context documents ----------------------------------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:
@@ -298,7 +307,7 @@ class MemoryStore(Store):
         self._cursors[name] = seq
 
     async def last_seq(self) -> int:
-        return len(self._changes)
+        return self._trimmed + len(self._changes)
 
 
 def _copy_subscription(record: SubscriptionRecord) -> SubscriptionRecord:

@@ -347,6 +347,18 @@ class SqliteStore(Store):
             ).fetchall()
         return [Change(s, t, eid, _load_optional(b), _load_optional(a), at) for s, t, eid, b, a, at in rows]
 
+    async def trim_changes(self, up_to: int) -> int:
+        removed = 0
+        while True:  # in batches: a writer waits for one short transaction at most
+            with self._connection() as conn, _immediate(conn):
+                n = conn.execute(
+                    "DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE seq <= ? ORDER BY seq LIMIT 5000)",
+                    (up_to,),
+                ).rowcount
+            removed += n
+            if n < 5000:
+                return removed
+
     # -- @context documents ----------------------------------------------------------------------------------
     async def put_context(self, record: ContextRecord) -> None:
         row = (
