@@ -626,6 +626,44 @@ def import_row(bench: Bench, python: Path, broker: Broker, work: Path, stops: in
     print(f"  imported {count:,} entities in {took:.1f} s: {row.rate or 0:,.0f}/s", flush=True)
 
 
+def startup_rows(bench: Bench, python: Path, work: Path, n: int) -> None:
+    """Start-up and memory with `n` stored entities (issue 9: 1,000,000), the store filled through the Store API
+    (bench/bulk_load.py) rather than HTTP, which would take an hour."""
+    db = work / "startup.db"
+    print(f"bulk-loading {n:,} entities", flush=True)
+    done = subprocess.run(
+        ["taskset", "-c", SERVER_CORE, str(python), str(HERE / "bulk_load.py"), str(db), str(n)],
+        capture_output=True,
+        text=True,
+        timeout=7200,
+    )
+    if done.returncode != 0:
+        bench.rows.append(Row("start-up: bulk load", n, error=f"bulk_load.py failed: {done.stderr[-300:]!r}"))
+        return
+    took = float(done.stdout.strip() or 0)
+    size = sum(f.stat().st_size for f in work.glob("startup.db*")) / 1e9
+    bench.rows.append(
+        Row(
+            "bulk load through the Store API (no HTTP)",
+            n,
+            rate=n / took if took else 0,
+            unit="entities/s",
+            note=f"{size:.1f} GB of SQLite files",
+        )
+    )
+    broker = Broker(python, db)
+    with server(broker.cmd, broker.ready) as (proc, started):
+        bench.rows.append(Row("start-up: spawn to first 200 (sourceIdentity)", n, result=f"{started:.2f} s"))
+        path = f"{BASE}/entities/urn:ngsi-ld:Vehicle:{n // 2}"
+        status, _, _ = http("GET", broker.url + path)
+        res = bench.wrk(broker.url, "get", {"path": path, "link": ""}, connections=1, duration=bench.duration)
+        row = bench.record("GET entity (core @context), 1 connection", n, res)
+        if status != 200 and not row.error:
+            row.error = f"GET answered {status}"
+        memory_row(bench, proc.pid, n, "after start-up and GETs")
+        print(f"  start-up with {n:,} entities: {started:.2f} s", flush=True)
+
+
 def history_off(bench: Bench, python: Path, work: Path, n: int, with_history: Row) -> None:
     """PATCH again on a broker that records no history: what recording costs (issue 5: under 20%)."""
     broker = Broker(python, work / "no-history.db")
@@ -748,6 +786,8 @@ def run(args: argparse.Namespace) -> int:
             )
             print(f"  start-up {took:.2f} s", flush=True)
         history_off(bench, python, work, sizes[0], patch_row)
+        if args.startup_entities:
+            startup_rows(bench, python, work, args.startup_entities)
 
     text = "\n".join(
         [
@@ -797,6 +837,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="DIR", help="sample the broker with py-spy during every run (numbers are then perturbed)"
     )
     parser.add_argument("--max-entities", type=int, default=100000, help="largest data size (default 100000)")
+    parser.add_argument(
+        "--startup-entities",
+        type=int,
+        default=0,
+        help="also measure start-up and memory with this many stored entities, bulk-loaded (make bench: 1000000)",
+    )
     args = parser.parse_args(argv)
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:
