@@ -653,6 +653,7 @@ def startup_rows(bench: Bench, python: Path, work: Path, n: int) -> None:
     )
     broker = Broker(python, db)
     with server(broker.cmd, broker.ready) as (proc, started):
+        bench.server_pid = proc.pid
         bench.rows.append(Row("start-up: spawn to first 200 (sourceIdentity)", n, result=f"{started:.2f} s"))
         path = f"{BASE}/entities/urn:ngsi-ld:Vehicle:{n // 2}"
         status, _, _ = http("GET", broker.url + path)
