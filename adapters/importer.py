@@ -32,6 +32,7 @@ from adapters.validate import schema_errors
 T = TypeVar("T")
 API = "/ngsi-ld/v1"
 PAGE = 1000  # the largest page most brokers allow (NGSI-LD leaves it to the broker)
+IDS_PER_READ = 100  # ids per GET /entities?id=... of --changed-only (keeps the URL under common 8 KB limits)
 MAX_HOSTED_CHECKED = 100  # hosted contexts compared with the project context before hosting a new copy
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 
@@ -152,6 +153,60 @@ def upsert_chunk(client: httpx.Client, chunk: list[Entity], headers: dict[str, s
         raise ImportFailed(f"batch upsert refused: {_problem(response)}")
 
 
+# The members of an attribute instance that carry its data (system members such as modifiedAt are left out).
+DATA_MEMBERS = ("type", "value", "object", "languageMap", "objectList", "valueList", "vocab", "json", "unitCode",
+                "observedAt", "datasetId", "objectType")  # fmt: skip
+
+
+def _data(attribute: Any) -> Any:
+    instances = attribute if isinstance(attribute, list) else [attribute]
+    found = []
+    for instance in instances:
+        if not isinstance(instance, dict):
+            return attribute
+        data = {m: instance[m] for m in DATA_MEMBERS if m in instance}
+        data.update({k: _data(v) for k, v in instance.items() if k not in DATA_MEMBERS and isinstance(v, dict | list)})
+        found.append(data)
+    return sorted(found, key=lambda d: str(d.get("datasetId", "")))
+
+
+def stored_as_translated(entity: Entity, stored: Entity | None) -> bool:
+    """True when every attribute of ``entity`` is stored with the same data (an upsert with update would change
+    nothing; attributes the broker has beyond them are kept by such an upsert anyway)."""
+    if stored is None or stored.get("type") != entity.get("type"):
+        return False
+    for name, attribute in entity.items():
+        if name in ("id", "type", "@context"):
+            continue
+        if name not in stored or _data(attribute) != _data(stored[name]):
+            return False
+    return True
+
+
+def unchanged_removed(
+    client: httpx.Client, chunk: list[Entity], link: dict[str, str], report: ImportReport
+) -> list[Entity]:
+    """``chunk`` without the entities the broker already stores as they are.
+
+    Read with `GET /entities?type=T&id=a,b,...` (clause 6.4.3.2), ``IDS_PER_READ`` ids at a time: a short URL, and
+    an id look-up where the POST query's one selector per entity measured 35 ms each on Agora.
+    """
+    stored: dict[str, Entity] = {}
+    by_type: dict[str, list[str]] = {}
+    for entity in chunk:
+        by_type.setdefault(str(entity["type"]), []).append(str(entity["id"]))
+    for entity_type, ids in by_type.items():
+        for part in chunks(ids, IDS_PER_READ):
+            params: dict[str, str | int] = {"type": entity_type, "id": ",".join(part), "limit": len(part)}
+            response = client.get(f"{API}/entities", params=params, headers=link)
+            if response.status_code != 200 or not isinstance(response.json(), list):
+                return chunk  # a broker that cannot answer: write everything, as without --changed-only
+            stored.update((str(e.get("id")), e) for e in response.json() if isinstance(e, dict))
+    changed = [e for e in chunk if not stored_as_translated(e, stored.get(e["id"]))]
+    report.unchanged += len(chunk) - len(changed)
+    return changed
+
+
 def validated(entities: Iterable[Entity], invalid: list[tuple[str, str]]) -> Iterator[Entity]:
     """The entities that validate against the JSON Schema of their type; the others go to ``invalid``."""
     for entity in entities:
@@ -233,6 +288,7 @@ def run_import(
     validate: bool = False,
     prune_scope: Callable[[], tuple[Iterable[str], str] | None] | None = None,
     keep_ids: set[str] | None = None,
+    compare: bool = False,
 ) -> ImportReport:
     """Upsert ``entities`` into the broker at ``broker`` (its base URL) and tell what happened.
 
@@ -240,6 +296,8 @@ def run_import(
     source was partial, prune nothing); nothing is pruned when entities were invalid or refused (a partial import
     must not delete what it failed to rewrite).
     ``keep_ids`` (--follow) are ids of the source that were not sent because they did not change: not pruned.
+    With ``compare``, each chunk's stored versions are read first and the entities already stored as they are
+    translated are not written again (counted as unchanged): a re-import writes nothing, notifies no one.
     """
     report = ImportReport()
     headers = {"NGSILD-Tenant": tenant} if tenant else {}
@@ -257,6 +315,8 @@ def run_import(
                     report.sent[entity["type"]] += 1
                     if prune_scope is not None:
                         report.sent_ids.add(entity["id"])
+                if chunk and compare:
+                    chunk = unchanged_removed(client, chunk, link, report)
                 if chunk:
                     upsert_chunk(client, chunk, link, report)
                 for fragment in fragments:
@@ -323,9 +383,9 @@ def follow(
         try:
             report = run_import(
                 changed_only(adapter.entities(source), seen, current), broker, context=context,
-                prune_scope=scope if prune_each_round else None, keep_ids=current, **options,
+                prune_scope=scope if prune_each_round else None, keep_ids=current, compare=True, **options,
             )  # fmt: skip
-            report.unchanged = len(current) - report.total - len(report.invalid)
+            report.unchanged += len(current) - report.total - len(report.invalid)  # plus those not even sent
             context = context or report.context_url
             for eid, _ in [*report.failed, *report.invalid]:
                 seen.pop(eid, None)  # not written: send again next round

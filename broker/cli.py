@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true", help="print the entities as JSON lines, send nothing")
     imp.add_argument("--validate", action="store_true",
                      help="check each entity against the JSON Schema of its type; report and skip the failing ones")
+    imp.add_argument("--changed-only", action="store_true",
+                     help="read each chunk's stored versions first and write only the entities that differ")
     imp.add_argument("--follow", type=float, metavar="SECONDS",
                      help="poll SOURCE (file or URL) every SECONDS and upsert only what changed, until interrupted")
     imp.add_argument("--rounds", type=int, help="with --follow: stop after this many polls")
@@ -142,7 +144,7 @@ def import_source(args: argparse.Namespace) -> int:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
             failed: list[tuple[str, str]] = []
-            created = updated = pruned = 0
+            created = updated = pruned = unchanged = 0
             prune_skipped = False
         else:
             progress = Progress()
@@ -155,10 +157,12 @@ def import_source(args: argparse.Namespace) -> int:
                 on_progress=progress.update,
                 validate=args.validate,
                 prune_scope=(lambda: prune_scope(adapter)) if args.prune else None,
+                compare=args.changed_only,
             )
             progress.done(report.total)
             sent, failed, created, updated = dict(report.sent), report.failed, report.created, report.updated
             invalid, pruned, prune_skipped = report.invalid, report.pruned, report.prune_skipped
+            unchanged = report.unchanged
     except (SourceError, ImportFailed) as exc:
         print(f"agora import: {exc}", file=sys.stderr)
         return 1
@@ -167,7 +171,8 @@ def import_source(args: argparse.Namespace) -> int:
     for entity_type, count in sorted(sent.items()):
         print(f"  {entity_type:<24} {count}", file=err)
     if not args.dry_run:
-        print(f"created: {created}, updated: {updated}, refused by the broker: {len(failed)}", file=err)
+        print(f"created: {created}, updated: {updated}, unchanged: {unchanged}, refused by the broker: {len(failed)}",
+              file=err)  # fmt: skip
     for eid, reason in failed:
         print(f"  refused {eid}: {reason}", file=err)
     if args.prune and not args.dry_run:

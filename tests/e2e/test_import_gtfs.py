@@ -104,6 +104,16 @@ def test_import_then_reimport(broker: BrokerProcess) -> None:
         assert http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json() == hosted
         assert snapshot(http, headers) == before
 
+        # With --changed-only the importer reads what is stored first and writes nothing that is already there:
+        # modifiedAt does not move.
+        stamps = {e["id"]: e["modifiedAt"] for t in EXPECTED for e in http.get(
+            f"{API}/entities", params={"type": t, "limit": 1000, "options": "sysAttrs"}, headers=headers).json()}
+        fourth = run_import(broker, "--changed-only")
+        assert fourth.returncode == 0, fourth.stderr
+        assert f"created: 0, updated: 0, unchanged: {sum(EXPECTED.values())}," in fourth.stderr
+        assert stamps == {e["id"]: e["modifiedAt"] for t in EXPECTED for e in http.get(
+            f"{API}/entities", params={"type": t, "limit": 1000, "options": "sysAttrs"}, headers=headers).json()}
+
 
 def test_import_fails_clearly_without_a_broker(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "broker.cli", "import", "gtfs", str(FEED), "--broker", "http://127.0.0.1:9"]

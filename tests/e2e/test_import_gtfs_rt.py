@@ -51,7 +51,7 @@ def realtime_snapshot(http: httpx.Client, headers: dict[str, str]) -> dict[str, 
     return found
 
 
-def test_realtime_import_links_to_the_static_feed(broker: BrokerProcess) -> None:
+def test_realtime_import_links_to_the_static_feed(broker: BrokerProcess, tmp_path: Path) -> None:
     static = agora("import", "gtfs", str(STATIC), "--broker", broker.url)
     assert static.returncode == 0, static.stderr
     first = agora("import", "gtfs-rt", str(REALTIME), "--broker", broker.url, "--network", "DTA")
@@ -97,6 +97,20 @@ def test_realtime_import_links_to_the_static_feed(broker: BrokerProcess) -> None
         assert again.returncode == 0, again.stderr
         assert f"created: 0, updated: {sum(EXPECTED.values())}" in again.stderr
         assert realtime_snapshot(http, headers) == before
+
+        # A newer snapshot where only the vehicle moved: --changed-only writes that one entity.
+        feed = rt.FeedMessage()
+        feed.ParseFromString(REALTIME.read_bytes())
+        for entity in feed.entity:
+            if entity.HasField("vehicle"):
+                entity.vehicle.position.latitude = 36.87
+        moved = tmp_path / "moved.pb"
+        moved.write_bytes(feed.SerializeToString())
+        newer = agora("import", "gtfs-rt", str(moved), "--broker", broker.url, "--network", "DTA", "--changed-only")
+        assert newer.returncode == 0, newer.stderr
+        assert f"created: 0, updated: 1, unchanged: {sum(EXPECTED.values()) - 1}," in newer.stderr
+        vehicle = http.get(f"{API}/entities/urn:ngsi-ld:GtfsVehiclePosition:DTA:bus-42", headers=headers).json()
+        assert vehicle["location"]["value"]["coordinates"] == [-116.7845, 36.87]
 
 
 def test_realtime_import_without_network_fails_clearly(broker: BrokerProcess) -> None:
