@@ -109,8 +109,10 @@ def test_cli_dry_run_prints_json_lines(capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main(["import", "gtfs", str(GOOGLE), "--dry-run", "--network", "demo"]) == 0
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
-    assert len(lines) == 70 and lines[0]["id"] == "urn:ngsi-ld:GtfsAgency:demo:DTA"
+    # 70 entities of the files translated since the start, plus 2 fare classes and 4 fare rules (decision 0039)
+    assert len(lines) == 76 and lines[0]["id"] == "urn:ngsi-ld:GtfsAgency:demo:DTA"
     assert "GtfsStopTime             28" in captured.err
+    assert "GtfsFareClass            2" in captured.err and "GtfsFareRule             4" in captured.err
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
