@@ -36,6 +36,7 @@ FLOW_TO_LPS = {
 KPA_PER_METRE_OF_WATER = 9.80665
 NODE_SECTIONS = {"JUNCTIONS": "Junction", "RESERVOIRS": "Reservoir", "TANKS": "Tank"}
 CURVE_KINDS = ("PUMP", "EFFICIENCY", "VOLUME", "HEADLOSS")
+UNTRANSLATED = ("DEMANDS", "SOURCES")
 TIME = re.compile(r"^(\d+(?:\.\d*)?)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
 
 
@@ -120,6 +121,10 @@ class EpanetAdapter(Adapter):
         self.flow_units = flow_units
         self.us = flow_units in US_FLOW_UNITS
         self._index()
+        for section in UNTRANSLATED:  # sections that change the model's meaning: say they were not carried over
+            lines = self.model.sections.get(section, [])
+            if lines:
+                self.reject(self.file, lines[0].number, section, f"[{section}] ({len(lines)} lines) is not translated")
         yield self._network()
         yield from self._nodes()
         yield from self._links()
@@ -334,7 +339,18 @@ class EpanetAdapter(Adapter):
             "patternStep": seconds("PATTERN TIMESTEP"),
             "reportStep": seconds("REPORT TIMESTEP"),
             "startClockTime": prop(times["START CLOCKTIME"][0] if "START CLOCKTIME" in times else None),
+            "operationalControl": prop(self._controls() or None),
         })  # fmt: skip
+
+    def _controls(self) -> list[str]:
+        """[CONTROLS] statements, then [RULES] rule by rule, as EPANET text (kept whole rather than half-parsed)."""
+        controls = [" ".join(line.tokens) for line in self.model.sections.get("CONTROLS", [])]
+        rules: list[list[str]] = []
+        for line in self.model.sections.get("RULES", []):
+            if line.tokens[0].upper() == "RULE" or not rules:
+                rules.append([])
+            rules[-1].append(" ".join(line.tokens))
+        return controls + ["\n".join(rule) for rule in rules]
 
     def _nodes(self) -> Iterator[Entity]:
         seen: set[str] = set()

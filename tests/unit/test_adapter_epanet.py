@@ -250,3 +250,17 @@ def test_coordinates_outside_the_crs_are_reported_with_their_line(tmp_path: Path
     assert "location" in ids["urn:ngsi-ld:Junction:far:J1"] and "location" not in ids["urn:ngsi-ld:Junction:far:J3"]
     assert "far.inp row 25 field X-Coord: node 'J3' is not a WGS84 position under the given crs; location left out" \
         in [str(r) for r in adapter.rejections]
+
+
+def test_controls_and_rules_are_kept_as_text_and_untranslated_sections_reported(tmp_path: Path) -> None:
+    network = translate(NET1)[0][0]
+    assert network["operationalControl"]["value"] == ["LINK 9 OPEN IF NODE 2 BELOW 110",
+                                                      "LINK 9 CLOSED IF NODE 2 ABOVE 140"]  # fmt: skip
+    source = tmp_path / "rules.inp"
+    rules = "[RULES]\nRULE 1\nIF TANK T1 LEVEL ABOVE 5\nTHEN PUMP P9 STATUS IS CLOSED\n"
+    source.write_text(SI_NET.replace("[END]", rules + "[DEMANDS]\n J1  3.0  P1  Domestic\n[END]"))
+    entities, adapter = translate(source)
+    assert entities[0]["operationalControl"]["value"] == [
+        "RULE 1\nIF TANK T1 LEVEL ABOVE 5\nTHEN PUMP P9 STATUS IS CLOSED"]
+    messages = [str(r) for r in adapter.rejections]
+    assert "rules.inp row 28 field DEMANDS: [DEMANDS] (1 lines) is not translated" in messages
