@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,7 +31,7 @@ from broker.core.subscriptions import Compiled, compile_subscription, is_live
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
 from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
-from broker.notify.matching import fired, trigger_reason
+from broker.notify.matching import SubscriptionIndex, fired, trigger_reason
 from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import build
 from broker.store.base import Change, Delivery, Store, SubscriptionRecord
@@ -40,6 +40,7 @@ log = logging.getLogger("agora.notify")
 
 CURSOR = "notifier"
 LEAD_CHECK = 1.0  # seconds between checks that this process still leads
+TRIM_EVERY = 1000  # changes finished between two trims of the feed
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Job:
 
 @dataclass
 class _Lane:
-    queue: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
+    queue: deque[Job] = field(default_factory=deque)
     last_notified: str | None = None  # for throttling; seeded from the stored lastNotification
     busy: bool = False  # a task is draining the queue
     cool_until: float = 0.0  # loop time before which the endpoint is not tried (after a failure)
@@ -79,9 +80,7 @@ class Notifier:
         self.store = store
         self.resolver = resolver
         self.config = config or NotifierConfig()
-        http = HttpTransport(
-            client or httpx.AsyncClient(limits=httpx.Limits(max_connections=self.config.concurrency)), client is None
-        )
+        http = HttpTransport(client, owned=False, max_connections=self.config.concurrency)
         mqtt = MqttTransport()
         self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
         self._sending = asyncio.Semaphore(self.config.concurrency)
@@ -91,6 +90,8 @@ class Notifier:
         self._open: OrderedDict[int, int] = OrderedDict()  # seq -> notifications of it not finished yet
         self._floor = 0  # every change up to here is finished
         self._saved: int | None = None  # the floor as last persisted
+        self._trimmed = 0  # the feed is trimmed up to here
+        self._outcomes: dict[tuple[str, str], list[Delivery]] = {}  # delivered, not yet in the delivery state
         self._progress = asyncio.Event()
         self._compiled: dict[tuple[str, str], tuple[str, Compiled, TermMap]] = {}
 
@@ -110,6 +111,8 @@ class Notifier:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # what was delivered still counts in timesSent
+            await self._flush_outcomes()
         await self._transport.aclose()
 
     async def _run(self) -> None:
@@ -175,10 +178,20 @@ class Notifier:
             await self._progress.wait()
             await self._save_cursor()
 
+    async def _flush_outcomes(self) -> None:
+        if self._outcomes:
+            outcomes, self._outcomes = self._outcomes, {}
+            await self.store.record_deliveries(outcomes)
+
     async def _save_cursor(self) -> None:
+        await self._flush_outcomes()
         if self._floor != self._saved:
             await self.store.set_cursor(CURSOR, self._floor)
             self._saved = self._floor
+            if self._floor - self._trimmed >= TRIM_EVERY:
+                # The feed keeps whole entity states: what every notification is finished with is dropped.
+                await self.store.trim_changes(self._floor)
+                self._trimmed = self._floor
 
     # -- matching ------------------------------------------------------------------------------------------------
     async def _dispatch(self, changes: list[Change]) -> None:
@@ -187,7 +200,7 @@ class Notifier:
         # Every job of the batch is made before any is queued: if matching failed half-way, the batch is read
         # again and must not have queued anything twice.
         planned = [
-            (c.seq, [j for sub, tm in subs.get(c.tenant, ()) if (j := _safe_job(sub, tm, c, now))]) for c in changes
+            (c.seq, [j for sub, tm in _candidates(subs, c) if (j := _safe_job(sub, tm, c, now))]) for c in changes
         ]
         for seq, jobs in planned:
             self._open[seq] = len(jobs)
@@ -195,8 +208,8 @@ class Notifier:
                 self._enqueue(job)
         self._advance()
 
-    async def _subscriptions(self) -> dict[str, list[tuple[Compiled, TermMap]]]:
-        """Every subscription compiled, by tenant; compiled again only when its document changed."""
+    async def _subscriptions(self) -> dict[str, SubscriptionIndex[TermMap]]:
+        """Every subscription compiled and indexed, by tenant; compiled again only when its document changed."""
         by_tenant: dict[str, list[tuple[Compiled, TermMap]]] = {}
         seen = set()
         for record in await self.store.list_subscriptions():
@@ -210,7 +223,7 @@ class Notifier:
             del self._compiled[key]
         for key in [k for k, lane in self._lanes.items() if k not in seen and not lane.busy]:
             del self._lanes[key]
-        return by_tenant
+        return {tenant: SubscriptionIndex(subs) for tenant, subs in by_tenant.items()}
 
     async def _compile(self, record: SubscriptionRecord) -> tuple[Compiled, TermMap] | None:
         key = (record.tenant, record.id)
@@ -238,7 +251,7 @@ class Notifier:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane()
-        lane.queue.put_nowait(job)
+        lane.queue.append(job)
         if not lane.busy:
             lane.busy = True
             task = asyncio.create_task(self._drain(key, lane))
@@ -246,10 +259,12 @@ class Notifier:
             task.add_done_callback(self._lane_tasks.discard)
 
     async def _drain(self, key: tuple[str, str], lane: _Lane) -> None:
-        """Deliver a lane's jobs one after the other; the task ends when the queue is empty."""
+        """Deliver a lane's jobs one after the other; the task ends when the queue is empty. One notification per
+        change, never grouped: a redelivery after a restart must carry the id of the first attempt, and a group
+        would depend on what happened to be queued at the time (decision record 0022)."""
         try:
-            while not lane.queue.empty():
-                job = lane.queue.get_nowait()
+            while lane.queue:
+                job = lane.queue.popleft()
                 try:
                     await self._process(job, lane)
                 except asyncio.CancelledError:
@@ -264,11 +279,12 @@ class Notifier:
         now = now_iso()
         if _throttled(job.sub, lane.last_notified, now):
             return  # dropped: throttling is a minimum period between notifications (decision record 0022)
-        body = build(job.sub, job.change, job.reason, job.deleted, job.tm, now)
+        body = build(job.sub, [(job.change, job.deleted)], job.reason, job.tm, now)
         content, headers = request_parts(job.sub.endpoint, body, job.tm.context_value, job.tm.link_url, job.sub.tenant)
         lane.last_notified = now
         ok = await self._send(job, lane, content, headers)
-        await self.store.record_delivery(job.sub.tenant, job.sub.id, Delivery(now, ok))
+        # Folded into the delivery state at the next look at the feed, many in one store call (decision 0022).
+        self._outcomes.setdefault((job.sub.tenant, job.sub.id), []).append(Delivery(now, ok))
 
     async def _send(self, job: Job, lane: _Lane, content: bytes, headers: dict[str, str]) -> bool:
         """Deliver, unless the endpoint failed within its cooldown (clause 5.2.15): then the notification fails at
@@ -329,3 +345,8 @@ def _throttled(sub: Compiled, last: str | None, now: str) -> bool:
 
 def _stamp(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _candidates(indexes: dict[str, SubscriptionIndex[TermMap]], change: Change) -> list[tuple[Compiled, TermMap]]:
+    index = indexes.get(change.tenant)
+    return index.candidates(change) if index is not None else []

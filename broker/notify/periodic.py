@@ -15,8 +15,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from broker.core.caller import Caller
 from broker.core.model import now_iso
 from broker.core.query import Queries
@@ -44,7 +42,7 @@ class PeriodicNotifier:
         self.retry = retry or RetryPolicy()
         self.tick = tick
         self.queries = Queries(store, max_limit=10**9)
-        http = HttpTransport(httpx.AsyncClient(), True)
+        http = HttpTransport()
         mqtt = MqttTransport()
         self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
         self._task: asyncio.Task[None] | None = None

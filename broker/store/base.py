@@ -265,6 +265,13 @@ class Store(abc.ABC):
         timesSent + 1, lastNotification; on success lastSuccess and status "ok"; on failure timesFailed + 1,
         lastFailure and status "failed". The subscription document is not touched."""
 
+    async def record_deliveries(self, outcomes: Mapping[tuple[str, str], list[Delivery]]) -> None:
+        """`record_delivery` for many notifications at once, in order per (tenant, subscription id); a backend may
+        do it in one transaction (the notifier flushes what it delivered since its last look at the feed)."""
+        for (tenant, sub_id), deliveries in outcomes.items():
+            for delivery in deliveries:
+                await self.record_delivery(tenant, sub_id, delivery)
+
     # -- durable cursors of change-feed consumers ----------------------------------------------------------------
     @abc.abstractmethod
     async def get_cursor(self, name: str) -> int | None:

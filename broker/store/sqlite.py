@@ -16,7 +16,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -435,6 +435,20 @@ class SqliteStore(Store):
             conn.execute(
                 "UPDATE subscriptions SET state = ? WHERE tenant = ? AND id = ?", (common.dumps(state), tenant, sub_id)
             )
+
+    async def record_deliveries(self, outcomes: Mapping[tuple[str, str], list[Delivery]]) -> None:
+        with self._connection() as conn, _immediate(conn):  # one transaction for the whole flush
+            for (tenant, sub_id), deliveries in outcomes.items():
+                key = (tenant, sub_id)
+                row = conn.execute("SELECT state FROM subscriptions WHERE tenant = ? AND id = ?", key).fetchone()
+                if row is None:
+                    continue
+                state = common.loads(row[0])
+                for delivery in deliveries:
+                    state = common.folded_state(state, delivery)
+                conn.execute(
+                    "UPDATE subscriptions SET state = ? WHERE tenant = ? AND id = ?", (common.dumps(state), *key)
+                )
 
     # -- cursors -------------------------------------------------------------------------------------------------
     async def get_cursor(self, name: str) -> int | None:

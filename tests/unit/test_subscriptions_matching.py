@@ -119,7 +119,7 @@ def test_q_geo_scope_read_the_new_state() -> None:
 def test_notification_body_and_deterministic_id() -> None:
     sub = compiled(notification={"format": "keyValues", "attributes": ["speed"], "endpoint": {"uri": "http://h/n"}})
     c = change(None, entity(speed=7, fuel=1), seq=42)
-    body = build(sub, c, "attributeCreated", frozenset(), CORE, "2026-01-01T00:00:01.000000Z")
+    body = build(sub, [(c, frozenset())], "attributeCreated", CORE, "2026-01-01T00:00:01.000000Z")
     assert body == {
         "id": notification_id("", sub.id, 42),
         "type": "Notification",
@@ -134,10 +134,10 @@ def test_notification_body_and_deterministic_id() -> None:
 
 def test_notification_of_deleted_entity_and_attribute() -> None:
     sub = compiled()
-    gone = build(sub, change(entity(speed=1), None), "entityDeleted", frozenset(), CORE, AT)
+    gone = build(sub, [(change(entity(speed=1), None), frozenset())], "entityDeleted", CORE, AT)
     assert gone["data"] == [{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "deletedAt": AT}]
     less = build(
-        sub, change(entity(speed=1, fuel=2), entity(speed=1)), "attributeDeleted", frozenset({V + "fuel"}), CORE, AT
+        sub, [(change(entity(speed=1, fuel=2), entity(speed=1)), frozenset({V + "fuel"}))], "attributeDeleted", CORE, AT
     )
     assert less["data"][0]["fuel"] == {"type": "Property", "value": "urn:ngsi-ld:null", "deletedAt": AT}
 
@@ -147,6 +147,14 @@ def test_dataset_ids_select_the_instances_shown() -> None:
     e = entity(speed=1, fuel=2)
     e["attrs"][V + "speed"].append({"type": "Property", "value": 3, "datasetId": "urn:ngsi-ld:Dataset:gps"})
     e["attrs"][V + "fuel"] = [{"type": "Property", "value": 4, "datasetId": "urn:ngsi-ld:Dataset:other"}]
-    shown = build(sub, change(None, e), "attributeCreated", frozenset(), CORE, AT)["data"][0]
+    shown = build(sub, [(change(None, e), frozenset())], "attributeCreated", CORE, AT)["data"][0]
     assert [i["value"] for i in shown["speed"]] == [1, 3]
     assert "fuel" not in shown
+
+
+def test_several_changes_share_one_notification_with_a_stable_id() -> None:
+    sub = compiled(notification={"format": "keyValues", "attributes": ["speed"], "endpoint": {"uri": "http://h/n"}})
+    changes = [(change(None, entity(f"urn:ngsi-ld:Vehicle:{n}", speed=n), seq=10 + n), frozenset()) for n in range(3)]
+    body = build(sub, changes, "attributeCreated", CORE, AT)
+    assert [d["speed"] for d in body["data"]] == [0, 1, 2]
+    assert body["id"] == build(sub, changes, "attributeCreated", CORE, AT)["id"] != notification_id("", sub.id, 10)
