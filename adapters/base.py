@@ -100,6 +100,8 @@ class Adapter(ABC):
         # False when the source turned out to be a partial update (a differential GTFS-Realtime feed): what it lacks
         # is unchanged, not gone, so `agora import --prune` must not delete it.
         self.complete = True
+        # What the summary should say beyond rejected rows: parts of the source the adapter does not translate at all.
+        self.notes: list[str] = []
 
     @abstractmethod
     def entities(self, source: str) -> Iterator[Entity]:

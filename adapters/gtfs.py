@@ -201,6 +201,7 @@ class GtfsAdapter(Adapter):
             yield from self._optional("pathways.txt", self._pathways)
             yield from self._optional("fare_attributes.txt", self._fare_classes)
             yield from self._optional("fare_rules.txt", self._fare_rules)
+            self._untranslated()
 
     # -- reading --------------------------------------------------------------------------------------------------
     def _rows(self, file: str, columns: tuple[str, ...] = ()) -> Iterator[_Row]:
@@ -551,6 +552,14 @@ class GtfsAdapter(Adapter):
             })  # fmt: skip
 
 
+    def _untranslated(self) -> None:
+        """Say which files of the feed no mapping covers (GTFS-Fares v2, Flex, attributions...), with their rows."""
+        for name in sorted(self._names - TRANSLATED_FILES):
+            if name.endswith(".txt") and "/" not in name:
+                rows = sum(1 for _ in self._rows(name))
+                count = f"{rows} row" + ("" if rows == 1 else "s")
+                self.notes.append(f"{name}: {count} not translated (no mapping in the project vocabulary yet)")
+
     # -- fares (GTFS-Fares v1; decision 0039) -------------------------------------------------------------------
     def _fare_classes(self) -> Iterator[Entity]:
         columns = ("fare_id", "price", "currency_type", "payment_method", "transfers")
@@ -597,6 +606,11 @@ class GtfsAdapter(Adapter):
 
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+TRANSLATED_FILES = frozenset({
+    "agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt", "calendar.txt", "calendar_dates.txt",
+    "shapes.txt", "frequencies.txt", "transfers.txt", "feed_info.txt", "translations.txt", "levels.txt",
+    "pathways.txt", "fare_attributes.txt", "fare_rules.txt",
+})  # fmt: skip
 TRANSLATABLE = frozenset(
     {"agency", "stops", "routes", "trips", "stop_times", "pathways", "levels", "feed_info", "attributions"}
 )

@@ -185,6 +185,8 @@ def import_source(args: argparse.Namespace) -> int:
     print(f"rejected rows: {len(adapter.rejections)}", file=err)
     for rejection in adapter.rejections:
         print(f"  {rejection}", file=err)
+    for note in adapter.notes:
+        print(f"note: {note}", file=err)
     return 3 if failed or invalid or adapter.rejections else 0
 
 

@@ -171,3 +171,22 @@ def test_fares(tmp_path: Path) -> None:
     ]
     project = project_termmap()
     assert [p for e in entities.values() if "Fare" in e["type"] for p in entity_problems(e, project)] == []
+
+
+def test_files_without_a_mapping_are_named_not_dropped_silently(tmp_path: Path, capsys: object) -> None:
+    from broker.cli import main
+
+    attributions = "attribution_id,organization_name,is_producer\nA1,Demo,1\nA2,Other,0\n"
+    path = feed(tmp_path, {"attributions.txt": attributions, "fare_media.txt": "fare_media_id,fare_media_type\n"})
+    _, adapter = translate(path)
+    assert adapter.notes == [
+        "attributions.txt: 2 rows not translated (no mapping in the project vocabulary yet)",
+        "fare_media.txt: 0 rows not translated (no mapping in the project vocabulary yet)",
+    ]
+    assert translate(GOOGLE)[1].notes == [
+        "attributions.txt: 1 row not translated (no mapping in the project vocabulary yet)"
+    ]
+    assert translate(PYGTFS)[1].notes == []
+    assert main(["import", "gtfs", str(path), "--dry-run"]) == 0
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "note: attributions.txt: 2 rows not translated" in err
