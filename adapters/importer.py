@@ -27,6 +27,7 @@ from urllib.parse import urljoin
 import httpx
 
 from adapters.base import Adapter, Entity, SourceError, TemporalFragment, _quote
+from adapters.telemetry import new_instances
 from adapters.validate import schema_errors
 
 T = TypeVar("T")
@@ -267,6 +268,9 @@ def post_temporal(
     client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str], report: ImportReport
 ) -> None:
     """Add a fragment's instances to the entity's history (clause 5.6.11, POST /temporal/entities: 201 or 204)."""
+    fragment = new_instances(client, fragment, headers)  # those already recorded are not sent twice
+    if not any(isinstance(v, list) for v in fragment.values()):
+        return
     response = client.post(f"{API}/temporal/entities", json=dict(fragment), headers=headers)
     if response.status_code in (201, 204):
         report.temporal += sum(len(v) for v in fragment.values() if isinstance(v, list))

@@ -16,8 +16,11 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 from adapters.base import Entity, TemporalFragment
 from adapters.units import normalise
@@ -139,3 +142,56 @@ class ReadingStore:
             yield from self.history()
         finally:
             self.close()
+
+
+# -- re-imports: instances already in the broker's history are not sent again -------------------------------------
+def _instant(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def recorded_instants(
+    client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str]
+) -> set[tuple[str, datetime]]:
+    """(attribute, observedAt) of the fragment's attributes already in the entity's history, in the fragment's time
+    window (clause 6.19: GET /temporal/entities/{id}, timerel=between is end-exclusive, hence the extra millisecond)."""
+    attributes = [name for name, value in fragment.items() if isinstance(value, list)]
+    moments = [m for name in attributes for i in fragment[name] if (m := _instant(i.get("observedAt"))) is not None]
+    if not moments:
+        return set()
+    params = {"attrs": ",".join(attributes), "timerel": "between", "timeAt": _z(min(moments)),
+              "endTimeAt": _z(max(moments) + timedelta(milliseconds=1))}  # fmt: skip
+    response = client.get(f"/ngsi-ld/v1/temporal/entities/{quote(str(fragment['id']), safe='')}", params=params,
+                          headers=headers)  # fmt: skip
+    if response.status_code not in (200, 206):
+        return set()  # nothing recorded yet (404), or a broker that cannot tell: send everything
+    found: set[tuple[str, datetime]] = set()
+    body = response.json()
+    for name in attributes:
+        stored = body.get(name, []) if isinstance(body, dict) else []
+        for item in stored if isinstance(stored, list) else [stored]:
+            moment = _instant(item.get("observedAt")) if isinstance(item, dict) else None
+            if moment is not None:
+                found.add((name, moment))
+    return found
+
+
+def new_instances(client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str]) -> TemporalFragment:
+    """``fragment`` without the instances whose attribute and observedAt the history already has, so that importing
+    the same telemetry twice does not record it twice (decision 0064)."""
+    recorded = recorded_instants(client, fragment, headers)
+    if not recorded:
+        return fragment
+    kept = TemporalFragment(id=fragment["id"], type=fragment["type"])
+    for name, value in fragment.items():
+        if isinstance(value, list):
+            fresh = [i for i in value if (name, _instant(i.get("observedAt"))) not in recorded]
+            if fresh:
+                kept[name] = fresh
+    return kept

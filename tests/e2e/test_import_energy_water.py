@@ -165,6 +165,12 @@ def test_historian_telemetry_lands_in_the_temporal_api(broker: BrokerProcess) ->
         line = http.get(f"{API}/temporal/entities/urn:ngsi-ld:ACLineSegment:oberrhein:0", headers=headers,
                         params={"attrs": "current", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"}).json()
         assert len(line["current"]) == 94
+        # the same export again: the history already has every reading, nothing is recorded twice
+        again = agora_import(broker, "historian", f"{HISTORIAN}?tagmap={TAGS}", "--changed-only")
+        assert again.returncode == 3, again.stderr
+        history = http.get(f"{API}/temporal/entities/urn:ngsi-ld:PowerTransformer:oberrhein:114", headers=headers,
+                           params={"attrs": "activePower", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"})
+        assert len(history.json()["activePower"]) == 96
 
 
 @pytest.mark.parametrize(("adapter", "source", "station", "attribute", "instances"), [

@@ -177,3 +177,33 @@ def test_water_scada_pressure_flow_and_level(tmp_path: Path) -> None:
     assert {f["id"] for f in fragments} == set(by_id)
     terms = CONTEXT["@context"]
     assert {"pressure", "flow", "level"} <= set(terms)
+
+
+def test_instances_already_in_the_history_are_not_sent_again() -> None:
+    import httpx
+
+    from adapters.telemetry import new_instances
+
+    asked: list[httpx.Request] = []
+
+    def broker(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        stored = [{"type": "Property", "value": 1.0, "observedAt": "2024-01-15T00:00:00.000Z"}]
+        return httpx.Response(200, json={"id": TRAFO, "type": "PowerTransformer", "activePower": stored})
+
+    fragment = TemporalFragment(id=TRAFO, type="PowerTransformer", activePower=[
+        {"type": "Property", "value": 1.0, "observedAt": "2024-01-15T00:00:00Z"},
+        {"type": "Property", "value": 2.0, "observedAt": "2024-01-15T00:15:00Z"}])  # fmt: skip
+    with httpx.Client(transport=httpx.MockTransport(broker), base_url="http://broker") as client:
+        kept = new_instances(client, fragment, {})
+    assert kept["activePower"] == [fragment["activePower"][1]]
+    params = asked[0].url.params
+    assert (params["timerel"], params["timeAt"], params["endTimeAt"]) == (
+        "between", "2024-01-15T00:00:00.000Z", "2024-01-15T00:15:00.001Z")
+    assert asked[0].url.raw_path.startswith(b"/ngsi-ld/v1/temporal/entities/urn%3Angsi-ld%3APowerTransformer%3A")
+
+    def empty(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"})
+
+    with httpx.Client(transport=httpx.MockTransport(empty), base_url="http://broker") as client:
+        assert new_instances(client, fragment, {}) is fragment
