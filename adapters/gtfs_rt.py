@@ -103,9 +103,11 @@ class GtfsRtAdapter(Adapter):
         self._file = Path(source).name or source
         self.complete = feed.header.incrementality != rt.FeedHeader.DIFFERENTIAL
         header_time = feed.header.timestamp if _has(feed.header, "timestamp") else None
+        deleted = 0
         for index, item in enumerate(feed.entity, start=1):
             self._row = index
-            if item.is_deleted:  # a differential feed's deletion: nothing to upsert (--prune removes entities)
+            if item.is_deleted:  # carries only the feed's entity id, from which no NGSI-LD id can be derived
+                deleted += 1
                 continue
             translated = False
             if _has(item, "trip_update"):
@@ -119,6 +121,8 @@ class GtfsRtAdapter(Adapter):
                 yield from self._alert(item.id, item.alert, header_time)
             if not translated:
                 self.reject(self._file, index, "entity", f"entity {item.id!r} has no trip_update, vehicle or alert")
+        if deleted:
+            self.notes.append(f"{self._file}: {deleted} is_deleted entities not removed (a full feed + --prune does)")
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _ref(self, entity_type: str, *native_id: str | None) -> dict[str, Any] | None:

@@ -157,6 +157,7 @@ def test_bad_parts_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
     assert "location" not in entities["urn:ngsi-ld:GtfsVehiclePosition:DTA:vp"]
     assert entities["urn:ngsi-ld:GtfsAlert:DTA:al"]["descriptionText"]["languageMap"] == {"@none": "no language"}
     assert not any(":gone" in eid for eid in entities)
+    assert adapter.notes == ["feed.pb: 1 is_deleted entities not removed (a full feed + --prune does)"]
 
 
 def test_alert_with_several_stops_links_them_all_once(tmp_path: Path) -> None:
