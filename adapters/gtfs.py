@@ -175,6 +175,7 @@ class GtfsAdapter(Adapter):
             if "calendar.txt" not in names and "calendar_dates.txt" not in names:
                 raise SourceError(f"{source}: missing required file calendar.txt (or calendar_dates.txt)")
             self._zip, self._names = archive, names
+            self._noted: set[str] = set()
             agencies = [row.text("agency_id") or row.text("agency_name") or "" for row in self._rows("agency.txt")]
             if self.network is None:
                 self.network = agencies[0] if agencies and agencies[0] else Path(source).stem
@@ -216,11 +217,20 @@ class GtfsAdapter(Adapter):
             for column in columns:
                 if column not in header:
                     raise SourceError(f"{file}: missing required column {column}")
+            self._note_columns(file, header)
             try:
                 for number, data in enumerate(reader, start=2):
                     yield _Row(self, file, number, data)
             except (csv.Error, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
                 raise SourceError(f"{file}: unreadable after row {reader.line_num} ({exc})") from exc
+
+    def _note_columns(self, file: str, header: list[str]) -> None:
+        """Name, once per file, the columns no mapping reads (newer or extension fields), instead of ignoring them."""
+        known = COLUMNS.get(file)
+        unread = [c for c in header if c and known is not None and c not in known]
+        if unread and file not in self._noted:
+            self._noted.add(file)
+            self.notes.append(f"{file}: columns not translated: {', '.join(unread)}")
 
     def _optional(self, file: str, translate: Any) -> Iterator[Entity]:
         if file in self._names:
@@ -606,6 +616,38 @@ class GtfsAdapter(Adapter):
 
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# The columns each file's mapping reads; the others are named in a note (GTFS grows new optional columns often).
+COLUMNS: dict[str, frozenset[str]] = {
+    file: frozenset(columns.split())
+    for file, columns in {
+        "agency.txt": "agency_id agency_name agency_url agency_timezone agency_lang agency_phone agency_fare_url "
+        "agency_email",
+        "stops.txt": "stop_id stop_code stop_name stop_desc stop_lat stop_lon zone_id stop_url location_type "
+        "parent_station stop_timezone wheelchair_boarding level_id",
+        "routes.txt": "route_id agency_id route_short_name route_long_name route_desc route_type route_url route_color "
+        "route_text_color route_sort_order",
+        "trips.txt": "route_id service_id trip_id trip_headsign trip_short_name direction_id block_id shape_id "
+        "wheelchair_accessible bikes_allowed",
+        "stop_times.txt": "trip_id arrival_time departure_time stop_id stop_sequence stop_headsign pickup_type "
+        "drop_off_type shape_dist_traveled timepoint",
+        "calendar.txt": "service_id start_date end_date " + " ".join(_DAYS),
+        "calendar_dates.txt": "service_id date exception_type",
+        "shapes.txt": "shape_id shape_pt_lat shape_pt_lon shape_pt_sequence shape_dist_traveled",
+        "frequencies.txt": "trip_id start_time end_time headway_secs exact_times",
+        "transfers.txt": "from_stop_id to_stop_id transfer_type min_transfer_time from_route_id to_route_id "
+        "from_trip_id to_trip_id",
+        "feed_info.txt": "feed_publisher_name feed_publisher_url feed_lang feed_start_date feed_end_date "
+        "feed_version feed_id",
+        "translations.txt": "table_name field_name language translation record_id record_sub_id field_value "
+        "trans_id lang",
+        "levels.txt": "level_id level_index level_name",
+        "pathways.txt": "pathway_id from_stop_id to_stop_id pathway_mode is_bidirectional length traversal_time "
+        "stair_count max_slope min_width signposted_as reversed_signposted_as",
+        "fare_attributes.txt": "fare_id price currency_type payment_method transfers agency_id transfer_duration",
+        "fare_rules.txt": "fare_id route_id origin_id destination_id contains_id",
+    }.items()
+}
 TRANSLATED_FILES = frozenset({
     "agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt", "calendar.txt", "calendar_dates.txt",
     "shapes.txt", "frequencies.txt", "transfers.txt", "feed_info.txt", "translations.txt", "levels.txt",
