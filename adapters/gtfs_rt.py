@@ -225,16 +225,20 @@ class GtfsRtAdapter(Adapter):
 
     def _alert(self, feed_id: str, alert: Any, header_time: int | None) -> Iterator[Entity]:
         targets: dict[str, list[str]] = {"affectsAgency": [], "affectsRoute": [], "affectsTrip": [], "affectsStop": []}
+        route_types: list[str] = []
         for position, selector in enumerate(alert.informed_entity):
+            route_type = _number(selector, "route_type")
+            if route_type is not None and str(route_type) not in route_types:
+                route_types.append(str(route_type))  # every route of that mode, as a code like the route's routeType
             found = [
                 ("affectsAgency", "GtfsAgency", _text(selector, "agency_id")),
                 ("affectsRoute", "GtfsRoute", _text(selector, "route_id")),
                 ("affectsTrip", "GtfsTrip", _text(selector.trip, "trip_id") if _has(selector, "trip") else None),
                 ("affectsStop", "GtfsStop", _text(selector, "stop_id")),
             ]
-            if not any(native for _, _, native in found):
+            if not any(native for _, _, native in found) and route_type is None:
                 field = f"alert.informed_entity[{position}]"
-                self.reject(self._file, self._row, field, "selects no agency, route, trip or stop by id; left out")
+                self.reject(self._file, self._row, field, "selects no agency, route, trip, stop or route type")
             for attribute, entity_type, native in found:
                 if native is not None and (target := self.entity_id(entity_type, native)) not in targets[attribute]:
                     targets[attribute].append(target)
@@ -250,6 +254,7 @@ class GtfsRtAdapter(Adapter):
             "descriptionText": _lang(alert, "description_text"),
             "alertUrl": _lang(alert, "url"),
             "activePeriod": _p(periods or None),
+            "affectsRouteType": _p(route_types or None),
         }
         for attribute, objects in targets.items():
             if objects:

@@ -131,6 +131,7 @@ def test_bad_parts_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
         alert = feed.entity.add()
         alert.id = "al"
         alert.alert.informed_entity.add().route_type = 3
+        alert.alert.informed_entity.add().direction_id = 1  # selects nothing by itself
         translation = alert.alert.description_text.translation.add()
         translation.text = "no language"
         deleted = feed.entity.add()
@@ -143,7 +144,7 @@ def test_bad_parts_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
     assert "not a YYYYMMDD date" in reasons[(2, "trip_update.trip.start_date")]
     assert "neither stop_sequence nor stop_id" in reasons[(2, "trip_update.stop_time_update[0]")]
     assert "out of range" in reasons[(3, "vehicle.position")]
-    assert "selects no agency" in reasons[(4, "alert.informed_entity[0]")]
+    assert "selects no agency, route, trip, stop or route type" in reasons[(4, "alert.informed_entity[1]")]
     assert len(adapter.rejections) == 5
     assert all(r.file == "feed.pb" for r in adapter.rejections)
 
@@ -156,6 +157,10 @@ def test_bad_parts_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
     assert stu["departureUncertainty"]["value"] == 30
     assert "location" not in entities["urn:ngsi-ld:GtfsVehiclePosition:DTA:vp"]
     assert entities["urn:ngsi-ld:GtfsAlert:DTA:al"]["descriptionText"]["languageMap"] == {"@none": "no language"}
+    assert entities["urn:ngsi-ld:GtfsAlert:DTA:al"]["affectsRouteType"]["value"] == ["3"]
+    from adapters.validate import entity_problems, project_termmap
+
+    assert entity_problems(entities["urn:ngsi-ld:GtfsAlert:DTA:al"], project_termmap()) == []
     assert not any(":gone" in eid for eid in entities)
     assert adapter.notes == ["feed.pb: 1 is_deleted entities not removed (a full feed + --prune does)"]
 
