@@ -76,6 +76,7 @@ LEASE_MS = 5_000  # a leader that stops renewing (killed, hung) is replaced afte
 MAX_ATTEMPTS = 1000
 PUMP_BATCH = 1000
 MAX_CONNECTIONS = 128  # per process (and per cluster node: times 8)
+RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart with a small AOF fits in it
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
 # passed in KEYS (Redis Cluster routes the script by them; they share one hash slot).
@@ -325,6 +326,8 @@ class RedisStore(Store):
             self._r = RedisCluster(startup_nodes=nodes, decode_responses=False, max_connections=MAX_CONNECTIONS * 8)
         else:
             from redis.asyncio import BlockingConnectionPool, Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialWithJitterBackoff
 
             # A blocking pool: a burst of requests waits for a connection instead of failing.
             fast = _FastSSLConnection if self.config.client_url.startswith("rediss:") else _FastConnection
@@ -334,6 +337,9 @@ class RedisStore(Store):
                 timeout=30,
                 decode_responses=False,
                 connection_class=fast,
+                # After a Redis restart every pooled connection is stale: each command retries on a fresh one.
+                # A retried script is safe: its checks fail when its first attempt did write (the caller retries).
+                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), RECONNECT_ATTEMPTS),
             )
             self._r = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
         await self._r.ping()

@@ -271,8 +271,12 @@ def test_a_redis_restart_with_fsynced_aof_loses_no_acknowledged_write(own_redis:
         writer.join(timeout=30)
     try:
         assert len(acknowledged) >= before_restart + 100, "the broker did not recover from the Redis restart"
-        with httpx.Client(base_url=broker.url, timeout=10) as http:
-            lost = [eid for eid in acknowledged if http.get(f"{BASE}/entities/{eid}").status_code != 200]
-        assert lost == [], f"{len(lost)} acknowledged writes lost"
+        try:
+            with httpx.Client(base_url=broker.url, timeout=10) as http:
+                answers = {eid: http.get(f"{BASE}/entities/{eid}") for eid in acknowledged}
+        except httpx.TransportError as exc:
+            raise AssertionError(f"broker unreachable, alive: {broker.process.poll()}\n{broker.log()}") from exc
+        lost = {eid: (r.status_code, r.text[:300]) for eid, r in answers.items() if r.status_code != 200}
+        assert lost == {}, f"{len(lost)} acknowledged writes lost\n{broker.log()[-5000:]}"
     finally:
         broker.stop()
