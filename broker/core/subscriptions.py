@@ -83,6 +83,10 @@ _NOTIFICATION: Final = frozenset(
     {"attributes", "sysAttrs", "format", "showChanges", "pick", "omit", "join", "joinLevel", "endpoint"}
 )
 STATE_MEMBERS: Final = ("timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure", "status")
+# Kept in the stored document, never shown or accepted: the last pause of the subscription (decision record 0022).
+PAUSED_AT: Final = "agora:pausedAt"
+RESUMED_AT: Final = "agora:resumedAt"
+INTERNAL_MEMBERS: Final = (PAUSED_AT, RESUMED_AT)
 _ENDPOINT: Final = frozenset({"uri", "accept", "timeout", "cooldown", "receiverInfo", "notifierInfo"})
 _GEOQ: Final = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -131,6 +135,7 @@ class Compiled:
     context: Any  # the @context of notifications: jsonldContext, else the one the subscription was written with
     created_at: str
     show_changes: bool = False
+    paused: tuple[str, str] | None = None  # the last pause: changes made from its start to its end notify nothing
     time_interval: float | None = None  # periodic notifications (seconds); changes then notify nothing
     dataset_ids: frozenset[str | None] | None = None  # instances to show; None stands for the default instance
 
@@ -163,6 +168,7 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
         created_at=doc.get("createdAt", ""),
         show_changes=bool(notification.get("showChanges", False)),
         time_interval=doc.get("timeInterval"),
+        paused=(doc[PAUSED_AT], doc[RESUMED_AT]) if PAUSED_AT in doc and RESUMED_AT in doc else None,
         dataset_ids=_dataset_ids(doc.get("datasetId")),
     )
 
@@ -498,8 +504,10 @@ class Subscriptions:
     async def update(self, caller: Caller, record: SubscriptionRecord, doc: dict[str, Any]) -> None:
         """Update Subscription (clause 5.8.2): `doc` is the whole new document (see `merge_fragment`), validated
         like a new one; it replaces the stored one, and the delivery state stays."""
+        now = now_iso()
         doc["createdAt"] = record.body.get("createdAt")
-        doc["modifiedAt"] = now_iso()
+        doc["modifiedAt"] = now
+        doc.update(_pause_marks(record.body, doc, now))
         if not await self.store.replace_subscription(caller.tenant, record.id, doc):
             raise ResourceNotFound(f"subscription {record.id} not found")
 
@@ -509,6 +517,22 @@ class Subscriptions:
             raise ResourceNotFound(f"subscription {sub_id} not found")
 
 
+def _pause_marks(old: Mapping[str, Any], new: Mapping[str, Any], now: str) -> dict[str, str]:
+    """When the last pause began and ended: a change made in between is not notified even when the notifier only
+    reads it after the resumption (isActive=false, clause 5.2.12: notifications shall not be delivered)."""
+    was, is_ = old.get("isActive", True), new.get("isActive", True)
+    marks = {k: old[k] for k in INTERNAL_MEMBERS if k in old}
+    if was and not is_:
+        return {PAUSED_AT: now}
+    if not was and is_:
+        return {PAUSED_AT: marks.get(PAUSED_AT, str(old.get("modifiedAt", now))), RESUMED_AT: now}
+    return marks
+
+
+def without_internal(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in INTERNAL_MEMBERS}
+
+
 def merge_fragment(current: Mapping[str, Any], fragment: Any) -> dict[str, Any]:
     """Clause 5.8.2: each member of the fragment replaces the stored one; `notification` and its `endpoint` are
     merged one level down so that changing the format keeps the endpoint; null removes a member."""
@@ -516,7 +540,7 @@ def merge_fragment(current: Mapping[str, Any], fragment: Any) -> dict[str, Any]:
         raise BadRequestData("the subscription fragment must be a non-empty JSON object")
     if fragment.get("id", current["id"]) != current["id"]:
         raise BadRequestData("the id of a subscription cannot be changed")
-    out = _merged(current, fragment)
+    out = _merged(without_internal(current), fragment)
     if isinstance(fragment.get("notification"), dict) and isinstance(current.get("notification"), dict):
         note = _merged(current["notification"], fragment["notification"])
         ep = fragment["notification"].get("endpoint")
@@ -601,7 +625,7 @@ def _express_notification(
 
 def retrieval_form(record: SubscriptionRecord, source: TermMap, target: TermMap, sys_attrs: bool) -> dict[str, Any]:
     """What GET shows: the document in the reader's terms, its status, and the delivery state in `notification`."""
-    out = express(record.body, source, target)
+    out = express(without_internal(record.body), source, target)
     if not sys_attrs:
         out.pop("createdAt", None)
         out.pop("modifiedAt", None)

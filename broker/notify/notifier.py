@@ -277,6 +277,9 @@ class Notifier:
 
     async def _process(self, job: Job, lane: _Lane) -> None:
         now = now_iso()
+        current = self._compiled.get((job.sub.tenant, job.sub.id))
+        if current is None or not is_live(current[1], now):
+            return  # deleted, paused or expired while the notification waited in its lane
         if _throttled(job.sub, lane.last_notified, now):
             return  # dropped: throttling is a minimum period between notifications (decision record 0022)
         body = build(job.sub, [(job.change, job.deleted)], job.reason, job.tm, now)
@@ -327,6 +330,8 @@ def _safe_job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | Non
 def _job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
     if change.at < sub.created_at or not is_live(sub, now):
         return None  # the subscription did not exist yet, or is paused or expired
+    if sub.paused is not None and sub.paused[0] <= change.at < sub.paused[1]:
+        return None  # made while the subscription was paused, read after it was resumed
     triggers = fired(change)
     reason = trigger_reason(sub, change, triggers)
     if reason is None:

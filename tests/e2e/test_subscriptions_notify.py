@@ -437,3 +437,21 @@ def test_geojson_notifications(http: httpx.Client, receiver: Receiver) -> None:
     assert feature["geometry"] == {"type": "Point", "coordinates": [4.85, 45.75]}
     assert feature["properties"]["speed"]["value"] == 12
     assert "@context" in note.body
+
+
+def test_changes_made_while_paused_are_never_notified(http: httpx.Client, receiver: Receiver) -> None:
+    """Even when the subscription is resumed before the notifier read the change (clause 5.2.12 isActive)."""
+    where = path()
+    sub_id = subscribe(http, receiver, where)
+    location = f"{BASE}/subscriptions/{sub_id}"
+    ok(http.patch(location, json={"isActive": False}))
+    paused_write = uid("Vehicle")
+    ok(http.post(f"{BASE}/entities", json=vehicle(paused_write, 1)))
+    ok(http.patch(location, json={"isActive": True}))
+    after_resume = uid("Vehicle")
+    ok(http.post(f"{BASE}/entities", json=vehicle(after_resume, 2)))
+    got = receiver.wait_for(where, 1)
+    assert [d["id"] for d in data(receiver.quiet(where))] == [after_resume]
+    assert got[0].body["data"][0]["id"] == after_resume
+    shown = http.get(location).json()
+    assert not any(key.startswith("agora:") for key in shown)
