@@ -83,6 +83,7 @@ RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart wit
 #   ARGV: ncheck, (kind, key index, field, [expected])*, nop, (command, key index, nargs, args...)*
 #   kinds: eq (hash field equals the expected value), nil (field absent), has (field present),
 #          free (string key absent or holding the expected token)
+#   XADDSEQ stream (counter key index, fields...): XADD with the id <INCR counter>-0 (the numbered change feed)
 # Returns 1 when it wrote, 0 when a precondition failed (nothing written).
 _APPLY = """
 local i = 1
@@ -106,7 +107,12 @@ local nops = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nops do
   local command, key, n = ARGV[i], KEYS[tonumber(ARGV[i + 1])], tonumber(ARGV[i + 2])
   i = i + 3
-  redis.call(command, key, unpack(ARGV, i, i + n - 1))
+  if command == 'XADDSEQ' then
+    local seq = redis.call('INCR', KEYS[tonumber(ARGV[i])])
+    redis.call('XADD', key, seq .. '-0', unpack(ARGV, i + 1, i + n - 1))
+  else
+    redis.call(command, key, unpack(ARGV, i, i + n - 1))
+  end
   i = i + n
 end
 return 1
@@ -571,10 +577,11 @@ class RedisStore(Store):
                 self._history_ops(
                     script, shard, tenant, history.history_update(self.history, before, after, at), heads, at
                 )
-            script.op(
-                "XADD", feed, "*", "t", tenant, "e", eid, "b", before_raw or b"", "a", after_raw or b"", "at", at,
-                "k", f"{order}|{n:06d}",
-            )  # fmt: skip
+            fields = ("t", tenant, "e", eid, "b", before_raw or b"", "a", after_raw or b"", "at", at)
+            if self.config.cluster:
+                script.op("XADD", feed, "*", *fields, "k", f"{order}|{n:06d}")
+            else:  # one server: every key is in reach of one script, the event is numbered at once
+                script.op("XADDSEQ", self._gkey("changes"), script.keys(self._gkey("seq")), *fields)
         script.op("SADD", self._key(shard, "tenants"), tenant)
         return script
 
@@ -915,8 +922,9 @@ class RedisStore(Store):
         return 0 if value is None else int(value)
 
     async def _move_events(self) -> None:
-        """Give the shards' new events their global sequence numbers (until no shard has any left)."""
-        while True:
+        """Give the shards' new events their global sequence numbers (until no shard has any left). On one server
+        the writes number their events themselves and there is nothing to move."""
+        while self.config.cluster:
             moved = await self._move_once()
             if moved < PUMP_BATCH:
                 return
