@@ -22,6 +22,7 @@ import orjson
 
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, OperationNotSupported, ResourceNotFound
+from broker.core.linked import parse_join
 from broker.core.model import NULL_URI, now_iso
 from broker.core.normalize import check_datetime, check_name, check_uri
 from broker.core.query import Paging
@@ -135,6 +136,7 @@ class Compiled:
     context: Any  # the @context of notifications: jsonldContext, else the one the subscription was written with
     created_at: str
     show_changes: bool = False
+    join: tuple[str, int] = ("@none", 1)  # notification.join and joinLevel (clause 4.5.23)
     paused: tuple[str, str] | None = None  # the last pause: changes made from its start to its end notify nothing
     time_interval: float | None = None  # periodic notifications (seconds); changes then notify nothing
     dataset_ids: frozenset[str | None] | None = None  # instances to show; None stands for the default instance
@@ -168,9 +170,15 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
         created_at=doc.get("createdAt", ""),
         show_changes=bool(notification.get("showChanges", False)),
         time_interval=doc.get("timeInterval"),
+        join=_join(notification),
         paused=(doc[PAUSED_AT], doc[RESUMED_AT]) if PAUSED_AT in doc and RESUMED_AT in doc else None,
         dataset_ids=_dataset_ids(doc.get("datasetId")),
     )
+
+
+def _join(notification: Mapping[str, Any]) -> tuple[str, int]:
+    level = notification.get("joinLevel")
+    return parse_join(notification.get("join"), None if level is None else str(level))
 
 
 def _dataset_ids(values: list[str] | None) -> frozenset[str | None] | None:
@@ -351,6 +359,14 @@ def _notification(value: Any) -> dict[str, Any]:
     for key in ("sysAttrs", "showChanges"):
         if key in note:
             _bool(note[key], f"notification.{key}")
+    if "join" in note or "joinLevel" in note:
+        level = note.get("joinLevel")
+        if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+            raise _fail("notification.joinLevel must be an integer")
+        try:
+            parse_join(note.get("join"), None if level is None else str(level))
+        except BadRequestData as exc:
+            raise _fail(f"notification: {exc}") from exc
     if "format" in note and note["format"] not in FORMATS:
         raise _fail(f"notification.format: {note['format']!r} is not one of {', '.join(FORMATS)}")
     if "endpoint" not in note:
@@ -429,13 +445,10 @@ def _key_value(value: Any, where: str) -> dict[str, str]:
 
 def _check_unsupported(doc: Mapping[str, Any]) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
-    note = doc["notification"]
     if "jsonKeys" in doc:
         raise OperationNotSupported("jsonKeys is not supported yet")
     if "csf" in doc:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
-    if note.get("join", "@none") != "@none" or "joinLevel" in note:
-        raise OperationNotSupported("notification.join is not supported yet")
 
 
 # -- the operations ---------------------------------------------------------------------------------------------

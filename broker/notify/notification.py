@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from broker.core.model import CONTENT_MEMBER, NULL_URI, Entity
-from broker.core.render import as_feature, render
+from broker.core.render import as_feature, render, render_inline
 from broker.core.subscriptions import Compiled
 from broker.ld.codec import compact_types
 from broker.ld.termmap import TermMap
@@ -19,21 +19,36 @@ GEO_JSON = "application/geo+json"
 _NAMESPACE = uuid.UUID("5f0c6a52-8d0e-4c4e-9a55-3c1f3f8a9e21")
 
 
-def notification_id(tenant: str, sub_id: str, seq: int) -> str:
+def notification_id(tenant: str, sub_id: str, seq: int | str) -> str:
     """Deterministic: a redelivery after a restart carries the id of the first attempt (decision record 0022)."""
     name = "\n".join((tenant, sub_id, str(seq)))
     return f"urn:ngsi-ld:Notification:{uuid.uuid5(_NAMESPACE, name)}"
 
 
-def build(sub: Compiled, change: Change, reason: str, deleted: frozenset[str], tm: TermMap, now: str) -> dict[str, Any]:
-    """The notification of one change; `deleted` are the attribute IRIs whose deletion is reported."""
-    doc = _data(sub, change, deleted, tm)
+def build(
+    sub: Compiled,
+    changes: list[tuple[Change, frozenset[str]]],
+    reason: str,
+    tm: TermMap,
+    now: str,
+    linked: dict[str, Entity] | None = None,
+) -> dict[str, Any]:
+    """The notification of one or more changes (in feed order), each with the attribute IRIs whose deletion it
+    reports. Its id follows from the changes it carries, so a redelivery carries the same id. `linked` are the
+    entities notification.join brings in (clause 4.5.23): inline inside the Relationships, or flat after them."""
+    shown = [
+        (_data(sub, change, deleted, tm, linked or {}), change.after or change.before or {})
+        for change, deleted in changes
+    ]
+    if sub.join[0] == "flat" and linked:
+        shown += [(render(dataset_instances(e, sub.dataset_ids), tm, sub.view), e) for e in linked.values()]
+    seqs = [change.seq for change, _ in changes]
     return {
-        "id": notification_id(sub.tenant, sub.id, change.seq),
+        "id": notification_id(sub.tenant, sub.id, seqs[0] if len(seqs) == 1 else f"{seqs[0]}-{seqs[-1]}-{len(seqs)}"),
         "type": "Notification",
         "subscriptionId": sub.id,
         "notifiedAt": now,
-        "data": as_data(sub, [(doc, change.after or change.before or {})], tm),
+        "data": as_data(sub, shown, tm),
         "triggerReason": reason,
     }
 
@@ -47,12 +62,18 @@ def as_data(sub: Compiled, shown: list[tuple[dict[str, Any], Entity]], tm: TermM
     return {"type": "FeatureCollection", "features": [as_feature(doc, entity, location) for doc, entity in shown]}
 
 
-def _data(sub: Compiled, change: Change, deleted: frozenset[str], tm: TermMap) -> dict[str, Any]:
+def _data(
+    sub: Compiled, change: Change, deleted: frozenset[str], tm: TermMap, linked: dict[str, Entity]
+) -> dict[str, Any]:
     if change.after is None:
         assert change.before is not None
         # A deleted entity is reported by its id, type and the time of deletion.
         return {"id": change.entity_id, "type": compact_types(change.before["type"], tm), "deletedAt": change.at}
-    doc = render(dataset_instances(change.after, sub.dataset_ids), tm, sub.view)
+    shown = dataset_instances(change.after, sub.dataset_ids)
+    if sub.join[0] == "inline" and linked:
+        doc = render_inline(shown, tm, sub.view, linked, sub.join[1])
+    else:
+        doc = render(shown, tm, sub.view)
     for iri in sorted(deleted):
         doc[tm.compact_iri(iri)] = _deleted_attribute(sub.view.format, change.at)
     if sub.show_changes and change.before is not None and sub.view.format != "simplified":

@@ -26,6 +26,7 @@ from datetime import datetime
 
 import httpx
 
+from broker.core.linked import linked_entities
 from broker.core.model import now_iso
 from broker.core.subscriptions import Compiled, compile_subscription, is_live
 from broker.ld.resolver import ContextResolver
@@ -282,7 +283,10 @@ class Notifier:
             return  # deleted, paused or expired while the notification waited in its lane
         if _throttled(job.sub, lane.last_notified, now):
             return  # dropped: throttling is a minimum period between notifications (decision record 0022)
-        body = build(job.sub, [(job.change, job.deleted)], job.reason, job.tm, now)
+        linked = None
+        if job.sub.join[0] != "@none" and job.change.after is not None:
+            linked = await linked_entities(self.store, job.sub.tenant, [job.change.after], job.sub.join[1])
+        body = build(job.sub, [(job.change, job.deleted)], job.reason, job.tm, now, linked)
         content, headers = request_parts(job.sub.endpoint, body, job.tm.context_value, job.tm.link_url, job.sub.tenant)
         lane.last_notified = now
         ok = await self._send(job, lane, content, headers)

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from broker.core.caller import Caller
-from broker.core.model import now_iso
+from broker.core.linked import linked_entities
+from broker.core.model import Entity, now_iso
 from broker.core.query import Queries
-from broker.core.render import render
+from broker.core.render import render, render_inline
 from broker.core.subscriptions import Compiled, compile_subscription, is_live
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
@@ -93,6 +94,16 @@ class PeriodicNotifier:
             log.exception("periodic subscription %s cannot be compiled; skipped", record.id)
             return None
 
+    async def _shown(self, sub: Compiled, tm: TermMap, entities: list[Entity]) -> list[tuple[dict[str, Any], Entity]]:
+        """The selected entities rendered, with what notification.join brings in (clause 4.5.23)."""
+        linked: dict[str, Entity] = {}
+        if sub.join[0] != "@none":
+            linked = await linked_entities(self.store, sub.tenant, entities, sub.join[1])
+        shown = [(_render(sub, tm, e, linked), e) for e in entities]
+        if sub.join[0] == "flat":
+            shown += [(_render(sub, tm, e, {}), e) for e in linked.values()]
+        return shown
+
     async def _notify(self, record: SubscriptionRecord, sub: Compiled, tm: TermMap) -> None:
         now = now_iso()
         entities = await self.queries.select(Caller(tenant=sub.tenant), _queries(sub))
@@ -101,13 +112,18 @@ class PeriodicNotifier:
             "type": "Notification",
             "subscriptionId": sub.id,
             "notifiedAt": now,
-            "data": as_data(
-                sub, [(render(dataset_instances(e, sub.dataset_ids), tm, sub.view), e) for e in entities], tm
-            ),
+            "data": as_data(sub, await self._shown(sub, tm, entities), tm),
         }
         content, headers = request_parts(sub.endpoint, body, tm.context_value, tm.link_url, sub.tenant)
         ok = await deliver(self._transport, sub.endpoint, content, headers, self.retry)
         await self.store.record_delivery(sub.tenant, sub.id, Delivery(now, ok))
+
+
+def _render(sub: Compiled, tm: TermMap, entity: Entity, linked: dict[str, Entity]) -> dict[str, Any]:
+    shown = dataset_instances(entity, sub.dataset_ids)
+    if sub.join[0] == "inline":
+        return render_inline(shown, tm, sub.view, linked, sub.join[1])
+    return render(shown, tm, sub.view)
 
 
 def _queries(sub: Compiled) -> list[Query]:

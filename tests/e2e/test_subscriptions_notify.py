@@ -455,3 +455,38 @@ def test_changes_made_while_paused_are_never_notified(http: httpx.Client, receiv
     assert got[0].body["data"][0]["id"] == after_resume
     shown = http.get(location).json()
     assert not any(key.startswith("agora:") for key in shown)
+
+
+def test_join_brings_linked_entities_into_notifications(http: httpx.Client, receiver: Receiver) -> None:
+    """notification.join (clause 4.5.23): inline puts the linked entity inside the Relationship, flat adds it to
+    data after the notified entity."""
+    inline, flat = path(), path()
+    kind = "Bus" + uuid.uuid4().hex[:6]
+    for where, join in ((inline, "inline"), (flat, "flat")):
+        body = {
+            "type": "Subscription",
+            "entities": [{"type": kind}],
+            "notification": {
+                "format": "keyValues",
+                "join": join,
+                "joinLevel": 1,
+                "endpoint": {"uri": receiver.url + where},
+            },
+        }
+        assert http.post(f"{BASE}/subscriptions", json=body).status_code == 201
+    driver = uid("Person")
+    ok(
+        http.post(
+            f"{BASE}/entities", json={"id": driver, "type": "Person", "name": {"type": "Property", "value": "Ana"}}
+        )
+    )
+    bus = uid(kind)
+    ok(
+        http.post(
+            f"{BASE}/entities", json={"id": bus, "type": kind, "driver": {"type": "Relationship", "object": driver}}
+        )
+    )
+    (inline_note,) = receiver.wait_for(inline, 1)
+    assert inline_note.body["data"][0]["driver"] == {"id": driver, "type": "Person", "name": "Ana"}
+    (flat_note,) = receiver.wait_for(flat, 1)
+    assert [d["id"] for d in flat_note.body["data"]] == [bus, driver]

@@ -98,6 +98,9 @@ BAD = [
     ("id not a URI", sub(id="not a uri")),
     ("neither entities nor watchedAttributes", {k: v for k, v in sub().items() if k != "entities"}),
     ("empty entities", sub(entities=[])),
+    ("join unknown", with_notification(join="deep")),
+    ("joinLevel zero", with_notification(join="flat", joinLevel=0)),
+    ("joinLevel text", with_notification(join="flat", joinLevel="2")),
     ("timeInterval zero", sub(timeInterval=0)),
     ("timeInterval not a number", sub(timeInterval="60")),
     ("timeInterval with watchedAttributes", sub(timeInterval=60, watchedAttributes=["speed"])),
@@ -168,7 +171,6 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 
 NOT_YET = [
-    ("join", with_notification(join="flat")),
     ("csf", sub(csf="a==1")),
     ("jsonKeys", sub(jsonKeys=["config"])),
 ]
