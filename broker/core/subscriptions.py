@@ -149,6 +149,9 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
     """
     notification = doc["notification"]
     expand_values = _names(tm, doc.get("expandValues"), "expandValues")
+    json_keys = _names(tm, doc.get("jsonKeys"), "jsonKeys")
+    if expand_values is not None and json_keys is not None:  # never expanded, whatever expandValues says
+        expand_values -= json_keys
     query = Query(
         q=parse_q(doc["q"], tm, expand_values=expand_values) if "q" in doc else None,
         scope=parse_scope_query(doc["scopeQ"]) if "scopeQ" in doc else None,
@@ -445,8 +448,6 @@ def _key_value(value: Any, where: str) -> dict[str, str]:
 
 def _check_unsupported(doc: Mapping[str, Any]) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
-    if "jsonKeys" in doc:
-        raise OperationNotSupported("jsonKeys is not supported yet")
     if "csf" in doc:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
 

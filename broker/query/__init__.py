@@ -43,6 +43,7 @@ QUERY_PARAMS: Final = frozenset(
         "type",
         "q",
         "expandValues",
+        "jsonKeys",
         "scopeQ",
         "georel",
         "geometry",
@@ -92,6 +93,10 @@ def parse_query(params: Mapping[str, str], tm: TermMap, *, limits: Limits = DEFA
     expand_values = None
     if (raw := get("expandValues")) is not None:
         expand_values = frozenset(expand_name(tm, n, "expandValues") for n in _split_list("expandValues", raw, limits))
+    if (raw := get("jsonKeys")) is not None:
+        # jsonKeys: values never expanded as JSON-LD (clause 6.4.3.2), whatever expandValues says (record 0012).
+        json_keys = frozenset(expand_name(tm, n, "jsonKeys") for n in _split_list("jsonKeys", raw, limits))
+        expand_values = expand_values - json_keys if expand_values is not None else None
     ids = get("id")
     id_list = _split_list("id", ids, limits) if ids is not None else None
     for entity_id in id_list or ():

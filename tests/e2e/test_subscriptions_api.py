@@ -106,7 +106,7 @@ def test_bad_subscriptions_are_refused_and_create_nothing(http: httpx.Client) ->
         r = http.post(BASE, json=body, headers=h)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["type"] == ERR + "BadRequestData", body
-    r = http.post(BASE, json=subscription(jsonKeys=["config"]), headers=h)
+    r = http.post(BASE, json=subscription(csf="a==1"), headers=h)
     assert r.status_code == 422 and r.json()["type"] == ERR + "OperationNotSupported"
     assert http.get(BASE, headers=h).json() == []
 

@@ -225,3 +225,13 @@ def test_configurable_limits(tm: TermMap) -> None:
 
 def test_count_terms(tm: TermMap) -> None:
     assert count_terms(parse_q("a;(b|c);d==1", tm)) == 4
+
+
+def test_json_keys_are_never_expanded_whatever_expand_values_says() -> None:
+    from broker.ld.termmap import core_termmap
+    from broker.query import parse_query
+
+    tm = core_termmap()
+    both = parse_query({"q": "kind==car", "expandValues": "kind,other", "jsonKeys": "kind"}, tm)
+    assert both.expand_values is not None
+    assert tm.expand_term("kind") not in both.expand_values and tm.expand_term("other") in both.expand_values

@@ -172,7 +172,6 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 NOT_YET = [
     ("csf", sub(csf="a==1")),
-    ("jsonKeys", sub(jsonKeys=["config"])),
 ]
 
 
