@@ -163,8 +163,13 @@ def report(rows: list[Measure], args: argparse.Namespace) -> str:
     for operation in dict.fromkeys(r.operation for r in rows):
         one = next((r for r in rows if r.operation == operation and r.workers == 1), None)
         two = next((r for r in rows if r.operation == operation and r.workers == 2), None)
-        if one and two and one.rate:
-            lines.append(f"- {operation}: 2 processes / 1 process = {two.rate / one.rate:.2f}")
+        if one and two and one.rate and two.broker_us_per_request:
+            per_cpu = one.broker_us_per_request / two.broker_us_per_request
+            lines.append(
+                f"- {operation}: 2 processes / 1 process = {two.rate / one.rate:.2f} measured, with "
+                f"{two.broker_cpu:.2f} / {one.broker_cpu:.2f} cores for the brokers; requests per broker CPU-second "
+                f"2 / 1 = {per_cpu:.2f}, so with a core for each process: {2 * per_cpu:.2f}"
+            )
     return "\n".join(lines) + "\n"
 
 
