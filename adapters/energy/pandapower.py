@@ -61,10 +61,9 @@ class PandapowerAdapter(Adapter):
         if "bus" not in tables:
             raise SourceError(f"{self.file}: no bus table: not a pandapower network")
         self.buses = {index: row for index, row in tables["bus"].rows}
-        for name, table in tables.items():  # never drop source objects silently
+        for name, table in tables.items():  # never drop source objects silently: the summary names them
             if table.rows and name not in TRANSLATED and not name.startswith(NOT_OBJECTS):
-                self.reject(self.file, table.rows[0][0], name, f"table {name} ({len(table.rows)} rows) is not "
-                            "translated yet")  # fmt: skip
+                self.notes.append(f"{self.file}: table {name} ({len(table.rows)} rows) is not translated yet")
         yield from self._buses(tables["bus"])
         for name, translate in (("line", self._line), ("trafo", self._trafo), ("switch", self._switch),
                                 ("load", self._load_row), ("sgen", self._generator), ("gen", self._generator),
