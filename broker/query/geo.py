@@ -11,6 +11,7 @@ the WGS84 sphere, see `distance_m`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -139,11 +140,17 @@ def distance_m(point: Point, geometry: BaseGeometry) -> float:
     scale = math.cos(math.radians(lat0))
     local = _local(geometry, lon0, lat0, scale)
     origin = Point(0.0, 0.0)
-    if local.covers(origin):
-        return 0.0
-    nearest = nearest_points(origin, local)[1]
-    lon = lon0 + (nearest.x / scale if scale > 1e-12 else 0.0)
-    best = haversine_m(lon0, lat0, lon, lat0 + nearest.y)
+    # Segments a few subnormal numbers long make GEOS divide by (nearly) zero: its warnings are not errors here,
+    # and a point it could not place (NaN) leaves the answer to the vertices below.
+    best = math.inf
+    with np.errstate(all="ignore"), contextlib.suppress(ValueError):  # ValueError: GEOS found no nearest point
+        if local.covers(origin):
+            return 0.0
+        nearest = nearest_points(origin, local)[1]
+        lon = lon0 + (nearest.x / scale if scale > 1e-12 else 0.0)
+        best = haversine_m(lon0, lat0, lon, lat0 + nearest.y)
+    if math.isnan(best):
+        best = math.inf
     # Far away the projection may pick a worse point than a vertex: the vertices are points of the geometry too.
     for x, y in shapely.get_coordinates(geometry):
         best = min(best, haversine_m(lon0, lat0, float(x), float(y)))

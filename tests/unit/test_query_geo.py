@@ -174,3 +174,15 @@ def test_distance_to_a_line_far_across_the_antimeridian_is_not_zero() -> None:
     assert distance_m(Point(0, 0), box) > 19_000_000
     parts = MultiLineString([[(170, 0), (175, 0)], [(-4, 0), (-3, 0)]])
     assert distance_m(Point(-5, 0), parts) == pytest.approx(haversine_m(-5, 0, -4, 0))
+
+
+def test_distance_to_segments_of_subnormal_length_is_bounded_by_the_vertices() -> None:
+    """GEOS cannot place a nearest point on a segment 1e-300 degrees long: the vertices answer, no warning."""
+    from shapely.geometry import LineString, Point
+
+    from broker.query.geo import distance_m
+
+    assert distance_m(Point(0.0, 0.0), LineString([(0.0, 5e-324), (0.0, 1e-300)])) == pytest.approx(0.0, abs=1e-6)
+    assert distance_m(Point(1.0, 0.0), LineString([(0.0, 5e-324), (5e-324, 1e-300)])) == pytest.approx(
+        111195.08, rel=1e-6
+    )
