@@ -162,6 +162,8 @@ class Notifier:
     async def _step(self, read: int) -> int:
         """Read one batch after `read`, dispatch it, persist the cursor; the new read position."""
         await self._wait_for_room()
+        if not self._open and await self._skip_to(read) > read:
+            return self._floor  # nothing could be notified: the feed was passed over without decoding it
         changes = await self.store.changes_since(read, self.config.batch)
         if changes:
             await self._dispatch(changes)
@@ -172,6 +174,18 @@ class Notifier:
                 await asyncio.wait_for(self._progress.wait(), self.config.poll_interval)
             self._progress.clear()
         return read
+
+    async def _skip_to(self, read: int) -> int:
+        """With no subscription at all, move the cursor to the end of the feed: decoding every change (two whole
+        entity states each) only to match it against nothing cost 7% of a PATCH. The end is read before the
+        subscriptions are listed, so a subscription made meanwhile is younger than every change skipped (and
+        changes older than a subscription never notify it)."""
+        last = await self.store.last_seq()
+        if last <= read or await self.store.list_subscriptions():
+            return read
+        self._floor = last
+        await self._save_cursor()
+        return last
 
     async def _wait_for_room(self) -> None:
         while len(self._open) >= self.config.max_pending:
