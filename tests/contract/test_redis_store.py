@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from broker.store.base import DEFAULT_TENANT, ContextRecord, EntityFilter, Insta
 from broker.store.memory import MemoryStore
 from broker.store.redis import LEASE_MS, SLOTS, RedisStore, parse_url, shard_tags
 from tests.contract.contract_helpers import EX, entity
-from tests.support.redis_servers import RedisClusterServers, RedisServer
+from tests.support import redis_servers
+from tests.support.redis_servers import RedisClusterServers, RedisServer, running_redis
 
 
 @pytest.mark.parametrize(
@@ -212,3 +214,10 @@ async def test_paged_scans_hand_out_every_match_once_in_id_order(two: tuple[Stor
         for size in (1, 3, 64, 1000):
             paged = [e["id"] async for batch in store.scan_batches(DEFAULT_TENANT, flt, size) for e in batch]
             assert paged == expected, (flt, size)
+
+
+def test_a_missing_redis_server_fails_with_a_clear_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(redis_servers, "REDIS_SERVER", Path("/nonexistent/redis-server"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find there either
+    with pytest.raises(pytest.fail.Exception, match="redis-server is missing"), running_redis(tmp_path):
+        pass

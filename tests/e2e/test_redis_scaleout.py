@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import link, uid
-from tests.support.redis_servers import RedisServer, running_redis
+from tests.support.redis_servers import RedisServer, running_redis, running_redis_cluster
 from tests.support.servers import BrokerProcess, running_broker, start_broker
 
 BASE = "/ngsi-ld/v1"
@@ -197,6 +197,25 @@ def test_workers_over_redis_act_as_one_broker(redis_server: RedisServer, receive
         time.sleep(1.0)
         assert sorted(e["id"] for e in receiver.at(path)) == sorted(ids), "each write notified exactly once"
         assert len(got) >= len(ids)
+
+
+def test_two_processes_over_a_redis_cluster(receiver: Receiver, tmp_path: Path) -> None:
+    """The same over a 3-master Redis Cluster: a batch spread over shards, read back and notified once each."""
+    kind, path = f"Ferry{uuid.uuid4().hex[:6]}", f"/cluster/{uuid.uuid4().hex[:6]}"
+    with (
+        running_redis_cluster(tmp_path / "cluster") as cluster,
+        running_broker(cluster.url, tmp_path, extra_env=FAST) as a,
+        running_broker(cluster.url, tmp_path, extra_env=FAST) as b,
+    ):
+        subscribe(a.url, receiver, path, kind)
+        batch = [{"id": uid(kind), "type": kind, "n": n} for n in range(20)]
+        r = httpx.post(f"{b.url}{BASE}/entityOperations/upsert", json=batch)
+        assert r.status_code in (201, 204), r.text
+        listed = httpx.get(f"{a.url}{BASE}/entities", params={"type": kind, "limit": 100}).json()
+        assert sorted(e["id"] for e in listed) == sorted(e["id"] for e in batch)
+        receiver.wait_until(path, lambda found: len(found) >= len(batch))
+        time.sleep(1.0)
+        assert sorted(e["id"] for e in receiver.at(path)) == sorted(e["id"] for e in batch)
 
 
 @pytest.fixture
