@@ -75,6 +75,8 @@ def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, requir
     if period.months > _LONGEST_MONTHS or period.micros > _LONGEST_MICROS:  # and the store's integers overflow
         raise BadRequestData("aggrPeriodDuration is longer than years 1 to 9999, the range of DateTimes")
     last_n = P.integer(request, "lastN", 0, 1, 10**9) or None
+    if "pick" in selection and "attrs" in selection:
+        raise BadRequestData("attrs and pick cannot be used together (attrs is the deprecated form of pick)")
     pick = _projection(selection.get("pick") or selection.get("attrs"), tm)
     datasets = P.csv(request, "datasetId")
     return TemporalView(

@@ -475,3 +475,10 @@ def test_query_with_geo_scope_id_pattern_and_omit(tenant_http: httpx.Client) -> 
     assert found(id=paris) == [paris]
     docs = tenant_http.get(T, params={**window, "omit": "location", "id": lyon}).json()
     assert "location" not in docs[0] and "speed" in docs[0]
+
+
+def test_attrs_and_pick_together_are_refused(tenant_http: httpx.Client) -> None:
+    eid = uid()
+    assert tenant_http.post(T, json={"id": eid, "type": "Sensor", "t": temp(1, hour(0))}).status_code == 201
+    r = tenant_http.get(f"{T}/{eid}", params={"attrs": "t", "pick": "t"})
+    assert r.status_code == 400 and error_type(r) == "BadRequestData"
