@@ -22,11 +22,6 @@ class KnownGap:
 
 
 AGORA: dict[str, KnownGap] = {
-    "errors.missing_content_length_is_411": KnownGap(
-        "Agora accepts a chunked request body without Content-Length (broker/http/negotiation.py); clause 6.3.4 "
-        "asks for 411 whenever Content-Length is absent",
-        None,
-    ),
 }
 
 PRODUCTS: dict[str, dict[str, KnownGap]] = {"agora": AGORA, "none": {}}

@@ -56,7 +56,7 @@ async def read_json(request: Request, max_bytes: int, *, merge_patch: bool = Fal
     if kind not in allowed:
         raise HttpError(415, "Unsupported Media Type", f"Content-Type must be one of {', '.join(sorted(allowed))}")
     length = request.headers.get("content-length")
-    if length is None and "chunked" not in request.headers.get("transfer-encoding", ""):
+    if length is None:  # clause 6.3.4: a body sent chunked too (decision record 0009)
         raise HttpError(411, "Length Required", "a request body needs a Content-Length header")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise HttpError(413, "Content Too Large", f"the body exceeds {max_bytes} bytes")

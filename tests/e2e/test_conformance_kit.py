@@ -132,8 +132,8 @@ def test_markdown_report(whole_run: KitRun) -> None:
     assert "| `entities.create_answers_201_with_location` |" in text
     assert all(f"`{name}`" in text for name in AGORA) and ("## Known gaps" in text) == bool(AGORA)
     assert "## Coverage of the inventory's clauses" in text and "Clauses without a case" in text
-    # a known gap shows the HTTP exchange behind it
-    assert "> POST " in text and "< 201" in text
+    # a known gap shows the HTTP exchange behind it (failures do too: test_cli_exits_1_when_a_case_fails)
+    assert ("> POST " in text and "< 201" in text) == bool(AGORA)
 
 
 class _BrokenBroker(BaseHTTPRequestHandler):
@@ -170,11 +170,16 @@ def broken_broker() -> Iterator[str]:
         server.server_close()
 
 
-def test_cli_exits_1_when_a_case_fails(broken_broker: str) -> None:
-    done = run_cli("--broker", broken_broker, "--only", "entities.create_answers_201_with_location")
+def test_cli_exits_1_when_a_case_fails(broken_broker: str, tmp_path: Path) -> None:
+    report = tmp_path / "failed.md"
+    done = run_cli(
+        "--broker", broken_broker, "--only", "entities.create_answers_201_with_location", "--report", str(report)
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == "0 passed, 1 failed, 0 not implemented, 0 known gaps"
     assert "FAIL 5.6.1" in done.stdout and "expected HTTP 201, got 500" in done.stdout
+    text = report.read_text()  # the report shows the HTTP exchange behind the failure
+    assert "> POST " in text and "< 500" in text
 
 
 def test_cli_exits_2_without_a_broker() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 
 from tests.e2e.helpers import CORE, LD, link, uid, vehicle
@@ -425,3 +427,12 @@ def test_dataset_id_selects_instances_on_retrieval(http: httpx.Client) -> None:
     doc = http.get(f"{BASE}/entities/{eid}", params={"datasetId": "@none,urn:ngsi-ld:Dataset:radar"}).json()
     assert doc == {"id": eid, "type": "T", "speed": [speed[0], speed[2]], "name": {"type": "Property", "value": "x"}}
     assert http.get(f"{BASE}/entities/{eid}", params={"datasetId": "not a uri"}).status_code == 400
+
+
+def test_a_chunked_body_without_content_length_is_411(http: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"id": "urn:ngsi-ld:Thing:chunked", "type": "Thing"}'
+
+    r = http.post("/ngsi-ld/v1/entities", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 411
+    assert http.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:chunked").status_code == 404
