@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import os
 import random
 import uuid
@@ -608,9 +609,14 @@ class RedisStore(Store):
         old_boxes = common.geo_boxes(before) if before else set()
         new_boxes = common.geo_boxes(after) if after else set()
         for attr, box in sorted(old_boxes - new_boxes):
-            script.op("ZREM", self._key(shard, "g", tenant, attr), _member(eid, _box_text(box)))
+            kind = "gp" if _geo_point(box) else "g"
+            script.op("ZREM", self._key(shard, kind, tenant, attr), _member(eid, _box_text(box)))
         for attr, box in sorted(new_boxes - old_boxes):
-            script.op("ZADD", self._key(shard, "g", tenant, attr), _score(box[0]), _member(eid, _box_text(box)))
+            member = _member(eid, _box_text(box))
+            if _geo_point(box):  # a point Redis GEO can hold: found by GEOSEARCH
+                script.op("GEOADD", self._key(shard, "gp", tenant, attr), box[0], box[1], member)
+            else:
+                script.op("ZADD", self._key(shard, "g", tenant, attr), _score(box[0]), member)
 
     # -- temporal history --------------------------------------------------------------------------------------
     # Per shard, next to the entities: `th:<tenant>` hash id -> temporal entity record, `tv:<tenant>` hash id ->
@@ -853,14 +859,39 @@ class RedisStore(Store):
         if flt.bbox is not None:
             attr, boxes = flt.bbox
             east = max((b[2] for b in boxes), default=None)
-            members = (
-                [] if east is None else await r.zrangebyscore(self._key(shard, "g", tenant, attr), "-inf", _score(east))
+            members, points = await asyncio.gather(
+                self._boxes_west_of(self._key(shard, "g", tenant, attr), east),
+                self._points_near(self._key(shard, "gp", tenant, attr), boxes),
             )
-            boxed = {_member_id(m) for m in members if _box_hits(m, boxes)}
+            boxed = {_member_id(m) for m in [*members, *points] if _box_hits(m, boxes)}
             candidates = boxed if candidates is None else candidates & boxed
         if candidates is None:
             candidates = {m.decode() for m in await r.zrange(self._key(shard, "ids", tenant), 0, -1)}
         return candidates
+
+    async def _boxes_west_of(self, key: str, east: float | None) -> list[bytes]:
+        """The members of a box index whose west edge is at or west of `east` (None: no box asked, none)."""
+        return [] if east is None else list(await self._redis.zrangebyscore(key, "-inf", _score(east)))
+
+    async def _points_near(self, key: str, boxes: tuple[Box, ...]) -> list[bytes]:
+        """The members of a GEO set that may lie in the boxes: per box, GEOSEARCH in a circle holding it (the
+        caller tests each point against the boxes); a box too large for that reads the whole set."""
+        circles = []
+        for box in boxes:
+            min_lon, max_lon = max(box[0], -180.0), min(box[2], 180.0)
+            min_lat, max_lat = max(box[1], -GEO_MAX_LAT), min(box[3], GEO_MAX_LAT)
+            if min_lon > max_lon or min_lat > max_lat:
+                continue  # no point Redis GEO holds can be in it
+            if max_lon - min_lon > 90.0 or max_lat - min_lat > 60.0:
+                return list(await self._redis.zrange(key, 0, -1))
+            lon, lat = (min_lon + max_lon) / 2, (min_lat + max_lat) / 2
+            samples = [(x, y) for x in (min_lon, lon, max_lon) for y in (min_lat, lat, max_lat)]
+            radius = max(_distance_m(lon, lat, x, y) for x, y in samples) * 1.01 + 50.0  # geohash precision
+            circles.append((lon, lat, radius))
+        found = await asyncio.gather(
+            *(self._redis.geosearch(key, longitude=x, latitude=y, radius=r, unit="m") for x, y, r in circles)
+        )
+        return [m for members in found for m in members]
 
     async def scan(self, tenant: str, flt: EntityFilter) -> list[Entity]:
         return [e for batch in [b async for b in self.scan_batches(tenant, flt, 1024)] for e in batch]
@@ -1158,6 +1189,25 @@ def _member_id(member: bytes) -> str:
 
 def _score(value: float) -> str:
     return repr(value) if value == value else "0"  # NaN never reaches here (refused on write); inf is "inf"
+
+
+GEO_MAX_LAT = 85.05112878  # Redis GEO holds latitudes up to this (Web Mercator)
+_GEO_EARTH_RADIUS_M = 6372797.560856  # the radius Redis GEO measures with
+
+
+def _geo_point(box: Box) -> bool:
+    """Whether an indexed box is a point Redis GEO can hold."""
+    return box[0] == box[2] and box[1] == box[3] and -180 <= box[0] <= 180 and -GEO_MAX_LAT <= box[1] <= GEO_MAX_LAT
+
+
+def _distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance (haversine), as Redis GEO computes it."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    h = (
+        math.sin((phi2 - phi1) / 2) ** 2
+        + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * _GEO_EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _box_text(box: Box) -> str:

@@ -221,3 +221,33 @@ def test_a_missing_redis_server_fails_with_a_clear_message(monkeypatch: pytest.M
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find there either
     with pytest.raises(pytest.fail.Exception, match="redis-server is missing"), running_redis(tmp_path):
         pass
+
+
+async def test_point_index_narrows_box_queries_and_misses_nothing(two: tuple[Store, Store]) -> None:
+    store, _ = two
+    rng = random.Random(40)
+    loc = EX + "location"
+
+    def located(n: int) -> Entity:
+        made = entity(f"urn:p:{n:03d}")
+        lon, lat = 2.25 + rng.random() * 0.2, 48.8 + rng.random() * 0.1  # Paris
+        if n % 10 == 0:  # now and then a polygon, kept in the box index
+            ring = [[lon, lat], [lon + 0.01, lat], [lon + 0.01, lat + 0.01], [lon, lat]]
+            made["attrs"][loc] = [{"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": [ring]}}]
+        else:
+            made["attrs"][loc] = [{"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}]
+        return made
+
+    made = [located(n) for n in range(200)]
+    await store.write(DEFAULT_TENANT, [e["id"] for e in made], lambda _: WritePlan({e["id"]: e for e in made}))
+    boxes = {e["id"]: box for e in made for _, box in common.geo_boxes(e)}
+    for _ in range(20):
+        lon, lat = 2.25 + rng.random() * 0.2, 48.8 + rng.random() * 0.1
+        query = (lon, lat, lon + 0.02, lat + 0.01)
+        found = set(await store.find_ids(DEFAULT_TENANT, EntityFilter(bbox=(loc, (query,)))))
+        inside = {
+            eid
+            for eid, b in boxes.items()
+            if b[0] <= query[2] and b[2] >= query[0] and b[1] <= query[3] and b[3] >= query[1]
+        }
+        assert found == inside  # nothing dropped, and the boxes and points outside are left out
