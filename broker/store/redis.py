@@ -10,9 +10,12 @@ that the shards' slots spread evenly over the cluster, so a shard's keys can be 
     {prefix}:{tag}:t:<tenant>\\0<type>      zset  ids of that type
     {prefix}:{tag}:n:<tenant>\\0<attr>      zset  id\\0value scored by each number of a top-level attribute
     {prefix}:{tag}:g:<tenant>\\0<attr>      zset  id\\0box scored by the box's west edge (min longitude)
+    {prefix}:{tag}:gp:<tenant>\\0<attr>     geo   id\\0point of each GeoProperty point (GEOSEARCH)
     {prefix}:{tag}:tenants                set   tenants with something written in this shard
-    {prefix}:{tag}:feed                   stream the shard's change events, appended by the write's own script
+    {prefix}:{tag}:feed                   stream the shard's change events (cluster only), appended by the write
     {prefix}:{tag}:lock:<tenant>\\0<id>     string a multi-shard writer's lock on one entity
+    {prefix}:{tag}:th/tv:<tenant>         hash  temporal entity records / history versions by id
+    {prefix}:{tag}:ti:<tenant>\\0<id>       list  the entity's temporal instances in recording order
 
 A write of entities of one shard is optimistic: read, run the plan, then one script checks that every entity is
 still what was read (and not locked), writes the entities, their index entries and their change events, or does
@@ -20,8 +23,10 @@ nothing (the plan then runs again). A write over several shards (batch operation
 be atomic across entities) first locks its entities shard by shard, then commits each shard atomically.
 
 The global change feed with its integer sequence numbers lives under one more hash tag, with the cursors, the
-contexts and the subscriptions: `changes_since` first moves the shards' new events into it (a check-and-set
-script per move, so concurrent readers never assign two numbers to one event), then reads it.
+contexts (and their change stream, which keeps every process's @context cache coherent), the subscriptions and the
+leases. On a cluster, `changes_since` first moves the shards' new events into it (a check-and-set script per move,
+so concurrent readers never assign two numbers to one event), then reads it; on one server the write's own script
+numbers its events and appends them to it.
 """
 
 from __future__ import annotations
@@ -328,9 +333,11 @@ class RedisStore(Store):
         if self.config.cluster:
             from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-            nodes = [ClusterNode(host, port) for host, port in self.config.nodes]
+            nodes = [ClusterNode(host, port, connection_class=_FastConnection) for host, port in self.config.nodes]
             # The cluster client has no waiting pool: past max_connections a command fails, so the bound is high.
             self._r = RedisCluster(startup_nodes=nodes, decode_responses=False, max_connections=MAX_CONNECTIONS * 8)
+            # The nodes it discovers are made from these arguments: hiredis packs their commands too.
+            self._r.connection_kwargs["connection_class"] = _FastConnection
         else:
             from redis.asyncio import BlockingConnectionPool, Redis
             from redis.asyncio.retry import Retry
