@@ -82,6 +82,7 @@ LEASE_MS = 5_000  # a leader that stops renewing (killed, hung) is replaced afte
 MAX_ATTEMPTS = 1000
 PUMP_BATCH = 1000
 MAX_CONNECTIONS = 128  # per process (and per cluster node: times 8)
+SELECTIVE_RANGE = 2000  # a numeric range hint matching at most this many values is read from its index
 RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart with a small AOF fits in it
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
@@ -838,31 +839,22 @@ class RedisStore(Store):
         return found if pattern is None else [eid for eid in found if pattern.search(eid)]
 
     async def _shard_ids(self, shard: int, tenant: str, flt: EntityFilter, wanted: list[str]) -> set[str]:
-        """The ids of one shard that the filter's indexed parts let through (a superset for the hints)."""
+        """The ids of one shard that the filter's indexed parts let through (a superset for the hints). The
+        narrowest sources are read (ids, the smallest numeric range, the boxes); the types are then checked on
+        those candidates only, so a selective hint never reads a whole type index."""
         r = self._redis
+        candidates: set[str] | None = None
         if flt.ids is not None:
             if not wanted:
                 return set()
             scores = await r.zmscore(self._key(shard, "ids", tenant), wanted)
             candidates = {eid for eid, score in zip(wanted, scores, strict=True) if score is not None}
-        else:
-            candidates = None
-        if flt.types is not None:
-            lists = await asyncio.gather(
-                *(r.zrange(self._key(shard, "t", tenant, t), 0, -1) for t in sorted(flt.types))
-            )
-            typed = {m.decode() for members in lists for m in members}
-            candidates = typed if candidates is None else candidates & typed
-        for attr, op, number in flt.attr_ranges or ():
-            bounds = _RANGE_BOUNDS.get(op)
-            if bounds is None:
-                continue  # a hint may be ignored
-            low, high = (b.format(_score(common.as_double(number))) for b in bounds)
-            members = await r.zrangebyscore(self._key(shard, "n", tenant, attr), low, high)
-            ranged = {_member_id(m) for m in members}
+        ranges = self._range_queries(shard, tenant, flt)
+        if ranges:
+            counts = await asyncio.gather(*(r.zcount(key, low, high) for key, low, high in ranges))
+            key, low, high = ranges[counts.index(min(counts))]  # the other ranges may be ignored: hints only narrow
+            ranged = {_member_id(m) for m in await r.zrangebyscore(key, low, high)}
             candidates = ranged if candidates is None else candidates & ranged
-            if not candidates:
-                return set()
         if flt.bbox is not None:
             attr, boxes = flt.bbox
             east = max((b[2] for b in boxes), default=None)
@@ -872,9 +864,41 @@ class RedisStore(Store):
             )
             boxed = {_member_id(m) for m in [*members, *points] if _box_hits(m, boxes)}
             candidates = boxed if candidates is None else candidates & boxed
+        if flt.types is not None:
+            keys = [self._key(shard, "t", tenant, t) for t in sorted(flt.types)]
+            if candidates is None:
+                lists = await asyncio.gather(*(r.zrange(k, 0, -1) for k in keys))
+                return {m.decode() for members in lists for m in members}
+            listed = sorted(candidates)
+            if not listed:
+                return set()
+            typed = await asyncio.gather(*(r.zmscore(k, listed) for k in keys))
+            return {eid for n, eid in enumerate(listed) if any(scores[n] is not None for scores in typed)}
         if candidates is None:
             candidates = {m.decode() for m in await r.zrange(self._key(shard, "ids", tenant), 0, -1)}
         return candidates
+
+    def _range_queries(self, shard: int, tenant: str, flt: EntityFilter) -> list[tuple[str, str, str]]:
+        """(key, min, max) of ZRANGEBYSCORE for each numeric range hint with a known operator."""
+        out = []
+        for attr, op, number in flt.attr_ranges or ():
+            bounds = _RANGE_BOUNDS.get(op)
+            if bounds is not None:  # a hint may be ignored
+                low, high = (b.format(_score(common.as_double(number))) for b in bounds)
+                out.append((self._key(shard, "n", tenant, attr), low, high))
+        return out
+
+    async def _selective(self, tenant: str, flt: EntityFilter) -> bool:
+        """Whether the numeric range hints are narrow enough to be read in full (else pages of the type index are
+        read and the evaluator filters them, as a query needing its first page stops after it)."""
+        counts = []
+        for n in range(len(flt.attr_ranges or ())):
+            one = EntityFilter(attr_ranges=(flt.attr_ranges or ())[n : n + 1])
+            per_shard = [self._range_queries(s, tenant, one) for s in range(len(self.tags))]
+            found = await asyncio.gather(*(self._redis.zcount(*q[0]) for q in per_shard if q))
+            if found:
+                counts.append(sum(found))
+        return bool(counts) and min(counts) <= SELECTIVE_RANGE
 
     async def _boxes_west_of(self, key: str, east: float | None) -> list[bytes]:
         """The members of a box index whose west edge is at or west of `east` (None: no box asked, none)."""
@@ -905,7 +929,7 @@ class RedisStore(Store):
 
     async def scan_batches(self, tenant: str, flt: EntityFilter, size: int = 256) -> AsyncIterator[list[Entity]]:
         size = max(size, 1)
-        if flt.ids is None and not flt.attr_ranges and flt.bbox is None:
+        if flt.ids is None and flt.bbox is None and not await self._selective(tenant, flt):
             pages = self._id_pages(tenant, flt, size)  # a query that needs one page reads about one page
         else:
             pages = _chunks(await self.find_ids(tenant, flt), size)
