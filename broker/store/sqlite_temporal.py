@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS temporal_instances (
 DROP INDEX IF EXISTS temporal_by_observed;
 CREATE INDEX IF NOT EXISTS temporal_observed_cover ON temporal_instances
     (tenant, entity_id, attr, observed, num, dataset_id);
-CREATE INDEX IF NOT EXISTS temporal_by_modified ON temporal_instances (tenant, entity_id, attr, modified);
+-- No index by modifiedAt: a third B-tree page written by every recorded instance cost 6% of a PATCH, and a query
+-- bounded on modifiedAt (or createdAt, deletedAt) reads the attribute's instances through the index above.
+DROP INDEX IF EXISTS temporal_by_modified;
 """
 
 #: timeproperty -> column
@@ -58,6 +60,15 @@ def record_change(
         return
     if update.drop:
         delete_entity(conn, tenant, update.entity_id)
+        return
+    if before is not None and update.head is not None and update.head == history.entity_head(before):
+        # Same types and scope as before: the record only has to exist (history may have been off, or deleted).
+        conn.execute(
+            "INSERT OR IGNORE INTO temporal_entities (tenant, id, head, created_at, modified_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (tenant, update.entity_id, common.dumps(update.head), at, at),
+        )
+        _insert(conn, tenant, update.entity_id, update.instances)
         return
     add(conn, tenant, update.entity_id, update.head, update.instances, at)
 
@@ -88,11 +99,15 @@ def add(
             "UPDATE temporal_entities SET head = ?, modified_at = ? WHERE tenant = ? AND id = ?",
             (common.dumps(merged), at, tenant, entity_id),
         )
+    _insert(conn, tenant, entity_id, instances)
+    return row is None
+
+
+def _insert(conn: sqlite3.Connection, tenant: str, entity_id: str, instances: list[TemporalInstance]) -> None:
     conn.executemany(
         _INSERT,
         [(tenant, entity_id, i.attr, i.instance_id, *history.index_row(i), common.dumps(i.body)) for i in instances],
     )
-    return row is None
 
 
 def exists(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bool:
