@@ -978,6 +978,11 @@ class RedisStore(Store):
         entries = await self._redis.xrange(self._gkey("changes"), f"{max(seq, 0) + 1}-0", "+", count=limit)
         return [_change(entry_id, fields) for entry_id, fields in entries]
 
+    async def trim_changes(self, up_to: int) -> int:
+        # The global feed's entry ids are "<seq>-0": MINID keeps every entry after `up_to`.
+        feed, first_kept = self._gkey("changes"), f"{max(up_to, 0) + 1}-0"
+        return int(await self._redis.xtrim(feed, minid=first_kept, approximate=False))
+
     async def last_seq(self) -> int:
         await self._move_events()
         value = await self._redis.get(self._gkey("seq"))

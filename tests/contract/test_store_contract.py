@@ -480,13 +480,9 @@ async def test_trimmed_changes_are_gone_and_the_sequence_goes_on(store: Store) -
         await write_entities(store, DEFAULT_TENANT, entity(f"urn:ngsi-ld:Vehicle:{n}"))
     seqs = [c.seq for c in await all_changes(store)]
     assert len(seqs) == 5
-    removed = await store.trim_changes(seqs[2])
-    after = [c.seq for c in await all_changes(store)]
-    if removed == 0:  # a backend may trim on its own terms; then nothing is gone
-        assert after == seqs
-    else:
-        assert removed == 3 and after == seqs[3:]
-        assert [c.seq for c in await store.changes_since(seqs[3], limit=10)] == seqs[4:]
+    assert await store.trim_changes(seqs[2]) == 3
+    assert [c.seq for c in await all_changes(store)] == seqs[3:]
+    assert [c.seq for c in await store.changes_since(seqs[3], limit=10)] == seqs[4:]
     await write_entities(store, DEFAULT_TENANT, entity("urn:ngsi-ld:Vehicle:new"))
     assert (await all_changes(store))[-1].seq > seqs[-1]
     assert await store.last_seq() == (await all_changes(store))[-1].seq
