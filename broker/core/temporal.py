@@ -314,7 +314,7 @@ class Temporal:
         width = view.period.micros or (end or 0) - start + 1
         dq = replace(iq, attrs=frozenset({attr}), per_attr=None)
         rows = await self.store.temporal_numeric_buckets(
-            tenant, entity_id, attr, dq, start, width, distinct="distinctCount" in view.methods
+            tenant, entity_id, attr, dq, start, width, methods=frozenset(view.methods)
         )
         return None if rows is None else agg.from_buckets(rows, list(view.methods), periods, start)
 

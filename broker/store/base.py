@@ -341,13 +341,14 @@ class Store(abc.ABC):
         origin: int,
         period: int,
         *,
-        distinct: bool = True,
+        methods: frozenset[str] | None = None,
     ) -> list[tuple[int, int, float, float, float, float, int]] | None:
         """Optional fast path of aggregations: per period of `period` microseconds from `origin`, (period number,
         count, sum, sum of squares, min, max, distinct count) of the numeric values of one attribute's instances
         selected by `query` (its per_attr ignored). None when the backend cannot, when a selected instance is not
         a number, or when they span several datasetIds: the caller then aggregates the instances itself, which
-        is the reference. Without `distinct` the distinct count may be left at 0 (it was not asked for)."""
+        is the reference. With `methods`, only what those aggregation methods need has to be right (the rest may
+        be 0)."""
         return None
 
     async def try_lead(self, name: str) -> bool:

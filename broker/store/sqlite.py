@@ -343,10 +343,10 @@ class SqliteStore(Store):
         origin: int,
         period: int,
         *,
-        distinct: bool = True,
+        methods: frozenset[str] | None = None,
     ) -> list[tuple[int, int, float, float, float, float, int]] | None:
         with self._connection() as conn:
-            return temporal_sql.numeric_buckets(conn, tenant, entity_id, attr, query, origin, period, distinct)
+            return temporal_sql.numeric_buckets(conn, tenant, entity_id, attr, query, origin, period, methods)
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:

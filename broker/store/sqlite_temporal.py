@@ -275,6 +275,19 @@ _RANGE_QUERIES_UP_TO = 5000
 Bucket = tuple[int, int, float, float, float, float, int]
 
 
+#: What each aggregation method needs computed per period (beyond the count and the datasetId check).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "sum": ("SUM(num)",),
+    "avg": ("SUM(num)",),
+    "stddev": ("SUM(num)", "SUM(num * num)"),
+    "sumsq": ("SUM(num * num)",),
+    "min": ("MIN(num)",),
+    "max": ("MAX(num)",),
+    "distinctCount": ("COUNT(DISTINCT num)",),
+}
+_STATS = ("SUM(num)", "SUM(num * num)", "MIN(num)", "MAX(num)", "COUNT(DISTINCT num)")
+
+
 def numeric_buckets(
     conn: sqlite3.Connection,
     tenant: str,
@@ -283,12 +296,13 @@ def numeric_buckets(
     query: InstanceQuery,
     origin: int,
     period: int,
-    distinct: bool = True,
+    methods: frozenset[str] | None = None,
 ) -> list[Bucket] | None:
     """Per period (bucket number from `origin`, `period` microseconds wide): count, sum, sum of squares, min,
     max, distinct count of the numeric values; None when some selected instance is not a number or the selected
-    instances span several datasetIds (the caller then aggregates in Python). Without `distinct` the distinct
-    count (the costliest part) is not computed and reads 0."""
+    instances span several datasetIds (the caller then aggregates in Python). Only what `methods` need is
+    computed (None: all); the rest reads 0. Every aggregate costs a pass of work per row: computing all of them
+    for an hourly average of 100,000 instances took twice the time of what the average needs."""
     column = COLUMNS[query.timeproperty]
     period = max(period, 1)
     where, params = time_where(tenant, eid, attr, query)
@@ -298,11 +312,10 @@ def numeric_buckets(
         if last is None:
             return []
         end = int(last) + 1
-    stats = (
-        "COUNT(*), COUNT(num), SUM(num), SUM(num * num), MIN(num), MAX(num), "
-        f"{'COUNT(DISTINCT num)' if distinct else '0'}, COUNT(DISTINCT COALESCE(dataset_id, '')), "
-        "MIN(COALESCE(dataset_id, ''))"
-    )
+    wanted = set(_STATS) if methods is None else {need for m in methods for need in _NEEDS.get(m, ())}
+    computed = [stat if stat in wanted else "0" for stat in _STATS]
+    datasets = ["MIN(COALESCE(dataset_id, ''))", "MAX(COALESCE(dataset_id, ''))"]
+    stats = ", ".join(["COUNT(*)", "COUNT(num)", *computed, *datasets])
     periods = -(-(end - origin) // period)
     if periods <= _RANGE_QUERIES_UP_TO:
         # One range per period, clamped to the query's bounds: a second pair of bounds in the same WHERE would
@@ -327,11 +340,14 @@ def numeric_buckets(
 
 
 def _buckets(rows: list[Any]) -> list[Bucket] | None:
-    if len({row[-1] for row in rows}) > 1:
+    if len({(row[-2], row[-1]) for row in rows}) > 1:
         return None  # several datasetIds: they are aggregated apart, from the instances
     out = []
-    for bucket, total, numeric, total_sum, squares, low, high, distinct, datasets, _ in rows:
-        if total != numeric or datasets > 1:
+    for bucket, total, numeric, total_sum, squares, low, high, distinct, first_dataset, last_dataset in rows:
+        if total != numeric or first_dataset != last_dataset:
             return None
-        out.append((int(bucket), int(total), float(total_sum), float(squares), float(low), float(high), int(distinct)))
+        out.append(
+            (int(bucket), int(total), float(total_sum or 0), float(squares or 0), float(low or 0), float(high or 0),
+             int(distinct or 0))
+        )  # fmt: skip
     return out
