@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from broker.core.errors import BadRequestData
@@ -64,13 +64,17 @@ def check_name(name: Any, where: str) -> str:
 
 
 def check_datetime(value: Any, where: str) -> str:
+    """An ISO 8601 DateTime that stays within years 1 to 9999 once in UTC (a "0001-01-01T00:00:00+01:00" would
+    not: nothing could compare or aggregate it)."""
     if isinstance(value, str) and "T" in value:
         try:
-            datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is not None:
+                parsed.astimezone(UTC)
             return value
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
-    raise BadRequestData(f"{where}: {value!r} is not an ISO 8601 DateTime")
+    raise BadRequestData(f"{where}: {value!r} is not an ISO 8601 DateTime (years 1 to 9999 in UTC)")
 
 
 def parse_scopes(value: Any, where: str = "scope") -> list[str]:

@@ -111,3 +111,19 @@ def test_nulls_only_where_allowed() -> None:
         require_type=False,
     )
     assert all(is_null_instance(doc[k][0]) for k in ("p", "r", "q"))
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-13-01T00:00:00Z", "yesterday", 5]
+)
+def test_datetimes_outside_the_utc_range_or_malformed_are_refused(value: object) -> None:
+    from broker.core.normalize import check_datetime
+
+    with pytest.raises(BadRequestData):
+        check_datetime(value, "observedAt")
+
+
+def test_early_years_are_written_with_four_digits() -> None:
+    from broker.core.subscriptions import _utc
+
+    assert _utc("0999-01-01T00:00:00Z") == "0999-01-01T00:00:00.000000Z"
