@@ -245,13 +245,10 @@ def _instance(value: Any, at: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def history(api: TestClient) -> str:
     """One temporal entity whose history holds every kind of value, datasetIds, and instants at the ends of the
-    DateTime range (also written with offsets that take them past it in UTC)."""
-    edges = [
-        "0001-01-01T00:00:00Z",
-        "0001-01-01T00:00:00+01:00",
-        "9999-12-31T23:59:59.999999Z",
-        "9999-12-31T23:00:00-14:00",
-    ]
+    DateTime range as observedAt; written with offsets that take them past it in UTC they are refused as observedAt
+    (test_temporal_http.py) and kept here as string values."""
+    edges = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"]
+    past_the_range = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-14:00"]
     body = {
         "id": HISTORY,
         "type": "TS",
@@ -261,7 +258,10 @@ def history(api: TestClient) -> str:
             _instance(7.5, "2026-03-01T01:00:00Z", datasetId="urn:ds:a"),
             {"type": "Property", "value": 3},
         ],
-        "status": [_instance(v, f"2026-03-0{n + 1}T00:00:00Z") for n, v in enumerate(["ok", "alarm", *edges, True])],
+        "status": [
+            _instance(v, f"2026-03-0{n + 1}T00:00:00Z")
+            for n, v in enumerate(["ok", "alarm", *edges, *past_the_range, True])
+        ],
         "owner": [{"type": "Relationship", "object": f"urn:p:{n}", "observedAt": at} for n, at in enumerate(edges)],
         "name": [
             {
