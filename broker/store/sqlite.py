@@ -113,7 +113,7 @@ class SqliteStore(Store):
         self.busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
-        self._lead_fd: int | None = None
+        self._lead_fds: dict[str, int] = {}  # name -> the locked file of each singleton this process leads
         self._checkpointer: _Checkpointer | None = None
 
     @classmethod
@@ -185,9 +185,9 @@ class SqliteStore(Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            if self._lead_fd is not None:
-                os.close(self._lead_fd)  # releases the lead for another process
-                self._lead_fd = None
+            for fd in self._lead_fds.values():
+                os.close(fd)  # releases the lead for another process
+            self._lead_fds.clear()
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -480,12 +480,13 @@ class SqliteStore(Store):
         return 0 if row is None else int(row[0])
 
     async def try_lead(self, name: str) -> bool:
-        """An exclusive flock on `<db>.<name>.lock`: the kernel drops it when the holder exits, even on SIGKILL,
-        so the workers sharing the file elect one notifier and a crashed one is replaced at once."""
+        """An exclusive flock on `<db>.<name>.lock`, one per singleton (notifier, periodic notifications,
+        retention): the kernel drops it when the holder exits, even on SIGKILL, so the workers sharing the file
+        elect one of each and a crashed one is replaced at once."""
         if self.path == ":memory:":
             return True
         with self._lock:
-            if self._lead_fd is not None:
+            if name in self._lead_fds:
                 return True
             fd = os.open(f"{self.path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -493,7 +494,7 @@ class SqliteStore(Store):
             except BlockingIOError:
                 os.close(fd)
                 return False
-            self._lead_fd = fd
+            self._lead_fds[name] = fd
             return True
 
 

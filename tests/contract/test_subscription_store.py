@@ -140,3 +140,14 @@ async def test_one_leader_per_store_location(store: Store, reopen: Reopen) -> No
     assert not await other.try_lead("notifier")
     await store.close()  # the leader goes away: the lead is free
     assert await other.try_lead("notifier")
+
+
+async def test_each_singleton_has_its_own_leader(store: Store, reopen: Reopen) -> None:
+    """Leading the notifier must not let another process take the periodic notifications or retention as well
+    (they would run twice): each name is led once, whoever leads the others."""
+    assert await store.try_lead("notifier")
+    other = await reopen()
+    assert await other.try_lead("periodic")  # free: nobody led it yet
+    assert not await store.try_lead("periodic")
+    assert not await other.try_lead("notifier")
+    assert await store.try_lead("retention") and not await other.try_lead("retention")
