@@ -73,6 +73,23 @@ async def deliver(
     return False
 
 
+# What a failed POST raises, from httpx (a given client), httpcore (https), broker.notify.http11 (http) and asyncio.
+_FAILURES = (
+    httpx.HTTPError,
+    httpcore.ConnectError,
+    httpcore.TimeoutException,
+    httpcore.ProtocolError,
+    httpcore.NetworkError,
+    httpcore.UnsupportedProtocol,
+    TimeoutError,
+    OSError,
+    ValueError,
+    ResponseError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+)
+
+
 class HttpTransport:
     """POST; a 2xx answer is success.
 
@@ -94,13 +111,7 @@ class HttpTransport:
             # The whole exchange is bounded, not only each socket operation: a trickling endpoint also times out.
             async with asyncio.timeout(timeout):
                 status = await self._post(uri, content, headers, timeout)
-        except (httpx.HTTPError, httpcore.ConnectError, httpcore.TimeoutException, httpcore.ProtocolError) as exc:
-            log.info("notification to %s failed: %s", uri, type(exc).__name__)
-            return False
-        except (httpcore.NetworkError, httpcore.UnsupportedProtocol, TimeoutError, OSError, ValueError) as exc:
-            log.info("notification to %s failed: %s", uri, type(exc).__name__)
-            return False
-        except (ResponseError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        except _FAILURES as exc:
             log.info("notification to %s failed: %s", uri, type(exc).__name__)
             return False
         if 200 <= status < 300:

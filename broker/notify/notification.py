@@ -40,8 +40,7 @@ def build(
         (_data(sub, change, deleted, tm, linked or {}), change.after or change.before or {})
         for change, deleted in changes
     ]
-    if sub.join[0] == "flat" and linked:
-        shown += [(render(dataset_instances(e, sub.dataset_ids), tm, sub.view), e) for e in linked.values()]
+    shown = with_joined(sub, tm, shown, linked or {})
     seqs = [change.seq for change, _ in changes]
     return {
         "id": notification_id(sub.tenant, sub.id, seqs[0] if len(seqs) == 1 else f"{seqs[0]}-{seqs[-1]}-{len(seqs)}"),
@@ -51,6 +50,24 @@ def build(
         "data": as_data(sub, shown, tm),
         "triggerReason": reason,
     }
+
+
+def render_entity(sub: Compiled, tm: TermMap, entity: Entity, linked: dict[str, Entity]) -> dict[str, Any]:
+    """One notified entity as the subscription shows it; with join=inline, the `linked` entities inside its
+    Relationships (clause 4.5.23)."""
+    shown = dataset_instances(entity, sub.dataset_ids)
+    if sub.join[0] == "inline" and linked:
+        return render_inline(shown, tm, sub.view, linked, sub.join[1])
+    return render(shown, tm, sub.view)
+
+
+def with_joined(
+    sub: Compiled, tm: TermMap, shown: list[tuple[dict[str, Any], Entity]], linked: dict[str, Entity]
+) -> list[tuple[dict[str, Any], Entity]]:
+    """With join=flat, the `linked` entities follow the notified ones in `data`."""
+    if sub.join[0] == "flat" and linked:
+        return [*shown, *((render_entity(sub, tm, e, {}), e) for e in linked.values())]
+    return shown
 
 
 def as_data(sub: Compiled, shown: list[tuple[dict[str, Any], Entity]], tm: TermMap) -> Any:
@@ -69,11 +86,7 @@ def _data(
         assert change.before is not None
         # A deleted entity is reported by its id, type and the time of deletion.
         return {"id": change.entity_id, "type": compact_types(change.before["type"], tm), "deletedAt": change.at}
-    shown = dataset_instances(change.after, sub.dataset_ids)
-    if sub.join[0] == "inline" and linked:
-        doc = render_inline(shown, tm, sub.view, linked, sub.join[1])
-    else:
-        doc = render(shown, tm, sub.view)
+    doc = render_entity(sub, tm, change.after, linked)
     for iri in sorted(deleted):
         doc[tm.compact_iri(iri)] = _deleted_attribute(sub.view.format, change.at)
     if sub.show_changes and change.before is not None and sub.view.format != "simplified":

@@ -246,15 +246,10 @@ class Notifier:
         cached = self._compiled.get(key)
         if cached is not None and cached[0] == version:
             return cached[1], cached[2]
-        try:
-            source = await self.resolver.resolve(record.body.get("@context"))
-            sub = compile_subscription(record.tenant, record.body, source)
-            tm = await self.resolver.resolve(sub.context)
-        except Exception:  # it compiled when it was stored: only an unavailable @context gets here
-            log.exception("subscription %s cannot be compiled; skipped", record.id)
-            return None
-        self._compiled[key] = (version, sub, tm)
-        return sub, tm
+        compiled = await compile_record(self.resolver, record)
+        if compiled is not None:
+            self._compiled[key] = (version, *compiled)
+        return compiled
 
     def _seed_throttle(self, key: tuple[str, str], record: SubscriptionRecord) -> None:
         if key not in self._lanes and record.state.get("lastNotification"):
@@ -363,11 +358,23 @@ def _job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
 def _throttled(sub: Compiled, last: str | None, now: str) -> bool:
     if sub.throttling is None or last is None:
         return False
-    return (_stamp(now) - _stamp(last)).total_seconds() < sub.throttling
+    return (instant(now) - instant(last)).total_seconds() < sub.throttling
 
 
-def _stamp(text: str) -> datetime:
+def instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def compile_record(resolver: ContextResolver, record: SubscriptionRecord) -> tuple[Compiled, TermMap] | None:
+    """A stored subscription compiled, with the term map its notifications are written in; None (logged) when
+    that cannot be done: it compiled when it was stored, so only an unavailable @context gets here."""
+    try:
+        source = await resolver.resolve(record.body.get("@context"))
+        sub = compile_subscription(record.tenant, record.body, source)
+        return sub, await resolver.resolve(sub.context)
+    except Exception:
+        log.exception("subscription %s cannot be compiled; skipped", record.id)
+        return None
 
 
 def _candidates(indexes: dict[str, SubscriptionIndex[TermMap]], change: Change) -> list[tuple[Compiled, TermMap]]:

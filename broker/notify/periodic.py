@@ -12,20 +12,19 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import datetime
 from typing import Any
 
 from broker.core.caller import Caller
 from broker.core.linked import linked_entities
 from broker.core.model import Entity, now_iso
 from broker.core.query import Queries
-from broker.core.render import render, render_inline
-from broker.core.subscriptions import Compiled, compile_subscription, is_live
+from broker.core.subscriptions import Compiled, is_live
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
 from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
 from broker.notify.mqtt import MqttTransport
-from broker.notify.notification import as_data, dataset_instances
+from broker.notify.notification import as_data, render_entity, with_joined
+from broker.notify.notifier import compile_record, instant
 from broker.query import Query
 from broker.store.base import Delivery, Store, SubscriptionRecord
 
@@ -78,31 +77,19 @@ class PeriodicNotifier:
             key = (record.tenant, record.id)
             if "timeInterval" not in record.body or key in self._sending:
                 continue
-            compiled = await self._compile(record)
+            compiled = await compile_record(self.resolver, record)
             if compiled is None or not is_live(compiled[0], now) or not _due(record, compiled[0], now):
                 continue
             task = asyncio.create_task(self._notify(record, *compiled))
             self._sending[key] = task
             task.add_done_callback(lambda _t, k=key: self._sending.pop(k, None))  # type: ignore[misc]
 
-    async def _compile(self, record: SubscriptionRecord) -> tuple[Compiled, TermMap] | None:
-        try:
-            source = await self.resolver.resolve(record.body.get("@context"))
-            sub = compile_subscription(record.tenant, record.body, source)
-            return sub, await self.resolver.resolve(sub.context)
-        except Exception:  # it compiled when it was stored: only an unavailable @context gets here
-            log.exception("periodic subscription %s cannot be compiled; skipped", record.id)
-            return None
-
     async def _shown(self, sub: Compiled, tm: TermMap, entities: list[Entity]) -> list[tuple[dict[str, Any], Entity]]:
         """The selected entities rendered, with what notification.join brings in (clause 4.5.23)."""
         linked: dict[str, Entity] = {}
         if sub.join[0] != "@none":
             linked = await linked_entities(self.store, sub.tenant, entities, sub.join[1])
-        shown = [(_render(sub, tm, e, linked), e) for e in entities]
-        if sub.join[0] == "flat":
-            shown += [(_render(sub, tm, e, {}), e) for e in linked.values()]
-        return shown
+        return with_joined(sub, tm, [(render_entity(sub, tm, e, linked), e) for e in entities], linked)
 
     async def _notify(self, record: SubscriptionRecord, sub: Compiled, tm: TermMap) -> None:
         now = now_iso()
@@ -117,13 +104,6 @@ class PeriodicNotifier:
         content, headers = request_parts(sub.endpoint, body, tm.context_value, tm.link_url, sub.tenant)
         ok = await deliver(self._transport, sub.endpoint, content, headers, self.retry)
         await self.store.record_delivery(sub.tenant, sub.id, Delivery(now, ok))
-
-
-def _render(sub: Compiled, tm: TermMap, entity: Entity, linked: dict[str, Entity]) -> dict[str, Any]:
-    shown = dataset_instances(entity, sub.dataset_ids)
-    if sub.join[0] == "inline":
-        return render_inline(shown, tm, sub.view, linked, sub.join[1])
-    return render(shown, tm, sub.view)
 
 
 def _queries(sub: Compiled) -> list[Query]:
@@ -146,8 +126,4 @@ def _due(record: SubscriptionRecord, sub: Compiled, now: str) -> bool:
     last = record.state.get("lastNotification") or sub.created_at
     if not last or sub.time_interval is None:
         return False
-    return (_stamp(now) - _stamp(str(last))).total_seconds() >= sub.time_interval
-
-
-def _stamp(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (instant(now) - instant(str(last))).total_seconds() >= sub.time_interval
