@@ -26,7 +26,7 @@ from broker.core.render import View, as_feature, parse_format, render, render_in
 from broker.http import params as P
 from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, link_context, negotiate, read_body, tenant_of
 from broker.http.query_body import query_body_params
-from broker.http.render import geo_response, json_response, ld_response, no_content
+from broker.http.render import geo_response, json_response, ld_response, no_content, page_links
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
 from broker.query import parse_query
@@ -168,15 +168,11 @@ async def query_entities(request: Request) -> Response:
     query = parse_query(request.query_params, tm)
     attrs = _attrs_filter(request, tm)
     require_selector(query, attrs, P.flag(request, "local"))
-    paging = _paging(request)
+    paging = P.paging(request)
     caller = caller_of(request)
     page = await state.queries.query(caller, [query], paging, attrs, count=P.flag(request, "count"))
     docs, _ = await _joined(request, state, caller, page.entities, tm, view)
     return _page_response(request, page, paging, tm, view, media, docs)
-
-
-def _paging(request: Request) -> Paging:
-    return Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
 
 
 def _page_response(
@@ -192,11 +188,6 @@ def _page_response(
     headers: dict[str, str] = {}
     if page.count is not None and P.flag(request, "count"):
         headers["NGSILD-Results-Count"] = str(page.count)
-    links = []
-    if page.more and paging.limit > 0:
-        links.append(_page_link(request, paging.offset + paging.limit, paging.limit, "next", media))
-    if paging.offset > 0 and paging.limit > 0:
-        links.append(_page_link(request, max(0, paging.offset - paging.limit), paging.limit, "prev", media))
     body = docs if docs is not None else [render(e, tm, view) for e in page.entities]
     if media == GEO_JSON:
         geo_iri = _geometry_property(request, tm)
@@ -204,14 +195,9 @@ def _page_response(
         response = geo_response(request, {"type": "FeatureCollection", "features": features}, tm, headers)
     else:
         response = ld_response(request, body, tm, media, headers=headers)
-    for link in links:
+    for link in page_links(request, paging, page.more, media):
         response.headers.append("Link", link)
     return response
-
-
-def _page_link(request: Request, offset: int, limit: int, rel: str, media: str) -> str:
-    url = request.url.include_query_params(offset=offset, limit=limit)
-    return f'<{url.path}?{url.query}>; rel="{rel}"; type="{media}"'
 
 
 async def purge_entities(request: Request) -> Response:
@@ -249,7 +235,7 @@ async def post_query(request: Request) -> Response:
     attrs = _projection_of(view_params.get("attrs"), "attrs", tm)
     local = P.flag(request, "local") or view_params.get("local") == "true"
     require_selector(queries[0], attrs.names() if attrs else None, local)
-    paging = _paging(request)
+    paging = P.paging(request)
     page = await state.queries.query(
         caller_of(request), queries, paging, attrs.names() if attrs else None, count=P.flag(request, "count")
     )

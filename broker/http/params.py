@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from broker.core.errors import BadRequestData
+from broker.core.query import Paging
 
 
 def check_params(request: Request, allowed: frozenset[str]) -> None:
@@ -48,3 +49,8 @@ def integer(request: Request, name: str, default: int, minimum: int, maximum: in
     if not raw.isdigit() or not minimum <= int(raw) <= maximum:
         raise BadRequestData(f"{name} must be an integer from {minimum} to {maximum}, got {raw!r}")
     return int(raw)
+
+
+def paging(request: Request) -> Paging:
+    """`limit` (default 20) and `offset` of a query (clause 6.3.10); the broker's maximum is checked by Queries."""
+    return Paging(limit=integer(request, "limit", 20, 0, 10**9), offset=integer(request, "offset", 0, 0, 10**12))

@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from broker.core.query import Paging
 from broker.http.negotiation import CONTEXT_REL, LD_JSON
 from broker.ld.termmap import TermMap
 
@@ -65,3 +66,17 @@ def geo_response(
     else:
         body = {**body, "@context": context}
     return json_response(request, body, media="application/geo+json", headers=out)
+
+
+def page_links(request: Request, paging: Paging, more: bool, media: str) -> list[str]:
+    """Link rel="next" (when `more` follows the page) and rel="prev" headers of a page (clause 6.3.10)."""
+    if paging.limit == 0:
+        return []
+    wanted = [(paging.offset + paging.limit, "next")] if more else []
+    if paging.offset > 0:
+        wanted.append((max(0, paging.offset - paging.limit), "prev"))
+    links = []
+    for offset, rel in wanted:
+        url = request.url.include_query_params(offset=offset, limit=paging.limit)
+        links.append(f'<{url.path}?{url.query}>; rel="{rel}"; type="{media}"')
+    return links

@@ -12,11 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from broker.core.caller import Caller
-from broker.core.query import Paging
 from broker.core.subscriptions import express, merge_fragment, retrieval_form, validated
 from broker.http import params as P
 from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
-from broker.http.render import ld_response, no_content
+from broker.http.render import ld_response, no_content, page_links
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
 from broker.store.base import SubscriptionRecord
@@ -57,32 +56,16 @@ async def query_subscriptions(request: Request) -> Response:
     P.check_params(request, frozenset({"limit", "offset", "count", "options", "local"}))
     media = negotiate(request)
     tm = await state.resolver.resolve(link_context(request))
-    paging = Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
+    paging = P.paging(request)
     state.queries.check_paging(paging)
     records, count = await state.subscriptions.query(_caller(request), paging)
     sys_attrs = _sys_attrs(request)
     body = [await _shown(state, r, tm, sys_attrs) for r in records]
     headers = {"NGSILD-Results-Count": str(count)} if P.flag(request, "count") else {}
     response = ld_response(request, body, tm, media, headers=headers)
-    for link in _page_links(request, paging, count, media):
+    for link in page_links(request, paging, paging.offset + paging.limit < count, media):
         response.headers.append("Link", link)
     return response
-
-
-def _page_links(request: Request, paging: Paging, count: int, media: str) -> list[str]:
-    """Link rel=next/prev (clause 6.3.10), the same shape as the entity query's."""
-    if paging.limit == 0:
-        return []
-    wanted = []
-    if paging.offset + paging.limit < count:
-        wanted.append((paging.offset + paging.limit, "next"))
-    if paging.offset > 0:
-        wanted.append((max(0, paging.offset - paging.limit), "prev"))
-    links = []
-    for offset, rel in wanted:
-        url = request.url.include_query_params(offset=offset, limit=paging.limit)
-        links.append(f'<{url.path}?{url.query}>; rel="{rel}"; type="{media}"')
-    return links
 
 
 async def retrieve_subscription(request: Request) -> Response:

@@ -11,14 +11,14 @@ from starlette.routing import Route
 
 from broker.core.errors import BadRequestData
 from broker.core.normalize import check_uri
-from broker.core.query import Paging, require_selector
+from broker.core.query import require_selector
 from broker.core.temporal import Partial, TemporalView, parse_time_query
 from broker.core.temporal_render import render_temporal
 from broker.http import params as P
 from broker.http.entities import BASE, caller_of, request_context
 from broker.http.negotiation import negotiate, read_body
 from broker.http.query_body import query_body_params
-from broker.http.render import ld_response, no_content
+from broker.http.render import ld_response, no_content, page_links
 from broker.http.state import state_of
 from broker.ld.termmap import TermMap
 from broker.query import parse_query
@@ -229,7 +229,7 @@ async def _query(
     query = parse_query(query_params, tm)
     local = P.flag(request, "local") or selection.get("local") == "true"
     require_selector(query, view.attrs, local)
-    paging = Paging(limit=P.integer(request, "limit", 20, 0, 10**9), offset=P.integer(request, "offset", 0, 0, 10**12))
+    paging = P.paging(request)
     state.queries.check_paging(paging)
     page = await state.temporal.query(caller_of(request), query, view, paging, count=P.flag(request, "count"))
     pick = _projection(selection.get("pick"), tm)
@@ -243,12 +243,8 @@ async def _query(
         headers.update(_content_range(page.partial))
         status = 206
     response = ld_response(request, docs, tm, media, status=status, headers=headers)
-    if page.more and paging.limit > 0:
-        url = request.url.include_query_params(offset=paging.offset + paging.limit, limit=paging.limit)
-        response.headers.append("Link", f'<{url.path}?{url.query}>; rel="next"; type="{media}"')
-    if paging.offset > 0 and paging.limit > 0:
-        url = request.url.include_query_params(offset=max(0, paging.offset - paging.limit), limit=paging.limit)
-        response.headers.append("Link", f'<{url.path}?{url.query}>; rel="prev"; type="{media}"')
+    for link in page_links(request, paging, page.more, media):
+        response.headers.append("Link", link)
     return response
 
 
