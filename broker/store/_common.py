@@ -103,12 +103,17 @@ def compile_id_pattern(pattern: str) -> re.Pattern[str]:
 
 def matches(entity: Mapping[str, Any], flt: EntityFilter) -> bool:
     """Whether an entity passes a filter; the reference semantics the SQL pushdown must agree with."""
-    eid = entity["id"]
-    if flt.ids is not None and eid not in flt.ids:
+    return matches_id_and_types(entity["id"], entity_types(entity), flt)
+
+
+def matches_id_and_types(entity_id: str, types: Iterable[str], flt: EntityFilter) -> bool:
+    """`matches` for what a filter decides on (id, id pattern, types; its hints only narrow), given those alone:
+    a temporal entity record has no attributes."""
+    if flt.ids is not None and entity_id not in flt.ids:
         return False
-    if flt.types is not None and not (entity_types(entity) & flt.types):
+    if flt.types is not None and flt.types.isdisjoint(types):
         return False
-    return flt.id_pattern is None or compile_id_pattern(flt.id_pattern).search(eid) is not None
+    return flt.id_pattern is None or compile_id_pattern(flt.id_pattern).search(entity_id) is not None
 
 
 _ANY_NUMBER = Literal("number", 0)

@@ -146,9 +146,7 @@ class MemoryStore(Store):
         out = []
         for eid in sorted(entities):
             record = entities[eid][0]
-            if common.matches(
-                {"id": eid, "type": record.type, "attrs": {}}, EntityFilter(flt.types, flt.ids, flt.id_pattern)
-            ):
+            if common.matches_id_and_types(eid, record.type, flt):
                 out.append(
                     replace(record, type=list(record.type), scope=None if record.scope is None else list(record.scope))
                 )

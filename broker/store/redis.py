@@ -678,11 +678,10 @@ class RedisStore(Store):
         else:
             shards = await asyncio.gather(*(r.hgetall(self._key(s, "th", tenant)) for s in range(len(self.tags))))
             found = {k.decode(): v for records in shards for k, v in records.items()}
-        narrowed = EntityFilter(flt.types, flt.ids, flt.id_pattern)
         out = []
         for eid in sorted(found):
             record = common.loads(found[eid])
-            if common.matches({"id": eid, "type": record["type"], "attrs": {}}, narrowed):
+            if common.matches_id_and_types(eid, record["type"], flt):
                 out.append(
                     TemporalEntityRecord(
                         eid, record["type"], record["created_at"], record["modified_at"], record["scope"]

@@ -124,11 +124,10 @@ def entities(conn: sqlite3.Connection, tenant: str, flt: EntityFilter) -> list[T
         f"SELECT id, head, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} ORDER BY id",
         params,
     ).fetchall()
-    only = EntityFilter(flt.types, flt.ids, flt.id_pattern)
     out = []
     for eid, raw, created, modified in rows:
         head = common.loads(raw)
-        if common.matches({"id": eid, "type": head.get("type", []), "attrs": {}}, only):
+        if common.matches_id_and_types(eid, head.get("type", []), flt):
             out.append(TemporalEntityRecord(eid, head.get("type", []), created, modified, head.get("scope")))
     return out
 
