@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
 LD = "application/ld+json"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def uid(kind: str = "Thing") -> str:
@@ -25,3 +29,9 @@ def vehicle(entity_id: str, **attrs: Any) -> dict[str, Any]:
     }
     body.update(attrs)
     return body
+
+
+def agora_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`agora ARGS...` as a user runs it: a process of its own, from the repository root, output captured."""
+    cmd = [sys.executable, "-m", "broker.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -20,7 +19,8 @@ import httpx
 import pytest
 
 from adapters.importer import project_context
-from tests.support.servers import BrokerProcess, start_broker
+from tests.e2e.helpers import agora_cli
+from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -53,16 +53,12 @@ SOURCES = {
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("import-energy-water")
-    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
-    try:
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def agora_import(broker: BrokerProcess, adapter: str, source: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "broker.cli", "import", adapter, source, "--broker", broker.url, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return agora_cli("import", adapter, source, "--broker", broker.url, *extra, timeout=300)
 
 
 def link(http: httpx.Client) -> dict[str, str]:
@@ -156,20 +152,29 @@ def test_historian_telemetry_lands_in_the_temporal_api(broker: BrokerProcess) ->
         trafo = http.get(f"{API}/entities/urn:ngsi-ld:PowerTransformer:oberrhein:114", headers=headers).json()
         assert trafo["ratedS"]["value"] == 25000.0  # the network attributes stay
         assert trafo["activePower"]["observedAt"] == "2024-01-15T23:45:00Z"  # the latest reading is the state
-        history = http.get(f"{API}/temporal/entities/urn:ngsi-ld:PowerTransformer:oberrhein:114", headers=headers,
-                           params={"attrs": "activePower", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"})
+        history = http.get(
+            f"{API}/temporal/entities/urn:ngsi-ld:PowerTransformer:oberrhein:114",
+            headers=headers,
+            params={"attrs": "activePower", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"},
+        )
         assert history.status_code in (200, 206), history.text
         instances = history.json()["activePower"]
         assert len(instances) == 96
         assert {i["unitCode"] for i in instances} == {"KWT"}
-        line = http.get(f"{API}/temporal/entities/urn:ngsi-ld:ACLineSegment:oberrhein:0", headers=headers,
-                        params={"attrs": "current", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"}).json()
+        line = http.get(
+            f"{API}/temporal/entities/urn:ngsi-ld:ACLineSegment:oberrhein:0",
+            headers=headers,
+            params={"attrs": "current", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"},
+        ).json()
         assert len(line["current"]) == 94
         # the same export again: the history already has every reading, nothing is recorded twice
         again = agora_import(broker, "historian", f"{HISTORIAN}?tagmap={TAGS}", "--changed-only")
         assert again.returncode == 3, again.stderr
-        history = http.get(f"{API}/temporal/entities/urn:ngsi-ld:PowerTransformer:oberrhein:114", headers=headers,
-                           params={"attrs": "activePower", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"})
+        history = http.get(
+            f"{API}/temporal/entities/urn:ngsi-ld:PowerTransformer:oberrhein:114",
+            headers=headers,
+            params={"attrs": "activePower", "timerel": "after", "timeAt": "2024-01-01T00:00:00Z"},
+        )
         assert len(history.json()["activePower"]) == 96
 
 
@@ -193,8 +198,11 @@ def test_water_observations_land_as_stations_and_history(
         current = http.get(f"{API}/entities/{path}", headers=headers)
         assert current.status_code == 200, current.text
         assert current.json()["type"] == "WaterQualityObserved"
-        history = http.get(f"{API}/temporal/entities/{path}", headers=headers,
-                           params={"attrs": attribute, "timerel": "after", "timeAt": "1970-01-01T00:00:00Z"})
+        history = http.get(
+            f"{API}/temporal/entities/{path}",
+            headers=headers,
+            params={"attrs": attribute, "timerel": "after", "timeAt": "1970-01-01T00:00:00Z"},
+        )
         assert history.status_code in (200, 206), history.text
         assert len(history.json()[attribute]) == instances
 
@@ -311,8 +319,11 @@ def scenario(broker: BrokerProcess, receiver: Receiver) -> None:
         changed = {next(e["id"] for e in found if e["type"] == kind) for kind in ("GtfsStop", "ConnectivityNode",
                                                                                  "Junction")}  # fmt: skip
         for eid in changed:
-            r = http.patch(f"{API}/entities/{quote(eid, safe='')}/attrs", headers=headers,
-                           json={"description": {"type": "Property", "value": "inspected"}})
+            r = http.patch(
+                f"{API}/entities/{quote(eid, safe='')}/attrs",
+                headers=headers,
+                json={"description": {"type": "Property", "value": "inspected"}},
+            )
             assert r.status_code == 204, r.text
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not changed <= receiver.ids():

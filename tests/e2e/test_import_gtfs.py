@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.servers import BrokerProcess, start_broker
+from tests.e2e.helpers import agora_cli
+from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "tests" / "fixtures" / "gtfs" / "pygtfs-sample-feed-with-transfers.zip"
@@ -27,16 +27,12 @@ SYS_ATTRS = {"createdAt", "modifiedAt"}
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("import-gtfs")
-    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
-    try:
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def run_import(broker: BrokerProcess, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "broker.cli", "import", "gtfs", str(FEED), "--broker", broker.url, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return agora_cli("import", "gtfs", str(FEED), "--broker", broker.url, *extra)
 
 
 def link(url: str) -> dict[str, str]:
@@ -106,17 +102,26 @@ def test_import_then_reimport(broker: BrokerProcess) -> None:
 
         # With --changed-only the importer reads what is stored first and writes nothing that is already there:
         # modifiedAt does not move.
-        stamps = {e["id"]: e["modifiedAt"] for t in EXPECTED for e in http.get(
-            f"{API}/entities", params={"type": t, "limit": 1000, "options": "sysAttrs"}, headers=headers).json()}
+        stamps = {
+            e["id"]: e["modifiedAt"]
+            for t in EXPECTED
+            for e in http.get(
+                f"{API}/entities", params={"type": t, "limit": 1000, "options": "sysAttrs"}, headers=headers
+            ).json()
+        }
         fourth = run_import(broker, "--changed-only")
         assert fourth.returncode == 0, fourth.stderr
         assert f"created: 0, updated: 0, unchanged: {sum(EXPECTED.values())}," in fourth.stderr
-        assert stamps == {e["id"]: e["modifiedAt"] for t in EXPECTED for e in http.get(
-            f"{API}/entities", params={"type": t, "limit": 1000, "options": "sysAttrs"}, headers=headers).json()}
+        assert stamps == {
+            e["id"]: e["modifiedAt"]
+            for t in EXPECTED
+            for e in http.get(
+                f"{API}/entities", params={"type": t, "limit": 1000, "options": "sysAttrs"}, headers=headers
+            ).json()
+        }
 
 
 def test_import_fails_clearly_without_a_broker(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "broker.cli", "import", "gtfs", str(FEED), "--broker", "http://127.0.0.1:9"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = agora_cli("import", "gtfs", str(FEED), "--broker", "http://127.0.0.1:9", timeout=60)
     assert result.returncode == 1
     assert "cannot talk to the broker" in result.stderr

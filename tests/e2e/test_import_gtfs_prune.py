@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import BrokerProcess, start_broker
+from tests.e2e.helpers import agora_cli
+from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOGLE = ROOT / "tests" / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
@@ -24,16 +24,12 @@ API = "/ngsi-ld/v1"
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("import-prune")
-    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
-    try:
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def agora(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "broker.cli", "import", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return agora_cli("import", *args)
 
 
 def edited(tmp_path: Path, name: str, keep_rows: dict[str, object] | None = None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +11,8 @@ import httpx
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
-from tests.support.servers import BrokerProcess, start_broker
+from tests.e2e.helpers import agora_cli
+from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "tests" / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
@@ -26,16 +25,11 @@ SYS_ATTRS = {"createdAt", "modifiedAt"}
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("import-gtfs-rt")
-    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
-    try:
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
-def agora(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "broker.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+agora = agora_cli
 
 
 def link(url: str) -> dict[str, str]:
@@ -79,8 +73,11 @@ def test_realtime_import_links_to_the_static_feed(broker: BrokerProcess, tmp_pat
         assert body["hasTrip"]["entity"]["type"] == "GtfsTrip"
 
         # Query by relationship: the delays reported at one stop.
-        at_stop = http.get(f"{API}/entities", headers=headers, params={
-            "type": "GtfsStopTimeUpdate", "q": 'hasStop=="urn:ngsi-ld:GtfsStop:DTA:BULLFROG";arrivalDelay>60'})
+        at_stop = http.get(
+            f"{API}/entities",
+            headers=headers,
+            params={"type": "GtfsStopTimeUpdate", "q": 'hasStop=="urn:ngsi-ld:GtfsStop:DTA:BULLFROG";arrivalDelay>60'},
+        )
         assert [e["id"] for e in at_stop.json()] == ["urn:ngsi-ld:GtfsStopTimeUpdate:DTA:AB1:20090101:2"]
 
         # The vehicle is found by a geo query, and the alert keeps its language map.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import BrokerProcess, start_broker
+from tests.e2e.helpers import agora_cli
+from tests.support.servers import BrokerProcess, running_broker
 from tests.unit.test_adapter_gtfs_extras import FEED_INFO, LEVELS, PATHWAYS, STATION_STOPS, STOP_TIMES, TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,16 +22,11 @@ API = "/ngsi-ld/v1"
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("stations")
-    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
-    try:
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
-def agora(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "broker.cli", *args], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)  # fmt: skip
+agora = agora_cli
 
 
 def station_feed(tmp_path: Path) -> Path:
@@ -61,8 +55,10 @@ def test_translations_levels_and_pathways_round_trip(broker: BrokerProcess, tmp_
         http.headers["Link"] = f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 
         platform = http.get(f"{API}/entities/urn:ngsi-ld:GtfsStop:ST:P1").json()
-        assert platform["name"] == {"type": "LanguageProperty",
-                                    "languageMap": {"en": "Platform 1", "fr": "Plateforme 1", "de": "Bahnsteig 1"}}
+        assert platform["name"] == {
+            "type": "LanguageProperty",
+            "languageMap": {"en": "Platform 1", "fr": "Plateforme 1", "de": "Bahnsteig 1"},
+        }
         french = http.get(f"{API}/entities/urn:ngsi-ld:GtfsStop:ST:P1", params={"lang": "fr"}).json()
         assert french["name"]["value"] == "Plateforme 1"
         hebrew = http.get(f"{API}/entities/urn:ngsi-ld:GtfsStop:OLD:FUR_CREEK_RES", params={"lang": "he"}).json()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.servers import BrokerProcess, start_broker
+from tests.e2e.helpers import agora_cli
+from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "tests" / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
@@ -20,16 +19,11 @@ API = "/ngsi-ld/v1"
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("validate")
-    process = start_broker(f"sqlite:///{tmp / 'agora.db'}", tmp)
-    try:
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
-def agora(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "broker.cli", *args], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)  # fmt: skip
+agora = agora_cli
 
 
 def test_validate_entities_stored_in_a_broker(broker: BrokerProcess) -> None:
