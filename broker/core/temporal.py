@@ -14,7 +14,15 @@ from typing import Any
 from broker.core.caller import Caller
 from broker.core.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity, Instance, now_iso
-from broker.core.normalize import CREATE, check_attribute_name, check_uri, parse_instance, parse_scopes, parse_types
+from broker.core.normalize import (
+    CREATE,
+    check_attribute_name,
+    check_datetime,
+    check_uri,
+    parse_instance,
+    parse_scopes,
+    parse_types,
+)
 from broker.core.query import Paging, prefilter
 from broker.ld.codec import expand_entity
 from broker.ld.termmap import TermMap
@@ -22,7 +30,7 @@ from broker.query import Query, matches
 from broker.store.base import ALL_DATASETS, EntityFilter, InstanceQuery, Store, TemporalEntityRecord, TemporalInstance
 from broker.temporal import aggregate as agg
 from broker.temporal.history import make_instance, sort_time
-from broker.temporal.times import Duration, from_micros, micros_or_none, to_micros
+from broker.temporal.times import Duration, from_micros, to_micros
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
@@ -66,21 +74,16 @@ def parse_time_query(params: Mapping[str, str], *, required: bool) -> TimeQuery:
         raise BadRequestData(f"timerel={timerel!r} is not one of before, after, between")
     if time_at is None:
         raise BadRequestData(f"timerel={timerel} needs timeAt")
-    _check_instant(time_at, "timeAt")
+    check_datetime(time_at, "timeAt")
     if timerel == "between":
         if end_time_at is None:
             raise BadRequestData("timerel=between needs endTimeAt")
-        _check_instant(end_time_at, "endTimeAt")
+        check_datetime(end_time_at, "endTimeAt")
         if to_micros(end_time_at) <= to_micros(time_at):
             raise BadRequestData("endTimeAt must be after timeAt")
     elif end_time_at is not None:
         raise BadRequestData(f"endTimeAt only goes with timerel=between, not {timerel}")
     return TimeQuery(timerel, time_at, end_time_at, prop)
-
-
-def _check_instant(value: str, where: str) -> None:
-    if micros_or_none(value) is None:
-        raise BadRequestData(f"{where}={value!r} is not a DateTime (ISO 8601, e.g. 2026-01-01T00:00:00Z)")
 
 
 @dataclass(frozen=True)
