@@ -19,6 +19,7 @@ Backends register through the entry-point group `agora.stores` by URL scheme and
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -159,6 +160,23 @@ class HistoryPolicy:
 ALL_DATASETS = "\x00all"
 
 TemporalHistory = dict[str, dict[str, list[TemporalInstance]]]
+
+
+# -- entity maps (clauses 5.14, 6.32, 6.34) --------------------------------------------------------------------
+@dataclass
+class EntityMapRecord:
+    """An EntityMap as the store keeps it: the ids a query matched when the map was made, in that query's order,
+    until `expires_at` (microseconds since the epoch). `extra` holds the other members (linkedMaps)."""
+
+    id: str
+    expires_at: int
+    ids: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def now_micros() -> int:
+    """The clock entity maps expire by: microseconds since the epoch."""
+    return time.time_ns() // 1000
 
 
 class Store(abc.ABC):
@@ -351,6 +369,34 @@ class Store(abc.ABC):
         be 0)."""
         return None
 
+    # -- entity maps -------------------------------------------------------------------------------------------
+    # Shared by every broker process, like entities. A map whose expires_at is not after now is gone for every
+    # method, whether or not it was removed yet; `purge_entity_maps` removes such maps (a backend with expiring
+    # keys may do nothing there).
+    async def put_entity_map(self, tenant: str, record: EntityMapRecord) -> None:
+        """Store a new entity map (ids are fresh URIs: an existing record with that id is replaced)."""
+        raise _no_entity_maps(self)
+
+    async def get_entity_map(self, tenant: str, map_id: str) -> EntityMapRecord | None:
+        """The whole map, or None when it does not exist or has expired."""
+        raise _no_entity_maps(self)
+
+    async def entity_map_ids(self, tenant: str, map_id: str, start: int, stop: int) -> list[str] | None:
+        """The map's ids at positions start..stop-1 (fewer at its end), or None when the map is gone."""
+        raise _no_entity_maps(self)
+
+    async def set_entity_map_expiry(self, tenant: str, map_id: str, expires_at: int) -> bool:
+        """Move the expiry of a live map; False when it is gone."""
+        raise _no_entity_maps(self)
+
+    async def delete_entity_map(self, tenant: str, map_id: str) -> bool:
+        """True when a live map was deleted."""
+        raise _no_entity_maps(self)
+
+    async def purge_entity_maps(self) -> int:
+        """Remove the expired maps of every tenant; the number removed."""
+        return 0
+
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
         processes override this so that exactly one process leads; a process-local store always leads."""
@@ -364,3 +410,7 @@ class Store(abc.ABC):
 
 def _no_temporal(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no temporal history")
+
+
+def _no_entity_maps(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no entity maps")

@@ -17,6 +17,7 @@ from broker.store.base import (
     ContextRecord,
     Delivery,
     EntityFilter,
+    EntityMapRecord,
     InstanceQuery,
     Store,
     SubscriptionRecord,
@@ -24,6 +25,7 @@ from broker.store.base import (
     TemporalHistory,
     TemporalInstance,
     WriteFn,
+    now_micros,
 )
 from broker.temporal import history
 
@@ -44,6 +46,7 @@ class MemoryStore(Store):
         self._cursors: dict[str, int] = {}
         # tenant -> entity id -> (record, attribute IRI -> instances in insertion order)
         self._history: dict[str, dict[str, tuple[TemporalEntityRecord, dict[str, list[TemporalInstance]]]]] = {}
+        self._entity_maps: dict[tuple[str, str], EntityMapRecord] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -297,6 +300,38 @@ class MemoryStore(Store):
         if record is not None:
             record.state = common.folded_state(record.state, delivery)
 
+    # -- entity maps ---------------------------------------------------------------------------------------------
+    def _live_map(self, tenant: str, map_id: str) -> EntityMapRecord | None:
+        record = self._entity_maps.get((tenant, map_id))
+        return record if record is not None and record.expires_at > now_micros() else None
+
+    async def put_entity_map(self, tenant: str, record: EntityMapRecord) -> None:
+        self._entity_maps[(tenant, record.id)] = _copy_map(record)
+
+    async def get_entity_map(self, tenant: str, map_id: str) -> EntityMapRecord | None:
+        record = self._live_map(tenant, map_id)
+        return None if record is None else _copy_map(record)
+
+    async def entity_map_ids(self, tenant: str, map_id: str, start: int, stop: int) -> list[str] | None:
+        record = self._live_map(tenant, map_id)
+        return None if record is None else record.ids[start:stop]
+
+    async def set_entity_map_expiry(self, tenant: str, map_id: str, expires_at: int) -> bool:
+        record = self._live_map(tenant, map_id)
+        if record is not None:
+            record.expires_at = expires_at
+        return record is not None
+
+    async def delete_entity_map(self, tenant: str, map_id: str) -> bool:
+        return self._live_map(tenant, map_id) is not None and self._entity_maps.pop((tenant, map_id)) is not None
+
+    async def purge_entity_maps(self) -> int:
+        now = now_micros()
+        expired = [key for key, record in self._entity_maps.items() if record.expires_at <= now]
+        for key in expired:
+            del self._entity_maps[key]
+        return len(expired)
+
     # -- cursors -------------------------------------------------------------------------------------------------
     async def get_cursor(self, name: str) -> int | None:
         return self._cursors.get(name)
@@ -314,3 +349,7 @@ def _copy_subscription(record: SubscriptionRecord) -> SubscriptionRecord:
 
 def _copy_record(record: ContextRecord) -> ContextRecord:
     return replace(record, body=common.clone(record.body), extra=common.clone(record.extra))
+
+
+def _copy_map(record: EntityMapRecord) -> EntityMapRecord:
+    return replace(record, ids=list(record.ids), extra=common.clone(record.extra))

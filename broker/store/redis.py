@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import math
@@ -60,6 +61,7 @@ from broker.store.base import (
     ContextRecord,
     Delivery,
     EntityFilter,
+    EntityMapRecord,
     InstanceQuery,
     Store,
     SubscriptionRecord,
@@ -68,6 +70,7 @@ from broker.store.base import (
     TemporalInstance,
     WriteFn,
     WritePlan,
+    now_micros,
 )
 from broker.temporal import history
 
@@ -1086,6 +1089,70 @@ class RedisStore(Store):
                             callback(fields[b"i"].decode(), fields[b"u"].decode())
                         except Exception:
                             log.exception("a context watcher failed")
+
+    # -- entity maps (decision record 0040: a hash tag of their own) -------------------------------------------
+    def _map_keys(self, tenant: str, map_id: str) -> tuple[str, str]:
+        """(metadata hash, id list) of one entity map. Their own hash tag, made from the tenant and id, puts both
+        in one slot (one script writes them) and spreads maps over a cluster's masters; Redis expires both."""
+        digest = hashlib.sha1(f"{tenant}\0{map_id}".encode()).hexdigest()[:16]
+        base = f"{self.prefix}:{{{self.prefix}-m-{digest}}}"
+        return f"{base}:emap", f"{base}:emapids"
+
+    async def put_entity_map(self, tenant: str, record: EntityMapRecord) -> None:
+        meta, ids = self._map_keys(tenant, record.id)
+        expires_ms = record.expires_at // 1000 + 1
+        script = _Script()
+        script.op("DEL", meta)
+        script.op("DEL", ids)
+        script.op("HSET", meta, "e", record.expires_at, "x", common.dumps(record.extra))
+        script.op("PEXPIREAT", meta, expires_ms)
+        # Pushed in chunks: a script unpacks each command's arguments onto Lua's stack, which holds about 8,000.
+        for start in range(0, len(record.ids), 1000):
+            script.op("RPUSH", ids, *record.ids[start : start + 1000])
+        if record.ids:
+            script.op("PEXPIREAT", ids, expires_ms)
+        await self._apply(keys=script.keys.keys, args=script.argv())
+
+    async def _map_expiry(self, meta: str) -> int | None:
+        """The expiry of a live map, None when it is gone (Redis expires keys to the millisecond only)."""
+        raw = await self._redis.hget(meta, "e")
+        return int(raw) if raw is not None and int(raw) > now_micros() else None
+
+    async def get_entity_map(self, tenant: str, map_id: str) -> EntityMapRecord | None:
+        meta, ids = self._map_keys(tenant, map_id)
+        fields, members = await asyncio.gather(self._redis.hgetall(meta), self._redis.lrange(ids, 0, -1))
+        if b"e" not in fields or int(fields[b"e"]) <= now_micros():
+            return None
+        return EntityMapRecord(map_id, int(fields[b"e"]), [m.decode() for m in members], common.loads(fields[b"x"]))
+
+    async def entity_map_ids(self, tenant: str, map_id: str, start: int, stop: int) -> list[str] | None:
+        meta, ids = self._map_keys(tenant, map_id)
+        if stop <= start:
+            return None if await self._map_expiry(meta) is None else []
+        expiry, members = await asyncio.gather(self._map_expiry(meta), self._redis.lrange(ids, start, stop - 1))
+        return None if expiry is None else [m.decode() for m in members]
+
+    async def set_entity_map_expiry(self, tenant: str, map_id: str, expires_at: int) -> bool:
+        meta, ids = self._map_keys(tenant, map_id)
+        current = await self._redis.hget(meta, "e")
+        if current is None or int(current) <= now_micros():
+            return False
+        script = _Script()
+        script.check("eq", meta, "e", current)  # not deleted or moved in between
+        script.op("HSET", meta, "e", expires_at)
+        script.op("PEXPIREAT", meta, expires_at // 1000 + 1)
+        script.op("PEXPIREAT", ids, expires_at // 1000 + 1)
+        return bool(await self._apply(keys=script.keys.keys, args=script.argv()))
+
+    async def delete_entity_map(self, tenant: str, map_id: str) -> bool:
+        meta, ids = self._map_keys(tenant, map_id)
+        if await self._map_expiry(meta) is None:
+            return False
+        script = _Script()
+        script.check("has", meta, "e")
+        script.op("DEL", meta)
+        script.op("DEL", ids)
+        return bool(await self._apply(keys=script.keys.keys, args=script.argv()))
 
     # -- subscriptions -------------------------------------------------------------------------------------------
     async def _subscription_script(self, kind: str, tenant: str, sub_id: str, *ops: tuple[Any, ...]) -> bool:

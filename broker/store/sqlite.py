@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
+from broker.store import sqlite_entitymaps as entitymaps_sql
 from broker.store import sqlite_temporal as temporal_sql
 from broker.store.base import (
     DEFAULT_TENANT,
@@ -33,6 +34,7 @@ from broker.store.base import (
     ContextRecord,
     Delivery,
     EntityFilter,
+    EntityMapRecord,
     InstanceQuery,
     Store,
     SubscriptionRecord,
@@ -40,6 +42,7 @@ from broker.store.base import (
     TemporalHistory,
     TemporalInstance,
     WriteFn,
+    now_micros,
 )
 
 T = TypeVar("T")
@@ -170,7 +173,7 @@ class SqliteStore(Store):
         with _immediate(conn):
             # Statement by statement: executescript() would COMMIT the transaction first.
             fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
-            for statement in _statements(SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA):
+            for statement in _statements(SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once
                 for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
@@ -347,6 +350,31 @@ class SqliteStore(Store):
     ) -> list[tuple[int, int, float, float, float, float, int]] | None:
         with self._connection() as conn:
             return temporal_sql.numeric_buckets(conn, tenant, entity_id, attr, query, origin, period, methods)
+
+    # -- entity maps (SQL in sqlite_entitymaps) ------------------------------------------------------------------
+    async def put_entity_map(self, tenant: str, record: EntityMapRecord) -> None:
+        with self._connection() as conn, _immediate(conn):
+            entitymaps_sql.put(conn, tenant, record)
+
+    async def get_entity_map(self, tenant: str, map_id: str) -> EntityMapRecord | None:
+        with self._connection() as conn:
+            return entitymaps_sql.get(conn, tenant, map_id, now_micros())
+
+    async def entity_map_ids(self, tenant: str, map_id: str, start: int, stop: int) -> list[str] | None:
+        with self._connection() as conn:
+            return entitymaps_sql.ids(conn, tenant, map_id, start, stop, now_micros())
+
+    async def set_entity_map_expiry(self, tenant: str, map_id: str, expires_at: int) -> bool:
+        with self._connection() as conn:
+            return entitymaps_sql.set_expiry(conn, tenant, map_id, expires_at, now_micros())
+
+    async def delete_entity_map(self, tenant: str, map_id: str) -> bool:
+        with self._connection() as conn, _immediate(conn):
+            return entitymaps_sql.delete(conn, tenant, map_id, now_micros())
+
+    async def purge_entity_maps(self) -> int:
+        with self._connection() as conn, _immediate(conn):
+            return entitymaps_sql.purge(conn, now_micros())
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
