@@ -125,13 +125,35 @@ WORLD: Box = (-1e30, -1e30, 1e30, 1e30)
 _VALUE_MEMBERS = ("value", "json", "valueList", "vocab", "object", "objectList")
 
 
-def numbers(entity: Mapping[str, Any]) -> set[tuple[str, float]]:
+def changed_attrs(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The attributes whose instances differ between two states of an entity; None (all of them) when either
+    state is missing. A write then re-indexes only these: most updates touch one attribute of many."""
+    if before is None or after is None:
+        return None
+    old, new = before.get("attrs", {}), after.get("attrs", {})
+    return frozenset(a for a in old.keys() | new.keys() if old.get(a) != new.get(a))
+
+
+def _attrs_among(entity: Mapping[str, Any], only: frozenset[str] | None) -> Iterable[tuple[str, Any]]:
+    attrs: Mapping[str, Any] = entity.get("attrs", {})
+    if only is None:
+        return attrs.items()
+    return ((a, attrs[a]) for a in only if a in attrs)
+
+
+def has_geo(entity: Mapping[str, Any], only: frozenset[str] | None = None) -> bool:
+    """Whether any instance of the attributes `only` (all when None) is a GeoProperty."""
+    return any(i.get("type") == "GeoProperty" for _, instances in _attrs_among(entity, only) for i in instances)
+
+
+def numbers(entity: Mapping[str, Any], only: frozenset[str] | None = None) -> set[tuple[str, float]]:
     """(attribute, value) for each number a numeric q condition on a top-level attribute might compare, as
     doubles: a superset of what the reference evaluator reads (broker.query.evaluate._content picks one of these
     members by attribute type), gathered without its per-type dispatch since this runs on every write. Rounding
-    to a double is monotonic, so a store comparing non-strictly against the rounded bound never misses a match."""
+    to a double is monotonic, so a store comparing non-strictly against the rounded bound never misses a match.
+    `only`: the attributes to look at (all when None)."""
     found: set[tuple[str, float]] = set()
-    for attr, instances in entity.get("attrs", {}).items():
+    for attr, instances in _attrs_among(entity, only):
         for instance in instances:
             held = [instance[m] for m in _VALUE_MEMBERS if m in instance]
             lang_map = instance.get("languageMap")

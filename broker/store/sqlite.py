@@ -177,7 +177,7 @@ class SqliteStore(Store):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once
                 for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
-                    _index_entity(conn, tenant, eid, common.loads(body), existed=False)
+                    _index_entity(conn, tenant, eid, None, common.loads(body))
             conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
 
     async def close(self) -> None:
@@ -237,11 +237,11 @@ class SqliteStore(Store):
             if after is None and eid not in raw:
                 continue  # deleting what is not there changes nothing
             after_raw = None if after is None else common.dumps(after)
-            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), after, existed=eid in raw)
+            # Decoded again: the plan may have changed `current` in place to make `after`.
+            before = common.loads(raw[eid]) if eid in raw else None
+            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), before, after)
             events.append((tenant, eid, raw.get(eid), after_raw, at))
             if self.history.record:
-                # Decoded again: the plan may have changed `current` in place to make `after`.
-                before = common.loads(raw[eid]) if eid in raw else None
                 temporal_sql.record_change(conn, tenant, before, after, at, self.history)
         if events:
             conn.executemany(
@@ -608,9 +608,8 @@ def _put_entity(
     eid: str,
     body: bytes | None,
     old_types: frozenset[str],
+    before: Entity | None,
     after: Entity | None,
-    *,
-    existed: bool = True,
 ) -> None:
     """Store (or delete, when body is None) one entity and bring its rows in entity_types and the query indexes
     up to date."""
@@ -631,31 +630,47 @@ def _put_entity(
         "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
         [(tenant, t, eid) for t in new_types - old_types],
     )
-    _index_entity(conn, tenant, eid, after, existed=existed)
+    _index_entity(conn, tenant, eid, before, after)
 
 
-def _index_entity(conn: sqlite3.Connection, tenant: str, eid: str, entity: Entity | None, *, existed: bool) -> None:
-    """Bring the query index rows of one entity up to date. Only rows that changed are written: every page a
-    write dirties costs WAL volume and checkpoint work, and most updates leave most numbers and boxes alone."""
+def _index_entity(
+    conn: sqlite3.Connection, tenant: str, eid: str, before: Entity | None, after: Entity | None
+) -> None:
+    """Bring the query index rows of one entity from `before` to `after` (None: absent). Only rows that changed
+    are written: every page a write dirties costs WAL volume and checkpoint work. The rows of `before` are those
+    the write that stored it made, so they are computed again, not read back, and only for the attributes that
+    changed: a PATCH of one number neither reads the entity's index rows nor parses its geometry."""
     key = (tenant, eid)
-    numbers = set() if entity is None else common.numbers(entity)
-    boxes = set() if entity is None else common.geo_boxes(entity)
-    old_numbers: set[tuple[str, float]] = set()
-    old_boxes: dict[tuple[str, Box], int] = {}
-    if existed:
-        old_numbers = set(conn.execute("SELECT attr, value FROM attr_numbers WHERE tenant = ? AND id = ?", key))
-        rows = conn.execute(
-            "SELECT box, attr, min_lon, min_lat, max_lon, max_lat FROM geo_box_owners WHERE tenant = ? AND id = ?", key
-        )
-        old_boxes = {(attr, (x0, y0, x1, y1)): box for box, attr, x0, y0, x1, y1 in rows}
+    if after is None:
+        conn.execute("DELETE FROM attr_numbers WHERE tenant = ? AND id = ?", key)
+        _index_boxes(conn, tenant, eid, set(), existed=before is not None)
+        return
+    changed = common.changed_attrs(before, after)
+    old_numbers = set() if before is None else common.numbers(before, changed)
+    numbers = common.numbers(after, changed)
     conn.executemany(
         "DELETE FROM attr_numbers WHERE tenant = ? AND id = ? AND attr = ? AND value = ?",
         [(*key, attr, value) for attr, value in old_numbers - numbers],
     )
     conn.executemany(
-        "INSERT INTO attr_numbers (tenant, id, attr, value) VALUES (?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO attr_numbers (tenant, id, attr, value) VALUES (?, ?, ?, ?)",
         [(*key, attr, value) for attr, value in numbers - old_numbers],
     )
+    if before is None or common.has_geo(before, changed) or common.has_geo(after, changed):
+        _index_boxes(conn, tenant, eid, common.geo_boxes(after), existed=before is not None)
+
+
+def _index_boxes(
+    conn: sqlite3.Connection, tenant: str, eid: str, boxes: set[tuple[str, Box]], *, existed: bool
+) -> None:
+    """The R*Tree rows of one entity made equal to `boxes`, keeping those that did not move."""
+    old_boxes: dict[tuple[str, Box], int] = {}
+    if existed:
+        rows = conn.execute(
+            "SELECT box, attr, min_lon, min_lat, max_lon, max_lat FROM geo_box_owners WHERE tenant = ? AND id = ?",
+            (tenant, eid),
+        )
+        old_boxes = {(attr, (x0, y0, x1, y1)): box for box, attr, x0, y0, x1, y1 in rows}
     gone = [(box,) for owned, box in old_boxes.items() if owned not in boxes]
     conn.executemany("DELETE FROM geo_boxes WHERE box = ?", gone)
     conn.executemany("DELETE FROM geo_box_owners WHERE box = ?", gone)
