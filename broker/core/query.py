@@ -18,11 +18,12 @@ from broker.core.caller import Caller
 from broker.core.errors import BadRequestData, NonexistentTenant, TooManyResults
 from broker.core.model import Entity
 from broker.query import Query, matches
+from broker.query.collation import ROOT, Collation
 from broker.query.evaluate import targets
 from broker.query.geo import EARTH_RADIUS_M, GeoQuery
 from broker.query.projection import OrderKey
 from broker.query.q import And, AttrPath, Compare, Literal, QNode, Range
-from broker.query.types import TypeExpr, TypeName, TypeOr
+from broker.query.types import AllTypes, TypeExpr, TypeName, TypeOr
 from broker.store.base import Box, EntityFilter, Store
 
 #: Rounds of linked-entity fetching for `a{b{c}}` chains; deeper chains resolve to "absent".
@@ -42,6 +43,8 @@ class Page:
     count: int | None
     #: Whether matches follow this page (what rel="next" needs).
     more: bool
+    #: Where the next page starts when it is not offset + limit (an entity map's position, clause 5.5.9.3).
+    next_offset: int | None = None
 
 
 class Queries:
@@ -90,7 +93,55 @@ class Queries:
         selected: list[Entity] = []
         async for batch in self._candidates(caller, queries, attrs, self.batch_size):
             selected.extend(await self._select(caller.tenant, batch, queries))
-        return order(selected, queries[0].order_by) if queries[0].order_by else selected
+        return order(selected, queries[0].order_by, queries[0].collation) if queries[0].order_by else selected
+
+    async def map_page(
+        self,
+        caller: Caller,
+        map_id: str,
+        queries: list[Query],
+        paging: Paging,
+        attrs: frozenset[str] | None = None,
+        *,
+        count: bool = False,
+    ) -> Page | None:
+        """One page of an entity map (clause 5.5.9.3), None when the map is gone. `offset` is a position in the
+        map, so entities created or deleted since the map was made never shift a page. The map's entities are
+        checked against `queries` again and those that no longer match are passed over: a page is filled from the
+        positions after it, and the next page starts after the last position read (decision record 0015)."""
+        self.check_paging(paging)
+        found: list[tuple[int, Entity]] = []
+        size = min(self.batch_size, max(32, 2 * (paging.limit + 1)))
+        matches_from = self._map_matches(caller.tenant, map_id, queries, attrs, paging.offset, size)
+        async for position, entity in matches_from:
+            found.append((position, entity))
+            if len(found) > paging.limit:
+                break
+        else:
+            if not found and await self.store.entity_map_ids(caller.tenant, map_id, 0, 0) is None:
+                return None
+        total = None
+        if count:
+            total = sum([1 async for _ in self._map_matches(caller.tenant, map_id, queries, attrs, 0, self.batch_size)])
+        more = len(found) > paging.limit
+        next_offset = found[paging.limit][0] if more else None
+        return Page([e for _, e in found[: paging.limit]], total, more, next_offset)
+
+    async def _map_matches(
+        self, tenant: str, map_id: str, queries: list[Query], attrs: frozenset[str] | None, start: int, size: int
+    ) -> AsyncIterator[tuple[int, Entity]]:
+        """(position, entity) of the map's entities from `start` on that still exist and match, in map order."""
+        position = start
+        while True:
+            ids = await self.store.entity_map_ids(tenant, map_id, position, position + size)
+            if not ids:
+                return
+            stored = await self.store.get(tenant, ids)
+            candidates = [stored[i] for i in ids if i in stored and (not attrs or attrs & stored[i]["attrs"].keys())]
+            at = {eid: position + n for n, eid in enumerate(ids)}
+            for entity in await self._select(tenant, candidates, queries):
+                yield at[entity["id"]], entity
+            position += len(ids)
 
     async def _candidates(
         self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, size: int
@@ -215,18 +266,20 @@ def _type_set(expr: TypeExpr | None) -> frozenset[str] | None:
     return None
 
 
-def order(entities: list[Entity], keys: Iterable[OrderKey]) -> list[Entity]:
-    """Stable sort by each key in turn (last key first); entities without a value come last either way."""
+def order(entities: list[Entity], keys: Iterable[OrderKey], collation: Collation = ROOT) -> list[Entity]:
+    """Stable sort by each key in turn (last key first); entities without a value come last either way. Strings
+    compare by `collation` (clause 4.23.1: ICU's root collation unless the query names another)."""
     result = list(entities)
     for key in reversed(list(keys)):
-        present = [e for e in result if _sort_value(e, key) is not None]
-        absent = [e for e in result if _sort_value(e, key) is None]
-        present.sort(key=lambda e: _sort_value(e, key), reverse=key.descending)  # type: ignore[arg-type,return-value]
+        values = {id(e): _sort_value(e, key, collation) for e in result}
+        present = [e for e in result if values[id(e)] is not None]
+        absent = [e for e in result if values[id(e)] is None]
+        present.sort(key=lambda e: values[id(e)], reverse=key.descending)  # type: ignore[arg-type,return-value]
         result = present + absent
     return result
 
 
-def _sort_value(entity: Entity, key: OrderKey) -> tuple[int, Any] | None:
+def _sort_value(entity: Entity, key: OrderKey, collation: Collation) -> tuple[int, Any] | None:
     """A comparable (kind rank, value) for the first value at the key's path: numbers, then strings, then others."""
     if not isinstance(key.path, AttrPath):
         return None
@@ -237,8 +290,15 @@ def _sort_value(entity: Entity, key: OrderKey) -> tuple[int, Any] | None:
             if isinstance(value, int | float):
                 return (0, value)
             if isinstance(value, str):
-                return (1, value)
+                return (1, collation.key(value))
     return None
+
+
+def require_local_order(query: Query, local: bool) -> None:
+    """Clause 5.7.2.4: ordering is never applied to a distributed query, so orderBy needs local=true (or type=*,
+    which implies it, clause 6.4.3.2) - decision record 0018."""
+    if query.order_by and not local and not isinstance(query.types, AllTypes):
+        raise BadRequestData("orderBy needs local=true: entity ordering is never applied to distributed queries")
 
 
 def require_selector(query: Query, attrs: frozenset[str] | None, local: bool) -> None:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from broker.core.contexts import CONTEXTS_PATH
-from broker.http import contexts, discovery, entities, info, openapi, subscriptions, temporal
+from broker.http import contexts, discovery, entities, entity_maps, info, openapi, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     routes = [
         *entities.ROUTES,
+        *entity_maps.ROUTES,
         *subscriptions.ROUTES,
         *temporal.ROUTES,
         *discovery.ROUTES,

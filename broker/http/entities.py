@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,11 +18,12 @@ from starlette.routing import Route
 from broker.core.batch import BatchResult
 from broker.core.caller import Caller
 from broker.core.entities import MergeOptions, UpdateResult
-from broker.core.errors import BadRequestData, OperationNotSupported
+from broker.core.entity_maps import MapRequest, check_map_id
+from broker.core.errors import BadRequestData
 from broker.core.linked import linked_entities, parse_join
 from broker.core.model import Entity
 from broker.core.normalize import check_datetime, check_uri
-from broker.core.query import Page, Paging, require_selector
+from broker.core.query import Page, Paging, require_local_order, require_selector
 from broker.core.render import View, as_feature, parse_format, render, render_inline
 from broker.http import params as P
 from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, link_context, negotiate, read_body, tenant_of
@@ -29,7 +31,7 @@ from broker.http.query_body import query_body_params
 from broker.http.render import geo_response, json_response, ld_response, no_content, page_links
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
-from broker.query import parse_query
+from broker.query import Query, parse_query
 from broker.query.projection import Projection, ProjectionItem, parse_projection
 
 BASE = "/ngsi-ld/v1"
@@ -56,7 +58,7 @@ _RETRIEVE_PARAMS = frozenset(
         "entityMap",
     }
 )
-_QUERY_PARAMS = (
+ENTITY_QUERY_PARAMS = (
     frozenset(
         {
             "id",
@@ -73,12 +75,11 @@ _QUERY_PARAMS = (
             "csf",
             "orderBy",
             "collation",
+            "entityMapLifetime",
         }
     )
     | _RETRIEVE_PARAMS
 )
-# Parameters of clause 6.4.3.2 whose features land with later issues (federation, linked entity retrieval, maps).
-_NOT_YET = ("csf", "entityMap", "collation")
 GEO_OFFERED = (JSON, LD_JSON, GEO_JSON)
 
 
@@ -140,7 +141,7 @@ def _projection_of(raw: str | None, name: str, tm: TermMap) -> Projection | None
     return parse_projection(raw, tm, param=name) if raw is not None else None
 
 
-def _attrs_filter(request: Request, tm: TermMap) -> frozenset[str] | None:
+def attrs_filter(request: Request, tm: TermMap) -> frozenset[str] | None:
     raw = _projection_of(request.query_params.get("attrs"), "attrs", tm)
     return raw.names() if raw is not None else None
 
@@ -158,21 +159,52 @@ async def create_entity(request: Request) -> Response:
 async def query_entities(request: Request) -> Response:
     """Query Entities (clause 6.4.3.2)."""
     state = state_of(request)
-    P.check_params(request, _QUERY_PARAMS)
-    for name in _NOT_YET:
-        if name in request.query_params:
-            raise OperationNotSupported(f"query parameter {name} is not supported yet")
+    P.check_params(request, ENTITY_QUERY_PARAMS)
     media = negotiate(request, GEO_OFFERED)
     tm = await request_context(request, state)
     view = view_of(request, tm)
     query = parse_query(request.query_params, tm)
-    attrs = _attrs_filter(request, tm)
-    require_selector(query, attrs, P.flag(request, "local"))
+    attrs = attrs_filter(request, tm)
+    check_query(query, attrs, P.flag(request, "local"))
     paging = P.paging(request)
     caller = caller_of(request)
-    page = await state.queries.query(caller, [query], paging, attrs, count=P.flag(request, "count"))
+    page, map_id = await _run_query(request, state, caller, [query], paging, attrs)
     docs, _ = await _joined(request, state, caller, page.entities, tm, view)
-    return _page_response(request, page, paging, tm, view, media, docs)
+    return _page_response(request, page, paging, tm, view, media, docs, map_id)
+
+
+def check_query(query: Query, attrs: frozenset[str] | None, local: bool) -> None:
+    """What clause 5.7.2.4 asks of a query before it runs (also of one that makes an entity map, 5.14.4.4)."""
+    require_selector(query, attrs, local)
+    require_local_order(query, local)
+
+
+def map_request(request: Request) -> MapRequest:
+    """The entity map a query pages through (the NGSILD-EntityMap header: the map's URI or its resource path) and
+    whether to make one (entityMap, entityMapLifetime), clause 6.4.3.2."""
+    raw = request.headers.get("ngsild-entitymap")
+    map_id = None
+    if raw is not None:
+        ref = unquote(raw.strip())
+        map_id = check_map_id(ref.split("/entityMaps/", 1)[1] if "/entityMaps/" in ref else ref)
+    return MapRequest(map_id, P.flag(request, "entityMap"), request.query_params.get("entityMapLifetime"))
+
+
+async def _run_query(
+    request: Request,
+    state: BrokerState,
+    caller: Caller,
+    queries: list[Query],
+    paging: Paging,
+    attrs: frozenset[str] | None,
+) -> tuple[Page, tuple[str, bool] | None]:
+    """The page, and (the entity map used, whether it was made now) when the query uses one."""
+    count = P.flag(request, "count")
+    maps = map_request(request)
+    if not maps.used:
+        return await state.queries.query(caller, queries, paging, attrs, count=count), None
+    page, map_id, created = await state.entity_maps.query(caller, queries, paging, attrs, maps, count=count)
+    return page, (map_id, created)
 
 
 def _page_response(
@@ -183,11 +215,15 @@ def _page_response(
     view: View,
     media: str,
     docs: list[dict[str, Any]] | None = None,
+    entity_map: tuple[str, bool] | None = None,
 ) -> Response:
-    """A page of entities with NGSILD-Results-Count (count=true) and Link rel=next/prev (clause 6.3.10)."""
+    """A page of entities with NGSILD-Results-Count (count=true), Link rel=next/prev (clause 6.3.10) and, for a
+    query with an entity map, the map's location in NGSILD-EntityMap (201 when the map was made now)."""
     headers: dict[str, str] = {}
     if page.count is not None and P.flag(request, "count"):
         headers["NGSILD-Results-Count"] = str(page.count)
+    if entity_map is not None:
+        headers["NGSILD-EntityMap"] = f"{BASE}/entityMaps/{entity_map[0]}"
     body = docs if docs is not None else [render(e, tm, view) for e in page.entities]
     if media == GEO_JSON:
         geo_iri = _geometry_property(request, tm)
@@ -195,9 +231,20 @@ def _page_response(
         response = geo_response(request, {"type": "FeatureCollection", "features": features}, tm, headers)
     else:
         response = ld_response(request, body, tm, media, headers=headers)
-    for link in page_links(request, paging, page.more, media):
+    if entity_map is not None and entity_map[1]:
+        response.status_code = 201  # clause 6.4.3.2: "201 Created (in case an EntityMap has been (re)created)"
+    for link in _links(request, page, paging, media):
         response.headers.append("Link", link)
     return response
+
+
+def _links(request: Request, page: Page, paging: Paging, media: str) -> list[str]:
+    """rel=next/prev; an entity map's next page starts after the last position read (Page.next_offset), which
+    page_links writes when asked for the page of that many entities before it."""
+    if page.next_offset is None:
+        return page_links(request, paging, page.more, media)
+    after = page_links(request, Paging(paging.limit, page.next_offset - paging.limit), True, media)[:1]
+    return after + page_links(request, paging, False, media)
 
 
 async def purge_entities(request: Request) -> Response:
@@ -225,21 +272,35 @@ async def purge_entities(request: Request) -> Response:
 async def post_query(request: Request) -> Response:
     """Query Entities via POST (clause 6.23): the Query in the body, paging and representation in the URL."""
     state = state_of(request)
-    P.check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}))
+    P.check_params(request, _POST_QUERY_PARAMS)
     media = negotiate(request)
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    params_list, view_params = query_body_params(body.data)
-    queries = [parse_query(params, tm) for params in params_list]
+    queries, view_params = parse_query_body(request, body.data, tm)
     view = view_of_params(request, tm, view_params)
-    attrs = _projection_of(view_params.get("attrs"), "attrs", tm)
-    local = P.flag(request, "local") or view_params.get("local") == "true"
-    require_selector(queries[0], attrs.names() if attrs else None, local)
+    attrs = body_attrs(view_params, tm)
     paging = P.paging(request)
-    page = await state.queries.query(
-        caller_of(request), queries, paging, attrs.names() if attrs else None, count=P.flag(request, "count")
-    )
-    return _page_response(request, page, paging, tm, view, media)
+    page, map_id = await _run_query(request, state, caller_of(request), queries, paging, attrs)
+    return _page_response(request, page, paging, tm, view, media, entity_map=map_id)
+
+
+_POST_QUERY_PARAMS = frozenset(
+    {"limit", "offset", "count", "options", "format", "local", "lang", "entityMap", "entityMapLifetime"}
+)
+
+
+def parse_query_body(request: Request, data: Any, tm: TermMap) -> tuple[list[Query], dict[str, str]]:
+    """The queries of a Query body (one per EntitySelector), checked as clause 5.7.2.4 asks, and its projection."""
+    params_list, view_params = query_body_params(data)
+    queries = [parse_query(params, tm) for params in params_list]
+    local = P.flag(request, "local") or view_params.get("local") == "true"
+    check_query(queries[0], body_attrs(view_params, tm), local)
+    return queries, view_params
+
+
+def body_attrs(view_params: Mapping[str, str], tm: TermMap) -> frozenset[str] | None:
+    attrs = _projection_of(view_params.get("attrs"), "attrs", tm)
+    return attrs.names() if attrs else None
 
 
 # -- /entities/{entityId} ----------------------------------------------------------------------------------------

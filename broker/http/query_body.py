@@ -46,11 +46,11 @@ def query_body_params(body: Any, *, temporal: bool = False) -> tuple[list[dict[s
     unknown = sorted(set(body) - _MEMBERS)
     if unknown:
         raise BadRequestData(f"unknown member(s) of Query: {', '.join(unknown)}")
-    for member in ("csf",) if temporal else ("temporalQ", "csf"):
-        if member in body:
-            raise BadRequestData(f"Query.{member} is not supported on this endpoint")
+    if not temporal and "temporalQ" in body:
+        raise BadRequestData("Query.temporalQ is not supported on this endpoint")
     common: dict[str, str] = {}
-    for member in ("q", "scopeQ", "orderBy"):
+    # csf selects context sources (decision record 0017): parsed like q, it changes nothing without registrations.
+    for member in ("q", "scopeQ", "orderBy", "csf"):
         if member in body:
             common[member] = _string(body[member], member)
     for member in ("expandValues",):

@@ -11,6 +11,7 @@ from broker.core.batch import Batch
 from broker.core.contexts import Contexts
 from broker.core.discovery import Discovery
 from broker.core.entities import Entities
+from broker.core.entity_maps import EntityMaps
 from broker.core.query import Queries
 from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
@@ -30,6 +31,7 @@ class BrokerState:
     discovery: Discovery
     subscriptions: Subscriptions
     temporal: Temporal
+    entity_maps: EntityMaps
     started: float = field(default_factory=time.time)
 
     @property
@@ -38,16 +40,18 @@ class BrokerState:
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> BrokerState:
+        queries = Queries(store, settings.max_page_size)
         return cls(
             settings,
             store,
             Contexts(store, settings.context_timeout),
             Entities(store),
             Batch(store),
-            Queries(store, settings.max_page_size),
+            queries,
             Discovery(store),
             subscriptions=Subscriptions(store, settings.max_page_size),
             temporal=Temporal(store, settings.temporal_instance_limit),
+            entity_maps=EntityMaps(store, queries),
         )
 
 

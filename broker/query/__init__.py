@@ -12,7 +12,8 @@ bounds of `broker.query.common`.
     georel, geometry, coordinates,
     geoproperty                     -> Query.geo          (broker.query.geo, clause 4.10)
     pick, omit                      -> Query.pick/.omit   (broker.query.projection, clause 4.21)
-    orderBy                         -> Query.order_by     (broker.query.projection)
+    orderBy, collation              -> Query.order_by, Query.collation (projection, collation; clause 4.23)
+    csf                             -> Query.csf          (a q over context sources, clause 4.9: syntax only)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from broker.core.model import Entity
 from broker.core.normalize import is_uri
 from broker.ld.termmap import TermMap
 from broker.query import evaluate as _evaluate
+from broker.query.collation import ROOT, Collation, parse_collation
 from broker.query.common import DEFAULT_LIMITS, MAX_DEPTH, MAX_TERMS, Limits, check_length, compile_regex, expand_name
 from broker.query.evaluate import Resolver
 from broker.query.geo import GeoQuery, matches_geo, parse_geo_query
@@ -52,6 +54,8 @@ QUERY_PARAMS: Final = frozenset(
         "pick",
         "omit",
         "orderBy",
+        "collation",
+        "csf",
     }
 )
 
@@ -69,7 +73,10 @@ class Query:
     pick: Projection | None = None
     omit: Projection | None = None
     order_by: tuple[OrderKey, ...] = ()
+    collation: Collation = ROOT
     expand_values: frozenset[str] | None = None
+    #: The context source filter: it selects registrations, never entities (decision record 0017).
+    csf: QNode | None = None
 
 
 def _split_list(param: str, text: str, limits: Limits) -> list[str]:
@@ -112,8 +119,18 @@ def parse_query(params: Mapping[str, str], tm: TermMap, *, limits: Limits = DEFA
         pick=parse_projection(v, tm, param="pick", limits=limits) if (v := get("pick")) is not None else None,
         omit=parse_projection(v, tm, param="omit", limits=limits) if (v := get("omit")) is not None else None,
         order_by=parse_order_by(o, tm, limits=limits) if (o := get("orderBy")) is not None else (),
+        collation=parse_collation(c) if (c := get("collation")) is not None else ROOT,
         expand_values=expand_values,
+        csf=_parse_csf(f, tm, limits) if (f := get("csf")) is not None else None,
     )
+
+
+def _parse_csf(text: str, tm: TermMap, limits: Limits) -> QNode:
+    """csf has the grammar of q (clause 4.9); its errors name csf."""
+    try:
+        return parse_q(text, tm, limits=limits)
+    except BadRequestData as exc:
+        raise BadRequestData("csf" + exc.detail.removeprefix("q")) from None
 
 
 def matches(entity: Entity, query: Query, *, resolve: Resolver | None = None) -> bool:
@@ -135,6 +152,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_TERMS",
     "QUERY_PARAMS",
+    "Collation",
     "GeoQuery",
     "Limits",
     "OrderKey",

@@ -100,7 +100,7 @@ def test_paging_count_and_links(q: Any) -> None:
 
 
 def test_order_by(q: Any) -> None:
-    assert ids(q(type="Sensor", orderBy="temperature;desc", limit=3)) == ["4", "3", "2"]
+    assert ids(q(type="Sensor", orderBy="temperature;desc", limit=3, local="true")) == ["4", "3", "2"]
 
 
 def test_projection(q: Any) -> None:
