@@ -214,15 +214,31 @@ def query_next_link(k: Kit) -> None:
     k.expect('rel="next"' in links or "rel=next" in links, f"no rel=next Link header (Link: {links!r})")
 
 
+def _ordered_speeds(k: Kit, entity_type: str, order_by: str) -> list[Any]:
+    """The speeds of a local query ordered by `order_by`; "not implemented" when the broker refuses orderBy even
+    with local=true (clause 5.7.2.4 refuses it without: ordering is never applied to distributed operations)."""
+    response = k.http.get("/entities", params={"type": entity_type, "orderBy": order_by, "local": "true"})
+    if response.status_code == 400:
+        k.missing("orderBy", "orderBy with local=true answered 400 (entity ordering is recent, clause 4.23)")
+    k.expect_status(response, 200)
+    return [e.get("speed", {}).get("value") for e in k.json(response)]
+
+
 @case("4.23", "orderBy sorts the result by an attribute, ascending or descending.", also=("5.7.2",))
 def query_order_by(k: Kit) -> None:
     entity_type, _ = _fleet(k)
-    response = k.http.get("/entities", params={"type": entity_type, "orderBy": "speed;desc"})
-    if response.status_code == 400:
-        k.missing("orderBy", "orderBy answered 400 (entity ordering is recent, clause 4.23)")
-    k.expect_status(response, 200)
-    speeds = [e.get("speed", {}).get("value") for e in k.json(response)]
-    k.expect(speeds == [90, 50, 10], f"orderBy=speed;desc gave speeds {speeds}")
+    speeds = _ordered_speeds(k, entity_type, "speed;desc")
+    k.expect(speeds == [90, 50, 10], f"orderBy=speed;desc&local=true gave speeds {speeds}")
+    speeds = _ordered_speeds(k, entity_type, "brand,speed;desc")
+    k.expect(speeds == [50, 90, 10], f"orderBy=brand,speed;desc&local=true gave speeds {speeds}")
+
+
+@case("5.7.2", "orderBy without local=true is BadRequestData: ordering is never distributed.", also=("4.23", "6.4"))
+def query_order_by_needs_local(k: Kit) -> None:
+    entity_type, _ = _fleet(k)
+    _ordered_speeds(k, entity_type, "speed")
+    response = k.http.get("/entities", params={"type": entity_type, "orderBy": "speed"})
+    k.expect_problem(response, 400, "BadRequestData")
 
 
 @case("5.7.2", "POST /entityOperations/query with a Query body answers the same entities as GET.", also=("6.23",))

@@ -3,8 +3,11 @@ entity maps (6.32, 6.34): optional features, "not implemented" when the broker h
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
+
+import httpx
 
 from conformance.cases._shared import vehicle
 from conformance.kit import JSON, Kit, case
@@ -93,6 +96,23 @@ def csource_subscription_lifecycle(k: Kit) -> None:
     k.expect_status(k.http.get(f"/csourceSubscriptions/{body['id']}"), 404)
 
 
+def _map_path(k: Kit, response: httpx.Response) -> str:
+    """The path (under the API root) of the EntityMap that the NGSILD-EntityMap header names, deleted after the case."""
+    location = unquote(response.headers.get("NGSILD-EntityMap", ""))
+    k.expect("/entityMaps/" in location, f"NGSILD-EntityMap header is {location!r}")
+    path = "/entityMaps/" + location.split("/entityMaps/", 1)[1]
+    k.cleanup(lambda: k.http.delete(path))
+    return path
+
+
+def _expect_entity_map(k: Kit, body: Any, entity_ids: set[str]) -> None:
+    """An EntityMap (clause 5.2.39) whose entityMap member holds exactly `entity_ids`."""
+    k.expect(isinstance(body, dict) and body.get("type") == "EntityMap", "the body is not an EntityMap object")
+    k.expect("expiresAt" in body, "the EntityMap has no expiresAt")
+    mapped = body.get("entityMap")
+    k.expect(isinstance(mapped, dict) and set(mapped) == entity_ids, f"entityMap is {mapped!r}")
+
+
 @case(
     "6.34",
     "GET /entityMaps with query parameters answers 201 with an EntityMap named in the NGSILD-EntityMap header.",
@@ -104,28 +124,103 @@ def create_entity_map(k: Kit) -> None:
     k.entity(body)
     response = k.http.get("/entityMaps", params={"type": body["type"]})
     k.expect_status(response, 201)
-    location = unquote(response.headers.get("NGSILD-EntityMap", ""))
-    k.expect("/entityMaps/" in location, f"NGSILD-EntityMap header is {location!r}")
-    path = "/entityMaps/" + location.split("/entityMaps/", 1)[1]
-    k.cleanup(lambda: k.http.delete(path))
-    k.expect(isinstance(k.json(response), dict), "the 201 body is not an EntityMap object")
+    path = _map_path(k, response)
+    _expect_entity_map(k, k.json(response), {body["id"]})
     k.expect_status(k.http.get(path), 200)
     k.expect_status(k.http.delete(path), 204)
+    k.expect_problem(k.http.get(path), 404, "ResourceNotFound")
 
 
 @case(
     "6.34",
-    "A query with entityMap=true names its EntityMap in the NGSILD-EntityMap header, and the map can be retrieved.",
+    "POST /entityMaps with a Query body answers 201 with the EntityMap of the matching entities.",
     feature="entity-maps",
-    also=("6.32", "5.7.2"),
+    also=("5.14.4",),
+)
+def create_entity_map_by_post(k: Kit) -> None:
+    slow, fast = (
+        vehicle(k, speed={"type": "Property", "value": 10}),
+        vehicle(k, speed={"type": "Property", "value": 90}),
+    )
+    fast["type"] = slow["type"]
+    k.entity(slow)
+    k.entity(fast)
+    response = k.post("/entityMaps", {"type": "Query", "entities": [{"type": slow["type"]}], "q": "speed>50"})
+    k.expect_status(response, 201)
+    _map_path(k, response)
+    _expect_entity_map(k, k.json(response), {fast["id"]})
+
+
+@case(
+    "6.34",
+    "A query with entityMap=true answers 201, names its EntityMap in the NGSILD-EntityMap header, and the map can be "
+    "retrieved.",
+    feature="entity-maps",
+    also=("6.32", "5.7.2", "6.4"),
 )
 def query_entity_map(k: Kit) -> None:
     body = vehicle(k)
     k.entity(body)
     response = k.http.get("/entities", params={"type": body["type"], "entityMap": "true"})
-    k.expect_status(response, 200, 201)
-    location = unquote(response.headers.get("NGSILD-EntityMap", ""))
-    k.expect(location, "no NGSILD-EntityMap header")
-    path = "/" + location.split("/ngsi-ld/v1/", 1)[-1].lstrip("/")
-    k.cleanup(lambda: k.http.delete(path))
-    k.expect_status(k.http.get(path), 200)
+    k.expect_status(response, 201)
+    path = _map_path(k, response)
+    retrieved = k.http.get(path)
+    k.expect_status(retrieved, 200)
+    _expect_entity_map(k, k.json(retrieved), {body["id"]})
+
+
+@case(
+    "5.5.9",
+    "Paging with an EntityMap: the pages read the entities the map froze, not one created afterwards.",
+    feature="entity-maps",
+    also=("5.7.2", "6.4"),
+)
+def paging_with_entity_map(k: Kit) -> None:
+    entity_type = k.type_name("Paged")
+    fleet = [vehicle(k, entity_type) for _ in range(4)]
+    for entity in fleet:
+        k.entity(entity)
+    first = k.http.get("/entities", params={"type": entity_type, "limit": "2", "entityMap": "true"})
+    k.expect_status(first, 201)
+    _map_path(k, first)
+    k.entity(vehicle(k, entity_type))  # after the map: not part of it
+    header = {"NGSILD-EntityMap": first.headers["NGSILD-EntityMap"]}
+    second = k.http.get("/entities", params={"type": entity_type, "limit": "2", "offset": "2"}, headers=header)
+    k.expect_status(second, 200)
+    k.expect("NGSILD-EntityMap" in second.headers, "a page read with an EntityMap does not name it")
+    seen = [e.get("id") for e in k.json(first) + k.json(second)]
+    expected = sorted(e["id"] for e in fleet)
+    k.expect(sorted(str(i) for i in seen) == expected, f"the two pages hold {seen}, expected the 4 mapped entities")
+
+
+@case(
+    "5.14.1",
+    "Retrieve EntityMap: an unknown id is ResourceNotFound, an id that is not a URI BadRequestData.",
+    feature="entity-maps",
+    also=("6.32", "5.14.3"),
+)
+def entity_map_errors(k: Kit) -> None:
+    unknown = k.uid("EntityMap")
+    k.not_implemented_if(k.http.get(f"/entityMaps/{unknown}"), "entity-maps")
+    k.expect_problem(k.http.get(f"/entityMaps/{unknown}"), 404, "ResourceNotFound")
+    k.expect_problem(k.http.delete(f"/entityMaps/{unknown}"), 404, "ResourceNotFound")
+    k.expect_problem(k.http.get("/entityMaps/not-a-uri"), 400, "BadRequestData")
+
+
+@case(
+    "5.14.2",
+    "Update EntityMap: a new expiresAt answers 204 and shows in the retrieved map.",
+    feature="entity-maps",
+    also=("6.32",),
+)
+def update_entity_map(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.http.get("/entityMaps", params={"type": body["type"]})
+    k.expect_status(response, 201)
+    path = _map_path(k, response)
+    before = k.json(response).get("expiresAt")
+    later = (datetime.now(UTC) + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    k.expect_status(k.patch(path, {"expiresAt": later}), 204)
+    after = k.json(k.http.get(path)).get("expiresAt")
+    k.expect(after != before, f"expiresAt is still {before!r} after the update to {later}")

@@ -30,8 +30,8 @@ FAST = {
     "AGORA_NOTIFY_TIMEOUT": "1.0",
 }
 EARL = Namespace("http://www.w3.org/ns/earl#")
-# Agora has no context source registrations or entity maps yet: those cases must say "not implemented".
-ABSENT_FEATURES = {"registrations", "entity-maps"}
+# Agora has no context source registrations yet: those cases must say "not implemented".
+ABSENT_FEATURES = {"registrations"}
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) not implemented, (\d+) known gaps$")
 
 
