@@ -55,6 +55,8 @@ class Measure:
     redis_cpu: float
     requests: int
     error: str
+    script_us: float  # usec_per_call of the Lua scripts (EVALSHA), from INFO commandstats: Redis's own clock
+    scripts_per_request: float
 
     @property
     def redis_us_per_request(self) -> float:
@@ -86,24 +88,48 @@ def run_wrk(workdir: Path, url: str, scenario: str, params: dict[str, object], c
     return done.stdout + done.stderr
 
 
+def redis_cli(redis_url: str, *args: str) -> str:
+    return subprocess.run(["redis-cli", "-u", redis_url, *args], check=True, capture_output=True, text=True).stdout
+
+
+def script_stats(redis_url: str) -> tuple[int, float]:
+    """(calls, total usec) of EVALSHA and EVAL since the last CONFIG RESETSTAT. Commands run inside a script are
+    counted in the script's time (and once more under their own names, which are therefore left out)."""
+    calls, usec = 0, 0.0
+    for line in redis_cli(redis_url, "INFO", "commandstats").splitlines():
+        if line.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+            fields = dict(part.split("=") for part in line.split(":", 1)[1].split(","))
+            calls, usec = calls + int(fields["calls"]), usec + float(fields["usec"])
+    return calls, usec
+
+
 def measure(
     workdir: Path,
     workers: int,
     broker: tuple[str, int],
-    redis_pid: int,
+    redis: tuple[str, int],
     operation: str,
     scenario: str,
     params: dict[str, object],
     args: argparse.Namespace,
 ) -> Measure:
-    url, pid = broker
+    (url, pid), (redis_url, redis_pid) = broker, redis
+    redis_cli(redis_url, "CONFIG", "RESETSTAT")
     cpu0, rcpu0, t0 = tree_cpu(pid), cpu_seconds(redis_pid), time.perf_counter()
     res = parse_wrk(run_wrk(workdir, url, scenario, params, args.connections, args.duration))
     wall = time.perf_counter() - t0
     broker_cpu, redis_cpu = (tree_cpu(pid) - cpu0) / wall, (cpu_seconds(redis_pid) - rcpu0) / wall
-    row = Measure(workers, operation, res.rate, res.p95_ms, broker_cpu, redis_cpu, res.requests, res.error)
+    calls, usec = script_stats(redis_url)
+    per_call, per_request = (usec / calls if calls else 0.0), (calls / res.requests if res.requests else 0.0)
+    row = Measure(
+        workers, operation, res.rate, res.p95_ms, broker_cpu, redis_cpu, res.requests, res.error, per_call, per_request
+    )
     status = f"FAILED ({row.error})" if row.error else "ok"
-    print(f"  {workers} process(es)  {operation:<28} {row.rate:>8,.0f} req/s  p95 {row.p95_ms:6.2f} ms  {status}")
+    print(
+        f"  {workers} process(es)  {operation:<28} {row.rate:>8,.0f} req/s  p95 {row.p95_ms:6.2f} ms  "
+        f"redis {row.redis_us_per_request:.0f} us/req, script {row.script_us:.1f} us x {row.scripts_per_request:.2f}"
+        f"  {status}"
+    )
     return row
 
 
@@ -130,11 +156,14 @@ def bench_workers(
         one = f"{BASE}/entities/{vehicle_id(1)}"
         run_wrk(workdir, url, "get", {"path": one, "link": link}, args.connections, 2)  # warm-up
         patch = {"base": BASE, "link": link, "n": ENTITIES, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"}
+        scenarios: dict[str, tuple[str, dict[str, object]]] = {
+            "get": ("GET one entity", {"path": one, "link": link}),
+            "patch": ("PATCH one attribute", patch),
+        }
         return [
-            measure(
-                workdir, workers, (url, proc.pid), redis_pid, "GET one entity", "get", {"path": one, "link": link}, args
-            ),
-            measure(workdir, workers, (url, proc.pid), redis_pid, "PATCH one attribute", "patch", patch, args),
+            measure(workdir, workers, (url, proc.pid), (redis_url, redis_pid), name, scenario, params, args)
+            for scenario, (name, params) in scenarios.items()
+            if scenario in args.operations
         ]
     finally:
         stop(proc)
@@ -149,15 +178,15 @@ def report(rows: list[Measure], args: argparse.Namespace) -> str:
         f"{args.duration} s per run, {ENTITIES:,} Vehicles, redis-server with appendonly yes, appendfsync everysec.",
         "",
         "| processes | operation | req/s | p95 ms | broker CPU (cores) | broker µs CPU/req | redis CPU (cores) "
-        "| redis µs CPU/req | ceiling of one Redis core (req/s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| redis µs CPU/req | Lua script µs per call, calls per req | ceiling of one Redis core (req/s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ceiling = 1e6 / r.redis_us_per_request if r.redis_us_per_request else 0
         lines.append(
             f"| {r.workers} | {r.operation} | {r.rate:,.0f}{' FAILED ' + r.error if r.error else ''} | {r.p95_ms:.2f} "
             f"| {r.broker_cpu:.2f} | {r.broker_us_per_request:,.0f} | {r.redis_cpu:.2f} "
-            f"| {r.redis_us_per_request:,.0f} | {ceiling:,.0f} |"
+            f"| {r.redis_us_per_request:,.0f} | {r.script_us:.1f}, {r.scripts_per_request:.2f} | {ceiling:,.0f} |"
         )
     lines.append("")
     for operation in dict.fromkeys(r.operation for r in rows):
@@ -178,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--out", help="also write the Markdown report to this file")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts (default 1 2)")
+    parser.add_argument(
+        "--operations", nargs="+", choices=["get", "patch"], default=["get", "patch"], help="default: both"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="agora-redis-bench-") as tmp:
         work = Path(tmp)
@@ -196,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     break
                 time.sleep(0.05)
-            rows = [row for workers in (1, 2) for row in bench_workers(work, redis_url, redis.pid, workers, args)]
+            rows = [row for workers in args.workers for row in bench_workers(work, redis_url, redis.pid, workers, args)]
         finally:
             redis.terminate()
             redis.wait(30)

@@ -40,12 +40,20 @@ BACKENDS = [
     Backend("sqlite", lambda tmp, _: f"sqlite:///{tmp}/store.db"),
     Backend("redis", lambda tmp, server: _flushed(server), server="redis_server"),
     Backend("redis-cluster", lambda tmp, server: _flushed(server), server="redis_cluster"),
+    Backend("redis-tls", lambda tmp, server: _flushed(server), server="redis_tls_server"),  # rediss://
 ]
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """TLS only, with a CA made for the session and client certificates required (decision record 0043)."""
+    with running_redis(tmp_path_factory.mktemp("redis-tls"), tls=True) as server:
         yield server
 
 

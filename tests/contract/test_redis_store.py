@@ -32,6 +32,7 @@ from tests.support.redis_servers import RedisClusterServers, RedisServer, runnin
         ("rediss://user:pw@h:7000/0?prefix=city&shards=4", False, (("h", 7000),), "city", 4),
         ("redis+cluster://a:7000,b:7001", True, (("a", 7000), ("b", 7001)), "agora", 16),
         ("redis+cluster://a:7000?shards=64", True, (("a", 7000),), "agora", 64),
+        ("rediss://h:7000/0?tls_ca=/etc/ca.pem&tls_cert=c.pem&tls_key=k.pem", False, (("h", 7000),), "agora", 1),
     ],
 )
 def test_parse_url(url: str, cluster: bool, nodes: tuple[tuple[str, int], ...], prefix: str, shards: int) -> None:
@@ -48,6 +49,9 @@ def test_parse_url(url: str, cluster: bool, nodes: tuple[tuple[str, int], ...], 
         "redis://h:1/0?shards=0",
         "redis://h:1/0?prefix={x}",  # braces would break the hash tags
         "redis:///0",
+        "redis://h:1/0?tls_ca=/etc/ca.pem",  # TLS files without TLS: a mistake, not silently plain text
+        "rediss://h:1/0?tls_ca=",
+        "redis+cluster://a:7000?tls_ca=/etc/ca.pem",
     ],
 )
 def test_parse_url_rejects(url: str) -> None:
@@ -251,3 +255,132 @@ async def test_point_index_narrows_box_queries_and_misses_nothing(two: tuple[Sto
             if b[0] <= query[2] and b[2] >= query[0] and b[1] <= query[3] and b[3] >= query[1]
         }
         assert found == inside  # nothing dropped, and the boxes and points outside are left out
+
+
+# -- the write path: versions and compact change events (decision record 0042) ----------------------------------------
+def _mutated(rng: random.Random, current: Entity | None, eid: str) -> Entity | None:
+    """A random next state: a value changed, an attribute added or removed, the types or scope changed, the
+    entity deleted or created again."""
+    if current is None:
+        return entity(eid, n=rng.randint(0, 9), big="x" * rng.randint(0, 400))
+    if rng.random() < 0.1:
+        return None
+    new: Entity = common.clone(current)
+    choice = rng.randrange(5)
+    if choice == 0:
+        new["attrs"][EX + "n"] = [{"type": "Property", "value": rng.randint(0, 9)}]
+    elif choice == 1:
+        new["attrs"][EX + f"a{rng.randrange(3)}"] = [{"type": "Property", "value": rng.random()}]
+    elif choice == 2 and new["attrs"]:
+        del new["attrs"][rng.choice(sorted(new["attrs"]))]
+    elif choice == 3:
+        new["type"] = rng.choice([[EX + "Vehicle"], [EX + "Vehicle", EX + "Car"]])
+    elif "scope" in new:
+        del new["scope"]
+    else:
+        new["scope"] = ["/a"]
+    new["modifiedAt"] = f"2026-01-01T00:00:{rng.randrange(60):02d}.000000Z"
+    return new
+
+
+async def test_change_events_carry_the_exact_states(two: tuple[Store, Store]) -> None:
+    """A change event stores `before` as what to undo on `after` when that is smaller: every event must still give
+    both states exactly as the memory store's feed does, over creations, updates, deletions and re-creations."""
+    store, other = two
+    reference = MemoryStore()
+    rng = random.Random(42)
+    ids = [f"urn:c:{n}" for n in range(4)]
+    state: dict[str, Entity | None] = dict.fromkeys(ids)
+    for _ in range(120):
+        eid = rng.choice(ids)
+        new = _mutated(rng, state[eid], eid)
+        if new is None and state[eid] is None:
+            continue
+        state[eid] = new
+        for s in (store, reference):
+            await s.write(DEFAULT_TENANT, [eid], lambda _, new=new, eid=eid: WritePlan({eid: new}))  # type: ignore[misc]
+    got, expected = await other.changes_since(0, 1000), await reference.changes_since(0, 1000)
+    assert [(c.entity_id, c.before, c.after) for c in got] == [(c.entity_id, c.before, c.after) for c in expected]
+    assert isinstance(store, RedisStore)
+    stored = [fields[b"b"] for _, fields in await store._redis.xrange(store._gkey("changes"))]
+    assert any(b.startswith(b"~") for b in stored) and any(b.startswith(b"{") for b in stored)  # both forms met
+
+
+async def test_entities_stored_without_a_version_are_still_written_safely(two: tuple[Store, Store]) -> None:
+    """Entities written before versions existed have none: concurrent writers must still lose no update, and a
+    writer that read one must not bring it back once deleted."""
+    a, b = two
+    assert isinstance(a, RedisStore)
+    eid = "urn:legacy:1"
+    await a.write(DEFAULT_TENANT, [eid], lambda _: WritePlan({eid: entity(eid, n=0)}))
+    versions = a._key(a.shard_of(DEFAULT_TENANT, eid), "v", DEFAULT_TENANT)
+    assert await a._redis.hdel(versions, eid) == 1  # as an older broker left it
+    await asyncio.gather(*(s.write(DEFAULT_TENANT, [eid], increment(eid)) for s in (a, b) for _ in range(20)))
+    assert (await b.get(DEFAULT_TENANT, [eid]))[eid]["attrs"][EX + "n"][0]["value"] == 40
+
+    await a._redis.hdel(versions, eid)
+    read = await a._read_for_write(DEFAULT_TENANT, [eid])
+    await b.write(DEFAULT_TENANT, [eid], lambda _: WritePlan({eid: None}))  # deleted after `a` read it
+    _, events = a._plan(DEFAULT_TENANT, [eid], read.bodies, increment(eid))
+    script = a._commit_script(DEFAULT_TENANT, events, read, token="", stamp=a._stamp())
+    assert not await a._apply(keys=script.keys.keys, args=script.argv())  # refused: nothing resurrected
+    assert await b.get(DEFAULT_TENANT, [eid]) == {}
+
+
+# -- rediss:// (decision record 0043) ------------------------------------------------------------------------------
+def test_tls_files_become_redis_py_arguments() -> None:
+    parsed = parse_url("rediss://h:7000/0?tls_ca=/etc/ca.pem&tls_cert=c.pem&tls_key=k.pem&prefix=p")
+    assert dict(parsed.tls) == {"tls_ca": "/etc/ca.pem", "tls_cert": "c.pem", "tls_key": "k.pem"}
+    assert parsed.client_url == "rediss://h:7000/0" and parsed.prefix == "p"
+
+
+async def test_tls_store_talks_to_a_tls_only_server(redis_tls_server: RedisServer) -> None:
+    redis_tls_server.flush()
+    assert redis_tls_server.url.startswith("rediss://")
+    store = open_store(redis_tls_server.url)
+    await store.open()
+    try:
+        await store.write(DEFAULT_TENANT, ["urn:tls:1"], lambda _: WritePlan({"urn:tls:1": entity("urn:tls:1")}))
+        assert list(await store.get(DEFAULT_TENANT, ["urn:tls:1"])) == ["urn:tls:1"]
+        assert [c.entity_id for c in await store.changes_since(0)] == ["urn:tls:1"]
+    finally:
+        await store.close()
+    with redis_tls_server.client() as client:
+        assert client.connection_pool.connection_class is redis.SSLConnection
+        assert client.hexists("agora:{agora-0-0}:e:", "urn:tls:1")
+
+
+def _without(url: str, option: str) -> str:
+    base, _, query = url.partition("?")
+    return base + "?" + "&".join(p for p in query.split("&") if not p.startswith(option + "="))
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ("untrusted CA", redis.exceptions.ConnectionError, "CERTIFICATE_VERIFY_FAILED"),
+        # The server wants one: its TLS alert says so, unless the connection is reset before the client reads it.
+        ("no client certificate", redis.exceptions.ConnectionError, "CERTIFICATE_REQUIRED|reset by peer"),
+        ("plain text", redis.exceptions.ConnectionError, None),  # redis:// to a TLS-only port
+        ("missing CA file", ValueError, "nowhere.pem' [(]tls_ca[)] does not exist"),
+    ],
+)
+async def test_tls_store_refuses_what_it_cannot_trust(
+    redis_tls_server: RedisServer, tmp_path: Path, change: str, error: type[Exception], message: str | None
+) -> None:
+    url = redis_tls_server.url
+    if change == "untrusted CA":
+        other = redis_servers.make_tls_files(tmp_path / "other")
+        url = _without(url, "tls_ca") + f"&tls_ca={other.ca}"
+    elif change == "no client certificate":
+        url = _without(_without(url, "tls_cert"), "tls_key")
+    elif change == "plain text":
+        url = "redis://" + url.partition("://")[2].partition("?")[0]
+    else:
+        url = _without(url, "tls_ca") + f"&tls_ca={tmp_path / 'nowhere.pem'}"
+    store = open_store(url)
+    try:
+        with pytest.raises(error, match=message):
+            await asyncio.wait_for(store.open(), 30)
+    finally:
+        await store.close()

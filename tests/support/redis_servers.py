@@ -1,5 +1,6 @@
-"""Real Redis for tests: a redis-server, or a 3-master Redis Cluster, on free loopback ports in a temp dir, started
-from the installed binaries (never the system Redis on 6379). Fails, never skips, when redis-server is missing."""
+"""Real Redis for tests: a redis-server (plain, or TLS only with a certificate authority made at test time), or a
+3-master Redis Cluster, on free loopback ports in a temp dir, started from the installed binaries (never the system
+Redis on 6379). Fails, never skips, when redis-server (or, for TLS, the openssl command) is missing."""
 
 from __future__ import annotations
 
@@ -12,19 +13,68 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import redis
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 REDIS_CLI = Path("/usr/bin/redis-cli")
+OPENSSL = Path("/usr/bin/openssl")
 
 
-def _binary(path: Path) -> str:
+def _binary(path: Path, package: str = "redis-server redis-tools") -> str:
     found = str(path) if path.exists() else shutil.which(path.name)
     if found is None:
-        pytest.fail(f"{path} is missing: the Redis store tests need it; `apt-get install redis-server redis-tools`")
+        pytest.fail(f"{path} is missing: the Redis store tests need it; `apt-get install {package}`")
     return found
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate authority made for one test session, and a server and a client certificate it signed."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """For redis-py: verify the server against the CA, present the client certificate."""
+        return {
+            "ssl": True,
+            "ssl_ca_certs": str(self.ca),
+            "ssl_certfile": str(self.client_cert),
+            "ssl_keyfile": str(self.client_key),
+        }
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A throwaway CA (EC P-256, valid two days) and certificates for 127.0.0.1/localhost, made with the openssl
+    command (the `cryptography` package is not a dependency of Agora)."""
+    openssl = _binary(OPENSSL, "openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        done = subprocess.run([openssl, *args], cwd=directory, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            pytest.fail(f"openssl {' '.join(args)} failed:\n{done.stderr}")
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Agora test CA")
+    (directory / "leaf.cnf").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    )
+    for name in ("server", "client"):
+        run("req", "-new", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=agora-test-{name}")
+        run(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "2", "-extfile", "leaf.cnf",
+        )  # fmt: skip
+    return TlsFiles(*(directory / f for f in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")))
 
 
 def free_port_pair() -> int:
@@ -52,10 +102,18 @@ class RedisServer:
     directory: Path
     args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    tls: TlsFiles | None = None  # TLS only (no plain port), clients must show a certificate the CA signed
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self.tls is None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        files = {"tls_ca": self.tls.ca, "tls_cert": self.tls.client_cert, "tls_key": self.tls.client_key}
+        return f"rediss://127.0.0.1:{self.port}/0?{urlencode(files)}"
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A synchronous client of this server (over TLS when it has TLS)."""
+        return redis.Redis(port=self.port, **(self.tls.client_kwargs() if self.tls else {}), **kwargs)
 
     @property
     def log_path(self) -> Path:
@@ -66,9 +124,16 @@ class RedisServer:
 
     def start(self, timeout: float = 15.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        ports = ["--port", str(self.port)]
+        if self.tls is not None:
+            ports = [
+                "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.server_cert),
+                "--tls-key-file", str(self.tls.server_key), "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "yes",
+            ]  # fmt: skip
         cmd = [
             _binary(REDIS_SERVER),
-            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+            *ports, "--bind", "127.0.0.1", "--dir", str(self.directory),
             "--save", "", "--logfile", str(self.log_path), "--daemonize", "no", *self.args,
         ]  # fmt: skip
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -77,7 +142,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 pytest.fail(f"redis-server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with redis.Redis(port=self.port, socket_timeout=1) as client:
+                with self.client(socket_timeout=1) as client:
                     if client.ping():
                         return
             except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
@@ -99,15 +164,17 @@ class RedisServer:
             self.process.wait(timeout=10)
 
     def flush(self) -> None:
-        with redis.Redis(port=self.port) as client:
+        with self.client() as client:
             client.flushall()
 
 
 @contextmanager
-def running_redis(directory: Path, *, appendonly: bool = False) -> Iterator[RedisServer]:
-    """A redis-server on a free port; with `appendonly`, every write is fsynced to the AOF before the reply."""
+def running_redis(directory: Path, *, appendonly: bool = False, tls: bool = False) -> Iterator[RedisServer]:
+    """A redis-server on a free port; with `appendonly`, every write is fsynced to the AOF before the reply; with
+    `tls`, it speaks TLS only, with a certificate authority made for it (`server.tls`, `server.url` names them)."""
     args = ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
-    server = RedisServer(free_port_pair(), directory, args)
+    files = make_tls_files(directory / "tls") if tls else None
+    server = RedisServer(free_port_pair(), directory, args, tls=files)
     server.start()
     try:
         yield server
