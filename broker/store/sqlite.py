@@ -8,15 +8,20 @@ feed's sequence numbers follow commit order across processes.
 The methods are async but run SQLite synchronously on the calling thread: a statement takes microseconds and a
 thread hop would cost more. Between the BEGIN and the COMMIT of a write there is no await, so coroutines sharing
 this store never interleave inside a transaction; a lock covers callers on other threads.
+
+Group commit: the entity writes that arrive in the same turn of the event loop share one transaction (one BEGIN,
+one COMMIT, the pages they share appended to the WAL once), each in a savepoint of its own, so that one write's
+failure undoes only that write; every caller is answered after the common COMMIT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -118,6 +123,8 @@ class SqliteStore(Store):
         self._lock = threading.RLock()
         self._lead_fds: dict[str, int] = {}  # name -> the locked file of each singleton this process leads
         self._checkpointer: _Checkpointer | None = None
+        # The entity writes waiting for the group commit of each event loop (see the module's docstring).
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[_Work, asyncio.Future[Any]]]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -217,8 +224,32 @@ class SqliteStore(Store):
 
     async def write(self, tenant: str, ids: Iterable[str], fn: WriteFn[T], *, create_tenant: bool = False) -> T | None:
         id_list = common.unique_ids(ids)
-        with self._connection() as conn, _immediate(conn):
-            return self._write_in_transaction(conn, tenant, id_list, fn, create_tenant)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T | None] = loop.create_future()
+        pending = self._pending.setdefault(loop, [])
+        pending.append((lambda conn: self._write_in_transaction(conn, tenant, id_list, fn, create_tenant), done))
+        if len(pending) == 1:  # the first write of this turn: the others of the turn join its transaction
+            loop.call_soon(self._commit_group, loop)
+        return await done
+
+    def _commit_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        group = self._pending.pop(loop, [])
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self._connection() as conn, _immediate(conn):
+                if len(group) == 1:
+                    outcomes.append(_outcome(group[0][0], conn))
+                else:
+                    outcomes.extend(_in_savepoint(work, conn) for work, _ in group)
+        except Exception as exc:  # the transaction itself failed (the disk, the lock): no write of it happened
+            outcomes = [(False, exc)] * len(group)
+        for (_, done), (ok, value) in zip(group, outcomes, strict=True):
+            if done.done():  # the caller went away; its write stands, like any acknowledged-late write
+                continue
+            if ok:
+                done.set_result(value)
+            else:
+                done.set_exception(value)
 
     def _write_in_transaction(
         self, conn: sqlite3.Connection, tenant: str, ids: list[str], fn: WriteFn[T], create_tenant: bool
@@ -576,6 +607,33 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+_Work = Callable[[sqlite3.Connection], Any]
+
+
+def _outcome(work: _Work, conn: sqlite3.Connection) -> tuple[bool, Any]:
+    """(True, result) or (False, the exception) of one write run alone in the open transaction. An exception
+    here ends the transaction (rolled back by the caller), so only a lone write may run this way."""
+    try:
+        return True, work(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")  # _immediate's COMMIT then ends an empty transaction
+        return False, exc
+
+
+def _in_savepoint(work: _Work, conn: sqlite3.Connection) -> tuple[bool, Any]:
+    """(True, result) or (False, the exception) of one write of a group; a failed one leaves no trace."""
+    conn.execute("SAVEPOINT w")
+    try:
+        result = work(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO w")
+        conn.execute("RELEASE w")
+        return False, exc
+    conn.execute("RELEASE w")
+    return True, result
 
 
 def _statements(script: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -144,6 +145,40 @@ async def test_store_usable_after_failed_write(store: Store) -> None:
         await store.write(DEFAULT_TENANT, [A], failing_after(put(entity(A))))
     await store.write(DEFAULT_TENANT, [A], put(entity(A)))
     assert await store.find_ids(DEFAULT_TENANT, EntityFilter()) == [A]
+
+
+async def test_concurrent_writes_each_stand_or_fall_alone(store: Store) -> None:
+    """Writes started in the same turn of the event loop (a backend may commit them together) are each atomic:
+    one that fails half-way, after writing one of its entities, leaves no trace, and the others all stand."""
+    await write_entities(store, DEFAULT_TENANT, entity(A, speed=1))
+    outcomes = await asyncio.gather(
+        store.write(DEFAULT_TENANT, [A], replace_existing(entity(A, speed=2)), create_tenant=True),
+        store.write(DEFAULT_TENANT, [B, C], put(entity(B), entity(C, speed={1, 2}))),  # C is not JSON
+        store.write(DEFAULT_TENANT, [A], create_only(entity(A))),  # A exists
+        store.write(DEFAULT_TENANT, [C], put(entity(C, speed=3), result="c")),
+        return_exceptions=True,
+    )
+    assert outcomes[0] is None and outcomes[3] == "c"
+    assert isinstance(outcomes[1], TypeError) and isinstance(outcomes[2], AlreadyExists)
+    assert await snapshot(store) == [entity(A, speed=2), entity(C, speed=3)]
+    assert [(c.entity_id, c.after) for c in (await all_changes(store))[1:]] == [
+        (A, entity(A, speed=2)),
+        (C, entity(C, speed=3)),
+    ]
+
+
+async def test_concurrent_writes_of_one_entity_build_on_each_other(store: Store) -> None:
+    await write_entities(store, DEFAULT_TENANT, entity(A, speed=0))
+
+    def increment(current: Mapping[str, Entity | None]) -> WritePlan[int]:
+        now = current[A]
+        assert now is not None
+        speed = now["attrs"][f"{EX}speed"][0]["value"] + 1
+        return WritePlan({A: entity(A, speed=speed)}, speed)
+
+    results = await asyncio.gather(*(store.write(DEFAULT_TENANT, [A], increment) for _ in range(10)))
+    assert sorted(results) == list(range(1, 11))
+    assert await store.get(DEFAULT_TENANT, [A]) == {A: entity(A, speed=10)}
 
 
 async def test_writing_an_id_not_given_is_refused(store: Store) -> None:
