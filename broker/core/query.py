@@ -127,6 +127,13 @@ class Queries:
         next_offset = found[paging.limit][0] if more else None
         return Page([e for _, e in found[: paging.limit]], total, more, next_offset)
 
+    async def map_select(self, caller: Caller, map_id: str, queries: list[Query]) -> list[Entity] | None:
+        """Every entity of an entity map that still exists and matches `queries`, in map order; None when the map
+        is gone."""
+        if await self.store.entity_map_ids(caller.tenant, map_id, 0, 0) is None:
+            return None
+        return [e async for _, e in self._map_matches(caller.tenant, map_id, queries, None, 0, self.batch_size)]
+
     async def _map_matches(
         self, tenant: str, map_id: str, queries: list[Query], attrs: frozenset[str] | None, start: int, size: int
     ) -> AsyncIterator[tuple[int, Entity]]:

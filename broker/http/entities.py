@@ -19,7 +19,7 @@ from broker.core.batch import BatchResult
 from broker.core.caller import Caller
 from broker.core.entities import MergeOptions, UpdateResult
 from broker.core.entity_maps import MapRequest, check_map_id
-from broker.core.errors import BadRequestData
+from broker.core.errors import BadRequestData, ResourceNotFound
 from broker.core.linked import linked_entities, parse_join
 from broker.core.model import Entity
 from broker.core.normalize import check_datetime, check_uri
@@ -250,7 +250,7 @@ def _links(request: Request, page: Page, paging: Paging, media: str) -> list[str
 async def purge_entities(request: Request) -> Response:
     """Purge Entities (DELETE /entities): the entities a query selects, or only some of their attributes."""
     state = state_of(request)
-    P.check_params(request, frozenset({"type", "id", "idPattern", "drop", "keep", "q", "scopeQ", "local"}))
+    P.check_params(request, frozenset({"type", "id", "idPattern", "drop", "keep", "q", "scopeQ", "csf", "local"}))
     tm = await request_context(request, state)
     query = parse_query(request.query_params, tm)
     if query.types is None and query.ids is None and query.id_pattern is None and query.q is None:
@@ -259,14 +259,26 @@ async def purge_entities(request: Request) -> Response:
     if drop and keep:
         raise BadRequestData("drop and keep cannot be used together")
     caller = caller_of(request)
-    selected = await state.queries.select(caller, [query])
+    map_id = map_request(request).map_id
+    selected = await _purge_selection(state, caller, query, map_id)
     await state.entities.purge(
         caller,
         [e["id"] for e in selected],
         drop=[tm.expand_term(a) for a in drop] if drop else None,
         keep=[tm.expand_term(a) for a in keep] if keep else None,
     )
-    return no_content(request)
+    return no_content(request, {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None)
+
+
+async def _purge_selection(state: BrokerState, caller: Caller, query: Query, map_id: str | None) -> list[Entity]:
+    """What a purge deletes: the query's matches, or only those in the entity map the NGSILD-EntityMap header names
+    (Table 6.4.3.3-2); an unknown map is ResourceNotFound, never the whole query (decision record 0015)."""
+    if map_id is None:
+        return await state.queries.select(caller, [query])
+    selected = await state.queries.map_select(caller, map_id, [query])
+    if selected is None:
+        raise ResourceNotFound(f"no entity map {map_id}")
+    return selected
 
 
 async def post_query(request: Request) -> Response:

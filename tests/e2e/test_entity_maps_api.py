@@ -227,3 +227,20 @@ def test_csf_selects_no_context_source(brokers: Brokers) -> None:
     assert short(brokers.b.get("/entities", params={"type": kind, "csf": 'endpoint=="x"'})) == [0, 1]
     bad = brokers.b.get("/entities", params={"type": kind, "csf": "a=="})
     assert bad.status_code == 400 and "csf" in bad.json()["detail"]
+
+
+def test_purge_with_an_entity_map(brokers: Brokers) -> None:
+    """DELETE /entities with the NGSILD-EntityMap header purges only the map's entities (Table 6.4.3.3-2)."""
+    kind = fleet(brokers.a, 4)
+    made = brokers.a.get("/entities", params={"type": kind, "q": "speed>=2", "entityMap": "true"})
+    assert short(made) == [0, 1]
+    header = {"NGSILD-EntityMap": made.headers["NGSILD-EntityMap"]}
+    late = {"id": f"urn:ngsi-ld:{kind}:009", "type": kind, "speed": {"type": "Property", "value": 7}}
+    assert brokers.a.post("/entities", json=late).status_code == 201
+    purged = brokers.b.delete("/entities", params={"type": kind, "q": "speed>=2", "csf": "a==1"}, headers=header)
+    assert purged.status_code == 204 and purged.headers["NGSILD-EntityMap"] == header["NGSILD-EntityMap"]
+    assert short(brokers.a.get("/entities", params={"type": kind})) == [2, 3, 9]
+    unknown = {"NGSILD-EntityMap": "urn:ngsi-ld:EntityMap:unknown"}
+    gone = brokers.b.delete("/entities", params={"type": kind}, headers=unknown)
+    assert gone.status_code == 404 and gone.json()["type"] == ERR + "ResourceNotFound"
+    assert short(brokers.a.get("/entities", params={"type": kind})) == [2, 3, 9]
