@@ -20,7 +20,7 @@ from broker.core.errors import BadRequestData, OperationNotSupported
 
 #: Languages whose CLDR standard collation is the root collation (their tailorings are only optional types such
 #: as German phonebook, reached through -u-co-, which is refused).
-ROOT_LANGUAGES: Final = frozenset({"und", "root", "en", "de", "fr", "it", "nl", "pt", "id", "ms", "ga", "af"})
+ROOT_LANGUAGES: Final = frozenset({"und", "root", "en", "de", "fr", "it", "nl", "pt"})
 
 # RFC 5646 langtag (the grandfathered tags aside): language, script, region, variants, extensions, private use.
 _TAG: Final = re.compile(
