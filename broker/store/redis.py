@@ -87,6 +87,8 @@ MAX_ATTEMPTS = 1000
 PUMP_BATCH = 1000
 MAX_CONNECTIONS = 128  # per process (and per cluster node: times 8)
 SELECTIVE_RANGE = 2000  # a numeric range hint matching at most this many values is read from its index
+SCAN_PAGE = 500  # fields per HSCAN call when a listing walks a hash
+SCATTERED_REMOVALS = 64  # instances a history edit removes one by one before it rewrites the list instead
 RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart with a small AOF fits in it
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
@@ -735,22 +737,35 @@ class RedisStore(Store):
     async def temporal_entities(self, tenant: str, flt: EntityFilter) -> list[TemporalEntityRecord]:
         if flt.id_pattern is not None:
             common.compile_id_pattern(flt.id_pattern)
-        r = self._redis
-        if flt.ids is not None:
-            found = await self._read_raw(tenant, sorted(flt.ids), "th")
-        else:
-            shards = await asyncio.gather(*(r.hgetall(self._key(s, "th", tenant)) for s in range(len(self.tags))))
-            found = {k.decode(): v for records in shards for k, v in records.items()}
-        out = []
-        for eid in sorted(found):
-            record = common.loads(found[eid])
-            if common.matches_id_and_types(eid, record["type"], flt):
-                out.append(
-                    TemporalEntityRecord(
+        out: dict[str, TemporalEntityRecord] = {}  # by id: HSCAN may hand out a field twice
+        async for page in self._temporal_records(tenant, flt.ids):
+            for eid, raw in page.items():
+                record = common.loads(raw)
+                if common.matches_id_and_types(eid, record["type"], flt):
+                    out[eid] = TemporalEntityRecord(
                         eid, record["type"], record["created_at"], record["modified_at"], record["scope"]
                     )
-                )
-        return out
+        return [out[eid] for eid in sorted(out)]
+
+    async def _temporal_records(self, tenant: str, ids: frozenset[str] | None) -> AsyncIterator[dict[str, bytes]]:
+        """The stored temporal entity records of `ids` (None: all of them, page by page)."""
+        if ids is not None:
+            yield await self._read_raw(tenant, sorted(ids), "th")
+            return
+        async for page in self._scan_hashes("th", tenant):
+            yield page
+
+    async def _scan_hashes(self, kind: str, tenant: str) -> AsyncIterator[dict[str, bytes]]:
+        """The fields of one hash per shard, a page (HSCAN, about SCAN_PAGE fields) at a time: a large history is
+        neither sent in one reply nor held whole by Redis's output buffer, and Redis serves others in between."""
+        for shard in range(len(self.tags)):
+            key, cursor = self._key(shard, kind, tenant), 0
+            while True:
+                cursor, fields = await self._redis.hscan(key, cursor, count=SCAN_PAGE)
+                if fields:
+                    yield {k.decode(): v for k, v in fields.items()}
+                if not cursor:
+                    break
 
     async def _instances_of(self, tenant: str, eid: str) -> list[TemporalInstance]:
         stored = await self._redis.lrange(self._key(self.shard_of(tenant, eid), "ti", tenant, eid), 0, -1)
@@ -811,7 +826,8 @@ class RedisStore(Store):
         self, tenant: str, entity_id: str, edit: Callable[[list[TemporalInstance]], list[TemporalInstance]]
     ) -> int:
         """Replace the instance list of one temporal entity by `edit(list)`, atomically against every other change
-        to it (its version must not move meanwhile); the number of instances `edit` removed."""
+        to it (its version must not move meanwhile); the number of instances `edit` removed. Only what changed is
+        sent when it can be (see _list_ops), not the whole list."""
         shard = self.shard_of(tenant, entity_id)
         versions, listing = self._key(shard, "tv", tenant), self._key(shard, "ti", tenant, entity_id)
         for attempt in range(MAX_ATTEMPTS):
@@ -824,9 +840,7 @@ class RedisStore(Store):
                 return 0
             script = _Script()
             script.check("eq", versions, entity_id, version)
-            script.op("DEL", listing)
-            for start in range(0, len(edited), 500):
-                script.op("RPUSH", listing, *(_instance_bytes(i) for i in edited[start : start + 500]))
+            _list_ops(script, listing, instances, edited)
             script.op("HINCRBY", versions, entity_id, 1)
             if await self._apply(keys=script.keys.keys, args=script.argv()):
                 return len(instances) - len(edited)
@@ -885,9 +899,24 @@ class RedisStore(Store):
 
         removed = 0
         for tenant in await self.list_tenants():
-            for record in await self.temporal_entities(tenant, EntityFilter()):
-                removed += await self._rewrite_instances(tenant, record.id, edit)
+            done: set[str] = set()  # HSCAN may hand out a field twice
+            async for page in self._scan_hashes("tv", tenant):
+                ids = sorted(set(page) - done)
+                done.update(ids)
+                if older_than is None and max_count is not None:
+                    # Only a list longer than max_count can hold an attribute with more than max_count instances.
+                    lengths = await self._list_lengths(tenant, ids)
+                    ids = [eid for eid, n in zip(ids, lengths, strict=True) if n > max_count]
+                for eid in ids:
+                    removed += await self._rewrite_instances(tenant, eid, edit)
         return removed
+
+    async def _list_lengths(self, tenant: str, ids: list[str]) -> list[int]:
+        """LLEN of the instance lists of `ids` (one shard's), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for eid in ids:
+                pipe.llen(self._key(self.shard_of(tenant, eid), "ti", tenant, eid))
+            return [int(n) for n in await pipe.execute()]
 
     # -- queries ---------------------------------------------------------------------------------------------
     async def find_ids(self, tenant: str, flt: EntityFilter) -> list[str]:
@@ -1335,6 +1364,42 @@ def _instance_bytes(inst: TemporalInstance) -> bytes:
 def _instance(data: bytes) -> TemporalInstance:
     d = common.loads(data)
     return TemporalInstance(d["a"], d["i"], d["b"])
+
+
+def _list_ops(script: _Script, listing: str, old: list[TemporalInstance], new: list[TemporalInstance]) -> None:
+    """Commands turning the stored list `old` into `new`: instances replaced in place are set (LSET), a removed
+    head is trimmed (LTRIM), a few removals elsewhere become tombstones removed at once (LSET to "", which no
+    instance is, then LREM); anything else rewrites the list. Each of LSET's walks costs up to the list's length,
+    hence the bound on scattered removals."""
+    if len(new) == len(old):
+        for n, (before, after) in enumerate(zip(old, new, strict=True)):
+            if before != after:
+                script.op("LSET", listing, n, _instance_bytes(after))
+        return
+    removed = _removed_positions(old, new)
+    if removed is not None and removed == list(range(len(removed))):
+        script.op("LTRIM", listing, len(removed), -1)
+        return
+    if removed is not None and len(removed) <= SCATTERED_REMOVALS:
+        for n in removed:
+            script.op("LSET", listing, n, b"")
+        script.op("LREM", listing, 0, b"")
+        return
+    script.op("DEL", listing)
+    for start in range(0, len(new), 500):  # Lua's unpack has a stack limit
+        script.op("RPUSH", listing, *(_instance_bytes(i) for i in new[start : start + 500]))
+
+
+def _removed_positions(old: list[TemporalInstance], new: list[TemporalInstance]) -> list[int] | None:
+    """The positions of `old` to remove to get `new`, when `new` is `old` with some removed (else None). Equal
+    instances are interchangeable, so matching greedily gives the same list."""
+    removed, kept = [], 0
+    for n, inst in enumerate(old):
+        if kept < len(new) and new[kept] == inst:
+            kept += 1
+        else:
+            removed.append(n)
+    return removed if kept == len(new) else None
 
 
 def _sub_field(tenant: str, sub_id: str) -> str:

@@ -17,7 +17,15 @@ import redis
 from broker.core.model import Entity
 from broker.store import _common as common
 from broker.store import open_store
-from broker.store.base import DEFAULT_TENANT, ContextRecord, EntityFilter, InstanceQuery, Store, WritePlan
+from broker.store.base import (
+    DEFAULT_TENANT,
+    ContextRecord,
+    EntityFilter,
+    InstanceQuery,
+    Store,
+    TemporalInstance,
+    WritePlan,
+)
 from broker.store.memory import MemoryStore
 from broker.store.redis import LEASE_MS, SLOTS, RedisStore, parse_url, shard_tags
 from tests.contract.contract_helpers import EX, entity
@@ -384,3 +392,59 @@ async def test_tls_store_refuses_what_it_cannot_trust(
             await asyncio.wait_for(store.open(), 30)
     finally:
         await store.close()
+
+
+# -- history edits send what changed, listings walk hashes in pages ------------------------------------------------
+def _reading(rng: random.Random, hour: int, minute: int) -> dict[str, Any]:
+    stamp = f"2026-05-01T{hour:02d}:{minute:02d}:00Z"
+    body: dict[str, Any] = {"type": "Property", "value": rng.randint(0, 99), "observedAt": stamp}
+    return {**body, "createdAt": stamp, "modifiedAt": stamp}
+
+
+async def test_history_edits_and_retention_agree_with_the_memory_store(
+    two: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edits of the instance lists (one replaced, one or many removed, a head removed by age, scattered removals
+    by count) and the paged listing (HSCAN, pages forced small) give what the memory store gives."""
+    import broker.store.redis as redis_store
+
+    monkeypatch.setattr(redis_store, "SCAN_PAGE", 3)
+    store, _ = two
+    reference = MemoryStore()
+    rng = random.Random(9)
+    ids = [f"urn:h:{n:02d}" for n in range(30)]
+    attrs = [EX + "speed", EX + "flow"]
+    for n, eid in enumerate(ids):
+        # Two readings of speed for one of flow: keeping the newest of each removes scattered instances.
+        made = [
+            TemporalInstance(attrs[k % 3 == 0], f"urn:i:{eid}:{k}", _reading(rng, k // 60, k % 60))
+            for k in range([4, 12, 90, 150][n % 4])  # 150: more removals than are made one by one
+        ]
+        types = {"type": [EX + ("Vehicle" if int(eid[-2:]) % 3 else "Sensor")]}
+        for s in (store, reference):
+            assert await s.temporal_add("city", eid, types, made, create=True)
+
+    async def same() -> None:
+        everything = InstanceQuery()
+        assert _comparable(await store.temporal_instances("city", ids, everything)) == _comparable(
+            await reference.temporal_instances("city", ids, everything)
+        )
+        for flt in (EntityFilter(), EntityFilter(types=frozenset({EX + "Sensor"})), EntityFilter(id_pattern="1$")):
+            assert [r.id for r in await store.temporal_entities("city", flt)] == [
+                r.id for r in await reference.temporal_entities("city", flt)
+            ]
+
+    await same()
+    assert len(await store.temporal_entities("city", EntityFilter())) == len(ids)  # every page, nothing twice
+    replaced = TemporalInstance(attrs[0], f"urn:i:{ids[0]}:2", _reading(rng, 0, 2))
+    for s in (store, reference):
+        assert await s.temporal_replace_instance("city", ids[0], replaced)
+        assert await s.temporal_delete_instance("city", ids[1], attrs[1], f"urn:i:{ids[1]}:3")
+        assert await s.temporal_delete_attr("city", ids[2], attrs[1], None) > 0  # 30 of 90, one by one
+        assert await s.temporal_delete_attr("city", ids[7], attrs[0], None) > 0  # 100 of 150: the list rewritten
+    await same()
+    cutoff = 1777593600000000 + 30 * 60_000_000  # 2026-05-01T00:30Z: the head of each list, by age
+    for older_than, max_count in ((cutoff, None), (None, 20), (None, 2)):  # then scattered, every other instance
+        counts = [await s.temporal_retain(older_than, max_count) for s in (store, reference)]
+        assert counts[0] == counts[1] > 0
+        await same()
