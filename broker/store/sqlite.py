@@ -270,10 +270,11 @@ class SqliteStore(Store):
             after_raw = None if after is None else common.dumps(after)
             # Decoded again: the plan may have changed `current` in place to make `after`.
             before = common.loads(raw[eid]) if eid in raw else None
-            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), before, after)
+            changed = common.changed_attrs(before, after)
+            _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), before, after, changed)
             events.append((tenant, eid, raw.get(eid), after_raw, at))
             if self.history.record:
-                temporal_sql.record_change(conn, tenant, before, after, at, self.history)
+                temporal_sql.record_change(conn, tenant, before, after, at, self.history, changed)
         if events:
             conn.executemany(
                 "INSERT INTO changes (tenant, entity_id, before, after, at) VALUES (?, ?, ?, ?, ?)", events
@@ -668,6 +669,7 @@ def _put_entity(
     old_types: frozenset[str],
     before: Entity | None,
     after: Entity | None,
+    changed: frozenset[str] | None,
 ) -> None:
     """Store (or delete, when body is None) one entity and bring its rows in entity_types and the query indexes
     up to date."""
@@ -688,22 +690,27 @@ def _put_entity(
         "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
         [(tenant, t, eid) for t in new_types - old_types],
     )
-    _index_entity(conn, tenant, eid, before, after)
+    _index_entity(conn, tenant, eid, before, after, changed)
 
 
 def _index_entity(
-    conn: sqlite3.Connection, tenant: str, eid: str, before: Entity | None, after: Entity | None
+    conn: sqlite3.Connection,
+    tenant: str,
+    eid: str,
+    before: Entity | None,
+    after: Entity | None,
+    changed: frozenset[str] | None = None,
 ) -> None:
     """Bring the query index rows of one entity from `before` to `after` (None: absent). Only rows that changed
     are written: every page a write dirties costs WAL volume and checkpoint work. The rows of `before` are those
     the write that stored it made, so they are computed again, not read back, and only for the attributes that
-    changed: a PATCH of one number neither reads the entity's index rows nor parses its geometry."""
+    changed (`changed`, None for all): a PATCH of one number neither reads the entity's index rows nor parses its
+    geometry."""
     key = (tenant, eid)
     if after is None:
         conn.execute("DELETE FROM attr_numbers WHERE tenant = ? AND id = ?", key)
         _index_boxes(conn, tenant, eid, set(), existed=before is not None)
         return
-    changed = common.changed_attrs(before, after)
     old_numbers = set() if before is None else common.numbers(before, changed)
     numbers = common.numbers(after, changed)
     conn.executemany(

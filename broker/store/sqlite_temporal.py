@@ -52,10 +52,16 @@ _INSERT = (
 
 
 def record_change(
-    conn: sqlite3.Connection, tenant: str, before: Entity | None, after: Entity | None, at: str, policy: Any
+    conn: sqlite3.Connection,
+    tenant: str,
+    before: Entity | None,
+    after: Entity | None,
+    at: str,
+    policy: Any,
+    changed: frozenset[str] | None = None,
 ) -> None:
-    """The history of one committed change, in the write's transaction."""
-    update = history.history_update(policy, before, after, at)
+    """The history of one committed change, in the write's transaction (`changed`: the attributes that differ)."""
+    update = history.history_update(policy, before, after, at, changed)
     if update is None:
         return
     if update.drop:

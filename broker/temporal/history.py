@@ -24,19 +24,30 @@ _INSTANCE_NS = "urn:ngsi-ld:instance:"
 def new_instance_id() -> str:
     """Unique across processes and restarts: a random 64-bit prefix drawn once per process (again in a forked
     child), then a counter. A uuid4 per instance cost a tenth of recording the history of an entity creation."""
-    if _PREFIX[0] != os.getpid():
-        _PREFIX[:] = [os.getpid(), f"{_INSTANCE_NS}{uuid.uuid4().hex[:16]}-"]
-    return f"{_PREFIX[1]}{next(_COUNTER):x}"
+    return f"{_PREFIX[0]}{next(_COUNTER):x}"
 
 
-_PREFIX: list[Any] = [0, ""]
+def _draw_prefix() -> None:
+    _PREFIX[:] = [f"{_INSTANCE_NS}{uuid.uuid4().hex[:16]}-"]
+
+
+_PREFIX: list[str] = [""]
 _COUNTER = itertools.count(1)
+_draw_prefix()
+os.register_at_fork(after_in_child=_draw_prefix)  # a forked worker must not reuse its parent's prefix
 
 
-def instances_of_change(before: Entity | None, after: Entity | None, at: str) -> list[TemporalInstance]:
-    """The temporal instances recorded for one entity going from `before` to `after` (None = absent)."""
+def instances_of_change(
+    before: Entity | None, after: Entity | None, at: str, changed: frozenset[str] | None = None
+) -> list[TemporalInstance]:
+    """The temporal instances recorded for one entity going from `before` to `after` (None = absent). `changed`,
+    when the caller knows it (store._common.changed_attrs), names the attributes that differ: the others are
+    skipped without being compared again."""
     old_attrs: dict[str, list[Instance]] = before["attrs"] if before is not None else {}
     new_attrs: dict[str, list[Instance]] = after["attrs"] if after is not None else {}
+    if changed is not None:
+        old_attrs = {a: old_attrs[a] for a in changed if a in old_attrs}
+        new_attrs = {a: new_attrs[a] for a in changed if a in new_attrs}
     out: list[TemporalInstance] = []
     for iri, instances in new_attrs.items():
         old = old_attrs.get(iri)
@@ -149,12 +160,19 @@ class HistoryUpdate:
     drop: bool = False  # the entity was deleted and its history goes with it
 
 
-def history_update(policy: HistoryPolicy, before: Entity | None, after: Entity | None, at: str) -> HistoryUpdate | None:
-    """The history a store records, in the same transaction, for an entity going from `before` to `after`."""
+def history_update(
+    policy: HistoryPolicy,
+    before: Entity | None,
+    after: Entity | None,
+    at: str,
+    changed: frozenset[str] | None = None,
+) -> HistoryUpdate | None:
+    """The history a store records, in the same transaction, for an entity going from `before` to `after`
+    (`changed`: the attributes that differ, when the caller knows them)."""
     if not policy.record or (before is None and after is None):
         return None
     entity_id = str((after or before or {})["id"])
     if after is None and not policy.keep_on_delete:
         return HistoryUpdate(entity_id, None, [], drop=True)
     head = entity_head(after) if after is not None else None
-    return HistoryUpdate(entity_id, head, instances_of_change(before, after, at))
+    return HistoryUpdate(entity_id, head, instances_of_change(before, after, at, changed))
