@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from broker.core.contexts import CONTEXTS_PATH
 from broker.http import contexts, discovery, entities, entity_maps, info, openapi, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
+from broker.http.paths import EncodedSlashes
 from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
 from broker.notify.delivery import RetryPolicy
@@ -60,7 +62,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *info.ROUTES,
         *openapi.ROUTES,
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        middleware=[Middleware(EncodedSlashes)],  # ids and names that are IRIs with '/' (broker/http/paths.py)
+    )
 
 
 def forget_changed_context(resolver: ContextResolver) -> Callable[[str, str], None]:

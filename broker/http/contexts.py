@@ -50,6 +50,6 @@ async def delete_context(request: Request) -> Response:
 ROUTES = [
     Route(BASE, add_context, methods=["POST"]),
     Route(BASE, list_contexts, methods=["GET"]),
-    Route(f"{BASE}/{{context_id:path}}", serve_context, methods=["GET"]),
-    Route(f"{BASE}/{{context_id:path}}", delete_context, methods=["DELETE"]),
+    Route(f"{BASE}/{{context_id:rest}}", serve_context, methods=["GET"]),
+    Route(f"{BASE}/{{context_id:rest}}", delete_context, methods=["DELETE"]),
 ]

@@ -98,7 +98,7 @@ async def attribute_info(request: Request) -> Response:
 
 ROUTES = [
     Route(f"{BASE}/types", list_types, methods=["GET"]),
-    Route(f"{BASE}/types/{{type:path}}", type_info, methods=["GET"]),
+    Route(f"{BASE}/types/{{type:rest}}", type_info, methods=["GET"]),
     Route(f"{BASE}/attributes", list_attributes, methods=["GET"]),
-    Route(f"{BASE}/attributes/{{attr:path}}", attribute_info, methods=["GET"]),
+    Route(f"{BASE}/attributes/{{attr:rest}}", attribute_info, methods=["GET"]),
 ]

@@ -27,6 +27,7 @@ from broker.core.query import Page, Paging, require_local_order, require_selecto
 from broker.core.render import View, as_feature, parse_format, render, render_inline
 from broker.http import params as P
 from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, link_context, negotiate, read_body, tenant_of
+from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
 from broker.http.render import geo_response, json_response, ld_response, no_content, page_links
 from broker.http.state import BrokerState, state_of
@@ -153,7 +154,7 @@ async def create_entity(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
     entity_id = await state.entities.create(caller_of(request), tm, body.data)
-    return no_content(request, {"Location": f"{BASE}/entities/{entity_id}"}, status=201)
+    return no_content(request, {"Location": f"{BASE}/entities/{quote_segment(entity_id)}"}, status=201)
 
 
 async def query_entities(request: Request) -> Response:
@@ -511,15 +512,15 @@ ROUTES = [
     Route(f"{BASE}/entities", create_entity, methods=["POST"]),
     Route(f"{BASE}/entities", query_entities, methods=["GET"]),
     Route(f"{BASE}/entities", purge_entities, methods=["DELETE"]),
-    Route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"]),
-    Route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"]),
-    Route(f"{BASE}/entities/{{entity_id}}", merge_entity, methods=["PATCH"]),
-    Route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"]),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs", append_attrs, methods=["POST"]),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs", update_attrs, methods=["PATCH"]),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", update_attr, methods=["PATCH"]),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attr, methods=["PUT"]),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attr, methods=["DELETE"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}", retrieve_entity, methods=["GET"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}", delete_entity, methods=["DELETE"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}", merge_entity, methods=["PATCH"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}", replace_entity, methods=["PUT"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}/attrs", append_attrs, methods=["POST"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}/attrs", update_attrs, methods=["PATCH"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}/attrs/{{attr:segment}}", update_attr, methods=["PATCH"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}/attrs/{{attr:segment}}", replace_attr, methods=["PUT"]),
+    Route(f"{BASE}/entities/{{entity_id:segment}}/attrs/{{attr:segment}}", delete_attr, methods=["DELETE"]),
     Route(f"{BASE}/entityOperations/query", post_query, methods=["POST"]),
     Route(f"{BASE}/entityOperations/create", batch_create, methods=["POST"]),
     Route(f"{BASE}/entityOperations/upsert", batch_upsert, methods=["POST"]),

@@ -88,7 +88,7 @@ async def delete_map(request: Request) -> Response:
 ROUTES = [
     Route(f"{BASE}/entityMaps", create_map, methods=["GET"]),
     Route(f"{BASE}/entityMaps", create_map_by_post, methods=["POST"]),
-    Route(f"{BASE}/entityMaps/{{map_id}}", retrieve_map, methods=["GET"]),
-    Route(f"{BASE}/entityMaps/{{map_id}}", update_map, methods=["PATCH"]),
-    Route(f"{BASE}/entityMaps/{{map_id}}", delete_map, methods=["DELETE"]),
+    Route(f"{BASE}/entityMaps/{{map_id:segment}}", retrieve_map, methods=["GET"]),
+    Route(f"{BASE}/entityMaps/{{map_id:segment}}", update_map, methods=["PATCH"]),
+    Route(f"{BASE}/entityMaps/{{map_id:segment}}", delete_map, methods=["DELETE"]),
 ]

@@ -15,6 +15,7 @@ from broker.core.caller import Caller
 from broker.core.subscriptions import express, merge_fragment, retrieval_form, validated
 from broker.http import params as P
 from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
+from broker.http.paths import quote_segment
 from broker.http.render import ld_response, no_content, page_links
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
@@ -47,7 +48,7 @@ async def create_subscription(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await state.resolver.resolve(body.context)
     sub_id = await state.subscriptions.create(_caller(request), tm, _without_context(body.data), body.context)
-    return no_content(request, {"Location": f"{BASE}/{sub_id}"}, status=201)
+    return no_content(request, {"Location": f"{BASE}/{quote_segment(sub_id)}"}, status=201)
 
 
 async def query_subscriptions(request: Request) -> Response:
@@ -102,7 +103,7 @@ async def delete_subscription(request: Request) -> Response:
 ROUTES = [
     Route(BASE, create_subscription, methods=["POST"]),
     Route(BASE, query_subscriptions, methods=["GET"]),
-    Route(f"{BASE}/{{sub_id}}", retrieve_subscription, methods=["GET"]),
-    Route(f"{BASE}/{{sub_id}}", update_subscription, methods=["PATCH"]),
-    Route(f"{BASE}/{{sub_id}}", delete_subscription, methods=["DELETE"]),
+    Route(f"{BASE}/{{sub_id:segment}}", retrieve_subscription, methods=["GET"]),
+    Route(f"{BASE}/{{sub_id:segment}}", update_subscription, methods=["PATCH"]),
+    Route(f"{BASE}/{{sub_id:segment}}", delete_subscription, methods=["DELETE"]),
 ]

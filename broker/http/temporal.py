@@ -17,6 +17,7 @@ from broker.core.temporal_render import render_temporal
 from broker.http import params as P
 from broker.http.entities import BASE, caller_of, request_context
 from broker.http.negotiation import negotiate, read_body
+from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
 from broker.http.render import ld_response, no_content, page_links
 from broker.http.state import state_of
@@ -123,7 +124,7 @@ async def upsert_temporal(request: Request) -> Response:
     tm = await request_context(request, state, body.context)
     entity_id, created = await state.temporal.upsert(caller_of(request), tm, body.data)
     if created:
-        return no_content(request, {"Location": f"{BASE}/temporal/entities/{entity_id}"}, status=201)
+        return no_content(request, {"Location": f"{BASE}/temporal/entities/{quote_segment(entity_id)}"}, status=201)
     return no_content(request)
 
 
@@ -249,14 +250,15 @@ async def _query(
 
 
 T = f"{BASE}/temporal/entities"
+_INSTANCE = f"{T}/{{entity_id:segment}}/attrs/{{attr:segment}}/{{instance_id:segment}}"
 ROUTES = [
     Route(T, upsert_temporal, methods=["POST"]),
     Route(T, query_temporal, methods=["GET"]),
     Route(f"{BASE}/temporal/entityOperations/query", post_query_temporal, methods=["POST"]),
-    Route(f"{T}/{{entity_id}}", retrieve_temporal, methods=["GET"]),
-    Route(f"{T}/{{entity_id}}", delete_temporal, methods=["DELETE"]),
-    Route(f"{T}/{{entity_id}}/attrs", add_temporal_attrs, methods=["POST"]),
-    Route(f"{T}/{{entity_id}}/attrs/{{attr}}", delete_temporal_attr, methods=["DELETE"]),
-    Route(f"{T}/{{entity_id}}/attrs/{{attr}}/{{instance_id}}", modify_temporal_instance, methods=["PATCH"]),
-    Route(f"{T}/{{entity_id}}/attrs/{{attr}}/{{instance_id}}", delete_temporal_instance, methods=["DELETE"]),
+    Route(f"{T}/{{entity_id:segment}}", retrieve_temporal, methods=["GET"]),
+    Route(f"{T}/{{entity_id:segment}}", delete_temporal, methods=["DELETE"]),
+    Route(f"{T}/{{entity_id:segment}}/attrs", add_temporal_attrs, methods=["POST"]),
+    Route(f"{T}/{{entity_id:segment}}/attrs/{{attr:segment}}", delete_temporal_attr, methods=["DELETE"]),
+    Route(_INSTANCE, modify_temporal_instance, methods=["PATCH"]),
+    Route(_INSTANCE, delete_temporal_instance, methods=["DELETE"]),
 ]
