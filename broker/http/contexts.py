@@ -25,7 +25,7 @@ async def add_context(request: Request) -> Response:
 async def list_contexts(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"details", "kind"}))
-    records = await state.contexts.list(request.query_params.get("kind"))
+    records = await state.contexts.list(P.query(request).get("kind"))
     if P.flag(request, "details"):
         return json_response(request, [state.contexts.details(r) for r in records])
     return json_response(request, [r.url for r in records])

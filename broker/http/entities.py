@@ -26,7 +26,7 @@ from broker.core.normalize import check_datetime, check_uri
 from broker.core.query import Page, Paging, require_local_order, require_selector
 from broker.core.render import View, as_feature, parse_format, render, render_inline
 from broker.http import params as P
-from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, link_context, negotiate, read_body, tenant_of
+from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, header, link_context, negotiate, read_body, tenant_of
 from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
 from broker.http.render import geo_response, json_response, ld_response, no_content, page_links
@@ -86,7 +86,7 @@ GEO_OFFERED = (JSON, LD_JSON, GEO_JSON)
 
 def _geometry_property(request: Request, tm: TermMap) -> str:
     """The GeoProperty that becomes a Feature's geometry: `geometryProperty`, default `location`."""
-    return tm.expand_term(request.query_params.get("geometryProperty", "location"))
+    return tm.expand_term(P.query(request).get("geometryProperty", "location"))
 
 
 def caller_of(request: Request) -> Caller:
@@ -99,7 +99,7 @@ async def request_context(request: Request, state: BrokerState, context: Any = N
 
 
 def type_selection(request: Request, tm: TermMap) -> list[str] | None:
-    raw = request.query_params.get("type")
+    raw = P.query(request).get("type")
     if raw is None:
         return None
     names = [t.strip() for t in raw.replace("|", ",").split(",")]
@@ -109,19 +109,19 @@ def type_selection(request: Request, tm: TermMap) -> list[str] | None:
 
 
 def view_of(request: Request, tm: TermMap) -> View:
-    return view_of_params(request, tm, request.query_params)
+    return view_of_params(request, tm, P.query(request))
 
 
 def view_of_params(request: Request, tm: TermMap, selection: Mapping[str, str]) -> View:
     """The representation (from the URL) and the projection (from `selection`: the URL, or a Query body)."""
-    fmt, sys_attrs = parse_format(request.query_params.get("format"), P.options(request, _VIEW_OPTIONS))
+    fmt, sys_attrs = parse_format(P.query(request).get("format"), P.options(request, _VIEW_OPTIONS))
     pick = _projection_of(selection.get("pick"), "pick", tm)
     attrs = _projection_of(selection.get("attrs"), "attrs", tm)
     if attrs is not None:
         if pick is not None:
             raise BadRequestData("attrs and pick cannot be used together (attrs is the deprecated form of pick)")
         pick = Projection(attrs.items + tuple(ProjectionItem(m) for m in _KEPT_WITH_ATTRS))
-    lang = selection.get("lang") or request.query_params.get("lang")
+    lang = selection.get("lang") or P.query(request).get("lang")
     omit = _projection_of(selection.get("omit"), "omit", tm)
     return View(format=fmt, sys_attrs=sys_attrs, lang=lang, pick=pick, omit=omit, datasets=_datasets(request))
 
@@ -143,7 +143,7 @@ def _projection_of(raw: str | None, name: str, tm: TermMap) -> Projection | None
 
 
 def attrs_filter(request: Request, tm: TermMap) -> frozenset[str] | None:
-    raw = _projection_of(request.query_params.get("attrs"), "attrs", tm)
+    raw = _projection_of(P.query(request).get("attrs"), "attrs", tm)
     return raw.names() if raw is not None else None
 
 
@@ -164,7 +164,7 @@ async def query_entities(request: Request) -> Response:
     media = negotiate(request, GEO_OFFERED)
     tm = await request_context(request, state)
     view = view_of(request, tm)
-    query = parse_query(request.query_params, tm)
+    query = parse_query(P.query(request), tm)
     attrs = attrs_filter(request, tm)
     check_query(query, attrs, P.flag(request, "local"))
     paging = P.paging(request)
@@ -183,12 +183,12 @@ def check_query(query: Query, attrs: frozenset[str] | None, local: bool) -> None
 def map_request(request: Request) -> MapRequest:
     """The entity map a query pages through (the NGSILD-EntityMap header: the map's URI or its resource path) and
     whether to make one (entityMap, entityMapLifetime), clause 6.4.3.2."""
-    raw = request.headers.get("ngsild-entitymap")
+    raw = header(request, "ngsild-entitymap")
     map_id = None
     if raw is not None:
         ref = unquote(raw.strip())
         map_id = check_map_id(ref.split("/entityMaps/", 1)[1] if "/entityMaps/" in ref else ref)
-    return MapRequest(map_id, P.flag(request, "entityMap"), request.query_params.get("entityMapLifetime"))
+    return MapRequest(map_id, P.flag(request, "entityMap"), P.query(request).get("entityMapLifetime"))
 
 
 async def _run_query(
@@ -253,7 +253,7 @@ async def purge_entities(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"type", "id", "idPattern", "drop", "keep", "q", "scopeQ", "csf", "local"}))
     tm = await request_context(request, state)
-    query = parse_query(request.query_params, tm)
+    query = parse_query(P.query(request), tm)
     if query.types is None and query.ids is None and query.id_pattern is None and query.q is None:
         raise BadRequestData("purging entities needs at least one of type, id, idPattern or q")
     drop, keep = P.csv(request, "drop"), P.csv(request, "keep")
@@ -336,7 +336,7 @@ async def _joined(
     request: Request, state: BrokerState, caller: Caller, entities: list[Entity], tm: TermMap, view: View
 ) -> tuple[list[dict[str, Any]], bool]:
     """The rendered entities with Linked Entity Retrieval applied (clause 4.5.23); True when `join=flat`."""
-    mode, level = parse_join(request.query_params.get("join"), request.query_params.get("joinLevel"))
+    mode, level = parse_join(P.query(request).get("join"), P.query(request).get("joinLevel"))
     if mode == "@none":
         return [render(e, tm, view) for e in entities], False
     linked = await linked_entities(state.store, caller.tenant, entities, level, P.csv(request, "containedBy") or [])
@@ -356,13 +356,13 @@ async def delete_entity(request: Request) -> Response:
 async def merge_entity(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"type", "options", "observedAt", "lang", "format", "local"}))
-    fmt, _ = parse_format(request.query_params.get("format"), P.options(request, _VIEW_OPTIONS))
-    observed_at = request.query_params.get("observedAt")
+    fmt, _ = parse_format(P.query(request).get("format"), P.options(request, _VIEW_OPTIONS))
+    observed_at = P.query(request).get("observedAt")
     if observed_at is not None:
         check_datetime(observed_at, "observedAt")
     body = await read_body(request, state.settings.max_body_bytes, merge_patch=True)
     tm = await request_context(request, state, body.context)
-    opts = MergeOptions(observed_at=observed_at, lang=request.query_params.get("lang"), simplified=fmt == "simplified")
+    opts = MergeOptions(observed_at=observed_at, lang=P.query(request).get("lang"), simplified=fmt == "simplified")
     await state.entities.merge(
         caller_of(request), tm, request.path_params["entity_id"], body.data, opts, type_selection(request, tm)
     )
@@ -417,7 +417,7 @@ async def update_attr(request: Request) -> Response:
     tm = await request_context(request, state, body.context)
     p = request.path_params
     await state.entities.update_attr(
-        caller_of(request), tm, p["entity_id"], p["attr"], body.data, request.query_params.get("datasetId")
+        caller_of(request), tm, p["entity_id"], p["attr"], body.data, P.query(request).get("datasetId")
     )
     return no_content(request)
 
@@ -429,7 +429,7 @@ async def replace_attr(request: Request) -> Response:
     tm = await request_context(request, state, body.context)
     p = request.path_params
     await state.entities.replace_attr(
-        caller_of(request), tm, p["entity_id"], p["attr"], body.data, request.query_params.get("datasetId")
+        caller_of(request), tm, p["entity_id"], p["attr"], body.data, P.query(request).get("datasetId")
     )
     return no_content(request)
 
@@ -444,7 +444,7 @@ async def delete_attr(request: Request) -> Response:
         tm,
         p["entity_id"],
         p["attr"],
-        request.query_params.get("datasetId"),
+        P.query(request).get("datasetId"),
         P.flag(request, "deleteAll"),
     )
     return no_content(request)

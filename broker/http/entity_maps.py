@@ -34,10 +34,10 @@ async def create_map(request: Request) -> Response:
     P.check_params(request, ENTITY_QUERY_PARAMS)
     media = negotiate(request)
     tm = await request_context(request, state)
-    query = parse_query(request.query_params, tm)
+    query = parse_query(P.query(request), tm)
     attrs = attrs_filter(request, tm)
     check_query(query, attrs, P.flag(request, "local"))
-    lifetime = request.query_params.get("entityMapLifetime")
+    lifetime = P.query(request).get("entityMapLifetime")
     record = await state.entity_maps.create(caller_of(request), [query], attrs, lifetime)
     return _created(request, record, tm, media)
 
@@ -51,7 +51,7 @@ async def create_map_by_post(request: Request) -> Response:
     tm = await request_context(request, state, body.context)
     queries, view_params = parse_query_body(request, body.data, tm)
     attrs = body_attrs(view_params, tm)
-    lifetime = request.query_params.get("entityMapLifetime")
+    lifetime = P.query(request).get("entityMapLifetime")
     record = await state.entity_maps.create(caller_of(request), queries, attrs, lifetime)
     return _created(request, record, tm, media)
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from broker.core.errors import HttpError, InternalError, NgsiLdError
+from broker.http.negotiation import header
 
 log = logging.getLogger("agora.http")
 
@@ -20,7 +21,7 @@ def problem_response(exc: NgsiLdError, request: Request | None = None) -> Respon
     body = exc.to_problem()
     status = exc.http_status if isinstance(exc, HttpError) else exc.status
     headers = dict(exc.headers) if isinstance(exc, HttpError) else {}
-    if request is not None and (tenant := request.headers.get("ngsild-tenant")):
+    if request is not None and (tenant := header(request, "ngsild-tenant")):
         headers["NGSILD-Tenant"] = tenant
     if status >= 500:
         log.error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -30,15 +31,36 @@ class Body:
     context: Any
 
 
+def header(request: Request, name: str, default: str | None = None) -> str | None:
+    """The first value of a request header (`name` in lower case), from a dict made once per request: Starlette's
+    Headers.get scans the header list and raises and catches a KeyError for an absent one, several per request."""
+    scope = request.scope
+    found: dict[str, str] | None = scope.get("agora.headers")
+    if found is None:
+        found = {}
+        for key, value in scope["headers"]:
+            found.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+        scope["agora.headers"] = found
+    return found.get(name, default)
+
+
 def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return (header(request, "content-type") or "").split(";")[0].strip().lower()
 
 
 def link_context(request: Request) -> str | None:
     """The URL of the JSON-LD context Link header, if any (clause 6.3.5)."""
+    if header(request, "link") is None:
+        return None
+    return _context_link(tuple(request.headers.getlist("link")))
+
+
+@functools.lru_cache(maxsize=256)
+def _context_link(headers: tuple[str, ...]) -> str | None:
+    """Parsed once per distinct Link header: clients send the same one with every request."""
     found = []
-    for header in request.headers.getlist("link"):
-        for match in _LINK.finditer(header):
+    for value in headers:
+        for match in _LINK.finditer(value):
             params = match.group(2)
             if _CONTEXT_REL.search(params):
                 found.append(match.group(1).strip())
@@ -55,7 +77,7 @@ async def read_json(request: Request, max_bytes: int, *, merge_patch: bool = Fal
     allowed = {JSON, LD_JSON} | ({MERGE_PATCH} if merge_patch else set())
     if kind not in allowed:
         raise HttpError(415, "Unsupported Media Type", f"Content-Type must be one of {', '.join(sorted(allowed))}")
-    length = request.headers.get("content-length")
+    length = header(request, "content-length")
     if length is None:  # clause 6.3.4: a body sent chunked too (decision record 0009)
         raise HttpError(411, "Length Required", "a request body needs a Content-Length header")
     if length is not None and length.isdigit() and int(length) > max_bytes:
@@ -104,7 +126,12 @@ def _body_context(request: Request, kind: str, data: Any) -> Any:
 
 def negotiate(request: Request, offered: tuple[str, ...] = (JSON, LD_JSON)) -> str:
     """The response media type from Accept (clause 6.3.6); absent Accept means application/json. 406 if none."""
-    accept = request.headers.get("accept", "").strip()
+    return _negotiated((header(request, "accept") or "").strip(), offered)
+
+
+@functools.lru_cache(maxsize=256)
+def _negotiated(accept: str, offered: tuple[str, ...]) -> str:
+    """Ranked once per distinct Accept header and offer (a 406 is raised, never cached)."""
     if not accept:
         return offered[0]
     ranked = []
@@ -129,7 +156,7 @@ def negotiate(request: Request, offered: tuple[str, ...] = (JSON, LD_JSON)) -> s
 
 
 def tenant_of(request: Request) -> str:
-    tenant = request.headers.get("ngsild-tenant")
+    tenant = header(request, "ngsild-tenant")
     if tenant is None or tenant == "":
         return ""
     if not _TENANT.match(tenant):

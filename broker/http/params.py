@@ -8,14 +8,29 @@ from broker.core.errors import BadRequestData
 from broker.core.query import Paging
 
 
+def query(request: Request) -> dict[str, str]:
+    """The query parameters as a plain dict, made once per request (a repeated one keeps its last value, as
+    QueryParams.get does). Starlette's QueryParams.get is Mapping.get, which raises and catches a KeyError for
+    each parameter that is absent: most of the dozen a handler asks for, on most requests."""
+    scope = request.scope
+    found: dict[str, str] | None = scope.get("agora.query")
+    if found is None:
+        found = scope["agora.query"] = dict(request.query_params) if scope.get("query_string") else {}
+    return found
+
+
 def check_params(request: Request, allowed: frozenset[str]) -> None:
-    unknown = sorted(set(request.query_params) - allowed)
+    if not request.scope.get("query_string"):
+        return
+    unknown = sorted(set(query(request)) - allowed)
     if unknown:
         raise BadRequestData(f"unknown query parameter(s): {', '.join(unknown)}")
 
 
 def options(request: Request, allowed: frozenset[str]) -> list[str]:
     """The comma-separated `options` values, each checked against what this operation accepts."""
+    if "options" not in query(request):
+        return []
     values = [v.strip() for raw in request.query_params.getlist("options") for v in raw.split(",") if v.strip()]
     bad = [v for v in values if v not in allowed]
     if bad:
@@ -24,7 +39,7 @@ def options(request: Request, allowed: frozenset[str]) -> list[str]:
 
 
 def flag(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name)
+    raw = query(request).get(name)
     if raw is None:
         return False
     if raw not in ("true", "false"):
@@ -33,7 +48,7 @@ def flag(request: Request, name: str) -> bool:
 
 
 def csv(request: Request, name: str) -> list[str] | None:
-    raw = request.query_params.get(name)
+    raw = query(request).get(name)
     if raw is None:
         return None
     items = [item.strip() for item in raw.split(",")]
@@ -43,7 +58,7 @@ def csv(request: Request, name: str) -> list[str] | None:
 
 
 def integer(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
+    raw = query(request).get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not minimum <= int(raw) <= maximum:

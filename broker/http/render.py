@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from broker.core.query import Paging
-from broker.http.negotiation import CONTEXT_REL, LD_JSON
+from broker.http.negotiation import CONTEXT_REL, LD_JSON, header
 from broker.ld.termmap import TermMap
 
 
@@ -26,7 +26,7 @@ def json_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     out = dict(headers or {})
-    if tenant := request.headers.get("ngsild-tenant"):
+    if tenant := header(request, "ngsild-tenant"):
         out["NGSILD-Tenant"] = tenant
     return Response(orjson.dumps(body), status_code=status, media_type=media, headers=out)
 
@@ -49,7 +49,7 @@ def ld_response(
 
 def no_content(request: Request, headers: dict[str, str] | None = None, status: int = 204) -> Response:
     out = dict(headers or {})
-    if tenant := request.headers.get("ngsild-tenant"):
+    if tenant := header(request, "ngsild-tenant"):
         out["NGSILD-Tenant"] = tenant
     return Response(status_code=status, headers=out)
 
@@ -60,7 +60,7 @@ def geo_response(
     """application/geo+json: the @context in the body, or in a Link header with `Prefer: body=json` (6.3.15)."""
     out = dict(headers or {})
     context = tm.link_url or tm.context_value
-    if "body=json" in request.headers.get("prefer", "") and tm.link_url:
+    if "body=json" in (header(request, "prefer") or "") and tm.link_url:
         out["Link"] = link_header(tm.link_url)
         out["Preference-Applied"] = "body=json"
     else:
