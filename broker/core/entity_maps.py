@@ -55,12 +55,26 @@ class EntityMaps:
         self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, lifetime: str | None
     ) -> EntityMapRecord:
         """Create EntityMap for Query Entities (clause 5.14.4): every match, in the query's order."""
-        expires_at = now_micros() + _lifetime_micros(lifetime)
+        expires_at = expiry(lifetime)
         selected = await self.queries.select(caller, queries, attrs)
-        record = EntityMapRecord(f"{ID_PREFIX}{uuid.uuid4()}", expires_at, [e["id"] for e in selected])
+        return await self.store_map(caller, [e["id"] for e in selected], expires_at)
+
+    async def store_map(self, caller: Caller, ids: list[str], expires_at: int) -> EntityMapRecord:
+        """A new map of `ids` (in that order) until `expires_at`: the maps of Query Entities, of the temporal
+        queries (clause 5.14.5) and of Retrieve Entity (5.7.1.4)."""
+        record = EntityMapRecord(f"{ID_PREFIX}{uuid.uuid4()}", expires_at, ids)
         await self._purge_now_and_then()
         await self.store.put_entity_map(caller.tenant, record)
         return record
+
+    async def for_entity(self, caller: Caller, entity_id: str, maps: MapRequest) -> str | None:
+        """The map Retrieve Entity names (clause 5.7.1.4, decision record 0073): the NGSILD-EntityMap header's map
+        while it exists, else (and for entityMap=true) a new map of the one entity; None when neither was asked."""
+        if not maps.used:
+            return None
+        if maps.map_id is not None and await self.store.entity_map_ids(caller.tenant, maps.map_id, 0, 0) is not None:
+            return maps.map_id
+        return (await self.store_map(caller, [entity_id], expiry(maps.lifetime))).id
 
     async def query(
         self,
@@ -140,6 +154,11 @@ def check_map_id(map_id: str) -> str:
     if not is_uri(map_id):
         raise BadRequestData(f"entity map id {map_id!r} is not a valid URI")
     return map_id
+
+
+def expiry(lifetime: str | None) -> int:
+    """When a map made now with the suggested `lifetime` (entityMapLifetime) expires, in microseconds."""
+    return now_micros() + _lifetime_micros(lifetime)
 
 
 def _lifetime_micros(lifetime: str | None) -> int:

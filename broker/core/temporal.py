@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from broker.core.caller import Caller
+from broker.core.entity_maps import EntityMaps, MapRequest, expiry
 from broker.core.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import (
@@ -27,13 +28,25 @@ from broker.core.query import Paging, prefilter
 from broker.ld.codec import expand_entity
 from broker.ld.termmap import TermMap
 from broker.query import Query, matches
-from broker.store.base import ALL_DATASETS, EntityFilter, InstanceQuery, Store, TemporalEntityRecord, TemporalInstance
+from broker.query.q import And, Compare, Exists, LinkedPath, Match, Or, Path, QNode
+from broker.store.base import (
+    ALL_DATASETS,
+    EntityFilter,
+    EntityMapRecord,
+    InstanceQuery,
+    Store,
+    TemporalEntityRecord,
+    TemporalHistory,
+    TemporalInstance,
+)
 from broker.temporal import aggregate as agg
 from broker.temporal.history import make_instance, sort_time
 from broker.temporal.times import Duration, from_micros, to_micros
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
+#: Temporal entities read per store call of a query.
+_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,8 @@ class TemporalPage:
     count: int | None
     more: bool
     partial: Partial | None
+    #: Where the next page starts when it is not offset + limit (an entity map's position, clause 5.5.9.3).
+    next_offset: int | None = None
 
 
 class Temporal:
@@ -234,16 +249,12 @@ class Temporal:
     ) -> TemporalPage:
         """Query Temporal Evolution of Entities (5.7.4): the entities the query selects (q, geo and scope
         evaluated over the instances in the interval), one page of them, with their history."""
-        await self._require_tenant(caller)
-        flt = prefilter(query)
-        records = await self.store.temporal_entities(
-            caller.tenant, EntityFilter(types=flt.types, ids=flt.ids, id_pattern=flt.id_pattern)
-        )
+        records = await self._candidates(caller, query)
         end = paging.offset + paging.limit
         selected: list[TemporalEntity] = []
         partial: Partial | None = None
-        for start in range(0, len(records), 64):
-            batch, cut = await self._read(caller.tenant, records[start : start + 64], view, query)
+        for start in range(0, len(records), _BATCH):
+            batch, cut = await self._read(caller.tenant, records[start : start + _BATCH], view, query)
             selected.extend(batch)
             partial = partial or cut
             if not count and len(selected) > end:
@@ -251,6 +262,96 @@ class Temporal:
         return TemporalPage(
             selected[paging.offset : end], len(selected) if count else None, len(selected) > end, partial
         )
+
+    async def _candidates(self, caller: Caller, query: Query) -> list[TemporalEntityRecord]:
+        """The temporal entities of the query's types, ids and id pattern (what the store filters)."""
+        await self._require_tenant(caller)
+        reject_linked(query)
+        flt = prefilter(query)
+        return await self.store.temporal_entities(
+            caller.tenant, EntityFilter(types=flt.types, ids=flt.ids, id_pattern=flt.id_pattern)
+        )
+
+    # -- entity maps (5.14.5, 5.5.9.3, 5.7.4.4) ------------------------------------------------------------------
+    async def create_map(
+        self, caller: Caller, query: Query, view: TemporalView, lifetime: str | None, maps: EntityMaps
+    ) -> EntityMapRecord:
+        """Create EntityMap for Query Temporal Evolution of Entities (clause 5.14.5): the ids of every entity the
+        temporal query selects (S4), in id order (decision record 0072)."""
+        expires_at = expiry(lifetime)
+        ids = await self._matching_ids(caller.tenant, await self._candidates(caller, query), view, query)
+        return await maps.store_map(caller, ids, expires_at)
+
+    async def query_map(
+        self,
+        caller: Caller,
+        query: Query,
+        view: TemporalView,
+        paging: Paging,
+        request: MapRequest,
+        maps: EntityMaps,
+        *,
+        count: bool = False,
+    ) -> tuple[TemporalPage, str, bool]:
+        """(page, map id, whether the map was made now) of a temporal query that uses an entity map (5.7.4.4):
+        the named map while it exists, else a new one, as Query Entities does (decision record 0015)."""
+        if request.map_id is not None:
+            page = await self.map_page(caller, request.map_id, query, view, paging, count=count)
+            if page is not None:
+                return page, request.map_id, False
+        record = await self.create_map(caller, query, view, request.lifetime, maps)
+        page = await self.map_page(caller, record.id, query, view, paging, count=count)
+        if page is None:  # expired between the two calls: only with a lifetime of microseconds
+            raise ResourceNotFound(f"entity map {record.id} expired before its first page was read")
+        return page, record.id, True
+
+    async def map_page(
+        self, caller: Caller, map_id: str, query: Query, view: TemporalView, paging: Paging, *, count: bool = False
+    ) -> TemporalPage | None:
+        """One page of a map's temporal entities (clause 5.5.9.3), None when the map is gone: `offset` is a position
+        in the map, the entities that no longer exist or match are passed over and the page filled from the
+        positions after them; the next page starts after the last position read."""
+        await self._require_tenant(caller)
+        reject_linked(query)
+        found: list[tuple[int, TemporalEntity]] = []
+        partial: Partial | None = None
+        position = paging.offset
+        while len(found) <= paging.limit:
+            ids = await self.store.entity_map_ids(caller.tenant, map_id, position, position + _BATCH)
+            if ids is None and position == paging.offset:
+                return None
+            if not ids:
+                break
+            batch, cut = await self._read(caller.tenant, await self._records(caller.tenant, ids), view, query)
+            at = {eid: position + n for n, eid in enumerate(ids)}
+            found += [(at[e.record.id], e) for e in batch]
+            partial = partial or cut
+            position += len(ids)
+        total = None
+        if count:
+            every = await self.store.entity_map_ids(caller.tenant, map_id, 0, 2**62) or []
+            total = len(await self._matching_ids(caller.tenant, await self._records(caller.tenant, every), view, query))
+        more = len(found) > paging.limit
+        return TemporalPage(
+            [e for _, e in found[: paging.limit]], total, more, partial, found[paging.limit][0] if more else None
+        )
+
+    async def _records(self, tenant: str, ids: list[str]) -> list[TemporalEntityRecord]:
+        """The temporal entities of `ids` that exist, in the order of `ids`."""
+        found = {r.id: r for r in await self.store.temporal_entities(tenant, EntityFilter(ids=frozenset(ids)))}
+        return [found[i] for i in ids if i in found]
+
+    async def _matching_ids(
+        self, tenant: str, records: list[TemporalEntityRecord], view: TemporalView, query: Query
+    ) -> list[str]:
+        """The ids of the entities a temporal query selects among `records`: an instance in the interval (one
+        per attribute is enough to know), and q, geo-query and scope met."""
+        light = replace(view, representation="normalized", last_n=1)
+        ids: list[str] = []
+        for start in range(0, len(records), _BATCH):
+            batch, _ = await self._read(tenant, records[start : start + _BATCH], light, query)
+            ids += [e.record.id for e in batch]
+        return ids
 
     async def _read(
         self, tenant: str, records: list[TemporalEntityRecord], view: TemporalView, query: Query | None
@@ -273,14 +374,26 @@ class Temporal:
             per_attr=per_attr,
             newest_first=view.last_n is not None or probe,
         )
-        history = await self.store.temporal_instances(tenant, [r.id for r in records], iq)
+        ids = [r.id for r in records]
+        history = await self.store.temporal_instances(tenant, ids, iq)
+        named = condition_attrs(query)
+        conditions: TemporalHistory = {}
+        if named:
+            # q and geo-query are evaluated on every instance of the attributes they name in the interval (all
+            # datasets, whatever lastN or the projection keep): clause 5.7.4.4, steps S2 and S3.
+            whole = replace(iq, attrs=named, datasets=None, per_attr=None, newest_first=False)
+            conditions = await self.store.temporal_instances(tenant, ids, whole)
         out = []
         for record in records:
             attrs = history.get(record.id)
             if not attrs:
                 continue
-            if query is not None and not matches(_as_entity(record, attrs), query):
-                continue
+            if query is not None:
+                evaluated = _as_entity(record, conditions.get(record.id, {}) if named else attrs)
+                if not matches(evaluated, query):
+                    continue
+                if named:
+                    attrs = _meeting_query(evaluated, query, attrs, conditions.get(record.id, {}), iq)
             out.append(TemporalEntity(record, attrs))
         if aggregated:
             full = replace(iq, per_attr=view.last_n, newest_first=view.last_n is not None)
@@ -344,6 +457,64 @@ def _store_can_aggregate(view: TemporalView, query: Query | None) -> bool:
     fixed = not view.period.months and (end is not None or not view.period.is_zero)
     conditions = query is not None and (query.q is not None or query.geo is not None or query.scope is not None)
     return view.last_n is None and start is not None and fixed and not conditions
+
+
+def condition_attrs(query: Query | None) -> frozenset[str]:
+    """The attributes whose instances a query's q and geo-query test: the first name of every q path, and the
+    geoproperty (a linked path counts by its relationship)."""
+    if query is None:
+        return frozenset()
+    names = set(_q_attrs(query.q)) if query.q is not None else set()
+    if query.geo is not None:
+        names.add(query.geo.geoproperty)
+    return frozenset(names)
+
+
+def _q_paths(node: QNode) -> list[Path]:
+    if isinstance(node, And | Or):
+        return [path for term in node.terms for path in _q_paths(term)]
+    assert isinstance(node, Exists | Compare | Match)
+    return [node.path]
+
+
+def _q_attrs(node: QNode) -> list[str]:
+    return [p.relationship.names[0] if isinstance(p, LinkedPath) else p.names[0] for p in _q_paths(node)]
+
+
+def reject_linked(query: Query) -> None:
+    """Clause 5.7.4.4: filter conditions that use Linked Entity retrieval (`rel{attr}`) are BadRequestData on a
+    temporal query (the linked entities have no instant to be read at)."""
+    if query.q is not None and any(isinstance(p, LinkedPath) for p in _q_paths(query.q)):
+        raise BadRequestData("Linked Entity conditions (rel{attr}) are not allowed in a temporal query's q")
+
+
+def _meeting_query(
+    evaluated: Entity,
+    query: Query,
+    shown: dict[str, list[TemporalInstance]],
+    whole: dict[str, list[TemporalInstance]],
+    iq: InstanceQuery,
+) -> dict[str, list[TemporalInstance]]:
+    """The instances a matching entity shows (clause 5.7.4.4: only those "which meet the temporal, query and
+    geoquery restrictions", decision record 0071): an instance of an attribute the query names is kept when the
+    query still holds with that instance standing alone for its attribute; other attributes keep what they
+    showed. lastN and the instance limit then count the kept instances, and an attribute left without one is
+    left out."""
+    out = dict(shown)
+    for attr in shown.keys() & whole.keys():
+        kept = [
+            inst
+            for inst in whole[attr]
+            if (iq.datasets is None or inst.body.get("datasetId") in iq.datasets)
+            and matches({**evaluated, "attrs": {**evaluated["attrs"], attr: [inst.body]}}, query)
+        ]
+        if iq.per_attr is not None:
+            kept = kept[-iq.per_attr :] if iq.newest_first else kept[: iq.per_attr]
+        if kept:
+            out[attr] = kept
+        else:
+            del out[attr]
+    return out
 
 
 def _as_entity(record: TemporalEntityRecord, attrs: dict[str, list[TemporalInstance]]) -> Entity:

@@ -57,6 +57,7 @@ _RETRIEVE_PARAMS = frozenset(
         "joinLevel",
         "containedBy",
         "entityMap",
+        "entityMapLifetime",
     }
 )
 ENTITY_QUERY_PARAMS = (
@@ -325,11 +326,14 @@ async def retrieve_entity(request: Request) -> Response:
     view = view_of(request, tm)
     caller = caller_of(request)
     entity = await state.entities.retrieve(caller, request.path_params["entity_id"], type_selection(request, tm))
+    # Clause 5.7.1.4: the map used (the header's while it exists, else a new one of this entity) is named.
+    map_id = await state.entity_maps.for_entity(caller, entity["id"], map_request(request))
+    headers = {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None
     if media == GEO_JSON:
         feature = as_feature(render(entity, tm, view), entity, _geometry_property(request, tm))
-        return geo_response(request, feature, tm)
+        return geo_response(request, feature, tm, headers)
     docs, flat = await _joined(request, state, caller, [entity], tm, view)
-    return ld_response(request, docs if flat else docs[0], tm, media)
+    return ld_response(request, docs if flat else docs[0], tm, media, headers=headers)
 
 
 async def _joined(

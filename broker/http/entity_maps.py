@@ -39,7 +39,7 @@ async def create_map(request: Request) -> Response:
     check_query(query, attrs, P.flag(request, "local"))
     lifetime = P.query(request).get("entityMapLifetime")
     record = await state.entity_maps.create(caller_of(request), [query], attrs, lifetime)
-    return _created(request, record, tm, media)
+    return map_created(request, record, tm, media)
 
 
 async def create_map_by_post(request: Request) -> Response:
@@ -53,10 +53,11 @@ async def create_map_by_post(request: Request) -> Response:
     attrs = body_attrs(view_params, tm)
     lifetime = P.query(request).get("entityMapLifetime")
     record = await state.entity_maps.create(caller_of(request), queries, attrs, lifetime)
-    return _created(request, record, tm, media)
+    return map_created(request, record, tm, media)
 
 
-def _created(request: Request, record: EntityMapRecord, tm: TermMap, media: str) -> Response:
+def map_created(request: Request, record: EntityMapRecord, tm: TermMap, media: str) -> Response:
+    """201 with the EntityMap made now, named in NGSILD-EntityMap (6.34.3, and 6.35.3 for the temporal maps)."""
     headers = {"NGSILD-EntityMap": f"{BASE}/entityMaps/{record.id}"}
     return ld_response(request, document(record), tm, media, status=201, headers=headers)
 

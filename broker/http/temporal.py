@@ -1,5 +1,6 @@
 """Routes of the temporal API: /temporal/entities, /temporal/entities/{id}, .../attrs, .../attrs/{attrId},
-.../attrs/{attrId}/{instanceId} and /temporal/entityOperations/query (clauses 6.18 to 6.22 and 6.24)."""
+.../attrs/{attrId}/{instanceId}, /temporal/entityOperations/query and /temporal/entityMaps (clauses 6.18 to 6.22,
+6.24 and 6.35)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ from starlette.routing import Route
 
 from broker.core.errors import BadRequestData
 from broker.core.normalize import check_uri
-from broker.core.query import require_selector
-from broker.core.temporal import Partial, TemporalView, parse_time_query
+from broker.core.query import Page, Paging, require_selector
+from broker.core.temporal import Partial, TemporalPage, TemporalView, parse_time_query
 from broker.core.temporal_render import render_temporal
 from broker.http import params as P
-from broker.http.entities import BASE, caller_of, request_context
+from broker.http.entities import BASE, _links, caller_of, map_request, request_context
+from broker.http.entity_maps import map_created
 from broker.http.negotiation import negotiate, read_body
 from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
-from broker.http.render import ld_response, no_content, page_links
+from broker.http.render import ld_response, no_content
 from broker.http.state import state_of
 from broker.ld.termmap import TermMap
-from broker.query import parse_query
+from broker.query import Query, parse_query
 from broker.query.projection import Projection, parse_projection
 from broker.temporal.aggregate import METHODS
 from broker.temporal.times import parse_duration
@@ -32,11 +34,14 @@ _VIEW_PARAMS = frozenset(
     {"attrs", "pick", "omit", "options", "format", "lastN", "aggrMethods", "aggrPeriodDuration", "datasetId", "lang"}
 )
 _RETRIEVE_PARAMS = _TIME_PARAMS | _VIEW_PARAMS | frozenset({"local", "type"})
+_MAP_PARAMS = frozenset({"entityMap", "entityMapLifetime"})
 _QUERY_PARAMS = (
     _RETRIEVE_PARAMS
     | frozenset({"id", "idPattern", "q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty"})
     | frozenset({"limit", "offset", "count", "expandValues"})
+    | _MAP_PARAMS
 )
+_POST_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}) | _VIEW_PARAMS
 _LONGEST_MONTHS, _LONGEST_MICROS = 9999 * 12, 9999 * 366 * 86_400_000_000
 _OPTIONS = frozenset({"temporalValues", "aggregatedValues", "sysAttrs", "keyValues", "simplified", "normalized"})
 _FORMATS = {
@@ -209,15 +214,30 @@ async def query_temporal(request: Request) -> Response:
 
 async def post_query_temporal(request: Request) -> Response:
     state = state_of(request)
-    P.check_params(
-        request, frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}) | _VIEW_PARAMS
-    )
+    P.check_params(request, _POST_QUERY_PARAMS | _MAP_PARAMS)
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    params_list, selection = query_body_params(body.data, temporal=True)
+    return await _query(request, tm, *_body_selection(body.data))
+
+
+def _body_selection(data: object) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The one EntitySelector of a temporal Query body, and its selection (projection, temporalQ, local)."""
+    params_list, selection = query_body_params(data, temporal=True)
     if len(params_list) > 1:
         raise BadRequestData("a temporal query takes one EntitySelector at most in this broker")
-    return await _query(request, tm, params_list, {**selection, **params_list[0]})
+    return params_list, {**selection, **params_list[0]}
+
+
+def _parse(
+    request: Request, tm: TermMap, params_list: list[dict[str, str]], selection: Mapping[str, str]
+) -> tuple[Query, TemporalView]:
+    """The temporal query and view of a request, checked as clause 5.7.4.4 (and 5.14.5.4) asks."""
+    view = _view(request, tm, selection, required=True)
+    query_params = {k: v for k, v in params_list[0].items() if k not in ("pick", "omit", "attrs")}
+    query = parse_query(query_params, tm)
+    local = P.flag(request, "local") or selection.get("local") == "true"
+    require_selector(query, view.attrs, local)
+    return query, view
 
 
 async def _query(
@@ -225,14 +245,18 @@ async def _query(
 ) -> Response:
     state = state_of(request)
     media = negotiate(request)
-    view = _view(request, tm, selection, required=True)
-    query_params = {k: v for k, v in params_list[0].items() if k not in ("pick", "omit", "attrs")}
-    query = parse_query(query_params, tm)
-    local = P.flag(request, "local") or selection.get("local") == "true"
-    require_selector(query, view.attrs, local)
+    query, view = _parse(request, tm, params_list, selection)
     paging = P.paging(request)
     state.queries.check_paging(paging)
-    page = await state.temporal.query(caller_of(request), query, view, paging, count=P.flag(request, "count"))
+    caller, count, maps = caller_of(request), P.flag(request, "count"), map_request(request)
+    used: tuple[str, bool] | None = None
+    if maps.used:
+        page, map_id, created = await state.temporal.query_map(
+            caller, query, view, paging, maps, state.entity_maps, count=count
+        )
+        used = (map_id, created)
+    else:
+        page = await state.temporal.query(caller, query, view, paging, count=count)
     pick = _projection(selection.get("pick"), tm)
     omit = _projection(selection.get("omit"), tm)
     docs = [render_temporal(e, tm, view, pick, omit) for e in page.entities]
@@ -240,13 +264,52 @@ async def _query(
     if page.count is not None:
         headers["NGSILD-Results-Count"] = str(page.count)
     status = 200
+    if used is not None:
+        headers["NGSILD-EntityMap"] = f"{BASE}/entityMaps/{used[0]}"
+        status = 201 if used[1] else 200  # clause 6.18.3.2: 201 when an EntityMap has been (re)created
     if page.partial is not None:
         headers.update(_content_range(page.partial))
         status = 206
     response = ld_response(request, docs, tm, media, status=status, headers=headers)
-    for link in page_links(request, paging, page.more, media):
+    for link in _page_links(request, page, paging, media):
         response.headers.append("Link", link)
     return response
+
+
+def _page_links(request: Request, page: TemporalPage, paging: Paging, media: str) -> list[str]:
+    """rel=next/prev, as Query Entities writes them (an entity map's next page starts after its last position)."""
+    return _links(request, Page([], page.count, page.more, page.next_offset), paging, media)
+
+
+# -- entity maps (6.35) --------------------------------------------------------------------------------------------
+async def create_temporal_map(request: Request) -> Response:
+    """Create EntityMap for Query Temporal Evolution of Entities (6.35.3.1): the parameters of the temporal query;
+    limit, offset, count, entityMap and the NGSILD-EntityMap header are ignored (5.14.5.3)."""
+    state = state_of(request)
+    P.check_params(request, _QUERY_PARAMS)
+    media = negotiate(request)
+    tm = await request_context(request, state)
+    return await _create_map(request, tm, media, [dict(request.query_params)], request.query_params)
+
+
+async def create_temporal_map_by_post(request: Request) -> Response:
+    """Create EntityMap for Query Temporal Evolution of Entities via POST (6.35.3.2): the Query in the body."""
+    state = state_of(request)
+    P.check_params(request, _POST_QUERY_PARAMS | _MAP_PARAMS)
+    media = negotiate(request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    tm = await request_context(request, state, body.context)
+    return await _create_map(request, tm, media, *_body_selection(body.data))
+
+
+async def _create_map(
+    request: Request, tm: TermMap, media: str, params_list: list[dict[str, str]], selection: Mapping[str, str]
+) -> Response:
+    state = state_of(request)
+    query, view = _parse(request, tm, params_list, selection)
+    lifetime = request.query_params.get("entityMapLifetime")
+    record = await state.temporal.create_map(caller_of(request), query, view, lifetime, state.entity_maps)
+    return map_created(request, record, tm, media)
 
 
 T = f"{BASE}/temporal/entities"
@@ -255,6 +318,8 @@ ROUTES = [
     Route(T, upsert_temporal, methods=["POST"]),
     Route(T, query_temporal, methods=["GET"]),
     Route(f"{BASE}/temporal/entityOperations/query", post_query_temporal, methods=["POST"]),
+    Route(f"{BASE}/temporal/entityMaps", create_temporal_map, methods=["GET"]),
+    Route(f"{BASE}/temporal/entityMaps", create_temporal_map_by_post, methods=["POST"]),
     Route(f"{T}/{{entity_id:segment}}", retrieve_temporal, methods=["GET"]),
     Route(f"{T}/{{entity_id:segment}}", delete_temporal, methods=["DELETE"]),
     Route(f"{T}/{{entity_id:segment}}/attrs", add_temporal_attrs, methods=["POST"]),
