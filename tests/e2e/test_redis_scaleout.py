@@ -299,3 +299,28 @@ def test_a_redis_restart_with_fsynced_aof_loses_no_acknowledged_write(own_redis:
         assert lost == {}, f"{len(lost)} acknowledged writes lost\n{broker.log()[-5000:]}"
     finally:
         broker.stop()
+
+
+def test_two_brokers_over_rediss_share_one_tls_only_redis(
+    tmp_path_factory: pytest.TempPathFactory, receiver: Receiver
+) -> None:
+    """`agora serve --store rediss://...?tls_ca=...&tls_cert=...&tls_key=...` (decision record 0043): two broker
+    processes over a redis-server that speaks TLS only and requires client certificates; a write on one is read
+    on the other and notifies a subscription made on the other."""
+    with running_redis(tmp_path_factory.mktemp("redis-tls"), tls=True) as server:
+        assert server.url.startswith("rediss://") and "tls_ca=" in server.url
+        logs = tmp_path_factory.mktemp("brokers-tls")
+        with (
+            running_broker(server.url, logs, extra_env=FAST) as a,
+            running_broker(server.url, logs, extra_env=FAST) as b,
+        ):
+            kind, path = f"Tls{uuid.uuid4().hex[:6]}", f"/tls/{uuid.uuid4().hex[:6]}"
+            subscribe(b.url, receiver, path, kind)
+            eid = uid(kind)
+            r = httpx.post(f"{a.url}{BASE}/entities", json={"id": eid, "type": kind, "speed": 7})
+            assert r.status_code == 201, r.text
+            got = httpx.get(f"{b.url}{BASE}/entities/{eid}")
+            assert got.status_code == 200 and got.json()["speed"]["value"] == 7
+            assert [e["id"] for e in receiver.wait_until(path, lambda found: len(found) >= 1)] == [eid]
+        with server.client() as client:
+            assert client.hexists("agora:{agora-0-0}:e:", eid)  # written through TLS, read back through TLS
