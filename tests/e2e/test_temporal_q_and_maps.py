@@ -228,3 +228,19 @@ def test_retrieve_entity_names_the_entity_map_it_used(http: httpx.Client) -> Non
     assert r.status_code == 404
     r = http.get(f"/entities/{eid}", headers={"NGSILD-EntityMap": "not a uri"})
     assert r.status_code == 400 and error_type(r) == "BadRequestData"
+
+
+# -- projections naming attributes an entity never had (5.7.3.4, 5.7.4.4 S1) ----------------------------------------
+def test_projection_of_attributes_an_entity_never_had(http: httpx.Client) -> None:
+    eid = "urn:ngsi-ld:Sensor:never"
+    sensor(http, eid, [1, 2])
+    # a query keeps only the entities with an instance of a projected attribute in the interval (S1)
+    assert query(http, attrs="nope") == [] and query(http, pick="id,nope") == []
+    (doc,) = query(http, pick="nope,temperature")
+    assert values(doc, "temperature") == [1, 2] and "nope" not in doc
+    # Retrieve answers the entity it knows, without attributes (5.7.3.4 raises ResourceNotFound only for an
+    # unknown entity)
+    r = http.get(f"{T}/{eid}", params={"attrs": "nope"})
+    assert r.status_code == 200 and r.json() == {"id": eid, "type": "Sensor"}
+    r = http.get(f"{T}/{eid}", params={"attrs": "nope", "format": "aggregatedValues", "aggrMethods": "max"})
+    assert r.status_code == 200 and r.json() == {"id": eid, "type": "Sensor"}
