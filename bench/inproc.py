@@ -111,6 +111,15 @@ async def main(args: argparse.Namespace) -> None:
     batch = [entity(f"urn:ngsi-ld:Vehicle:{i}", "Vehicle", i) for i in range(1000)]
     status, body, _ = await c.call("POST", BASE + "/entityOperations/upsert", json.dumps(batch).encode(), jh)
     assert status in (201, 204), (status, body[:200])
+    for i in range(args.idle_subs):  # subscriptions whose q never matches: the notifier reads and matches every change
+        sub = {
+            "type": "Subscription",
+            "entities": [{"type": "Vehicle"}],
+            "q": f"speed=={1000 + i}",
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/never"}},
+        }
+        status, body, _ = await c.call("POST", BASE + "/subscriptions", json.dumps(sub).encode(), jh)
+        assert status == 201, (status, body[:200])
     n = args.n
     created = [0]
 
@@ -175,4 +184,5 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (asyncio.gather)")
     ap.add_argument("--profile", help="write cProfile stats here")
+    ap.add_argument("--idle-subs", type=int, default=0, help="subscriptions that never match, made before the run")
     asyncio.run(main(ap.parse_args()))

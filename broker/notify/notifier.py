@@ -95,6 +95,8 @@ class Notifier:
         self._outcomes: dict[tuple[str, str], list[Delivery]] = {}  # delivered, not yet in the delivery state
         self._progress = asyncio.Event()
         self._compiled: dict[tuple[str, str], tuple[str, Compiled, TermMap]] = {}
+        self._index: dict[str, SubscriptionIndex[TermMap]] = {}
+        self._index_version: int | None = None  # the store's subscriptions version _index was read at
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,6 +146,7 @@ class Notifier:
                 await asyncio.sleep(1.0)
 
     def _drop_work(self) -> None:
+        self._index_version = None  # read the subscriptions (and seed throttling) again when leading again
         for task in list(self._lane_tasks):
             task.cancel()
         self._lane_tasks.clear()
@@ -181,7 +184,7 @@ class Notifier:
         subscriptions are listed, so a subscription made meanwhile is younger than every change skipped (and
         changes older than a subscription never notify it)."""
         last = await self.store.last_seq()
-        if last <= read or await self.store.list_subscriptions():
+        if last <= read or await self._subscriptions():
             return read
         self._floor = last
         await self._save_cursor()
@@ -224,21 +227,31 @@ class Notifier:
         self._advance()
 
     async def _subscriptions(self) -> dict[str, SubscriptionIndex[TermMap]]:
-        """Every subscription compiled and indexed, by tenant; compiled again only when its document changed."""
+        """Every subscription compiled and indexed, by tenant; read again only when the store's subscriptions
+        version moved (listing and decoding them at every look at the feed cost more than the matching), and
+        compiled again only when its document changed."""
+        version = await self.store.subscriptions_version()
+        if version is not None and version == self._index_version:
+            return self._index
         by_tenant: dict[str, list[tuple[Compiled, TermMap]]] = {}
         seen = set()
+        complete = True
         for record in await self.store.list_subscriptions():
             key = (record.tenant, record.id)
             seen.add(key)
             entry = await self._compile(record)
-            if entry is not None:
-                by_tenant.setdefault(record.tenant, []).append(entry)
-                self._seed_throttle(key, record)
+            if entry is None:
+                complete = False  # e.g. its @context is unreachable now: try again at the next look
+                continue
+            by_tenant.setdefault(record.tenant, []).append(entry)
+            self._seed_throttle(key, record)
         for key in set(self._compiled) - seen:
             del self._compiled[key]
         for key in [k for k, lane in self._lanes.items() if k not in seen and not lane.busy]:
             del self._lanes[key]
-        return {tenant: SubscriptionIndex(subs) for tenant, subs in by_tenant.items()}
+        self._index = {tenant: SubscriptionIndex(subs) for tenant, subs in by_tenant.items()}
+        self._index_version = version if complete else None
+        return self._index
 
     async def _compile(self, record: SubscriptionRecord) -> tuple[Compiled, TermMap] | None:
         key = (record.tenant, record.id)

@@ -277,6 +277,12 @@ class Store(abc.ABC):
     async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
         """Delete a subscription and its delivery state; True when it existed."""
 
+    async def subscriptions_version(self) -> int | None:
+        """A number that changes whenever a subscription document of any tenant is created, replaced or deleted
+        (delivery states aside), by any process: the notifier reads the subscriptions again only then. None when
+        the backend cannot tell cheaply: the notifier then reads them at every look at the feed."""
+        return None
+
     @abc.abstractmethod
     async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
         """Atomically fold one notification outcome into the delivery state (a no-op for a deleted subscription):

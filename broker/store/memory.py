@@ -43,6 +43,7 @@ class MemoryStore(Store):
         self._trimmed = 0  # changes forgotten from the front of the feed (trim_changes)
         self._contexts: dict[str, ContextRecord] = {}
         self._subscriptions: dict[tuple[str, str], SubscriptionRecord] = {}
+        self._subscriptions_version = 0
         self._cursors: dict[str, int] = {}
         # tenant -> entity id -> (record, attribute IRI -> instances in insertion order)
         self._history: dict[str, dict[str, tuple[TemporalEntityRecord, dict[str, list[TemporalInstance]]]]] = {}
@@ -275,6 +276,7 @@ class MemoryStore(Store):
         if (tenant, sub_id) in self._subscriptions:
             return False
         self._subscriptions[(tenant, sub_id)] = SubscriptionRecord(tenant, sub_id, common.clone(body), {})
+        self._subscriptions_version += 1
         return True
 
     async def replace_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
@@ -282,6 +284,7 @@ class MemoryStore(Store):
         if record is None:
             return False
         record.body = common.clone(body)
+        self._subscriptions_version += 1
         return True
 
     async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
@@ -293,7 +296,13 @@ class MemoryStore(Store):
         return [_copy_subscription(self._subscriptions[k]) for k in keys]
 
     async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
-        return self._subscriptions.pop((tenant, sub_id), None) is not None
+        if self._subscriptions.pop((tenant, sub_id), None) is None:
+            return False
+        self._subscriptions_version += 1
+        return True
+
+    async def subscriptions_version(self) -> int | None:
+        return self._subscriptions_version
 
     async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
         record = self._subscriptions.get((tenant, sub_id))

@@ -466,15 +466,16 @@ class SqliteStore(Store):
     # -- subscriptions -------------------------------------------------------------------------------------------
     async def create_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
         row = (tenant, sub_id, common.dumps(body), common.dumps({}))
-        with self._connection() as conn:
+        with self._connection() as conn, _immediate(conn):
             cur = conn.execute("INSERT OR IGNORE INTO subscriptions (tenant, id, body, state) VALUES (?, ?, ?, ?)", row)
-            return cur.rowcount > 0
+            return _subscriptions_changed(conn, cur.rowcount > 0)
 
     async def replace_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
         # Only the body column: the notifier's delivery state in the same row is left as it is.
         params = (common.dumps(body), tenant, sub_id)
-        with self._connection() as conn:
-            return conn.execute("UPDATE subscriptions SET body = ? WHERE tenant = ? AND id = ?", params).rowcount > 0
+        with self._connection() as conn, _immediate(conn):
+            cur = conn.execute("UPDATE subscriptions SET body = ? WHERE tenant = ? AND id = ?", params)
+            return _subscriptions_changed(conn, cur.rowcount > 0)
 
     async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
         with self._connection() as conn:
@@ -490,9 +491,14 @@ class SqliteStore(Store):
         return [_subscription_record(row) for row in rows]
 
     async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
-        with self._connection() as conn:
+        with self._connection() as conn, _immediate(conn):
             cur = conn.execute("DELETE FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id))
-            return cur.rowcount > 0
+            return _subscriptions_changed(conn, cur.rowcount > 0)
+
+    async def subscriptions_version(self) -> int | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT seq FROM cursors WHERE name = ?", (_SUBSCRIPTIONS_VERSION,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
         # Read and write the state in one write transaction: another process may record a delivery meanwhile.
@@ -586,6 +592,17 @@ class _Checkpointer(threading.Thread):
 
 
 _SUBSCRIPTION_SELECT = "SELECT tenant, id, body, state FROM subscriptions"
+_SUBSCRIPTIONS_VERSION = "subscriptions:version"  # a row of the cursors table, counted up by every document change
+
+
+def _subscriptions_changed(conn: sqlite3.Connection, changed: bool) -> bool:
+    """Count the subscriptions' version up, in the transaction of the change, when there was one."""
+    if changed:
+        conn.execute(
+            "INSERT INTO cursors (name, seq) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET seq = seq + 1",
+            (_SUBSCRIPTIONS_VERSION,),
+        )
+    return changed
 
 
 def _subscription_record(row: tuple[Any, ...]) -> SubscriptionRecord:

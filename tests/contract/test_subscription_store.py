@@ -151,3 +151,36 @@ async def test_each_singleton_has_its_own_leader(store: Store, reopen: Reopen) -
     assert not await store.try_lead("periodic")
     assert not await other.try_lead("notifier")
     assert await store.try_lead("retention") and not await other.try_lead("retention")
+
+
+
+async def test_subscriptions_version_moves_with_every_document_change_only(store: Store) -> None:
+    """The notifier re-reads the subscriptions when this version moves: it must move for a document made,
+    replaced or deleted, never for a delivery or a refused change. A backend that cannot tell answers None (the
+    notifier then reads them every time)."""
+    last = await store.subscriptions_version()
+    if last is None:
+        return
+    steps = [
+        (store.create_subscription(DEFAULT_TENANT, S1, doc(S1)), True),
+        (store.create_subscription(DEFAULT_TENANT, S1, doc(S1, q="b>2")), False),
+        (store.record_delivery(DEFAULT_TENANT, S1, Delivery(ok=True, at=T1)), False),
+        (store.replace_subscription("t2", S1, doc(S1)), False),
+        (store.replace_subscription(DEFAULT_TENANT, S1, doc(S1, q="c>3")), True),
+        (store.delete_subscription(DEFAULT_TENANT, S2), False),
+        (store.delete_subscription(DEFAULT_TENANT, S1), True),
+    ]
+    for step, (call, moves) in enumerate(steps):
+        await call
+        now = await store.subscriptions_version()
+        assert (now != last) == moves, step
+        last = now
+
+
+async def test_subscriptions_version_sees_other_processes(store: Store, reopen: Reopen) -> None:
+    before = await store.subscriptions_version()
+    if before is None:
+        return
+    other = await reopen()
+    assert await other.create_subscription("t2", S2, doc(S2))
+    assert await store.subscriptions_version() != before
