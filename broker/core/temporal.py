@@ -28,6 +28,7 @@ from broker.core.query import Paging, prefilter
 from broker.ld.codec import expand_entity
 from broker.ld.termmap import TermMap
 from broker.query import Query, matches
+from broker.query.collation import ROOT, Collation
 from broker.query.q import And, Compare, Exists, LinkedPath, Match, Or, Path, QNode
 from broker.store.base import (
     ALL_DATASETS,
@@ -97,6 +98,14 @@ def parse_time_query(params: Mapping[str, str], *, required: bool) -> TimeQuery:
     elif end_time_at is not None:
         raise BadRequestData(f"endTimeAt only goes with timerel=between, not {timerel}")
     return TimeQuery(timerel, time_at, end_time_at, prop)
+
+
+@dataclass(frozen=True)
+class IdOrder:
+    """orderBy of a temporal query: by "id" only (clause 5.7.4.4), ids compared by `collation` (4.23.1)."""
+
+    descending: bool = False
+    collation: Collation = ROOT
 
 
 @dataclass(frozen=True)
@@ -245,11 +254,18 @@ class Temporal:
         return found[0], partial
 
     async def query(
-        self, caller: Caller, query: Query, view: TemporalView, paging: Paging, *, count: bool = False
+        self,
+        caller: Caller,
+        query: Query,
+        view: TemporalView,
+        paging: Paging,
+        *,
+        count: bool = False,
+        order: IdOrder | None = None,
     ) -> TemporalPage:
         """Query Temporal Evolution of Entities (5.7.4): the entities the query selects (q, geo and scope
         evaluated over the instances in the interval), one page of them, with their history."""
-        records = await self._candidates(caller, query)
+        records = await self._candidates(caller, query, order)
         end = paging.offset + paging.limit
         selected: list[TemporalEntity] = []
         partial: Partial | None = None
@@ -263,23 +279,33 @@ class Temporal:
             selected[paging.offset : end], len(selected) if count else None, len(selected) > end, partial
         )
 
-    async def _candidates(self, caller: Caller, query: Query) -> list[TemporalEntityRecord]:
-        """The temporal entities of the query's types, ids and id pattern (what the store filters)."""
+    async def _candidates(self, caller: Caller, query: Query, order: IdOrder | None) -> list[TemporalEntityRecord]:
+        """The temporal entities of the query's types, ids and id pattern (what the store filters), in id order
+        (the store's, or `order`'s)."""
         await self._require_tenant(caller)
         reject_linked(query)
         flt = prefilter(query)
-        return await self.store.temporal_entities(
+        records = await self.store.temporal_entities(
             caller.tenant, EntityFilter(types=flt.types, ids=flt.ids, id_pattern=flt.id_pattern)
         )
+        if order is not None:
+            records.sort(key=lambda r: order.collation.key(r.id), reverse=order.descending)
+        return records
 
     # -- entity maps (5.14.5, 5.5.9.3, 5.7.4.4) ------------------------------------------------------------------
     async def create_map(
-        self, caller: Caller, query: Query, view: TemporalView, lifetime: str | None, maps: EntityMaps
+        self,
+        caller: Caller,
+        query: Query,
+        view: TemporalView,
+        lifetime: str | None,
+        maps: EntityMaps,
+        order: IdOrder | None = None,
     ) -> EntityMapRecord:
         """Create EntityMap for Query Temporal Evolution of Entities (clause 5.14.5): the ids of every entity the
-        temporal query selects (S4), in id order (decision record 0072)."""
+        temporal query selects (S4), in id order or the orderBy asked (decision records 0072, 0074)."""
         expires_at = expiry(lifetime)
-        ids = await self._matching_ids(caller.tenant, await self._candidates(caller, query), view, query)
+        ids = await self._matching_ids(caller.tenant, await self._candidates(caller, query, order), view, query)
         return await maps.store_map(caller, ids, expires_at)
 
     async def query_map(
@@ -292,6 +318,7 @@ class Temporal:
         maps: EntityMaps,
         *,
         count: bool = False,
+        order: IdOrder | None = None,
     ) -> tuple[TemporalPage, str, bool]:
         """(page, map id, whether the map was made now) of a temporal query that uses an entity map (5.7.4.4):
         the named map while it exists, else a new one, as Query Entities does (decision record 0015)."""
@@ -299,7 +326,7 @@ class Temporal:
             page = await self.map_page(caller, request.map_id, query, view, paging, count=count)
             if page is not None:
                 return page, request.map_id, False
-        record = await self.create_map(caller, query, view, request.lifetime, maps)
+        record = await self.create_map(caller, query, view, request.lifetime, maps, order)
         page = await self.map_page(caller, record.id, query, view, paging, count=count)
         if page is None:  # expired between the two calls: only with a lifetime of microseconds
             raise ResourceNotFound(f"entity map {record.id} expired before its first page was read")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from starlette.routing import Route
 from broker.core.errors import BadRequestData
 from broker.core.normalize import check_uri
 from broker.core.query import Page, Paging, require_selector
-from broker.core.temporal import Partial, TemporalPage, TemporalView, parse_time_query
+from broker.core.temporal import IdOrder, Partial, TemporalPage, TemporalView, parse_time_query
 from broker.core.temporal_render import render_temporal
 from broker.http import params as P
 from broker.http.entities import BASE, _links, caller_of, map_request, request_context
@@ -25,7 +26,9 @@ from broker.http.render import ld_response, no_content
 from broker.http.state import state_of
 from broker.ld.termmap import TermMap
 from broker.query import Query, parse_query
+from broker.query.collation import ROOT, parse_collation
 from broker.query.projection import Projection, parse_projection
+from broker.query.types import AllTypes
 from broker.temporal.aggregate import METHODS
 from broker.temporal.times import parse_duration
 
@@ -38,7 +41,8 @@ _MAP_PARAMS = frozenset({"entityMap", "entityMapLifetime"})
 _QUERY_PARAMS = (
     _RETRIEVE_PARAMS
     | frozenset({"id", "idPattern", "q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty"})
-    | frozenset({"limit", "offset", "count", "expandValues"})
+    | frozenset({"limit", "offset", "count", "expandValues", "jsonKeys", "csf", "orderBy", "collation"})
+    | frozenset({"splitEntities"})
     | _MAP_PARAMS
 )
 _POST_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}) | _VIEW_PARAMS
@@ -230,14 +234,35 @@ def _body_selection(data: object) -> tuple[list[dict[str, str]], dict[str, str]]
 
 def _parse(
     request: Request, tm: TermMap, params_list: list[dict[str, str]], selection: Mapping[str, str]
-) -> tuple[Query, TemporalView]:
-    """The temporal query and view of a request, checked as clause 5.7.4.4 (and 5.14.5.4) asks."""
+) -> tuple[Query, TemporalView, IdOrder | None]:
+    """The temporal query, view and order of a request, checked as clause 5.7.4.4 (and 5.14.5.4) asks."""
     view = _view(request, tm, selection, required=True)
-    query_params = {k: v for k, v in params_list[0].items() if k not in ("pick", "omit", "attrs")}
+    query_params = {k: v for k, v in params_list[0].items() if k not in _NOT_QUERY}
     query = parse_query(query_params, tm)
     local = P.flag(request, "local") or selection.get("local") == "true"
+    P.flag(request, "splitEntities")  # checked; without context sources every entity is whole (record 0074)
     require_selector(query, view.attrs, local)
-    return query, view
+    return query, view, _order(selection, query, local)
+
+
+#: Members that shape or order the answer rather than select entities (orderBy here means "id", no q path).
+_NOT_QUERY = frozenset({"pick", "omit", "attrs", "orderBy", "collation"})
+_ORDER_BY = re.compile(r"id(?:;(asc|desc))?")
+
+
+def _order(selection: Mapping[str, str], query: Query, local: bool) -> IdOrder | None:
+    """orderBy and collation of a temporal query (Table 6.18.3.2-1, clause 5.7.4.4, decision record 0074): only
+    the Entity member "id" can order, and only a local query (as for Query Entities, record 0018)."""
+    collation = parse_collation(raw) if (raw := selection.get("collation")) is not None else ROOT
+    raw = selection.get("orderBy")
+    if raw is None:
+        return None
+    found = _ORDER_BY.fullmatch(raw)
+    if found is None:
+        raise BadRequestData(f"orderBy={raw!r}: a temporal query is ordered by id only (id, id;asc or id;desc)")
+    if not local and not isinstance(query.types, AllTypes):
+        raise BadRequestData("orderBy needs local=true: entity ordering is never applied to distributed queries")
+    return IdOrder(found.group(1) == "desc", collation)
 
 
 async def _query(
@@ -245,18 +270,18 @@ async def _query(
 ) -> Response:
     state = state_of(request)
     media = negotiate(request)
-    query, view = _parse(request, tm, params_list, selection)
+    query, view, order = _parse(request, tm, params_list, selection)
     paging = P.paging(request)
     state.queries.check_paging(paging)
     caller, count, maps = caller_of(request), P.flag(request, "count"), map_request(request)
     used: tuple[str, bool] | None = None
     if maps.used:
         page, map_id, created = await state.temporal.query_map(
-            caller, query, view, paging, maps, state.entity_maps, count=count
+            caller, query, view, paging, maps, state.entity_maps, count=count, order=order
         )
         used = (map_id, created)
     else:
-        page = await state.temporal.query(caller, query, view, paging, count=count)
+        page = await state.temporal.query(caller, query, view, paging, count=count, order=order)
     pick = _projection(selection.get("pick"), tm)
     omit = _projection(selection.get("omit"), tm)
     docs = [render_temporal(e, tm, view, pick, omit) for e in page.entities]
@@ -306,9 +331,9 @@ async def _create_map(
     request: Request, tm: TermMap, media: str, params_list: list[dict[str, str]], selection: Mapping[str, str]
 ) -> Response:
     state = state_of(request)
-    query, view = _parse(request, tm, params_list, selection)
+    query, view, order = _parse(request, tm, params_list, selection)
     lifetime = request.query_params.get("entityMapLifetime")
-    record = await state.temporal.create_map(caller_of(request), query, view, lifetime, state.entity_maps)
+    record = await state.temporal.create_map(caller_of(request), query, view, lifetime, state.entity_maps, order)
     return map_created(request, record, tm, media)
 
 

@@ -244,3 +244,30 @@ def test_projection_of_attributes_an_entity_never_had(http: httpx.Client) -> Non
     assert r.status_code == 200 and r.json() == {"id": eid, "type": "Sensor"}
     r = http.get(f"{T}/{eid}", params={"attrs": "nope", "format": "aggregatedValues", "aggrMethods": "max"})
     assert r.status_code == 200 and r.json() == {"id": eid, "type": "Sensor"}
+
+
+# -- orderBy, collation, csf, jsonKeys, splitEntities (Table 6.18.3.2-1, 5.7.4.4, record 0074) ----------------------
+def test_order_by_id_and_the_other_query_parameters(http: httpx.Client) -> None:
+    for name in ("b", "a", "C"):
+        sensor(http, f"urn:ngsi-ld:Sensor:o{name}", [1])
+
+    def ids(**params: str) -> list[str]:
+        return [d["id"].rsplit(":", 1)[1] for d in query(http, **params)]
+
+    assert ids() == ["oC", "oa", "ob"]  # without orderBy: the store's id order
+    assert ids(orderBy="id", local="true") == ["oa", "ob", "oC"]  # root collation: case after letters
+    assert ids(orderBy="id;desc", local="true", limit="2") == ["oC", "ob"]
+    assert ids(orderBy="id;desc", local="true", offset="2") == ["oa"]
+    assert ids(orderBy="id", local="true", collation="en-u-ks-level1") == ["oa", "ob", "oC"]
+    r = http.get(T, params={"type": "Sensor", "timerel": "after", "timeAt": hour(0), "collation": "sv"})
+    assert r.status_code == 422  # a tailored collation Agora cannot give (record 0016)
+    window = {"type": "Sensor", "timerel": "after", "timeAt": hour(0)}
+    for bad in ({"orderBy": "id"}, {"orderBy": "temperature", "local": "true"}, {"orderBy": "id;up", "local": "true"}):
+        r = http.get(T, params={**window, **bad})
+        assert r.status_code == 400 and error_type(r) == "BadRequestData", bad
+    assert error_type(http.get(T, params={**window, "collation": "x y"})) == "BadRequestData"
+    assert ids(csf="endpoint==1", jsonKeys="temperature", splitEntities="false") == ["oC", "oa", "ob"]
+    assert http.get(T, params={**window, "splitEntities": "maybe"}).status_code == 400
+    # a map keeps the order of the query that made it
+    r = http.get("/temporal/entityMaps", params={**window, "orderBy": "id;desc", "local": "true"})
+    assert r.status_code == 201 and [i.rsplit(":", 1)[1] for i in r.json()["entityMap"]] == ["oC", "ob", "oa"]

@@ -1,6 +1,7 @@
 """Temporal queries and temporal entity maps never answer 500 (hypothesis against the in-process app): every query
-parameter of GET /temporal/entities (Table 6.18.3.2-1) and GET /temporal/entityMaps (6.35.3.1), the entity map
-parameters and header, q and geo-queries whose instances are filtered one by one (decision record 0071).
+parameter of GET /temporal/entities (Table 6.18.3.2-1, orderBy and collation too) and GET /temporal/entityMaps
+(6.35.3.1), the entity map parameters and header, q and geo-queries whose instances are filtered one by one
+(decision record 0071).
 
 The history, the app and the representation strategies are those of tests/property/test_http_fuzz.py (its `api`
 and `history` fixtures are imported by name, which is how pytest finds them, hence F811 on the tests' arguments)."""
@@ -59,6 +60,11 @@ selection = st.fixed_dictionaries(
         "count": st.sampled_from(["true", "false"]),
         "entityMap": st.sampled_from(["true", "false", "x"]),
         "entityMapLifetime": st.sampled_from(["PT1M", "PT0S", "P1M", "x", ""]),
+        "orderBy": st.sampled_from(["id", "id;desc", "id;", "temperature", "", "id,id"]),
+        "collation": st.sampled_from(["und", "en-u-ks-level1", "sv", "x y", ""]),
+        "csf": st.sampled_from(["a==1", "(", ""]),
+        "jsonKeys": st.sampled_from(["status", "", "@id"]),
+        "splitEntities": st.sampled_from(["true", "false", "x"]),
     },
 )
 map_headers = st.sampled_from(
@@ -87,7 +93,7 @@ def test_temporal_post_queries_and_maps_never_fail_with_500(
 ) -> None:
     time = {k: params.pop(k) for k in ("timerel", "timeAt", "endTimeAt", "timeproperty") if k in params}
     body: dict[str, Any] = {"type": "Query", "entities": [selector], "temporalQ": time}
-    for member in ("q", "scopeQ"):
+    for member in ("q", "scopeQ", "orderBy", "csf"):
         if member in extra:
             body[member] = extra[member]
     url = {k: v for k, v in params.items() if k not in ("attrs", "pick", "omit")}
