@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -383,3 +384,23 @@ def test_temporal_query_bodies_never_fail_with_500(
     api: TestClient, history: str, body: Any, params: dict[str, str]
 ) -> None:
     _check(api.post(f"{BASE}/temporal/entityOperations/query", json=body, params=params))
+
+
+path_segments = st.lists(
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).map(lambda s: quote(s, safe="")),
+    min_size=1,
+    max_size=4,
+) | st.lists(st.sampled_from(["%2F", "%2f", "%25", "%", "%ZZ", "%FF", "%C3", "..", "a%2Fb%252F"]), min_size=1)
+
+
+@FUZZ
+@given(
+    segments=path_segments,
+    prefix=st.sampled_from(["/entities/", "/entities/urn:ngsi-ld:T:1/attrs/", "/temporal/entities/", "/types/"]),
+    method=st.sampled_from(["GET", "PATCH", "DELETE"]),
+)
+def test_percent_encoded_paths_never_fail(api: TestClient, segments: list[str], prefix: str, method: str) -> None:
+    """Encoded slashes, percents and broken escapes in the path (broker/http/paths.py): a 4xx, never a 500."""
+    path = BASE + prefix + "/".join(segments)
+    body = b'{"value": 1}' if method == "PATCH" else None
+    _check(api.request(method, path, content=body, headers={"Content-Type": "application/json"}))
