@@ -13,7 +13,7 @@ from typing import Any
 
 from broker.core.caller import Caller
 from broker.core.entity_maps import EntityMaps, MapRequest, expiry
-from broker.core.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from broker.core.errors import BadRequestData, InvalidRequest, NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import (
     CREATE,
@@ -426,6 +426,7 @@ class Temporal:
             full = replace(iq, per_attr=view.last_n, newest_first=view.last_n is not None)
             for entity in out:
                 entity.aggregates = await self._aggregate(tenant, entity, view, full, probed=probe)
+                _require_eligible(entity.aggregates, view)
             return out, None
         return out, _cut(out, limit, view)
 
@@ -475,6 +476,21 @@ class Temporal:
             periods = agg.Periods(origin, view.period, end)
             out.append((dataset, agg.aggregate(members, list(view.methods), periods, prop)))
         return out
+
+
+def _require_eligible(
+    aggregates: dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]], view: TemporalView
+) -> None:
+    """Clause 5.7.4.4: an Attribute the request names (attrs, pick) that is not eligible for one of the aggregation
+    methods is InvalidRequest; a method that does not apply gives null (agg.apply), which is what is looked for.
+    Attributes shown without being named keep the null (decision records 0070, 0075)."""
+    for attr in view.attrs or ():
+        for _, methods in aggregates.get(attr, []):
+            for method, rows in methods.items():
+                if any(row[0] is None for row in rows):
+                    raise InvalidRequest(
+                        f"aggregation method {method} does not apply to the values of {attr} (clause 4.5.19.1)"
+                    )
 
 
 def _store_can_aggregate(view: TemporalView, query: Query | None) -> bool:

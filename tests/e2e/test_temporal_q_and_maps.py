@@ -271,3 +271,22 @@ def test_order_by_id_and_the_other_query_parameters(http: httpx.Client) -> None:
     # a map keeps the order of the query that made it
     r = http.get("/temporal/entityMaps", params={**window, "orderBy": "id;desc", "local": "true"})
     assert r.status_code == 201 and [i.rsplit(":", 1)[1] for i in r.json()["entityMap"]] == ["oC", "ob", "oa"]
+
+
+# -- aggregation methods that do not apply to a named attribute (5.7.4.4, record 0075) ------------------------------
+def test_aggregating_a_named_attribute_a_method_does_not_apply_to(http: httpx.Client) -> None:
+    eid = "urn:ngsi-ld:Sensor:agg"
+    sensor(http, eid, [1, 2], status=[prop("ok", 0), prop("alarm", 1)])
+    aggregated = {"format": "aggregatedValues", "timerel": "after", "timeAt": hour(0)}
+    for params in ({"attrs": "status"}, {"pick": "id,status,temperature"}):
+        r = http.get(f"{T}/{eid}", params={**aggregated, **params, "aggrMethods": "max,avg"})
+        assert r.status_code == 400 and error_type(r) == "InvalidRequest", r.text
+        r = http.get(T, params={"type": "Sensor", **aggregated, **params, "aggrMethods": "avg"})
+        assert r.status_code == 400 and error_type(r) == "InvalidRequest", r.text
+    r = http.get(f"{T}/{eid}", params={**aggregated, "attrs": "status", "aggrMethods": "max,distinctCount"})
+    assert r.status_code == 200 and r.json()["status"]["max"][0][0] == "ok"
+    r = http.get(f"{T}/{eid}", params={**aggregated, "attrs": "temperature", "aggrMethods": "avg"})
+    assert r.status_code == 200 and r.json()["temperature"]["avg"][0][0] == 1.5
+    # not named: the method gives null for that attribute (record 0070)
+    r = http.get(f"{T}/{eid}", params={**aggregated, "aggrMethods": "avg"})
+    assert r.status_code == 200 and r.json()["status"]["avg"][0][0] is None
