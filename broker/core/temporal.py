@@ -409,7 +409,7 @@ class Temporal:
             # q and geo-query are evaluated on every instance of the attributes they name in the interval (all
             # datasets, whatever lastN or the projection keep): clause 5.7.4.4, steps S2 and S3.
             whole = replace(iq, attrs=named, datasets=None, per_attr=None, newest_first=False)
-            conditions = await self.store.temporal_instances(tenant, ids, whole)
+            conditions = await self.store.temporal_instances(tenant, [i for i in ids if history.get(i)], whole)
         out = []
         for record in records:
             attrs = history.get(record.id)
