@@ -1,15 +1,20 @@
 """Scale-out over Redis (issue 6): GET and PATCH throughput of 1 and 2 broker processes over one redis-server.
 
-    .venv/bin/python bench/redis_scaleout.py [--duration 10] [--connections 32] [--out bench/REDIS_SCALEOUT.md]
+    .venv/bin/python bench/redis_scaleout.py [--duration 10] [--connections 16] [--out bench/REDIS_SCALEOUT.md]
 
 Starts a redis-server (AOF, fsync every second) on a free port in a temporary directory, then for N = 1 and 2:
-`agora serve --workers N --store redis://...` on an emptied Redis, 1,000 Vehicles of the main harness's template,
-a warm-up, then wrk (the load generator counts the requests) for GET one entity and PATCH one attribute. Nothing is
-pinned: the broker processes, redis-server and wrk share the machine's cores, as they would on one host.
+N `agora serve` processes on their own ports over an emptied Redis (as N hosts behind a load balancer), 1,000
+Vehicles of the main harness's template, a warm-up, then two wrk processes at once (the load generators count the
+requests), each on one broker (both on the one broker when N = 1), for GET one entity and PATCH one attribute.
+Not `--workers N`: its workers share one listening socket, and the worker that wakes first accepts every
+connection waiting, so wrk's 32 connections, opened at once and kept alive, often all land on one worker (seen
+32/0 in 3 of 4 tries) and the run measures one process. Nothing is pinned: the broker processes, redis-server and
+wrk share the machine's cores, as they would on one host.
 
-Besides req/s it records the CPU the broker processes and redis-server used per request. Each broker process is
-independent, so N hosts serve about N times what one process serves until Redis is the limit; the redis-server
-CPU per request says where that limit is (one Redis core serves at most 1 / (CPU seconds per request)).
+Besides req/s it records the CPU the broker processes, redis-server (with its AOF rewrites) and wrk used per
+request, and the Lua scripts' usec_per_call (INFO commandstats). Each broker process is independent, so N hosts
+serve about N times what one process serves until Redis is the limit; the redis-server CPU per request says where
+that limit is (one Redis core serves at most 1 / (CPU seconds per request)).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -44,6 +50,7 @@ from bench.run import (  # noqa: E402 - the repository root must be importable f
 )
 
 ENTITIES = 1000
+GENERATORS = 2  # wrk processes, each with --connections connections: spread over the brokers, or all on the one
 
 
 @dataclass
@@ -85,13 +92,22 @@ def tree_cpu(pid: int) -> float:
     return sum(cpu_seconds(p) for p in process_tree(pid))
 
 
-def run_wrk(workdir: Path, url: str, scenario: str, params: dict[str, object], connections: int, seconds: int) -> str:
-    script = workdir / f"{scenario}-{time.monotonic_ns()}.lua"
+def wrk_command(workdir: Path, url: str, scenario: str, params: dict[str, object], n: int, args: Any) -> list[str]:
+    """wrk with the scenario's script; load generator `n` numbers its threads after the others' (the PATCH script
+    picks entities by thread number), so that two generators do not PATCH the same entity at the same moment."""
+    script = workdir / f"{scenario}-{n}-{time.monotonic_ns()}.lua"
     prelude = "P = {" + ", ".join(f"{k} = {lua_value(v)}" for k, v in params.items()) + "}\n"
-    script.write_text(prelude + (LUA / f"{scenario}.lua").read_text() + (LUA / "report.lua").read_text())
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "-s", str(script), url]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
-    return done.stdout + done.stderr
+    renumber = (
+        f"\nfunction setup(thread)\n  table.insert(threads, thread)\n  thread:set('tid', #threads + {8 * n})\nend\n"
+    )
+    script.write_text(prelude + (LUA / f"{scenario}.lua").read_text() + (LUA / "report.lua").read_text() + renumber)
+    return ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "60s", "-s", str(script), url]
+
+
+def run_wrks(commands: list[list[str]], seconds: int) -> list[str]:
+    """Run the load generators at once; their outputs."""
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for cmd in commands]
+    return [proc.communicate(timeout=seconds + 120)[0] for proc in procs]
 
 
 def cpu_with_children(pid: int) -> float:
@@ -126,57 +142,70 @@ def script_stats(redis_url: str) -> tuple[int, float]:
 
 def measure(
     workdir: Path,
-    workers: int,
-    broker: tuple[str, int],
+    brokers: list[tuple[str, int]],
     redis: tuple[str, int],
     operation: str,
     scenario: str,
     params: dict[str, object],
     args: argparse.Namespace,
 ) -> Measure:
-    (url, pid), (redis_url, redis_pid) = broker, redis
+    """GENERATORS wrk processes at once, spread over the brokers (all on the one broker when there is one)."""
+    redis_url, redis_pid = redis
+    commands = [
+        wrk_command(workdir, brokers[n % len(brokers)][0], scenario, params, n, args) for n in range(GENERATORS)
+    ]
     redis_cli(redis_url, "CONFIG", "RESETSTAT")
-    cpu0, rcpu0, wcpu0, t0 = tree_cpu(pid), cpu_with_children(redis_pid), children_cpu(), time.perf_counter()
-    res = parse_wrk(run_wrk(workdir, url, scenario, params, args.connections, args.duration))
+    pids = [pid for _, pid in brokers]
+    cpu0, rcpu0, wcpu0, t0 = brokers_cpu(pids), cpu_with_children(redis_pid), children_cpu(), time.perf_counter()
+    results = [parse_wrk(out) for out in run_wrks(commands, args.duration)]
     wall = time.perf_counter() - t0
-    broker_cpu, redis_cpu = (tree_cpu(pid) - cpu0) / wall, (cpu_with_children(redis_pid) - rcpu0) / wall
-    wrk_cpu = (children_cpu() - wcpu0) / wall  # wrk is the one child that ended meanwhile
+    broker_cpu, redis_cpu = (brokers_cpu(pids) - cpu0) / wall, (cpu_with_children(redis_pid) - rcpu0) / wall
+    wrk_cpu = (children_cpu() - wcpu0) / wall  # the wrk runs are the children that ended meanwhile
     calls, usec = script_stats(redis_url)
-    per_call, per_request = (usec / calls if calls else 0.0), (calls / res.requests if res.requests else 0.0)
+    requests = sum(r.requests for r in results)
+    per_call, per_request = (usec / calls if calls else 0.0), (calls / requests if requests else 0.0)
     row = Measure(
-        workers,
+        len(brokers),
         operation,
-        res.rate,
-        res.p95_ms,
+        sum(r.rate for r in results),
+        max(r.p95_ms for r in results),
         broker_cpu,
         redis_cpu,
-        res.requests,
-        res.error,
+        requests,
+        "; ".join(r.error for r in results if r.error),
         per_call,
         per_request,
         wrk_cpu,
     )
     status = f"FAILED ({row.error})" if row.error else "ok"
     print(
-        f"  {workers} process(es)  {operation:<28} {row.rate:>8,.0f} req/s  p95 {row.p95_ms:6.2f} ms  "
-        f"redis {row.redis_us_per_request:.0f} us/req, script {row.script_us:.1f} us x {row.scripts_per_request:.2f}, "
-        f"wrk {row.wrk_us_per_request:.0f} us/req"
+        f"  {len(brokers)} process(es)  {operation:<28} {row.rate:>8,.0f} req/s  p95 {row.p95_ms:6.2f} ms  "
+        f"brokers {broker_cpu:.2f} cores, redis {row.redis_us_per_request:.0f} us/req, "
+        f"script {row.script_us:.1f} us x {row.scripts_per_request:.2f}, wrk {row.wrk_us_per_request:.0f} us/req"
         f"  {status}"
     )
     return row
 
 
+def brokers_cpu(pids: list[int]) -> float:
+    return sum(tree_cpu(pid) for pid in pids)
+
+
 def bench_workers(
     workdir: Path, redis_url: str, redis_pid: int, workers: int, args: argparse.Namespace
 ) -> list[Measure]:
+    """`workers` separate `agora serve` processes (each its own port, as hosts behind a load balancer)."""
     subprocess.run(["redis-cli", "-u", redis_url, "FLUSHALL"], check=True, capture_output=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     agora = Path(sys.executable).parent / "agora"
-    cmd = [str(agora), "serve", "--port", str(port), "--store", redis_url, "--workers", str(workers)]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
-        wait_ready(f"{url}{BASE}/info/sourceIdentity", proc)
+        for _ in range(workers):
+            port = free_port()
+            cmd = [str(agora), "serve", "--port", str(port), "--store", redis_url, "--log-level", "warning"]
+            procs.append((f"http://127.0.0.1:{port}", subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
+        for url, proc in procs:
+            wait_ready(f"{url}{BASE}/info/sourceIdentity", proc)
+        url = procs[0][0]
         status, _, headers = http("POST", f"{url}{BASE}/jsonldContexts", USER_CONTEXT)
         if status != 201:
             raise RuntimeError(f"POST /jsonldContexts answered {status}")
@@ -187,28 +216,33 @@ def bench_workers(
             if status not in (201, 204):
                 raise RuntimeError(f"batch upsert answered {status}: {body[:300]!r}")
         one = f"{BASE}/entities/{vehicle_id(1)}"
-        run_wrk(workdir, url, "get", {"path": one, "link": link}, args.connections, 2)  # warm-up
+        warm = argparse.Namespace(**{**vars(args), "duration": 2})
+        run_wrks([wrk_command(workdir, u, "get", {"path": one, "link": link}, 0, warm) for u, _ in procs], 2)
         patch = {"base": BASE, "link": link, "n": ENTITIES, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"}
         scenarios: dict[str, tuple[str, dict[str, object]]] = {
             "get": ("GET one entity", {"path": one, "link": link}),
             "patch": ("PATCH one attribute", patch),
         }
+        brokers = [(u, proc.pid) for u, proc in procs]
         return [
-            measure(workdir, workers, (url, proc.pid), (redis_url, redis_pid), name, scenario, params, args)
+            measure(workdir, brokers, (redis_url, redis_pid), name, scenario, params, args)
             for scenario, (name, params) in scenarios.items()
             if scenario in args.operations
         ]
     finally:
-        stop(proc)
+        for _, proc in procs:
+            stop(proc)
 
 
-def report(rows: list[Measure], args: argparse.Namespace) -> str:
+def report(rows: list[Measure], args: argparse.Namespace, load_at_start: float) -> str:
     load = os.getloadavg()
     lines = [
         "# Scale-out over Redis: 1 and 2 broker processes",
         "",
-        f"{os.cpu_count()} cores, load average {load[0]:.2f} at the end; wrk -t1 -c{args.connections}, "
-        f"{args.duration} s per run, {ENTITIES:,} Vehicles, redis-server with appendonly yes, appendfsync everysec.",
+        f"{os.cpu_count()} cores, load average {load_at_start:.2f} at the start and {load[0]:.2f} at the end; "
+        f"{GENERATORS} wrk processes (-t1 -c{args.connections} each) spread over the broker processes (separate "
+        f"`agora serve` processes on their own ports), {args.duration} s per run, {ENTITIES:,} Vehicles, "
+        "redis-server with appendonly yes, appendfsync everysec.",
         "",
         "| processes | operation | req/s | p95 ms | broker CPU (cores) | broker µs CPU/req "
         "| redis CPU (cores, with AOF rewrites) | redis µs CPU/req | Lua script µs per call, calls per req "
@@ -240,13 +274,19 @@ def report(rows: list[Measure], args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help=f"connections of each of the {GENERATORS} wrk processes (default 16)",
+    )
     parser.add_argument("--out", help="also write the Markdown report to this file")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts (default 1 2)")
     parser.add_argument(
         "--operations", nargs="+", choices=["get", "patch"], default=["get", "patch"], help="default: both"
     )
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="agora-redis-bench-") as tmp:
         work = Path(tmp)
         port = free_port()
@@ -268,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             redis.terminate()
             redis.wait(30)
-    text = report(rows, args)
+    text = report(rows, args, load_at_start)
     print(text)
     if args.out:
         Path(args.out).write_text(text)
