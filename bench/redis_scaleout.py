@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ GENERATORS = 2  # wrk processes, each with --connections connections: spread ove
 
 @dataclass
 class Measure:
+    round: int
     workers: int
     operation: str
     rate: float
@@ -196,6 +198,7 @@ def measure(
     requests = sum(r.requests for r in results)
     per_call, per_request = (usec / calls if calls else 0.0), (calls / requests if requests else 0.0)
     row = Measure(
+        args.round,
         len(brokers),
         operation,
         sum(r.rate for r in results),
@@ -210,7 +213,8 @@ def measure(
     )
     status = f"FAILED ({row.error})" if row.error else "ok"
     print(
-        f"  {len(brokers)} process(es)  {operation:<28} {row.rate:>8,.0f} req/s  p95 {row.p95_ms:6.2f} ms  "
+        f"  round {args.round}  {len(brokers)} process(es)  {operation:<20} {row.rate:>8,.0f} req/s  "
+        f"p95 {row.p95_ms:6.2f} ms  "
         f"brokers {broker_cpu:.2f} cores, redis {row.redis_us_per_request:.0f} us/req, "
         f"script {row.script_us:.1f} us x {row.scripts_per_request:.2f}, wrk {row.wrk_us_per_request:.0f} us/req"
         f"  {status}"
@@ -283,29 +287,34 @@ def report(rows: list[Measure], args: argparse.Namespace, load_at_start: float) 
         f"`agora serve` processes on their own ports), {args.duration} s per run, {ENTITIES:,} Vehicles, "
         "redis-server with appendonly yes, appendfsync everysec.",
         "",
-        "| processes | operation | req/s | p95 ms | broker CPU (cores) | broker µs CPU/req "
+        "| round | processes | operation | req/s | p95 ms | broker CPU (cores) | broker µs CPU/req "
         "| redis CPU (cores, with AOF rewrites) | redis µs CPU/req | Lua script µs per call, calls per req "
         "| wrk µs CPU/req | ceiling of one Redis core (req/s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ceiling = 1e6 / r.redis_us_per_request if r.redis_us_per_request else 0
         lines.append(
-            f"| {r.workers} | {r.operation} | {r.rate:,.0f}{' FAILED ' + r.error if r.error else ''} | {r.p95_ms:.2f} "
-            f"| {r.broker_cpu:.2f} | {r.broker_us_per_request:,.0f} | {r.redis_cpu:.2f} "
+            f"| {r.round} | {r.workers} | {r.operation} | {r.rate:,.0f}{' FAILED ' + r.error if r.error else ''} "
+            f"| {r.p95_ms:.2f} | {r.broker_cpu:.2f} | {r.broker_us_per_request:,.0f} | {r.redis_cpu:.2f} "
             f"| {r.redis_us_per_request:,.0f} | {r.script_us:.1f}, {r.scripts_per_request:.2f} "
             f"| {r.wrk_us_per_request:,.0f} | {ceiling:,.0f} |"
         )
     lines.append("")
     for operation in dict.fromkeys(r.operation for r in rows):
-        one = next((r for r in rows if r.operation == operation and r.workers == 1), None)
-        two = next((r for r in rows if r.operation == operation and r.workers == 2), None)
-        if one and two and one.rate and two.broker_us_per_request:
-            per_cpu = one.broker_us_per_request / two.broker_us_per_request
+        measured, per_cpu = [], []
+        for n in sorted({r.round for r in rows}):
+            one = next((r for r in rows if (r.round, r.operation, r.workers) == (n, operation, 1)), None)
+            two = next((r for r in rows if (r.round, r.operation, r.workers) == (n, operation, 2)), None)
+            if one and two and one.rate and two.broker_us_per_request:
+                measured.append(two.rate / one.rate)
+                per_cpu.append(one.broker_us_per_request / two.broker_us_per_request)
+        if measured:
             lines.append(
-                f"- {operation}: 2 processes / 1 process = {two.rate / one.rate:.2f} measured, with "
-                f"{two.broker_cpu:.2f} / {one.broker_cpu:.2f} cores for the brokers; requests per broker CPU-second "
-                f"2 / 1 = {per_cpu:.2f}, so with a core for each process: {2 * per_cpu:.2f}"
+                f"- {operation}: 2 processes / 1 process = {statistics.median(measured):.2f} measured (median of "
+                f"{len(measured)} rounds: {', '.join(f'{m:.2f}' for m in measured)}); requests per broker "
+                f"CPU-second 2 / 1 = {statistics.median(per_cpu):.2f}, so with a core for each process: "
+                f"{2 * statistics.median(per_cpu):.2f}"
             )
     return "\n".join(lines) + "\n"
 
@@ -321,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="also write the Markdown report to this file")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts (default 1 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every process count, one after the other")
     parser.add_argument(
         "--operations", nargs="+", choices=["get", "patch"], default=["get", "patch"], help="default: both"
     )
@@ -343,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     break
                 time.sleep(0.05)
-            rows = [row for workers in args.workers for row in bench_workers(work, redis_url, redis.pid, workers, args)]
+            rows = []
+            for n in range(1, args.rounds + 1):  # 1, 2, 1, 2, ...: a change of the machine's load hits both
+                for workers in args.workers:
+                    args.round = n
+                    rows += bench_workers(work, redis_url, redis.pid, workers, args)
         finally:
             redis.terminate()
             redis.wait(30)
