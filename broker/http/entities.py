@@ -29,7 +29,7 @@ from broker.http import params as P
 from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, header, link_context, negotiate, read_body, tenant_of
 from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
-from broker.http.render import geo_response, json_response, ld_response, no_content, page_links
+from broker.http.render import geo_response, json_response, ld_response, no_content, paged_links
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
 from broker.query import Query, parse_query
@@ -235,18 +235,9 @@ def _page_response(
         response = ld_response(request, body, tm, media, headers=headers)
     if entity_map is not None and entity_map[1]:
         response.status_code = 201  # clause 6.4.3.2: "201 Created (in case an EntityMap has been (re)created)"
-    for link in _links(request, page, paging, media):
+    for link in paged_links(request, paging, page.more, page.next_offset, media):
         response.headers.append("Link", link)
     return response
-
-
-def _links(request: Request, page: Page, paging: Paging, media: str) -> list[str]:
-    """rel=next/prev; an entity map's next page starts after the last position read (Page.next_offset), which
-    page_links writes when asked for the page of that many entities before it."""
-    if page.next_offset is None:
-        return page_links(request, paging, page.more, media)
-    after = page_links(request, Paging(paging.limit, page.next_offset - paging.limit), True, media)[:1]
-    return after + page_links(request, paging, False, media)
 
 
 async def purge_entities(request: Request) -> Response:

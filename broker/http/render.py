@@ -80,3 +80,12 @@ def page_links(request: Request, paging: Paging, more: bool, media: str) -> list
         url = request.url.include_query_params(offset=offset, limit=paging.limit)
         links.append(f'<{url.path}?{url.query}>; rel="{rel}"; type="{media}"')
     return links
+
+
+def paged_links(request: Request, paging: Paging, more: bool, next_offset: int | None, media: str) -> list[str]:
+    """rel=next/prev of a page, also of one read through an entity map: its next page starts after the last
+    position read (`next_offset`), which page_links writes when asked for the page of that many entities before."""
+    if next_offset is None:
+        return page_links(request, paging, more, media)
+    after = page_links(request, Paging(paging.limit, next_offset - paging.limit), True, media)[:1]
+    return after + page_links(request, paging, False, media)

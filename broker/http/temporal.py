@@ -13,16 +13,16 @@ from starlette.routing import Route
 
 from broker.core.errors import BadRequestData
 from broker.core.normalize import check_uri
-from broker.core.query import Page, Paging, require_selector
-from broker.core.temporal import IdOrder, Partial, TemporalPage, TemporalView, parse_time_query
+from broker.core.query import require_selector
+from broker.core.temporal import IdOrder, Partial, TemporalView, parse_time_query
 from broker.core.temporal_render import render_temporal
 from broker.http import params as P
-from broker.http.entities import BASE, _links, caller_of, map_request, request_context
+from broker.http.entities import BASE, caller_of, map_request, request_context
 from broker.http.entity_maps import map_created
 from broker.http.negotiation import negotiate, read_body
 from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
-from broker.http.render import ld_response, no_content
+from broker.http.render import ld_response, no_content, paged_links
 from broker.http.state import state_of
 from broker.ld.termmap import TermMap
 from broker.query import Query, parse_query
@@ -296,14 +296,9 @@ async def _query(
         headers.update(_content_range(page.partial))
         status = 206
     response = ld_response(request, docs, tm, media, status=status, headers=headers)
-    for link in _page_links(request, page, paging, media):
+    for link in paged_links(request, paging, page.more, page.next_offset, media):
         response.headers.append("Link", link)
     return response
-
-
-def _page_links(request: Request, page: TemporalPage, paging: Paging, media: str) -> list[str]:
-    """rel=next/prev, as Query Entities writes them (an entity map's next page starts after its last position)."""
-    return _links(request, Page([], page.count, page.more, page.next_offset), paging, media)
 
 
 # -- entity maps (6.35) --------------------------------------------------------------------------------------------
