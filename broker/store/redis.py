@@ -626,11 +626,11 @@ class RedisStore(Store):
             script.op(
                 "ENTITY", entities, script.keys(versions), script.keys(feed), counter, eid, after_raw or b"", *fields
             )
-            self._index_ops(script, shard, tenant, eid, *_changed_parts(before, after))
+            changed = common.changed_attrs(before, after)  # compared once, for the indexes and the history
+            self._index_ops(script, shard, tenant, eid, *_changed_parts(before, after, changed))
             if self.history.record:
-                self._history_ops(
-                    script, shard, tenant, history.history_update(self.history, before, after, at), read.heads, at
-                )
+                update = history.history_update(self.history, before, after, at, changed)
+                self._history_ops(script, shard, tenant, update, read.heads, at)
         self._record_tenant(script, shard, tenant)
         return script
 
@@ -1522,13 +1522,15 @@ def _before(before: bytes, after: bytes) -> Entity | None:
     return entity  # type: ignore[no-any-return]
 
 
-def _changed_parts(before: Entity | None, after: Entity | None) -> tuple[Entity | None, Entity | None]:
-    """`before` and `after` cut down to their types and the attributes that differ, for the index difference (the
-    indexes read only types and attributes): a PATCH of one attribute then indexes one attribute, not all."""
-    if before is None or after is None:
+def _changed_parts(
+    before: Entity | None, after: Entity | None, changed: frozenset[str] | None
+) -> tuple[Entity | None, Entity | None]:
+    """`before` and `after` cut down to their types and the `changed` attributes (common.changed_attrs; None: all),
+    for the index difference (the indexes read only types and attributes): a PATCH of one attribute then indexes
+    one attribute, not all."""
+    if before is None or after is None or changed is None:
         return before, after
     attrs_before, attrs_after = before.get("attrs", {}), after.get("attrs", {})
-    changed = [k for k in {**attrs_before, **attrs_after} if attrs_before.get(k) != attrs_after.get(k)]
     return (
         {"type": before.get("type"), "attrs": {k: attrs_before[k] for k in changed if k in attrs_before}},
         {"type": after.get("type"), "attrs": {k: attrs_after[k] for k in changed if k in attrs_after}},
