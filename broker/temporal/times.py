@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,7 +53,19 @@ def micros_or_none(text: object) -> int | None:
 
 
 def from_micros(micros: int) -> str:
-    """The broker's own DateTime form (UTC, microseconds, Z), the one now_iso() writes."""
+    """The broker's own DateTime form (UTC, microseconds, Z), the one now_iso() writes. An aggregation writes two
+    per period (thousands per answer): time.gmtime and one format string cost a fifth of datetime + strftime."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    try:
+        t = time.gmtime(seconds)
+    except (OverflowError, OSError, ValueError):  # a platform whose gmtime stops short of years 1 to 9999
+        return _from_micros_datetime(micros)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{fraction:06d}Z"
+    )
+
+
+def _from_micros_datetime(micros: int) -> str:
     value = _EPOCH + timedelta(microseconds=micros)
     # %Y does not pad years before 1000 on every platform (glibc writes "1-01-01"): the year is written here
     return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}Z"

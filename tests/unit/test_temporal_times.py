@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broker.core.errors import BadRequestData
 from broker.core.temporal import TimeQuery, parse_time_query
 from broker.temporal.aggregate import Periods, apply
 from broker.temporal.history import instances_of_change
-from broker.temporal.times import Duration, from_micros, parse_duration, to_micros
+from broker.temporal.times import Duration, _from_micros_datetime, from_micros, parse_duration, to_micros
 
 
 @pytest.mark.parametrize(
@@ -98,3 +100,9 @@ def test_history_of_a_change() -> None:
     ]
     assert recorded[1].body["deletedAt"] == "2026-01-01T00:00:00Z"
     assert len({i.instance_id for i in recorded}) == 2
+
+
+@given(st.integers(min_value=to_micros("0001-01-01T00:00:00Z"), max_value=to_micros("9999-12-31T23:59:59.999999Z")))
+def test_from_micros_fast_path_equals_the_datetime_one(micros: int) -> None:
+    assert from_micros(micros) == _from_micros_datetime(micros)
+    assert to_micros(from_micros(micros)) == micros
