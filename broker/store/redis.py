@@ -1250,6 +1250,8 @@ class RedisStore(Store):
         script.check(kind, self._gkey("subs"), field)
         for command, key, *args in ops:
             script.op(command, key, *args)
+        # Applied only with the change it counts (the check above): the notifiers read the subscriptions again then.
+        script.op("HINCRBY", self._gkey("subs:version"), "v", 1)
         async with self._sub_lock:
             return bool(await self._apply(keys=script.keys.keys, args=script.argv()))
 
@@ -1296,6 +1298,9 @@ class RedisStore(Store):
         return await self._subscription_script(
             "has", tenant, sub_id, ("HDEL", self._gkey("subs"), field), ("HDEL", self._gkey("substate"), field)
         )
+
+    async def subscriptions_version(self) -> int | None:
+        return int(await self._redis.hget(self._gkey("subs:version"), "v") or 0)
 
     async def record_delivery(self, tenant: str, sub_id: str, delivery: Delivery) -> None:
         field = _sub_field(tenant, sub_id)
