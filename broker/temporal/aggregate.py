@@ -2,8 +2,9 @@
 
 Methods per kind of value (tables 4.5.19.1-1 to -3): numbers and booleans (true = 1) take every method; strings
 min and max (lexicographic); arrays avg, sum, min and max of their sizes; DateTimes avg, min and max of the
-instants; every value totalCount and distinctCount. A method that does not apply to a value gives null for its
-period. Instances that record a deletion take no part. stddev is the population standard deviation.
+instants; every value totalCount and distinctCount; Relationships only totalCount and distinctCount. A method
+that does not apply to a value gives null for its period. Instances that record a deletion take no part. stddev is
+the population standard deviation.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def aggregate(
 ) -> dict[str, list[list[Any]]]:
     """{method: [[value, periodStart, periodEnd], ...]} over the periods that hold at least one instance."""
     buckets: dict[int, list[Any]] = {}
+    targets: set[int] = set()  # the periods holding Relationship instances
     last = periods.origin
     for inst in instances:
         if "deletedAt" in inst.body:
@@ -99,14 +101,23 @@ def aggregate(
         if at is None:
             continue
         last = max(last, at)
-        member = CONTENT_MEMBER.get(str(inst.body.get("type")), "value")
-        buckets.setdefault(periods.index(at), []).append(inst.body.get(member))
+        kind = str(inst.body.get("type"))
+        k = periods.index(at)
+        buckets.setdefault(k, []).append(inst.body.get(CONTENT_MEMBER.get(kind, "value")))
+        if kind in _RELATIONSHIPS:
+            targets.add(k)
     out: dict[str, list[list[Any]]] = {m: [] for m in methods}
     for k in sorted(buckets):
         start, end = periods.bounds(k, last)
         for method in methods:
-            out[method].append([apply(method, buckets[k]), start, end])
+            # Table 4.5.19.1-3: of a Relationship's targets only the counts are defined (min/max would compare URIs).
+            value = None if k in targets and method not in _COUNTS else apply(method, buckets[k])
+            out[method].append([value, start, end])
     return out
+
+
+_RELATIONSHIPS: Final = frozenset({"Relationship", "ListRelationship"})
+_COUNTS: Final = frozenset({"totalCount", "distinctCount"})
 
 
 def apply(method: str, values: list[Any]) -> Any:

@@ -270,6 +270,10 @@ def test_aggregations_of_strings_and_relationships(tenant_http: httpx.Client) ->
     assert doc["owner"]["type"] == "Relationship"
     assert [r[0] for r in doc["owner"]["distinctCount"]] == [2]
     assert [r[0] for r in doc["owner"]["totalCount"]] == [3]
+    # Table 4.5.19.1-3: min and max do not apply to a Relationship's targets (null; refused when it is named).
+    assert [r[0] for r in doc["owner"]["min"]] == [None] and [r[0] for r in doc["owner"]["max"]] == [None]
+    named = tenant_http.get(f"{T}/{eid}", params={"format": "aggregatedValues", "aggrMethods": "max", "attrs": "owner"})
+    assert named.status_code == 400 and named.json()["type"].endswith("InvalidRequest"), named.text
 
 
 # -- Query (6.18.3.2, 6.24) ---------------------------------------------------------------------------------------
