@@ -34,16 +34,10 @@ class SegmentConvertor(Convertor[str]):
         return quote_segment(value)
 
 
-class RestConvertor(Convertor[str]):
+class RestConvertor(SegmentConvertor):
     """The rest of the path (a type or attribute IRI may also come unencoded), '/' and '%' restored."""
 
     regex = ".*"
-
-    def convert(self, value: str) -> str:
-        return _unescape(value)
-
-    def to_string(self, value: str) -> str:
-        return quote_segment(value)
 
 
 register_url_convertor("segment", SegmentConvertor())

@@ -234,14 +234,14 @@ class SqliteStore(Store):
 
     def _commit_group(self, loop: asyncio.AbstractEventLoop) -> None:
         group = self._pending.pop(loop, [])
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[tuple[bool, Any]]
         try:
             with self._connection() as conn, _immediate(conn):
-                if len(group) == 1:
-                    outcomes.append(_outcome(group[0][0], conn))
+                if len(group) == 1:  # alone: no savepoint needed, a failure rolls the transaction back
+                    outcomes = [(True, group[0][0](conn))]
                 else:
-                    outcomes.extend(_in_savepoint(work, conn) for work, _ in group)
-        except Exception as exc:  # the transaction itself failed (the disk, the lock): no write of it happened
+                    outcomes = [_in_savepoint(work, conn) for work, _ in group]
+        except Exception as exc:  # a lone write failed, or the transaction itself (the disk, the lock): none happened
             outcomes = [(False, exc)] * len(group)
         for (_, done), (ok, value) in zip(group, outcomes, strict=True):
             if done.done():  # the caller went away; its write stands, like any acknowledged-late write
@@ -628,17 +628,6 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 _Work = Callable[[sqlite3.Connection], Any]
-
-
-def _outcome(work: _Work, conn: sqlite3.Connection) -> tuple[bool, Any]:
-    """(True, result) or (False, the exception) of one write run alone in the open transaction. An exception
-    here ends the transaction (rolled back by the caller), so only a lone write may run this way."""
-    try:
-        return True, work(conn)
-    except Exception as exc:
-        conn.execute("ROLLBACK")
-        conn.execute("BEGIN IMMEDIATE")  # _immediate's COMMIT then ends an empty transaction
-        return False, exc
 
 
 def _in_savepoint(work: _Work, conn: sqlite3.Connection) -> tuple[bool, Any]:
