@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.redis_servers import running_redis, running_redis_cluster
-from tests.support.servers import running_broker
+from tests.support.servers import running_broker, store_url_for
 
 BASE = "/ngsi-ld/v1"
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -35,14 +34,7 @@ class Brokers:
 def brokers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
     tmp: Path = tmp_path_factory.mktemp(f"maps-{request.param}")
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp / 'agora.db'}"
-        elif request.param == "memory":
-            url = "memory://"
-        elif request.param == "redis":
-            url = stack.enter_context(running_redis(tmp / "redis")).url
-        else:
-            url = stack.enter_context(running_redis_cluster(tmp / "cluster")).url
+        url = store_url_for(request.param, tmp, stack)
         first = stack.enter_context(running_broker(url, tmp))
         second = first if request.param == "memory" else stack.enter_context(running_broker(url, tmp))
         a = stack.enter_context(httpx.Client(base_url=first.url + BASE, timeout=30))

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.redis_servers import running_redis
-from tests.support.servers import running_broker
+from tests.support.servers import running_broker, store_url_for
 
 BASE = "/ngsi-ld/v1"
 T = "/temporal/entities"
@@ -28,12 +27,7 @@ BACKENDS = ["sqlite", "memory", "redis"]
 def broker_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp(f"temporal-q-{request.param}")
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp / 'agora.db'}"
-        elif request.param == "memory":
-            url = "memory://"
-        else:
-            url = stack.enter_context(running_redis(tmp / "redis")).url
+        url = store_url_for(request.param, tmp, stack)
         yield stack.enter_context(running_broker(url, tmp)).url + BASE
 
 

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.redis_servers import running_redis, running_redis_cluster
 
 
 def free_port() -> int:
@@ -89,3 +91,17 @@ def running_broker(store_url: str, log_dir: Path, **kwargs: object) -> Iterator[
         yield broker
     finally:
         broker.stop()
+
+
+def store_url_for(backend: str, tmp: Path, stack: ExitStack) -> str:
+    """A fresh store of one backend by name (sqlite, memory, redis, redis-cluster) under `tmp`; the servers it needs
+    are started in `stack` and stop with it."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'agora.db'}"
+    if backend == "memory":
+        return "memory://"
+    if backend == "redis":
+        return stack.enter_context(running_redis(tmp / "redis")).url
+    if backend == "redis-cluster":
+        return stack.enter_context(running_redis_cluster(tmp / "cluster")).url
+    raise ValueError(f"unknown backend {backend!r}")
