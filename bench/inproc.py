@@ -1,6 +1,6 @@
 """In-process driver: the broker's ASGI app called directly (no sockets, no uvicorn), to profile one operation.
 
-    python bench/inproc.py get|patch|create|batch [--n 2000] [--profile out.prof]
+    python bench/inproc.py get|patch|create|batch [--n 2000] [--profile out.prof] [--store redis://127.0.0.1:6379/0]
 
 Prints microseconds of CPU per request. The broker's own share of a request, without the HTTP server's: the
 figure to compare before and after a change to the hot path (the wrk harness in bench/run.py gives the whole).
@@ -97,7 +97,7 @@ async def lifespan(app: Any) -> tuple[asyncio.Queue[Any], asyncio.Task[Any]]:
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="agora-inproc-"))
     os.environ.setdefault("AGORA_LOG_LEVEL", "warning")
-    settings = Settings.from_env(store=f"sqlite:///{work / 'b.db'}")
+    settings = Settings.from_env(store=args.store or f"sqlite:///{work / 'b.db'}")
     app = create_app(settings)
     inbox, task = await lifespan(app)
     c = Client(app)
@@ -184,5 +184,6 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (asyncio.gather)")
     ap.add_argument("--profile", help="write cProfile stats here")
+    ap.add_argument("--store", help="store URL (default: a new SQLite file); a Redis URL should name an empty db")
     ap.add_argument("--idle-subs", type=int, default=0, help="subscriptions that never match, made before the run")
     asyncio.run(main(ap.parse_args()))

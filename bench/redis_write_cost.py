@@ -72,13 +72,13 @@ async def record(url: str, writes: int) -> tuple[list[Call], list[Call]]:
     store = RedisStore.from_url(url)
     await store.open()
     calls: list[Call] = []
-    apply = store._apply
+    run = store._run
 
-    async def recording(keys: list[str], args: list[Any]) -> Any:
-        calls.append((list(keys), list(args)))
-        return await apply(keys=keys, args=args)
+    async def recording(script: Any) -> Any:
+        calls.append((list(script.keys.keys), list(script.argv())))
+        return await run(script)
 
-    store._apply = recording
+    store._run = recording  # type: ignore[method-assign]
     try:
         for start in range(0, ENTITIES, 100):
             chunk: dict[str, Entity | None] = {vehicle_id(i): canonical(i) for i in range(start, start + 100)}

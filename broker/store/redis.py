@@ -42,7 +42,7 @@ import os
 import random
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 import hiredis
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.crc import key_slot
+from redis.exceptions import NoScriptError
 
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
@@ -287,6 +288,61 @@ def shard_tags(prefix: str, shards: int) -> list[str]:
     return tags
 
 
+class _Batcher:
+    """Auto-pipelining (decision record 0081): the commands that a process's requests issue in one turn of the event
+    loop go to Redis together, as one pipeline on one pooled connection, as ioredis's enableAutoPipelining does.
+    Sent one by one, every command pays a pool checkout, a system call to send and a wake-up to read in the broker,
+    and a read and a write system call in Redis; under load a process has many requests in flight, and a batch
+    shares those costs. Each command keeps its own reply or error: a pipeline is not a transaction, and a command
+    of the batch does not see or affect another's outcome."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+
+    def call(self, *args: Any) -> asyncio.Future[Any]:
+        """Queue one command; the future gets its reply (or its error) when its batch returns."""
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)  # after every callback already ready in this turn
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((args, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for args, _ in batch:
+                pipe.execute_command(*args)
+            replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the connection failed (after the client's retries), or we are cancelled
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def close(self) -> None:
+        """Wait for the batches in flight, so that a closing store answers every caller."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+
 class _Keys:
     """The KEYS of one script call: each distinct key once, referred to by its 1-based index."""
 
@@ -353,6 +409,7 @@ class RedisStore(Store):
         self._global = f"{config.prefix}:{{{config.prefix}-g}}"
         self._r: Any = None
         self._apply: Any = None
+        self._batch: _Batcher | None = None  # one server only: a cluster client routes each command by its keys
         self._pump: Any = None
         self._lease: Any = None
         self._release: Any = None
@@ -408,6 +465,7 @@ class RedisStore(Store):
                 **{TLS_OPTIONS[option]: path for option, path in self.config.tls},
             )
             self._r = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
+            self._batch = _Batcher(self._r)
         await self._r.ping()
         self._apply = self._r.register_script(_APPLY)
         self._pump = self._r.register_script(_PUMP)
@@ -427,6 +485,9 @@ class RedisStore(Store):
             with contextlib.suppress(Exception):  # a lease we cannot release expires on its own
                 await self._release(keys=[self._lease_key(name)], args=[token])
         self._leads.clear()
+        if self._batch is not None:
+            await self._batch.close()
+            self._batch = None
         client, self._r = self._r, None
         await client.aclose()
 
@@ -477,11 +538,27 @@ class RedisStore(Store):
         names = {DEFAULT_TENANT} | {m.decode() for group in members for m in group}
         return sorted(names)
 
+    # -- commands on the hot paths: batched on one server (_Batcher) --------------------------------------------
+    def _hmget(self, key: str, fields: list[str]) -> Awaitable[list[bytes | None]]:
+        if self._batch is not None:
+            return self._batch.call("HMGET", key, *fields)
+        return self._redis.hmget(key, fields)  # type: ignore[no-any-return]
+
+    async def _run(self, script: _Script) -> Any:
+        """Run an `_APPLY` script. A Redis that lost its scripts (restarted without them) gets it loaded again."""
+        keys, args = script.keys.keys, script.argv()
+        if self._batch is not None:
+            with contextlib.suppress(NoScriptError):
+                return await self._batch.call("EVALSHA", self._apply.sha, len(keys), *keys, *args)
+        return await self._apply(keys=keys, args=args)
+
     # -- entities --------------------------------------------------------------------------------------------
     async def _read_raw(self, tenant: str, ids: Sequence[str], kind: str = "e") -> dict[str, bytes]:
-        r = self._redis
         groups = list(self._by_shard(tenant, ids).items())
-        replies = await asyncio.gather(*(r.hmget(self._key(s, kind, tenant), group) for s, group in groups))
+        if len(groups) == 1:  # no gather: it would wrap the one call in a task
+            replies = [await self._hmget(self._key(groups[0][0], kind, tenant), groups[0][1])]
+        else:
+            replies = await asyncio.gather(*(self._hmget(self._key(s, kind, tenant), group) for s, group in groups))
         return {
             eid: body
             for (_, group), bodies in zip(groups, replies, strict=True)
@@ -495,7 +572,10 @@ class RedisStore(Store):
         if not ids:
             return read
         groups = list(self._by_shard(tenant, ids).items())
-        replies = await asyncio.gather(*(self._read_shard(tenant, s, group) for s, group in groups))
+        if len(groups) == 1:
+            replies = [await self._read_shard(tenant, groups[0][0], groups[0][1])]
+        else:
+            replies = await asyncio.gather(*(self._read_shard(tenant, s, group) for s, group in groups))
         for (_, group), columns in zip(groups, replies, strict=True):
             for target, column in zip((read.versions, read.bodies, read.heads), columns, strict=False):
                 target.update((eid, value) for eid, value in zip(group, column, strict=True) if value is not None)
@@ -505,11 +585,12 @@ class RedisStore(Store):
         """The versions, bodies (and temporal records) of one shard's ids, in one round trip. The versions are read
         first: a write landing between two of these reads leaves a version older than the body, which the commit's
         check then refuses, never a body older than its version."""
+        kinds = ("v", "e", "th") if self.history.record else ("v", "e")
+        if self._batch is not None:  # one batch, one connection: Redis runs them in this order
+            return list(await asyncio.gather(*(self._hmget(self._key(shard, k, tenant), ids) for k in kinds)))
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(self._key(shard, "v", tenant), ids)
-            pipe.hmget(self._key(shard, "e", tenant), ids)
-            if self.history.record:
-                pipe.hmget(self._key(shard, "th", tenant), ids)
+            for kind in kinds:
+                pipe.hmget(self._key(shard, kind, tenant), ids)
             return list(await pipe.execute())
 
     async def get(self, tenant: str, ids: Iterable[str]) -> dict[str, Entity]:
@@ -537,7 +618,7 @@ class RedisStore(Store):
         plan, events = self._plan(tenant, ids, read.bodies, fn)
         if events:
             script = self._commit_script(tenant, events, read, token="", stamp=self._stamp())
-            if not await self._apply(keys=script.keys.keys, args=script.argv()):
+            if not await self._run(script):
                 raise Conflict()
             self._tenant_recorded(tenant, events[0][0])
         return plan.result
@@ -618,7 +699,8 @@ class RedisStore(Store):
         for _, eid, after_raw, after, n in events:
             before_raw = read.bodies.get(eid)
             self._version_check(script, shard, tenant, eid, before_raw, read.versions.get(eid))
-            script.check("free", self._key(shard, "lock", tenant, eid), token)
+            if len(self.tags) > 1:  # with one shard every write is optimistic: nobody ever takes these locks
+                script.check("free", self._key(shard, "lock", tenant, eid), token)
             before = None if before_raw is None else common.loads(before_raw)
             fields = ["t", tenant, "e", eid, "b", _before_field(before_raw, before, after), "at", at]
             if self.config.cluster:
