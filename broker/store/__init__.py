@@ -1,7 +1,8 @@
 """Store backends, chosen by URL scheme through the entry-point group `agora.stores`.
 
     store = open_store("sqlite:///data/agora.db")   # or sqlite:////abs/path.db?synchronous=full, memory://,
-                                                     # redis://host:6379/0, redis+cluster://host:7000,host:7001
+                                                     # redis://host:6379/0, redis+cluster://host:7000,host:7001,
+                                                     # rediss:// and rediss+cluster:// (TLS)
     await store.open()
 
 A backend is a Store subclass with a `from_url(url)` classmethod, registered under its scheme. The built-in ones
@@ -26,6 +27,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "redis": "broker.store.redis:RedisStore",
     "rediss": "broker.store.redis:RedisStore",
     "redis+cluster": "broker.store.redis:RedisStore",
+    "rediss+cluster": "broker.store.redis:RedisStore",
 }
 
 

@@ -1,5 +1,6 @@
-"""RedisStore: the shared backend, on one Redis server (redis://, rediss://) or a Redis Cluster (redis+cluster://),
-through redis-py's asyncio client with hiredis. Several broker processes and hosts share one store.
+"""RedisStore: the shared backend, on one Redis server (redis://, rediss://) or a Redis Cluster (redis+cluster://,
+rediss+cluster://), through redis-py's asyncio client with hiredis. Several broker processes and hosts share one
+store.
 
 Key design (decision record 0040): the data is split into `shards` (16 on a cluster, 1 on one server by default).
 An entity lives in the shard its (tenant, id) hashes to; every key of a shard carries the same hash tag, chosen so
@@ -48,7 +49,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import hiredis
-from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.connection import Connection, RedisSSLContext, SSLConnection
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
@@ -227,51 +228,110 @@ class RedisUrl:
     client_url: str  # for a single server: the URL redis-py understands, without our options
     prefix: str
     shards: int
-    tls: tuple[tuple[str, str], ...] = ()  # rediss:// only: (TLS option, file) pairs, see TLS_OPTIONS
+    tls: tuple[tuple[str, str], ...] = ()  # rediss:// and rediss+cluster:// only: (TLS option, file) pairs
+    secure: bool = False  # TLS: rediss:// or rediss+cluster:// (decision records 0043, 0048)
 
 
 #: The TLS options of a rediss:// URL (decision record 0043) and the redis-py arguments they become.
 TLS_OPTIONS = {"tls_ca": "ssl_ca_certs", "tls_cert": "ssl_certfile", "tls_key": "ssl_keyfile"}
+#: URL scheme -> (a cluster, over TLS).
+SCHEMES = {
+    "redis": (False, False),
+    "rediss": (False, True),
+    "redis+cluster": (True, False),
+    "rediss+cluster": (True, True),
+}
 
 
 def parse_url(url: str) -> RedisUrl:
-    """`redis://[user:pass@]host:port/db`, `rediss://...` (TLS), `redis+cluster://host:port[,host:port...]`, each
-    with optional query parameters `prefix` (default agora) and `shards` (1 on a server, 16 on a cluster); a
-    rediss:// URL also takes `tls_ca` (a PEM file of the CA to trust besides the system's), `tls_cert` and
-    `tls_key` (the client certificate and key, for a server with tls-auth-clients)."""
+    """`redis://[user:pass@]host:port/db`, `rediss://...` (TLS), `redis+cluster://host:port[,host:port...]`,
+    `rediss+cluster://...` (a cluster over TLS), each with optional query parameters `prefix` (default agora) and
+    `shards` (1 on a server, 16 on a cluster); the TLS schemes also take `tls_ca` (a PEM file of the CA to trust
+    besides the system's), `tls_cert` and `tls_key` (the client certificate and key, for a server with
+    tls-auth-clients)."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
-    if not sep or scheme not in {"redis", "rediss", "redis+cluster"}:
-        raise ValueError(f"a Redis store URL looks like redis://host:port/db or redis+cluster://host:port, not {url!r}")
+    if not sep or scheme not in SCHEMES:
+        raise ValueError(
+            f"a Redis store URL looks like redis://host:port/db or redis+cluster://host:port (rediss:// and "
+            f"rediss+cluster:// over TLS), not {url!r}"
+        )
+    cluster, secure = SCHEMES[scheme]
     base, _, query = rest.partition("?")
     params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True, strict_parsing=bool(query)).items()}
     unknown = set(params) - {"prefix", "shards", *TLS_OPTIONS}
     if unknown:
         raise ValueError(f"unknown Redis store option(s) {sorted(unknown)} in {url!r}")
     tls = tuple((k, v) for k, v in params.items() if k in TLS_OPTIONS)
-    if tls and scheme != "rediss":
-        raise ValueError(f"TLS options need a rediss:// URL (a TLS connection), not {url!r}")
+    if tls and not secure:
+        raise ValueError(f"TLS options need rediss:// or rediss+cluster:// (a TLS connection), not {url!r}")
     if any(not v for _, v in tls):
         raise ValueError(f"a TLS option names a file, and cannot be empty: {url!r}")
     prefix = params.get("prefix", "agora")
     if not prefix or any(c in prefix for c in "{}"):
         raise ValueError(f"prefix must be non-empty and without braces: {prefix!r}")
-    cluster = scheme == "redis+cluster"
     shards = int(params.get("shards", DEFAULT_CLUSTER_SHARDS if cluster else 1))
     if not 1 <= shards <= 1024:
         raise ValueError(f"shards must be between 1 and 1024, not {shards}")
     if cluster:
-        nodes = []
-        for part in base.split("/")[0].split(","):
-            host, _, port = part.strip().rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"a cluster node looks like host:port, not {part!r} in {url!r}")
-            nodes.append((host, int(port)))
-        return RedisUrl(True, tuple(nodes), "", prefix, shards)
+        return RedisUrl(True, _cluster_nodes(base, url), "", prefix, shards, tls, secure)
     split = urlsplit(f"{scheme}://{base}")
     if not split.hostname:
         raise ValueError(f"no host in Redis store URL {url!r}")
-    return RedisUrl(False, ((split.hostname, split.port or 6379),), f"{scheme}://{base}", prefix, shards, tls)
+    return RedisUrl(False, ((split.hostname, split.port or 6379),), f"{scheme}://{base}", prefix, shards, tls, secure)
+
+
+def _cluster_nodes(base: str, url: str) -> tuple[tuple[str, int], ...]:
+    """The startup nodes `host:port,host:port` of a cluster URL."""
+    nodes = []
+    for part in base.split("/")[0].split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a cluster node looks like host:port, not {part!r} in {url!r}")
+        nodes.append((host, int(port)))
+    return tuple(nodes)
+
+
+class _FastSharedSSLConnection(_FastSSLConnection):
+    """A TLS connection of a cluster client, sharing one SSL context with the client's other connections: redis-py
+    makes one per connection, and loading the system's trust store into it costs about 75 ms of CPU (measured
+    here), for each of the hundreds of connections a cluster client may open."""
+
+    def __init__(self, *, shared_ssl: RedisSSLContext | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if shared_ssl is not None:
+            self.ssl_context = shared_ssl
+
+
+def _cluster_client(config: RedisUrl) -> Any:
+    """The RedisCluster client of a redis+cluster:// or rediss+cluster:// URL (decision record 0048)."""
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    fast = _FastSharedSSLConnection if config.secure else _FastConnection
+    tls: dict[str, Any] = {"ssl": True, **_tls_arguments(config)} if config.secure else {}
+    nodes = [ClusterNode(host, port, connection_class=fast) for host, port in config.nodes]
+    # The cluster client has no waiting pool: past max_connections a command fails, so the bound is high.
+    # With ssl=True every node it connects to, given or discovered, is reached over TLS with these files.
+    client = RedisCluster(startup_nodes=nodes, decode_responses=False, max_connections=MAX_CONNECTIONS * 8, **tls)
+    # The nodes it discovers are made from these arguments: hiredis packs their commands too.
+    shared: dict[str, Any] = {"connection_class": fast}
+    if config.secure:  # one context, made from exactly the arguments each connection would make its own from
+        ssl_args = {k: v for k, v in client.connection_kwargs.items() if k.startswith("ssl_")}
+        shared["shared_ssl"] = SSLConnection(**ssl_args).ssl_context
+    client.connection_kwargs.update(shared)
+    for node in client.nodes_manager.startup_nodes.values():  # made already, from the arguments before these
+        node.connection_class = fast
+        node.connection_kwargs.update({k: v for k, v in shared.items() if k != "connection_class"})
+    return client
+
+
+def _tls_arguments(config: RedisUrl) -> dict[str, str]:
+    """redis-py's arguments for the TLS files of a URL, each checked to exist: else the first command would fail
+    deep in the TLS handshake instead of naming the option."""
+    for option, path in config.tls:
+        if not os.path.isfile(path):
+            raise ValueError(f"Redis TLS file {path!r} ({option}) does not exist or is not a file")
+    return {TLS_OPTIONS[option]: path for option, path in config.tls}
 
 
 def shard_tags(prefix: str, shards: int) -> list[str]:
@@ -436,13 +496,7 @@ class RedisStore(Store):
         if self._r is not None:
             return
         if self.config.cluster:
-            from redis.asyncio.cluster import ClusterNode, RedisCluster
-
-            nodes = [ClusterNode(host, port, connection_class=_FastConnection) for host, port in self.config.nodes]
-            # The cluster client has no waiting pool: past max_connections a command fails, so the bound is high.
-            self._r = RedisCluster(startup_nodes=nodes, decode_responses=False, max_connections=MAX_CONNECTIONS * 8)
-            # The nodes it discovers are made from these arguments: hiredis packs their commands too.
-            self._r.connection_kwargs["connection_class"] = _FastConnection
+            self._r = _cluster_client(self.config)
         else:
             from redis.asyncio import BlockingConnectionPool, Redis
             from redis.asyncio.retry import Retry

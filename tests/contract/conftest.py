@@ -41,6 +41,8 @@ BACKENDS = [
     Backend("redis", lambda tmp, server: _flushed(server), server="redis_server"),
     Backend("redis-cluster", lambda tmp, server: _flushed(server), server="redis_cluster"),
     Backend("redis-tls", lambda tmp, server: _flushed(server), server="redis_tls_server"),  # rediss://
+    # rediss+cluster:// (record 0048)
+    Backend("redis-cluster-tls", lambda tmp, server: _flushed(server), server="redis_cluster_tls"),
 ]
 
 
@@ -60,6 +62,13 @@ def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
     with running_redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """3 masters speaking TLS only, to clients and on the cluster bus, with a CA made for the session (0048)."""
+    with running_redis_cluster(tmp_path_factory.mktemp("redis-cluster-tls"), tls=True) as cluster:
         yield cluster
 
 

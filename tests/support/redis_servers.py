@@ -1,5 +1,5 @@
-"""Real Redis for tests: a redis-server (plain, or TLS only with a certificate authority made at test time), or a
-3-master Redis Cluster, on free loopback ports in a temp dir, started from the installed binaries (never the system
+"""Real Redis for tests: a redis-server or a 3-master Redis Cluster, plain or TLS only (with a certificate authority
+made at test time), on free loopback ports in a temp dir, started from the installed binaries (never the system
 Redis on 6379). Fails, never skips, when redis-server (or, for TLS, the openssl command) is missing."""
 
 from __future__ import annotations
@@ -185,43 +185,58 @@ def running_redis(directory: Path, *, appendonly: bool = False, tls: bool = Fals
 @dataclass
 class RedisClusterServers:
     nodes: list[RedisServer]
+    tls: TlsFiles | None = None  # TLS only: client, cluster bus and replication (tls-cluster, tls-replication)
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        addresses = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        if self.tls is None:
+            return f"redis+cluster://{addresses}"
+        files = {"tls_ca": self.tls.ca, "tls_cert": self.tls.client_cert, "tls_key": self.tls.client_key}
+        return f"rediss+cluster://{addresses}?{urlencode(files)}"
 
     def flush(self) -> None:
         for node in self.nodes:
-            with redis.Redis(port=node.port) as client:
+            with node.client() as client:
                 client.flushall()
 
 
 @contextmanager
-def running_redis_cluster(directory: Path, masters: int = 3, timeout: float = 30.0) -> Iterator[RedisClusterServers]:
-    """`masters` cluster-enabled redis-servers joined by `redis-cli --cluster create` (no replicas)."""
+def running_redis_cluster(
+    directory: Path, masters: int = 3, timeout: float = 30.0, *, tls: bool = False
+) -> Iterator[RedisClusterServers]:
+    """`masters` cluster-enabled redis-servers joined by `redis-cli --cluster create` (no replicas); with `tls`,
+    each speaks TLS only (no plain port), on the cluster bus too, with one certificate authority made for them."""
+    files = make_tls_files(directory / "tls") if tls else None
+    cluster_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--appendonly", "no"]
+    if files is not None:
+        cluster_args += ["--tls-cluster", "yes", "--tls-replication", "yes"]
     nodes = []
     try:
         for n in range(masters):
-            node = RedisServer(
-                free_port_pair(),
-                directory / f"node{n}",
-                ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--appendonly", "no"],
-            )
+            node = RedisServer(free_port_pair(), directory / f"node{n}", list(cluster_args), tls=files)
             node.start()
             nodes.append(node)
-        addresses = [f"127.0.0.1:{node.port}" for node in nodes]
-        create = subprocess.run(
-            [_binary(REDIS_CLI), "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True,
-            timeout=timeout,
-        )
-        if create.returncode != 0:
-            pytest.fail(f"redis-cli --cluster create failed:\n{create.stdout.decode()}\n{create.stderr.decode()}")
+        _create_cluster(nodes, files, timeout)
         _wait_for_cluster(nodes, timeout)
-        yield RedisClusterServers(nodes)
+        yield RedisClusterServers(nodes, files)
     finally:
         for node in nodes:
             node.stop()
+
+
+def _create_cluster(nodes: list[RedisServer], tls: TlsFiles | None, timeout: float) -> None:
+    addresses = [f"127.0.0.1:{node.port}" for node in nodes]
+    options = []
+    if tls is not None:
+        options = ["--tls", "--cacert", str(tls.ca), "--cert", str(tls.client_cert), "--key", str(tls.client_key)]
+    create = subprocess.run(
+        [_binary(REDIS_CLI), *options, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+        capture_output=True,
+        timeout=timeout,
+    )
+    if create.returncode != 0:
+        pytest.fail(f"redis-cli --cluster create failed:\n{create.stdout.decode()}\n{create.stderr.decode()}")
 
 
 def _wait_for_cluster(nodes: list[RedisServer], timeout: float) -> None:
@@ -229,7 +244,7 @@ def _wait_for_cluster(nodes: list[RedisServer], timeout: float) -> None:
     while time.monotonic() < deadline:
         states = []
         for node in nodes:
-            with redis.Redis(port=node.port) as client:
+            with node.client() as client:
                 info = client.cluster("info")
                 states.append(
                     info.get("cluster_state") == "ok" if isinstance(info, dict) else b"cluster_state:ok" in info
