@@ -14,6 +14,7 @@
     ├── LdContextNotAvailable        .../errors/LdContextNotAvailable   504
     ├── InternalError                .../errors/InternalError           500
     └── HttpError                    (bare HTTP statuses of clause 6.3: 405, 406, 411, 413, 415)
+        └── StoreUnavailable         (503 with Retry-After: the store cannot be reached, record 0047)
 
 Each class carries its problem type and status; `detail` is what the client sees, `log_detail` (optional) is what
 the log sees. problem+json is rendered from these in exactly one place: `broker.http.errors`.
@@ -114,3 +115,20 @@ class HttpError(NgsiLdError):
 
     def to_problem(self) -> dict[str, Any]:
         return {"type": "about:blank", "title": self.http_title, "status": self.http_status, "detail": self.detail}
+
+
+#: Seconds a client is asked to wait after a 503 (Retry-After): about what a Redis restart with a small AOF takes,
+#: and the Redis lease of the notifier (LEASE_MS).
+RETRY_AFTER_SECONDS = 5
+
+
+class StoreUnavailable(HttpError):
+    """The broker's store cannot serve the request now: its server is unreachable, timed out, still loading its
+    data, or (SQLite) its file stayed locked past the busy timeout. A standard HTTP error of the binding (clause
+    6.3.2): 503 Service Unavailable with Retry-After, not InternalError, which Table 6.3.2-1 ties to 500, a bug.
+    `store` names the backend for the client (never its URL, which may hold a password)."""
+
+    def __init__(self, store: str, *, log_detail: str | None = None, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        detail = f"the broker's {store} store is unavailable; retry the request in {retry_after} s"
+        super().__init__(503, "Service Unavailable", detail, headers={"Retry-After": str(retry_after)})
+        self.log_detail = log_detail or detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import orjson
@@ -9,8 +10,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broker.core.errors import HttpError, InternalError, NgsiLdError
+from broker.core.errors import HttpError, InternalError, NgsiLdError, StoreUnavailable
 from broker.http.negotiation import header
+from broker.store import known_backends
+from broker.store.base import Store
 
 log = logging.getLogger("agora.http")
 
@@ -23,7 +26,11 @@ def problem_response(exc: NgsiLdError, request: Request | None = None) -> Respon
     headers = dict(exc.headers) if isinstance(exc, HttpError) else {}
     if request is not None and (tenant := header(request, "ngsild-tenant")):
         headers["NGSILD-Tenant"] = tenant
-    if status >= 500:
+    if isinstance(exc, StoreUnavailable):  # an outage, not a bug: no traceback, one line per request
+        log.warning(
+            "%s %s -> %s: %s", getattr(request, "method", "?"), getattr(request, "url", "?"), status, exc.log_detail
+        )
+    elif status >= 500:
         log.error(
             "%s %s -> %s: %s", getattr(request, "method", "?"), getattr(request, "url", "?"), status, exc.log_detail
         )
@@ -60,8 +67,43 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(InternalError("the broker failed to process the request"), request)
 
 
+async def handle_store_error(request: Request, exc: Exception) -> Response:
+    """An exception of a class by which some store backend may say it is unavailable: 503 Service Unavailable
+    with Retry-After when the running store says this one is an outage (Store.is_unavailable, decision record
+    0047), else it goes on to `handle_unexpected` as the bug it is."""
+    store = _running_store(request)
+    if store is None or not store.is_unavailable(exc):
+        raise exc
+    name = type(store).__name__
+    log_detail = f"{name} unavailable: {type(exc).__name__}: {exc}"  # redis-py names host:port, never a password
+    return problem_response(StoreUnavailable(name.removesuffix("Store").lower(), log_detail=log_detail), request)
+
+
+def _running_store(request: Request) -> Store | None:
+    store = getattr(getattr(request.app.state, "broker", None), "store", None)
+    return store if isinstance(store, Store) else None
+
+
+def store_unavailable_classes() -> tuple[type[BaseException], ...]:
+    """Every class a known store backend lists in `Store.unavailable_errors`. Starlette takes its handlers when the
+    app is made, before the store is chosen; a handler registered for a class (not for Exception) answers without
+    the exception being raised on to the server, which would log a traceback per request during an outage."""
+    found: dict[type[BaseException], None] = {}
+    for target in sorted(set(known_backends().values())):
+        module_name, _, attr = target.partition(":")
+        try:
+            backend: object = importlib.import_module(module_name)
+            for part in attr.split("."):
+                backend = getattr(backend, part)
+        except Exception:  # a backend whose client library is not installed cannot be the running one
+            continue
+        found.update(dict.fromkeys(getattr(backend, "unavailable_errors", ())))
+    return tuple(found)
+
+
 EXCEPTION_HANDLERS = {
     NgsiLdError: handle_ngsi_error,
     HTTPException: handle_http_exception,
+    **dict.fromkeys(store_unavailable_classes(), handle_store_error),
     Exception: handle_unexpected,
 }

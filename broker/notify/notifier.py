@@ -35,6 +35,7 @@ from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver
 from broker.notify.matching import SubscriptionIndex, fired, trigger_reason
 from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import build
+from broker.notify.outage import OUTAGE_RETRY, Outage
 from broker.store.base import Change, Delivery, Store, SubscriptionRecord
 
 log = logging.getLogger("agora.notify")
@@ -97,6 +98,7 @@ class Notifier:
         self._compiled: dict[tuple[str, str], tuple[str, Compiled, TermMap]] = {}
         self._index: dict[str, SubscriptionIndex[TermMap]] = {}
         self._index_version: int | None = None  # the store's subscriptions version _index was read at
+        self._outage = Outage(store, "notifier")
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -120,12 +122,26 @@ class Notifier:
 
     async def _run(self) -> None:
         while True:
-            while not await self.store.try_lead(CURSOR):
-                await asyncio.sleep(1.0)  # another process notifies; take over when it goes away
-            await self._lead(await self._take_cursor())
+            read = await self._follow()
+            await self._lead(read)
             # The lead was lost (a lease that expired while this process could not renew it): another process
             # took over from the durable cursor, so what is in flight here is dropped, not finished twice.
             self._drop_work()
+
+    async def _follow(self) -> int:
+        """Wait until this process leads, then take the cursor; the store being unavailable meanwhile must not end
+        the task (it would never lead again), so it is waited out."""
+        while True:
+            try:
+                if await self.store.try_lead(CURSOR):
+                    return await self._take_cursor()
+                self._outage.ok()
+                await asyncio.sleep(1.0)  # another process notifies; take over when it goes away
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._outage.failed(exc, "waiting for the lead")
+                await asyncio.sleep(OUTAGE_RETRY)
 
     async def _lead(self, read: int) -> None:
         """Notify until the lead is lost; a lease-based store is asked again every LEAD_CHECK seconds."""
@@ -139,11 +155,12 @@ class Notifier:
                     if not await self.store.try_lead(CURSOR):
                         log.warning("notifier lead lost; another process notifies now")
                         return
+                self._outage.ok()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a store hiccup must not end notification for the life of the process
-                log.exception("notifier step failed; retrying")
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # a store outage (or a bug) must not end notification for the process's life
+                self._outage.failed(exc, "a look at the change feed")
+                await asyncio.sleep(OUTAGE_RETRY)
 
     def _drop_work(self) -> None:
         self._index_version = None  # read the subscriptions (and seed throttling) again when leading again
@@ -292,7 +309,13 @@ class Notifier:
                     await self._process(job, lane)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bug in one notification must not stall the cursor for good
+                except Exception as exc:
+                    if self.store.is_unavailable(exc):  # not finished: sent once the store is back, in order
+                        lane.queue.appendleft(job)
+                        self._outage.failed(exc, f"notification of change {job.change.seq} to {job.sub.id}")
+                        await asyncio.sleep(OUTAGE_RETRY)
+                        continue
+                    # a bug in one notification must not stall the cursor for good
                     log.exception("notification of change %s to %s failed", job.change.seq, job.sub.id)
                 self._finish(job.change.seq)
         finally:

@@ -25,6 +25,7 @@ from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver
 from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import as_data, render_entity, with_joined
 from broker.notify.notifier import compile_record, instant
+from broker.notify.outage import Outage
 from broker.query import Query
 from broker.store.base import Delivery, Store, SubscriptionRecord
 
@@ -47,6 +48,7 @@ class PeriodicNotifier:
         self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
         self._task: asyncio.Task[None] | None = None
         self._sending: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._outage = Outage(store, "periodic notifier")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="agora-periodic")
@@ -65,10 +67,11 @@ class PeriodicNotifier:
             try:
                 if await self.store.try_lead(LEAD):
                     await self.run_due(now_iso())
+                self._outage.ok()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a failed round is tried again at the next tick
-                log.exception("periodic notifications failed; retrying")
+            except Exception as exc:  # a failed round (a store outage, or a bug) is tried again at the next tick
+                self._outage.failed(exc, "a round of periodic notifications")
             await asyncio.sleep(self.tick)
 
     async def run_due(self, now: str) -> None:
@@ -80,7 +83,7 @@ class PeriodicNotifier:
             compiled = await compile_record(self.resolver, record)
             if compiled is None or not is_live(compiled[0], now) or not _due(record, compiled[0], now):
                 continue
-            task = asyncio.create_task(self._notify(record, *compiled))
+            task = asyncio.create_task(self._notify_logged(record, *compiled))
             self._sending[key] = task
             task.add_done_callback(lambda _t, k=key: self._sending.pop(k, None))  # type: ignore[misc]
 
@@ -90,6 +93,16 @@ class PeriodicNotifier:
         if sub.join[0] != "@none":
             linked = await linked_entities(self.store, sub.tenant, entities, sub.join[1])
         return with_joined(sub, tm, [(render_entity(sub, tm, e, linked), e) for e in entities], linked)
+
+    async def _notify_logged(self, record: SubscriptionRecord, sub: Compiled, tm: TermMap) -> None:
+        """A failed notification is sent again at the next tick (its lastNotification did not move); its failure is
+        logged here, as nothing awaits the task."""
+        try:
+            await self._notify(record, sub, tm)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._outage.failed(exc, f"the periodic notification of {sub.id}")
 
     async def _notify(self, record: SubscriptionRecord, sub: Compiled, tm: TermMap) -> None:
         now = now_iso()

@@ -185,6 +185,16 @@ class Store(abc.ABC):
     #: Capability flags a backend declares, e.g. {"geo-pushdown", "shared"}.
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
+    #: The exceptions by which the backend says it cannot serve now (its server unreachable, timed out, loading,
+    #: busy past its timeout): the HTTP layer answers them 503 with Retry-After, not 500 (decision record 0047).
+    unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    @classmethod
+    def is_unavailable(cls, exc: BaseException) -> bool:
+        """Whether `exc` means the store is unavailable; a backend whose exception class also covers bugs (SQLite's
+        OperationalError) narrows this to the outage it means."""
+        return isinstance(exc, cls.unavailable_errors)
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect, create the schema."""
 

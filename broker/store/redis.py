@@ -49,6 +49,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import hiredis
+from redis import exceptions as rx
 from redis.asyncio.connection import Connection, RedisSSLContext, SSLConnection
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
@@ -461,6 +462,7 @@ class Conflict(Exception):
 
 class RedisStore(Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
+    unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047
 
     def __init__(self, config: RedisUrl) -> None:
         self.config = config

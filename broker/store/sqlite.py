@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
@@ -51,9 +52,12 @@ from broker.store.base import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("agora.store.sqlite")
 
 SYNCHRONOUS_MODES = frozenset({"off", "normal", "full", "extra"})
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+CONTEXT_POLL_S = 0.5  # how soon a context changed through another process leaves this process's cache
+CONTEXT_CHANGES_KEPT = 10_000  # rows of context_changes kept: a watcher asleep past that many changes rereads all
 
 # Entities are rowid tables (bodies may be kilobytes); the small index tables are WITHOUT ROWID.
 SCHEMA = """
@@ -73,6 +77,8 @@ CREATE TABLE IF NOT EXISTS contexts (
     extra BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS contexts_by_url ON contexts (url, id);
+-- Every put or delete of a context record, for the other processes sharing the file (watch_contexts).
+CREATE TABLE IF NOT EXISTS context_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, url TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions (
     tenant TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, state BLOB NOT NULL, PRIMARY KEY (tenant, id)
 );
@@ -106,6 +112,14 @@ IN_LIST = "(SELECT value FROM json_each(?))"
 
 class SqliteStore(Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
+    unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
+
+    @classmethod
+    def is_unavailable(cls, exc: BaseException) -> bool:
+        """Only SQLITE_BUSY ("database is locked": another process held the file's write lock past busy_timeout,
+        decision record 0047); any other OperationalError (a bad statement, a full disk) stays a bug, a 500."""
+        code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.OperationalError) else None
+        return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY  # extended codes: SQLITE_BUSY_TIMEOUT, ...
 
     def __init__(
         self,
@@ -125,6 +139,8 @@ class SqliteStore(Store):
         self._checkpointer: _Checkpointer | None = None
         # The entity writes waiting for the group commit of each event loop (see the module's docstring).
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[_Work, asyncio.Future[Any]]]] = {}
+        self._context_watchers: list[Callable[[str, str], None]] = []
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -188,6 +204,11 @@ class SqliteStore(Store):
             conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -439,8 +460,9 @@ class SqliteStore(Store):
             record.created_at,
             common.dumps(record.extra),
         )
-        with self._connection() as conn:
+        with self._connection() as conn, _immediate(conn):
             conn.execute("INSERT OR REPLACE INTO contexts VALUES (?, ?, ?, ?, ?, ?)", row)
+            _context_changed(conn, record.id, record.url)
 
     async def get_context(self, context_id: str) -> ContextRecord | None:
         return self._one_context("WHERE id = ?", (context_id,))
@@ -455,8 +477,48 @@ class SqliteStore(Store):
         return [_context_record(row) for row in rows]
 
     async def delete_context(self, context_id: str) -> bool:
+        with self._connection() as conn, _immediate(conn):
+            row = conn.execute("SELECT url FROM contexts WHERE id = ?", (context_id,)).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,))
+            _context_changed(conn, context_id, row[0])
+            return True
+
+    def watch_contexts(self, callback: Callable[[str, str], None]) -> None:
+        """Several processes may share the file (`agora serve --workers N`): follow the context_changes table from
+        now on, every CONTEXT_POLL_S, calling `callback(id, url)` for each change (decision record 0082)."""
+        self._context_watchers.append(callback)
+        if self._watcher is None or self._watcher.done():
+            with self._connection() as conn:
+                last = conn.execute("SELECT coalesce(max(seq), 0) FROM context_changes").fetchone()[0]
+            self._watcher = asyncio.create_task(self._watch_contexts(last), name="agora-sqlite-contexts")
+
+    async def _watch_contexts(self, last: int) -> None:
+        while True:
+            await asyncio.sleep(CONTEXT_POLL_S)
+            try:
+                last = self._context_changes_since(last)
+            except sqlite3.Error as exc:  # the file busy for a moment: look again at the next poll
+                log.warning("reading the context changes failed (%s); trying again", exc)
+
+    def _context_changes_since(self, last: int) -> int:
+        """Call the watchers for the changes after `last`; the last change seen. When the changes right after
+        `last` were trimmed away (a process asleep for CONTEXT_CHANGES_KEPT changes), every record is reported."""
         with self._connection() as conn:
-            return conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,)).rowcount > 0
+            rows = conn.execute("SELECT seq, id, url FROM context_changes WHERE seq > ? ORDER BY seq", (last,))
+            changes = rows.fetchall()
+            if changes and changes[0][0] > last + 1 and last > 0:
+                lost = conn.execute(f"{_CONTEXT_SELECT} ORDER BY id").fetchall()
+                changes += [(changes[-1][0], row[0], row[1]) for row in lost]
+                log.warning("missed some context changes: every hosted context is read again")
+        for _, context_id, url in changes:
+            for callback in self._context_watchers:
+                try:
+                    callback(context_id, url)
+                except Exception:
+                    log.exception("a context watcher failed")
+        return changes[-1][0] if changes else last
 
     def _one_context(self, clause: str, params: tuple[str, ...]) -> ContextRecord | None:
         with self._connection() as conn:
@@ -593,6 +655,13 @@ class _Checkpointer(threading.Thread):
 
 _SUBSCRIPTION_SELECT = "SELECT tenant, id, body, state FROM subscriptions"
 _SUBSCRIPTIONS_VERSION = "subscriptions:version"  # a row of the cursors table, counted up by every document change
+
+
+def _context_changed(conn: sqlite3.Connection, context_id: str, url: str) -> None:
+    """Record a put or delete of a context record, in its transaction, for every process's watcher."""
+    seq = conn.execute("INSERT INTO context_changes (id, url) VALUES (?, ?)", (context_id, url)).lastrowid
+    if seq is not None and seq % 100 == 0:  # now and then, forget the oldest
+        conn.execute("DELETE FROM context_changes WHERE seq <= ?", (seq - CONTEXT_CHANGES_KEPT,))
 
 
 def _subscriptions_changed(conn: sqlite3.Connection, changed: bool) -> bool:

@@ -3,6 +3,7 @@ of every acknowledged write when the process is killed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.store.base import DEFAULT_TENANT, EntityFilter
+from broker.store import sqlite as sqlite_store
+from broker.store.base import DEFAULT_TENANT, ContextRecord, EntityFilter
 from broker.store.sqlite import SqliteStore
 from tests.contract.contract_helpers import entity, put, write_entities
 
@@ -119,6 +121,59 @@ async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
         seqs = [c.seq for c in await one.changes_since(0)]
         assert seqs == sorted(seqs) and len(seqs) == 3
         assert await one.get(DEFAULT_TENANT, [A]) == {A: entity(A, speed=3)}
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def _seen_after(seen: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
+    for _ in range(100):
+        if len(seen) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return seen
+
+
+async def test_context_changes_reach_the_watchers_of_other_store_objects(tmp_path: Path) -> None:
+    """Workers sharing one file keep their @context caches coherent (decision record 0082)."""
+    one, two = SqliteStore(tmp_path / "a.db"), SqliteStore(tmp_path / "a.db")
+    await one.open()
+    await one.put_context(ContextRecord("old", "http://h/old", "Hosted", {"@context": {}}, "2026-01-01T00:00:00Z"))
+    await two.open()
+    seen: list[tuple[str, str]] = []
+    try:
+        two.watch_contexts(lambda cid, url: seen.append((cid, url)))  # from now on: "old" is not reported
+        body = {"@context": {"x": "https://example.org/x"}}
+        await one.put_context(ContextRecord("c1", "http://h/c1", "Hosted", body, "2026-01-01T00:00:00Z"))
+        assert await one.delete_context("c1")
+        assert not await one.delete_context("c1")  # nothing deleted, nothing announced
+        assert await _seen_after(seen, 2) == [("c1", "http://h/c1"), ("c1", "http://h/c1")]
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_watcher_that_missed_trimmed_changes_hears_of_every_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CONTEXT_CHANGES_KEPT", 5)
+    one, two = SqliteStore(tmp_path / "a.db"), SqliteStore(tmp_path / "a.db")
+    await one.open()
+    await two.open()
+    seen: list[tuple[str, str]] = []
+    try:
+        record = ContextRecord("c0", "http://h/c0", "Hosted", {"@context": {}}, "2026-01-01T00:00:00Z")
+        await one.put_context(record)
+        two.watch_contexts(lambda cid, url: seen.append((cid, url)))
+        await _seen_after(seen, 0)
+        assert two._watcher is not None
+        two._watcher.cancel()  # asleep while 200 changes pass and the oldest are trimmed
+        for n in range(100):
+            await one.put_context(ContextRecord(f"k{n}", f"http://h/k{n}", "Hosted", {}, "2026-01-01T00:00:00Z"))
+            assert await one.delete_context(f"k{n}")
+        two._context_changes_since(1)  # what its watcher would have read next
+        assert ("c0", "http://h/c0") in seen  # still stored, never announced in what was kept: re-read
+        assert ("k99", "http://h/k99") in seen
     finally:
         await one.close()
         await two.close()

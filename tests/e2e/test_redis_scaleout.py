@@ -163,10 +163,20 @@ def test_concurrent_patches_of_one_entity_from_both_lose_no_attribute(pair: list
     assert expected <= set(entity), f"lost: {sorted(expected - set(entity))[:10]}"
 
 
+@pytest.fixture(scope="module")
+def sqlite_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[BrokerProcess]]:
+    """Two broker processes on one SQLite file, as `agora serve --workers 2` runs them (decision record 0082)."""
+    work = tmp_path_factory.mktemp("sqlite-pair")
+    url = f"sqlite:///{work / 'shared.db'}"
+    with running_broker(url, work, extra_env=FAST) as a, running_broker(url, work, extra_env=FAST) as b:
+        yield [a, b]
+
+
+@pytest.mark.parametrize("processes", ["pair", "sqlite_pair"])
 def test_a_context_deleted_through_one_process_is_no_longer_served_from_the_others_cache(
-    pair: list[BrokerProcess],
+    processes: str, request: pytest.FixtureRequest
 ) -> None:
-    a, b = pair
+    a, b = request.getfixturevalue(processes)
     r = httpx.post(f"{a.url}{BASE}/jsonldContexts", json={"@context": {"brand": "https://example.org/brand"}})
     assert r.status_code == 201, r.text
     context_id = r.headers["location"].rsplit("/", 1)[1]
