@@ -9,6 +9,7 @@ import contextlib
 import logging
 import time
 
+from broker.notify.outage import Outage
 from broker.settings import Settings
 from broker.store.base import Store
 
@@ -22,6 +23,7 @@ class Retention:
         self.max_count = settings.history_max_count
         self.interval = settings.history_retention_interval
         self._task: asyncio.Task[None] | None = None
+        self._outage = Outage(store, "retention")
 
     @property
     def enabled(self) -> bool:
@@ -49,6 +51,8 @@ class Retention:
                     removed = await self.run_once()
                     if removed:
                         log.info("retention removed %d temporal instances", removed)
-            except Exception:  # a failed pass is retried at the next interval; the broker keeps serving
-                log.exception("retention pass failed")
+                self._outage.ok()
+            except Exception as exc:  # a failed pass is retried at the next interval; the broker keeps serving
+                # A store outage is logged once, when it begins (decision record 0047); anything else is a bug.
+                self._outage.failed(exc, "a retention pass")
             await asyncio.sleep(self.interval)
