@@ -18,6 +18,7 @@ that the shards' slots spread evenly over the cluster, so a shard's keys can be 
     {prefix}:{tag}:lock:<tenant>\\0<id>     string a multi-shard writer's lock on one entity
     {prefix}:{tag}:th/tv:<tenant>         hash  temporal entity records / history versions by id
     {prefix}:{tag}:ti:<tenant>\\0<id>       list  the entity's temporal instances in recording order
+    {prefix}:{tag}:tr:<tenant>            hash  id -> the order of its instance list, as retention knows it
 
 A write of entities of one shard is optimistic: read, run the plan, then one script checks that every entity is
 still at the version read (and not locked), writes the entities, their index entries and their change events, or
@@ -44,7 +45,7 @@ import random
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -92,6 +93,8 @@ MAX_CONNECTIONS = 128  # per process (and per cluster node: times 8)
 SELECTIVE_RANGE = 2000  # a numeric range hint matching at most this many values is read from its index
 SCAN_PAGE = 500  # fields per HSCAN call when a listing walks a hash
 SCATTERED_REMOVALS = 64  # instances a history edit removes one by one before it rewrites the list instead
+RETAIN_PAGE = 128  # instances retention by age reads first from a list's head; each next page is twice as long
+RETAIN_PAGE_MAX = 8192
 RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart with a small AOF fits in it
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
@@ -965,7 +968,8 @@ class RedisStore(Store):
     ) -> int:
         """Replace the instance list of one temporal entity by `edit(list)`, atomically against every other change
         to it (its version must not move meanwhile); the number of instances `edit` removed. Only what changed is
-        sent when it can be (see _list_ops), not the whole list."""
+        sent when it can be (see _list_ops), not the whole list. The list's order record (`tr`, see _Order) is
+        dropped: the next retention by age reads the whole list once and makes it again."""
         shard = self.shard_of(tenant, entity_id)
         versions, listing = self._key(shard, "tv", tenant), self._key(shard, "ti", tenant, entity_id)
         for attempt in range(MAX_ATTEMPTS):
@@ -980,6 +984,8 @@ class RedisStore(Store):
             script.check("eq", versions, entity_id, version)
             _list_ops(script, listing, instances, edited)
             script.op("HINCRBY", versions, entity_id, 1)
+            # A correction moves an instance's modifiedAt: what retention knew of the list's order no longer holds.
+            script.op("HDEL", self._key(shard, "tr", tenant), entity_id)
             if await self._apply(keys=script.keys.keys, args=script.argv()):
                 return len(instances) - len(edited)
             await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
@@ -1021,6 +1027,29 @@ class RedisStore(Store):
         return await self._rewrite_instances(tenant, entity_id, edit) > 0
 
     async def temporal_retain(self, older_than: int | None, max_count: int | None) -> int:
+        """Retention (record 0070) by age (record 0049: without reading whole lists), then by count; the same
+        result as applying both at once, since the newest `max_count` of an attribute's instances young enough are
+        the newest `max_count` left by age."""
+        removed = 0
+        if older_than is None and max_count is None:
+            return 0
+        for tenant in await self.list_tenants():
+            done: set[str] = set()  # HSCAN may hand out a field twice
+            async for page in self._scan_hashes("tv", tenant):
+                ids = sorted(set(page) - done)
+                done.update(ids)
+                if older_than is not None:
+                    for eid in ids:
+                        removed += await self._retain_older(tenant, eid, older_than)
+                if max_count is not None:
+                    removed += await self._retain_count(tenant, ids, max_count)
+            if older_than is not None:
+                await self._drop_stale_orders(tenant, done)
+        return removed
+
+    async def _retain_count(self, tenant: str, ids: list[str], max_count: int) -> int:
+        """Keep the newest `max_count` instances (by modifiedAt) of each attribute of `ids` (one page's)."""
+
         def edit(instances: list[TemporalInstance]) -> list[TemporalInstance]:
             kept: set[int] = set()
             for attr in dict.fromkeys(i.attr for i in instances):
@@ -1028,26 +1057,102 @@ class RedisStore(Store):
                     (n for n, i in enumerate(instances) if i.attr == attr),
                     key=lambda n: history.sort_time(instances[n], "modifiedAt"),
                 )
-                if older_than is not None:
-                    mine = [n for n in mine if history.sort_time(instances[n], "modifiedAt") >= older_than]
-                if max_count is not None:
-                    mine = mine[-max_count:] if max_count else []
-                kept.update(mine)
+                kept.update(mine[-max_count:] if max_count else [])
             return [i for n, i in enumerate(instances) if n in kept]
 
+        # Only a list longer than max_count can hold an attribute with more than max_count instances.
+        lengths = await self._list_lengths(tenant, ids)
         removed = 0
-        for tenant in await self.list_tenants():
-            done: set[str] = set()  # HSCAN may hand out a field twice
-            async for page in self._scan_hashes("tv", tenant):
-                ids = sorted(set(page) - done)
-                done.update(ids)
-                if older_than is None and max_count is not None:
-                    # Only a list longer than max_count can hold an attribute with more than max_count instances.
-                    lengths = await self._list_lengths(tenant, ids)
-                    ids = [eid for eid, n in zip(ids, lengths, strict=True) if n > max_count]
-                for eid in ids:
-                    removed += await self._rewrite_instances(tenant, eid, edit)
+        for eid, n in zip(ids, lengths, strict=True):
+            if n > max_count:
+                removed += await self._rewrite_instances(tenant, eid, edit)
         return removed
+
+    async def _retain_older(self, tenant: str, eid: str, older_than: int) -> int:
+        """Remove the instances of one temporal entity last modified before `older_than` (record 0049): with the
+        list's order record, only its tail since the last pass and its head up to the first instance surely young
+        enough are read; without one, the whole list, and the record is made. Atomic against every other change:
+        the history version must not move between the first read and the script."""
+        shard = self.shard_of(tenant, eid)
+        versions, orders = self._key(shard, "tv", tenant), self._key(shard, "tr", tenant)
+        listing = self._key(shard, "ti", tenant, eid)
+        for attempt in range(MAX_ATTEMPTS):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hget(versions, eid)
+                pipe.hget(orders, eid)
+                pipe.llen(listing)
+                version, order_raw, length = await pipe.execute()
+            if version is None:
+                return 0  # no history at all
+            order = _Order.decode(order_raw)
+            plan = await self._age_plan(listing, order, int(length), older_than)
+            if plan is None:
+                continue  # the list moved between two reads: read again
+            if not plan.removed and plan.order == order:
+                return 0
+            script = _Script()
+            script.check("eq", versions, eid, version)
+            if plan.removed:
+                _head_removal_ops(script, listing, plan.head, plan.removed)
+                script.op("HINCRBY", versions, eid, 1)
+            if plan.order is None:
+                script.op("HDEL", orders, eid)
+            else:
+                script.op("HSET", orders, eid, plan.order.encode())
+            if await self._apply(keys=script.keys.keys, args=script.argv()):
+                return len(plan.removed)
+            await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise RuntimeError(f"history of {eid} kept conflicting")
+
+    async def _age_plan(self, listing: str, order: _Order | None, length: int, older_than: int) -> _AgePlan | None:
+        """What retention by age removes from one list (None: the list changed while it was read)."""
+        tail: list[bytes] = []
+        if order is not None and 0 < order.length <= length:
+            tail = await self._redis.lrange(listing, order.length - 1, -1)
+            if not tail or _digest(tail[0]) != order.last:
+                order = None  # not the list the record was made for (deleted and recorded anew)
+        else:
+            order = None
+        if order is None:
+            return _whole_plan(await self._redis.lrange(listing, 0, -1), older_than)
+        tail = tail[1:]
+        tail_times = [_retain_time(raw) for raw in tail]
+        known = order.extended(tail, tail_times)
+        # An instance at or after `bound` proves every later one young enough: none is older by more than `lag`.
+        bound = older_than + known.lag
+        if known.first >= bound:
+            return _AgePlan([], [], known)
+        head: list[bytes] = []
+        times: list[int] = []
+        page = RETAIN_PAGE
+        while len(head) < order.length:
+            start = len(head)
+            stop = min(start + page, order.length)
+            got = await self._redis.lrange(listing, start, stop - 1)
+            if len(got) != stop - start:
+                return None
+            for raw in got:
+                at = _retain_time(raw)
+                if at >= bound:  # the cut: nothing from here on is old
+                    removed = [n for n, t in enumerate(times) if t < older_than]
+                    first = next((t for t in times if t >= older_than), at)
+                    kept = known.length - len(removed)
+                    return _AgePlan(head, removed, replace(known, length=kept, first=first))
+                head.append(raw)
+                times.append(at)
+            page = min(page * 2, RETAIN_PAGE_MAX)
+        return _whole_plan(head + tail, older_than)  # no cut before the tail: the whole list is in hand
+
+    async def _drop_stale_orders(self, tenant: str, seen: set[str]) -> None:
+        """Order records of temporal entities deleted since (their history version is gone): deleting a history
+        does not know of them."""
+        async for page in self._scan_hashes("tr", tenant):
+            for eid in sorted(set(page) - seen):
+                shard = self.shard_of(tenant, eid)
+                script = _Script()
+                script.check("nil", self._key(shard, "tv", tenant), eid)
+                script.op("HDEL", self._key(shard, "tr", tenant), eid)
+                await self._apply(keys=script.keys.keys, args=script.argv())
 
     async def _list_lengths(self, tenant: str, ids: list[str]) -> list[int]:
         """LLEN of the instance lists of `ids` (one shard's), in one round trip."""
@@ -1543,6 +1648,94 @@ def _removed_positions(old: list[TemporalInstance], new: list[TemporalInstance])
         else:
             removed.append(n)
     return removed if kept == len(new) else None
+
+
+@dataclass(frozen=True)
+class _Order:
+    """What retention by age knows of the order of one instance list by retention time (modifiedAt, else
+    createdAt, else 0): kept in `tr:<tenant>` (record 0049). It describes the list's first `length` instances, the
+    last of which has raw bytes of digest `last`: appends leave that true; every other edit of the list drops the
+    record (_rewrite_instances) or makes it anew (_retain_older), and a list deleted and recorded anew has other
+    instances (instance ids are never reused) at that place."""
+
+    length: int
+    last: str
+    first: int  # the retention time of the first instance
+    high: int  # the latest retention time among them
+    lag: int  # no instance's time exceeds a later one's by more than this (0: in order), an upper bound
+
+    def encode(self) -> bytes:
+        return f"{self.length}:{self.last}:{self.first}:{self.high}:{self.lag}".encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> _Order | None:
+        if raw is None:
+            return None
+        try:
+            length, last, first, high, lag = raw.decode().split(":")
+            return cls(int(length), last, int(first), int(high), int(lag))
+        except ValueError:
+            return None  # not one this version wrote: the next pass reads the whole list and writes one
+
+    def extended(self, raws: list[bytes], times: list[int]) -> _Order:
+        """The record of the list with `raws` (of retention times `times`) appended."""
+        high, lag = self.high, self.lag
+        for at in times:
+            lag, high = max(lag, high - at), max(high, at)
+        return _Order(self.length + len(raws), _digest(raws[-1]) if raws else self.last, self.first, high, lag)
+
+
+def _order_of(raws: list[bytes], times: list[int]) -> _Order | None:
+    """The exact record of a whole list (None for an empty one)."""
+    if not raws:
+        return None
+    return _Order(1, _digest(raws[0]), times[0], times[0], 0).extended(raws[1:], times[1:])
+
+
+@dataclass(frozen=True)
+class _AgePlan:
+    """Retention by age of one list: `removed` positions, all within `head` (the instances read from the list's
+    head), and the list's order record afterwards."""
+
+    head: list[bytes]
+    removed: list[int]
+    order: _Order | None
+
+
+def _whole_plan(raws: list[bytes], older_than: int) -> _AgePlan:
+    times = [_retain_time(raw) for raw in raws]
+    removed = [n for n, at in enumerate(times) if at < older_than]
+    gone = set(removed)
+    kept = [n for n in range(len(raws)) if n not in gone]
+    return _AgePlan(raws, removed, _order_of([raws[n] for n in kept], [times[n] for n in kept]))
+
+
+def _retain_time(raw: bytes) -> int:
+    """The time retention compares, as the other stores do: modifiedAt, else createdAt, else 0."""
+    return history.sort_time(_instance(raw), "modifiedAt")
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def _head_removal_ops(script: _Script, listing: str, head: list[bytes], removed: list[int]) -> None:
+    """Commands removing `removed` positions, all within the list's first len(head) instances (`head`): a removed
+    head is one LTRIM; a few removals elsewhere are tombstones (LSET to "", which no instance is) removed by one LREM
+    that stops at the last of them; more trim the whole head and push back what it keeps."""
+    if removed == list(range(len(removed))):
+        script.op("LTRIM", listing, len(removed), -1)
+    elif len(removed) <= SCATTERED_REMOVALS:
+        for n in removed:
+            script.op("LSET", listing, n, b"")
+        script.op("LREM", listing, len(removed), b"")
+    else:
+        gone = set(removed)
+        kept = [raw for n, raw in enumerate(head) if n not in gone]
+        script.op("LTRIM", listing, len(head), -1)
+        backwards = kept[::-1]
+        for start in range(0, len(backwards), 500):  # Lua's unpack has a stack limit
+            script.op("LPUSH", listing, *backwards[start : start + 500])
 
 
 def _sub_field(tenant: str, sub_id: str) -> str:
