@@ -25,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="store URL: sqlite:///path.db (default sqlite:///agora.db), memory://, redis://host:6379/0, "
         "rediss://..., redis+cluster://host:7000,host:7001",
     )
-    serve.add_argument("--workers", type=int, help="number of worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="number of worker processes (default 1); on Linux each listens on the port with SO_REUSEPORT, so the "
+        "kernel spreads client connections over them, and a worker that dies is replaced",
+    )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
     sub.add_parser(
         "adapters", help="list the adapters", description="List the adapters registered in the agora.adapters group."
@@ -79,6 +84,9 @@ def serve(args: argparse.Namespace) -> int:
     )
     configure_logging(settings.log_level)
     log = logging.getLogger("agora")
+    if settings.workers < 1:
+        print(f"agora serve: --workers must be 1 or more, not {settings.workers}", file=sys.stderr)
+        return 2
     log.info(
         "Agora NGSI-LD broker listening on http://%s:%d/ngsi-ld/v1 with store %s (%d worker(s))",
         settings.host,
@@ -88,6 +96,19 @@ def serve(args: argparse.Namespace) -> int:
     )
     # The workers are separate processes: they read their settings from the environment.
     os.environ.update({"AGORA_STORE": settings.store, "AGORA_LOG_LEVEL": settings.log_level})
+    if settings.workers > 1:
+        from broker import workers
+
+        if settings.store.startswith("memory:"):
+            log.warning("memory:// is per process: the %d workers will not share their entities", settings.workers)
+        if (why_not := workers.reuseport_unavailable()) is None:
+            try:
+                return workers.supervise(settings.host, settings.port, settings.log_level, settings.workers)
+            except workers.CannotListen as exc:
+                log.error("%s", exc)
+                return 1
+        # uvicorn's workers share one socket: a burst of connections may all land on one worker (record 0046).
+        log.warning("%s: the workers share one listening socket instead", why_not)
     uvicorn.run(
         "broker.http.app:app_from_env",
         factory=True,
