@@ -99,7 +99,11 @@ RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart wit
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
 # passed in KEYS (Redis Cluster routes the script by them; they share one hash slot).
-#   ARGV: ncheck, (kind, key index, field, [expected])*, nop, (command, key index, nargs, args...)*
+#   ARGV: mark, mark key index or 0, mark field, ncheck, (kind, key index, field, [expected])*,
+#         nop, (command, key index, nargs, args...)*
+#   mark: '' or a token unique to this write; ENTITY ops then end the versions they set with '/' .. mark, and a
+#         failed check returns 2 when the hash field (mark key, mark field) already ends so: the script was resent
+#         after its first run wrote and its reply was lost (decision record 0083).
 #   kinds: eq (hash field equals the expected value), nil (field absent), has (field present),
 #          free (string key absent or holding the expected token)
 #   XADDSEQ stream (counter key index, fields...): XADD with the id <INCR counter>-0 (the numbered change feed)
@@ -108,23 +112,31 @@ RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart wit
 #     version: <INCR counter>-0 when a counter is given (one server: the numbered global feed), else the id XADD
 #     gives in the shard's feed. The body crosses into Lua once and is stored twice (Lua strings cost Redis about
 #     a nanosecond per byte each way, the bulk of a write's cost).
-# Returns 1 when it wrote, 0 when a precondition failed (nothing written).
+# Returns 1 when it wrote, 0 when a precondition failed (nothing written), 2 when this very write was applied before.
 _APPLY = """
-local i = 1
+local mark, mark_key, mark_field = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local function refused()
+  if mark ~= '' and mark_key > 0 then
+    local version = redis.call('HGET', KEYS[mark_key], mark_field)
+    if version and string.sub(version, -#mark - 1) == '/' .. mark then return 2 end
+  end
+  return 0
+end
+local i = 4
 local nchecks = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nchecks do
   local kind, key, field = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2]
   i = i + 3
   if kind == 'eq' then
-    if redis.call('HGET', key, field) ~= ARGV[i] then return 0 end
+    if redis.call('HGET', key, field) ~= ARGV[i] then return refused() end
     i = i + 1
   elseif kind == 'nil' then
-    if redis.call('HEXISTS', key, field) == 1 then return 0 end
+    if redis.call('HEXISTS', key, field) == 1 then return refused() end
   elseif kind == 'has' then
-    if redis.call('HEXISTS', key, field) == 0 then return 0 end
+    if redis.call('HEXISTS', key, field) == 0 then return refused() end
   elseif kind == 'free' then
     local holder = redis.call('GET', key)
-    if holder and holder ~= field then return 0 end
+    if holder and holder ~= field then return refused() end
   end
 end
 local nops = tonumber(ARGV[i]); i = i + 1
@@ -144,6 +156,7 @@ for _ = 1, nops do
       redis.call('HDEL', versions, id)
     else
       redis.call('HSET', key, id, body)
+      if mark ~= '' then version = version .. '/' .. mark end
       redis.call('HSET', versions, id, version)
     end
   else
@@ -427,6 +440,7 @@ class _Script:
 
     def __init__(self) -> None:
         self.keys = _Keys()
+        self.mark: tuple[str, int, str] = ("", 0, "")  # (token, versions key index, entity id): see _APPLY
         self.checks: list[Any] = []
         self.ncheck = 0
         self.ops: list[Any] = []
@@ -443,7 +457,7 @@ class _Script:
         self.nop += 1
 
     def argv(self) -> list[Any]:
-        return [self.ncheck, *self.checks, self.nop, *self.ops]
+        return [*self.mark, self.ncheck, *self.checks, self.nop, *self.ops]
 
 
 #: One change event of a write: (shard, entity id, new body or None, new entity or None, position in the write).
@@ -755,6 +769,9 @@ class RedisStore(Store):
         entities, versions = self._key(shard, "e", tenant), self._key(shard, "v", tenant)
         feed = self._key(shard, "feed") if self.config.cluster else self._gkey("changes")
         counter = 0 if self.config.cluster else script.keys(self._gkey("seq"))
+        kept = next((eid for _, eid, after_raw, _, _ in events if after_raw is not None), None)
+        if kept is not None:  # a resent script can tell that it wrote already (a deletion alone cannot)
+            script.mark = (order[len(at) + 1 :], script.keys(versions), kept)
         for _, eid, after_raw, after, n in events:
             before_raw = read.bodies.get(eid)
             self._version_check(script, shard, tenant, eid, before_raw, read.versions.get(eid))
