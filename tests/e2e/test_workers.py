@@ -1,7 +1,8 @@
 """`agora serve --workers 2` (broker/workers.py, decision record 0046): each worker listens on its own SO_REUSEPORT
 socket, so a burst of keep-alive connections is spread over both processes by the kernel; they share the store;
-SIGTERM stops every worker; a worker killed with SIGKILL is replaced while the other keeps answering; a port that
-cannot be used is refused at once. Workers and their connections are found in /proc, as `ss -tnp` would."""
+SIGTERM stops every worker gracefully; a worker killed with SIGKILL is replaced while the other keeps answering; a
+SIGKILLed supervisor takes its workers along; a port that cannot be used is refused at once, and workers that keep
+failing at start-up stop `agora serve`. Workers and their connections are found in /proc, as `ss -tnp` would."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import uid
-from tests.support.servers import BrokerProcess, running_broker, store_url_for
+from tests.support.servers import BrokerProcess, free_port, running_broker, store_url_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT workers are Linux only")
 
@@ -226,3 +227,10 @@ def test_port_0_and_workers_0_are_refused(tmp_path: Path) -> None:
     done = serve_once("--workers", "0", "--store", f"sqlite:///{tmp_path / 'agora.db'}")  # the last --workers wins
     assert done.returncode == 2
     assert "--workers must be 1 or more, not 0" in done.stderr
+
+
+def test_workers_that_keep_failing_at_start_up_stop_agora_serve() -> None:
+    done = serve_once("--port", str(free_port()), "--store", "bogus://x")  # each worker's lifespan startup fails
+    assert done.returncode == 1, done.stderr
+    assert "exited with status 3 before it was serving; starting a new one in 0.5 s" in done.stderr
+    assert "failed at start-up 3 times in a row" in done.stderr
