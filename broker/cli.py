@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--store",
         help="store URL: sqlite:///path.db (default sqlite:///agora.db), memory://, redis://host:6379/0, "
-        "rediss://..., redis+cluster://host:7000,host:7001",
+        "rediss://..., redis+cluster://host:7000,host:7001, rediss+cluster://... (Redis URLs take ?prefix=, "
+        "?shards=, ?timeout=; see the README)",
     )
     serve.add_argument(
         "--workers",

@@ -53,6 +53,7 @@ import hiredis
 from redis import exceptions as rx
 from redis.asyncio.connection import Connection, RedisSSLContext, SSLConnection
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from broker.core.errors import ResourceNotFound
@@ -95,6 +96,7 @@ SCAN_PAGE = 500  # fields per HSCAN call when a listing walks a hash
 SCATTERED_REMOVALS = 64  # instances a history edit removes one by one before it rewrites the list instead
 RETAIN_PAGE = 128  # instances retention by age reads first from a list's head; each next page is twice as long
 RETAIN_PAGE_MAX = 8192
+DEFAULT_TIMEOUT_S = 10.0  # a command unanswered this long (Redis hung, a network partition) fails: 503
 RECONNECT_ATTEMPTS = 8  # about 4 s of retries with backoff: a Redis restart with a small AOF fits in it
 
 # Check preconditions, then run a list of commands, all in one script: Redis runs it atomically. Every key is
@@ -247,6 +249,7 @@ class RedisUrl:
     shards: int
     tls: tuple[tuple[str, str], ...] = ()  # rediss:// and rediss+cluster:// only: (TLS option, file) pairs
     secure: bool = False  # TLS: rediss:// or rediss+cluster:// (decision records 0043, 0048)
+    timeout: float = DEFAULT_TIMEOUT_S  # seconds a command may wait for Redis (decision record 0084)
 
 
 #: The TLS options of a rediss:// URL (decision record 0043) and the redis-py arguments they become.
@@ -276,7 +279,7 @@ def parse_url(url: str) -> RedisUrl:
     cluster, secure = SCHEMES[scheme]
     base, _, query = rest.partition("?")
     params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True, strict_parsing=bool(query)).items()}
-    unknown = set(params) - {"prefix", "shards", *TLS_OPTIONS}
+    unknown = set(params) - {"prefix", "shards", "timeout", *TLS_OPTIONS}
     if unknown:
         raise ValueError(f"unknown Redis store option(s) {sorted(unknown)} in {url!r}")
     tls = tuple((k, v) for k, v in params.items() if k in TLS_OPTIONS)
@@ -290,12 +293,27 @@ def parse_url(url: str) -> RedisUrl:
     shards = int(params.get("shards", DEFAULT_CLUSTER_SHARDS if cluster else 1))
     if not 1 <= shards <= 1024:
         raise ValueError(f"shards must be between 1 and 1024, not {shards}")
+    timeout = _seconds(params.get("timeout"), url)
     if cluster:
-        return RedisUrl(True, _cluster_nodes(base, url), "", prefix, shards, tls, secure)
+        return RedisUrl(True, _cluster_nodes(base, url), "", prefix, shards, tls, secure, timeout)
     split = urlsplit(f"{scheme}://{base}")
     if not split.hostname:
         raise ValueError(f"no host in Redis store URL {url!r}")
-    return RedisUrl(False, ((split.hostname, split.port or 6379),), f"{scheme}://{base}", prefix, shards, tls, secure)
+    client_url = f"{scheme}://{base}"
+    return RedisUrl(False, ((split.hostname, split.port or 6379),), client_url, prefix, shards, tls, secure, timeout)
+
+
+def _seconds(text: str | None, url: str) -> float:
+    """The `timeout` option: seconds, more than 0 and at most an hour."""
+    if text is None:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 3600:  # also refuses nan and inf
+        raise ValueError(f"timeout must be a number of seconds between 0 and 3600, not {text!r} in {url!r}")
+    return value
 
 
 def _cluster_nodes(base: str, url: str) -> tuple[tuple[str, int], ...]:
@@ -329,7 +347,14 @@ def _cluster_client(config: RedisUrl) -> Any:
     nodes = [ClusterNode(host, port, connection_class=fast) for host, port in config.nodes]
     # The cluster client has no waiting pool: past max_connections a command fails, so the bound is high.
     # With ssl=True every node it connects to, given or discovered, is reached over TLS with these files.
-    client = RedisCluster(startup_nodes=nodes, decode_responses=False, max_connections=MAX_CONNECTIONS * 8, **tls)
+    client = RedisCluster(
+        startup_nodes=nodes,
+        decode_responses=False,
+        max_connections=MAX_CONNECTIONS * 8,
+        socket_timeout=config.timeout,
+        socket_connect_timeout=config.timeout,
+        **tls,
+    )
     # The nodes it discovers are made from these arguments: hiredis packs their commands too.
     shared: dict[str, Any] = {"connection_class": fast}
     if config.secure:  # one context, made from exactly the arguments each connection would make its own from
@@ -522,21 +547,30 @@ class RedisStore(Store):
             from redis.backoff import ExponentialWithJitterBackoff
 
             # A blocking pool: a burst of requests waits for a connection instead of failing.
-            fast = _FastSSLConnection if self.config.client_url.startswith("rediss:") else _FastConnection
-            for option, path in self.config.tls:
-                if not os.path.isfile(path):  # else the first command fails deep in the TLS handshake
-                    raise ValueError(f"Redis TLS file {path!r} ({option}) does not exist or is not a file")
+            fast = _FastSharedSSLConnection if self.config.secure else _FastConnection
             pool = BlockingConnectionPool.from_url(
                 self.config.client_url,
                 max_connections=MAX_CONNECTIONS,
                 timeout=30,
                 decode_responses=False,
                 connection_class=fast,
-                # After a Redis restart every pooled connection is stale: each command retries on a fresh one.
-                # A retried script is safe: its checks fail when its first attempt did write (the caller retries).
-                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), RECONNECT_ATTEMPTS),
-                **{TLS_OPTIONS[option]: path for option, path in self.config.tls},
+                # A hung Redis fails the command after this, instead of holding the request forever (0084).
+                socket_timeout=self.config.timeout,
+                socket_connect_timeout=self.config.timeout,
+                # After a Redis restart every pooled connection is stale: each command retries on a fresh one. A
+                # resent write script finds its own mark and counts as done (0083). A timeout is not retried: a
+                # Redis that did not answer in `timeout` would make the request wait that long again, and again.
+                retry=Retry(
+                    ExponentialWithJitterBackoff(base=0.05, cap=1.0),
+                    RECONNECT_ATTEMPTS,
+                    supported_errors=(RedisConnectionError,),
+                ),
+                **_tls_arguments(self.config),
             )
+            pool.connection_class = fast  # from_url sets its own class for rediss://, which packs in Python
+            if self.config.secure:  # one SSL context for every connection, as on a cluster (0048)
+                ssl_args = {k: v for k, v in pool.connection_kwargs.items() if k.startswith("ssl_")}
+                pool.connection_kwargs["shared_ssl"] = SSLConnection(**ssl_args).ssl_context
             self._r = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
             self._batch = _Batcher(self._r)
         await self._r.ping()
@@ -1424,7 +1458,9 @@ class RedisStore(Store):
                 if last is None:  # from the newest entry on: what came before is already in every cache
                     newest = await self._redis.xrevrange(key, "+", "-", count=1)
                     last = newest[0][0] if newest else "0-0"
-                replies = await self._redis.xread({key: last}, count=100, block=1000)
+                # Blocking for less than the socket timeout, which would otherwise cut the wait.
+                block = int(min(1.0, self.config.timeout / 2) * 1000)
+                replies = await self._redis.xread({key: last}, count=100, block=block)
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis away for a moment: look again shortly

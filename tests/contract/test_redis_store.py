@@ -55,6 +55,10 @@ def test_parse_url(url: str, cluster: bool, nodes: tuple[tuple[str, int], ...], 
         "redis+cluster://a",  # no port
         "redis://h:1/0?sharsd=3",  # misspelt option: never silently fall back to the default
         "redis://h:1/0?shards=0",
+        "redis://h:1/0?timeout=0",  # a command must be given some time
+        "redis://h:1/0?timeout=soon",
+        "redis://h:1/0?timeout=inf",
+        "redis+cluster://a:7000?timeout=-1",
         "redis://h:1/0?prefix={x}",  # braces would break the hash tags
         "redis:///0",
         "redis://h:1/0?tls_ca=/etc/ca.pem",  # TLS files without TLS: a mistake, not silently plain text
@@ -65,6 +69,13 @@ def test_parse_url(url: str, cluster: bool, nodes: tuple[tuple[str, int], ...], 
 def test_parse_url_rejects(url: str) -> None:
     with pytest.raises(ValueError):
         parse_url(url)
+
+
+def test_timeout_option() -> None:
+    """How long a command may wait for Redis before the request answers 503 (decision record 0084)."""
+    assert parse_url("redis://h:1/0").timeout == 10.0
+    assert parse_url("redis://h:1/0?timeout=2.5").timeout == 2.5
+    assert parse_url("rediss+cluster://a:7000,b:7001?timeout=30").timeout == 30.0
 
 
 def test_shard_tags_spread_over_equal_slot_ranges() -> None:
