@@ -26,6 +26,7 @@ from datetime import datetime
 
 import httpx
 
+from broker.background import stop_tasks
 from broker.core.linked import linked_entities
 from broker.core.model import now_iso
 from broker.core.subscriptions import Compiled, compile_subscription, is_live
@@ -110,12 +111,7 @@ class Notifier:
 
     async def stop(self) -> None:
         """Stop at once: what is in flight is not finished, so the cursor stays before it and it is sent again."""
-        tasks = [t for t in [self._task, *self._lane_tasks] if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks([self._task, *self._lane_tasks])
         with contextlib.suppress(Exception):  # what was delivered still counts in timesSent
             await self._flush_outcomes()
         await self._transport.aclose()

@@ -9,11 +9,11 @@ processes. Only the process that leads "periodic" sends them, as only one leads 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any
 
+from broker.background import stop_tasks
 from broker.core.caller import Caller
 from broker.core.linked import linked_entities
 from broker.core.model import Entity, now_iso
@@ -54,12 +54,7 @@ class PeriodicNotifier:
         self._task = asyncio.create_task(self._run(), name="agora-periodic")
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._sending.values()] if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks([self._task, *self._sending.values()])
         await self._transport.aclose()
 
     async def _run(self) -> None:

@@ -56,6 +56,7 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from broker.background import stop_tasks
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
@@ -582,11 +583,7 @@ class RedisStore(Store):
     async def close(self) -> None:
         if self._r is None:
             return
-        for task in (self._renewer, self._watcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await stop_tasks([self._renewer, self._watcher])
         self._renewer = self._watcher = None
         for name, token in list(self._leads.items()):
             with contextlib.suppress(Exception):  # a lease we cannot release expires on its own

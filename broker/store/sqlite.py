@@ -23,11 +23,12 @@ import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
 
+from broker.background import stop_tasks
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
@@ -204,11 +205,8 @@ class SqliteStore(Store):
             conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await stop_tasks([self._watcher])
+        self._watcher = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None

@@ -5,10 +5,10 @@ more than one batch; with several broker processes only the leader of "retention
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from broker.background import stop_tasks
 from broker.notify.outage import Outage
 from broker.settings import Settings
 from broker.store.base import Store
@@ -34,11 +34,8 @@ class Retention:
             self._task = asyncio.create_task(self._run(), name="agora-retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None
 
     async def run_once(self) -> int:
         older_than = int((time.time() - self.max_age) * 1_000_000) if self.max_age > 0 else None
