@@ -1,6 +1,6 @@
 """Scale-out over Redis (issue 6): GET and PATCH throughput of 1 and 2 broker processes over one redis-server.
 
-    .venv/bin/python bench/redis_scaleout.py [--duration 10] [--connections 16] [--out bench/REDIS_SCALEOUT.md]
+    .venv/bin/python bench/redis_scaleout.py [--duration 10] [--connections 32] [--out bench/REDIS_SCALEOUT.md]
 
 Starts a redis-server (AOF, fsync every second) on a free port in a temporary directory, then for N = 1 and 2:
 N `agora serve` processes on their own ports over an emptied Redis (as N hosts behind a load balancer), 1,000
@@ -325,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--connections",
         type=int,
-        default=16,
-        help=f"connections of each of the {GENERATORS} wrk processes (default 16)",
+        default=32,
+        help=f"connections of each of the {GENERATORS} wrk processes (default 32: with auto-pipelining a process "
+        "needs about that many requests in flight to fill its core, decision record 0045)",
     )
     parser.add_argument("--out", help="also write the Markdown report to this file")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts (default 1 2)")
