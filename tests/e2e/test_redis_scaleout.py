@@ -5,20 +5,17 @@ no acknowledged write."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.helpers import link, uid
+from tests.support.receiver import Receiver, running_receiver
 from tests.support.redis_servers import RedisServer, running_redis, running_redis_cluster
 from tests.support.servers import BrokerProcess, running_broker, start_broker
 
@@ -31,54 +28,10 @@ FAST = {
 }
 
 
-@dataclass
-class Receiver:
-    """Records the data of every notification POSTed to it."""
-
-    url: str = ""
-    got: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, one notified entity)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def at(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [e for p, e in self.got if p == path]
-
-    def wait_until(self, path: str, done: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.at(path)
-            if done(found):
-                return found
-            time.sleep(0.05)
-        return self.at(path)
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    recv = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            with recv.lock:
-                recv.got.extend((self.path, e) for e in body["data"])
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    recv.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield recv
-    server.shutdown()
-    server.server_close()
+    with running_receiver() as recv:
+        yield recv
 
 
 @pytest.fixture(scope="module")

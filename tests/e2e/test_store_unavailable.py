@@ -10,21 +10,18 @@ Over a 3-master Redis Cluster with one master killed, what lives on that master 
 
 from __future__ import annotations
 
-import json
 import re
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.helpers import uid
+from tests.support.receiver import Receiver, running_receiver
 from tests.support.redis_servers import RedisServer, free_port_pair, running_redis_cluster
 from tests.support.servers import start_broker
 
@@ -34,51 +31,10 @@ OUTAGE = 8.0  # seconds Redis stays down
 FAST = {"AGORA_NOTIFY_POLL_INTERVAL": "0.02", "AGORA_NOTIFY_BACKOFF": "0.05", "AGORA_NOTIFY_ATTEMPTS": "2"}
 
 
-class Receiver:
-    """Records the entities of every notification POSTed to it."""
-
-    def __init__(self) -> None:
-        self.got: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-    def wait_for(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if done(list(self.got)):
-                    break
-            time.sleep(0.05)
-        with self.lock:
-            return list(self.got)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    recv = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            with recv.lock:
-                recv.got.extend(body["data"])
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    recv.url = f"http://127.0.0.1:{server.server_address[1]}/notify"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield recv
-    server.shutdown()
-    server.server_close()
+    with running_receiver() as recv:
+        yield recv
 
 
 @pytest.fixture
@@ -121,12 +77,12 @@ def test_requests_while_redis_is_down_get_503_and_the_broker_resumes_with_nothin
             sub = {
                 "type": "Subscription",
                 "entities": [{"type": kind}],
-                "notification": {"endpoint": {"uri": receiver.url}},
+                "notification": {"endpoint": {"uri": receiver.url + "/notify"}},
             }
             created = http.post("/subscriptions", json=sub)
             assert created.status_code == 201, created.text
             assert http.patch(f"/entities/{ids[0]}/attrs", json={"n": 100}).status_code == 204
-            assert receiver.wait_for(lambda got: len(got) >= 1), "the notifier did not work before the outage"
+            assert receiver.wait_until(None, lambda got: len(got) >= 1), "the notifier did not work before the outage"
 
             redis_server.kill()  # connection refused from now on
             killed = time.monotonic()
@@ -164,7 +120,7 @@ def test_requests_while_redis_is_down_get_503_and_the_broker_resumes_with_nothin
             assert subs.status_code == 200 and created.headers["location"].rsplit("/", 1)[-1] in subs.text
 
             assert http.patch(f"/entities/{ids[2]}/attrs", json={"n": 200}).status_code == 204
-            got = receiver.wait_for(lambda got: any(e["id"] == ids[2] for e in got), timeout=15)
+            got = receiver.wait_until(None, lambda got: any(e["id"] == ids[2] for e in got), timeout=15)
             assert any(e["id"] == ids[2] and e["n"]["value"] == 200 for e in got), "the notifier did not resume"
         log = wait_for_log(broker.log, ": notifier resumed: the store is back")
         assert len(re.findall(r": notifier paused: the store is unavailable", log)) == 1, log

@@ -1,0 +1,67 @@
+"""A real HTTP endpoint for notifications: it records the entities of every notification POSTed to it, by path."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Entities = list[dict[str, Any]]
+
+
+@dataclass
+class Receiver:
+    url: str = ""  # http://127.0.0.1:<port>, without a path: subscriptions add their own
+    got: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, one notified entity)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def at(self, path: str | None = None) -> Entities:
+        """The entities notified so far at `path` (at every path when None), in the order they came."""
+        with self.lock:
+            return [entity for p, entity in self.got if path is None or p == path]
+
+    def wait_until(self, path: str | None, done: Callable[[Entities], bool], timeout: float = 30.0) -> Entities:
+        """The entities at `path` once `done` holds for them, or when `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.at(path)
+            if done(found):
+                return found
+            time.sleep(0.05)
+        return self.at(path)
+
+
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    """A receiver on a free loopback port, answering 204 to every POST."""
+    receiver = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            with receiver.lock:
+                receiver.got.extend((self.path, entity) for entity in body["data"])
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
