@@ -27,7 +27,8 @@ from broker.store.base import (
     WritePlan,
 )
 from broker.store.memory import MemoryStore
-from broker.store.redis import LEASE_MS, SLOTS, RedisStore, parse_url, shard_tags
+from broker.store.redis import LEASE_MS, SLOTS, RedisStore, shard_tags
+from broker.store.redis_client import parse_url
 from tests.contract.contract_helpers import EX, entity
 from tests.support import redis_servers
 from tests.support.redis_servers import RedisClusterServers, RedisServer, running_redis

@@ -13,7 +13,8 @@ import redis
 
 from broker.store import open_store
 from broker.store.base import DEFAULT_TENANT, WritePlan
-from broker.store.redis import RedisStore, _FastSharedSSLConnection, _FastSSLConnection, parse_url
+from broker.store.redis import RedisStore
+from broker.store.redis_client import FastSharedSSLConnection, FastSSLConnection, parse_url
 from tests.contract.contract_helpers import entity
 from tests.support import redis_servers
 from tests.support.redis_servers import RedisClusterServers
@@ -75,9 +76,9 @@ async def test_every_node_is_reached_over_tls_with_hiredis_packing(redis_cluster
         assert sorted(await store.get(DEFAULT_TENANT, ids)) == sorted(ids)
         nodes = store._redis.get_nodes()
         assert {n.port for n in nodes} == {n.port for n in redis_cluster_tls.nodes}  # discovered, all of them
-        assert all(n.connection_class is _FastSharedSSLConnection for n in nodes)
+        assert all(n.connection_class is FastSharedSSLConnection for n in nodes)
         connections = [c for n in nodes for c in n._connections]
-        assert connections and all(isinstance(c, _FastSSLConnection) for c in connections)  # hiredis packing
+        assert connections and all(isinstance(c, FastSSLConnection) for c in connections)  # hiredis packing
         assert len({id(c.ssl_context) for c in connections}) == 1  # one SSL context, not one per connection
         shared = connections[0].ssl_context.get()
         assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname  # it still checks the server

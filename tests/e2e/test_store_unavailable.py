@@ -4,7 +4,8 @@ acknowledged lost, once Redis is back on its AOF.
 
 Real servers only: a redis-server with appendonly (fsync always) and an ACL user with a password, `agora serve`
 over it, a local HTTP receiver of notifications. Redis is killed (connection refused); every command retries for
-about 4 s (RECONNECT_ATTEMPTS in broker/store/redis.py) before the 503, so the requests of the outage run at once.
+about 4 s (RECONNECT_ATTEMPTS in broker/store/redis_client.py) before the 503, so the requests of the outage run at
+once.
 Over a 3-master Redis Cluster with one master killed, what lives on that master is 503, the rest is served.
 """
 
