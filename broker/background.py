@@ -4,8 +4,11 @@ stores' lease renewers and watchers) so that a shutdown never waits forever."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import Any
+
+log = logging.getLogger("agora")
 
 #: Seconds between two cancellations of a task that is still running.
 PATIENCE = 0.5
@@ -20,6 +23,7 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any] | None], patience: float 
     pending = {task for task in tasks if task is not None and not task.done()}
     for task in pending:
         task.cancel()
+    rounds = 0
     while pending:
         done, pending = await asyncio.wait(pending, timeout=patience)
         for task in done:
@@ -27,3 +31,6 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any] | None], patience: float 
                 task.exception()  # retrieved: no "exception was never retrieved" at exit
         for task in pending:
             task.cancel()
+        rounds += 1
+        if pending and rounds % 20 == 0:  # every 10 s: say what the shutdown waits for
+            log.warning("still stopping %s", ", ".join(sorted(task.get_name() for task in pending)))

@@ -49,15 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--network", help="network name in the entity ids (default: the source's own, e.g. agency)")
     imp.add_argument("--chunk-size", type=int, default=500, help="entities per batch upsert (default 500)")
     imp.add_argument("--dry-run", action="store_true", help="print the entities as JSON lines, send nothing")
-    imp.add_argument("--validate", action="store_true",
-                     help="check each entity against the JSON Schema of its type; report and skip the failing ones")
-    imp.add_argument("--changed-only", action="store_true",
-                     help="read each chunk's stored versions first and write only the entities that differ")
-    imp.add_argument("--follow", type=float, metavar="SECONDS",
-                     help="poll SOURCE (file or URL) every SECONDS and upsert only what changed, until interrupted")
+    imp.add_argument(
+        "--validate",
+        action="store_true",
+        help="check each entity against the JSON Schema of its type; report and skip the failing ones",
+    )
+    imp.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="read each chunk's stored versions first and write only the entities that differ",
+    )
+    imp.add_argument(
+        "--follow",
+        type=float,
+        metavar="SECONDS",
+        help="poll SOURCE (file or URL) every SECONDS and upsert only what changed, until interrupted",
+    )
     imp.add_argument("--rounds", type=int, help="with --follow: stop after this many polls")
-    imp.add_argument("--prune", action="store_true",
-                     help="delete the entities of this adapter's types and network that the source no longer has")
+    imp.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the entities of this adapter's types and network that the source no longer has",
+    )
     from conformance.cli import add_subcommand
 
     add_subcommand(sub)

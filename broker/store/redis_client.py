@@ -246,10 +246,15 @@ class Batcher:
                 pipe.execute_command(*args)
             replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed (after the client's retries), or we are cancelled
+            cancelled = isinstance(exc, asyncio.CancelledError)
             for _, future in batch:
-                if not future.done():
+                if future.done():
+                    continue
+                if cancelled:  # the loop is shutting down: so are the callers
+                    future.cancel()
+                else:
                     future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
+            if cancelled:
                 raise
             return
         for (_, future), reply in zip(batch, replies, strict=True):
