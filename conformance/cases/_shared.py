@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
+
+import httpx
 
 from conformance.kit import Kit
 
@@ -50,3 +53,20 @@ def expect_attr_value(k: Kit, entity_id: str, attr: str, expected: Any) -> None:
 
 def expect_no_attr(k: Kit, entity_id: str, attr: str) -> None:
     k.expect(attr not in k.get_entity(entity_id), f"attribute {attr} still present on {entity_id}")
+
+
+def map_path(k: Kit, response: httpx.Response) -> str:
+    """The path (under the API root) of the EntityMap that the NGSILD-EntityMap header names, deleted after the case."""
+    location = unquote(response.headers.get("NGSILD-EntityMap", ""))
+    k.expect("/entityMaps/" in location, f"NGSILD-EntityMap header is {location!r}")
+    path = "/entityMaps/" + location.split("/entityMaps/", 1)[1]
+    k.cleanup(lambda: k.http.delete(path))
+    return path
+
+
+def expect_entity_map(k: Kit, body: Any, entity_ids: set[str]) -> None:
+    """An EntityMap (clause 5.2.39) whose entityMap member holds exactly `entity_ids`."""
+    k.expect(isinstance(body, dict) and body.get("type") == "EntityMap", "the body is not an EntityMap object")
+    k.expect("expiresAt" in body, "the EntityMap has no expiresAt")
+    mapped = body.get("entityMap")
+    k.expect(isinstance(mapped, dict) and set(mapped) == entity_ids, f"entityMap is {mapped!r}")

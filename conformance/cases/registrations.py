@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
-import httpx
-
-from conformance.cases._shared import vehicle
+from conformance.cases._shared import expect_entity_map, map_path, vehicle
 from conformance.kit import JSON, Kit, case
 
 
@@ -96,23 +93,6 @@ def csource_subscription_lifecycle(k: Kit) -> None:
     k.expect_status(k.http.get(f"/csourceSubscriptions/{body['id']}"), 404)
 
 
-def _map_path(k: Kit, response: httpx.Response) -> str:
-    """The path (under the API root) of the EntityMap that the NGSILD-EntityMap header names, deleted after the case."""
-    location = unquote(response.headers.get("NGSILD-EntityMap", ""))
-    k.expect("/entityMaps/" in location, f"NGSILD-EntityMap header is {location!r}")
-    path = "/entityMaps/" + location.split("/entityMaps/", 1)[1]
-    k.cleanup(lambda: k.http.delete(path))
-    return path
-
-
-def _expect_entity_map(k: Kit, body: Any, entity_ids: set[str]) -> None:
-    """An EntityMap (clause 5.2.39) whose entityMap member holds exactly `entity_ids`."""
-    k.expect(isinstance(body, dict) and body.get("type") == "EntityMap", "the body is not an EntityMap object")
-    k.expect("expiresAt" in body, "the EntityMap has no expiresAt")
-    mapped = body.get("entityMap")
-    k.expect(isinstance(mapped, dict) and set(mapped) == entity_ids, f"entityMap is {mapped!r}")
-
-
 @case(
     "6.34",
     "GET /entityMaps with query parameters answers 201 with an EntityMap named in the NGSILD-EntityMap header.",
@@ -124,8 +104,8 @@ def create_entity_map(k: Kit) -> None:
     k.entity(body)
     response = k.http.get("/entityMaps", params={"type": body["type"]})
     k.expect_status(response, 201)
-    path = _map_path(k, response)
-    _expect_entity_map(k, k.json(response), {body["id"]})
+    path = map_path(k, response)
+    expect_entity_map(k, k.json(response), {body["id"]})
     k.expect_status(k.http.get(path), 200)
     k.expect_status(k.http.delete(path), 204)
     k.expect_problem(k.http.get(path), 404, "ResourceNotFound")
@@ -147,8 +127,8 @@ def create_entity_map_by_post(k: Kit) -> None:
     k.entity(fast)
     response = k.post("/entityMaps", {"type": "Query", "entities": [{"type": slow["type"]}], "q": "speed>50"})
     k.expect_status(response, 201)
-    _map_path(k, response)
-    _expect_entity_map(k, k.json(response), {fast["id"]})
+    map_path(k, response)
+    expect_entity_map(k, k.json(response), {fast["id"]})
 
 
 @case(
@@ -163,10 +143,10 @@ def query_entity_map(k: Kit) -> None:
     k.entity(body)
     response = k.http.get("/entities", params={"type": body["type"], "entityMap": "true"})
     k.expect_status(response, 201)
-    path = _map_path(k, response)
+    path = map_path(k, response)
     retrieved = k.http.get(path)
     k.expect_status(retrieved, 200)
-    _expect_entity_map(k, k.json(retrieved), {body["id"]})
+    expect_entity_map(k, k.json(retrieved), {body["id"]})
 
 
 @case(
@@ -182,7 +162,7 @@ def paging_with_entity_map(k: Kit) -> None:
         k.entity(entity)
     first = k.http.get("/entities", params={"type": entity_type, "limit": "2", "entityMap": "true"})
     k.expect_status(first, 201)
-    _map_path(k, first)
+    map_path(k, first)
     k.entity(vehicle(k, entity_type))  # after the map: not part of it
     header = {"NGSILD-EntityMap": first.headers["NGSILD-EntityMap"]}
     second = k.http.get("/entities", params={"type": entity_type, "limit": "2", "offset": "2"}, headers=header)
@@ -218,7 +198,7 @@ def update_entity_map(k: Kit) -> None:
     k.entity(body)
     response = k.http.get("/entityMaps", params={"type": body["type"]})
     k.expect_status(response, 201)
-    path = _map_path(k, response)
+    path = map_path(k, response)
     before = k.json(response).get("expiresAt")
     later = (datetime.now(UTC) + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
     k.expect_status(k.patch(path, {"expiresAt": later}), 204)

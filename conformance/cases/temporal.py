@@ -1,10 +1,11 @@
-"""The temporal API (clauses 5.6.11, 5.6.16, 5.7.3, 5.7.4; HTTP binding 6.18, 6.19, 6.24), an optional feature:
-a broker whose /temporal/entities answers 404/405/501 gets "not implemented" for these cases."""
+"""The temporal API (clauses 5.6.11, 5.6.16, 5.7.3, 5.7.4, 5.14.5; HTTP binding 6.18, 6.19, 6.24, 6.35), an
+optional feature: a broker whose /temporal/entities answers 404/405/501 gets "not implemented" for these cases."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from conformance.cases._shared import expect_entity_map, map_path
 from conformance.kit import Kit, case
 
 TIMES = ("2020-01-01T10:00:00Z", "2020-01-01T11:00:00Z", "2020-01-01T12:00:00Z")
@@ -269,3 +270,60 @@ def retrieve_aggregated_values(k: Kit) -> None:
             f"{method} is {rows!r:.200}, expected [[value, start, end]]",
         )
         k.expect(rows[0][0] == expected, f"{method} is {rows[0][0]!r}, expected {expected}")
+
+
+EVER = {"timerel": "before", "timeAt": "2030-01-01T00:00:00Z"}  # a temporal restriction every instance meets
+
+
+@case(
+    "5.7.4",
+    "A temporal query with q shows, of the attribute q names, only the instances that meet it.",
+    feature="temporal",
+    also=("6.18",),
+)
+def query_temporal_with_q(k: Kit) -> None:
+    body = _create(k)
+    response = k.http.get("/temporal/entities", params={"type": body["type"], "q": "temperature>20", **EVER})
+    k.expect_status(response, 200)
+    found = k.json(response)
+    k.expect(isinstance(found, list) and [e.get("id") for e in found] == [body["id"]], f"got {found!r:.300}")
+    values = sorted(_value(i) for i in _instances(k, found[0], "temperature"))
+    k.expect(values == [21, 22], f"the instances shown for q=temperature>20 are {values}")
+
+
+@case(
+    "6.35",
+    "GET /temporal/entityMaps with temporal query parameters answers 201 with the EntityMap of the matching "
+    "entities, named in the NGSILD-EntityMap header.",
+    feature="temporal",  # and entity maps: "not implemented" when /temporal/entityMaps is missing
+    also=("5.14.5",),
+)
+def create_temporal_entity_map(k: Kit) -> None:
+    body = _create(k)
+    response = k.http.get("/temporal/entityMaps", params={"type": body["type"], **EVER})
+    k.not_implemented_if(response, "entity-maps")
+    k.expect_status(response, 201)
+    path = map_path(k, response)
+    expect_entity_map(k, k.json(response), {body["id"]})
+    k.expect_status(k.http.get(path), 200)
+
+
+@case(
+    "6.35",
+    "POST /temporal/entityMaps with a Query body answers 201 with the EntityMap of the entities that match it.",
+    feature="temporal",  # and entity maps: "not implemented" when /temporal/entityMaps is missing
+    also=("5.14.5",),
+)
+def create_temporal_entity_map_by_post(k: Kit) -> None:
+    warm, cold = _create(k), _temporal_entity(k)
+    cold["type"] = warm["type"]
+    cold["temperature"] = [{"type": "Property", "value": 5, "observedAt": TIMES[0]}]
+    k.expect_status(k.post("/temporal/entities", cold), 201)
+    k.delete_later(f"/temporal/entities/{cold['id']}")
+    k.delete_later(f"/entities/{cold['id']}")
+    query = {"type": "Query", "entities": [{"type": warm["type"]}], "q": "temperature>20", "temporalQ": EVER}
+    response = k.post("/temporal/entityMaps", query)
+    k.not_implemented_if(response, "entity-maps")
+    k.expect_status(response, 201)
+    map_path(k, response)
+    expect_entity_map(k, k.json(response), {warm["id"]})
