@@ -302,7 +302,7 @@ class RedisStore(Store):
         self._global = f"{config.prefix}:{{{config.prefix}-g}}"
         self._r: Any = None
         self._apply: Any = None
-        self._batch: Batcher | None = None  # the hot-path commands of one event-loop turn, sent together
+        self._batch: Batcher | None = None  # one server only: a cluster client routes each command by its keys
         self._pump: Any = None
         self._lease: Any = None
         self._release: Any = None
@@ -328,8 +328,11 @@ class RedisStore(Store):
     async def open(self) -> None:
         if self._r is not None:
             return
-        self._r = cluster_client(self.config) if self.config.cluster else server_client(self.config)
-        self._batch = Batcher(self._r)
+        if self.config.cluster:
+            self._r = cluster_client(self.config)
+        else:
+            self._r = server_client(self.config)
+            self._batch = Batcher(self._r)
         await self._r.ping()
         self._apply = self._r.register_script(_APPLY)
         self._pump = self._r.register_script(_PUMP)
@@ -398,21 +401,18 @@ class RedisStore(Store):
         names = {DEFAULT_TENANT} | {m.decode() for group in members for m in group}
         return sorted(names)
 
-    # -- commands on the hot paths: batched (Batcher, decision record 0081) ---------------------------------------
-    @property
-    def _batcher(self) -> Batcher:
-        if self._batch is None:
-            raise RuntimeError("RedisStore is not open (await store.open() first)")
-        return self._batch
-
+    # -- commands on the hot paths: batched on one server (Batcher) --------------------------------------------
     def _hmget(self, key: str, fields: list[str]) -> Awaitable[list[bytes | None]]:
-        return self._batcher.call("HMGET", key, *fields)
+        if self._batch is not None:
+            return self._batch.call("HMGET", key, *fields)
+        return self._redis.hmget(key, fields)  # type: ignore[no-any-return]
 
     async def _run(self, script: _Script) -> Any:
         """Run an `_APPLY` script. A Redis that lost its scripts (restarted without them) gets it loaded again."""
         keys, args = script.keys.keys, script.argv()
-        with contextlib.suppress(NoScriptError):
-            return await self._batcher.call("EVALSHA", self._apply.sha, len(keys), *keys, *args)
+        if self._batch is not None:
+            with contextlib.suppress(NoScriptError):
+                return await self._batch.call("EVALSHA", self._apply.sha, len(keys), *keys, *args)
         return await self._apply(keys=keys, args=args)
 
     # -- entities --------------------------------------------------------------------------------------------
@@ -449,8 +449,12 @@ class RedisStore(Store):
         first: a write landing between two of these reads leaves a version older than the body, which the commit's
         check then refuses, never a body older than its version."""
         kinds = ("v", "e", "th") if self.history.record else ("v", "e")
-        # One batch: one connection to the node of the shard's slot, on which Redis runs them in this order.
-        return list(await asyncio.gather(*(self._hmget(self._key(shard, k, tenant), ids) for k in kinds)))
+        if self._batch is not None:  # one batch, one connection: Redis runs them in this order
+            return list(await asyncio.gather(*(self._hmget(self._key(shard, k, tenant), ids) for k in kinds)))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for kind in kinds:
+                pipe.hmget(self._key(shard, kind, tenant), ids)
+            return list(await pipe.execute())
 
     async def get(self, tenant: str, ids: Iterable[str]) -> dict[str, Entity]:
         id_list = common.unique_ids(ids)

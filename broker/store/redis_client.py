@@ -213,12 +213,11 @@ def _tls_arguments(config: RedisUrl) -> dict[str, str]:
 
 class Batcher:
     """Auto-pipelining (decision record 0081): the commands that a process's requests issue in one turn of the event
-    loop go to Redis together, as one pipeline on one pooled connection (on a cluster, redis-py's cluster pipeline
-    sends each node its part at once), as ioredis's enableAutoPipelining does. Sent one by one, every command pays
-    a pool checkout, a system call to send and a wake-up to read in the broker, and a read and a write system call
-    in Redis; under load a process has many requests in flight, and a batch shares those costs. Each command keeps
-    its own reply or error: a pipeline is not a transaction, and a command of the batch does not see or affect
-    another's outcome."""
+    loop go to Redis together, as one pipeline on one pooled connection, as ioredis's enableAutoPipelining does.
+    Sent one by one, every command pays a pool checkout, a system call to send and a wake-up to read in the broker,
+    and a read and a write system call in Redis; under load a process has many requests in flight, and a batch
+    shares those costs. Each command keeps its own reply or error: a pipeline is not a transaction, and a command
+    of the batch does not see or affect another's outcome."""
 
     def __init__(self, client: Any) -> None:
         self._client = client

@@ -1,14 +1,11 @@
-"""Auto-pipelining (decision record 0081), on one Redis server and on a Redis Cluster: the commands that concurrent
-requests issue in one turn of the event loop travel together, yet each caller gets its own reply or error, exactly
-as if sent alone."""
+"""Auto-pipelining on one Redis server (decision record 0081): the commands that concurrent requests issue in one
+turn of the event loop travel together, yet each caller gets its own reply or error, exactly as if sent alone."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-import pytest
 import pytest_asyncio
 import redis
 
@@ -16,47 +13,30 @@ from broker.store import open_store
 from broker.store.base import DEFAULT_TENANT, WriteFn, WritePlan
 from broker.store.redis import RedisStore
 from tests.contract.contract_helpers import EX, entity
-from tests.support.redis_servers import RedisClusterServers, RedisServer
+from tests.support.redis_servers import RedisServer
 
 
-@pytest_asyncio.fixture(params=["redis_server", "redis_cluster"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[RedisStore]:
-    servers: RedisServer | RedisClusterServers = request.getfixturevalue(request.param)
-    servers.flush()
-    opened = open_store(servers.url)
+@pytest_asyncio.fixture
+async def store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+    redis_server.flush()
+    opened = open_store(redis_server.url)
     assert isinstance(opened, RedisStore)
     await opened.open()
     yield opened
     await opened.close()
 
 
-def _nodes(store: RedisStore) -> list[tuple[str, int]]:
-    return list(store.config.nodes) if not store.config.cluster else _cluster_nodes(store)
+def _connections_received(server: RedisServer) -> int:
+    with server.client() as client:
+        return int(client.info("stats")["total_connections_received"])
 
 
-def _cluster_nodes(store: RedisStore) -> list[tuple[str, int]]:
-    with redis.RedisCluster(host=store.config.nodes[0][0], port=store.config.nodes[0][1]) as client:
-        return [(node.host, node.port) for node in client.get_primaries()]
-
-
-def _client(store: RedisStore) -> Any:
-    """A synchronous client of the store's Redis (routing each key to its node on a cluster)."""
-    host, port = store.config.nodes[0]
-    return redis.RedisCluster(host=host, port=port) if store.config.cluster else redis.Redis(host=host, port=port)
-
-
-def _connections_received(store: RedisStore) -> int:
-    total = 0
-    for host, port in _nodes(store):
-        with redis.Redis(host=host, port=port) as client:
-            total += int(client.info("stats")["total_connections_received"])
-    return total
-
-
-async def test_concurrent_reads_and_writes_share_a_connection_and_get_their_own_replies(store: RedisStore) -> None:
+async def test_concurrent_reads_and_writes_share_a_connection_and_get_their_own_replies(
+    store: RedisStore, redis_server: RedisServer
+) -> None:
     ids = [f"urn:b:{n}" for n in range(64)]
     await store.write(DEFAULT_TENANT, ids, lambda _: WritePlan({eid: entity(eid, n=0) for eid in ids}))
-    before = _connections_received(store)
+    before = _connections_received(redis_server)
     got = await asyncio.gather(*(store.get(DEFAULT_TENANT, [eid]) for eid in ids))
     assert [list(g) for g in got] == [[eid] for eid in ids]  # each caller its own entity, in its own order
 
@@ -66,17 +46,17 @@ async def test_concurrent_reads_and_writes_share_a_connection_and_get_their_own_
     results = await asyncio.gather(*(store.write(DEFAULT_TENANT, [eid], bump(eid, n)) for n, eid in enumerate(ids)))
     assert results == list(range(64))
     # 64 requests at once, 128 reads and 64 scripts: sent one by one they would have opened dozens of pooled
-    # connections; batched, the pool never needed more than a couple (per node of a cluster).
-    assert _connections_received(store) - before <= 2 * len(_nodes(store))
+    # connections; batched, the pool never needed more than a couple.
+    assert _connections_received(redis_server) - before <= 2
     stored = await store.get(DEFAULT_TENANT, ids)
     assert [stored[eid]["attrs"][EX + "n"][0]["value"] for eid in ids] == list(range(64))
     assert len(await store.changes_since(0, limit=1000)) == 64 + 64
 
 
-async def test_an_error_of_one_command_stays_with_its_caller(store: RedisStore) -> None:
+async def test_an_error_of_one_command_stays_with_its_caller(store: RedisStore, redis_server: RedisServer) -> None:
     await store.write(DEFAULT_TENANT, ["urn:ok"], lambda _: WritePlan({"urn:ok": entity("urn:ok")}))
-    with _client(store) as client:  # a tenant whose entity hash is not a hash: HMGET on it fails
-        client.set(store._key(store.shard_of("broken", "urn:x"), "e", "broken"), "not a hash")
+    with redis_server.client() as client:  # a tenant whose entity hash is not a hash: HMGET on it fails
+        client.set(store._key(0, "e", "broken"), "not a hash")
     store._known_tenants.add("broken")
     broken, fine = await asyncio.gather(
         store.get("broken", ["urn:x"]), store.get(DEFAULT_TENANT, ["urn:ok"]), return_exceptions=True
@@ -85,10 +65,9 @@ async def test_an_error_of_one_command_stays_with_its_caller(store: RedisStore) 
     assert isinstance(fine, dict) and list(fine) == ["urn:ok"]
 
 
-async def test_a_redis_that_lost_its_scripts_gets_them_again(store: RedisStore) -> None:
-    for host, port in _nodes(store):
-        with redis.Redis(host=host, port=port) as client:
-            client.script_flush()  # as a Redis restarted without persistence would be
+async def test_a_redis_that_lost_its_scripts_gets_them_again(store: RedisStore, redis_server: RedisServer) -> None:
+    with redis_server.client() as client:
+        client.script_flush()  # as a Redis restarted without persistence would be
     eid = "urn:noscript"
     await store.write(DEFAULT_TENANT, [eid], lambda _: WritePlan({eid: entity(eid, n=7)}))
     assert (await store.get(DEFAULT_TENANT, [eid]))[eid]["attrs"][EX + "n"][0]["value"] == 7
