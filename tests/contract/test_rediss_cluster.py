@@ -90,12 +90,6 @@ async def test_every_node_is_reached_over_tls_with_hiredis_packing(redis_cluster
             assert client.dbsize() > 0
 
 
-def _with(url: str, option: str, value: str | None) -> str:
-    base, _, query = url.partition("?")
-    kept = [p for p in query.split("&") if not p.startswith(option + "=")]
-    return base + "?" + "&".join(kept + ([f"{option}={value}"] if value is not None else []))
-
-
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
@@ -109,11 +103,11 @@ async def test_tls_cluster_refuses_what_it_cannot_trust(
 ) -> None:
     url = redis_cluster_tls.url
     if change == "untrusted CA":
-        url = _with(url, "tls_ca", str(redis_servers.make_tls_files(tmp_path / "other").ca))
+        url = redis_servers.with_option(url, "tls_ca", str(redis_servers.make_tls_files(tmp_path / "other").ca))
     elif change == "plain text":
         url = "redis+cluster://" + url.partition("://")[2].partition("?")[0]
     else:
-        url = _with(url, "tls_key", str(tmp_path / "nowhere.key"))
+        url = redis_servers.with_option(url, "tls_key", str(tmp_path / "nowhere.key"))
     store = open_store(url)
     try:
         with pytest.raises(error, match=message):

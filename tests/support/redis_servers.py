@@ -253,3 +253,10 @@ def _wait_for_cluster(nodes: list[RedisServer], timeout: float) -> None:
             return
         time.sleep(0.1)
     pytest.fail(f"the Redis Cluster on {[n.port for n in nodes]} did not become ok within {timeout} s")
+
+
+def with_option(url: str, option: str, value: str | None) -> str:
+    """`url` with its query option `option` set to `value` (removed when None): the TLS files of a test's URL."""
+    base, _, query = url.partition("?")
+    kept = [p for p in query.split("&") if p and not p.startswith(option + "=")]
+    return base + "?" + "&".join(kept + ([f"{option}={value}"] if value is not None else []))
