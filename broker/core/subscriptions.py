@@ -76,6 +76,8 @@ _TOP: Final = frozenset(
         "jsonldContext",
         "expandValues",
         "jsonKeys",
+        "localOnly",
+        "splitEntities",
     }
 )
 # Members the broker maintains: a client may send them back (a retrieved document), they are ignored.
@@ -300,8 +302,13 @@ def _check_shape(doc: dict[str, Any]) -> None:
         doc["entities"] = _list(doc["entities"], "entities", _entity_selector)
     if "watchedAttributes" in doc:
         _list(doc["watchedAttributes"], "watchedAttributes", _name)
-    if "entities" not in doc and "watchedAttributes" not in doc:
-        raise _fail("a subscription needs entities or watchedAttributes (or both)")
+    for key in ("localOnly", "splitEntities"):
+        if key in doc:
+            _bool(doc[key], key)
+    # Without context sources every subscription is local: localOnly=true changes nothing but what it allows.
+    local = doc.get("localOnly") is True
+    if "entities" not in doc and "watchedAttributes" not in doc and not local:
+        raise _fail("a subscription needs entities or watchedAttributes (or both), unless localOnly is true")
     if "notificationTrigger" in doc:
         _list(doc["notificationTrigger"], "notificationTrigger", _trigger)
     for key in ("expandValues", "jsonKeys"):
@@ -318,8 +325,8 @@ def _check_shape(doc: dict[str, Any]) -> None:
         for excluded in ("watchedAttributes", "throttling"):
             if excluded in doc:
                 raise _fail(f"timeInterval and {excluded} cannot be used together (clause 5.2.12)")
-        if "entities" not in doc:
-            raise _fail("a periodic subscription (timeInterval) needs entities")
+        if "entities" not in doc and not local:
+            raise _fail("a periodic subscription (timeInterval) needs entities, unless localOnly is true")
     if "expiresAt" in doc:
         check_datetime(doc["expiresAt"], "expiresAt")
     if "jsonldContext" in doc:
@@ -555,6 +562,12 @@ def merge_fragment(current: Mapping[str, Any], fragment: Any) -> dict[str, Any]:
         raise BadRequestData("the subscription fragment must be a non-empty JSON object")
     if fragment.get("id", current["id"]) != current["id"]:
         raise BadRequestData("the id of a subscription cannot be changed")
+    expires = fragment.get("expiresAt")
+    if expires is not None and expires != NULL_URI:
+        # Clause 5.8.2.4: an expiresAt in the past is refused, whatever isActive says (decision record 0131).
+        check_datetime(expires, "expiresAt")
+        if _utc(expires) <= now_iso():
+            raise BadRequestData("expiresAt is in the past")
     out = _merged(without_internal(current), fragment)
     if isinstance(fragment.get("notification"), dict) and isinstance(current.get("notification"), dict):
         note = _merged(current["notification"], fragment["notification"])
@@ -644,7 +657,8 @@ def retrieval_form(record: SubscriptionRecord, source: TermMap, target: TermMap,
     if not sys_attrs:
         out.pop("createdAt", None)
         out.pop("modifiedAt", None)
+    # isActive is a client member (Table 5.2.12-1, 0..1, "true by default"): shown as written, never added; the
+    # broker adds only the read-only members of Table 5.2.12-2 (decision record 0130).
     out["status"] = status_of(record.body, now_iso())
-    out.setdefault("isActive", True)
     out["notification"] = {**out["notification"], **{k: record.state[k] for k in STATE_MEMBERS if k in record.state}}
     return out

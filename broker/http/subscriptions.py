@@ -42,6 +42,11 @@ def _sys_attrs(request: Request) -> bool:
     return "sysAttrs" in P.options(request, frozenset({"sysAttrs"}))
 
 
+#: Query Subscriptions also takes options=count, the form of the NGSI-LD versions before count=true (V1.3 to
+#: V1.5, and what clients written for other brokers send); both ask for NGSILD-Results-Count (record 0133).
+_QUERY_OPTIONS = frozenset({"sysAttrs", "count"})
+
+
 async def create_subscription(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset())
@@ -60,9 +65,10 @@ async def query_subscriptions(request: Request) -> Response:
     paging = P.paging(request)
     state.queries.check_paging(paging)
     records, count = await state.subscriptions.query(_caller(request), paging)
-    sys_attrs = _sys_attrs(request)
-    body = [await _shown(state, r, tm, sys_attrs) for r in records]
-    headers = {"NGSILD-Results-Count": str(count)} if P.flag(request, "count") else {}
+    options = P.options(request, _QUERY_OPTIONS)
+    body = [await _shown(state, r, tm, "sysAttrs" in options) for r in records]
+    counted = P.flag(request, "count") or "count" in options
+    headers = {"NGSILD-Results-Count": str(count)} if counted else {}
     response = ld_response(request, body, tm, media, headers=headers)
     for link in page_links(request, paging, paging.offset + paging.limit < count, media):
         response.headers.append("Link", link)

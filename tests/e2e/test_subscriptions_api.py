@@ -51,7 +51,8 @@ def test_create_retrieve_update_delete(http: httpx.Client) -> None:
     got = http.get(location, headers=h)
     assert got.status_code == 200 and CORE in got.headers["link"]
     doc = got.json()
-    assert doc["id"] == sub_id and doc["status"] == "active" and doc["isActive"] is True
+    # isActive is shown only when the client wrote it (Table 5.2.12-1: 0..1, true by default; record 0130).
+    assert doc["id"] == sub_id and doc["status"] == "active" and "isActive" not in doc
     assert doc["entities"] == [{"type": "Vehicle"}] and doc["q"] == "speed>50"
     assert doc["notification"]["endpoint"]["uri"] == "http://127.0.0.1:9/notify"
     assert "createdAt" not in doc
@@ -62,7 +63,7 @@ def test_create_retrieve_update_delete(http: httpx.Client) -> None:
     )
     assert r.status_code == 204, r.text
     doc = http.get(location, headers=h).json()
-    assert doc["q"] == "speed>70" and doc["status"] == "paused"
+    assert doc["q"] == "speed>70" and doc["status"] == "paused" and doc["isActive"] is False
     assert doc["notification"]["format"] == "concise" and doc["notification"]["attributes"] == ["speed"]
 
     assert http.delete(location, headers=h).status_code == 204
@@ -106,6 +107,10 @@ def test_bad_subscriptions_are_refused_and_create_nothing(http: httpx.Client) ->
         r = http.post(BASE, json=body, headers=h)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["type"] == ERR + "BadRequestData", body
+    no_selection = {k: v for k, v in subscription().items() if k not in ("entities", "watchedAttributes")}
+    for body in (no_selection, {**no_selection, "localOnly": False}):
+        r = http.post(BASE, json=body, headers=h)
+        assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData", body
     r = http.post(BASE, json=subscription(csf="a==1"), headers=h)
     assert r.status_code == 422 and r.json()["type"] == ERR + "OperationNotSupported"
     assert http.get(BASE, headers=h).json() == []
@@ -120,10 +125,27 @@ def test_invalid_patch_changes_nothing(http: httpx.Client) -> None:
         {"bogus": 1},
         {"notification": {"endpoint": {"uri": "gopher://x"}}},
         {"id": "urn:x:y"},
+        {"expiresAt": "2001-01-01T00:00:00Z"},  # clause 5.8.2.4: in the past, whatever isActive says
+        {"expiresAt": "2001-01-01T00:00:00Z", "isActive": True},
+        {"expiresAt": "tomorrow"},
+        {"localOnly": "yes"},
     ):
         r = http.patch(location, json=fragment, headers=h)
         assert r.status_code == 400, (fragment, r.text)
     assert http.get(location, headers=h).json() == before
+
+
+def test_future_expiry_update_and_local_only(http: httpx.Client) -> None:
+    """An expiresAt in the future is taken (clause 5.8.2.4); localOnly=true allows neither entities nor
+    watchedAttributes (clause 5.2.12), every entity is then subscribed."""
+    h = tenant()
+    location = create(http, subscription(), h)
+    assert http.patch(location, json={"expiresAt": "2999-01-01T00:00:00Z"}, headers=h).status_code == 204
+    doc = http.get(location, headers=h).json()
+    assert doc["expiresAt"] == "2999-01-01T00:00:00Z" and doc["status"] == "active"
+    body = {k: v for k, v in subscription().items() if k not in ("entities", "watchedAttributes")}
+    local = http.get(create(http, {**body, "localOnly": True}, h), headers=h).json()
+    assert local["localOnly"] is True and "entities" not in local and "watchedAttributes" not in local
 
 
 def test_query_pages_with_count_and_links(http: httpx.Client) -> None:
@@ -139,6 +161,11 @@ def test_query_pages_with_count_and_links(http: httpx.Client) -> None:
     assert [s["id"] for s in http.get(BASE, headers=h).json()] == ids
     assert http.get(BASE, params={"limit": 100000}, headers=h).status_code == 403
     assert http.get(BASE, params={"bogus": 1}, headers=h).status_code == 400
+    # options=count, the older form clients of other brokers send, counts too (record 0133).
+    counted = http.get(BASE, params={"limit": 1, "options": "count"}, headers=h)
+    assert counted.status_code == 200 and counted.headers["NGSILD-Results-Count"] == "5"
+    assert "NGSILD-Results-Count" not in http.get(BASE, params={"limit": 1}, headers=h).headers
+    assert http.get(BASE, params={"options": "keyValues"}, headers=h).status_code == 400
 
 
 def test_terms_follow_the_request_context(http: httpx.Client, context_server: str) -> None:
