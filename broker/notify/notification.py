@@ -84,11 +84,12 @@ def _data(
 ) -> dict[str, Any]:
     if change.after is None:
         assert change.before is not None
-        # A deleted entity is reported by its id, type and the time of deletion.
-        return {"id": change.entity_id, "type": compact_types(change.before["type"], tm), "deletedAt": change.at}
+        return _deleted_entity(sub, change.entity_id, change.before, change.at, tm)
     doc = render_entity(sub, tm, change.after, linked)
+    before_attrs = change.before.get("attrs", {}) if change.before is not None else {}
     for iri in sorted(deleted):
-        doc[tm.compact_iri(iri)] = _deleted_attribute(sub.view.format, change.at)
+        instances = dataset_instances({"attrs": {iri: before_attrs.get(iri, [])}}, sub.dataset_ids)["attrs"]
+        doc[tm.compact_iri(iri)] = deleted_attribute(sub, instances.get(iri, []), change.at)
     if sub.show_changes and change.before is not None and sub.view.format != "simplified":
         normalized = replace(sub.view, format="normalized", lang=None)
         _add_previous(doc, render(dataset_instances(change.before, sub.dataset_ids), tm, normalized))
@@ -146,10 +147,45 @@ def dataset_instances(entity: Entity, dataset_ids: frozenset[str | None] | None)
     return {**entity, "attrs": attrs}
 
 
-def _deleted_attribute(fmt: str, at: str) -> Any:
-    """A deleted attribute reads as an NGSI-LD Null with its deletedAt (clause 4.5.12)."""
-    if fmt == "simplified":
+def _deleted_entity(sub: Compiled, entity_id: str, before: Entity, at: str, tm: TermMap) -> dict[str, Any]:
+    """Clause 5.8.6: a deleted entity is reported by its id, type and deletedAt; with sysAttrs also its createdAt
+    and modifiedAt."""
+    out: dict[str, Any] = {"id": entity_id, "type": compact_types(before["type"], tm)}
+    if sub.view.sys_attrs:
+        out.update({k: before[k] for k in ("createdAt", "modifiedAt") if k in before})
+    out["deletedAt"] = at
+    return out
+
+
+def deleted_attribute(sub: Compiled, instances: list[dict[str, Any]], at: str) -> Any:
+    """Clause 5.8.6: a deleted attribute is its name with the value "urn:ngsi-ld:null", unless more is needed: a
+    datasetId, the system attributes (sysAttrs, with deletedAt) or the previous content (showChanges). Then each
+    instance is an object of the attribute's own type whose value, object or (LanguageProperty) languageMap
+    {"@none": null} is the NGSI-LD Null (decision record 0134). The simplified format always shows the bare Null."""
+    fmt = sub.view.format
+    detailed = sub.view.sys_attrs or sub.show_changes or any("datasetId" in i for i in instances)
+    if fmt == "simplified" or not detailed or not instances:
         return NULL_URI
-    if fmt == "concise":
-        return {"value": NULL_URI, "deletedAt": at}
-    return {"type": "Property", "value": NULL_URI, "deletedAt": at}
+    shown = [_deleted_instance(inst, fmt, sub.view.sys_attrs, at) for inst in instances]
+    return shown[0] if len(shown) == 1 else shown
+
+
+def _deleted_instance(inst: dict[str, Any], fmt: str, sys_attrs: bool, at: str) -> dict[str, Any]:
+    kind = str(inst.get("type", "Property"))
+    member = CONTENT_MEMBER.get(kind, "value")
+    out: dict[str, Any] = {} if fmt == "concise" else {"type": kind}
+    out[member] = _NULL_CONTENT.get(member, NULL_URI)
+    if "datasetId" in inst:
+        out["datasetId"] = inst["datasetId"]
+    if sys_attrs:
+        out.update({k: inst[k] for k in ("createdAt", "modifiedAt") if k in inst})
+        out["deletedAt"] = at
+    return out
+
+
+#: The NGSI-LD Null of each content member that is not a plain value (clause 4.5.12 and 5.8.6).
+_NULL_CONTENT: dict[str, Any] = {
+    "languageMap": {"@none": NULL_URI},
+    "valueList": [NULL_URI],
+    "objectList": [{"object": NULL_URI}],
+}

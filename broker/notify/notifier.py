@@ -381,7 +381,10 @@ def _job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
     reason = trigger_reason(sub, change, triggers)
     if reason is None:
         return None
-    deleted = triggers.get("attributeDeleted", frozenset()) if "attributeDeleted" in sub.triggers else frozenset()
+    # entityUpdated is attributeCreated, attributeUpdated and attributeDeleted together (clause 5.2.12): its
+    # notifications show the deleted attributes too.
+    shows_deletions = not sub.triggers.isdisjoint({"attributeDeleted", "entityUpdated"})
+    deleted = triggers.get("attributeDeleted", frozenset()) if shows_deletions else frozenset()
     if sub.watched is not None:
         deleted &= sub.watched
     return Job(sub, tm, change, reason, frozenset(deleted))

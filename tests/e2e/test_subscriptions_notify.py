@@ -383,7 +383,8 @@ def test_show_changes_carries_previous_values(http: httpx.Client, receiver: Rece
     assert updated["speed"]["value"] == 20 and updated["speed"]["previousValue"] == 10
     assert updated["owner"]["previousObject"] == "urn:ngsi-ld:Person:a"
     assert updated["name"]["previousLanguageMap"] == {"en": "bus"}
-    assert deleted["owner"]["value"] == "urn:ngsi-ld:null"
+    # Clause 5.8.6: with showChanges the deleted Relationship stays a Relationship whose object is the Null.
+    assert deleted["owner"]["type"] == "Relationship" and deleted["owner"]["object"] == "urn:ngsi-ld:null"
     assert deleted["owner"]["previousObject"] == "urn:ngsi-ld:Person:b"
     assert "previousValue" not in deleted["speed"]  # unchanged by that write
     concise_update = receiver.wait_for(concise, 2)[1].body["data"][0]

@@ -133,13 +133,73 @@ def test_notification_body_and_deterministic_id() -> None:
 
 
 def test_notification_of_deleted_entity_and_attribute() -> None:
+    """Clause 5.8.6: a deleted attribute is only its name and "urn:ngsi-ld:null" unless more is needed (the old
+    reading, an object with deletedAt always, was corrected)."""
     sub = compiled()
     gone = build(sub, [(change(entity(speed=1), None), frozenset())], "entityDeleted", CORE, AT)
     assert gone["data"] == [{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "deletedAt": AT}]
+    with_sys = build(
+        compiled(notification={"endpoint": {"uri": "http://127.0.0.1:9/n"}, "sysAttrs": True}),
+        [(change(entity(speed=1), None), frozenset())],
+        "entityDeleted",
+        CORE,
+        AT,
+    )
+    assert with_sys["data"] == [
+        {"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "createdAt": AT, "modifiedAt": AT, "deletedAt": AT}
+    ]
     less = build(
         sub, [(change(entity(speed=1, fuel=2), entity(speed=1)), frozenset({V + "fuel"}))], "attributeDeleted", CORE, AT
     )
-    assert less["data"][0]["fuel"] == {"type": "Property", "value": "urn:ngsi-ld:null", "deletedAt": AT}
+    assert less["data"][0]["fuel"] == "urn:ngsi-ld:null"
+
+
+def _deleted(before: Entity, name: str, **notification: Any) -> Any:
+    sub = compiled(notification={"endpoint": {"uri": "http://127.0.0.1:9/n"}, **notification})
+    after = {**before, "attrs": {k: v for k, v in before["attrs"].items() if k != V + name}}
+    body = build(sub, [(change(before, after), frozenset({V + name}))], "attributeDeleted", CORE, AT)
+    return body["data"][0][name]
+
+
+def test_deleted_attribute_keeps_its_type_when_more_is_needed() -> None:
+    """With sysAttrs, showChanges or a datasetId the deleted attribute is an object of its own type: a Relationship
+    with object null, a LanguageProperty with languageMap {"@none": null} (clause 5.8.6)."""
+    e = entity(speed=1)
+    e["attrs"][V + "owner"] = [{"type": "Relationship", "object": "urn:ngsi-ld:Person:1", "createdAt": AT}]
+    e["attrs"][V + "name"] = [{"type": "LanguageProperty", "languageMap": {"en": "bus"}}]
+    e["attrs"][V + "fuel"] = [{"type": "Property", "value": 3, "datasetId": "urn:ngsi-ld:Dataset:a"}]
+    assert _deleted(e, "owner") == "urn:ngsi-ld:null"
+    assert _deleted(e, "name") == "urn:ngsi-ld:null"
+    assert _deleted(e, "owner", sysAttrs=True) == {
+        "type": "Relationship",
+        "object": "urn:ngsi-ld:null",
+        "createdAt": AT,
+        "deletedAt": AT,
+    }
+    assert _deleted(e, "name", showChanges=True) == {
+        "type": "LanguageProperty",
+        "languageMap": {"@none": "urn:ngsi-ld:null"},
+        "previousLanguageMap": {"en": "bus"},
+    }
+    assert _deleted(e, "owner", showChanges=True)["previousObject"] == "urn:ngsi-ld:Person:1"
+    assert _deleted(e, "fuel") == {
+        "type": "Property",
+        "value": "urn:ngsi-ld:null",
+        "datasetId": "urn:ngsi-ld:Dataset:a",
+    }
+    assert _deleted(e, "fuel", format="concise") == {"value": "urn:ngsi-ld:null", "datasetId": "urn:ngsi-ld:Dataset:a"}
+    assert _deleted(e, "owner", format="keyValues", sysAttrs=True) == "urn:ngsi-ld:null"
+
+
+def test_entity_updated_trigger_shows_deleted_attributes() -> None:
+    """entityUpdated covers attributeDeleted (clause 5.2.12), so its notification names the deleted attribute."""
+    from broker.notify.notifier import _job
+
+    before, after = entity(speed=1, fuel=2), entity(speed=1)
+    for triggers in (["entityUpdated"], ["attributeDeleted"]):
+        job = _job(compiled(notificationTrigger=triggers), CORE, change(before, after), AT)
+        assert job is not None and job.deleted == {V + "fuel"}, triggers
+    assert _job(compiled(), CORE, change(before, after), AT) is None  # the default triggers do not include it
 
 
 def test_dataset_ids_select_the_instances_shown() -> None:
