@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from broker.core.contexts import CONTEXTS_PATH
 from broker.http import contexts, discovery, entities, entity_maps, info, openapi, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
-from broker.http.paths import EncodedSlashes
+from broker.http.paths import EncodedSlashes, TrailingSlash
 from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
 from broker.notify.delivery import RetryPolicy
@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        middleware=[Middleware(EncodedSlashes)],  # ids and names that are IRIs with '/' (broker/http/paths.py)
+        # ids and names that are IRIs with '/', and the spec's resource paths with their trailing '/' (paths.py)
+        middleware=[Middleware(EncodedSlashes), Middleware(TrailingSlash, routes=routes)],
     )
 
 

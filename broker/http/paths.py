@@ -11,9 +11,11 @@ touched, and then holds neither `%2F` nor `%25`, so the convertors restore nothi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote, unquote
 
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -67,3 +69,40 @@ class EncodedSlashes:
         if raw and b"%2" in raw and (b"%2F" in raw or b"%2f" in raw or b"%25" in raw):
             scope = {**scope, "path": segment_path(raw.split(b"?", 1)[0])}
         await self.app(scope, receive, send)
+
+
+class TrailingSlash:
+    """ASGI middleware: a path with a trailing '/' is served as the same path without it when a route takes that.
+
+    The specification names its resources with the slash (clause 6.4.2: "Resource URI: /entities/", likewise
+    /subscriptions/, /entityOperations/create/ ...), and clients send it so: ngsildclient POSTs to `/entities/`.
+    Starlette would answer 307 Temporary Redirect to the path without it, which a client that does not follow
+    redirects (httpx's default) takes for a failure, and which costs every other client a second request. Left
+    alone: a path whose '/' belongs to a `rest` parameter (a type or attribute IRI may end with '/'), and one whose
+    method the path without the slash does not take (PATCH /entities/ is a merge with an empty id, not a 405)."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["path"]) > 1 and scope["path"].endswith("/"):
+            scope = self._routed(scope)
+        await self.app(scope, receive, send)
+
+    def _routed(self, scope: Scope) -> Scope:
+        stripped = {**scope, "path": scope["path"].rstrip("/") or "/"}
+        if not any(route.matches(stripped)[0] == Match.FULL for route in self.routes):
+            return scope
+        if any(self._slash_in_rest(route, scope) for route in self.routes):
+            return scope
+        return stripped
+
+    @staticmethod
+    def _slash_in_rest(route: BaseRoute, scope: Scope) -> bool:
+        match, child = route.matches(scope)
+        if match != Match.FULL:
+            return False
+        convertors: dict[str, Convertor[object]] = getattr(route, "param_convertors", {})
+        params = child.get("path_params", {})
+        return any(isinstance(c, RestConvertor) and params.get(name) for name, c in convertors.items())
