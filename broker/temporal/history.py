@@ -12,7 +12,7 @@ import itertools
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from broker.core.model import CONTENT_MEMBER, NULL_URI, Entity, Instance
 from broker.store.base import HistoryPolicy, InstanceQuery, TemporalInstance
@@ -66,10 +66,27 @@ def instances_of_change(
     return out
 
 
+#: The NGSI-LD Null each kind of attribute is recorded with when deleted: a LanguageProperty's languageMap is
+#: {"@none": "urn:ngsi-ld:null"} (clause 4.6.5), a ListProperty's valueList and a ListRelationship's objectList an
+#: array of one NGSI-LD Null (4.5.21.2, 4.5.22.2), any other content the URI itself (4.5.7, 4.5.8).
+_NULL_CONTENT: Final[dict[str, Any]] = {
+    "LanguageProperty": {"@none": NULL_URI},
+    "ListProperty": [NULL_URI],
+    "ListRelationship": [NULL_URI],
+}
+
+
+def null_content(kind: str) -> Any:
+    """The content of a deletion instance of an attribute of type `kind` (decision record 0120)."""
+    value = _NULL_CONTENT.get(kind, NULL_URI)
+    return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+
+
 def deleted(inst: Instance, at: str) -> Instance:
-    """The instance that records the deletion of `inst`: same type and datasetId, content urn:ngsi-ld:null."""
+    """The instance that records the deletion of `inst`: same type and datasetId, content the NGSI-LD Null of its
+    type, deletedAt set (clauses 4.5.7, 4.5.8)."""
     kind = str(inst.get("type", "Property"))
-    out: Instance = {"type": kind, CONTENT_MEMBER.get(kind, "value"): NULL_URI}
+    out: Instance = {"type": kind, CONTENT_MEMBER.get(kind, "value"): null_content(kind)}
     if "datasetId" in inst:
         out["datasetId"] = inst["datasetId"]
     out["createdAt"] = inst.get("createdAt", at)

@@ -82,6 +82,31 @@ async def test_deleting_an_entity_records_deletions_or_drops_history(store: Stor
     assert [r.id for r in await store.temporal_entities(DEFAULT_TENANT, EntityFilter())] == [A]
 
 
+_KINDS: list[tuple[str, str, Any, Any]] = [
+    ("Property", "value", 1, "urn:ngsi-ld:null"),
+    ("Relationship", "object", "urn:ngsi-ld:Sensor:X", "urn:ngsi-ld:null"),
+    ("LanguageProperty", "languageMap", {"en": "on"}, {"@none": "urn:ngsi-ld:null"}),
+    ("ListProperty", "valueList", [1, 2], ["urn:ngsi-ld:null"]),
+    ("ListRelationship", "objectList", [{"object": "urn:ngsi-ld:Sensor:X"}], ["urn:ngsi-ld:null"]),
+    ("JsonProperty", "json", {"a": 1}, "urn:ngsi-ld:null"),
+    ("VocabProperty", "vocab", EX + "on", "urn:ngsi-ld:null"),
+]
+
+
+async def test_a_deleted_attribute_is_recorded_with_the_null_of_its_type(store: Store) -> None:
+    """Clauses 4.5.7, 4.5.8, 4.6.5, 4.5.21.2, 4.5.22.2: the deletion instance keeps the attribute's type and has the
+    NGSI-LD Null that type encodes a deletion with, and deletedAt."""
+    live = entity(A)
+    live["attrs"] = {EX + kind: [{"type": kind, member: content}] for kind, member, content, _ in _KINDS}
+    await store.write(DEFAULT_TENANT, [A], put(live), create_tenant=True)
+    await store.write(DEFAULT_TENANT, [A], delete(A))
+    history = (await read(store))[A]
+    for kind, member, _, null in _KINDS:
+        last = history[EX + kind][-1].body
+        assert (last["type"], last[member]) == (kind, null), kind
+        assert "deletedAt" in last, kind
+
+
 async def test_history_off_records_nothing(store: Store) -> None:
     store.history = HistoryPolicy(record=False)
     try:
