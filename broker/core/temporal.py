@@ -42,7 +42,7 @@ from broker.store.base import (
 )
 from broker.temporal import aggregate as agg
 from broker.temporal.history import make_instance, sort_time
-from broker.temporal.times import Duration, from_micros, to_micros
+from broker.temporal.times import Duration, display_instant, to_micros
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
@@ -196,31 +196,31 @@ class Temporal:
     async def modify_instance(
         self, caller: Caller, tm: TermMap, entity_id: str, attr: str, instance_id: str, body: Any
     ) -> None:
-        """Modify Attribute instance in Temporal Evolution of an Entity (5.6.14): the body holds the attribute
-        with the one instance that replaces it (the instance id stays)."""
+        """Modify Attribute instance in Temporal Evolution of an Entity (5.6.14): the body, an EntityTemporal
+        Fragment, holds the attribute with the one instance that replaces it (the instance id stays). The target
+        is looked up first (5.6.14.4: an unknown entity, attribute or instance is ResourceNotFound), then the
+        fragment is read (decision record 0123)."""
         check_uri(entity_id, "entity id")
         check_uri(instance_id, "instance id")
-        if not isinstance(body, dict):
-            raise BadRequestData("the body must be a JSON object with the attribute to modify")
-        names = [k for k in body if k != "@context"]
-        if len(names) != 1 or tm.expand_term(names[0]) != attr:
-            raise BadRequestData(f"the body must hold exactly the attribute {tm.compact_iri(attr)}")
-        raw = body[names[0]]
-        if isinstance(raw, list):
-            if len(raw) != 1:
-                raise BadRequestData("the body must hold exactly one instance")
-            raw = raw[0]
-        _, _, instances = _temporal_fragment({"id": entity_id, names[0]: raw}, tm, require_type=False)
         await self._require_entity(caller, entity_id)
         current = await self.store.temporal_instances(caller.tenant, [entity_id], InstanceQuery(frozenset({attr})))
-        old = next((i for i in current.get(entity_id, {}).get(attr, []) if i.instance_id == instance_id), None)
+        history = current.get(entity_id, {}).get(attr)
+        if not history:
+            raise ResourceNotFound(f"entity {entity_id} has no history of attribute {tm.compact_iri(attr)}")
+        old = next((i for i in history if i.instance_id == instance_id), None)
         if old is None:
-            raise ResourceNotFound(f"no instance {instance_id} of attribute {attr} in entity {entity_id}")
+            raise ResourceNotFound(
+                f"no instance {instance_id} of attribute {tm.compact_iri(attr)} in entity {entity_id}"
+            )
+        name, raw = _instance_of_fragment(body, tm, entity_id, attr)
+        _, _, instances = _temporal_fragment({"id": entity_id, name: raw}, tm, require_type=False)
         new_body = {**instances[0].body, "createdAt": old.body.get("createdAt", now_iso()), "modifiedAt": now_iso()}
         if not await self.store.temporal_replace_instance(
             caller.tenant, entity_id, TemporalInstance(attr, instance_id, new_body)
         ):
-            raise ResourceNotFound(f"no instance {instance_id} of attribute {attr} in entity {entity_id}")
+            raise ResourceNotFound(
+                f"no instance {instance_id} of attribute {tm.compact_iri(attr)} in entity {entity_id}"
+            )
 
     async def delete_instance(self, caller: Caller, entity_id: str, attr: str, instance_id: str) -> None:
         """Delete Attribute instance from Temporal Evolution of an Entity (5.6.15)."""
@@ -595,11 +595,13 @@ def _cut(found: list[TemporalEntity], limit: int, view: TemporalView) -> Partial
                 entity.attrs[attr] = kept
             else:
                 del entity.attrs[attr]
+    # The range is that of the instances enclosed (RFC 7233 clause 4.2: both ends included): backwards from the
+    # newest to the oldest returned, forwards from the oldest to the newest returned (decision record 0121).
     if backwards:
         newest = max(times) if times else cut
-        return Partial(from_micros(newest), from_micros(cut), view.last_n)
+        return Partial(display_instant(newest), display_instant(cut), view.last_n)
     oldest = min(times) if times else cut
-    return Partial(from_micros(oldest), from_micros(cut), None)
+    return Partial(display_instant(oldest), display_instant(max(times) if times else cut), None)
 
 
 # -- input ---------------------------------------------------------------------------------------------------------
@@ -641,6 +643,25 @@ def _temporal_fragment(
             inst["createdAt"] = inst["modifiedAt"] = now
             instances.append(make_instance(iri, inst))
     return entity_id, head, instances
+
+
+def _instance_of_fragment(body: Any, tm: TermMap, entity_id: str, attr: str) -> tuple[str, Any]:
+    """The one instance of `attr` in the EntityTemporal Fragment of a Modify Attribute instance (5.6.14.3: "including
+    only the new Attribute instance, contained by an Array of exactly one item"; a bare object is taken as that one
+    item). The fragment may repeat the entity's id (it must be the URL's) and type."""
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a JSON object with the attribute to modify")
+    if "id" in body and body["id"] != entity_id:
+        raise BadRequestData("the id in the body differs from the id in the URL")
+    names = [k for k in body if k not in ("@context", "id", "type")]
+    if len(names) != 1 or tm.expand_term(names[0]) != attr:
+        raise BadRequestData(f"the body must hold exactly the attribute {tm.compact_iri(attr)}, with its new instance")
+    raw = body[names[0]]
+    if isinstance(raw, list):
+        if len(raw) != 1:
+            raise BadRequestData("the body must hold exactly one instance")
+        raw = raw[0]
+    return names[0], raw
 
 
 def _temporal_instance(raw: Any, name: str) -> Instance:

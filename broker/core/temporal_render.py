@@ -95,6 +95,9 @@ def _simplified(value: Any, prop: str) -> Any:
         pairs = []
         for inst in instances:
             item = inst.get(content)
+            if kind == "ListRelationship" and isinstance(item, list):
+                # 4.5.9: "an ordered array of Relationship objects (URIs)", the URIs themselves
+                item = [i.get("object") if isinstance(i, dict) else i for i in item]
             stamp = inst.get(prop) or inst.get("deletedAt") or inst.get("modifiedAt")
             pairs.append([{wrapper: item} if wrapper else item, stamp])
         shown: dict[str, Any] = {"type": kind, member: pairs}

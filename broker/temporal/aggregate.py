@@ -19,7 +19,7 @@ import orjson
 
 from broker.core.model import CONTENT_MEMBER
 from broker.store.base import TemporalInstance
-from broker.temporal.times import Duration, from_micros, micros_or_none
+from broker.temporal.times import Duration, display_instant, micros_or_none
 
 METHODS: Final = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,7 +70,7 @@ class Periods:
                 end = min(end, self.end)
         # A period that would end after year 9999 (the last instant, a long aggrPeriodDuration) ends at the last
         # instant a DateTime can write.
-        return from_micros(start), from_micros(min(end, _LAST))
+        return display_instant(start), display_instant(min(end, _LAST))
 
 
 def _to_datetime(micros: int) -> datetime:
@@ -138,7 +138,7 @@ def apply(method: str, values: list[Any]) -> Any:
     if method == "avg" and values and all(isinstance(v, str) for v in values):
         times = [micros_or_none(v) for v in values]
         if all(t is not None for t in times):
-            return from_micros(round(sum(t or 0 for t in times) / len(times)))
+            return display_instant(round(sum(t or 0 for t in times) / len(times)))
     return None
 
 

@@ -65,6 +65,16 @@ def from_micros(micros: int) -> str:
     )
 
 
+def display_instant(micros: int) -> str:
+    """An instant the broker computed (an aggregation period's bounds, a Content-Range end) written as clients
+    write DateTimes: without a fraction when it is whole seconds ("2018-08-01T12:04:00Z", as annex C.5.14 shows),
+    else with the digits the fraction needs (decision record 0122)."""
+    text = from_micros(micros)
+    head, _, fraction = text[:-1].partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{head}.{fraction}Z" if fraction else f"{head}Z"
+
+
 def _from_micros_datetime(micros: int) -> str:
     value = _EPOCH + timedelta(microseconds=micros)
     # %Y does not pad years before 1000 on every platform (glibc writes "1-01-01"): the year is written here

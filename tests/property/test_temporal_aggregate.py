@@ -21,7 +21,7 @@ from broker.store.base import Store
 from broker.store.memory import MemoryStore
 from broker.store.sqlite import SqliteStore
 from broker.temporal.history import make_instance
-from broker.temporal.times import Duration, from_micros, to_micros
+from broker.temporal.times import Duration, display_instant, from_micros, to_micros
 
 ATTR = "https://example.org/load"
 ORIGIN = to_micros("2026-01-01T00:00:00Z")
@@ -69,7 +69,7 @@ def direct(data: list[tuple[int, float]], period: int, method: str) -> list[tupl
             "sumsq": math.fsum(x * x for x in xs),
         }[method]
         end = min(ORIGIN + (k + 1) * period, ORIGIN + RANGE)  # the last period ends with the query's range
-        out.append((value, from_micros(ORIGIN + k * period), from_micros(end)))
+        out.append((value, display_instant(ORIGIN + k * period), display_instant(end)))
     return out
 
 
