@@ -7,7 +7,7 @@ together with their change events. A failed entity is reported in BatchOperation
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,23 +32,38 @@ class BatchResult:
 
 MAX_BATCH = 10_000
 
+# The term map of each item of a batch: one for all of them, or one per item, where an item whose @context could
+# not be had carries the error instead (clause 5.5.11.0: each item as if it had come in a separate request).
+Contexts = TermMap | Sequence[TermMap | NgsiLdError]
+
 
 def _items(body: Any) -> list[Any]:
+    """The input array; clauses 5.6.7.4 to 5.6.10.4: an empty array or a null item is a BadRequestData error of
+    the whole request (decision record 0112)."""
     if not isinstance(body, list):
         raise BadRequestData("a batch operation takes a JSON array")
     if not body:
         raise BadRequestData("a batch operation takes a non-empty JSON array")
     if len(body) > MAX_BATCH:
         raise BadRequestData(f"a batch holds at most {MAX_BATCH} items")
+    if any(item is None for item in body):
+        raise BadRequestData("a batch operation takes no null item")
     return body
 
 
-def _parse_all(body: Any, parse: Callable[[Any], Entity], result: BatchResult) -> list[Entity]:
-    """Parse every item; those that fail go straight to the errors list."""
+def _context_of(contexts: Contexts, i: int) -> TermMap:
+    tm = contexts if isinstance(contexts, TermMap) else contexts[i]
+    if isinstance(tm, NgsiLdError):
+        raise tm
+    return tm
+
+
+def _parse_all(body: Any, parse: Callable[[int, Any], Entity], result: BatchResult) -> list[Entity]:
+    """Parse every item (`parse(index, item)`); those that fail go straight to the errors list."""
     parsed = []
-    for item in _items(body):
+    for i, item in enumerate(_items(body)):
         try:
-            parsed.append(parse(item))
+            parsed.append(parse(i, item))
         except NgsiLdError as exc:
             raw_id = item.get("id") if isinstance(item, dict) else None
             result.errors.append((raw_id if isinstance(raw_id, str) else "", exc))
@@ -91,9 +106,9 @@ class Batch:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def create(self, caller: Caller, tm: TermMap, body: Any) -> BatchResult:
+    async def create(self, caller: Caller, tm: Contexts, body: Any) -> BatchResult:
         result = BatchResult()
-        docs = _parse_all(body, lambda item: E.new_entity(parse_entity(item), tm, now_iso()), result)
+        docs = _parse_all(body, lambda i, item: E.new_entity(parse_entity(item), _context_of(tm, i), now_iso()), result)
 
         def step(current: Entity | None, doc: Entity, now: str) -> Entity:
             if current is not None:
@@ -103,11 +118,12 @@ class Batch:
         await _run(self.store, caller, docs, result, step, create=True)
         return result
 
-    async def upsert(self, caller: Caller, tm: TermMap, body: Any, update: bool) -> BatchResult:
+    async def upsert(self, caller: Caller, tm: Contexts, body: Any, update: bool) -> BatchResult:
         """options=replace (default) replaces an existing entity whole; options=update updates its attributes."""
         result = BatchResult()
+        rules = PATCH if update else CREATE
         docs = _parse_all(
-            body, lambda item: E.new_entity(parse_entity(item, PATCH if update else CREATE), tm, now_iso()), result
+            body, lambda i, item: E.new_entity(parse_entity(item, rules), _context_of(tm, i), now_iso()), result
         )
 
         def step(current: Entity | None, doc: Entity, now: str) -> Entity:
@@ -121,9 +137,9 @@ class Batch:
         await _run(self.store, caller, docs, result, step, create=True)
         return result
 
-    async def update(self, caller: Caller, tm: TermMap, body: Any, no_overwrite: bool) -> BatchResult:
+    async def update(self, caller: Caller, tm: Contexts, body: Any, no_overwrite: bool) -> BatchResult:
         result = BatchResult()
-        docs = _parse_all(body, lambda item: _fragment(item, tm, PATCH), result)
+        docs = _parse_all(body, lambda i, item: _fragment(item, _context_of(tm, i), PATCH), result)
 
         def step(current: Entity | None, doc: Entity, now: str) -> Entity:
             if current is None:
@@ -137,9 +153,9 @@ class Batch:
         await _run(self.store, caller, docs, result, step, create=False)
         return result
 
-    async def merge(self, caller: Caller, tm: TermMap, body: Any) -> BatchResult:
+    async def merge(self, caller: Caller, tm: Contexts, body: Any) -> BatchResult:
         result = BatchResult()
-        docs = _parse_all(body, lambda item: _fragment(item, tm, PATCH), result)
+        docs = _parse_all(body, lambda i, item: _fragment(item, _context_of(tm, i), PATCH), result)
 
         def step(current: Entity | None, doc: Entity, now: str) -> Entity:
             if current is None:
@@ -152,7 +168,7 @@ class Batch:
 
     async def delete(self, caller: Caller, body: Any) -> BatchResult:
         result = BatchResult()
-        docs = _parse_all(body, lambda item: {"id": check_uri(item, "entity id")}, result)
+        docs = _parse_all(body, lambda _, item: {"id": check_uri(item, "entity id")}, result)
 
         def step(current: Entity | None, doc: Entity, now: str) -> None:
             if current is None:

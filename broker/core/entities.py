@@ -15,7 +15,16 @@ from broker.core import attrs as A
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity, Instance, now_iso
-from broker.core.normalize import CREATE, PATCH, Rules, check_uri, is_null_instance, parse_attribute, parse_entity
+from broker.core.normalize import (
+    CREATE,
+    PATCH,
+    Rules,
+    check_attribute_name,
+    check_uri,
+    is_null_instance,
+    parse_attribute,
+    parse_entity,
+)
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WritePlan
@@ -156,8 +165,10 @@ class Entities:
     async def update_attr(
         self, caller: Caller, tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None = None
     ) -> None:
-        """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance."""
+        """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance, whose type the
+        fragment may not change (5.6.4.4, decision record 0116)."""
         iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, PATCH)
+        explicit_type = isinstance(body, dict) and "type" in body
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
             entity = _require(current, entity_id)
@@ -168,7 +179,9 @@ class Entities:
             if is_null_instance(new):
                 A.remove_instance(entity, iri, new.get("datasetId"))
             else:
-                instances[i] = A.merge_instance(instances[i], _keep_type(instances[i], new), now_iso())
+                fragment = new if explicit_type else _keep_type(instances[i], new)
+                _require_same_type(attr, instances[i], fragment)
+                instances[i] = A.merge_instance(instances[i], fragment, now_iso())
             _touch(entity)
             return WritePlan({entity_id: entity})
 
@@ -196,6 +209,7 @@ class Entities:
     ) -> None:
         """Delete Attribute (clause 5.6.5)."""
         check_uri(entity_id, "entity id")
+        check_target_attribute(attr)
         iri = tm.expand_term(attr)
         if dataset_id is not None:
             check_uri(dataset_id, "datasetId")
@@ -243,7 +257,8 @@ def apply_append(entity: Entity, fragment: Entity, no_overwrite: bool, now: str)
                 continue
             A.put_instance(entity, iri, copy.deepcopy(inst), now)
             result.updated.append(iri)
-    _apply_head(entity, fragment, scope_replace=True)
+    # Clause 5.6.3.4: the fragment's scope replaces the entity's when overwriting is allowed, else is added to it.
+    _apply_head(entity, fragment, scope_replace=not no_overwrite)
     _touch(entity, now)
     result.updated = list(dict.fromkeys(result.updated))
     return result
@@ -258,8 +273,13 @@ def apply_update(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
             else:
                 A.put_instance(entity, iri, A.drop_nulls(copy.deepcopy(inst)), now)
             result.updated.append(iri)
-    if "scope" in fragment and "scope" in entity:
-        entity["scope"] = list(fragment["scope"])
+    if "scope" in fragment:
+        # Clause 5.6.2.4: "If scope is included in the Fragment and the target entity includes scope, replace the
+        # scope ..., otherwise ignore it"; an ignored scope is reported as not updated (207, decision record 0114).
+        if "scope" in entity:
+            entity["scope"] = list(fragment["scope"])
+        else:
+            result.not_updated.append(("scope", "the entity has no scope to replace (clause 5.6.2.4)"))
     A.add_types(entity, fragment.get("type", []))
     _touch(entity, now)
     result.updated = list(dict.fromkeys(result.updated))
@@ -291,6 +311,14 @@ def _merge_one(entity: Entity, iri: str, inst: Instance, opts: MergeOptions, now
     if opts.observed_at and "observedAt" in old and "observedAt" not in inst:
         inst = {**inst, "observedAt": opts.observed_at}
     existing[i] = A.merge_instance(old, inst, now)
+
+
+def _require_same_type(attr: str, old: Instance, new: Instance) -> None:
+    if new.get("type") != old.get("type"):
+        raise BadRequestData(
+            f"{attr} is a {old.get('type')}: a partial attribute update cannot make it a {new.get('type')} "
+            "(clause 5.6.4.4)"
+        )
 
 
 def _keep_type(old: Instance, new: Instance) -> Instance:
@@ -352,11 +380,18 @@ def expand_fragment(doc: dict[str, Any], tm: TermMap) -> Entity:
     return expand_entity({**doc, "type": doc.get("type", [])}, tm)
 
 
+def check_target_attribute(attr: str) -> None:
+    """The attribute a path names (clauses 5.6.4.4, 5.6.5.4, 5.6.19.4): a valid name, and never `scope` or another
+    member name the core @context reserves (BadRequestData)."""
+    check_attribute_name(attr)
+
+
 def _attr_fragment(
     tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None, rules: Rules
 ) -> tuple[str, Instance]:
     """The single instance that PATCH/PUT .../attrs/{attrId} carries, expanded, targeted by datasetId."""
     check_uri(entity_id, "entity id")
+    check_target_attribute(attr)
     if isinstance(body, dict) and "@context" in body:
         body = {k: v for k, v in body.items() if k != "@context"}
     instances = parse_attribute(body, attr, rules)

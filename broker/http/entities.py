@@ -11,22 +11,34 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from broker.core.batch import BatchResult
+from broker.core.batch import BatchResult, Contexts
 from broker.core.caller import Caller
 from broker.core.entities import MergeOptions, UpdateResult
 from broker.core.entity_maps import MapRequest, check_map_id
-from broker.core.errors import BadRequestData, ResourceNotFound
+from broker.core.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from broker.core.linked import linked_entities, parse_join
 from broker.core.model import Entity
 from broker.core.normalize import check_datetime, check_uri
 from broker.core.query import Page, Paging, require_local_order, require_selector
 from broker.core.render import View, as_feature, parse_format, render, render_inline
 from broker.http import params as P
-from broker.http.negotiation import GEO_JSON, JSON, LD_JSON, header, link_context, negotiate, read_body, tenant_of
+from broker.http.negotiation import (
+    GEO_JSON,
+    JSON,
+    LD_JSON,
+    header,
+    link_context,
+    media_type,
+    negotiate,
+    read_batch_body,
+    read_body,
+    tenant_of,
+)
 from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
 from broker.http.render import geo_response, json_response, ld_response, no_content, paged_links
@@ -243,14 +255,13 @@ def _page_response(
 async def purge_entities(request: Request) -> Response:
     """Purge Entities (DELETE /entities): the entities a query selects, or only some of their attributes."""
     state = state_of(request)
-    P.check_params(request, frozenset({"type", "id", "idPattern", "drop", "keep", "q", "scopeQ", "csf", "local"}))
+    P.check_params(request, _PURGE_PARAMS)
     tm = await request_context(request, state)
     query = parse_query(P.query(request), tm)
-    if query.types is None and query.ids is None and query.id_pattern is None and query.q is None:
-        raise BadRequestData("purging entities needs at least one of type, id, idPattern or q")
     drop, keep = P.csv(request, "drop"), P.csv(request, "keep")
     if drop and keep:
         raise BadRequestData("drop and keep cannot be used together")
+    check_purge_selection(query, bool(drop or keep), P.flag(request, "local"))
     caller = caller_of(request)
     map_id = map_request(request).map_id
     selected = await _purge_selection(state, caller, query, map_id)
@@ -261,6 +272,36 @@ async def purge_entities(request: Request) -> Response:
         keep=[tm.expand_term(a) for a in keep] if keep else None,
     )
     return no_content(request, {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None)
+
+
+_PURGE_PARAMS = frozenset(
+    {
+        "type",
+        "id",
+        "idPattern",
+        "drop",
+        "keep",
+        "q",
+        "scopeQ",
+        "csf",
+        "local",
+        "georel",
+        "geometry",
+        "coordinates",
+        "geoproperty",
+        "geometryProperty",
+    }
+)
+
+
+def check_purge_selection(query: Query, attributes: bool, local: bool) -> None:
+    """Clause 5.6.21.4: at least a type selector, a list of attribute names (drop, keep), a q, a geo-query or the
+    local scope; ids or an id pattern alone select too widely (5.6.21.3). Decision record 0115."""
+    if local or query.types is not None or query.q is not None or query.geo is not None or attributes:
+        return
+    raise BadRequestData(
+        "purging entities needs at least one of type, q, a geo-query, drop or keep, unless local=true (clause 5.6.21.4)"
+    )
 
 
 async def _purge_selection(state: BrokerState, caller: Caller, query: Query, map_id: str | None) -> list[Entity]:
@@ -459,9 +500,28 @@ def batch_response(request: Request, result: BatchResult, created_status: bool) 
     return no_content(request)
 
 
-async def _batch_body(request: Request, state: BrokerState) -> tuple[Any, TermMap]:
-    body = await read_body(request, state.settings.max_body_bytes)
-    return body.data, await request_context(request, state, body.context)
+async def _batch_body(request: Request, state: BrokerState) -> tuple[Any, Contexts]:
+    """The batch and the term map of each of its items (clause 6.3.5 per item, decision record 0111): under
+    application/json the Link header's context, resolved once for the request; under application/ld+json each
+    item's own @context, so an item without one, or whose @context cannot be had, fails alone."""
+    body = await read_batch_body(request, state.settings.max_body_bytes)
+    if media_type(request) != LD_JSON:
+        tm = await request_context(request, state)
+        return body.data, [c if isinstance(c, NgsiLdError) else tm for c in body.contexts]
+    resolved: dict[bytes, TermMap | NgsiLdError] = {}
+    contexts: list[TermMap | NgsiLdError] = []
+    for value in body.contexts:
+        if isinstance(value, NgsiLdError):
+            contexts.append(value)
+            continue
+        key = orjson.dumps(value)
+        if key not in resolved:
+            try:
+                resolved[key] = await request_context(request, state, value)
+            except NgsiLdError as exc:
+                resolved[key] = exc
+        contexts.append(resolved[key])
+    return body.data, contexts
 
 
 async def batch_create(request: Request) -> Response:
@@ -499,11 +559,31 @@ async def batch_merge(request: Request) -> Response:
 async def batch_delete(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"local"}))
-    body = await read_body(request, state.settings.max_body_bytes)  # a @context has no bearing on a list of ids
+    # An array of ids has no term to expand: no @context is asked of it, whatever the Content-Type (record 0111).
+    body = await read_batch_body(request, state.settings.max_body_bytes, terms=False)
     return batch_response(request, await state.batch.delete(caller_of(request), body.data), False)
 
 
+# -- a path whose entity id is empty ----------------------------------------------------------------------------
+async def missing_entity_id(request: Request) -> Response:
+    """PATCH or PUT /entities/ and /entities//attrs...: clauses 5.6.2.4 to 5.6.5.4, 5.6.17.4, 5.6.18.4, 5.6.19.4
+    "If the Entity ID is not present ... BadRequestData" (decision record 0110)."""
+    raise BadRequestData(f"{request.method} {request.url.path}: the entity id is not present")
+
+
+async def entities_slash(request: Request) -> Response:
+    """/entities/ with an empty id: BadRequestData for the operations on one entity (merge, replace); the other
+    methods are redirected to /entities as before (Starlette's trailing-slash redirect, 307 keeps the method)."""
+    if request.method in ("PATCH", "PUT"):
+        return await missing_entity_id(request)
+    return RedirectResponse(request.url.replace(path=request.url.path.rstrip("/")), status_code=307)
+
+
 ROUTES = [
+    Route(f"{BASE}/entities/", entities_slash, methods=["GET", "POST", "DELETE", "PATCH", "PUT"]),
+    Route(f"{BASE}/entities//attrs", missing_entity_id, methods=["POST", "PATCH"]),
+    Route(f"{BASE}/entities//attrs/", missing_entity_id, methods=["POST", "PATCH"]),
+    Route(f"{BASE}/entities//attrs/{{attr:rest}}", missing_entity_id, methods=["PATCH", "PUT", "DELETE"]),
     Route(f"{BASE}/entities", create_entity, methods=["POST"]),
     Route(f"{BASE}/entities", query_entities, methods=["GET"]),
     Route(f"{BASE}/entities", purge_entities, methods=["DELETE"]),
