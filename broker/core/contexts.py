@@ -7,13 +7,17 @@ they are persisted so that a restarted broker does not need the network to serve
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from typing import Any
 
-from broker.core.errors import BadRequestData, LdContextNotAvailable, ResourceNotFound
+import orjson
+
+from broker.core.errors import BadRequestData, LdContextNotAvailable, OperationNotSupported, ResourceNotFound
 from broker.core.model import now_iso
 from broker.ld.resolver import ContextResolver
+from broker.ld.termmap import single_url
 from broker.store.base import ContextRecord, Store
 
 CONTEXTS_PATH = "/ngsi-ld/v1/jsonldContexts/"
@@ -50,6 +54,34 @@ class Contexts:
         await self.resolver.resolve(document["@context"])  # refuse an invalid context before storing it
         await self.store.put_context(record)
         return record
+
+    async def implicit(self, context: Any, base_url: str) -> str | None:
+        """The URL of an ImplicitlyCreated @context holding `context`, made when it is not one URL (clause 5.13.1:
+        a subscription written with an @context array or object, notified as application/json, needs its @context
+        at a URL for the Link header); None when `context` already is one URL. One entry per distinct @context:
+        its id is a digest of the content, so the same @context used again is the same entry (record 0136)."""
+        if context is None or single_url(context) is not None:
+            return None
+        digest = hashlib.sha256(orjson.dumps(context, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+        context_id = f"implicit-{digest}"
+        existing = await self.store.get_context(context_id)
+        if existing is not None:
+            return existing.url
+        url = base_url.rstrip("/") + CONTEXTS_PATH + context_id
+        await self.store.put_context(
+            ContextRecord(context_id, url, "ImplicitlyCreated", {"@context": context}, now_iso())
+        )
+        return url
+
+    async def serve(self, key: str) -> dict[str, Any]:
+        """Serve @context (clause 5.13.4.4): the content of a Hosted or ImplicitlyCreated one; a Cached one is only
+        a local copy of another server's document, OperationNotSupported."""
+        record = await self.get(key)
+        if record.kind == "Cached":
+            raise OperationNotSupported(
+                f"@context {key} is Cached (a copy of {record.url}); only its details are served"
+            )
+        return dict(record.body)
 
     async def get(self, key: str) -> ContextRecord:
         record = await self.store.get_context(key) or await self.store.find_context_by_url(key)

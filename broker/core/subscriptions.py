@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -89,7 +89,12 @@ STATE_MEMBERS: Final = ("timesSent", "timesFailed", "lastNotification", "lastSuc
 # Kept in the stored document, never shown or accepted: the last pause of the subscription (decision record 0022).
 PAUSED_AT: Final = "agora:pausedAt"
 RESUMED_AT: Final = "agora:resumedAt"
-INTERNAL_MEMBERS: Final = (PAUSED_AT, RESUMED_AT)
+# The URL of the ImplicitlyCreated @context that stands for a subscription's @context array or object in the Link
+# header of its application/json notifications (clause 5.13.1, decision record 0136).
+CONTEXT_URL: Final = "agora:contextUrl"
+INTERNAL_MEMBERS: Final = (PAUSED_AT, RESUMED_AT, CONTEXT_URL)
+#: Hosts an @context that is not one URL and answers its URL (broker.core.contexts.Contexts.implicit).
+ContextHost = Callable[[Any], Awaitable[str | None]]
 _ENDPOINT: Final = frozenset({"uri", "accept", "timeout", "cooldown", "receiverInfo", "notifierInfo"})
 _GEOQ: Final = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -142,6 +147,7 @@ class Compiled:
     paused: tuple[str, str] | None = None  # the last pause: changes made from its start to its end notify nothing
     time_interval: float | None = None  # periodic notifications (seconds); changes then notify nothing
     dataset_ids: frozenset[str | None] | None = None  # instances to show; None stands for the default instance
+    context_url: str | None = None  # the Link of application/json notifications when `context` is not one URL
 
 
 def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Compiled:
@@ -178,6 +184,7 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
         join=_join(notification),
         paused=(doc[PAUSED_AT], doc[RESUMED_AT]) if PAUSED_AT in doc and RESUMED_AT in doc else None,
         dataset_ids=_dataset_ids(doc.get("datasetId")),
+        context_url=doc.get(CONTEXT_URL),
     )
 
 
@@ -501,12 +508,15 @@ class Subscriptions:
         self.store = store
         self.max_limit = max_limit
 
-    async def create(self, caller: Caller, tm: TermMap, body: Any, context: Any) -> str:
+    async def create(
+        self, caller: Caller, tm: TermMap, body: Any, context: Any, host: ContextHost | None = None
+    ) -> str:
         if isinstance(body, dict) and "id" not in body:
             body = {"id": new_subscription_id(), **body}
         doc = validated(caller.tenant, body, tm, context)
         if "expiresAt" in doc and _utc(doc["expiresAt"]) <= now_iso():
             raise BadRequestData("expiresAt is in the past")
+        await _host_context(doc, host)
         doc["createdAt"] = doc["modifiedAt"] = now_iso()
         if not await self.store.create_subscription(caller.tenant, doc["id"], doc):
             raise AlreadyExists(f"subscription {doc['id']} already exists")
@@ -523,9 +533,12 @@ class Subscriptions:
         records = await self.store.list_subscriptions(caller.tenant)
         return records[paging.offset : paging.offset + paging.limit], len(records)
 
-    async def update(self, caller: Caller, record: SubscriptionRecord, doc: dict[str, Any]) -> None:
+    async def update(
+        self, caller: Caller, record: SubscriptionRecord, doc: dict[str, Any], host: ContextHost | None = None
+    ) -> None:
         """Update Subscription (clause 5.8.2): `doc` is the whole new document (see `merge_fragment`), validated
         like a new one; it replaces the stored one, and the delivery state stays."""
+        await _host_context(doc, host)
         now = now_iso()
         doc["createdAt"] = record.body.get("createdAt")
         doc["modifiedAt"] = now
@@ -537,6 +550,16 @@ class Subscriptions:
         check_uri(sub_id, "subscription id")
         if not await self.store.delete_subscription(caller.tenant, sub_id):
             raise ResourceNotFound(f"subscription {sub_id} not found")
+
+
+async def _host_context(doc: dict[str, Any], host: ContextHost | None) -> None:
+    """Notifications use jsonldContext when given; else the subscription's own @context, which a Link header can
+    name only when it is one URL: otherwise it is hosted as an ImplicitlyCreated @context (clause 5.13.1)."""
+    if host is None or "jsonldContext" in doc:
+        return
+    url = await host(doc.get("@context"))
+    if url is not None:
+        doc[CONTEXT_URL] = url
 
 
 def _pause_marks(old: Mapping[str, Any], new: Mapping[str, Any], now: str) -> dict[str, str]:

@@ -34,10 +34,11 @@ async def list_contexts(request: Request) -> Response:
 async def serve_context(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"details"}))
-    record = await state.contexts.get(request.path_params["context_id"])
+    key = request.path_params["context_id"]
     if P.flag(request, "details"):
-        return json_response(request, state.contexts.details(record))
-    return json_response(request, record.body, media="application/ld+json")
+        return json_response(request, state.contexts.details(await state.contexts.get(key)))
+    # The content is a JSON-LD document (a root @context): served as application/ld+json (record 0137).
+    return json_response(request, await state.contexts.serve(key), media="application/ld+json")
 
 
 async def delete_context(request: Request) -> Response:

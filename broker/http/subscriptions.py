@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from broker.core.caller import Caller
-from broker.core.subscriptions import express, merge_fragment, retrieval_form, validated
+from broker.core.subscriptions import ContextHost, express, merge_fragment, retrieval_form, validated
 from broker.http import params as P
 from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
 from broker.http.paths import quote_segment
@@ -38,6 +38,16 @@ async def _shown(state: BrokerState, record: SubscriptionRecord, tm: TermMap, sy
     return retrieval_form(record, source, tm, sys_attrs)
 
 
+def _context_host(state: BrokerState, request: Request) -> ContextHost:
+    """Hosts a subscription's @context array or object as an ImplicitlyCreated @context under this broker."""
+    base_url = str(request.base_url)
+
+    async def host(context: Any) -> str | None:
+        return await state.contexts.implicit(context, base_url)
+
+    return host
+
+
 def _sys_attrs(request: Request) -> bool:
     return "sysAttrs" in P.options(request, frozenset({"sysAttrs"}))
 
@@ -52,7 +62,8 @@ async def create_subscription(request: Request) -> Response:
     P.check_params(request, frozenset())
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await state.resolver.resolve(body.context)
-    sub_id = await state.subscriptions.create(_caller(request), tm, _without_context(body.data), body.context)
+    host = _context_host(state, request)
+    sub_id = await state.subscriptions.create(_caller(request), tm, _without_context(body.data), body.context, host)
     return no_content(request, {"Location": f"{BASE}/{quote_segment(sub_id)}"}, status=201)
 
 
@@ -95,7 +106,7 @@ async def update_subscription(request: Request) -> Response:
     record = await state.subscriptions.retrieve(caller, request.path_params["sub_id"])
     current = express(record.body, await state.resolver.resolve(record.body.get("@context")), tm, strict=True)
     doc = validated(caller.tenant, merge_fragment(current, _without_context(body.data)), tm, body.context)
-    await state.subscriptions.update(caller, record, doc)
+    await state.subscriptions.update(caller, record, doc, _context_host(state, request))
     return no_content(request)
 
 

@@ -328,7 +328,9 @@ class Notifier:
         if job.sub.join[0] != "@none" and job.change.after is not None:
             linked = await linked_entities(self.store, job.sub.tenant, [job.change.after], job.sub.join[1])
         body = build(job.sub, [(job.change, job.deleted)], job.reason, job.tm, now, linked)
-        content, headers = request_parts(job.sub.endpoint, body, job.tm.context_value, job.tm.link_url, job.sub.tenant)
+        content, headers = request_parts(
+            job.sub.endpoint, body, job.tm.context_value, job.tm.link_url or job.sub.context_url, job.sub.tenant
+        )
         lane.last_notified = now
         ok = await self._send(job, lane, content, headers)
         # Folded into the delivery state at the next look at the feed, many in one store call (decision 0022).

@@ -109,7 +109,9 @@ class PeriodicNotifier:
             "notifiedAt": now,
             "data": as_data(sub, await self._shown(sub, tm, entities), tm),
         }
-        content, headers = request_parts(sub.endpoint, body, tm.context_value, tm.link_url, sub.tenant)
+        content, headers = request_parts(
+            sub.endpoint, body, tm.context_value, tm.link_url or sub.context_url, sub.tenant
+        )
         ok = await deliver(self._transport, sub.endpoint, content, headers, self.retry)
         await self.store.record_delivery(sub.tenant, sub.id, Delivery(now, ok))
 

@@ -19,6 +19,7 @@ def test_hosted_context_lifecycle(http: httpx.Client, broker_server: object) -> 
 
     served = http.get(location)
     assert served.status_code == 200 and served.json() == doc
+    assert served.headers["content-type"] == "application/ld+json"  # a JSON-LD document (clause 6.30.3.1)
 
     eid = uid("Bus")
     r = http.post(f"{BASE}/entities", json={"id": eid, "type": "Bus", "line": 7}, headers=link(url))
@@ -47,6 +48,10 @@ def test_remote_context_is_cached_and_listed(http: httpx.Client, context_server:
     mine = [d for d in cached if d["URL"] == url]
     assert mine and mine[0]["numberOfHits"] >= 1
     local_id = mine[0]["localId"]
+    # Clause 5.13.4.4: a Cached @context is not served (OperationNotSupported), only its details are.
+    served = http.get(f"{BASE}/jsonldContexts/{local_id}")
+    assert served.status_code == 422 and served.json()["type"].endswith("/OperationNotSupported")
+    assert http.get(f"{BASE}/jsonldContexts/{local_id}", params={"details": "true"}).json()["kind"] == "Cached"
     assert http.delete(f"{BASE}/jsonldContexts/{local_id}", params={"reload": "true"}).status_code == 204
 
 

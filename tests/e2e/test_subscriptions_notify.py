@@ -491,3 +491,42 @@ def test_join_brings_linked_entities_into_notifications(http: httpx.Client, rece
     assert inline_note.body["data"][0]["driver"] == {"id": driver, "type": "Person", "name": "Ana"}
     (flat_note,) = receiver.wait_for(flat, 1)
     assert [d["id"] for d in flat_note.body["data"]] == [bus, driver]
+
+
+def test_context_array_is_hosted_as_implicitly_created(http: httpx.Client, receiver: Receiver) -> None:
+    """Clause 5.13.1: a subscription written with an @context array, notified as application/json, gets that array
+    hosted as an ImplicitlyCreated @context, named by the Link header of its notifications and served by the
+    broker; the same array again is the same entry; a single URL or jsonldContext makes none."""
+    where, again = path(), path()
+    kind = "Coach" + uuid.uuid4().hex[:6]
+    context = [{kind: f"https://example.org/{kind}"}, CORE]
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": kind}],
+        "notification": {"endpoint": {"uri": receiver.url + where}},
+        "@context": context,
+    }
+    before = set(http.get(f"{BASE}/jsonldContexts", params={"kind": "ImplicitlyCreated"}).json())
+    for target in (where, again):
+        body["notification"] = {"endpoint": {"uri": receiver.url + target}}
+        r = http.post(f"{BASE}/subscriptions", json=body, headers={"Content-Type": LD})
+        assert r.status_code == 201, r.text
+    made = set(http.get(f"{BASE}/jsonldContexts", params={"kind": "ImplicitlyCreated"}).json()) - before
+    assert len(made) == 1, made
+    url = made.pop()
+    served = http.get(url)
+    assert served.status_code == 200 and served.headers["content-type"].startswith(LD)
+    assert served.json() == {"@context": context}
+    details = http.get(url, params={"details": "true"}).json()
+    assert details["kind"] == "ImplicitlyCreated" and details["URL"] == url
+    ok(http.post(f"{BASE}/entities", json={"id": uid(kind), "type": f"https://example.org/{kind}"}))
+    note = receiver.wait_for(where, 1)[0]
+    assert note.headers["Content-Type"] == "application/json"
+    assert note.headers["Link"].startswith(f"<{url}>;") and note.body["data"][0]["type"] == kind
+    retrieved = http.get(str(r.headers["location"])).json()
+    assert not any(k.startswith("agora:") for k in retrieved)  # the link is internal, never shown
+    for single in ({**body, "@context": CORE}, {**body, "jsonldContext": CORE}):
+        r = http.post(f"{BASE}/subscriptions", json=single, headers={"Content-Type": LD})
+        assert r.status_code == 201, r.text
+    after = set(http.get(f"{BASE}/jsonldContexts", params={"kind": "ImplicitlyCreated"}).json()) - before
+    assert after == {url}
