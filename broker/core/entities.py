@@ -209,14 +209,18 @@ class Entities:
     ) -> None:
         """Delete Attribute (clause 5.6.5)."""
         check_uri(entity_id, "entity id")
-        check_target_attribute(attr)
+        if attr != "scope":  # 5.6.5.4: "If the target Attribute is scope, remove the scope ... from the target Entity"
+            check_target_attribute(attr)
         iri = tm.expand_term(attr)
         if dataset_id is not None:
             check_uri(dataset_id, "datasetId")
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
             entity = _require(current, entity_id)
-            if not A.remove_instance(entity, iri, dataset_id, delete_all):
+            if attr == "scope":
+                if entity.pop("scope", None) is None:
+                    raise ResourceNotFound(f"{entity_id} has no scope")
+            elif not A.remove_instance(entity, iri, dataset_id, delete_all):
                 raise ResourceNotFound(f"attribute {attr} not found in {entity_id}")
             _touch(entity)
             return WritePlan({entity_id: entity})

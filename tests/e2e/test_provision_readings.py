@@ -210,3 +210,15 @@ def test_partial_update_of_scope_is_bad_request_data(http: httpx.Client) -> None
     eid = uid()
     _create(http, vehicle(eid, scope="/a"))
     _problem(http.patch(f"{BASE}/entities/{eid}/attrs/scope", json={"value": "/b"}), 400, "BadRequestData")
+
+
+def test_delete_attribute_scope_removes_the_scope(http: httpx.Client) -> None:
+    """5.6.5.4: "If the target Attribute is scope, remove the scope Attribute from the target Entity"."""
+    eid = uid()
+    _create(http, vehicle(eid, scope="/a"))
+    assert http.delete(f"{BASE}/entities/{eid}/attrs/scope").status_code == 204
+    assert "scope" not in http.get(f"{BASE}/entities/{eid}").json()
+    _problem(http.delete(f"{BASE}/entities/{eid}/attrs/scope"), 404, "ResourceNotFound")
+    _problem(
+        http.put(f"{BASE}/entities/{eid}/attrs/scope", json={"type": "Property", "value": "/b"}), 400, "BadRequestData"
+    )
