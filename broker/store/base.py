@@ -174,6 +174,20 @@ class EntityMapRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# -- snapshots (clauses 5.16, 5.5.15, 6.36-6.38) ------------------------------------------------------------------
+@dataclass
+class SnapshotRecord:
+    """A Snapshot as the store keeps it: its status document (`body`, the members of clause 5.2.41), the tenant
+    that holds the captured entities and their history (`content`, reached with the NGSILD-Snapshot header), and
+    its expiry in microseconds since the epoch (None: until deleted). Expiry is the core's to enforce."""
+
+    tenant: str
+    id: str
+    content: str
+    expires_at: int | None
+    body: dict[str, Any]
+
+
 def now_micros() -> int:
     """The clock entity maps expire by: microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -413,6 +427,28 @@ class Store(abc.ABC):
         """Remove the expired maps of every tenant; the number removed."""
         return 0
 
+    # -- snapshots -----------------------------------------------------------------------------------------------
+    # Shared by every broker process. Records only: the captured entities live in the record's content tenant,
+    # written and read through the entity and temporal methods above.
+    async def create_snapshot(self, record: SnapshotRecord) -> bool:
+        """Store a new snapshot record; False (nothing written) when the tenant already has one with its id."""
+        raise _no_snapshots(self)
+
+    async def get_snapshot(self, tenant: str, snapshot_id: str) -> SnapshotRecord | None:
+        raise _no_snapshots(self)
+
+    async def replace_snapshot(self, record: SnapshotRecord) -> bool:
+        """Replace an existing record (same tenant and id); False when there is none."""
+        raise _no_snapshots(self)
+
+    async def list_snapshots(self, tenant: str | None = None) -> list[SnapshotRecord]:
+        """The records of one tenant (None: of every tenant), by tenant and id."""
+        raise _no_snapshots(self)
+
+    async def delete_snapshot(self, tenant: str, snapshot_id: str) -> bool:
+        """True when a record was deleted."""
+        raise _no_snapshots(self)
+
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
         processes override this so that exactly one process leads; a process-local store always leads."""
@@ -430,3 +466,7 @@ def _no_temporal(store: Store) -> Exception:
 
 def _no_entity_maps(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no entity maps")
+
+
+def _no_snapshots(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no snapshots")

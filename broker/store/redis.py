@@ -82,6 +82,7 @@ from broker.store.redis_client import (
     parse_url,
     server_client,
 )
+from broker.store.snapshot_records import RedisSnapshots
 from broker.temporal import history
 
 T = TypeVar("T")
@@ -291,7 +292,7 @@ class Conflict(Exception):
     """An optimistic write found its entities changed, or a multi-shard writer lost a lock: try again."""
 
 
-class RedisStore(Store):
+class RedisStore(RedisSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047
 

@@ -51,6 +51,8 @@ from broker.store.base import (
     WriteFn,
     now_micros,
 )
+from broker.store.snapshot_records import SQLITE_SCHEMA as SNAPSHOTS_SCHEMA
+from broker.store.snapshot_records import SqliteSnapshots
 
 T = TypeVar("T")
 log = logging.getLogger("agora.store.sqlite")
@@ -111,7 +113,7 @@ _BOX_TEST = "(b.min_lon <= ? AND b.max_lon >= ? AND b.min_lat <= ? AND b.max_lat
 IN_LIST = "(SELECT value FROM json_each(?))"
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
 
@@ -197,7 +199,8 @@ class SqliteStore(Store):
         with _immediate(conn):
             # Statement by statement: executescript() would COMMIT the transaction first.
             fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
-            for statement in _statements(SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA):
+            schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
+            for statement in _statements(schema):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once
                 for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
