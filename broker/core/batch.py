@@ -65,7 +65,7 @@ def _parse_all(body: Any, parse: Callable[[int, Any], Entity], result: BatchResu
         try:
             parsed.append(parse(i, item))
         except NgsiLdError as exc:
-            raw_id = item.get("id") if isinstance(item, dict) else None
+            raw_id = item.get("id") if isinstance(item, dict) else item  # an id of batch delete
             result.errors.append((raw_id if isinstance(raw_id, str) else "", exc))
     return parsed
 

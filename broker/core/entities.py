@@ -97,7 +97,9 @@ class Entities:
         await self.store.write(caller.tenant, [entity_id], plan, create_tenant=True)
         return entity_id
 
-    async def replace(self, caller: Caller, tm: TermMap, entity_id: str, body: Any) -> None:
+    async def replace(
+        self, caller: Caller, tm: TermMap, entity_id: str, body: Any, types: list[str] | None = None
+    ) -> None:
         """Replace Entity (clause 5.6.18): every attribute replaced, id and createdAt kept."""
         check_uri(entity_id, "entity id")
         doc = parse_entity(body, require_id=False)
@@ -107,7 +109,7 @@ class Entities:
         fresh = new_entity(doc, tm, now)
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            old = _require(current, entity_id)
+            old = _require(current, entity_id, types)
             fresh["createdAt"] = old["createdAt"]
             return WritePlan({entity_id: fresh})
 
@@ -123,25 +125,35 @@ class Entities:
         await self.store.write(caller.tenant, [entity_id], plan)
 
     # -- attribute operations --------------------------------------------------------------------------------
-    async def append(self, caller: Caller, tm: TermMap, entity_id: str, body: Any, no_overwrite: bool) -> UpdateResult:
+    async def append(
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        body: Any,
+        no_overwrite: bool,
+        types: list[str] | None = None,
+    ) -> UpdateResult:
         """Append Attributes (clause 5.6.3)."""
         check_uri(entity_id, "entity id")
         fragment = _fragment(body, tm, entity_id, CREATE)
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
-            entity = _require(current, entity_id)
+            entity = _require(current, entity_id, types)
             result = apply_append(entity, fragment, no_overwrite, now_iso())
             return WritePlan({entity_id: entity}, result)
 
         return await self._write_result(caller, entity_id, plan)
 
-    async def update_attrs(self, caller: Caller, tm: TermMap, entity_id: str, body: Any) -> UpdateResult:
+    async def update_attrs(
+        self, caller: Caller, tm: TermMap, entity_id: str, body: Any, types: list[str] | None = None
+    ) -> UpdateResult:
         """Update Attributes (clause 5.6.2): replace matching instances, append others, NGSI-LD Null deletes."""
         check_uri(entity_id, "entity id")
         fragment = _fragment(body, tm, entity_id, PATCH)
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
-            entity = _require(current, entity_id)
+            entity = _require(current, entity_id, types)
             result = apply_update(entity, fragment, now_iso())
             return WritePlan({entity_id: entity}, result)
 
@@ -163,7 +175,14 @@ class Entities:
         await self.store.write(caller.tenant, [entity_id], plan)
 
     async def update_attr(
-        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None = None
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        attr: str,
+        body: Any,
+        dataset_id: str | None = None,
+        types: list[str] | None = None,
     ) -> None:
         """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance, whose type the
         fragment may not change (5.6.4.4, decision record 0116)."""
@@ -171,7 +190,7 @@ class Entities:
         explicit_type = isinstance(body, dict) and "type" in body
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            entity = _require(current, entity_id)
+            entity = _require(current, entity_id, types)
             instances = entity["attrs"].get(iri, [])
             i = A.find_instance(instances, new.get("datasetId"))
             if i < 0:
@@ -188,13 +207,20 @@ class Entities:
         await self.store.write(caller.tenant, [entity_id], plan)
 
     async def replace_attr(
-        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, body: Any, dataset_id: str | None = None
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        attr: str,
+        body: Any,
+        dataset_id: str | None = None,
+        types: list[str] | None = None,
     ) -> None:
         """Replace Attribute (clause 5.6.19): the instance with the same datasetId is replaced, createdAt kept."""
         iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, CREATE)
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            entity = _require(current, entity_id)
+            entity = _require(current, entity_id, types)
             if A.find_instance(entity["attrs"].get(iri, []), new.get("datasetId")) < 0:
                 raise ResourceNotFound(f"attribute {attr} not found in {entity_id}")
             now = now_iso()
@@ -205,7 +231,14 @@ class Entities:
         await self.store.write(caller.tenant, [entity_id], plan)
 
     async def delete_attr(
-        self, caller: Caller, tm: TermMap, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        attr: str,
+        dataset_id: str | None,
+        delete_all: bool,
+        types: list[str] | None = None,
     ) -> None:
         """Delete Attribute (clause 5.6.5)."""
         check_uri(entity_id, "entity id")
@@ -216,7 +249,7 @@ class Entities:
             check_uri(dataset_id, "datasetId")
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            entity = _require(current, entity_id)
+            entity = _require(current, entity_id, types)
             if attr == "scope":
                 if entity.pop("scope", None) is None:
                     raise ResourceNotFound(f"{entity_id} has no scope")

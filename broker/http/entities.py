@@ -410,7 +410,9 @@ async def replace_entity(request: Request) -> Response:
     P.check_params(request, frozenset({"type", "local"}))
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    await state.entities.replace(caller_of(request), tm, request.path_params["entity_id"], body.data)
+    await state.entities.replace(
+        caller_of(request), tm, request.path_params["entity_id"], body.data, type_selection(request, tm)
+    )
     return no_content(request)
 
 
@@ -432,7 +434,7 @@ async def append_attrs(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
     result = await state.entities.append(
-        caller_of(request), tm, request.path_params["entity_id"], body.data, no_overwrite
+        caller_of(request), tm, request.path_params["entity_id"], body.data, no_overwrite, type_selection(request, tm)
     )
     return update_result(request, result, tm)
 
@@ -442,7 +444,9 @@ async def update_attrs(request: Request) -> Response:
     P.check_params(request, frozenset({"type", "local"}))
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    result = await state.entities.update_attrs(caller_of(request), tm, request.path_params["entity_id"], body.data)
+    result = await state.entities.update_attrs(
+        caller_of(request), tm, request.path_params["entity_id"], body.data, type_selection(request, tm)
+    )
     return update_result(request, result, tm)
 
 
@@ -452,9 +456,8 @@ async def update_attr(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
     p = request.path_params
-    await state.entities.update_attr(
-        caller_of(request), tm, p["entity_id"], p["attr"], body.data, P.query(request).get("datasetId")
-    )
+    dataset_id, types = P.query(request).get("datasetId"), type_selection(request, tm)
+    await state.entities.update_attr(caller_of(request), tm, p["entity_id"], p["attr"], body.data, dataset_id, types)
     return no_content(request)
 
 
@@ -464,9 +467,8 @@ async def replace_attr(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
     p = request.path_params
-    await state.entities.replace_attr(
-        caller_of(request), tm, p["entity_id"], p["attr"], body.data, P.query(request).get("datasetId")
-    )
+    dataset_id, types = P.query(request).get("datasetId"), type_selection(request, tm)
+    await state.entities.replace_attr(caller_of(request), tm, p["entity_id"], p["attr"], body.data, dataset_id, types)
     return no_content(request)
 
 
@@ -482,6 +484,7 @@ async def delete_attr(request: Request) -> Response:
         p["attr"],
         P.query(request).get("datasetId"),
         P.flag(request, "deleteAll"),
+        type_selection(request, tm),
     )
     return no_content(request)
 

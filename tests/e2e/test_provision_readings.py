@@ -222,3 +222,30 @@ def test_delete_attribute_scope_removes_the_scope(http: httpx.Client) -> None:
     _problem(
         http.put(f"{BASE}/entities/{eid}/attrs/scope", json={"type": "Property", "value": "/b"}), 400, "BadRequestData"
     )
+
+
+def test_the_type_selector_narrows_the_target_of_every_entity_operation(http: httpx.Client) -> None:
+    """5.6.2.4 to 5.6.5.4, 5.6.18.4, 5.6.19.4: ResourceNotFound when no entity "whose id (URI), and where specified
+    type, is equivalent" exists."""
+    eid = uid()
+    _create(http, vehicle(eid))
+    other = {"type": "Boat"}
+    attrs = {"speed": {"type": "Property", "value": 1}}
+    _problem(http.post(f"{BASE}/entities/{eid}/attrs", json=attrs, params=other), 404, "ResourceNotFound")
+    _problem(http.patch(f"{BASE}/entities/{eid}/attrs", json=attrs, params=other), 404, "ResourceNotFound")
+    _problem(http.patch(f"{BASE}/entities/{eid}/attrs/speed", json={"value": 1}, params=other), 404, "ResourceNotFound")
+    _problem(http.put(f"{BASE}/entities/{eid}/attrs/speed", json=attrs["speed"], params=other), 404, "ResourceNotFound")
+    _problem(http.delete(f"{BASE}/entities/{eid}/attrs/speed", params=other), 404, "ResourceNotFound")
+    _problem(http.put(f"{BASE}/entities/{eid}", json={"type": "Vehicle"}, params=other), 404, "ResourceNotFound")
+    assert http.get(f"{BASE}/entities/{eid}").json()["speed"]["value"] == 80
+    assert (
+        http.patch(f"{BASE}/entities/{eid}/attrs/speed", json={"value": 2}, params={"type": "Vehicle"}).status_code
+        == 204
+    )
+
+
+def test_a_batch_delete_item_that_is_not_a_uri_is_reported_under_its_value(http: httpx.Client) -> None:
+    r = http.post(f"{BASE}/entityOperations/delete", json=["not a uri"])
+    assert r.status_code == 207, r.text
+    assert r.json()["errors"][0]["entityId"] == "not a uri"
+    assert r.json()["errors"][0]["error"]["type"] == ERR + "BadRequestData"
