@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import unquote
 
 import orjson
 
@@ -297,6 +298,23 @@ def _name(value: Any, where: str) -> str:
     return check_name(value, where)
 
 
+# The characters q itself is written with (clause 4.9 grammar), raw and percent-encoded.
+_Q_SYNTAX: Final = re.compile(r"[=<>;|()\"']")
+_Q_SYNTAX_ENCODED: Final = re.compile(r"%(?:3[BCDE]|2[0289]|21|22|27|7[BCD]|5[BD])", re.IGNORECASE)
+
+
+def url_encoded_q(q: str) -> str:
+    """A subscription's q as the broker reads it: decoded once when the whole of it came percent-encoded.
+
+    Clause 4.9 asks for percent-encoding only where the q is part of a URI; clients that build subscriptions
+    (ngsildclient's SubscriptionBuilder.query) encode it in the JSON body too, as for a URL parameter, and brokers
+    decode it (record 0140). Only a q holding encoded q syntax and none raw is decoded, so a q written plainly is
+    never changed, a quoted "100%3E" included."""
+    if _Q_SYNTAX_ENCODED.search(q) and not _Q_SYNTAX.search(q):
+        return unquote(q)
+    return q
+
+
 def _check_shape(doc: dict[str, Any]) -> None:
     """Types and value sets of every member (clause 5.2.12); terms are checked when compiling."""
     if doc.get("type") != "Subscription":
@@ -305,6 +323,8 @@ def _check_shape(doc: dict[str, Any]) -> None:
     for key in ("subscriptionName", "description", "q", "scopeQ", "lang", "csf"):
         if key in doc:
             _str(doc[key], key)
+    if "q" in doc:
+        doc["q"] = url_encoded_q(doc["q"])
     if "entities" in doc:
         doc["entities"] = _list(doc["entities"], "entities", _entity_selector)
     if "watchedAttributes" in doc:
