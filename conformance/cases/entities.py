@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+import httpx
+
 from conformance.cases._shared import expect_attr_value, expect_no_attr, prop, value_of, vehicle
-from conformance.kit import Kit, case
+from conformance.kit import CORE_CONTEXT, LD_JSON, Kit, case, link_header
 
 
 @case(
@@ -322,3 +324,239 @@ def update_null_deletes_attribute(k: Kit) -> None:
         k.missing("ngsi-ld-null", "Update Attributes answered 422 OperationNotSupported to NGSI-LD Null (allowed)")
     k.expect_status(response, 204)
     expect_no_attr(k, body["id"], "speed")
+
+
+# -- issue 17: entity operations case by case, from the V1.9.1 text ------------------------------------------------
+@case("6.3.5", "Create Entity in application/ld+json with the @context in the body answers 201.", also=("5.6.1", "6.4"))
+def create_ld_json(k: Kit) -> None:
+    body = {**vehicle(k), "@context": CORE_CONTEXT}
+    response = k.post("/entities", body, content_type=LD_JSON)
+    k.expect_status(response, 201)
+    k.delete_later(f"/entities/{body['id']}")
+    expect_attr_value(k, body["id"], "speed", 80)
+
+
+@case("6.3.5", "An application/json entity body holding @context is a BadRequestData error (400).", also=("5.6.1",))
+def create_json_with_context_is_bad_request(k: Kit) -> None:
+    body = {**vehicle(k), "@context": CORE_CONTEXT}
+    k.delete_later(f"/entities/{body['id']}")
+    k.expect_problem(k.post("/entities", body), 400, "BadRequestData")
+
+
+@case("6.3.5", "An application/ld+json entity body without @context is a BadRequestData error (400).", also=("5.6.1",))
+def create_ld_json_without_context_is_bad_request(k: Kit) -> None:
+    body = vehicle(k)
+    k.delete_later(f"/entities/{body['id']}")
+    k.expect_problem(k.post("/entities", body, content_type=LD_JSON), 400, "BadRequestData")
+
+
+@case("6.3.5", "An application/ld+json body sent with a context Link header is a BadRequestData error (400).")
+def create_ld_json_with_link_is_bad_request(k: Kit) -> None:
+    body = {**vehicle(k), "@context": CORE_CONTEXT}
+    k.delete_later(f"/entities/{body['id']}")
+    response = k.post("/entities", body, content_type=LD_JSON, headers=link_header(CORE_CONTEXT))
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case("5.5.4", "A Relationship whose object is not a URI is a BadRequestData error (400).", also=("5.6.1", "4.5.3"))
+def create_relationship_object_not_uri_is_bad_request(k: Kit) -> None:
+    body = vehicle(k, isParked={"type": "Relationship", "object": "not a uri"})
+    k.delete_later(f"/entities/{body['id']}")
+    k.expect_problem(k.post("/entities", body), 400, "BadRequestData")
+
+
+@case("5.5.4", "A Property without a value is a BadRequestData error (400).", also=("5.6.1", "4.5.2"))
+def create_property_without_value_is_bad_request(k: Kit) -> None:
+    body = vehicle(k, speed={"type": "Property", "unitCode": "KMH"})
+    k.delete_later(f"/entities/{body['id']}")
+    k.expect_problem(k.post("/entities", body), 400, "BadRequestData")
+
+
+@case("5.5.4", "A Create Entity body that is a JSON array is a BadRequestData error (400).", also=("5.6.1", "6.4"))
+def create_array_body_is_bad_request(k: Kit) -> None:
+    k.expect_problem(k.post("/entities", [vehicle(k)]), 400, "BadRequestData")
+
+
+@case("5.6.1", "An entity created with a scope is retrieved with that scope.", also=("4.18", "6.4"))
+def create_with_scope(k: Kit) -> None:
+    body = vehicle(k, scope="/Madrid/Gardens")
+    k.entity(body)
+    scope = k.get_entity(body["id"]).get("scope")
+    k.expect(scope == "/Madrid/Gardens" or scope == ["/Madrid/Gardens"], f"scope is {scope!r}")
+
+
+@case("5.7.1", "Retrieve Entity with a type selector the entity does not match is ResourceNotFound.", also=("6.5",))
+def retrieve_type_selector_mismatch_is_not_found(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.http.get(f"/entities/{body['id']}", params={"type": k.type_name("Other")})
+    k.expect_problem(response, 404, "ResourceNotFound")
+
+
+@case("5.6.6", "Delete Entity with an id that is not a URI is a BadRequestData error (400).", also=("6.5",))
+def delete_non_uri_id_is_bad_request(k: Kit) -> None:
+    k.expect_problem(k.http.delete("/entities/not-a-uri"), 400, "BadRequestData")
+
+
+@case("5.6.6", "Delete Entity with a type selector the entity does not match is ResourceNotFound.", also=("6.5",))
+def delete_type_selector_mismatch_is_not_found(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.http.delete(f"/entities/{body['id']}", params={"type": k.type_name("Other")})
+    k.expect_problem(response, 404, "ResourceNotFound")
+    k.expect_status(k.http.get(f"/entities/{body['id']}"), 200)
+
+
+@case("5.6.17", "Merge Entity with no entity id in the path is a BadRequestData error (400).", also=("6.5",))
+def merge_without_id_is_bad_request(k: Kit) -> None:
+    k.expect_problem(k.patch("/entities/", {"speed": prop(1)}), 400, "BadRequestData")
+
+
+@case("5.6.17", "Merge Entity with an id that is not a URI is a BadRequestData error (400).", also=("6.5",))
+def merge_non_uri_id_is_bad_request(k: Kit) -> None:
+    k.expect_problem(k.patch("/entities/not-a-uri", {"speed": prop(1)}), 400, "BadRequestData")
+
+
+@case("5.6.17", "Merge Entity with a type selector the entity does not match is ResourceNotFound.", also=("6.5",))
+def merge_type_selector_mismatch_is_not_found(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.patch(f"/entities/{body['id']}", {"speed": prop(1)}, params={"type": k.type_name("Other")})
+    k.expect_problem(response, 404, "ResourceNotFound")
+    expect_attr_value(k, body["id"], "speed", 80)
+
+
+@case("5.6.17", "Merge Entity merges into an attribute and keeps the sub-attributes it leaves out.", also=("5.5.12",))
+def merge_keeps_sub_attributes(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    k.expect_status(k.patch(f"/entities/{body['id']}", {"speed": {"value": 9}}), 204)
+    speed = k.get_entity(body["id"]).get("speed")
+    k.expect(isinstance(speed, dict) and speed.get("value") == 9 and speed.get("unitCode") == "KMH", f"{speed!r}")
+
+
+@case("5.6.17", "Merge Entity with a new type in the fragment adds it to the entity's types.", also=("6.5",))
+def merge_adds_type(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    extra = k.type_name("Extra")
+    k.expect_status(k.patch(f"/entities/{body['id']}", {"type": extra}), 204)
+    types = k.get_entity(body["id"]).get("type")
+    k.expect(isinstance(types, list) and set(types) == {body["type"], extra}, f"type is {types!r}")
+
+
+@case("5.6.17", "Merge Entity with a scope in the fragment replaces the entity's scope.", also=("6.5", "4.18"))
+def merge_replaces_scope(k: Kit) -> None:
+    body = vehicle(k, scope="/Madrid")
+    k.entity(body)
+    k.expect_status(k.patch(f"/entities/{body['id']}", {"scope": "/Lyon"}), 204)
+    scope = k.get_entity(body["id"]).get("scope")
+    k.expect(scope == "/Lyon" or scope == ["/Lyon"], f"scope is {scope!r}")
+
+
+@case(
+    "5.6.17",
+    "Merge Entity with observedAt updates the observedAt of the merged attributes that had one.",
+    also=("6.5",),
+)
+def merge_common_observed_at(k: Kit) -> None:
+    body = vehicle(k, speed=prop(80, observedAt="2026-01-01T00:00:00Z"))
+    k.entity(body)
+    when = "2026-02-02T10:00:00Z"
+    k.expect_status(k.patch(f"/entities/{body['id']}", {"speed": prop(81)}, params={"observedAt": when}), 204)
+    speed = k.get_entity(body["id"]).get("speed")
+    k.expect(isinstance(speed, dict) and speed.get("observedAt") == when, f"speed is {speed!r}")
+
+
+@case("5.6.18", "Replace Entity with no entity id in the path is a BadRequestData error (400).", also=("6.5",))
+def replace_without_id_is_bad_request(k: Kit) -> None:
+    k.expect_problem(k.put("/entities/", {"type": "Thing", "fuel": prop(1)}), 400, "BadRequestData")
+
+
+@case("5.6.18", "Replace Entity with an id that is not a URI is a BadRequestData error (400).", also=("6.5",))
+def replace_non_uri_id_is_bad_request(k: Kit) -> None:
+    k.expect_problem(k.put("/entities/not-a-uri", {"type": "Thing", "fuel": prop(1)}), 400, "BadRequestData")
+
+
+@case("5.6.18", "Replace Entity keeps the entity's createdAt.", also=("6.5", "4.8"))
+def replace_keeps_created_at(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    before = k.get_entity(body["id"], options="sysAttrs").get("createdAt")
+    k.expect_status(k.put(f"/entities/{body['id']}", {"type": body["type"], "fuel": prop(1)}), 204)
+    after = k.get_entity(body["id"], options="sysAttrs").get("createdAt")
+    k.expect(before is not None and before == after, f"createdAt {before!r} became {after!r}")
+
+
+@case("5.6.18", "Replace Entity with urn:ngsi-ld:null as a value is a BadRequestData error (400).", also=("5.5.4",))
+def replace_with_null_is_bad_request(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.put(f"/entities/{body['id']}", {"type": body["type"], "speed": prop("urn:ngsi-ld:null")})
+    k.expect_problem(response, 400, "BadRequestData")
+    expect_attr_value(k, body["id"], "speed", 80)
+
+
+@case("5.6.18", "Replace Entity with a type selector the entity does not match is ResourceNotFound.", also=("6.5",))
+def replace_type_selector_mismatch_is_not_found(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.put(f"/entities/{body['id']}", {"type": body["type"]}, params={"type": k.type_name("Other")})
+    k.expect_problem(response, 404, "ResourceNotFound")
+    expect_attr_value(k, body["id"], "speed", 80)
+
+
+def _purge(k: Kit, params: dict[str, str]) -> httpx.Response:
+    response = k.http.delete("/entities", params=params)
+    k.not_implemented_if(response, "purge")
+    return response
+
+
+@case("5.6.21", "Purge Entities with only an id list is too wide a query: BadRequestData (400).", feature="purge")
+def purge_ids_only_is_bad_request(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    k.expect_problem(_purge(k, {"id": body["id"]}), 400, "BadRequestData")
+    k.expect_status(k.http.get(f"/entities/{body['id']}"), 200)
+
+
+@case("5.6.21", "Purge Entities limited to the local scope needs no further selector and answers 204.", feature="purge")
+def purge_local_ids(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    k.expect_status(_purge(k, {"id": body["id"], "local": "true"}), 204)
+    k.expect_status(k.http.get(f"/entities/{body['id']}"), 404)
+
+
+@case("5.6.21", "Purge Entities with drop removes only the listed attributes.", feature="purge", also=("6.4",))
+def purge_drop(k: Kit) -> None:
+    body = vehicle(k, k.type_name("Purged"))
+    k.entity(body)
+    k.expect_status(_purge(k, {"type": body["type"], "drop": "speed"}), 204)
+    entity = k.get_entity(body["id"])
+    k.expect("speed" not in entity and "location" in entity, f"after drop=speed the entity is {entity!r}")
+
+
+@case("5.6.21", "Purge Entities with keep removes every attribute but the listed ones.", feature="purge", also=("6.4",))
+def purge_keep(k: Kit) -> None:
+    body = vehicle(k, k.type_name("Purged"))
+    k.entity(body)
+    k.expect_status(_purge(k, {"type": body["type"], "keep": "speed"}), 204)
+    entity = k.get_entity(body["id"])
+    k.expect("speed" in entity and "location" not in entity and "isParked" not in entity, f"entity is {entity!r}")
+
+
+@case("5.6.21", "Purge Entities with q deletes only the entities that meet it.", feature="purge", also=("6.4", "4.9"))
+def purge_by_q(k: Kit) -> None:
+    entity_type = k.type_name("Purged")
+    slow, fast = vehicle(k, entity_type, speed=prop(10)), vehicle(k, entity_type, speed=prop(100))
+    k.entity(slow)
+    k.entity(fast)
+    k.expect_status(_purge(k, {"type": entity_type, "q": "speed>50"}), 204)
+    k.expect_status(k.http.get(f"/entities/{fast['id']}"), 404)
+    k.expect_status(k.http.get(f"/entities/{slow['id']}"), 200)
+
+
+@case("5.6.21", "Purge Entities with an id that is not a URI is a BadRequestData error (400).", feature="purge")
+def purge_invalid_id_is_bad_request(k: Kit) -> None:
+    k.expect_problem(_purge(k, {"type": k.type_name("Purged"), "id": "not a uri"}), 400, "BadRequestData")
