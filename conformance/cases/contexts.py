@@ -258,3 +258,293 @@ def accept_weights(k: Kit) -> None:
         response.headers.get("content-type", "").startswith(LD_JSON),
         f"Content-Type {response.headers.get('content-type')!r}, expected application/ld+json",
     )
+
+
+# -- stored @contexts: kinds, details, serving, deletion and reload (clauses 5.13.1-5.13.5, 6.29, 6.30) -----------
+def _details(k: Kit, **params: str) -> list[dict[str, Any]]:
+    response = k.http.get("/jsonldContexts", params={"details": "true", **params})
+    k.not_implemented_if(response, "jsonld-contexts")
+    k.expect_status(response, 200)
+    listed = k.json(response)
+    k.expect(isinstance(listed, list), "List @contexts does not answer an array")
+    return [d for d in listed if isinstance(d, dict)]
+
+
+def _cached(k: Kit) -> tuple[str, dict[str, Any]]:
+    """A remote @context the broker fetched while serving a request: (its URL, its details entry)."""
+    document = _user_context(k)[3]
+    url = k.contexts.publish(document)
+    k.entity(_bus(k), headers=link_header(url))
+    mine = [d for d in _details(k, kind="Cached") if d.get("URL") == url]
+    k.expect(len(mine) == 1, f"the fetched @context {url} is not listed once as Cached: {mine!r}")
+    k.cleanup(lambda: k.http.delete(f"/jsonldContexts/{mine[0].get('localId')}"))
+    return url, mine[0]
+
+
+@case(
+    "5.13.2",
+    "Adding a JSON object without an @context member is a BadRequestData error (400).",
+    feature="jsonld-contexts",
+    also=("6.29",),
+)
+def add_without_context_member_is_400(k: Kit) -> None:
+    response = k.post("/jsonldContexts", {"Bus": "https://example.org/Bus"})
+    k.not_implemented_if(response, "jsonld-contexts")
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "5.13.2",
+    "Adding an @context that is not valid JSON-LD is a BadRequestData error (400).",
+    feature="jsonld-contexts",
+    also=("6.29", "5.5.4"),
+)
+def add_invalid_context_is_400(k: Kit) -> None:
+    response = k.post("/jsonldContexts", {"@context": {"Bus": {"@id": 5}}})
+    k.not_implemented_if(response, "jsonld-contexts")
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "5.13.2",
+    "Information outside the @context subtree of an added @context is discarded: only @context is served.",
+    feature="jsonld-contexts",
+    also=("5.13.4", "6.30"),
+)
+def add_discards_other_members(k: Kit) -> None:
+    document = {**_user_context(k)[3], "comment": "not part of the @context"}
+    served = k.http.get(_path(_add_context(k, document)))
+    k.expect_status(served, 200)
+    body = k.json(served)
+    k.expect(isinstance(body, dict) and set(body) == {"@context"}, f"served members {sorted(body)}")
+
+
+@case(
+    "6.30",
+    "A hosted @context is served as a JSON-LD document: Content-Type application/ld+json with a root @context.",
+    feature="jsonld-contexts",
+    also=("5.13.4",),
+)
+def served_context_is_ld_json(k: Kit) -> None:
+    served = k.http.get(_path(_add_context(k, _user_context(k)[3])))
+    k.expect_status(served, 200)
+    media = served.headers.get("content-type", "").split(";")[0].strip()
+    k.expect(media == LD_JSON, f"Content-Type is {media!r}, expected application/ld+json")
+    k.expect("@context" in k.json(served), "the served document has no root @context")
+
+
+@case(
+    "5.13.3",
+    "List @contexts with details=true gives URL, localId, kind and createdAt for each stored @context.",
+    feature="jsonld-contexts",
+    also=("6.29",),
+)
+def list_details_members(k: Kit) -> None:
+    location = _add_context(k, _user_context(k)[3])
+    mine = [d for d in _details(k) if str(d.get("URL", "")).endswith(_path(location))]
+    k.expect(len(mine) == 1, f"{location} is not listed once with details")
+    missing = [m for m in ("URL", "localId", "kind", "createdAt") if m not in mine[0]]
+    k.expect(not missing, f"details lack {missing}: {mine[0]!r}")
+
+
+@case(
+    "5.13.3",
+    "List @contexts with kind=Hosted lists only Hosted @contexts.",
+    feature="jsonld-contexts",
+    also=("6.29",),
+)
+def list_kind_hosted_only(k: Kit) -> None:
+    location = _add_context(k, _user_context(k)[3])
+    listed = _details(k, kind="Hosted")
+    k.expect(all(d.get("kind") == "Hosted" for d in listed), f"kind=Hosted lists {[d.get('kind') for d in listed]}")
+    k.expect(any(str(d.get("URL", "")).endswith(_path(location)) for d in listed), f"{location} not listed")
+
+
+@case(
+    "5.13.3",
+    "List @contexts with a kind other than Cached, Hosted or ImplicitlyCreated is a BadRequestData error (400).",
+    feature="jsonld-contexts",
+    also=("6.29",),
+)
+def list_unknown_kind_is_400(k: Kit) -> None:
+    response = k.http.get("/jsonldContexts", params={"kind": "Borrowed"})
+    k.not_implemented_if(response, "jsonld-contexts")
+    k.expect_problem(response, 400)
+
+
+@case(
+    "5.13.4",
+    "Serve @context with details=true gives the metadata of the @context, its localId among them.",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def serve_details(k: Kit) -> None:
+    location = _add_context(k, _user_context(k)[3])
+    response = k.http.get(_path(location), params={"details": "true"})
+    k.expect_status(response, 200)
+    details = k.json(response)
+    local_id = location.rstrip("/").rsplit("/", 1)[-1]
+    k.expect(details.get("localId") == local_id and details.get("kind") == "Hosted", f"details are {details!r}")
+
+
+@case(
+    "5.13.4",
+    "Serving an unknown @context identifier is a ResourceNotFound error (404).",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def serve_unknown_is_404(k: Kit) -> None:
+    response = k.http.get(f"/jsonldContexts/conformance-{k.run.run_id}-none")
+    k.not_implemented_if(response, "jsonld-contexts")
+    k.expect_problem(response, 404, "ResourceNotFound")
+
+
+@case(
+    "5.13.5",
+    "Deleting an unknown @context identifier is a ResourceNotFound error (404).",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def delete_unknown_is_404(k: Kit) -> None:
+    response = k.http.delete(f"/jsonldContexts/conformance-{k.run.run_id}-none")
+    k.not_implemented_if(response, "jsonld-contexts")
+    k.expect_problem(response, 404, "ResourceNotFound")
+
+
+@case(
+    "5.13.5",
+    "reload=true on a Hosted @context is a BadRequestData error (400) and the @context stays.",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def reload_hosted_is_400(k: Kit) -> None:
+    location = _add_context(k, _user_context(k)[3])
+    k.expect_problem(k.http.delete(_path(location), params={"reload": "true"}), 400, "BadRequestData")
+    k.expect_status(k.http.get(_path(location)), 200)
+
+
+@case(
+    "5.13.5",
+    "A deleted Hosted @context is no longer listed.",
+    feature="jsonld-contexts",
+    also=("6.30", "5.13.3"),
+)
+def deleted_context_not_listed(k: Kit) -> None:
+    location = _add_context(k, _user_context(k)[3])
+    k.expect_status(k.http.delete(_path(location)), 204)
+    k.expect(not any(str(d.get("URL", "")).endswith(_path(location)) for d in _details(k)), f"{location} still listed")
+
+
+@case(
+    "5.13.3",
+    "A remote @context the broker fetched for a request is stored as Cached under its original URL.",
+    feature="jsonld-contexts",
+    also=("5.13.1", "6.29"),
+)
+def fetched_context_is_cached(k: Kit) -> None:
+    if k.run.contexts is None:
+        k.missing("user-contexts", "the kit runs without its @context server")
+    _, details = _cached(k)
+    k.expect(details.get("localId"), f"the Cached @context has no localId: {details!r}")
+
+
+@case(
+    "5.13.4",
+    "Serving the content of a Cached @context is an OperationNotSupported error (422); its details are served.",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def serve_cached_is_422(k: Kit) -> None:
+    if k.run.contexts is None:
+        k.missing("user-contexts", "the kit runs without its @context server")
+    url, details = _cached(k)
+    local = f"/jsonldContexts/{details.get('localId')}"
+    k.expect_problem(k.http.get(local), 422, "OperationNotSupported")
+    response = k.http.get(local, params={"details": "true"})
+    k.expect_status(response, 200)
+    k.expect(k.json(response).get("URL") == url, f"details are {response.text[:200]!r}")
+
+
+@case(
+    "5.13.5",
+    "reload=true on a Cached @context downloads it again (204) and keeps it stored.",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def reload_cached(k: Kit) -> None:
+    if k.run.contexts is None:
+        k.missing("user-contexts", "the kit runs without its @context server")
+    url, details = _cached(k)
+    k.expect_status(k.http.delete(f"/jsonldContexts/{details.get('localId')}", params={"reload": "true"}), 204)
+    k.expect(any(d.get("URL") == url for d in _details(k, kind="Cached")), f"{url} is gone after the reload")
+
+
+@case(
+    "5.13.5",
+    "Deleting a Cached @context removes it from the list.",
+    feature="jsonld-contexts",
+    also=("6.30",),
+)
+def delete_cached(k: Kit) -> None:
+    if k.run.contexts is None:
+        k.missing("user-contexts", "the kit runs without its @context server")
+    url, details = _cached(k)
+    k.expect_status(k.http.delete(f"/jsonldContexts/{details.get('localId')}"), 204)
+    k.expect(not any(d.get("URL") == url for d in _details(k, kind="Cached")), f"{url} still listed as Cached")
+
+
+def _implicit_subscription(k: Kit, uri: str) -> tuple[list[Any], set[str]]:
+    """Create a subscription written with an @context array; answer the array and the ImplicitlyCreated URLs
+    that appeared meanwhile."""
+    before = {str(d.get("URL")) for d in _details(k, kind="ImplicitlyCreated")}
+    namespace = f"https://example.org/conformance/{k.run.run_id}/{k.run.next_number()}#"
+    context: list[Any] = [{"Tram": namespace + "Tram"}, CORE_CONTEXT]
+    body = {
+        "id": k.uid("Subscription"),
+        "type": "Subscription",
+        "entities": [{"type": "Tram"}],
+        "notification": {"endpoint": {"uri": uri, "accept": "application/json"}},
+        "@context": context,
+    }
+    response = k.post("/subscriptions", body, content_type=LD_JSON)
+    k.not_implemented_if(response, "subscriptions")
+    k.expect_status(response, 201)
+    k.delete_later(f"/subscriptions/{body['id']}")
+    made = {str(d.get("URL")) for d in _details(k, kind="ImplicitlyCreated")} - before
+    for url in made:
+        k.cleanup(lambda url=url: k.http.delete(_path(url)))
+    return context, made
+
+
+@case(
+    "5.13.3",
+    "A subscription written with an @context array makes an ImplicitlyCreated @context that serves the array.",
+    feature="jsonld-contexts",
+    also=("5.13.1", "5.13.4", "6.29"),
+)
+def implicitly_created_for_array(k: Kit) -> None:
+    context, made = _implicit_subscription(k, "http://127.0.0.1:9/unused")
+    k.expect(len(made) == 1, f"{len(made)} new ImplicitlyCreated @contexts, expected 1")
+    served = k.http.get(_path(made.pop()))
+    k.expect_status(served, 200)
+    k.expect(k.json(served).get("@context") == context, f"served {served.text[:200]!r}")
+
+
+@case(
+    "5.8.6",
+    "application/json notifications of a subscription with an @context array link to its ImplicitlyCreated @context.",
+    feature="jsonld-contexts",
+    also=("5.13.1", "6.3.6"),
+)
+def implicitly_created_in_notification_link(k: Kit) -> None:
+    url, path = k.receiver.endpoint()
+    context, made = _implicit_subscription(k, url)
+    k.expect(len(made) == 1, f"{len(made)} new ImplicitlyCreated @contexts, expected 1")
+    hosted = made.pop()
+    entity_id = k.uid("Tram")
+    k.entity({"id": entity_id, "type": context[0]["Tram"]})
+    k.wait_until(lambda: any(entity_id in str(r.body) for r in k.receiver.received(path)))
+    notes = [r for r in k.receiver.received(path) if entity_id in str(r.body)]
+    k.expect(notes, f"no notification about {entity_id} within {k.run.notify_timeout} s")
+    link = notes[0].headers.get("link", "")
+    k.expect(f"<{hosted}>" in link or _path(hosted) in link, f"Link is {link!r}, expected {hosted}")
