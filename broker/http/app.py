@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from broker.core.contexts import CONTEXTS_PATH
-from broker.http import contexts, discovery, entities, entity_maps, info, openapi, subscriptions, temporal
+from broker.http import contexts, discovery, entities, entity_maps, info, openapi, snapshots, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.paths import EncodedSlashes, TrailingSlash
 from broker.http.state import BrokerState
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     routes = [
         *entities.ROUTES,
         *entity_maps.ROUTES,
+        *snapshots.ROUTES,
         *subscriptions.ROUTES,
         *temporal.ROUTES,
         *discovery.ROUTES,
@@ -67,7 +68,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         # ids and names that are IRIs with '/', and the spec's resource paths with their trailing '/' (paths.py)
-        middleware=[Middleware(EncodedSlashes), Middleware(TrailingSlash, routes=routes)],
+        middleware=[
+            Middleware(EncodedSlashes),
+            Middleware(TrailingSlash, routes=routes),
+            Middleware(snapshots.SnapshotScope),
+        ],
     )
 
 

@@ -45,7 +45,7 @@ from broker.http.render import geo_response, json_response, ld_response, no_cont
 from broker.http.state import BrokerState, state_of
 from broker.ld.termmap import TermMap
 from broker.query import Query, parse_query
-from broker.query.projection import Projection, ProjectionItem, parse_projection
+from broker.query.projection import Projection, ProjectionItem, check_pick_omit, parse_projection
 
 BASE = "/ngsi-ld/v1"
 
@@ -103,7 +103,9 @@ def _geometry_property(request: Request, tm: TermMap) -> str:
 
 
 def caller_of(request: Request) -> Caller:
-    return Caller(tenant=tenant_of(request))
+    # With NGSILD-Snapshot, the snapshot's content tenant (broker.http.snapshots.SnapshotScope, clause 5.5.15).
+    scoped = request.scope.get("agora.snapshot_tenant")
+    return Caller(tenant=scoped if isinstance(scoped, str) else tenant_of(request))
 
 
 async def request_context(request: Request, state: BrokerState, context: Any = None) -> TermMap:
@@ -130,12 +132,13 @@ def view_of_params(request: Request, tm: TermMap, selection: Mapping[str, str]) 
     fmt, sys_attrs = parse_format(P.query(request).get("format"), P.options(request, _VIEW_OPTIONS))
     pick = _projection_of(selection.get("pick"), "pick", tm)
     attrs = _projection_of(selection.get("attrs"), "attrs", tm)
+    omit = _projection_of(selection.get("omit"), "omit", tm)
+    check_pick_omit(pick, omit, attrs=attrs is not None)
     if attrs is not None:
         if pick is not None:
             raise BadRequestData("attrs and pick cannot be used together (attrs is the deprecated form of pick)")
         pick = Projection(attrs.items + tuple(ProjectionItem(m) for m in _KEPT_WITH_ATTRS))
     lang = selection.get("lang") or P.query(request).get("lang")
-    omit = _projection_of(selection.get("omit"), "omit", tm)
     return View(format=fmt, sys_attrs=sys_attrs, lang=lang, pick=pick, omit=omit, datasets=_datasets(request))
 
 

@@ -13,6 +13,7 @@ from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.entity_maps import EntityMaps
 from broker.core.query import Queries
+from broker.core.snapshots import Snapshots
 from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
 from broker.ld.resolver import ContextResolver
@@ -32,6 +33,7 @@ class BrokerState:
     subscriptions: Subscriptions
     temporal: Temporal
     entity_maps: EntityMaps
+    snapshots: Snapshots
     started: float = field(default_factory=time.time)
 
     @property
@@ -41,6 +43,7 @@ class BrokerState:
     @classmethod
     def build(cls, settings: Settings, store: Store) -> BrokerState:
         queries = Queries(store, settings.max_page_size)
+        temporal = Temporal(store, settings.temporal_instance_limit)
         return cls(
             settings,
             store,
@@ -50,8 +53,9 @@ class BrokerState:
             queries,
             Discovery(store),
             subscriptions=Subscriptions(store, settings.max_page_size),
-            temporal=Temporal(store, settings.temporal_instance_limit),
+            temporal=temporal,
             entity_maps=EntityMaps(store, queries),
+            snapshots=Snapshots(store, queries, temporal),
         )
 
 
