@@ -586,10 +586,18 @@ async def entities_slash(request: Request) -> Response:
 
 
 ROUTES = [
-    Route(f"{BASE}/entities/", entities_slash, methods=["GET", "POST", "DELETE", "PATCH", "PUT"]),
-    Route(f"{BASE}/entities//attrs", missing_entity_id, methods=["POST", "PATCH"]),
-    Route(f"{BASE}/entities//attrs/", missing_entity_id, methods=["POST", "PATCH"]),
-    Route(f"{BASE}/entities//attrs/{{attr:rest}}", missing_entity_id, methods=["PATCH", "PUT", "DELETE"]),
+    # Paths with an empty entity id: errors and redirects, no operation of their own (not in the OpenAPI document).
+    Route(
+        f"{BASE}/entities/", entities_slash, methods=["GET", "POST", "DELETE", "PATCH", "PUT"], include_in_schema=False
+    ),
+    Route(f"{BASE}/entities//attrs", missing_entity_id, methods=["POST", "PATCH"], include_in_schema=False),
+    Route(f"{BASE}/entities//attrs/", missing_entity_id, methods=["POST", "PATCH"], include_in_schema=False),
+    Route(
+        f"{BASE}/entities//attrs/{{attr:rest}}",
+        missing_entity_id,
+        methods=["PATCH", "PUT", "DELETE"],
+        include_in_schema=False,
+    ),
     Route(f"{BASE}/entities", create_entity, methods=["POST"]),
     Route(f"{BASE}/entities", query_entities, methods=["GET"]),
     Route(f"{BASE}/entities", purge_entities, methods=["DELETE"]),
