@@ -301,17 +301,36 @@ def _sort_value(entity: Entity, key: OrderKey, collation: Collation) -> tuple[in
     return None
 
 
+def executes_locally(local: bool) -> bool:
+    """Whether a query's execution is limited to the local scope (clause 5.5.13): with local=true, and always in
+    Agora, which holds no context source registrations, so no query is ever forwarded (decision records 0017,
+    0100). Once registrations exist this asks whether one matches."""
+    return local or _NO_CONTEXT_SOURCES
+
+
+# Agora holds no context source registrations (decision record 0017): nothing is ever forwarded.
+_NO_CONTEXT_SOURCES: Final = True
+
+
 def require_local_order(query: Query, local: bool) -> None:
-    """Clause 5.7.2.4: ordering is never applied to a distributed query, so orderBy needs local=true (or type=*,
-    which implies it, clause 6.4.3.2) - decision record 0018."""
-    if query.order_by and not local and not isinstance(query.types, AllTypes):
+    """Clause 5.7.2.4: "If the ordering parameter is present and the execution of the operation is not limited to
+    the local scope ... BadRequestData". The condition is the execution, not the parameter (decision record
+    0101, revising 0018): a broker without registrations orders every query. `type=*` implies local
+    (clause 6.4.3.2)."""
+    if query.order_by and not executes_locally(local) and not isinstance(query.types, AllTypes):
         raise BadRequestData("orderBy needs local=true: entity ordering is never applied to distributed queries")
 
 
 def require_selector(query: Query, attrs: frozenset[str] | None, local: bool) -> None:
-    """Clause 5.7.2: a query names types, attributes, a q or a geo-query, unless it is local."""
+    """Clause 5.7.2.4: a query names types, attributes, a q, a geo-query or local scope (else "too wide query").
+    Entity ids or an id pattern restrict it too when its execution is local (5.7.2.3: "If the execution of the
+    operation is limited to the local scope ..., no further restrictions have to be provided"): decision 0100."""
     if local or query.types is not None or attrs or query.pick is not None or query.q is not None:
         return
     if query.geo is not None:
         return
-    raise BadRequestData("a query needs at least one of type, attrs (or pick), q or georel, unless local=true")
+    if (query.ids is not None or query.id_pattern is not None) and executes_locally(local):
+        return
+    raise BadRequestData(
+        "a query needs at least one of type, attrs (or pick), q, georel, id or idPattern, unless local=true"
+    )

@@ -31,7 +31,13 @@ from broker.core.render import View
 from broker.ld.termmap import TermMap
 from broker.query import Query
 from broker.query.geo import parse_geo_query
-from broker.query.projection import Projection, ProjectionItem, format_projection, parse_projection
+from broker.query.projection import (
+    Projection,
+    ProjectionItem,
+    check_pick_omit,
+    format_projection,
+    parse_projection,
+)
 from broker.query.q import format_q, parse_q
 from broker.query.scope import parse_scope_query
 from broker.query.types import TypeExpr, format_types, parse_types
@@ -232,6 +238,8 @@ def _view(doc: Mapping[str, Any], notification: Mapping[str, Any], tm: TermMap) 
         items = tuple(ProjectionItem(n) for n in sorted(_names(tm, notification["attributes"], "attributes") or ()))
         pick = Projection(items + tuple(ProjectionItem(m) for m in ("type", "scope", "createdAt", "modifiedAt")))
     omit = parse_projection(_text(notification["omit"]), tm, param="omit") if "omit" in notification else None
+    with_attrs = "attributes" in notification
+    check_pick_omit(None if with_attrs else pick, omit, attrs=with_attrs)  # clause 4.21, record 0102
     return View(
         format=FORMATS[notification.get("format", "normalized")],
         sys_attrs=bool(notification.get("sysAttrs", False)),

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from broker.core.errors import BadRequestData
 from broker.core.normalize import check_uri
-from broker.core.query import require_selector
+from broker.core.query import executes_locally, require_selector
 from broker.core.temporal import IdOrder, Partial, TemporalView, parse_time_query
 from broker.core.temporal_render import render_temporal
 from broker.http import params as P
@@ -252,7 +252,7 @@ _ORDER_BY = re.compile(r"id(?:;(asc|desc))?")
 
 def _order(selection: Mapping[str, str], query: Query, local: bool) -> IdOrder | None:
     """orderBy and collation of a temporal query (Table 6.18.3.2-1, clause 5.7.4.4, decision record 0074): only
-    the Entity member "id" can order, and only a local query (as for Query Entities, record 0018)."""
+    the Entity member "id" can order, and only a query executed locally (as for Query Entities, record 0101)."""
     collation = parse_collation(raw) if (raw := selection.get("collation")) is not None else ROOT
     raw = selection.get("orderBy")
     if raw is None:
@@ -260,7 +260,7 @@ def _order(selection: Mapping[str, str], query: Query, local: bool) -> IdOrder |
     found = _ORDER_BY.fullmatch(raw)
     if found is None:
         raise BadRequestData(f"orderBy={raw!r}: a temporal query is ordered by id only (id, id;asc or id;desc)")
-    if not local and not isinstance(query.types, AllTypes):
+    if not executes_locally(local) and not isinstance(query.types, AllTypes):
         raise BadRequestData("orderBy needs local=true: entity ordering is never applied to distributed queries")
     return IdOrder(found.group(1) == "desc", collation)
 

@@ -1,6 +1,6 @@
 """Projection with pick/omit (clause 4.21) and the orderBy parameter (V1.9 table 6.4.3.2-1), parsed to ASTs.
 
-    Projection = Item *("," Item)
+    Projection = Item *(("," / "|") Item)            ; clause 4.21: comma and pipe both mean "or"
     Item       = Name ["{" Projection "}"]           ; `rel{a,b}`: attributes a, b of the linked entities
     OrderBy    = Key *("," Key)
     Key        = Path [";" ("asc" / "desc")]          ; Path as in q (`a.b`, `a.observedAt`, `a[k]`)
@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
+from broker.core.errors import BadRequestData
 from broker.core.model import Entity
 from broker.ld.termmap import TermMap
 from broker.query.common import (
@@ -31,7 +32,10 @@ from broker.query.q import Path, QParser
 #: Names in pick/omit that address entity members rather than attributes.
 ENTITY_MEMBERS: Final = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
 
-_NAME = re.compile(r"[^,{}\s]+")
+# An AttrName (clause 4.9) or an IRI: none of the characters q and the projection grammar give a meaning to, nor
+# those clause 4.6.2 forbids in names; anything else where a name is expected is a syntax error (BadRequestData).
+_NAME = re.compile(r"[^,|{}\s<>\"'=;()\[\]\\!~\x00-\x1f\x7f]+")
+_OR = frozenset({",", "|"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,7 @@ class _ProjectionParser:
 
     def projection(self, depth: int) -> Projection:
         items = [self.item(depth)]
-        while self.peek() == ",":
+        while self.peek() in _OR:
             self.pos += 1
             items.append(self.item(depth))
         return Projection(tuple(items))
@@ -105,6 +109,20 @@ def parse_projection(text: str, tm: TermMap, *, param: str = "pick", limits: Lim
     if parser.pos != len(text):
         parser.fail("unexpected character")
     return result
+
+
+def check_pick_omit(pick: Projection | None, omit: Projection | None, *, attrs: bool = False) -> None:
+    """Clause 4.21 with 5.7.1.3/5.7.2.3: `pick` keeps members, `omit` removes them. A member named in both asks
+    for two opposite things, and `omit` beside the deprecated `attrs` (itself a pick) likewise: BadRequestData
+    rather than a silent choice (decision record 0102)."""
+    if omit is None:
+        return
+    if attrs:
+        raise BadRequestData("omit cannot be used together with attrs (attrs is the deprecated form of pick)")
+    if pick is not None:
+        both = sorted(pick.names() & omit.names())
+        if both:
+            raise BadRequestData(f"pick and omit both name {', '.join(both)}: a member is either kept or removed")
 
 
 def parse_order_by(text: str, tm: TermMap, *, limits: Limits = DEFAULT_LIMITS) -> tuple[OrderKey, ...]:
@@ -169,6 +187,7 @@ __all__ = [
     "OrderKey",
     "Projection",
     "ProjectionItem",
+    "check_pick_omit",
     "format_projection",
     "parse_order_by",
     "parse_projection",

@@ -101,6 +101,8 @@ def test_paging_count_and_links(q: Any) -> None:
 
 def test_order_by(q: Any) -> None:
     assert ids(q(type="Sensor", orderBy="temperature;desc", limit=3, local="true")) == ["4", "3", "2"]
+    # 5.7.2.4 refuses orderBy only for an execution not limited to the local scope (record 0101)
+    assert ids(q(type="Sensor", orderBy="temperature;desc", limit=3)) == ["4", "3", "2"]
 
 
 def test_projection(q: Any) -> None:
@@ -121,6 +123,21 @@ def test_query_needs_a_selector_and_valid_syntax(q: Any) -> None:
     r = q()
     assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData"
     assert q(local="true").status_code == 200
+    # clause 5.7.2.3: ids or an id pattern restrict a query that is executed locally, as every query is in Agora
+    # (record 0100); pick/omit as in clause 4.21 (record 0102)
+    assert ids(q(id="urn:ngsi-ld:Sensor:1,urn:ngsi-ld:Station:0")) == ["1", "0"]
+    assert ids(q(idPattern="^urn:ngsi-ld:Station:")) == ["0", "1"]
+    for bad in ({"pick": "id,temperature", "omit": "temperature"}, {"attrs": "temperature", "omit": "location"}):
+        r = q(type="Sensor", **bad)
+        assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData", bad
+    for name in ("tem<perature", "a=b", "a;b", "a(b)"):
+        for param in ("pick", "omit"):
+            r = q(type="Sensor", **{param: name})
+            assert r.status_code == 400 and r.json()["type"] == ERR + "BadRequestData", (param, name)
+    assert (
+        q(type="Sensor", pick="id|temperature", limit=1).json()
+        == q(type="Sensor", pick="id,temperature", limit=1).json()
+    )
     r = q(type="Sensor", q="temperature>>3")
     assert r.status_code == 400 and "temperature>>3" in r.json()["detail"]
     assert q(type="Sensor", georel="near", geometry="Point", coordinates="[1,2]").status_code == 400

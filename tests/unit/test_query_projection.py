@@ -187,3 +187,29 @@ def test_expand_values_param(tm: TermMap) -> None:
 def test_bundle_errors(tm: TermMap, params: dict[str, str], fragment: str) -> None:
     with pytest.raises(BadRequestData, match=re.escape(fragment)):
         parse_query(params, tm)
+
+
+def test_pipe_is_the_other_or_operator(tm: TermMap) -> None:
+    """Clause 4.21: "either a comma or a pipe character can be used as alternative representations of the or"."""
+    assert parse_projection("speed|brand,isParked{name|age}", tm) == parse_projection(
+        "speed,brand,isParked{name,age}", tm
+    )
+
+
+@pytest.mark.parametrize("text", ["a<b", "a=b", "a;b", "a(b)", 'a"b', "a'b", "a[b]", "a!b", "a~b", "a\\b"])
+def test_a_name_with_a_character_no_attribute_name_holds_is_refused(tm: TermMap, text: str) -> None:
+    with pytest.raises(BadRequestData) as info:
+        parse_projection(text, tm, param="pick")
+    assert info.value.detail.startswith("pick:")
+
+
+def test_pick_and_omit_may_not_name_one_member(tm: TermMap) -> None:
+    from broker.query.projection import check_pick_omit
+
+    check_pick_omit(parse_projection("speed,id", tm), parse_projection("brand", tm))  # disjoint: fine
+    check_pick_omit(None, parse_projection("brand", tm))
+    check_pick_omit(parse_projection("brand", tm), None, attrs=True)
+    with pytest.raises(BadRequestData, match="both name id"):
+        check_pick_omit(parse_projection("speed,id", tm), parse_projection("id", tm))
+    with pytest.raises(BadRequestData, match="attrs"):
+        check_pick_omit(None, parse_projection("brand", tm), attrs=True)

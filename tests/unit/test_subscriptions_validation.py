@@ -71,7 +71,6 @@ def test_every_member_of_the_clause_is_accepted() -> None:
         "sysAttrs": True,
         "format": "keyValues",
         "showChanges": False,
-        "omit": ["location"],
         "timesSent": 3,  # read-only: ignored
         "endpoint": {
             "uri": "https://example.org/notify",
@@ -134,6 +133,12 @@ BAD = [
     ("bad format", with_notification(format="compact")),
     ("attributes and pick", with_notification(attributes=["a"], pick="b")),
     ("bad pick", with_notification(pick="a{")),
+    # clause 4.21 (record 0102): a member both picked and omitted, omit beside attributes (a synonym for pick),
+    # a name an attribute cannot have
+    ("pick and omit name one member", with_notification(pick="a,b", omit="b")),
+    ("attributes and omit", with_notification(attributes=["a"], omit="b")),
+    ("pick with a character no name holds", with_notification(pick="a<b")),
+    ("omit with a character no name holds", with_notification(omit=["a=b"])),
     ("sysAttrs not boolean", with_notification(sysAttrs="true")),
     ("unknown endpoint member", with_endpoint(foo=1)),
     ("endpoint scheme", with_endpoint(uri="ftp://example.org/x")),
