@@ -60,10 +60,11 @@ class Periods:
             return _LAST + 1
 
     def bounds(self, k: int, last: int) -> tuple[str, str]:
-        """ISO start and end of period k; a whole-range period ends at the range end, or after the last instant."""
+        """ISO start and end of period k; a whole-range period ends at the range end, or, when the range has none
+        (timerel=after, no timerel), at the last instant it holds (decision record 0122)."""
         start = self._start(k)
         if self.duration.is_zero:
-            end = self.end if self.end is not None else last + 1
+            end = self.end if self.end is not None else last
         else:
             end = self._start(k + 1)
             if self.end is not None:

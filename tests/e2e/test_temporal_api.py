@@ -247,6 +247,24 @@ def test_aggregated_representation(tenant_http: httpx.Client) -> None:
     assert [row[0] for row in whole["max"]] == [6] and [row[0] for row in whole["min"]] == [1]
 
 
+def test_whole_range_period_bounds(tenant_http: httpx.Client) -> None:
+    """Record 0122: without aggrPeriodDuration one period spans the range of the temporal query, written as clients
+    write DateTimes; a range without an end of its own ends at its last instance, a range without a start begins
+    at its first."""
+    eid = uid()
+    create_history(tenant_http, eid, [1, 2, 3], start_hour=1)
+    cases = (
+        ({"timerel": "between", "timeAt": hour(0), "endTimeAt": hour(6)}, [6, hour(0), hour(6)]),
+        ({"timerel": "after", "timeAt": hour(0)}, [6, hour(0), hour(3)]),
+        ({"timerel": "before", "timeAt": hour(6)}, [6, hour(1), hour(6)]),
+        ({}, [6, hour(1), hour(3)]),
+    )
+    for params, row in cases:
+        r = tenant_http.get(f"{T}/{eid}", params={"format": "aggregatedValues", "aggrMethods": "sum", **params})
+        assert r.status_code == 200, r.text
+        assert r.json()["temperature"]["sum"] == [row], params
+
+
 def test_aggregations_of_strings_and_relationships(tenant_http: httpx.Client) -> None:
     eid = uid()
     body = {
