@@ -149,11 +149,20 @@ def dataset_instances(entity: Entity, dataset_ids: frozenset[str | None] | None)
 
 def _deleted_entity(sub: Compiled, entity_id: str, before: Entity, at: str, tm: TermMap) -> dict[str, Any]:
     """Clause 5.8.6: a deleted entity is reported by its id, type and deletedAt; with sysAttrs also its createdAt
-    and modifiedAt."""
+    and modifiedAt; with showChanges also each attribute it had, deleted, with its previous content."""
     out: dict[str, Any] = {"id": entity_id, "type": compact_types(before["type"], tm)}
     if sub.view.sys_attrs:
         out.update({k: before[k] for k in ("createdAt", "modifiedAt") if k in before})
     out["deletedAt"] = at
+    if sub.show_changes and sub.view.format != "simplified":
+        shown = dataset_instances(before, sub.dataset_ids)
+        # The attributes the subscription shows (notification.attributes, pick, omit), as they were.
+        previous = render(shown, tm, replace(sub.view, format="normalized", lang=None, sys_attrs=False))
+        for iri, instances in sorted(shown.get("attrs", {}).items()):
+            name = tm.compact_iri(iri)
+            if name in previous and name not in _HEAD:
+                out[name] = deleted_attribute(sub, instances, at)
+        _add_previous(out, previous)
     return out
 
 

@@ -512,7 +512,7 @@ def _implicit_subscription(k: Kit, uri: str) -> tuple[list[Any], set[str]]:
     k.delete_later(f"/subscriptions/{body['id']}")
     made = {str(d.get("URL")) for d in _details(k, kind="ImplicitlyCreated")} - before
     for url in made:
-        k.cleanup(lambda url=url: k.http.delete(_path(url)))
+        k.delete_later(_path(url))
     return context, made
 
 

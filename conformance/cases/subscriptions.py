@@ -964,7 +964,13 @@ def update_pause_and_resume(k: Kit) -> None:
 )
 def update_invalid_fragment_is_400(k: Kit) -> None:
     sub_id = subscribe(k, _unused(k, q="speed>1"))
-    for fragment in ({"q": "speed>>1"}, {"watchedAttributes": []}, {"throttling": -1}, {"isActive": "no"}):
+    fragments: list[dict[str, Any]] = [
+        {"q": "speed>>1"},
+        {"watchedAttributes": []},
+        {"throttling": -1},
+        {"isActive": "no"},
+    ]
+    for fragment in fragments:
         k.expect_problem(k.patch(f"/subscriptions/{sub_id}", fragment), 400, "BadRequestData")
     sub = _retrieved(k, sub_id)
     k.expect(sub.get("q") == "speed>1" and "watchedAttributes" not in sub, f"after refused updates: {sub!r:.300}")
@@ -1384,3 +1390,38 @@ def notification_relationship_object(k: Kit) -> None:
     k.entity(body)
     parked = _entity_in(notifications_about(k, path, body["id"])[0], body["id"]).get("isParked", {})
     k.expect(parked.get("object") == target, f"isParked is notified as {parked!r}")
+
+
+@case(
+    "5.8.6",
+    "The deletion of an entity notified with sysAttrs carries its createdAt and modifiedAt beside deletedAt.",
+    feature="notifications",
+    also=("4.8", "5.2.14"),
+)
+def deleted_entity_with_sys_attrs(k: Kit) -> None:
+    url, path = k.receiver.endpoint()
+    body = vehicle(k)
+    k.entity(body)
+    sub = subscription(k, url, body["type"], notificationTrigger=["entityDeleted"], notification={"sysAttrs": True})
+    subscribe(k, sub)
+    k.expect_status(k.http.delete(f"/entities/{body['id']}"), 204)
+    entity = _entity_in(notifications_about(k, path, body["id"])[0], body["id"])
+    missing = [m for m in ("createdAt", "modifiedAt", "deletedAt") if m not in entity]
+    k.expect(not missing, f"the deleted entity lacks {missing}: {sorted(entity)}")
+
+
+@case(
+    "5.8.6",
+    "The deletion of an entity notified without showChanges carries no attributes, only its deletedAt.",
+    feature="notifications",
+    also=("5.2.14",),
+)
+def deleted_entity_without_attributes(k: Kit) -> None:
+    url, path = k.receiver.endpoint()
+    body = vehicle(k)
+    k.entity(body)
+    subscribe(k, subscription(k, url, body["type"], notificationTrigger=["entityDeleted"]))
+    k.expect_status(k.http.delete(f"/entities/{body['id']}"), 204)
+    entity = _entity_in(notifications_about(k, path, body["id"])[0], body["id"])
+    extra = sorted(set(entity) - {"id", "type", "deletedAt", "@context"})
+    k.expect(not extra, f"the deleted entity is notified with {extra}")

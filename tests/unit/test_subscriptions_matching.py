@@ -218,3 +218,20 @@ def test_several_changes_share_one_notification_with_a_stable_id() -> None:
     body = build(sub, changes, "attributeCreated", CORE, AT)
     assert [d["speed"] for d in body["data"]] == [0, 1, 2]
     assert body["id"] == build(sub, changes, "attributeCreated", CORE, AT)["id"] != notification_id("", sub.id, 10)
+
+
+def test_deleted_entity_with_show_changes_shows_its_attributes_as_they_were() -> None:
+    """Clause 5.8.6: only deletedAt "if ... the notification.showChanges member is not set to true"; with it, each
+    attribute the subscription shows is notified deleted, with its previous content."""
+    before = entity(speed=1, fuel=2)
+    before["attrs"][V + "owner"] = [{"type": "Relationship", "object": "urn:ngsi-ld:Person:1"}]
+    endpoint = {"uri": "http://127.0.0.1:9/n"}
+    sub = compiled(notification={"endpoint": endpoint, "showChanges": True, "attributes": ["speed", "owner"]})
+    gone = build(sub, [(change(before, None), frozenset())], "entityDeleted", CORE, AT)["data"][0]
+    assert gone == {
+        "id": "urn:ngsi-ld:Vehicle:1",
+        "type": "Vehicle",
+        "deletedAt": AT,
+        "speed": {"type": "Property", "value": "urn:ngsi-ld:null", "previousValue": 1},
+        "owner": {"type": "Relationship", "object": "urn:ngsi-ld:null", "previousObject": "urn:ngsi-ld:Person:1"},
+    }
