@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit help bench bench-quick bench-tools
+.PHONY: run test lint typecheck unit help bench bench-quick bench-tools clients
 
 help:
 	@echo "make run    create the virtual environment if needed, install, start 'agora serve' on 127.0.0.1:1026"
 	@echo "make test   the same set-up with the test extras, then lint, type check and the whole test suite"
+	@echo "make clients  the NGSI-LD client libraries that tests/clients drives, each in .venv-clients/<name> (make test does it)"
 	@echo "make bench  the benchmarks of bench/ (wrk, about 15 minutes with 1,000,000 entities bulk-loaded), written to bench/RESULTS.md"
 	@echo "make bench-quick  a 1-minute smoke run of the same scenarios: fails only when a scenario errors"
 
@@ -24,6 +25,22 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# The NGSI-LD client libraries tests/clients drives against a real `agora serve`, each in its own virtual
+# environment with the versions pinned in tests/clients/requirements-<name>.txt: their dependencies clash with
+# Agora's and with each other's (ngsildclient pins httpx 0.23 and aiofiles<0.9, FiLiP needs aiofiles>=24 and
+# PyLD 2.0.4), docs/decisions/0141. Made once; again only when a requirements file changes.
+CLIENTS     := .venv-clients
+CLIENT_LIBS := filip ngsildclient
+
+$(CLIENTS)/%/.installed: tests/clients/requirements-%.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "the client tests need Python 3.11 or newer")'
+	rm -rf $(CLIENTS)/$*
+	$(PYTHON) -m venv $(CLIENTS)/$*
+	$(CLIENTS)/$*/bin/python -m pip install --quiet -r $<
+	@touch $@
+
+clients: $(foreach lib,$(CLIENT_LIBS),$(CLIENTS)/$(lib)/.installed)
+
 run: $(VENV)/.installed
 	$(BIN)/agora serve $(ARGS)
 
@@ -36,7 +53,7 @@ typecheck: $(VENV)/.installed-test
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not e2e"
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test clients
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,213 @@
+"""Drives FiLiP (the FIWARE Library for Python, `filip` on PyPI) against a broker, unchanged, through its NGSI-LD
+client `filip.clients.ngsi_ld.cb.ContextBrokerLDClient` and its clean-up helper `clear_context_broker_ld`.
+
+Runs in the client's own virtual environment (.venv-clients/filip, see the Makefile), not Agora's: it imports
+nothing from Agora or its tests. Usage: `python drive_filip.py BROKER_URL RECEIVER_URL OUT`; writes one JSON
+document to OUT, {"steps": [{"name", "ok", "value" | "error"}]}, which tests/clients/test_filip.py reads step by
+step. A failed step is recorded with the request the library sent and the broker's answer, and the drive goes on."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from filip.clients.ngsi_ld.cb import ContextBrokerLDClient
+from filip.models.base import FiwareLDHeader
+from filip.models.ngsi_ld.context import ActionTypeLD, ContextLDEntity, ContextProperty
+from filip.models.ngsi_ld.subscriptions import Endpoint, EntityInfo, NotificationParams, SubscriptionLD
+from filip.utils.cleanup import clear_context_broker_ld
+
+TENANT = "filip"
+ROOM = "urn:ngsi-ld:Room:filip:1"
+BUILDING = "urn:ngsi-ld:Building:filip:1"
+SUBSCRIPTION = "urn:ngsi-ld:Subscription:filip:rooms"
+steps: list[dict[str, Any]] = []
+
+
+def step(name: str, action: Callable[[], Any]) -> Any:
+    """Run one step of the drive and record its outcome; None when it failed."""
+    try:
+        value = action()
+    except requests.HTTPError as err:
+        steps.append({"name": name, "ok": False, "error": http_error(err)})
+        return None
+    except Exception as err:  # the library's own exceptions (RuntimeError, pydantic's ValidationError...)
+        steps.append({"name": name, "ok": False, "error": {"exception": type(err).__name__, "message": str(err)}})
+        return None
+    steps.append({"name": name, "ok": True, "value": value})
+    return value
+
+
+def http_error(err: requests.HTTPError) -> dict[str, Any]:
+    response, request = err.response, err.request
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    return {"method": request.method, "url": request.url, "status": response.status_code, "body": body}
+
+
+def dump(entity: ContextLDEntity) -> dict[str, Any]:
+    return json.loads(entity.model_dump_json(exclude_none=True, by_alias=True))
+
+
+def room(entity_id: str, temperature: float) -> ContextLDEntity:
+    return ContextLDEntity(
+        id=entity_id,
+        type="Room",
+        temperature={"type": "Property", "value": temperature, "unitCode": "CEL"},
+        isIn={"type": "Relationship", "object": BUILDING},
+        location={"type": "GeoProperty", "value": {"type": "Point", "coordinates": [13.35, 52.51]}},
+    )
+
+
+def subscription(receiver_url: str) -> SubscriptionLD:
+    return SubscriptionLD(
+        id=SUBSCRIPTION,
+        description="rooms that change temperature",
+        entities=[EntityInfo(type="Room")],
+        watchedAttributes=["temperature"],
+        q="temperature>30",
+        notification=NotificationParams(
+            attributes=["temperature"],
+            endpoint=Endpoint(uri=f"{receiver_url}/filip", accept="application/json"),
+        ),
+    )
+
+
+def wait_for_notification(client: ContextBrokerLDClient) -> dict[str, Any]:
+    """The subscription's notification status once the broker says a notification was sent (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        notification = client.get_subscription(SUBSCRIPTION).notification
+        if notification.timesSent or time.monotonic() > deadline:
+            return json.loads(notification.model_dump_json(exclude_none=True))
+        time.sleep(0.1)
+
+
+def drive(broker_url: str, receiver_url: str) -> None:
+    header = FiwareLDHeader(ngsild_tenant=TENANT)
+    # create_tenant=True (the default) creates the tenant by creating and deleting a TemporaryTenant entity
+    client = step("tenant", lambda: ContextBrokerLDClient(url=broker_url, fiware_header=header) and True)
+    client = ContextBrokerLDClient(url=broker_url, fiware_header=header, create_tenant=False)
+    step("clear an empty tenant", lambda: clear_context_broker_ld(cb_ld_client=client))
+
+    # create and retrieve
+    step("post entity", lambda: client.post_entity(room(ROOM, 21.5)))
+    step("post entity again: 409 AlreadyExists then append", lambda: client.post_entity(room(ROOM, 22.0), append=True))
+    step("get entity", lambda: dump(client.get_entity(ROOM)))
+    step("get entity keyValues", lambda: client.get_entity(ROOM, options="keyValues").model_dump(by_alias=True))
+    step("get entity attrs", lambda: dump(client.get_entity(ROOM, attrs=["temperature"])))
+    step("get entity sysAttrs", lambda: dump(client.get_entity(ROOM, options="sysAttrs")))
+    step("get absent entity", lambda: dump(client.get_entity("urn:ngsi-ld:Room:filip:absent")))
+    step("relationship to an absent entity", lambda: client.validate_relationship(room(ROOM, 0).isIn))
+    step("post building", lambda: client.post_entity(ContextLDEntity(id=BUILDING, type="Building")))
+    step("relationship to an existing entity", lambda: client.validate_relationship(room(ROOM, 0).isIn))
+
+    # query
+    rooms = [room(f"urn:ngsi-ld:Room:filip:b{i}", 10.0 + 10 * i) for i in range(3)]
+    step("batch create", lambda: client.entity_batch_operation(entities=rooms, action_type=ActionTypeLD.CREATE))
+    step(
+        "batch create of existing entities only",
+        lambda: client.entity_batch_operation(entities=rooms, action_type=ActionTypeLD.CREATE),
+    )
+
+    def ids(**query: Any) -> list[str]:
+        return sorted(e.id for e in client.get_entity_list(**query))
+
+    step("list all", lambda: ids())
+    step("list by type", lambda: ids(entity_type="Room"))
+    step("list by id", lambda: ids(entity_id=ROOM))
+    step("list by idPattern and type", lambda: ids(id_pattern="urn:ngsi-ld:Room:filip:b.*", entity_type="Room"))
+    step("list with q", lambda: ids(entity_type="Room", q="temperature>=20"))
+    step("list with attrs", lambda: [dump(e) for e in client.get_entity_list(entity_type="Room", attrs=["isIn"])])
+    step(
+        "list near",
+        lambda: ids(entity_type="Room", georel="near;maxDistance==1000", geometry="Point", coordinates="[13.35,52.51]"),
+    )
+    step(
+        "list keyValues",
+        lambda: [e.model_dump(by_alias=True) for e in client.get_entity_list(entity_id=ROOM, options="keyValues")],
+    )
+    step("list with limit", lambda: len(client.get_entity_list(entity_type="Room", limit=2)))
+    paging = ContextBrokerLDClient(url=broker_url, fiware_header=header, create_tenant=False, pagination_limit=2)
+    step("list in pages of 2", lambda: sorted(e.id for e in paging.get_entity_list(entity_type="Room")))
+
+    # update
+    step(
+        "update attribute",
+        lambda: client.update_entity_attribute(ROOM, ContextProperty(value=25.0), attr_name="temperature"),
+    )
+    step(
+        "append attributes",
+        lambda: client.append_entity_attributes(
+            ContextLDEntity(id=ROOM, type="Room", humidity={"type": "Property", "value": 40})
+        ),
+    )
+    step(
+        "append noOverwrite",
+        lambda: client.append_entity_attributes(
+            ContextLDEntity(id=ROOM, type="Room", humidity={"type": "Property", "value": 99}), options="noOverwrite"
+        ),
+    )
+    step(
+        "replace existing attributes",
+        lambda: client.replace_existing_attributes_of_entity(
+            ContextLDEntity(id=ROOM, type="Room", humidity={"type": "Property", "value": 45})
+        ),
+    )
+    step("entity after updates", lambda: dump(client.get_entity(ROOM)))
+    step("delete attribute", lambda: client.delete_attribute(ROOM, "humidity"))
+    step("entity after delete attribute", lambda: sorted(dump(client.get_entity(ROOM))))
+
+    # batch
+    warmer = [room(r.id, r.temperature.value + 1) for r in rooms]
+    step("batch upsert", lambda: client.entity_batch_operation(entities=warmer, action_type=ActionTypeLD.UPSERT))
+    step(
+        "batch update",
+        lambda: client.entity_batch_operation(
+            entities=[ContextLDEntity(id=r.id, type="Room", humidity={"type": "Property", "value": 50}) for r in rooms],
+            action_type=ActionTypeLD.UPDATE,
+        ),
+    )
+    step("override entities", lambda: client.override_entities([room(rooms[0].id, 5.0)]))
+    step("entities after batch", lambda: [dump(client.get_entity(r.id)) for r in rooms])
+    step("batch delete", lambda: client.entity_batch_operation(entities=rooms[:1], action_type=ActionTypeLD.DELETE))
+    step("list after batch delete", lambda: ids(entity_type="Room"))
+
+    # subscriptions
+    sub = subscription(receiver_url)
+    step("post subscription", lambda: client.post_subscription(sub))
+    step("post the same subscription again", lambda: client.post_subscription(subscription(receiver_url)))
+    step("subscription list", lambda: [s.id for s in client.get_subscription_list()])
+    step(
+        "get subscription", lambda: json.loads(client.get_subscription(SUBSCRIPTION).model_dump_json(exclude_none=True))
+    )
+    sub.description = "rooms above 30 degrees"
+    step("update subscription", lambda: client.update_subscription(sub))
+    step("subscription after update", lambda: client.get_subscription(SUBSCRIPTION).description)
+    step(
+        "update that notifies",
+        lambda: client.update_entity_attribute(ROOM, ContextProperty(value=31.5), attr_name="temperature"),
+    )
+    step("notification status", lambda: wait_for_notification(client))
+    step("delete subscription", lambda: client.delete_subscription(SUBSCRIPTION))
+    step("subscription list after delete", lambda: [s.id for s in client.get_subscription_list()])
+
+    # delete and clean up
+    step("delete entity", lambda: client.delete_entity_by_id(ROOM))
+    step("get deleted entity", lambda: dump(client.get_entity(ROOM)))
+    step("post subscription to clear", lambda: client.post_subscription(subscription(receiver_url)))
+    step("clear context broker", lambda: clear_context_broker_ld(cb_ld_client=client))
+    step("list after clear", lambda: ids())
+    step("subscription list after clear", lambda: [s.id for s in client.get_subscription_list()])
+
+
+if __name__ == "__main__":
+    drive(sys.argv[1], sys.argv[2])
+    with open(sys.argv[3], "w") as out:
+        json.dump({"steps": steps}, out, default=str)
