@@ -1,10 +1,17 @@
-"""Query-string parsing shared by the routes: unknown parameters are refused (clause 6.3.x, bad input)."""
+"""Query-string parsing shared by the routes.
+
+Clause 6.3.2: "If an HTTP request for an operation contains parameters that are incompatible with the operation,
+or it contains values of the options parameter that are not supported by the operation, an HTTP error response of
+type InvalidRequest should be returned." So an unknown parameter, an empty parameter name and an unsupported
+`options` value are InvalidRequest; a known parameter whose value does not meet the operation's requirements
+(a malformed q, limit=-1, local=maybe) stays BadRequestData, as the behaviour clauses (5.7.2.4, 5.5.9) say
+(decision record 0103)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from broker.core.errors import BadRequestData
+from broker.core.errors import BadRequestData, InvalidRequest
 from broker.core.query import Paging
 
 
@@ -24,7 +31,8 @@ def check_params(request: Request, allowed: frozenset[str]) -> None:
         return
     unknown = sorted(set(query(request)) - allowed)
     if unknown:
-        raise BadRequestData(f"unknown query parameter(s): {', '.join(unknown)}")
+        names = ", ".join(name or "(an empty name)" for name in unknown)
+        raise InvalidRequest(f"unknown query parameter(s) for this operation: {names}")
 
 
 def options(request: Request, allowed: frozenset[str]) -> list[str]:
@@ -34,7 +42,7 @@ def options(request: Request, allowed: frozenset[str]) -> list[str]:
     values = [v.strip() for raw in request.query_params.getlist("options") for v in raw.split(",") if v.strip()]
     bad = [v for v in values if v not in allowed]
     if bad:
-        raise BadRequestData(f"options={','.join(bad)} is not supported here (allowed: {', '.join(sorted(allowed))})")
+        raise InvalidRequest(f"options={','.join(bad)} is not supported here (allowed: {', '.join(sorted(allowed))})")
     return values
 
 
