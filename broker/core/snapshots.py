@@ -18,14 +18,19 @@ What a snapshot is here (decision records 0150-0153):
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import httpx
+import orjson
+
 from broker.core.caller import Caller
-from broker.core.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from broker.core.errors import AlreadyExists, BadRequestData, OperationNotSupported, ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.core.normalize import check_datetime, is_uri
 from broker.core.query import Paging, Queries
@@ -43,6 +48,8 @@ from broker.store.base import (
     WritePlan,
 )
 from broker.temporal.times import from_micros, parse_duration, to_micros
+
+log = logging.getLogger("agora.snapshots")
 
 NGSI_LD: Final = "https://uri.etsi.org/ngsi-ld/"
 ID_PREFIX: Final = "urn:ngsi-ld:Snapshot:"
@@ -128,11 +135,49 @@ def document(record: SnapshotRecord) -> dict[str, Any]:
     return dict(record.body)
 
 
+#: Sends one SnapshotNotification: (endpoint, body, headers from receiverInfo).
+Notify = Callable[[str, dict[str, Any], dict[str, str]], Coroutine[Any, Any, None]]
+NOTIFY_TIMEOUT_S: Final = 10.0
+
+
+async def post_notification(url: str, body: dict[str, Any], headers: dict[str, str]) -> None:
+    """One HTTP POST of a SnapshotNotification; a failure is logged (5.16.6 asks for no retry or status)."""
+    try:
+        async with httpx.AsyncClient(timeout=NOTIFY_TIMEOUT_S) as client:
+            response = await client.post(
+                url, content=orjson.dumps(body), headers={**headers, "Content-Type": "application/json"}
+            )
+        if response.status_code >= 300:
+            log.warning("SnapshotNotification to %s answered %s", url, response.status_code)
+    except httpx.HTTPError as exc:
+        log.warning("SnapshotNotification to %s failed: %s", url, exc)
+
+
 class Snapshots:
-    def __init__(self, store: Store, queries: Queries, temporal: Temporal) -> None:
+    def __init__(self, store: Store, queries: Queries, temporal: Temporal, notify: Notify = post_notification) -> None:
         self.store = store
         self.queries = queries
         self.temporal = temporal
+        self.notify = notify
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def _notify(self, record: SnapshotRecord) -> None:
+        """5.16.6: with an endpoint, a SnapshotNotification once the queries ran and the status is written, and
+        after every status update; sent in the background, so that the answer does not wait for the receiver."""
+        body = record.body
+        endpoint = body.get("endpoint")
+        if not isinstance(endpoint, str):
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.notify(endpoint, notification(body), {kv["key"]: kv["value"] for kv in body.get("receiverInfo", [])})
+        )
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def drain(self) -> None:
+        """Wait for the notifications being sent (tests, shutdown)."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)
 
     # -- Create Snapshot (5.16.1) ----------------------------------------------------------------------------------
     async def create(
@@ -156,6 +201,7 @@ class Snapshots:
         if not await self.store.create_snapshot(record):
             await self._drop_content(content)
             raise AlreadyExists(f"a Snapshot {snapshot_id} already exists")
+        self._notify(record)
         return record
 
     async def _new_id(self, caller: Caller, members: dict[str, Any]) -> str:
@@ -247,18 +293,17 @@ class Snapshots:
         """Update Snapshot Status (5.16.4): the members of MUTABLE, merged as 5.5.8 says (urn:ngsi-ld:null
         removes endpoint or receiverInfo); id and type may only repeat what they are."""
         record = await self._require(caller, snapshot_id)
+        removed: set[str] = set()
+        if isinstance(fragment, dict):
+            removed = {n for n in ("endpoint", "receiverInfo") if fragment.get(n) == _NULL}
+            fragment = {k: v for k, v in fragment.items() if k not in removed}
         members = check_members(fragment, MUTABLE | {"id", "type"}, "Snapshot fragment", read_only=True)
         if members.get("id", snapshot_id) != snapshot_id:
             raise BadRequestData("the id of a Snapshot cannot be changed")
         changes = _without(members, {"id", "type"})
-        if not changes:
+        if not changes and not removed:
             raise BadRequestData(f"a Snapshot fragment changes one of {', '.join(sorted(MUTABLE))}")
-        body = dict(record.body)
-        for name in ("endpoint", "receiverInfo"):
-            if changes.get(name) == _NULL:
-                body.pop(name, None)
-                changes.pop(name)
-        check_values(changes)
+        body = {k: v for k, v in record.body.items() if k not in removed}
         if "snapshotLifetime" in changes and "expiresAt" in changes:
             raise BadRequestData("a Snapshot fragment sets snapshotLifetime or expiresAt, not both")
         body.update(changes)
@@ -271,6 +316,7 @@ class Snapshots:
         if not await self.store.replace_snapshot(updated):
             raise ResourceNotFound(f"no Snapshot {snapshot_id}")
         await self._expire_if_due(updated)
+        self._notify(updated)
         return updated
 
     async def delete(self, caller: Caller, snapshot_id: str) -> None:
@@ -318,6 +364,7 @@ class Snapshots:
         if not await self.store.create_snapshot(record):
             await self._drop_content(content)
             raise AlreadyExists(f"a Snapshot {clone_id} already exists")
+        self._notify(record)
         return record
 
     async def _copy_content(self, source: str, target: str) -> None:
@@ -398,6 +445,24 @@ _DESCRIBES_CONTENT: Final = frozenset(
 )
 
 
+def notification(body: dict[str, Any]) -> dict[str, Any]:
+    """A SnapshotNotification (5.3.4) of a Snapshot status (decision record 0154)."""
+    out: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+        "type": "SnapshotNotification",
+        "snapshotId": body["id"],
+        "snapshotStatus": body["snapshotStatus"],
+        "notifiedAt": now_iso(),
+    }
+    if "expiresAt" in body:
+        out["expiresAt"] = body["expiresAt"]
+    if "snapshotQueriesDetails" in body:
+        out["snapshotQueriesDetails"] = body["snapshotQueriesDetails"]
+    if "snapshotTemporalQueriesDetails" in body:  # the member name of Table 5.3.4-1
+        out["temporalSnapshotQueriesDetails"] = body["snapshotTemporalQueriesDetails"]
+    return out
+
+
 def check_members(body: Any, allowed: frozenset[str], what: str, *, read_only: bool = False) -> dict[str, Any]:
     """The members of a Snapshot (or fragment) body without @context, checked against 5.2.41: type is
     "Snapshot", members outside `allowed` are refused (a broker-written one with a message saying so)."""
@@ -437,8 +502,12 @@ def check_values(members: dict[str, Any]) -> None:
         check_datetime(expires, "expiresAt")
         if to_micros(expires) <= _now_micros():
             raise BadRequestData("expiresAt is in the future")
-    if "endpoint" in members and not is_uri(members["endpoint"]):
-        raise BadRequestData("endpoint is a URI")
+    if "endpoint" in members:
+        endpoint = members["endpoint"]
+        if not is_uri(endpoint):
+            raise BadRequestData("endpoint is a URI")
+        if not endpoint.startswith(("http://", "https://")):
+            raise OperationNotSupported("SnapshotNotifications are sent over HTTP: the endpoint is an http(s) URL")
     if "receiverInfo" in members:
         info = members["receiverInfo"]
         ok = isinstance(info, list) and all(

@@ -5,11 +5,14 @@ Decision records 0150-0154."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +252,58 @@ def test_snapshots_belong_to_their_tenant(brokers: Brokers) -> None:
         f"urn:ngsi-ld:{kind}:0"
     ]
     assert brokers.b.get("/entities", params={"type": kind}, headers=on(sid)).status_code == 404
+
+
+@contextmanager
+def snapshot_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], dict[str, Any]]]]]:
+    """An HTTP endpoint recording (headers, body) of every POST: SnapshotNotifications have no `data` member."""
+    got: list[tuple[dict[str, str], dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/snap", got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait(got: list[Any], n: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_snapshot_notifications_after_creation_and_update(brokers: Brokers) -> None:
+    kind = fleet(brokers.a, [4])
+    with snapshot_receiver() as (url, got):
+        info = [{"key": "X-Auth-Token", "value": "abc"}]
+        sid = snapshot(brokers.a, kind, endpoint=url, receiverInfo=info)
+        _wait(got, 1)
+        assert len(got) == 1
+        headers, body = got[0]
+        assert body["type"] == "SnapshotNotification" and body["snapshotId"] == sid
+        assert body["snapshotStatus"] == "success" and body["snapshotQueriesDetails"] == [{"resultStatus": "success"}]
+        assert body["notifiedAt"] and body["expiresAt"] == brokers.b.get(f"/snapshots/{sid}").json()["expiresAt"]
+        assert headers["x-auth-token"] == "abc"
+        updated = brokers.b.patch(f"/snapshots/{sid}", json={"snapshotLifetime": "PT3H"}).json()
+        _wait(got, 2)
+        assert len(got) == 2 and got[1][1]["expiresAt"] == updated["expiresAt"]
+        # Without an endpoint (removed with urn:ngsi-ld:null) nothing more is sent.
+        assert brokers.b.patch(f"/snapshots/{sid}", json={"endpoint": "urn:ngsi-ld:null"}).status_code == 200
+        assert brokers.b.patch(f"/snapshots/{sid}", json={"snapshotPriority": 3}).status_code == 200
+        time.sleep(0.3)
+        assert len(got) == 2
