@@ -29,6 +29,8 @@ from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WritePlan
 
+SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"  # `scope` of the core @context, as an UpdateResult names it
+
 
 @dataclass
 class UpdateResult:
@@ -316,7 +318,7 @@ def apply_update(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
         if "scope" in entity:
             entity["scope"] = list(fragment["scope"])
         else:
-            result.not_updated.append(("scope", "the entity has no scope to replace (clause 5.6.2.4)"))
+            result.not_updated.append((SCOPE_IRI, "the entity has no scope to replace (clause 5.6.2.4)"))
     A.add_types(entity, fragment.get("type", []))
     _touch(entity, now)
     result.updated = list(dict.fromkeys(result.updated))

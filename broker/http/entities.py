@@ -421,11 +421,14 @@ async def replace_entity(request: Request) -> Response:
 
 # -- attributes --------------------------------------------------------------------------------------------------
 def update_result(request: Request, result: UpdateResult, tm: TermMap) -> Response:
+    """204, or 207 with the UpdateResult (5.2.18) in fully qualified names: clause 6.3.6 "Only Fully Qualified Names
+    shall be used in the payload body of error or partial success responses, as there is no context present"
+    (decision record 0117)."""
     if not result.not_updated:
         return no_content(request)
     body = {
-        "updated": [tm.compact_iri(i) for i in result.updated],
-        "notUpdated": [{"attributeName": tm.compact_iri(i), "reason": why} for i, why in result.not_updated],
+        "updated": list(result.updated),
+        "notUpdated": [{"attributeName": i, "reason": why} for i, why in result.not_updated],
     }
     return json_response(request, body, 207)
 

@@ -222,8 +222,9 @@ def test_append_and_no_overwrite(http: httpx.Client) -> None:
         json={"speed": {"type": "Property", "value": 1}, "seats": {"type": "Property", "value": 40}},
     )
     assert r.status_code == 207
-    assert r.json()["updated"] == ["seats"]
-    assert r.json()["notUpdated"][0]["attributeName"] == "speed"
+    # clause 6.3.6: a partial success names attributes by their fully qualified names
+    assert r.json()["updated"] == ["https://uri.etsi.org/ngsi-ld/default-context/seats"]
+    assert r.json()["notUpdated"][0]["attributeName"] == "https://uri.etsi.org/ngsi-ld/default-context/speed"
     doc = http.get(f"{BASE}/entities/{eid}").json()
     assert doc["speed"]["value"] == 80 and doc["seats"]["value"] == 40 and doc["color"]["value"] == "red"
 

@@ -10,6 +10,7 @@ from tests.e2e.helpers import CORE, LD, link, uid, vehicle
 
 BASE = "/ngsi-ld/v1"
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
+VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"  # 207 bodies use fully qualified names (6.3.6)
 
 
 def _create(http: httpx.Client, body: dict[str, object]) -> None:
@@ -140,8 +141,10 @@ def test_append_with_no_overwrite_reports_what_it_kept_and_adds_scopes(http: htt
     )
     assert r.status_code == 207, r.text
     assert r.json() == {
-        "updated": ["fuel"],
-        "notUpdated": [{"attributeName": "speed", "reason": "attribute exists and options=noOverwrite was given"}],
+        "updated": [VOCAB + "fuel"],
+        "notUpdated": [
+            {"attributeName": VOCAB + "speed", "reason": "attribute exists and options=noOverwrite was given"}
+        ],
     }
     doc = http.get(f"{BASE}/entities/{eid}").json()
     assert doc["speed"]["value"] == 80 and doc["fuel"]["value"] == 2 and doc["scope"] == ["/a", "/b"]
@@ -153,7 +156,8 @@ def test_update_of_scope_on_an_entity_without_scope_is_not_updated(http: httpx.C
     _create(http, vehicle(eid))
     r = http.patch(f"{BASE}/entities/{eid}/attrs", json={"scope": "/x", "speed": {"type": "Property", "value": 3}})
     assert r.status_code == 207, r.text
-    assert r.json()["updated"] == ["speed"] and r.json()["notUpdated"][0]["attributeName"] == "scope"
+    assert r.json()["updated"] == [VOCAB + "speed"]
+    assert r.json()["notUpdated"][0]["attributeName"] == "https://uri.etsi.org/ngsi-ld/scope"
     assert "scope" not in http.get(f"{BASE}/entities/{eid}").json()
     scoped = uid()
     _create(http, vehicle(scoped, scope="/y"))
