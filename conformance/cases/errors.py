@@ -109,3 +109,28 @@ def multi_status_is_json(k: Kit) -> None:
     response = k.post("/entityOperations/delete", [k.uid()], headers={"Accept": LD_JSON})
     k.expect_status(response, 207)
     k.expect(response.headers.get("content-type", "").startswith(JSON), "207 is not application/json")
+
+
+@case(
+    "6.3.6",
+    "A 207 UpdateResult of an attribute operation is application/json whatever the Accept header asked for.",
+    also=("5.6.3", "5.2.18"),
+)
+def update_result_is_json(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.post(
+        f"/entities/{body['id']}/attrs",
+        {"speed": {"type": "Property", "value": 1}},
+        params={"options": "noOverwrite"},
+        headers={"Accept": LD_JSON},
+    )
+    k.expect_status(response, 207)
+    k.expect(response.headers.get("content-type", "").startswith(JSON), "207 is not application/json")
+
+
+@case("6.3.6", "A 207 answer has no Link header, as it uses only fully qualified names.", also=("6.3.2", "5.6.10"))
+def multi_status_has_no_link(k: Kit) -> None:
+    response = k.post("/entityOperations/delete", [k.uid()])
+    k.expect_status(response, 207)
+    k.expect("link" not in response.headers, f"207 with Link {response.headers.get('link')!r}")
