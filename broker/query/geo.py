@@ -24,7 +24,7 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
-from shapely.validation import explain_validity
+from shapely.validation import explain_validity, make_valid
 
 from broker.core.errors import BadRequestData
 from broker.core.geojson import validate_geometry
@@ -74,7 +74,7 @@ def parse_georel(text: str) -> tuple[str, float | None, float | None]:
 
 
 def parse_geometry(kind: str, coordinates: str) -> tuple[BaseGeometry, dict[str, Any]]:
-    """The query geometry from the geometry and coordinates parameters, validated (RFC 7946 and OGC validity)."""
+    """The query geometry from the geometry and coordinates parameters, validated as RFC 7946 asks."""
     if kind not in QUERY_GEOMETRIES:
         raise BadRequestData(f"geometry: {kind!r} is not one of {', '.join(sorted(QUERY_GEOMETRIES))}")
     try:
@@ -88,7 +88,13 @@ def parse_geometry(kind: str, coordinates: str) -> tuple[BaseGeometry, dict[str,
     except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.ShapelyError) as exc:
         raise BadRequestData(f"coordinates: not a valid {kind} ({exc})") from exc
     if not geometry.is_valid:
-        raise BadRequestData(f"coordinates: invalid {kind}: {explain_validity(geometry)}")
+        # RFC 7946 asks of a Polygon only closed rings of four or more positions (and lets parsers accept either
+        # winding); a ring that crosses itself is valid GeoJSON though not a valid OGC surface. Clause 4.10 takes
+        # any GeoJSON geometry, so the query uses the area the rings bound (make_valid) instead of refusing it:
+        # decision record 0104.
+        geometry = make_valid(geometry)
+        if geometry.is_empty:
+            raise BadRequestData(f"coordinates: the {kind} bounds nothing: {explain_validity(shape(geojson))}")
     return geometry, geojson
 
 
