@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from filip.clients.ngsi_ld.cb import ContextBrokerLDClient
 from filip.models.base import FiwareLDHeader
-from filip.models.ngsi_ld.context import ActionTypeLD, ContextLDEntity, ContextProperty
+from filip.models.ngsi_ld.context import ActionTypeLD, ContextLDEntity, ContextLDEntityKeyValues, ContextProperty
 from filip.models.ngsi_ld.subscriptions import Endpoint, EntityInfo, NotificationParams, SubscriptionLD
 from filip.utils.cleanup import clear_context_broker_ld
 
@@ -25,6 +25,9 @@ TENANT = "filip"
 ROOM = "urn:ngsi-ld:Room:filip:1"
 BUILDING = "urn:ngsi-ld:Building:filip:1"
 SUBSCRIPTION = "urn:ngsi-ld:Subscription:filip:rooms"
+SENSOR = "urn:ngsi-ld:Sensor:filip:1"
+DEVICE = "urn:ngsi-ld:Device:filip:1"
+SENSOR_CONTEXT = {"Sensor": "https://example.org/filip/Sensor", "reading": "https://example.org/filip/reading"}
 steps: list[dict[str, Any]] = []
 
 
@@ -107,6 +110,41 @@ def drive(broker_url: str, receiver_url: str) -> None:
     step("relationship to an absent entity", lambda: client.validate_relationship(room(ROOM, 0).isIn))
     step("post building", lambda: client.post_entity(ContextLDEntity(id=BUILDING, type="Building")))
     step("relationship to an existing entity", lambda: client.validate_relationship(room(ROOM, 0).isIn))
+
+    # an entity with its own @context goes as application/ld+json without a Link; a keyValues entity is expanded
+    sensor = ContextLDEntity(
+        **{"id": SENSOR, "type": "Sensor", "@context": SENSOR_CONTEXT, "reading": {"type": "Property", "value": 7}}
+    )
+    step("post entity with @context", lambda: client.post_entity(sensor))
+    step("get it with the core @context", lambda: dump(client.get_entity(SENSOR)))
+    step("get it by type", lambda: dump(client.get_entity(SENSOR, entity_type="https://example.org/filip/Sensor")))
+    step(
+        "batch upsert with @context",
+        lambda: client.entity_batch_operation(
+            entities=[
+                ContextLDEntity(
+                    **{
+                        "id": SENSOR,
+                        "type": "Sensor",
+                        "@context": SENSOR_CONTEXT,
+                        "reading": {"type": "Property", "value": 8},
+                    }
+                )
+            ],
+            action_type=ActionTypeLD.UPSERT,
+        ),
+    )
+    step("reading after batch upsert", lambda: dump(client.get_entity(SENSOR))["https://example.org/filip/reading"])
+    step(
+        "delete entity by id and type",
+        lambda: client.delete_entity_by_id(SENSOR, entity_type="https://example.org/filip/Sensor"),
+    )
+    step(
+        "post keyValues entity",
+        lambda: client.post_entity(ContextLDEntityKeyValues(id=DEVICE, type="Device", battery=0.9)),
+    )
+    step("get keyValues entity", lambda: dump(client.get_entity(DEVICE, entity_type="Device")))
+    step("delete keyValues entity", lambda: client.delete_entity_by_id(DEVICE, entity_type="Device"))
 
     # query
     rooms = [room(f"urn:ngsi-ld:Room:filip:b{i}", 10.0 + 10 * i) for i in range(3)]

@@ -18,6 +18,9 @@ ROOM = "urn:ngsi-ld:Room:filip:1"
 BUILDING = "urn:ngsi-ld:Building:filip:1"
 ROOMS = [f"urn:ngsi-ld:Room:filip:b{i}" for i in range(3)]
 SUBSCRIPTION = "urn:ngsi-ld:Subscription:filip:rooms"
+SENSOR = "urn:ngsi-ld:Sensor:filip:1"
+EXAMPLE = "https://example.org/filip/"
+SENSOR_TYPE = EXAMPLE + "Sensor"
 FILIP_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
 RESOURCE_NOT_FOUND = "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"
 
@@ -62,6 +65,24 @@ def test_an_absent_entity_is_resource_not_found_which_the_client_reads_as_an_inv
     assert error["status"] == 404 and error["body"]["type"] == RESOURCE_NOT_FOUND
     assert filip.ok("relationship to an absent entity") is False
     assert filip.ok("relationship to an existing entity") is True
+
+
+def test_an_entity_with_its_own_context_is_shown_expanded_to_a_client_without_it(filip: Drive) -> None:
+    # sent as application/ld+json with an inline @context and no Link; read back with the client's core Link
+    assert filip.ok("post entity with @context") == f"/ngsi-ld/v1/entities/{SENSOR}"
+    entity = filip.ok("get it with the core @context")
+    assert entity["type"] == SENSOR_TYPE
+    assert entity[f"{EXAMPLE}reading"] == {"type": "Property", "value": 7}
+    assert filip.ok("get it by type") == entity  # GET /entities/{id}?type= (Table 6.5.3.1-1)
+    filip.ok("batch upsert with @context")  # the same under application/ld+json
+    assert filip.ok("reading after batch upsert") == {"type": "Property", "value": 8}
+    filip.ok("delete entity by id and type")  # DELETE /entities/{id}?type= (Table 6.5.3.2-1)
+
+
+def test_a_key_values_entity_is_posted_normalized(filip: Drive) -> None:
+    filip.ok("post keyValues entity")
+    assert filip.ok("get keyValues entity")["battery"] == {"type": "Property", "value": 0.9}
+    filip.ok("delete keyValues entity")
 
 
 def test_queries_by_type_pattern_q_attrs_and_geo(filip: Drive) -> None:

@@ -71,6 +71,14 @@ def test_count_query_and_paging(orange: Drive) -> None:
     assert orange.ok("query_head") == 2
 
 
+def test_a_geo_query_as_one_geoQ_url_parameter_is_an_invalid_request(orange: Drive) -> None:
+    # GET /entities has no geoQ parameter (Table 6.4.3.2-1: georel, geometry, coordinates, geoproperty); an
+    # unknown parameter is InvalidRequest (clause 6.3.2), record 0141
+    error = orange.error("query geo")
+    assert (error["status"], error["type"]) == (400, ERRORS + "InvalidRequest")
+    assert "geoQ" in error["detail"]
+
+
 def test_update_and_upsert_of_one_entity(orange: Drive) -> None:
     assert orange.ok("update") is True  # exists, DELETE, POST
     assert orange.ok("upsert existing") is True  # POST, 409, DELETE, POST
