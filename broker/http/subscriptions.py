@@ -52,8 +52,8 @@ def _sys_attrs(request: Request) -> bool:
     return "sysAttrs" in P.options(request, frozenset({"sysAttrs"}))
 
 
-#: Query Subscriptions also takes options=count, the form of the NGSI-LD versions before count=true (V1.3 to
-#: V1.5, and what clients written for other brokers send); both ask for NGSILD-Results-Count (record 0133).
+#: Query Subscriptions also takes options=count, which clients written for other brokers send for count=true;
+#: both ask for NGSILD-Results-Count (record 0133).
 _QUERY_OPTIONS = frozenset({"sysAttrs", "count"})
 
 
