@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broker.core.errors import BadRequestData
+from broker.core.errors import BadRequestData, ResourceNotFound
 from broker.core.geojson import looks_like_geometry
 from broker.core.linked import relationship_targets
 from broker.core.model import CONTENT_MEMBER, SYSTEM_MEMBERS, Entity
 from broker.ld.codec import compact_entity
 from broker.ld.termmap import TermMap
-from broker.query.projection import Projection, project
+from broker.query.projection import ENTITY_MEMBERS, Projection, project
 
 FORMATS = ("normalized", "concise", "simplified")
 
@@ -44,6 +44,21 @@ def parse_format(format_param: str | None, options: list[str]) -> tuple[str, boo
     if len(set(chosen)) > 1:
         raise BadRequestData(f"conflicting representations requested: {', '.join(dict.fromkeys(chosen))}")
     return (chosen[0] if chosen else "normalized"), "sysAttrs" in options
+
+
+def require_projected_attributes(entity: Entity, view: View) -> None:
+    """Retrieve Entity (clause 5.7.1.4): "If the optional Attribute list is present and the NGSI-LD endpoint does
+    know about a matching Entity ..., but this Entity does not have any of the Attributes in the Attribute list,
+    then an error of type ResourceNotFound shall be raised." `pick` is the list's successor (attrs is its
+    deprecated form), so a pick naming attributes of which the entity has none is that case; an omit that leaves
+    none of the attributes the entity has is read the same way (decision record 0105)."""
+    held = entity["attrs"]
+    if view.pick is not None:
+        wanted = view.pick.names() - ENTITY_MEMBERS
+        if wanted and not wanted & held.keys():
+            raise ResourceNotFound(f"{entity['id']} has none of the attributes asked for")
+    if view.omit is not None and held and not held.keys() - view.omit.names():
+        raise ResourceNotFound(f"omit removes every attribute of {entity['id']}")
 
 
 def render(entity: Entity, tm: TermMap, view: View) -> dict[str, Any]:
@@ -83,7 +98,7 @@ def apply_lang(doc: dict[str, Any], lang: str) -> None:
         if key in _HEAD:
             continue
         for inst in _instances(val):
-            if inst.get("type") == "LanguageProperty" and lang != "*":
+            if inst.get("type") == "LanguageProperty" and inst.get("languageMap"):
                 tag, text = _pick_language(inst.pop("languageMap"), lang)
                 inst["type"] = "Property"
                 inst["value"] = text
@@ -95,8 +110,10 @@ def _pick_language(langmap: dict[str, Any], wanted: str) -> tuple[str, Any]:
     tags = []
     for part in wanted.split(","):
         tag, _, weight = part.strip().partition(";q=")
-        tags.append((float(weight) if weight else 1.0, tag))
+        tags.append((_weight(weight, wanted), tag))
     for _, tag in sorted(tags, key=lambda t: -t[0]):
+        if tag == "*":  # "return LanguageProperties as a string in any supported language" (clause 4.15)
+            break
         if tag in langmap:
             return tag, langmap[tag]
         for key in langmap:
@@ -106,6 +123,19 @@ def _pick_language(langmap: dict[str, Any], wanted: str) -> tuple[str, Any]:
         return "@none", langmap["@none"]
     first = next(iter(langmap))
     return first, langmap[first]
+
+
+def _weight(text: str, wanted: str) -> float:
+    """A q-value of the language filter (RFC 9110 weights: 0 to 1, default 1)."""
+    if not text:
+        return 1.0
+    try:
+        weight = float(text)
+    except ValueError:
+        weight = -1.0
+    if not 0.0 <= weight <= 1.0:
+        raise BadRequestData(f"lang={wanted!r}: the weight q={text} is not a number from 0 to 1")
+    return weight
 
 
 def _concise_attr(val: Any) -> Any:

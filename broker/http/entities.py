@@ -25,7 +25,7 @@ from broker.core.linked import linked_entities, parse_join
 from broker.core.model import Entity
 from broker.core.normalize import check_datetime, check_uri
 from broker.core.query import Page, Paging, require_local_order, require_selector
-from broker.core.render import View, as_feature, parse_format, render, render_inline
+from broker.core.render import View, as_feature, parse_format, render, render_inline, require_projected_attributes
 from broker.http import params as P
 from broker.http.negotiation import (
     GEO_JSON,
@@ -361,6 +361,7 @@ async def retrieve_entity(request: Request) -> Response:
     view = view_of(request, tm)
     caller = caller_of(request)
     entity = await state.entities.retrieve(caller, request.path_params["entity_id"], type_selection(request, tm))
+    require_projected_attributes(entity, view)
     # Clause 5.7.1.4: the map used (the header's while it exists, else a new one of this entity) is named.
     map_id = await state.entity_maps.for_entity(caller, entity["id"], map_request(request))
     headers = {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None

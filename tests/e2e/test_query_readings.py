@@ -84,3 +84,36 @@ def test_a_parameter_the_operation_does_not_take_is_invalid_request(
 def test_a_malformed_value_of_a_known_parameter_stays_bad_request_data(http: httpx.Client, h: dict[str, str]) -> None:
     for params in ({"type": "Sensor", "q": "temperature>>1"}, {"type": "Sensor", "limit": "-1"}, {"local": "maybe"}):
         assert problem(http.get(f"{BASE}/entities", params=params, headers=h)) == "BadRequestData", params
+
+
+def test_a_retrieve_whose_projection_finds_no_attribute_is_not_found(http: httpx.Client, h: dict[str, str]) -> None:
+    """Record 0105 (clause 5.7.1.4): attrs, pick naming attributes the entity lacks, omit leaving none."""
+    url = f"{BASE}/entities/urn:ngsi-ld:Sensor:0"
+    for params in ({"attrs": "neverSeen"}, {"pick": "neverSeen"}, {"pick": "id,neverSeen"}, {"omit": "temperature"}):
+        r = http.get(url, params=params, headers=h)
+        assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound", (params, r.text)
+    assert http.get(url, params={"pick": "id,type"}, headers=h).json() == {
+        "id": url.rsplit("/", 1)[1],
+        "type": "Sensor",
+    }
+    assert set(http.get(url, params={"pick": "temperature,neverSeen"}, headers=h).json()) == {"id", "temperature"}
+    assert http.get(url, params={"omit": "neverSeen"}, headers=h).status_code == 200
+    r = http.get(f"{BASE}/attributes/neverSeen", headers=h)
+    assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound"
+
+
+def test_lang_star_shows_one_language_with_its_tag(http: httpx.Client, h: dict[str, str]) -> None:
+    """Record 0106 (clause 4.15): lang=* is "a string in any supported language", with the lang member."""
+    names = {"type": "LanguageProperty", "languageMap": {"fr": "capteur", "@none": "sensor"}}
+    r = http.post(f"{BASE}/entities/urn:ngsi-ld:Sensor:0/attrs", json={"name": names}, headers=h)
+    assert r.status_code == 204, r.text
+    url = f"{BASE}/entities/urn:ngsi-ld:Sensor:0"
+    got = http.get(url, params={"lang": "*", "pick": "name"}, headers=h).json()
+    assert got["name"] == {"type": "Property", "value": "sensor", "lang": "@none"}  # the default when present
+    got = http.get(url, params={"lang": "de,*;q=0.5", "pick": "name"}, headers=h).json()
+    assert got["name"] == {"type": "Property", "value": "sensor", "lang": "@none"}
+    got = http.get(url, params={"lang": "en,fr;q=0.8", "pick": "name"}, headers=h).json()
+    assert got["name"] == {"type": "Property", "value": "capteur", "lang": "fr"}
+    assert http.get(url, params={"lang": "fr;q=x"}, headers=h).status_code == 400
+    kv = http.get(url, params={"lang": "*", "pick": "name", "format": "simplified"}, headers=h).json()
+    assert kv == {"id": "urn:ngsi-ld:Sensor:0", "name": "sensor"}
