@@ -48,6 +48,9 @@ _QUERY_PARAMS = (
 _POST_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang"}) | _VIEW_PARAMS
 _LONGEST_MONTHS, _LONGEST_MICROS = 9999 * 12, 9999 * 366 * 86_400_000_000
 _OPTIONS = frozenset({"temporalValues", "aggregatedValues", "sysAttrs", "keyValues", "simplified", "normalized"})
+# Temporal queries also take options=count for count=true, the form clients written against other brokers send
+# (ngsildclient's temporal query sends options=count,temporalValues), as Query Subscriptions does (record 0143).
+_QUERY_OPTIONS = _OPTIONS | {"count"}
 _FORMATS = {
     "temporalValues": "temporalValues",
     "simplified": "temporalValues",
@@ -60,7 +63,7 @@ _FORMATS = {
 def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, required: bool) -> TemporalView:
     """The temporal query and representation of a request (URL parameters, or a Query body's members)."""
     time = parse_time_query(selection, required=required)
-    options = P.options(request, _OPTIONS)
+    options = P.options(request, _QUERY_OPTIONS if required else _OPTIONS)  # required: a query, not a retrieve
     chosen = [_FORMATS[o] for o in options if o in _FORMATS]
     fmt = request.query_params.get("format")
     if fmt is not None:
@@ -273,7 +276,8 @@ async def _query(
     query, view, order = _parse(request, tm, params_list, selection)
     paging = P.paging(request)
     state.queries.check_paging(paging)
-    caller, count, maps = caller_of(request), P.flag(request, "count"), map_request(request)
+    count = P.flag(request, "count") or "count" in P.options(request, _QUERY_OPTIONS)
+    caller, maps = caller_of(request), map_request(request)
     used: tuple[str, bool] | None = None
     if maps.used:
         page, map_id, created = await state.temporal.query_map(
