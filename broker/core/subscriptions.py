@@ -85,6 +85,7 @@ _TOP: Final = frozenset(
         "jsonKeys",
         "localOnly",
         "splitEntities",
+        "ngsildConformance",
     }
 )
 # Members the broker maintains: a client may send them back (a retrieved document), they are ignored.
@@ -104,6 +105,9 @@ INTERNAL_MEMBERS: Final = (PAUSED_AT, RESUMED_AT, CONTEXT_URL)
 ContextHost = Callable[[Any], Awaitable[str | None]]
 _ENDPOINT: Final = frozenset({"uri", "accept", "timeout", "cooldown", "receiverInfo", "notifierInfo"})
 _GEOQ: Final = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
+#: The version notifications conform to (ngsildConformance, Table 5.2.12-1: "major.minor").
+NGSILD_VERSION: Final = "1.9"
+_VERSION = re.compile(r"^\d+\.\d+$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HTTP_SCHEMES: Final = frozenset({"http", "https"})
 _MQTT_SCHEMES: Final = frozenset({"mqtt", "mqtts"})
@@ -366,6 +370,8 @@ def _check_shape(doc: dict[str, Any]) -> None:
         check_datetime(doc["expiresAt"], "expiresAt")
     if "jsonldContext" in doc:
         check_uri(doc["jsonldContext"], "jsonldContext")
+    if "ngsildConformance" in doc and not _VERSION.match(str(_str(doc["ngsildConformance"], "ngsildConformance"))):
+        raise _fail("ngsildConformance must be a version major.minor, e.g. 1.9")
     if "geoQ" in doc:
         doc["geoQ"] = _only(doc["geoQ"], _GEOQ, "geoQ")
     doc["notification"] = _notification(doc.get("notification"))
@@ -492,6 +498,11 @@ def _check_unsupported(doc: Mapping[str, Any]) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
     if "csf" in doc:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
+    version = doc.get("ngsildConformance")
+    if version is not None and version != NGSILD_VERSION:
+        # Clause 4.3.6.8 backwards compatibility: notifications amended to an older version are not offered; the
+        # broker's own version needs no amending (decision record 0138).
+        raise OperationNotSupported(f"ngsildConformance {version}: notifications are sent as NGSI-LD {NGSILD_VERSION}")
 
 
 # -- the operations ---------------------------------------------------------------------------------------------

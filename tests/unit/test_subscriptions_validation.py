@@ -64,6 +64,9 @@ def test_every_member_of_the_clause_is_accepted() -> None:
         datasetId=["urn:ngsi-ld:Dataset:1", "@none"],
         jsonldContext="https://example.org/context.jsonld",
         expandValues=["speed"],
+        localOnly=True,
+        splitEntities=False,
+        ngsildConformance="1.9",
         status="active",  # read-only: ignored
     )
     body["notification"] = {
@@ -122,6 +125,11 @@ BAD = [
     ("geoQ bad coordinates", sub(geoQ={"geometry": "Point", "coordinates": [500, 2], "georel": "within"})),
     ("geoQ unknown member", sub(geoQ={"geometry": "Point", "coordinates": [1, 2], "georel": "within", "x": 1})),
     ("isActive not boolean", sub(isActive="yes")),
+    ("localOnly not boolean", sub(localOnly="true")),
+    ("splitEntities not boolean", sub(splitEntities=1)),
+    ("ngsildConformance not major.minor", sub(ngsildConformance="1.9.1")),
+    ("ngsildConformance not a string", sub(ngsildConformance=1.9)),
+    ("no selection with localOnly false", {**{k: v for k, v in sub().items() if k != "entities"}, "localOnly": False}),
     ("throttling zero", sub(throttling=0)),
     ("throttling negative", sub(throttling=-1)),
     ("expiresAt not a DateTime", sub(expiresAt="tomorrow")),
@@ -177,7 +185,15 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 NOT_YET = [
     ("csf", sub(csf="a==1")),
+    ("ngsildConformance of an older version", sub(ngsildConformance="1.6")),  # record 0138
 ]
+
+
+def test_local_only_subscribes_to_every_entity() -> None:
+    """Table 5.2.12-1: neither entities nor watchedAttributes are needed "if localOnly is set to true"."""
+    body = {k: v for k, v in sub().items() if k != "entities"}
+    compiled = compile_subscription("", validated("", {**body, "localOnly": True}, CORE, None), CORE)
+    assert compiled.selectors == () and compiled.watched is None
 
 
 MQTT_OK = [
