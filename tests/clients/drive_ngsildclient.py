@@ -163,6 +163,17 @@ def drive(broker_url: str, receiver_url: str) -> None:
     step("delete subscriptions by pattern", lambda: client.subscriptions.delete("above 30"))
     step("list subscriptions after delete", lambda: client.subscriptions.list())
 
+    # the temporal API: the history that creates and updates with observedAt made
+    meter = Entity("Meter", "orange-m1").prop("power", 1.0, observedat="2026-12-01T10:00:00Z")
+    step("create meter", lambda: client.create(meter))
+    for hour, value in ((11, 2.0), (12, 3.0)):
+        reading = Entity("Meter", "orange-m1").prop("power", value, observedat=f"2026-12-01T{hour}:00:00Z")
+        step(f"update meter at {hour}", lambda reading=reading: summary(client.update([reading])))
+    step("temporal get", lambda: client.temporal.get(meter))
+    step("temporal get verbose", lambda: client.temporal.get(meter, verbose=True))
+    step("temporal query", lambda: client.temporal.query(type="Meter"))
+    step("delete meter", lambda: client.delete(meter))
+
     step("add context", lambda: client.contexts.add(CONTEXT))
     contexts = step("list contexts", lambda: client.contexts.list())
     hosted = [c for c in contexts or [] if "jsonldContexts" in c]

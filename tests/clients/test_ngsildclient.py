@@ -124,6 +124,21 @@ def test_subscriptions_delete_by_pattern(orange: Drive) -> None:
     assert orange.ok("list subscriptions after delete") == []
 
 
+def test_the_temporal_history_of_creates_and_updates(orange: Drive) -> None:
+    assert orange.ok("create meter") is True
+    for hour in (11, 12):
+        assert orange.ok(f"update meter at {hour}")["errors"] == []
+    values = [[1.0, "2026-12-01T10:00:00Z"], [2.0, "2026-12-01T11:00:00Z"], [3.0, "2026-12-01T12:00:00Z"]]
+    meter = orange.ok("temporal get")  # options=temporalValues
+    assert meter["power"] == {"type": "Property", "values": values}
+    instances = orange.ok("temporal get verbose")["power"]
+    assert [(i["value"], i["observedAt"]) for i in instances] == [tuple(v) for v in values]
+    # options=count,temporalValues&timerel=before&timeAt=<now> (record 0143)
+    [queried] = orange.ok("temporal query")
+    assert queried["id"] == "urn:ngsi-ld:Meter:orange-m1" and queried["power"]["values"] == values
+    assert orange.ok("delete meter") is True
+
+
 def test_hosted_contexts_add_list_get_and_cleanup(orange: Drive) -> None:
     orange.ok("add context")
     [hosted] = [c for c in orange.ok("list contexts") if "jsonldContexts" in c]
