@@ -35,7 +35,10 @@ _MEMBERS = frozenset(
 _GEO_MEMBERS = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
 
 
-_TEMPORAL_MEMBERS = frozenset({"timerel", "timeAt", "endTimeAt", "timeproperty"})
+#: Table 5.2.21-1: the members of a TemporalQuery (lastN and the aggregation parameters too, as of V1.9.1).
+_TEMPORAL_MEMBERS = frozenset(
+    {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods", "aggrPeriodDuration"}
+)
 
 
 def query_body_params(body: Any, *, temporal: bool = False) -> tuple[list[dict[str, str]], dict[str, str]]:
@@ -95,8 +98,18 @@ def _geo(geo: Any) -> dict[str, str]:
 
 def _temporal_q(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or set(value) - _TEMPORAL_MEMBERS:
-        raise BadRequestData("Query.temporalQ is a JSON object with timerel, timeAt, endTimeAt and timeproperty")
-    return {member: _string(v, f"temporalQ.{member}") for member, v in value.items()}
+        raise BadRequestData(
+            "Query.temporalQ is a JSON object with timerel, timeAt, endTimeAt, timeproperty, lastN, aggrMethods and "
+            "aggrPeriodDuration (Table 5.2.21-1)"
+        )
+    out = {}
+    for member, v in value.items():
+        if member == "lastN" and isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)  # a positive integer in JSON; checked with the URL parameter of the same name
+        elif member == "aggrMethods" and isinstance(v, list) and all(isinstance(m, str) for m in v):
+            v = ",".join(v)
+        out[member] = _string(v, f"temporalQ.{member}")
+    return out
 
 
 def _string(value: Any, where: str) -> str:

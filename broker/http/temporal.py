@@ -75,19 +75,19 @@ def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, requir
     representation = chosen[0] if chosen else "normalized"
     methods: tuple[str, ...] = ()
     if representation == "aggregatedValues":
-        raw = request.query_params.get("aggrMethods")
+        raw = _view_param(request, selection, "aggrMethods")
         if not raw:
             raise BadRequestData("the aggregated representation needs aggrMethods (e.g. aggrMethods=avg,max)")
         methods = tuple(dict.fromkeys(m.strip() for m in raw.split(",")))
         bad = [m for m in methods if m not in METHODS]
         if bad:
             raise BadRequestData(f"aggrMethods: {', '.join(bad)} not one of {', '.join(METHODS)}")
-    elif "aggrMethods" in request.query_params or "aggrPeriodDuration" in request.query_params:
+    elif any(_view_param(request, selection, p) is not None for p in ("aggrMethods", "aggrPeriodDuration")):
         raise BadRequestData("aggrMethods and aggrPeriodDuration need format=aggregatedValues")
-    period = parse_duration(request.query_params.get("aggrPeriodDuration", "PT0S"))
+    period = parse_duration(_view_param(request, selection, "aggrPeriodDuration") or "PT0S")
     if period.months > _LONGEST_MONTHS or period.micros > _LONGEST_MICROS:  # and the store's integers overflow
         raise BadRequestData("aggrPeriodDuration is longer than years 1 to 9999, the range of DateTimes")
-    last_n = P.integer(request, "lastN", 0, 1, 10**9) or None
+    last_n = _last_n(_view_param(request, selection, "lastN"))
     if "pick" in selection and "attrs" in selection:
         raise BadRequestData("attrs and pick cannot be used together (attrs is the deprecated form of pick)")
     pick = _projection(selection.get("pick") or selection.get("attrs"), tm)
@@ -105,6 +105,24 @@ def _view(request: Request, tm: TermMap, selection: Mapping[str, str], *, requir
         period=period,
         lang=selection.get("lang") or request.query_params.get("lang"),
     )
+
+
+def _view_param(request: Request, selection: Mapping[str, str], name: str) -> str | None:
+    """lastN, aggrMethods or aggrPeriodDuration: a URL parameter, or a member of a Query body's temporalQ (Table
+    5.2.21-1); given both ways, they must agree."""
+    in_url, in_body = request.query_params.get(name), selection.get(name)
+    if in_url is not None and in_body is not None and in_url != in_body:
+        raise BadRequestData(f"{name} is given twice, as a URL parameter ({in_url}) and in temporalQ ({in_body})")
+    return in_url if in_url is not None else in_body
+
+
+def _last_n(raw: str | None) -> int | None:
+    """Clause 6.19.3.1: lastN is a positive integer."""
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 10**9:
+        raise BadRequestData(f"lastN must be a positive integer (at most 10^9), got {raw!r}")
+    return int(raw)
 
 
 def _projection(raw: str | None, tm: TermMap) -> Projection | None:
