@@ -20,7 +20,7 @@ def _aggregated(k: Kit, entity_id: str, methods: str, attr: str = "temperature",
 
 def _whole_day(k: Kit, member: dict[str, Any], method: str) -> Any:
     """The value of `method` over the one period of the whole range, its bounds checked (timeAt, endTimeAt)."""
-    rows = member.get(method)
+    rows: Any = member.get(method)
     k.expect(isinstance(rows, list) and len(rows) == 1, f"{method} is {rows!r:.200}, expected one period")
     row = rows[0]
     k.expect(isinstance(row, list) and len(row) == 3, f"{method} period is {row!r:.200}, expected [value, start, end]")
@@ -104,7 +104,7 @@ def several_methods_one_member_each(k: Kit) -> None:
 def hourly_periods(k: Kit) -> None:
     body = create(k)
     params = {"timeAt": TIMES[0], "endTimeAt": "2020-01-01T13:00:00Z", "aggrPeriodDuration": "PT1H"}
-    rows = _aggregated(k, body["id"], "sum", **params).get("sum")
+    rows: Any = _aggregated(k, body["id"], "sum", **params).get("sum")
     k.expect(isinstance(rows, list) and len(rows) == 3, f"sum is {rows!r:.300}, expected three hour periods")
     got = [(r[0], instant(k, r[1]), instant(k, r[2])) for r in rows]
     ends = (*TIMES[1:], "2020-01-01T13:00:00Z")
