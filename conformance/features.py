@@ -25,6 +25,7 @@ FEATURES: dict[str, str] = {
     "user-contexts": "user @context documents served by the kit's @context server",
     "registrations": "Context source registrations and their subscriptions (clauses 5.9, 5.11; 6.8, 6.9, 6.12, 6.13)",
     "entity-maps": "Entity maps (clauses 6.32, 6.34)",
+    "snapshots": "Snapshots (clauses 5.16, 5.5.15, 6.36-6.38)",
     "tenancy": "multi-tenancy (NGSILD-Tenant, clause 4.14); a broker may answer 501 NoMultiTenantSupport",
 }
 
@@ -49,6 +50,11 @@ def _entity_maps(client: httpx.Client, probe_type: str) -> httpx.Response:
     return response
 
 
+def _snapshots(client: httpx.Client, probe_type: str) -> httpx.Response:
+    """Purge Snapshots without its required q (5.16.7): refused (400) by a broker with snapshots, changes nothing."""
+    return client.delete("/snapshots")
+
+
 PROBES: dict[str, Probe] = {
     "temporal": _temporal,
     "subscriptions": lambda c, t: c.get("/subscriptions", params={"limit": "1"}),
@@ -57,6 +63,7 @@ PROBES: dict[str, Probe] = {
     "source-identity": lambda c, t: c.get("/info/sourceIdentity"),
     "registrations": lambda c, t: c.get("/csourceRegistrations", params={"type": t}),
     "entity-maps": _entity_maps,
+    "snapshots": _snapshots,
 }
 
 
