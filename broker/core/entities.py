@@ -13,7 +13,13 @@ from typing import Any
 
 from broker.core import attrs as A
 from broker.core.caller import Caller
-from broker.core.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
+from broker.core.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NonexistentTenant,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import (
     CREATE,
@@ -189,6 +195,11 @@ class Entities:
         """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance, whose type the
         fragment may not change (5.6.4.4, decision record 0116)."""
         iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, PATCH)
+        if is_null_instance(new):  # 5.6.4.1: "supports the deletion of sub-Attributes but not ... the whole Attribute"
+            raise OperationNotSupported(
+                f"{attr}: Partial Attribute update does not delete the attribute itself (clause 5.6.4); "
+                "use Delete Attribute"
+            )
         explicit_type = isinstance(body, dict) and "type" in body
 
         def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
@@ -197,12 +208,9 @@ class Entities:
             i = A.find_instance(instances, new.get("datasetId"))
             if i < 0:
                 raise ResourceNotFound(f"attribute {attr} (datasetId {new.get('datasetId')}) not found in {entity_id}")
-            if is_null_instance(new):
-                A.remove_instance(entity, iri, new.get("datasetId"))
-            else:
-                fragment = new if explicit_type else _keep_type(instances[i], new)
-                _require_same_type(attr, instances[i], fragment)
-                instances[i] = A.merge_instance(instances[i], fragment, now_iso())
+            fragment = new if explicit_type else _keep_type(instances[i], new)
+            _require_same_type(attr, instances[i], fragment)
+            instances[i] = A.merge_instance(instances[i], fragment, now_iso())
             _touch(entity)
             return WritePlan({entity_id: entity})
 

@@ -438,3 +438,24 @@ def replace_attribute_invalid_fragment_is_bad_request(k: Kit) -> None:
     k.entity(body)
     k.expect_problem(k.put(f"/entities/{body['id']}/attrs/speed", {"type": "Property"}), 400, "BadRequestData")
     expect_attr_value(k, body["id"], "speed", 80)
+
+
+@case("5.6.4", "A Partial Attribute update deletes a sub-attribute whose value is urn:ngsi-ld:null.", also=("5.5.8",))
+def partial_update_null_deletes_sub_attribute(k: Kit) -> None:
+    body = vehicle(k, speed=prop(80, accuracy=prop(1)))
+    k.entity(body)
+    response = k.patch(f"/entities/{body['id']}/attrs/speed", {"value": 81, "accuracy": "urn:ngsi-ld:null"})
+    if response.status_code == 422:
+        k.missing("ngsi-ld-null", "Partial Attribute update answered 422 OperationNotSupported to NGSI-LD Null")
+    k.expect_status(response, 204)
+    speed = _attr_of(k, body["id"], "speed")
+    k.expect(isinstance(speed, dict) and speed.get("value") == 81 and "accuracy" not in speed, f"speed is {speed!r}")
+
+
+@case("5.6.4", "A Partial Attribute update never deletes the attribute itself, whatever its value.", also=("5.5.8",))
+def partial_update_does_not_delete_the_attribute(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    response = k.patch(f"/entities/{body['id']}/attrs/speed", {"value": "urn:ngsi-ld:null"})
+    k.expect(response.status_code >= 400, f"answered {response.status_code}")
+    k.expect("speed" in k.get_entity(body["id"]), "the partial update deleted the whole attribute")

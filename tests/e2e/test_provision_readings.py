@@ -253,3 +253,19 @@ def test_a_batch_delete_item_that_is_not_a_uri_is_reported_under_its_value(http:
     assert r.status_code == 207, r.text
     assert r.json()["errors"][0]["entityId"] == "not a uri"
     assert r.json()["errors"][0]["error"]["type"] == ERR + "BadRequestData"
+
+
+def test_partial_attribute_update_deletes_sub_attributes_but_not_the_attribute(http: httpx.Client) -> None:
+    """5.6.4.1: "This operation supports the deletion of sub-Attributes but not the deletion of the whole Attribute
+    itself"; a Null in its place is an NGSI-LD Null the operation does not support (5.6.4.4: OperationNotSupported)."""
+    eid = uid()
+    _create(http, vehicle(eid, speed={"type": "Property", "value": 80, "accuracy": {"type": "Property", "value": 1}}))
+    _problem(
+        http.patch(f"{BASE}/entities/{eid}/attrs/speed", json={"value": "urn:ngsi-ld:null"}),
+        422,
+        "OperationNotSupported",
+    )
+    assert http.get(f"{BASE}/entities/{eid}").json()["speed"]["value"] == 80
+    r = http.patch(f"{BASE}/entities/{eid}/attrs/speed", json={"value": 81, "accuracy": "urn:ngsi-ld:null"})
+    assert r.status_code == 204, r.text
+    assert http.get(f"{BASE}/entities/{eid}").json()["speed"] == {"type": "Property", "value": 81}
