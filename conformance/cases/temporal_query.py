@@ -156,3 +156,21 @@ def query_by_modified_at(k: Kit) -> None:
     k.expect(sorted(values(k, by_modified[body["id"]])) == [20, 21, 22], "not every instance was modified after 2021")
     _, by_observed = _query(k, {"type": body["type"], **since})
     k.expect(not by_observed, f"observed after 2021 gave {list(by_observed)}, expected no entity")
+
+
+@case(
+    "5.2.21",
+    "lastN in a Query body's temporalQ gives, per attribute, the last N instances of the interval.",
+    feature="temporal",
+    also=("6.24", "5.7.4"),
+)
+def post_query_temporal_q_last_n(k: Kit) -> None:
+    body = create(k)
+    temporal_q = {"timerel": "after", "timeAt": TIMES[0], "lastN": 2}
+    query = {"type": "Query", "entities": [{"type": body["type"]}], "temporalQ": temporal_q}
+    response = k.post("/temporal/entityOperations/query", query)
+    k.not_implemented_if(response, "temporal")
+    k.expect_status(response, 200)
+    found = k.json(response)
+    k.expect(isinstance(found, list) and len(found) == 1, f"the answer is {found!r:.200}")
+    k.expect(values(k, found[0]) == [21, 22], f"temporalQ.lastN=2 gave {values(k, found[0])}, expected [21, 22]")
