@@ -1425,3 +1425,23 @@ def deleted_entity_without_attributes(k: Kit) -> None:
     entity = _entity_in(notifications_about(k, path, body["id"])[0], body["id"])
     extra = sorted(set(entity) - {"id", "type", "deletedAt", "@context"})
     k.expect(not extra, f"the deleted entity is notified with {extra}")
+
+
+@case(
+    "5.2.12",
+    "A subscription naming the version of the specification it conforms to (ngsildConformance 1.9) is created.",
+    feature="subscriptions",
+    also=("4.3.6.8", "5.8.1"),
+)
+def ngsild_conformance_current_version(k: Kit) -> None:
+    sub = _retrieved(k, subscribe(k, _unused(k, ngsildConformance="1.9")))
+    k.expect(sub.get("ngsildConformance") == "1.9", f"ngsildConformance is {sub.get('ngsildConformance')!r}")
+
+
+@case(
+    "5.2.12",
+    "An ngsildConformance that is not a version major.minor is a BadRequestData error (400).",
+    feature="subscriptions",
+)
+def ngsild_conformance_malformed_is_400(k: Kit) -> None:
+    _expect_refused(k, _unused(k, ngsildConformance="one.nine"))
