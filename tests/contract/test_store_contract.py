@@ -484,6 +484,15 @@ async def test_contexts_crud(store: Store) -> None:
     assert await store.list_contexts() == [r1]
 
 
+async def test_implicitly_created_context_keeps_its_array(store: Store) -> None:
+    """An ImplicitlyCreated entry holds a subscription's @context array as written (clause 5.13.1, record 0136)."""
+    array = [{"Bus": EX + "Bus"}, "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"]
+    implicit = ContextRecord("implicit-0a1b", "http://h/implicit-0a1b", "ImplicitlyCreated", {"@context": array}, "t")
+    await store.put_context(implicit)
+    assert await store.get_context("implicit-0a1b") == implicit
+    assert [r.kind for r in await store.list_contexts()] == ["ImplicitlyCreated"]
+
+
 async def test_find_context_by_url_prefers_lowest_id(store: Store) -> None:
     for cid in ["c3", "c1", "c2"]:
         await store.put_context(record(cid, "http://h/same"))
