@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ ID_PREFIX: Final = "urn:ngsi-ld:Snapshot:"
 CONTENT_MARK: Final = "\x1fsnapshot\x1f"
 DEFAULT_LIFETIME: Final = "P1D"
 DEFAULT_PRIORITY: Final = 5
+#: Expired snapshots are removed at most this often per process, on the way of creating one (reads ignore them).
+PURGE_INTERVAL_S: Final = 60.0
 #: Entities written to a content tenant per store write.
 _BATCH: Final = 100
 #: Every match of a snapshot's temporal query, not a page of them.
@@ -160,6 +163,7 @@ class Snapshots:
         self.temporal = temporal
         self.notify = notify
         self._sending: set[asyncio.Task[None]] = set()
+        self._last_purge = 0.0
 
     def _notify(self, record: SnapshotRecord) -> None:
         """5.16.6: with an endpoint, a SnapshotNotification once the queries ran and the status is written, and
@@ -186,6 +190,7 @@ class Snapshots:
         members = check_members(body, CREATE_MEMBERS, "Snapshot")
         if not captures and not temporal_captures:
             raise BadRequestData("a Snapshot needs snapshotQueries or snapshotTemporalQueries (clause 5.2.41)")
+        await self._purge_now_and_then()
         snapshot_id = await self._new_id(caller, members)
         now = now_iso()
         status = {**_lifecycle(members, now), "createdAt": now, "modifiedAt": now}
@@ -203,6 +208,14 @@ class Snapshots:
             raise AlreadyExists(f"a Snapshot {snapshot_id} already exists")
         self._notify(record)
         return record
+
+    async def _purge_now_and_then(self) -> None:
+        """An expired snapshot nobody asks for again would keep its content forever: creations sweep them, at most
+        once per PURGE_INTERVAL_S per process."""
+        now = time.monotonic()
+        if now - self._last_purge >= PURGE_INTERVAL_S:
+            self._last_purge = now
+            await self.purge_expired()
 
     async def _new_id(self, caller: Caller, members: dict[str, Any]) -> str:
         if "id" not in members:
@@ -346,6 +359,7 @@ class Snapshots:
         if isinstance(body, dict) and ({"snapshotQueries", "snapshotTemporalQueries"} & set(body)):
             raise BadRequestData("a clone copies its source's content: its body has no snapshotQueries")
         members = check_members(body, CLONE_MEMBERS, "Snapshot")
+        await self._purge_now_and_then()
         clone_id = await self._new_id(caller, members)
         now = now_iso()
         kept = {k: v for k, v in source.body.items() if k in _DESCRIBES_CONTENT}
