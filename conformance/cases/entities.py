@@ -23,6 +23,23 @@ def create_answers_201_with_location(k: Kit) -> None:
     k.expect(location.endswith(f"/entities/{body['id']}"), f"Location {location!r} does not name the new entity")
 
 
+@case(
+    "6.4",
+    "The Entity List answers at /entities/, its resource URI as Table 6.2-1 writes it: POST creates and GET queries, "
+    "with no redirect.",
+    also=("5.6.1", "5.7.2"),
+)
+def entity_list_uri_with_its_trailing_slash(k: Kit) -> None:
+    body = vehicle(k)
+    created = k.post("/entities/", body)
+    k.expect_status(created, 201)
+    k.delete_later(f"/entities/{body['id']}")
+    found = k.http.get("/entities/", params={"type": body["type"], "id": body["id"]})
+    k.expect_status(found, 200)
+    ids = [e.get("id") for e in k.json(found)]
+    k.expect(ids == [body["id"]], f"GET /entities/ found {ids!r}")
+
+
 @case("5.6.1", "Creating an entity whose id already exists is an AlreadyExists error (409).", also=("6.4", "6.3.2"))
 def create_existing_is_already_exists(k: Kit) -> None:
     body = vehicle(k)

@@ -57,6 +57,25 @@ def _entity_in(notification: Received, entity_id: str) -> dict[str, Any]:
 
 
 @case(
+    "6.10",
+    "The Subscription List answers at /subscriptions/, its resource URI as Table 6.2-1 writes it: POST creates and "
+    "GET lists, with no redirect.",
+    feature="subscriptions",
+    also=("5.8.1", "5.8.4"),
+)
+def subscription_list_uri_with_its_trailing_slash(k: Kit) -> None:
+    body = subscription(k, "http://127.0.0.1:9/unused", k.type_name())
+    response = k.post("/subscriptions/", body)
+    k.not_implemented_if(response, "subscriptions")
+    k.expect_status(response, 201)
+    k.delete_later(f"/subscriptions/{body['id']}")
+    listed = k.http.get("/subscriptions/", params={"limit": "100"})
+    k.expect_status(listed, 200)
+    ids = [s.get("id") for s in k.json(listed)]
+    k.expect(body["id"] in ids, f"GET /subscriptions/ does not list {body['id']}")
+
+
+@case(
     "5.8.1",
     "Create Subscription answers 201 with a Location, and Retrieve Subscription gives it back.",
     feature="subscriptions",
@@ -908,7 +927,7 @@ def query_subscriptions_count(k: Kit) -> None:
 )
 def query_subscriptions_status(k: Kit) -> None:
     sub_id = subscribe(k, _unused(k, isActive=False))
-    response = k.http.get("/subscriptions", params={"limit": "1000"})
+    response = k.http.get("/subscriptions", params={"limit": "100"})
     k.expect_status(response, 200)
     mine = [s for s in k.json(response) if isinstance(s, dict) and s.get("id") == sub_id]
     k.expect(len(mine) == 1 and mine[0].get("status") == "paused", f"listed as {mine!r:.300}")
