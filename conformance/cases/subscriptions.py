@@ -927,7 +927,7 @@ def query_subscriptions_count(k: Kit) -> None:
 )
 def query_subscriptions_status(k: Kit) -> None:
     sub_id = subscribe(k, _unused(k, isActive=False))
-    response = k.http.get("/subscriptions", params={"limit": "100"})
+    response = k.http.get("/subscriptions", params={"limit": "1000"})
     k.expect_status(response, 200)
     mine = [s for s in k.json(response) if isinstance(s, dict) and s.get("id") == sub_id]
     k.expect(len(mine) == 1 and mine[0].get("status") == "paused", f"listed as {mine!r:.300}")
