@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from broker.core.batch import BatchResult, Contexts
@@ -21,11 +21,19 @@ from broker.core.caller import Caller
 from broker.core.entities import MergeOptions, UpdateResult
 from broker.core.entity_maps import MapRequest, check_map_id
 from broker.core.errors import BadRequestData, NgsiLdError, ResourceNotFound
-from broker.core.linked import linked_entities, parse_join
+from broker.core.linked import check_projection_depth, linked_with_states, parse_join
 from broker.core.model import Entity
 from broker.core.normalize import check_datetime, check_uri
 from broker.core.query import Page, Paging, require_local_order, require_selector
-from broker.core.render import View, as_feature, parse_format, render, render_inline, require_projected_attributes
+from broker.core.render import (
+    View,
+    as_feature,
+    follow_shown,
+    parse_format,
+    render,
+    render_inline,
+    require_projected_attributes,
+)
 from broker.http import params as P
 from broker.http.negotiation import (
     GEO_JSON,
@@ -377,12 +385,18 @@ async def _joined(
 ) -> tuple[list[dict[str, Any]], bool]:
     """The rendered entities with Linked Entity Retrieval applied (clause 4.5.23); True when `join=flat`."""
     mode, level = parse_join(P.query(request).get("join"), P.query(request).get("joinLevel"))
+    check_projection_depth(view.pick, view.omit, mode, level)
     if mode == "@none":
         return [render(e, tm, view) for e in entities], False
-    linked = await linked_entities(state.store, caller.tenant, entities, level, P.csv(request, "containedBy") or [])
+    # Only the Relationships the answer shows are followed, each linked entity in its own view (record 0107).
+    contained_by = P.csv(request, "containedBy") or []
+    found = await linked_with_states(
+        state.store, caller.tenant, entities, level, contained_by, follow_shown, view, roots_seen=mode == "flat"
+    )
     if mode == "inline":
+        linked = {eid: entity for eid, (entity, _) in found.items()}
         return [render_inline(e, tm, view, linked, level) for e in entities], False
-    return [render(e, tm, view) for e in [*entities, *linked.values()]], True
+    return [render(e, tm, view) for e in entities] + [render(e, tm, v) for e, v in found.values()], True
 
 
 async def delete_entity(request: Request) -> Response:
@@ -582,11 +596,15 @@ async def missing_entity_id(request: Request) -> Response:
 
 
 async def entities_slash(request: Request) -> Response:
-    """/entities/ with an empty id: BadRequestData for the operations on one entity (merge, replace); the other
-    methods are redirected to /entities as before (Starlette's trailing-slash redirect, 307 keeps the method)."""
+    """/entities/, the resource URI as Table 6.2-1 writes it: create, query and purge answer there as at
+    /entities (no redirect, which some clients do not follow); merge and replace name no entity: BadRequestData."""
     if request.method in ("PATCH", "PUT"):
         return await missing_entity_id(request)
-    return RedirectResponse(request.url.replace(path=request.url.path.rstrip("/")), status_code=307)
+    if request.method == "POST":
+        return await create_entity(request)
+    if request.method == "DELETE":
+        return await purge_entities(request)
+    return await query_entities(request)
 
 
 ROUTES = [

@@ -51,13 +51,14 @@ def test_an_absent_entity_stays_not_found_and_a_malformed_id_bad_request(http: h
 
 
 def test_other_methods_on_entities_slash_still_reach_entities(http: httpx.Client) -> None:
-    eid = uid()
-    r = http.post(f"{BASE}/entities/", json=vehicle(eid), follow_redirects=True)
+    """/entities/ is the resource URI as Table 6.2-1 writes it: create, query and purge answer there, unredirected."""
+    eid, kind = uid(), "Slash" + uid()[-8:]
+    r = http.post(f"{BASE}/entities/", json=vehicle(eid, type=kind))
     assert r.status_code == 201, r.text
-    assert (
-        http.get(f"{BASE}/entities/", params={"id": eid, "type": "Vehicle"}, follow_redirects=True).json()[0]["id"]
-        == eid
-    )
+    r = http.get(f"{BASE}/entities/", params={"id": eid, "type": kind})
+    assert r.status_code == 200 and [e["id"] for e in r.json()] == [eid]
+    assert http.delete(f"{BASE}/entities/", params={"type": kind}).status_code == 204
+    assert http.get(f"{BASE}/entities/{eid}").status_code == 404
 
 
 def test_batch_items_follow_the_context_rules_one_by_one(http: httpx.Client) -> None:
