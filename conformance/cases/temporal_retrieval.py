@@ -233,6 +233,22 @@ def deleted_language_property(k: Kit) -> None:
     k.expect(last.get("languageMap") == {"@none": NULL} and "deletedAt" in last, f"the deletion instance is {last}")
 
 
+@case(
+    "4.11",
+    "timeproperty=deletedAt selects the instances that record a deletion, and only those.",
+    feature="temporal",
+    also=("4.5.7", "4.8", "5.7.3"),
+)
+def timeproperty_deleted_at(k: Kit) -> None:
+    body = entity_with_history(
+        k, {"id": k.uid("Sensor"), "type": k.type_name("Sensor"), "level": {"type": "Property", "value": 3}}
+    )
+    k.expect_status(k.http.delete(f"/entities/{body['id']}/attrs/level"), 204)
+    params = {"timerel": "after", "timeAt": "2000-01-01T00:00:00Z", "timeproperty": "deletedAt"}
+    found = instances(k, retrieve(k, body["id"], params), "level")
+    k.expect(len(found) == 1 and found[0].get("value") == NULL, f"by deletedAt the instances are {found}")
+
+
 def _simplified(k: Kit, member: dict[str, Any], attr: str = "reading") -> Any:
     body = create(k, {"id": k.uid("Sensor"), "type": k.type_name("Sensor"), attr: [member]})
     doc = retrieve(k, body["id"], {"format": "temporalValues"})
