@@ -106,6 +106,14 @@ def drive(broker_url: str, receiver_url: str) -> None:
         ),
     )
     step("types", lambda: client.types.list())
+    # POST /entityOperations/query: the selectors by id and idPattern that the GET facade does not offer
+    by_pattern = {"type": "Query", "entities": [{"idPattern": "urn:ngsi-ld:Room:orange-b.*", "type": "Room"}]}
+    step("alt count by idPattern", lambda: client.alt.count(by_pattern))
+    step("alt query by idPattern", lambda: sorted(e.id for e in client.alt.query(by_pattern)))
+    by_id = {"type": "Query", "entities": [{"id": "urn:ngsi-ld:Room:orange-1", "type": "Room"}]}
+    step("alt query by id", lambda: [e.id for e in client.alt.query(by_id)])
+    with_q = {"type": "Query", "entities": [{"type": "Room"}], "q": "temperature<20"}
+    step("alt query with q", lambda: [e.id for e in client.alt.query(with_q)])
 
     step("update", lambda: client.update(room("orange-1", 23.0)))
     step("upsert existing", lambda: client.upsert(room("orange-1", 24.0)))

@@ -71,6 +71,13 @@ def test_count_query_and_paging(orange: Drive) -> None:
     assert orange.ok("query_head") == 2
 
 
+def test_post_queries_by_id_pattern_id_and_q(orange: Drive) -> None:
+    assert orange.ok("alt count by idPattern") == 3  # limit=0&count=true on POST /entityOperations/query
+    assert orange.ok("alt query by idPattern") == B
+    assert orange.ok("alt query by id") == [ONE]
+    assert orange.ok("alt query with q") == [B[0]]  # 10 < 20
+
+
 def test_a_geo_query_as_one_geoQ_url_parameter_is_an_invalid_request(orange: Drive) -> None:
     # GET /entities has no geoQ parameter (Table 6.4.3.2-1: georel, geometry, coordinates, geoproperty); an
     # unknown parameter is InvalidRequest (clause 6.3.2), record 0141
