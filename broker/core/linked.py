@@ -6,7 +6,8 @@ level, never visiting an entity twice (so cycles end), and never past `contained
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from broker.core.errors import BadRequestData
 from broker.core.model import Entity, Instance
@@ -14,6 +15,24 @@ from broker.store.base import Store
 
 JOINS = ("flat", "inline", "@none")
 MAX_JOIN_LEVEL = 10
+
+
+def projection_depth(projection: Any) -> int:
+    """How many Relationship hops a pick/omit Projection reaches into linked entities (`a{b{c}}` is 2)."""
+    if projection is None:
+        return 0
+    return max((1 + projection_depth(i.linked) for i in projection.items if i.linked is not None), default=0)
+
+
+def check_projection_depth(pick: Any, omit: Any, mode: str, level: int) -> None:
+    """Clauses 5.7.1.4 and 5.7.2.4: "If projection attributes are present and indicate the use of Linked Entity
+    retrieval and the use of Linked Entity retrieval is not specified, or the projected attribute depth exceeds
+    the Linked Entity retrieval depth, an error of type BadRequestData shall be raised." """
+    depth = max(projection_depth(pick), projection_depth(omit))
+    if depth and mode == "@none":
+        raise BadRequestData("pick/omit name attributes of linked entities (rel{...}): that needs join=flat or inline")
+    if depth > level:
+        raise BadRequestData(f"pick/omit reach {depth} Relationship hops deep, more than joinLevel={level}")
 
 
 def parse_join(join: str | None, level: str | None) -> tuple[str, int]:
@@ -45,20 +64,61 @@ def _targets(entity: Entity) -> Iterator[str]:
             yield from relationship_targets(instance)
 
 
+#: Given an entity reached under some state (a view, for the caller), the (target id, state of the target) pairs
+#: to follow from it: only the Relationships the answer shows are followed (clause 5.7.1.5).
+Follow = Callable[[Entity, Any], Iterable[tuple[str, Any]]]
+
+
 async def linked_entities(
-    store: Store, tenant: str, roots: Iterable[Entity], level: int, contained_by: Iterable[str] = ()
+    store: Store,
+    tenant: str,
+    roots: Iterable[Entity],
+    level: int,
+    contained_by: Iterable[str] = (),
+    follow: Follow | None = None,
+    state: Any = None,
+    *,
+    roots_seen: bool = True,
 ) -> dict[str, Entity]:
-    """Every entity reachable from `roots` in at most `level` hops, by id (roots themselves excluded)."""
-    seen = {e["id"] for e in roots} | set(contained_by)
-    frontier = list(roots)
-    found: dict[str, Entity] = {}
+    """Every entity reachable from `roots` in at most `level` hops, by id (see `linked_with_states`)."""
+    found = await linked_with_states(store, tenant, roots, level, contained_by, follow, state, roots_seen=roots_seen)
+    return {eid: entity for eid, (entity, _) in found.items()}
+
+
+async def linked_with_states(
+    store: Store,
+    tenant: str,
+    roots: Iterable[Entity],
+    level: int,
+    contained_by: Iterable[str] = (),
+    follow: Follow | None = None,
+    state: Any = None,
+    *,
+    roots_seen: bool = True,
+) -> dict[str, tuple[Entity, Any]]:
+    """Every entity reachable from `roots` in at most `level` hops, by id with its state, in the order the
+    traversal meets them (attribute order, then a ListRelationship's objectList order: clause 5.7.1.5 appends
+    "an ordered array").
+
+    `follow` chooses the targets of each entity (default: every Relationship); `state` is the roots' (a view).
+    With `roots_seen` (join=flat) the roots are never listed again; without it (join=inline, where each root's
+    graph is shown under that root) a root another root links to is fetched as a linked entity too.
+    """
+    roots = list(roots)
+    seen = set(contained_by) | ({e["id"] for e in roots} if roots_seen else set())
+    frontier: list[tuple[Entity, Any]] = [(e, state) for e in roots]
+    found: dict[str, tuple[Entity, Any]] = {}
     for _ in range(level):
-        wanted = {t for e in frontier for t in _targets(e)} - seen
+        wanted: dict[str, Any] = {}
+        for entity, entity_state in frontier:
+            pairs = follow(entity, entity_state) if follow else ((t, entity_state) for t in _targets(entity))
+            for target, target_state in pairs:
+                if target not in seen and target not in wanted and target not in found:
+                    wanted[target] = target_state
         if not wanted:
             break
-        fetched = await store.get(tenant, wanted)
-        seen |= wanted
-        level_found = [fetched[eid] for eid in sorted(wanted) if eid in fetched]  # answers in a stable order
-        found.update((e["id"], e) for e in level_found)
-        frontier = level_found
+        fetched = await store.get(tenant, set(wanted))
+        seen |= wanted.keys()
+        frontier = [(fetched[eid], st) for eid, st in wanted.items() if eid in fetched]
+        found.update((e["id"], (e, st)) for e, st in frontier)
     return found

@@ -6,7 +6,8 @@ attributes) happens before compaction so that nothing is compacted only to be th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from broker.core.errors import BadRequestData, ResourceNotFound
@@ -192,22 +193,62 @@ def as_feature(doc: dict[str, Any], entity: Entity, geometry_iri: str) -> dict[s
     }
 
 
-def render_inline(entity: Entity, tm: TermMap, view: View, linked: dict[str, Entity], depth: int) -> dict[str, Any]:
+def linked_view(view: View, relationship: str) -> View:
+    """The view of the entities `relationship` links to. A projection item `rel{a,b}` (clause 4.21: "a
+    Relationship name followed by an Attribute name within the Linked Entity") projects them to a, b (and their
+    id, as at the root); otherwise the answer's own projection applies to them (clause 5.7.1.5: "applies to all
+    Entities in the payload in the case of Linked Entity retrieval"). Decision record 0107."""
+    pick, omit = _inner(view.pick, relationship), _inner(view.omit, relationship)
+    if pick is None and omit is None:
+        return view
+    return replace(view, pick=pick if pick is not None else view.pick, omit=omit)
+
+
+def _inner(projection: Projection | None, relationship: str) -> Projection | None:
+    if projection is None:
+        return None
+    return next((i.linked for i in projection.items if i.name == relationship and i.linked is not None), None)
+
+
+def follow_shown(entity: Entity, view: View) -> Iterator[tuple[str, View]]:
+    """The Relationships of `entity` that `view` shows (after pick/omit and datasetId), each target with the view
+    its linked entity is shown in: what Linked Entity Retrieval follows (clause 5.7.1.5: "If any of the returned
+    Attributes corresponds to an annotated Relationship")."""
+    for iri, instances in _project(entity, view)["attrs"].items():
+        child = linked_view(view, iri)
+        for instance in instances:
+            for target in relationship_targets(instance):
+                yield target, child
+
+
+def render_inline(
+    entity: Entity,
+    tm: TermMap,
+    view: View,
+    linked: dict[str, Entity],
+    depth: int,
+    encountered: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """`join=inline` (clause 4.5.23): each Relationship carries the entity it points to under `entity`
-    (`entityList` for a ListRelationship), itself inlined `depth - 1` more levels."""
+    (`entityList` for a ListRelationship), itself inlined `depth - 1` more levels; an entity already met on the
+    way down from the root (`encountered`) is not inlined again, which ends cycles."""
     doc = render(entity, tm, view)
     if depth <= 0:
         return doc
+    path = encountered | {entity["id"]}
+    shown_attrs = _project(entity, view)["attrs"]
     for name, value in doc.items():
         if name in _HEAD:
             continue
-        instances = entity["attrs"].get(tm.expand_term(name)) or []
+        iri = tm.expand_term(name)
+        instances = shown_attrs.get(iri) or []
+        child = linked_view(view, iri)
         rendered = _instances(value)
         for i, (instance, shown) in enumerate(zip(instances, rendered, strict=False)):
-            targets = [t for t in relationship_targets(instance) if t in linked]
+            targets = [t for t in relationship_targets(instance) if t in linked and t not in path]
             if not targets:
                 continue
-            docs = [render_inline(linked[t], tm, view, linked, depth - 1) for t in targets]
+            docs = [render_inline(linked[t], tm, child, linked, depth - 1, path) for t in targets]
             embedded: Any = docs if instance.get("type") == "ListRelationship" or len(docs) > 1 else docs[0]
             if isinstance(shown, dict):
                 shown["entityList" if instance.get("type") == "ListRelationship" else "entity"] = embedded

@@ -119,8 +119,8 @@ def check_pick_omit(pick: Projection | None, omit: Projection | None, *, attrs: 
         return
     if attrs:
         raise BadRequestData("omit cannot be used together with attrs (attrs is the deprecated form of pick)")
-    if pick is not None:
-        both = sorted(pick.names() & omit.names())
+    if pick is not None:  # `omit=rel{a}` removes a inside linked entities, not rel: it does not clash with pick=rel
+        both = sorted(pick.names() & {i.name for i in omit.items if i.linked is None})
         if both:
             raise BadRequestData(f"pick and omit both name {', '.join(both)}: a member is either kept or removed")
 
@@ -168,7 +168,9 @@ def project(entity: Entity, pick: Projection | None = None, omit: Projection | N
     """
     result: Entity = {}
     picked = pick.names() if pick is not None else None
-    omitted = omit.names() if omit is not None else frozenset()
+    # `omit=rel{a}` removes `a` from the entities rel links to, not rel itself (clause 4.21: the name after the
+    # Relationship is "an Attribute name within the Linked Entity"): only plain items are removed here.
+    omitted = frozenset(i.name for i in omit.items if i.linked is None) if omit is not None else frozenset()
     for member, value in entity.items():
         if member == "attrs":
             continue

@@ -66,3 +66,74 @@ def test_join_parameters_are_checked(http: httpx.Client, tenant: dict[str, str])
     assert http.get(f"{BASE}/entities/urn:ngsi-ld:Bus:1", params={"join": "deep"}, headers=tenant).status_code == 400
     r = http.get(f"{BASE}/entities/urn:ngsi-ld:Bus:1", params={"join": "flat", "joinLevel": "0"}, headers=tenant)
     assert r.status_code == 400
+
+
+def _get(http: httpx.Client, tenant: dict[str, str], path: str, **params: str) -> Any:
+    r = http.get(f"{BASE}{path}", params=params, headers=tenant)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_only_the_relationships_shown_are_followed(http: httpx.Client, tenant: dict[str, str]) -> None:
+    """Record 0107 (clause 5.7.1.5: "If any of the returned Attributes corresponds to an annotated Relationship")."""
+    docs = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="flat", omit="route")
+    assert [d["id"] for d in docs] == ["urn:ngsi-ld:Bus:1", "urn:ngsi-ld:Stop:A"]
+    docs = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="flat", pick="route")
+    assert [d["id"] for d in docs] == ["urn:ngsi-ld:Bus:1", "urn:ngsi-ld:Stop:A", "urn:ngsi-ld:Stop:B"]
+    assert docs[1] == {"id": "urn:ngsi-ld:Stop:A"}  # the projection applies to every entity of the payload
+    doc = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="inline", omit="at")
+    assert "at" not in doc and [e["id"] for e in doc["route"]["entityList"]] == [
+        "urn:ngsi-ld:Stop:A",
+        "urn:ngsi-ld:Stop:B",
+    ]
+
+
+def test_a_projection_inside_a_relationship_shapes_the_linked_entities(
+    http: httpx.Client, tenant: dict[str, str]
+) -> None:
+    """Clause 4.21: pick=rel{a} keeps a in the entities rel links to; omit=rel{a} removes it there, keeping rel."""
+    doc = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="inline", pick="at{name}")
+    a_named = {"id": "urn:ngsi-ld:Stop:A", "name": {"type": "Property", "value": "A"}}
+    assert doc == {
+        "id": "urn:ngsi-ld:Bus:1",
+        "at": {"type": "Relationship", "object": a_named["id"], "entity": a_named},
+    }
+    doc = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="inline", omit="at{name}")
+    assert "name" not in doc["at"]["entity"] and "next" in doc["at"]["entity"]
+    assert "name" in doc["route"]["entityList"][0]  # only under `at`
+    docs = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="flat", pick="at{name},route")
+    assert docs[1] == {"id": "urn:ngsi-ld:Stop:A", "name": {"type": "Property", "value": "A"}}
+
+
+def test_a_projection_into_linked_entities_needs_a_deep_enough_join(http: httpx.Client, tenant: dict[str, str]) -> None:
+    """Clause 5.7.1.4: without join, or deeper than joinLevel, BadRequestData."""
+    url = f"{BASE}/entities/urn:ngsi-ld:Bus:1"
+    for params in ({"pick": "at{name}"}, {"join": "inline", "pick": "at{next{name}}"}):
+        r = http.get(url, params=params, headers=tenant)
+        assert r.status_code == 400 and r.json()["type"].endswith("BadRequestData"), params
+    deep = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="inline", joinLevel="2", pick="at{next{name}}")
+    assert deep["at"]["entity"]["next"]["entity"] == {
+        "id": "urn:ngsi-ld:Stop:B",
+        "name": {"type": "Property", "value": "B"},
+    }
+
+
+def test_inline_shows_each_roots_graph_and_ends_cycles(http: httpx.Client, tenant: dict[str, str]) -> None:
+    """A root another root links to is still inlined under it; an entity met on the way down is not again."""
+    page = _get(http, tenant, "/entities", type="Stop", join="inline")
+    assert [d["next"]["entity"]["id"] for d in page] == [
+        "urn:ngsi-ld:Stop:B",
+        "urn:ngsi-ld:Stop:C",
+        "urn:ngsi-ld:Stop:A",
+    ]
+    doc = _get(http, tenant, "/entities/urn:ngsi-ld:Stop:A", join="inline", joinLevel="5")
+    c = doc["next"]["entity"]["next"]["entity"]
+    assert c["id"] == "urn:ngsi-ld:Stop:C" and "entity" not in c["next"]  # A again: not inlined inside itself
+
+
+def test_flat_lists_a_list_relationship_in_its_order(http: httpx.Client, tenant: dict[str, str]) -> None:
+    body = {"route": {"type": "ListRelationship", "objectList": ["urn:ngsi-ld:Stop:C", "urn:ngsi-ld:Stop:A"]}}
+    r = http.post(f"{BASE}/entities/urn:ngsi-ld:Bus:1/attrs", json=body, headers=tenant)
+    assert r.status_code == 204, r.text
+    docs = _get(http, tenant, "/entities/urn:ngsi-ld:Bus:1", join="flat", pick="route")
+    assert [d["id"] for d in docs] == ["urn:ngsi-ld:Bus:1", "urn:ngsi-ld:Stop:C", "urn:ngsi-ld:Stop:A"]
