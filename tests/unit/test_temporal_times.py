@@ -10,7 +10,14 @@ from broker.core.errors import BadRequestData
 from broker.core.temporal import TimeQuery, parse_time_query
 from broker.temporal.aggregate import Periods, apply
 from broker.temporal.history import instances_of_change
-from broker.temporal.times import Duration, _from_micros_datetime, from_micros, parse_duration, to_micros
+from broker.temporal.times import (
+    Duration,
+    _from_micros_datetime,
+    display_instant,
+    from_micros,
+    parse_duration,
+    to_micros,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,3 +113,18 @@ def test_history_of_a_change() -> None:
 def test_from_micros_fast_path_equals_the_datetime_one(micros: int) -> None:
     assert from_micros(micros) == _from_micros_datetime(micros)
     assert to_micros(from_micros(micros)) == micros
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("2018-08-01T12:04:00Z", "2018-08-01T12:04:00Z"),
+        ("2018-08-01T12:04:00.500Z", "2018-08-01T12:04:00.5Z"),
+        ("2018-08-01T12:04:00.000001Z", "2018-08-01T12:04:00.000001Z"),
+        ("2018-08-01T14:04:00+02:00", "2018-08-01T12:04:00Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_computed_instants_are_written_without_a_zero_fraction(text: str, shown: str) -> None:
+    """Record 0122: aggregation bounds and Content-Range ends read as clients write DateTimes (annex C.5.14)."""
+    assert display_instant(to_micros(text)) == shown
