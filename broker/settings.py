@@ -18,6 +18,8 @@ class Settings:
     max_page_size: int = 1000
     #: Seconds to wait for a remote @context before LdContextNotAvailable (504).
     context_timeout: float = 5.0
+    #: Seconds after which a Cached @context is downloaded again (clause 5.13.1; 0 keeps copies forever).
+    context_max_age: float = 86_400.0
     #: Name this broker gives itself in /info/sourceIdentity (clause 6.33).
     source_alias: str = "agora"
     source_id: str = field(default="urn:ngsi-ld:ContextSource:agora")

@@ -7,27 +7,43 @@ they are persisted so that a restarted broker does not need the network to serve
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import re
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from broker.core.errors import BadRequestData, LdContextNotAvailable, OperationNotSupported, ResourceNotFound
+from broker.background import stop_tasks
+from broker.core.errors import (
+    BadRequestData,
+    LdContextNotAvailable,
+    NgsiLdError,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from broker.core.model import now_iso
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import single_url
+from broker.notify.outage import Outage
 from broker.store.base import ContextRecord, Store
 
 CONTEXTS_PATH = "/ngsi-ld/v1/jsonldContexts/"
 KINDS = ("Hosted", "Cached", "ImplicitlyCreated")
+#: Heuristic expiration of a Cached @context (clause 5.13.1), in seconds: a day.
+DEFAULT_MAX_AGE = 86_400.0
+log = logging.getLogger("agora.contexts")
 _HOSTED = re.compile(r"^https?://[^/]+" + re.escape(CONTEXTS_PATH) + r"([^/?#]+)$")
 
 
 class Contexts:
-    def __init__(self, store: Store, timeout: float) -> None:
+    def __init__(self, store: Store, timeout: float, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.store = store
+        self.max_age = max_age  # of a Cached copy; 0 keeps copies forever
         self.resolver = ContextResolver(timeout=timeout, preload=self.preload, on_fetched=self.on_fetched)
 
     async def preload(self, url: str) -> dict[str, Any] | None:
@@ -113,6 +129,72 @@ class Contexts:
             "createdAt": record.created_at,
         }
         if record.kind == "Cached":
+            created = _epoch(record.created_at)
+            if self.max_age > 0 and created is not None:
+                out["expiresAt"] = _stamp(created + self.max_age)
             out["lastUsage"] = last or record.created_at
             out["numberOfHits"] = hits
         return out
+
+
+def _epoch(stamp: str) -> float | None:
+    """Seconds since the epoch of a stored DateTime; None for one that does not read as a DateTime."""
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class CachedRefresher:
+    """Clause 5.13.1: "Implementations shall periodically invalidate the "Cached" @contexts ... should assign a
+    heuristic expiration time when an explicit time is not specified." A Cached copy older than `max_age` seconds
+    (its createdAt is its download time) is downloaded again, like a reload; when that fails the copy stays in use
+    and the next pass tries again (decision record 0139). With several broker processes only the leader of
+    "context-refresh" downloads; the store's context watch tells the others (record 0082)."""
+
+    def __init__(self, contexts: Contexts, interval: float | None = None) -> None:
+        self.contexts = contexts
+        self.interval = interval if interval is not None else max(1.0, min(3600.0, contexts.max_age / 4))
+        self._task: asyncio.Task[None] | None = None
+        self._outage = Outage(contexts.store, "the @context refresh")
+
+    def start(self) -> None:
+        if self.contexts.max_age > 0:
+            self._task = asyncio.create_task(self._run(), name="agora-context-refresh")
+
+    async def stop(self) -> None:
+        await stop_tasks([self._task])
+        self._task = None
+
+    async def run_once(self, now: float | None = None) -> list[str]:
+        """Download again every expired Cached @context; answer the URLs refreshed."""
+        limit = (time.time() if now is None else now) - self.contexts.max_age
+        refreshed = []
+        for record in await self.contexts.store.list_contexts():
+            created = _epoch(record.created_at)
+            if record.kind != "Cached" or (created is not None and created > limit):
+                continue  # not Cached, or young enough (a copy of unknown age is downloaded again)
+            try:
+                await self.contexts.resolver.reload(record.url)
+            except NgsiLdError as exc:  # unreachable or now invalid: the copy stays in use
+                log.warning("Cached @context %s could not be downloaded again, its copy stays: %s", record.url, exc)
+                continue
+            refreshed.append(record.url)
+        return refreshed
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                if await self.contexts.store.try_lead("context-refresh"):
+                    refreshed = await self.run_once()
+                    if refreshed:
+                        log.info("%d Cached @context(s) downloaded again", len(refreshed))
+                self._outage.ok()
+            except Exception as exc:  # a failed pass is retried at the next interval; the broker keeps serving
+                self._outage.failed(exc, "a @context refresh pass")

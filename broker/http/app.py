@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from broker.core.contexts import CONTEXTS_PATH
+from broker.core.contexts import CONTEXTS_PATH, CachedRefresher
 from broker.http import contexts, discovery, entities, entity_maps, info, openapi, snapshots, subscriptions, temporal
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.paths import EncodedSlashes, TrailingSlash
@@ -44,9 +44,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         retention.start()
         periodic = PeriodicNotifier(the_store, app.state.broker.resolver, notifier_config(settings).retry)
         periodic.start()
+        refresher = CachedRefresher(app.state.broker.contexts)
+        refresher.start()
         try:
             yield
         finally:
+            await refresher.stop()
             await periodic.stop()
             await retention.stop()
             await notifier.stop()

@@ -47,7 +47,7 @@ class BrokerState:
         return cls(
             settings,
             store,
-            Contexts(store, settings.context_timeout),
+            Contexts(store, settings.context_timeout, settings.context_max_age),
             Entities(store),
             Batch(store),
             queries,

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import time
+
+import orjson
 import pytest
 
-from broker.core.contexts import Contexts
+from broker.core.contexts import CachedRefresher, Contexts
 from broker.core.errors import OperationNotSupported
 from broker.store.base import ContextRecord
 from broker.store.memory import MemoryStore
@@ -42,9 +45,83 @@ async def test_an_array_or_object_is_hosted_once_per_content() -> None:
 async def test_cached_context_is_not_served() -> None:
     store = MemoryStore()
     contexts = Contexts(store, timeout=1.0)
-    await store.put_context(ContextRecord("c1", "https://remote/ctx.jsonld", "Cached", {"@context": {}}, "2026"))
+    await store.put_context(
+        ContextRecord("c1", "https://remote/ctx.jsonld", "Cached", {"@context": {}}, "2026-01-01T00:00:00Z")
+    )
     with pytest.raises(OperationNotSupported):
         await contexts.serve("c1")
     with pytest.raises(OperationNotSupported):
         await contexts.serve("https://remote/ctx.jsonld")  # by its original URL too (clause 6.30.2)
     assert contexts.details(await contexts.get("c1"))["kind"] == "Cached"
+
+
+class _Served:
+    """A real local HTTP server whose one @context document can be changed or taken away."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        served = self
+        self.document: dict[str, object] | None = {"@context": {"Bus": "https://example.org/v1#Bus"}}
+        self.gets = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.gets += 1
+                body = orjson.dumps(served.document) if served.document is not None else b""
+                self.send_response(200 if served.document is not None else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ctx.jsonld"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_expired_cached_context_is_downloaded_again() -> None:
+    """Clause 5.13.1: Cached @contexts are invalidated periodically; a copy older than max_age is downloaded again
+    on the next pass, and when that download fails the copy stays in use (record 0139)."""
+    served = _Served()
+    try:
+        store = MemoryStore()
+        contexts = Contexts(store, timeout=2.0, max_age=60.0)
+        refresher = CachedRefresher(contexts)
+        assert (await contexts.resolver.resolve(served.url)).expand_term("Bus") == "https://example.org/v1#Bus"
+        [record] = await contexts.list("Cached")
+        details = contexts.details(record)
+        assert details["expiresAt"] > details["createdAt"]
+        assert await refresher.run_once() == []  # young: not downloaded again
+        assert served.gets == 1
+        served.document = {"@context": {"Bus": "https://example.org/v2#Bus"}}
+        later = time.time() + 61
+        assert await refresher.run_once(now=later) == [served.url]
+        assert (await contexts.resolver.resolve(served.url)).expand_term("Bus") == "https://example.org/v2#Bus"
+        [renewed] = await contexts.list("Cached")
+        assert renewed.id == record.id and renewed.created_at > record.created_at
+        served.document = None  # the origin is gone: the copy stays
+        assert await refresher.run_once(now=time.time() + 122) == []
+        assert (await contexts.resolver.resolve(served.url)).expand_term("Bus") == "https://example.org/v2#Bus"
+        assert [r.body for r in await contexts.list("Cached")] == [renewed.body]
+    finally:
+        served.close()
+
+
+async def test_refresher_runs_only_with_a_max_age() -> None:
+    off = CachedRefresher(Contexts(MemoryStore(), timeout=1.0, max_age=0.0))
+    off.start()
+    assert off._task is None
+    on = CachedRefresher(Contexts(MemoryStore(), timeout=1.0, max_age=86_400.0))
+    assert on.interval == 3600.0
+    on.start()
+    assert on._task is not None and not on._task.done()
+    await on.stop()
+    assert on._task is None
