@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -194,20 +194,43 @@ class Snapshots:
         snapshot_id = await self._new_id(caller, members)
         now = now_iso()
         status = {**_lifecycle(members, now), "createdAt": now, "modifiedAt": now}
+        base = {"id": snapshot_id, "type": "Snapshot", **_without(members, {"id", "type"}), **status}
         content = content_tenant(caller.tenant)
-        details, temporal_details = await self._capture(caller, content, captures, temporal_captures)
-        status["snapshotStatus"] = "success" if any(d["resultStatus"] == "success" for d in details) else "empty"
-        body_out = {"id": snapshot_id, "type": "Snapshot", **_without(members, {"id", "type"}), **status}
-        if captures:
-            body_out["snapshotQueriesDetails"] = details
-        if temporal_captures:
-            body_out["snapshotTemporalQueriesDetails"] = temporal_details
-        record = SnapshotRecord(caller.tenant, snapshot_id, content, _expiry(body_out), body_out)
-        if not await self.store.create_snapshot(record):
-            await self._drop_content(content)
-            raise AlreadyExists(f"a Snapshot {snapshot_id} already exists")
-        self._notify(record)
-        return record
+        record = SnapshotRecord(caller.tenant, snapshot_id, content, _expiry(base), base)
+
+        async def fill() -> dict[str, Any]:
+            details, temporal_details = await self._capture(caller, content, captures, temporal_captures)
+            found = any(d["resultStatus"] == "success" for d in details + temporal_details)
+            final: dict[str, Any] = {"snapshotStatus": "success" if found else "empty"}
+            if captures:
+                final["snapshotQueriesDetails"] = details
+            if temporal_captures:
+                final["snapshotTemporalQueriesDetails"] = temporal_details
+            return final
+
+        return await self._made(record, fill)
+
+    async def _made(
+        self, record: SnapshotRecord, fill: Callable[[], Coroutine[Any, Any, dict[str, Any]]]
+    ) -> SnapshotRecord:
+        """Store `record` as "preparing" (AlreadyExists when its id is taken), fill its content, then store the
+        final status that `fill` returns. A failed fill removes the snapshot again; a process that dies meanwhile
+        leaves a preparing snapshot that expires and is swept with its content."""
+        preparing = replace(record, body={**record.body, "snapshotStatus": "preparing"})
+        if not await self.store.create_snapshot(preparing):
+            raise AlreadyExists(f"a Snapshot {record.id} already exists")
+        try:
+            final = await fill()
+        except Exception:
+            await self.store.delete_snapshot(record.tenant, record.id)
+            await self._drop_content(record.content)
+            raise
+        done = replace(record, body={**record.body, **final})
+        if not await self.store.replace_snapshot(done):  # deleted or purged while it was filled
+            await self._drop_content(record.content)
+            raise ResourceNotFound(f"the Snapshot {record.id} was deleted while it was made")
+        self._notify(done)
+        return done
 
     async def _purge_now_and_then(self) -> None:
         """An expired snapshot nobody asks for again would keep its content forever: creations sweep them, at most
@@ -373,13 +396,13 @@ class Snapshots:
             "modifiedAt": now,
         }
         content = content_tenant(caller.tenant)
-        await self._copy_content(source.content, content)
         record = SnapshotRecord(caller.tenant, clone_id, content, _expiry(body_out), body_out)
-        if not await self.store.create_snapshot(record):
-            await self._drop_content(content)
-            raise AlreadyExists(f"a Snapshot {clone_id} already exists")
-        self._notify(record)
-        return record
+
+        async def fill() -> dict[str, Any]:
+            await self._copy_content(source.content, content)
+            return {"snapshotStatus": source.body.get("snapshotStatus", "success")}
+
+        return await self._made(record, fill)
 
     async def _copy_content(self, source: str, target: str) -> None:
         entities = await self.store.scan(source, EntityFilter())

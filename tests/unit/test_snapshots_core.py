@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from broker.core.caller import Caller
-from broker.core.errors import AlreadyExists, BadRequestData, OperationNotSupported, ResourceNotFound
+from broker.core.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NonexistentTenant,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from broker.core.query import Queries
 from broker.core.snapshots import Capture, Snapshots, is_content_tenant
 from broker.core.temporal import Temporal, TimeQuery
@@ -87,6 +93,7 @@ async def test_temporal_queries_copy_the_instances_in_their_interval(store: Memo
     history = await store.temporal_instances(record.content, ["urn:ngsi-ld:Car:1"], InstanceQuery())
     assert sorted(i.body["value"] for i in history["urn:ngsi-ld:Car:1"][SPEED]) == [20, 30]
     assert record.body["snapshotTemporalQueriesDetails"] == [{"resultStatus": "success"}]
+    assert record.body["snapshotStatus"] == "success"
     assert await store.get(record.content, ["urn:ngsi-ld:Car:1"]) == {}  # no snapshotQueries: no entities
 
 
@@ -95,6 +102,12 @@ async def test_an_empty_snapshot_still_has_its_tenant(store: MemoryStore) -> Non
     assert record.body["snapshotStatus"] == "empty"
     assert await store.tenant_exists(record.content)
     assert await store.find_ids(record.content, EntityFilter()) == []
+
+
+async def test_a_capture_that_fails_leaves_no_snapshot(store: MemoryStore) -> None:
+    with pytest.raises(NonexistentTenant):
+        await service(store).create(Caller(tenant="nobody"), BODY, [capture()], [])
+    assert await store.list_snapshots() == []
 
 
 async def test_ids_are_unique_per_tenant(store: MemoryStore) -> None:
