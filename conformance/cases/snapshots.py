@@ -447,3 +447,31 @@ def clone_outlives_its_source(k: Kit) -> None:
     k.expect_status(k.http.delete(f"/snapshots/{source}"), 204)
     found = k.query({"type": entity_type}, headers=_on(clone_id))
     k.expect(ids(found) == {b["id"] for b in bodies}, f"the clone holds {sorted(ids(found))}")
+
+
+@case(
+    "5.5.15",
+    "The temporal evolution of a snapshot made with snapshotTemporalQueries holds the instances their temporalQ "
+    "selected.",
+    feature=FEATURE,
+    also=("5.16.1", "5.7.3", "6.19"),
+)
+def temporal_queries_capture_the_evolution(k: Kit) -> None:
+    entity_type = k.type_name("Meter")
+    entity_id = k.uid("Meter")
+    for day, value in ((1, 10), (2, 20), (3, 30)):
+        observed = prop(value, observedAt=f"2026-01-0{day}T00:00:00Z")
+        response = k.post("/temporal/entities", {"id": entity_id, "type": entity_type, "power": observed})
+        k.not_implemented_if(response, "temporal")
+        k.expect_status(response, 201, 204)
+    k.delete_later(f"/temporal/entities/{entity_id}")
+    query = {**_query(entity_type), "temporalQ": {"timerel": "after", "timeAt": "2026-01-02T00:00:00Z"}}
+    snapshot_id = k.uid("Snapshot")
+    body = {"id": snapshot_id, "type": "Snapshot", "snapshotTemporalQueries": [query]}
+    k.expect_status(_create(k, body), 201)
+    _ready(k, snapshot_id)
+    response = k.http.get(f"/temporal/entities/{entity_id}", headers=_on(snapshot_id))
+    k.expect_status(response, 200)
+    instances = k.json(response).get("power", [])
+    values = sorted(i.get("value") for i in (instances if isinstance(instances, list) else [instances]))
+    k.expect(values == [20, 30], f"the snapshot's evolution holds {values}, not [20, 30]")
