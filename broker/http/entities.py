@@ -110,6 +110,13 @@ def _geometry_property(request: Request, tm: TermMap) -> str:
     return tm.expand_term(P.query(request).get("geometryProperty", "location"))
 
 
+def _geometry_property_needs_geojson(request: Request, media: str) -> None:
+    """Clauses 5.7.1.4 and 5.7.2.4: "If geometryProperty parameter is present and the Accept Header is not set to
+    "application/geo+json", then an error of type BadRequestData shall be raised." """
+    if media != GEO_JSON and "geometryProperty" in P.query(request):
+        raise BadRequestData("geometryProperty needs Accept: application/geo+json (clauses 5.7.1.4, 5.7.2.4)")
+
+
 def caller_of(request: Request) -> Caller:
     # With NGSILD-Snapshot, the snapshot's content tenant (broker.http.snapshots.SnapshotScope, clause 5.5.15).
     scoped = request.scope.get("agora.snapshot_tenant")
@@ -186,6 +193,7 @@ async def query_entities(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, ENTITY_QUERY_PARAMS)
     media = negotiate(request, GEO_OFFERED)
+    _geometry_property_needs_geojson(request, media)
     tm = await request_context(request, state)
     view = view_of(request, tm)
     query = parse_query(P.query(request), tm)
@@ -365,6 +373,7 @@ async def retrieve_entity(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, _RETRIEVE_PARAMS | _JOIN_PARAMS)
     media = negotiate(request, GEO_OFFERED)
+    _geometry_property_needs_geojson(request, media)
     tm = await request_context(request, state)
     view = view_of(request, tm)
     caller = caller_of(request)

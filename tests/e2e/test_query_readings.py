@@ -117,3 +117,12 @@ def test_lang_star_shows_one_language_with_its_tag(http: httpx.Client, h: dict[s
     assert http.get(url, params={"lang": "fr;q=x"}, headers=h).status_code == 400
     kv = http.get(url, params={"lang": "*", "pick": "name", "format": "simplified"}, headers=h).json()
     assert kv == {"id": "urn:ngsi-ld:Sensor:0", "name": "sensor"}
+
+
+def test_geometry_property_needs_a_geojson_answer(http: httpx.Client, h: dict[str, str]) -> None:
+    """Clauses 5.7.1.4 and 5.7.2.4: geometryProperty without Accept: application/geo+json is BadRequestData."""
+    for path, params in (("/entities", {"type": "Sensor"}), ("/entities/urn:ngsi-ld:Sensor:0", {})):
+        r = http.get(BASE + path, params={**params, "geometryProperty": "location"}, headers=h)
+        assert problem(r) == "BadRequestData", path
+        geo = {**h, "Accept": "application/geo+json"}
+        assert http.get(BASE + path, params={**params, "geometryProperty": "location"}, headers=geo).status_code == 200
