@@ -59,7 +59,19 @@ class Contexts:
     async def on_fetched(self, url: str, document: dict[str, Any]) -> None:
         existing = await self.store.find_context_by_url(url)
         context_id = existing.id if existing else uuid.uuid4().hex
-        await self.store.put_context(ContextRecord(context_id, url, "Cached", document, now_iso()))
+        cached = self.resolver.document(url)
+        # The origin's explicit freshness (Cache-Control) is kept with the copy: it wins over the heuristic max age.
+        extra = {"maxAge": cached.max_age} if cached is not None and cached.max_age is not None else {}
+        await self.store.put_context(ContextRecord(context_id, url, "Cached", document, now_iso(), extra))
+
+    def expiry(self, record: ContextRecord) -> float | None:
+        """When a Cached copy expires (seconds since the epoch): its download time plus the origin's max-age, else
+        the heuristic max age; None when copies never expire or the download time does not read."""
+        created = _epoch(record.created_at)
+        if self.max_age <= 0 or created is None:
+            return None
+        explicit = record.extra.get("maxAge")
+        return created + (float(explicit) if isinstance(explicit, int | float) else self.max_age)
 
     async def add_hosted(self, document: Any, base_url: str) -> ContextRecord:
         if not isinstance(document, dict) or "@context" not in document:
@@ -129,9 +141,9 @@ class Contexts:
             "createdAt": record.created_at,
         }
         if record.kind == "Cached":
-            created = _epoch(record.created_at)
-            if self.max_age > 0 and created is not None:
-                out["expiresAt"] = _stamp(created + self.max_age)
+            expires = self.expiry(record)
+            if expires is not None:
+                out["expiresAt"] = _stamp(expires)
             out["lastUsage"] = last or record.created_at
             out["numberOfHits"] = hits
         return out
@@ -173,12 +185,16 @@ class CachedRefresher:
 
     async def run_once(self, now: float | None = None) -> list[str]:
         """Download again every expired Cached @context; answer the URLs refreshed."""
-        limit = (time.time() if now is None else now) - self.contexts.max_age
+        if self.contexts.max_age <= 0:
+            return []
+        moment = time.time() if now is None else now
         refreshed = []
         for record in await self.contexts.store.list_contexts():
-            created = _epoch(record.created_at)
-            if record.kind != "Cached" or (created is not None and created > limit):
-                continue  # not Cached, or young enough (a copy of unknown age is downloaded again)
+            if record.kind != "Cached":
+                continue
+            expires = self.contexts.expiry(record)
+            if expires is not None and expires > moment:
+                continue  # still fresh (a copy whose download time does not read is downloaded again)
             try:
                 await self.contexts.resolver.reload(record.url)
             except NgsiLdError as exc:  # unreachable or now invalid: the copy stays in use

@@ -63,6 +63,9 @@ class CachedDocument:
     document: Document
     fetched_at: str
     origin: str  # "fetched" (over HTTP) | "preloaded" (from the preload callback)
+    #: Seconds the origin said the document stays fresh (Cache-Control max-age; 0 for no-cache or no-store);
+    #: None when it said nothing (clause 5.13.1, decision record 0139).
+    max_age: float | None = None
 
 
 class ContextResolver:
@@ -264,7 +267,7 @@ class ContextResolver:
         _check_url(url)
         try:
             async with asyncio.timeout(self.timeout):
-                body = await self._get(url)
+                body, cache_control = await self._get(url)
         except (TimeoutError, httpx.TimeoutException):
             raise LdContextNotAvailable(
                 f"The @context {url} could not be fetched: no complete answer within {self.timeout:g} s"
@@ -281,9 +284,10 @@ class ContextResolver:
             raise LdContextNotAvailable(
                 f"The @context {url} could not be used: the answer is not a JSON object with an @context member"
             )
-        return CachedDocument(url, document, now_iso(), "fetched")
+        return CachedDocument(url, document, now_iso(), "fetched", freshness(cache_control))
 
-    async def _get(self, url: str) -> bytes:
+    async def _get(self, url: str) -> tuple[bytes, str | None]:
+        """The body and the Cache-Control header of a successful GET."""
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
         async with self._client.stream("GET", url, headers=_ACCEPT, follow_redirects=True) as response:
@@ -298,7 +302,25 @@ class ContextResolver:
                     raise LdContextNotAvailable(
                         f"The @context {url} could not be used: larger than {self._max_bytes} bytes"
                     )
-            return bytes(body)
+            return bytes(body), response.headers.get("cache-control")
+
+
+def freshness(cache_control: str | None) -> float | None:
+    """Seconds a response stays fresh by its Cache-Control header (IETF RFC 9111: max-age; no-cache and no-store
+    mean none), or None when the header says nothing about it."""
+    if not cache_control:
+        return None
+    directives = [d.strip().lower() for d in cache_control.split(",")]
+    if "no-cache" in directives or "no-store" in directives:
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age":
+            try:
+                return max(0.0, float(int(value.strip().strip('"'))))
+            except ValueError:
+                return None
+    return None
 
 
 class _DocumentView(Mapping[str, Any]):

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import orjson
 import pytest
 
 from broker.core.contexts import CachedRefresher, Contexts
 from broker.core.errors import OperationNotSupported
+from broker.ld.resolver import freshness
 from broker.store.base import ContextRecord
 from broker.store.memory import MemoryStore
 
@@ -64,6 +66,7 @@ class _Served:
 
         served = self
         self.document: dict[str, object] | None = {"@context": {"Bus": "https://example.org/v1#Bus"}}
+        self.cache_control: str | None = None
         self.gets = 0
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,6 +75,8 @@ class _Served:
                 body = orjson.dumps(served.document) if served.document is not None else b""
                 self.send_response(200 if served.document is not None else 404)
                 self.send_header("Content-Length", str(len(body)))
+                if served.cache_control is not None:
+                    self.send_header("Cache-Control", served.cache_control)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -125,3 +130,30 @@ async def test_refresher_runs_only_with_a_max_age() -> None:
     assert on._task is not None and not on._task.done()
     await on.stop()
     assert on._task is None
+
+
+async def test_the_origin_cache_control_wins_over_the_heuristic_max_age() -> None:
+    """Clause 5.13.1: where the protocol gives an explicit expiration time, implementations shall comply."""
+    served = _Served()
+    served.cache_control = "public, max-age=3600"
+    try:
+        contexts = Contexts(MemoryStore(), timeout=2.0, max_age=60.0)
+        refresher = CachedRefresher(contexts)
+        await contexts.resolver.resolve(served.url)
+        [record] = await contexts.list("Cached")
+        assert record.extra == {"maxAge": 3600.0}
+        created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00")).timestamp()
+        expires = datetime.fromisoformat(contexts.details(record)["expiresAt"].replace("Z", "+00:00")).timestamp()
+        assert abs(expires - created - 3600) < 0.001
+        assert await refresher.run_once(now=time.time() + 61) == []  # past the heuristic, within max-age
+        assert await refresher.run_once(now=time.time() + 3601) == [served.url]
+    finally:
+        served.close()
+
+
+async def test_freshness_reads_cache_control() -> None:
+    assert freshness(None) is None and freshness("public") is None
+    assert freshness("max-age=600") == 600.0
+    assert freshness('public, MAX-AGE="30"') == 30.0
+    assert freshness("no-cache") == 0.0 and freshness("max-age=60, no-store") == 0.0
+    assert freshness("max-age=soon") is None and freshness("max-age=-5") == 0.0
