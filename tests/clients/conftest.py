@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.mosquitto import running_mosquitto
 from tests.support.receiver import Entities, running_receiver
 from tests.support.servers import running_broker
 
@@ -52,14 +53,22 @@ def client_python(name: str) -> Path:
 
 
 def drive(name: str, tmp: Path) -> Drive:
-    """Run drive_<name>.py in the library's environment against a fresh broker; its steps and notifications."""
+    """Run drive_<name>.py in the library's environment against a fresh broker; its steps and notifications.
+
+    The script gets the broker's URL, the HTTP receiver's, the file to write its steps to, and the URL of a real
+    MQTT broker (mosquitto) for the libraries that subscribe with mqtt:// endpoints."""
     python = client_python(name)
     out = tmp / "steps.json"
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     env.pop("PYTHONPATH", None)
-    with running_receiver() as receiver, running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as broker:
+    with (
+        running_receiver() as receiver,
+        running_mosquitto(tmp) as mosquitto,
+        running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as broker,
+    ):
+        mqtt_url = f"mqtt://{mosquitto.host}:{mosquitto.port}"
         done = subprocess.run(
-            [str(python), str(HERE / f"drive_{name}.py"), broker.url, receiver.url, str(out)],
+            [str(python), str(HERE / f"drive_{name}.py"), broker.url, receiver.url, str(out), mqtt_url],
             capture_output=True,
             text=True,
             timeout=180,

@@ -2,29 +2,35 @@
 client `filip.clients.ngsi_ld.cb.ContextBrokerLDClient` and its clean-up helper `clear_context_broker_ld`.
 
 Runs in the client's own virtual environment (.venv-clients/filip, see the Makefile), not Agora's: it imports
-nothing from Agora or its tests. Usage: `python drive_filip.py BROKER_URL RECEIVER_URL OUT`; writes one JSON
+nothing from Agora or its tests. Usage: `python drive_filip.py BROKER_URL RECEIVER_URL OUT MQTT_URL`; writes one JSON
 document to OUT, {"steps": [{"name", "ok", "value" | "error"}]}, which tests/clients/test_filip.py reads step by
 step. A failed step is recorded with the request the library sent and the broker's answer, and the drive goes on."""
 
 from __future__ import annotations
 
 import json
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import paho.mqtt.client as mqtt
 import requests
 from filip.clients.ngsi_ld.cb import ContextBrokerLDClient
 from filip.models.base import FiwareLDHeader
 from filip.models.ngsi_ld.context import ActionTypeLD, ContextLDEntity, ContextLDEntityKeyValues, ContextProperty
-from filip.models.ngsi_ld.subscriptions import Endpoint, EntityInfo, NotificationParams, SubscriptionLD
+from filip.models.ngsi_ld.subscriptions import Endpoint, EntityInfo, KeyValuePair, NotificationParams, SubscriptionLD
 from filip.utils.cleanup import clear_context_broker_ld
 
 TENANT = "filip"
 ROOM = "urn:ngsi-ld:Room:filip:1"
 BUILDING = "urn:ngsi-ld:Building:filip:1"
 SUBSCRIPTION = "urn:ngsi-ld:Subscription:filip:rooms"
+MQTT_SUBSCRIPTION = "urn:ngsi-ld:Subscription:filip:mqtt"
+MQTT_TOPIC = "filip/rooms"
 SENSOR = "urn:ngsi-ld:Sensor:filip:1"
 DEVICE = "urn:ngsi-ld:Device:filip:1"
 SENSOR_CONTEXT = {"Sensor": "https://example.org/filip/Sensor", "reading": "https://example.org/filip/reading"}
@@ -92,7 +98,46 @@ def wait_for_notification(client: ContextBrokerLDClient) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def drive(broker_url: str, receiver_url: str) -> None:
+def mqtt_notification(client: ContextBrokerLDClient, mqtt_url: str) -> dict[str, Any]:
+    """Subscribe with an mqtt:// endpoint (MQTT 3.1.1, as notifierInfo says), listen on its topic with paho-mqtt (a
+    FiLiP dependency), make a change, and answer the notification the MQTT broker passed on (10 s at most)."""
+    where = urlsplit(mqtt_url)
+    received: queue.Queue[bytes] = queue.Queue()
+    subscribed = threading.Event()
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    listener.on_message = lambda _c, _u, message: received.put(message.payload)
+    listener.on_subscribe = lambda *_: subscribed.set()
+    listener.connect(where.hostname or "127.0.0.1", where.port or 1883)
+    listener.loop_start()
+    try:
+        listener.subscribe(MQTT_TOPIC)
+        if not subscribed.wait(10):
+            raise RuntimeError("the MQTT broker did not acknowledge the subscription")
+        via_mqtt = SubscriptionLD(
+            id=MQTT_SUBSCRIPTION,
+            entities=[EntityInfo(type="Room")],
+            watchedAttributes=["temperature"],
+            notification=NotificationParams(
+                attributes=["temperature"],
+                endpoint=Endpoint(
+                    uri=f"{mqtt_url}/{MQTT_TOPIC}",
+                    accept="application/json",
+                    notifierInfo=[KeyValuePair(key="MQTT-Version", value="mqtt3.1.1")],
+                ),
+            ),
+        )
+        client.post_subscription(via_mqtt)
+        # 29 does not meet the q of the HTTP subscription (temperature>30): only this one notifies
+        client.update_entity_attribute(ROOM, ContextProperty(value=29.0), attr_name="temperature")
+        payload = json.loads(received.get(timeout=10))
+        client.delete_subscription(MQTT_SUBSCRIPTION)
+        return payload
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
+
+
+def drive(broker_url: str, receiver_url: str, mqtt_url: str) -> None:
     header = FiwareLDHeader(ngsild_tenant=TENANT)
     # create_tenant=True (the default) creates the tenant by creating and deleting a TemporaryTenant entity
     client = step("tenant", lambda: ContextBrokerLDClient(url=broker_url, fiware_header=header) and True)
@@ -233,6 +278,7 @@ def drive(broker_url: str, receiver_url: str) -> None:
         lambda: client.update_entity_attribute(ROOM, ContextProperty(value=31.5), attr_name="temperature"),
     )
     step("notification status", lambda: wait_for_notification(client))
+    step("mqtt notification", lambda: mqtt_notification(client, mqtt_url))
     step("delete subscription", lambda: client.delete_subscription(SUBSCRIPTION))
     step("subscription list after delete", lambda: [s.id for s in client.get_subscription_list()])
 
@@ -246,6 +292,6 @@ def drive(broker_url: str, receiver_url: str) -> None:
 
 
 if __name__ == "__main__":
-    drive(sys.argv[1], sys.argv[2])
+    drive(sys.argv[1], sys.argv[2], sys.argv[4])
     with open(sys.argv[3], "w") as out:
         json.dump({"steps": steps}, out, default=str)

@@ -4,7 +4,7 @@ purge, subscriptions.purge, contexts.cleanup).
 
 Runs in the client's own virtual environment (.venv-clients/ngsildclient, see the Makefile: it pins httpx 0.23,
 older than Agora's): it imports nothing from Agora or its tests. Usage:
-`python drive_ngsildclient.py BROKER_URL RECEIVER_URL OUT`; writes one JSON document to OUT,
+`python drive_ngsildclient.py BROKER_URL RECEIVER_URL OUT MQTT_URL` (the last unused); writes one JSON document to OUT,
 {"steps": [{"name", "ok", "value" | "error"}]}, which tests/clients/test_ngsildclient.py reads step by step. A
 failed step is recorded with the broker's problem details, and the drive goes on."""
 

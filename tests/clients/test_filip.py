@@ -2,7 +2,8 @@
 ContextBrokerLDClient and its clean-up helper clear_context_broker_ld, driven by drive_filip.py in
 .venv-clients/filip (see conftest.py). What FiLiP sends, read from its source: a Link to the v1.6 core @context on
 every request, an NGSILD-Tenant header, `idPattern=.*&count=true&limit=N` on every listing (paged by offset up to
-NGSILD-Results-Count), `options=count` when it lists subscriptions, batch bodies under application/json."""
+NGSILD-Results-Count), `options=count` when it lists subscriptions, batch bodies under application/json. Its
+MQTT notifications are heard with paho-mqtt (a FiLiP dependency) through a real mosquitto."""
 
 from __future__ import annotations
 
@@ -156,6 +157,17 @@ def test_a_notification_reaches_the_receiver_and_the_subscription_shows_it(filip
     assert {"id": ROOM, "type": "Room", "temperature": {"type": "Property", "value": 31.5, "unitCode": "CEL"}} in [
         {k: v for k, v in e.items() if k != "@context"} for e in notified
     ]
+
+
+def test_a_notification_over_mqtt_reaches_the_client_library_listener(filip: Drive) -> None:
+    # an mqtt:// endpoint with notifierInfo MQTT-Version mqtt3.1.1: the payload carries metadata and body (clause 7)
+    message = filip.ok("mqtt notification")
+    assert message["metadata"]["Content-Type"] == "application/json"
+    notification = message["body"]
+    assert notification["type"] == "Notification"
+    assert notification["subscriptionId"] == "urn:ngsi-ld:Subscription:filip:mqtt"
+    [entity] = notification["data"]
+    assert (entity["id"], entity["temperature"]["value"]) == (ROOM, 29.0)
 
 
 def test_delete_subscription_and_entity(filip: Drive) -> None:
