@@ -69,6 +69,8 @@ TITLES: dict[str, str] = {
     **dict(INVENTORY),
     "4.5": "NGSI-LD data representation",
     "4.5.4": "Simplified representation",
+    "4.5.18": "LanguageProperty representation",
+    "4.5.23": "Linked Entity Retrieval (join)",
     "4.14": "Multi-tenancy",
     "4.17": "Entity type selection language",
     "4.21": "Entity projection (pick, omit)",

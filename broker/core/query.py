@@ -288,6 +288,8 @@ def order(entities: list[Entity], keys: Iterable[OrderKey], collation: Collation
 
 def _sort_value(entity: Entity, key: OrderKey, collation: Collation) -> tuple[int, Any] | None:
     """A comparable (kind rank, value) for the first value at the key's path: numbers, then strings, then others."""
+    if key.member is not None:
+        return _member_sort_value(entity, key.member, collation)
     if not isinstance(key.path, AttrPath):
         return None
     for target in targets(entity, key.path):
@@ -310,6 +312,13 @@ def executes_locally(local: bool) -> bool:
 
 # Agora holds no context source registrations (decision record 0017): nothing is ever forwarded.
 _NO_CONTEXT_SOURCES: Final = True
+
+
+def _member_sort_value(entity: Entity, member: str, collation: Collation) -> tuple[int, Any] | None:
+    """orderBy on an Entity member (clause 5.7.2.3): its id, its first type, or its first scope (IRIs as stored)."""
+    raw = entity.get(member)
+    value = raw[0] if isinstance(raw, list) and raw else raw
+    return (1, collation.key(value)) if isinstance(value, str) else None
 
 
 def require_local_order(query: Query, local: bool) -> None:

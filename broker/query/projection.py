@@ -36,6 +36,7 @@ ENTITY_MEMBERS: Final = frozenset({"id", "type", "scope", "createdAt", "modified
 # those clause 4.6.2 forbids in names; anything else where a name is expected is a syntax error (BadRequestData).
 _NAME = re.compile(r"[^,|{}\s<>\"'=;()\[\]\\!~\x00-\x1f\x7f]+")
 _OR = frozenset({",", "|"})
+_ORDER_MEMBER = re.compile(r"(id|type|scope)(?=[;,]|\Z)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,11 @@ class Projection:
 
 @dataclass(frozen=True, slots=True)
 class OrderKey:
-    path: Path
+    """One orderBy key: an attribute path, or (`member`) the Entity member "id", "type" or "scope"."""
+
+    path: Path | None
     descending: bool = False
+    member: str | None = None
 
 
 class _ProjectionParser:
@@ -132,7 +136,12 @@ def parse_order_by(text: str, tm: TermMap, *, limits: Limits = DEFAULT_LIMITS) -
     keys: list[OrderKey] = []
     while True:
         parser.count()
-        path = parser.path(0)
+        member = _ORDER_MEMBER.match(text, parser.pos)
+        path: Path | None = None
+        if member is not None:  # 5.7.2.3: "Entity member names ("id", "type", "scope" or an Attribute name)"
+            parser.pos = member.end(1)
+        else:
+            path = parser.path(0)
         descending = False
         if parser.peek() == ";":
             parser.pos += 1
@@ -143,7 +152,7 @@ def parse_order_by(text: str, tm: TermMap, *, limits: Limits = DEFAULT_LIMITS) -
                     break
             else:
                 syntax_error("orderBy", text, parser.pos, "expected 'asc' or 'desc' after ';'")
-        keys.append(OrderKey(path, descending))
+        keys.append(OrderKey(path, descending, member.group(1) if member is not None else None))
         if parser.peek() != ",":
             break
         parser.pos += 1

@@ -108,6 +108,59 @@ def attribute_information_unknown_is_404(k: Kit) -> None:
     k.expect_problem(k.http.get(f"/attributes/{k.attr_name('nobody')}"), 404, "ResourceNotFound")
 
 
+@case("5.7.7", "EntityTypeInfo attributeDetails give each attribute's attributeTypes.", also=("6.26", "5.2.26"))
+def type_information_attribute_types(k: Kit) -> None:
+    entity_type = k.type_name("Info")
+    k.entity(vehicle(k, entity_type, name={"type": "LanguageProperty", "languageMap": {"en": "car"}}))
+    info = _get(k, f"/types/{entity_type}")
+    kinds = {d.get("attributeName"): d.get("attributeTypes") for d in info.get("attributeDetails", [])}
+    k.expect(kinds.get("isParked") == ["Relationship"], f"isParked attributeTypes {kinds.get('isParked')!r}")
+    k.expect(kinds.get("location") == ["GeoProperty"], f"location attributeTypes {kinds.get('location')!r}")
+    k.expect(kinds.get("name") == ["LanguageProperty"], f"name attributeTypes {kinds.get('name')!r}")
+
+
+@case("5.7.10", "An Attribute's attributeCount counts the entities that have it.", also=("6.28", "5.2.27"))
+def attribute_count_counts_entities(k: Kit) -> None:
+    attr = k.attr_name()
+    for _ in range(3):
+        k.entity(vehicle(k, **{attr: prop(1)}))
+    info = _get(k, f"/attributes/{attr}")
+    k.expect(info.get("attributeCount") == 3, f"attributeCount is {info.get('attributeCount')!r}, expected 3")
+
+
+@case("5.7.6", "GET /types?details=true lists an entity type once, whatever the number of its entities.")
+def types_details_once(k: Kit) -> None:
+    entity_type = k.type_name("Twice")
+    k.entity(vehicle(k, entity_type))
+    k.entity(vehicle(k, entity_type))
+    details = _get(k, "/types", details="true")
+    mine = [d for d in details if isinstance(d, dict) and d.get("typeName") == entity_type]
+    k.expect(len(mine) == 1, f"{entity_type} is listed {len(mine)} times")
+
+
+@case("5.7.8", "An attribute no entity holds any more leaves the AttributeList.", also=("6.27", "5.6.5"))
+def attribute_list_forgets_deleted(k: Kit) -> None:
+    attr = k.attr_name()
+    body = vehicle(k, **{attr: prop(1)})
+    k.entity(body)
+    k.expect(attr in _get(k, "/attributes").get("attributeList", []), f"{attr} missing before the delete")
+    k.expect_status(k.http.delete(f"/entities/{body['id']}/attrs/{attr}"), 204)
+    k.expect(attr not in _get(k, "/attributes").get("attributeList", []), f"{attr} still listed after the delete")
+    k.expect_problem(k.http.get(f"/attributes/{attr}"), 404, "ResourceNotFound")
+
+
+@case("6.3.2", "A query parameter GET /types does not take is an InvalidRequest error (400).", also=("6.25",))
+def types_unknown_parameter_is_invalid_request(k: Kit) -> None:
+    k.expect_problem(k.http.get("/types", params={"frobnicate": "1"}), 400, "InvalidRequest")
+
+
+@case("6.3.2", "A query parameter GET /attributes/{attr} does not take is an InvalidRequest error (400).")
+def attribute_unknown_parameter_is_invalid_request(k: Kit) -> None:
+    attr = k.attr_name()
+    k.entity(vehicle(k, **{attr: prop(1)}))
+    k.expect_problem(k.http.get(f"/attributes/{attr}", params={"limit": "1"}), 400, "InvalidRequest")
+
+
 @case(
     "6.33",
     "GET /info/sourceIdentity answers a ContextSourceIdentity with id, type and contextSourceAlias.",

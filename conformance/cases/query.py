@@ -233,12 +233,20 @@ def query_order_by(k: Kit) -> None:
     k.expect(speeds == [50, 90, 10], f"orderBy=brand,speed;desc&local=true gave speeds {speeds}")
 
 
-@case("5.7.2", "orderBy without local=true is BadRequestData: ordering is never distributed.", also=("4.23", "6.4"))
-def query_order_by_needs_local(k: Kit) -> None:
+@case(
+    "5.7.2",
+    "orderBy without local=true sorts a query no registration applies to: its execution is limited to the local scope.",
+    also=("4.23", "6.4", "5.5.13"),
+)
+def query_order_by_without_local(k: Kit) -> None:
+    """5.7.2.4 refuses orderBy only "if ... the execution of the operation is not limited to the local scope"; a
+    fresh type no Context Source Registration names is answered from the local store alone."""
     entity_type, _ = _fleet(k)
     _ordered_speeds(k, entity_type, "speed")
-    response = k.http.get("/entities", params={"type": entity_type, "orderBy": "speed"})
-    k.expect_problem(response, 400, "BadRequestData")
+    response = k.http.get("/entities", params={"type": entity_type, "orderBy": "speed;desc"})
+    k.expect_status(response, 200)
+    speeds = [e.get("speed", {}).get("value") for e in k.json(response)]
+    k.expect(speeds == [90, 50, 10], f"orderBy=speed;desc without local=true gave speeds {speeds}")
 
 
 @case("5.7.2", "POST /entityOperations/query with a Query body answers the same entities as GET.", also=("6.23",))
@@ -390,4 +398,157 @@ def post_query_pick_and_count(k: Kit) -> None:
 @case("6.23", "A POST query whose body is not a Query (type member) is a BadRequestData error (400).", also=("5.7.2",))
 def post_query_without_query_type_is_400(k: Kit) -> None:
     response = k.post("/entityOperations/query", {"entities": [{"type": k.type_name()}], "type": "NotAQuery"})
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+# -- selection without a type (5.7.2.3, 5.7.2.4), parameters the operation does not take (6.3.2) -------------------
+@case(
+    "5.7.2",
+    "A query by id alone answers 200 when its execution is local (no registration applies): no further restriction.",
+    also=("6.4", "5.5.13"),
+)
+def query_by_id_alone(k: Kit) -> None:
+    """5.7.2.3: "If the execution of the operation is limited to the local scope ..., no further restrictions have to
+    be provided"; a fresh id no registration names is answered locally."""
+    _, fleet = _fleet(k)
+    _expect_ids(k, k.query({"id": f"{fleet[0]['id']},{fleet[1]['id']}"}), fleet[:2], "id= alone")
+
+
+@case("5.7.2", "A query by idPattern alone answers 200 with the entities whose id matches.", also=("6.4", "5.5.13"))
+def query_by_id_pattern_alone(k: Kit) -> None:
+    _, fleet = _fleet(k)
+    _expect_ids(k, k.query({"idPattern": "^" + fleet[2]["id"].replace(".", "\\.") + "$"}), [fleet[2]], "idPattern=")
+
+
+@case(
+    "5.7.2",
+    "POST /entityOperations/query with an EntitySelector holding only an id answers that entity.",
+    also=("6.23", "5.2.33"),
+)
+def post_query_by_id_alone(k: Kit) -> None:
+    _, fleet = _fleet(k)
+    response = k.post("/entityOperations/query", {"type": "Query", "entities": [{"id": fleet[1]["id"]}]})
+    k.expect_status(response, 200)
+    _expect_ids(k, k.json(response), [fleet[1]], "POST query by id")
+
+
+@case("5.7.2", "An id list holding a value that is not a URI is a BadRequestData error (400).", also=("6.4",))
+def query_invalid_id_is_400(k: Kit) -> None:
+    response = k.http.get("/entities", params={"type": k.type_name(), "id": "not a uri"})
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "6.3.2",
+    "A query parameter Query Entities does not take is an InvalidRequest error (400).",
+    also=("5.7.2", "6.4"),
+)
+def query_unknown_parameter_is_invalid_request(k: Kit) -> None:
+    """Clause 6.3.2: "If an HTTP request for an operation contains parameters that are incompatible with the
+    operation ... an HTTP error response of type InvalidRequest should be returned"."""
+    response = k.http.get("/entities", params={"type": k.type_name(), "frobnicate": "1"})
+    k.expect_problem(response, 400, "InvalidRequest")
+
+
+@case("6.3.2", "An options value Query Entities does not support is an InvalidRequest error (400).", also=("5.7.2",))
+def query_unsupported_option_is_invalid_request(k: Kit) -> None:
+    response = k.http.get("/entities", params={"type": k.type_name(), "options": "noOverwrite"})
+    k.expect_problem(response, 400, "InvalidRequest")
+
+
+@case("6.3.2", "A query parameter Retrieve Entity does not take is an InvalidRequest error (400).", also=("5.7.1",))
+def retrieve_unknown_parameter_is_invalid_request(k: Kit) -> None:
+    body = vehicle(k)
+    k.entity(body)
+    k.expect_problem(k.http.get(f"/entities/{body['id']}", params={"limit": "1"}), 400, "InvalidRequest")
+
+
+@case("6.3.2", "A query parameter Query Subscriptions does not take is an InvalidRequest error (400).", also=("5.8.4",))
+def subscriptions_unknown_parameter_is_invalid_request(k: Kit) -> None:
+    k.expect_problem(k.http.get("/subscriptions", params={"frobnicate": "1"}), 400, "InvalidRequest")
+
+
+@case("4.23", "orderBy=id orders the entities by their id.", also=("5.7.2",))
+def query_order_by_id(k: Kit) -> None:
+    entity_type, fleet = _fleet(k)
+    response = k.http.get("/entities", params={"type": entity_type, "orderBy": "id;desc", "local": "true"})
+    if response.status_code == 400:
+        k.missing("orderBy", "orderBy=id with local=true answered 400 (entity ordering is recent, clause 4.23)")
+    k.expect_status(response, 200)
+    got = [e.get("id") for e in k.json(response)]
+    k.expect(got == sorted((e["id"] for e in fleet), reverse=True), f"orderBy=id;desc gave {got}")
+
+
+@case("4.9", "q with parentheses groups terms: (a|b);c selects as the grammar says.", also=("5.7.2",))
+def query_q_parentheses(k: Kit) -> None:
+    entity_type, fleet = _fleet(k)
+    found = k.query({"type": entity_type, "q": '(speed<20|speed>80);brand=="Renault"'})
+    _expect_ids(k, found, [fleet[0], fleet[2]], "q=(speed<20|speed>80);brand==Renault")
+    found = k.query({"type": entity_type, "q": 'speed<20|(speed>80;brand=="Iveco")'})
+    _expect_ids(k, found, [fleet[0]], "q=speed<20|(speed>80;brand==Iveco)")
+
+
+@case("4.9", 'q with a value list (brand=="a","b") selects the entities matching any value.', also=("5.7.2",))
+def query_q_value_list(k: Kit) -> None:
+    entity_type, fleet = _fleet(k)
+    found = k.query({"type": entity_type, "q": 'brand=="Iveco","Tesla"'})
+    _expect_ids(k, found, [fleet[1]], "q=brand==Iveco,Tesla")
+
+
+@case("4.9", "q on observedAt (attr.observedAt) compares the instance's observation time.", also=("5.7.2",))
+def query_q_observed_at(k: Kit) -> None:
+    entity_type = k.type_name("Observed")
+    early = vehicle(k, entity_type, speed=prop(1, observedAt="2020-01-01T00:00:00Z"))
+    late = vehicle(k, entity_type, speed=prop(2, observedAt="2024-01-01T00:00:00Z"))
+    k.entity(early)
+    k.entity(late)
+    found = k.query({"type": entity_type, "q": "speed.observedAt>=2023-01-01T00:00:00Z"})
+    _expect_ids(k, found, [late], "q=speed.observedAt>=2023")
+
+
+@case("4.17", "A type selection A|B (pipe) selects the entities of either type, like A,B.", also=("5.7.2",))
+def query_type_selection_pipe(k: Kit) -> None:
+    first, second, third = vehicle(k), vehicle(k), vehicle(k)
+    for body in (first, second, third):
+        k.entity(body)
+    _expect_ids(k, k.query({"type": f"{first['type']}|{second['type']}"}), [first, second], "type=A|B")
+
+
+@case("4.21", "pick with | between names projects like pick with commas.", also=("5.7.2",))
+def query_pick_with_pipe(k: Kit) -> None:
+    entity_type, _ = _fleet(k)
+    picked = k.query({"type": entity_type, "pick": "id|speed"})
+    k.expect(all(set(e) - {"@context"} == {"id", "speed"} for e in picked), f"pick=id|speed gave {picked[:1]}")
+
+
+@case("4.21", "A member named in both pick and omit is a BadRequestData error (400).", also=("5.7.2", "6.4"))
+def query_pick_and_omit_one_member_is_400(k: Kit) -> None:
+    response = k.http.get("/entities", params={"type": k.type_name(), "pick": "id,speed", "omit": "speed"})
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case("4.21", "omit together with attrs (the deprecated pick) is a BadRequestData error (400).", also=("5.7.2",))
+def query_omit_with_attrs_is_400(k: Kit) -> None:
+    response = k.http.get("/entities", params={"type": k.type_name(), "attrs": "speed", "omit": "location"})
+    k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "4.21",
+    "A pick or omit name holding a character an attribute name cannot hold is a BadRequestData error (400).",
+    also=("4.9", "5.7.2"),
+)
+def query_projection_bad_name_is_400(k: Kit) -> None:
+    for param, value in (("pick", "spe<ed"), ("omit", "a=b"), ("pick", "speed;brand")):
+        response = k.http.get("/entities", params={"type": k.type_name(), param: value})
+        k.expect_problem(response, 400, "BadRequestData")
+
+
+@case(
+    "5.7.2",
+    "geometryProperty without Accept: application/geo+json is a BadRequestData error (400).",
+    also=("6.4", "4.5.16"),
+)
+def query_geometry_property_needs_geojson(k: Kit) -> None:
+    response = k.http.get("/entities", params={"type": k.type_name(), "geometryProperty": "location"})
     k.expect_problem(response, 400, "BadRequestData")

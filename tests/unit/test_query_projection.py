@@ -213,3 +213,19 @@ def test_pick_and_omit_may_not_name_one_member(tm: TermMap) -> None:
         check_pick_omit(parse_projection("speed,id", tm), parse_projection("id", tm))
     with pytest.raises(BadRequestData, match="attrs"):
         check_pick_omit(None, parse_projection("brand", tm), attrs=True)
+
+
+def test_order_by_entity_members(tm: TermMap) -> None:
+    """Clause 5.7.2.3: ordering by Entity member names ("id", "type", "scope" or an Attribute name)."""
+    from broker.core.query import order
+
+    assert parse_order_by("id;desc,type", tm) == (OrderKey(None, True, "id"), OrderKey(None, False, "type"))
+    assert parse_order_by("identifier", tm) == (OrderKey(AttrPath((V + "identifier",))),)
+    entities: list[Any] = [
+        {"id": f"urn:x:{n}", "type": [V + t], "attrs": {}, **({"scope": [s]} if s else {})}
+        for n, t, s in (("b", "Car", "/b"), ("c", "Bus", None), ("a", "Car", "/a"))
+    ]
+    assert [e["id"] for e in order(entities, parse_order_by("id", tm))] == ["urn:x:a", "urn:x:b", "urn:x:c"]
+    assert [e["id"] for e in order(entities, parse_order_by("id;desc", tm))] == ["urn:x:c", "urn:x:b", "urn:x:a"]
+    assert [e["id"] for e in order(entities, parse_order_by("type,id;desc", tm))] == ["urn:x:c", "urn:x:b", "urn:x:a"]
+    assert [e["id"] for e in order(entities, parse_order_by("scope", tm))] == ["urn:x:a", "urn:x:b", "urn:x:c"]
