@@ -32,9 +32,10 @@ from broker.query.q import Path, QParser
 #: Names in pick/omit that address entity members rather than attributes.
 ENTITY_MEMBERS: Final = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
 
-# An AttrName (clause 4.9) or an IRI: none of the characters q and the projection grammar give a meaning to, nor
-# those clause 4.6.2 forbids in names; anything else where a name is expected is a syntax error (BadRequestData).
-_NAME = re.compile(r"[^,|{}\s<>\"'=;()\[\]\\!~\x00-\x1f\x7f]+")
+# An AttrName (clause 4.9) or an IRI: none of the characters the projection grammar gives a meaning to, nor those
+# names (clause 4.6.2) and IRIs cannot hold (`~` and `!` can: an IRI path may have them); anything else where a
+# name is expected is a syntax error (BadRequestData).
+_NAME = re.compile(r"[^,|{}\s<>\"'=;()\[\]\\\x00-\x1f\x7f]+")
 _OR = frozenset({",", "|"})
 _ORDER_MEMBER = re.compile(r"(id|type|scope)(?=[;,]|\Z)")
 

@@ -196,11 +196,17 @@ def test_pipe_is_the_other_or_operator(tm: TermMap) -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["a<b", "a=b", "a;b", "a(b)", 'a"b', "a'b", "a[b]", "a!b", "a~b", "a\\b"])
+@pytest.mark.parametrize("text", ["a<b", "a=b", "a;b", "a(b)", 'a"b', "a'b", "a[b]", "a\\b"])
 def test_a_name_with_a_character_no_attribute_name_holds_is_refused(tm: TermMap, text: str) -> None:
     with pytest.raises(BadRequestData) as info:
         parse_projection(text, tm, param="pick")
     assert info.value.detail.startswith("pick:")
+
+
+def test_an_iri_with_tilde_or_bang_is_a_name(tm: TermMap) -> None:
+    assert parse_projection("http://example.org/~me/a!b", tm) == Projection(
+        (ProjectionItem("http://example.org/~me/a!b"),)
+    )
 
 
 def test_pick_and_omit_may_not_name_one_member(tm: TermMap) -> None:
