@@ -188,6 +188,16 @@ class SnapshotRecord:
     body: dict[str, Any]
 
 
+# -- context source registrations (clauses 5.9, 5.10, 6.8, 6.9) ----------------------------------------------------
+@dataclass
+class RegistrationRecord:
+    """A CSourceRegistration as the store keeps it: its document with names and types expanded (record 0160)."""
+
+    tenant: str
+    id: str
+    body: dict[str, Any]
+
+
 def now_micros() -> int:
     """The clock entity maps expire by: microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -449,6 +459,30 @@ class Store(abc.ABC):
         """True when a record was deleted."""
         raise _no_snapshots(self)
 
+    # -- context source registrations (broker.store.registration_records holds each backend's) ----------------------
+    async def create_registration(self, tenant: str, reg_id: str, body: dict[str, Any]) -> bool:
+        """Store a new registration; False (nothing written) when the id exists in that tenant."""
+        raise _no_registrations(self)
+
+    async def replace_registration(self, tenant: str, reg_id: str, body: dict[str, Any]) -> bool:
+        """Replace the document of an existing registration; False when absent."""
+        raise _no_registrations(self)
+
+    async def get_registration(self, tenant: str, reg_id: str) -> RegistrationRecord | None:
+        raise _no_registrations(self)
+
+    async def list_registrations(self, tenant: str | None = None) -> list[RegistrationRecord]:
+        """The registrations of one tenant in id order, or of every tenant (None) in (tenant, id) order."""
+        raise _no_registrations(self)
+
+    async def delete_registration(self, tenant: str, reg_id: str) -> bool:
+        """True when the registration existed."""
+        raise _no_registrations(self)
+
+    async def registrations_version(self) -> int:
+        """A number that changes whenever any process creates, replaces or deletes a registration."""
+        raise _no_registrations(self)
+
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
         processes override this so that exactly one process leads; a process-local store always leads."""
@@ -470,3 +504,7 @@ def _no_entity_maps(store: Store) -> Exception:
 
 def _no_snapshots(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no snapshots")
+
+
+def _no_registrations(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no context source registrations")

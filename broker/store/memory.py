@@ -27,13 +27,14 @@ from broker.store.base import (
     WriteFn,
     now_micros,
 )
+from broker.store.registration_records import MemoryRegistrations
 from broker.store.snapshot_records import MemorySnapshots
 from broker.temporal import history
 
 T = TypeVar("T")
 
 
-class MemoryStore(MemorySnapshots, Store):
+class MemoryStore(MemoryRegistrations, MemorySnapshots, Store):
     """Everything lives in this object. Entities are deep-copied on the way in and out, so no caller can alias
     what the store holds."""
 

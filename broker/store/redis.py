@@ -82,6 +82,7 @@ from broker.store.redis_client import (
     parse_url,
     server_client,
 )
+from broker.store.registration_records import RedisRegistrations
 from broker.store.snapshot_records import RedisSnapshots
 from broker.temporal import history
 
@@ -292,7 +293,7 @@ class Conflict(Exception):
     """An optimistic write found its entities changed, or a multi-shard writer lost a lock: try again."""
 
 
-class RedisStore(RedisSnapshots, Store):
+class RedisStore(RedisRegistrations, RedisSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047
 

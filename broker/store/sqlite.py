@@ -51,6 +51,8 @@ from broker.store.base import (
     WriteFn,
     now_micros,
 )
+from broker.store.registration_records import SQLITE_SCHEMA as REGISTRATIONS_SCHEMA
+from broker.store.registration_records import SqliteRegistrations
 from broker.store.snapshot_records import SQLITE_SCHEMA as SNAPSHOTS_SCHEMA
 from broker.store.snapshot_records import SqliteSnapshots
 
@@ -113,7 +115,7 @@ _BOX_TEST = "(b.min_lon <= ? AND b.max_lon >= ? AND b.min_lat <= ? AND b.max_lat
 IN_LIST = "(SELECT value FROM json_each(?))"
 
 
-class SqliteStore(SqliteSnapshots, Store):
+class SqliteStore(SqliteRegistrations, SqliteSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
 
@@ -200,6 +202,7 @@ class SqliteStore(SqliteSnapshots, Store):
             # Statement by statement: executescript() would COMMIT the transaction first.
             fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
             schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
+            schema += REGISTRATIONS_SCHEMA
             for statement in _statements(schema):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once
