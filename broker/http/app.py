@@ -10,7 +10,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from broker.core.contexts import CONTEXTS_PATH, CachedRefresher
-from broker.http import contexts, discovery, entities, entity_maps, info, openapi, snapshots, subscriptions, temporal
+from broker.http import (
+    contexts,
+    discovery,
+    entities,
+    entity_maps,
+    info,
+    openapi,
+    registrations,
+    snapshots,
+    subscriptions,
+    temporal,
+)
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.paths import EncodedSlashes, TrailingSlash
 from broker.http.state import BrokerState
@@ -60,6 +71,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *entity_maps.ROUTES,
         *snapshots.ROUTES,
         *subscriptions.ROUTES,
+        *registrations.ROUTES,
         *temporal.ROUTES,
         *discovery.ROUTES,
         *contexts.ROUTES,

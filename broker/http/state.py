@@ -13,6 +13,7 @@ from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.entity_maps import EntityMaps
 from broker.core.query import Queries
+from broker.core.registrations import Registrations
 from broker.core.snapshots import Snapshots
 from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
@@ -34,6 +35,7 @@ class BrokerState:
     temporal: Temporal
     entity_maps: EntityMaps
     snapshots: Snapshots
+    registrations: Registrations
     started: float = field(default_factory=time.time)
 
     @property
@@ -56,6 +58,7 @@ class BrokerState:
             temporal=temporal,
             entity_maps=EntityMaps(store, queries),
             snapshots=Snapshots(store, queries, temporal),
+            registrations=Registrations(store, settings.max_page_size),
         )
 
 
