@@ -23,7 +23,8 @@ FEATURES: dict[str, str] = {
     "purge": "Purge Entities (clause 5.6.21, DELETE /entities)",
     "source-identity": "/info/sourceIdentity (clause 6.33)",
     "user-contexts": "user @context documents served by the kit's @context server",
-    "registrations": "Context source registrations and their subscriptions (clauses 5.9, 5.11; 6.8, 6.9, 6.12, 6.13)",
+    "registrations": "Context source registrations (clauses 4.3.6, 5.9, 5.10; 6.8, 6.9)",
+    "csource-subscriptions": "Context source registration subscriptions (clauses 5.11; 6.12, 6.13)",
     "entity-maps": "Entity maps (clauses 6.32, 6.34)",
     "snapshots": "Snapshots (clauses 5.16, 5.5.15, 6.36-6.38)",
     "tenancy": "multi-tenancy (NGSILD-Tenant, clause 4.14); a broker may answer 501 NoMultiTenantSupport",
@@ -62,6 +63,7 @@ PROBES: dict[str, Probe] = {
     "purge": _purge,
     "source-identity": lambda c, t: c.get("/info/sourceIdentity"),
     "registrations": lambda c, t: c.get("/csourceRegistrations", params={"type": t}),
+    "csource-subscriptions": lambda c, t: c.get("/csourceSubscriptions", params={"limit": "1"}),
     "entity-maps": _entity_maps,
     "snapshots": _snapshots,
 }
