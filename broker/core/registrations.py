@@ -34,6 +34,7 @@ from broker.ld.termmap import TermMap
 from broker.query import Query
 from broker.query.geo import relation_holds
 from broker.query.q import And, AttrPath, LinkedPath, Or, QNode
+from broker.query.scope import matches_scope
 from broker.query.types import matches_types
 from broker.store.base import RegistrationRecord, Store
 from broker.temporal.times import parse_duration
@@ -632,6 +633,14 @@ def selects(reg: Registration, query: Query, attrs: frozenset[str] | None, when:
             return False
     if when is not None and not _time_holds(when, reg):
         return False
+    if when is None and ("observationInterval" in reg.doc or "managementInterval" in reg.doc):
+        # 5.10.2: "If no temporal query is present, only Context Source Registrations for Context Sources providing
+        # latest information, i.e. without specified time intervals, are considered."
+        return False
+    if query.scope is not None and "scope" in reg.doc:
+        scopes = reg.doc["scope"] if isinstance(reg.doc["scope"], list) else [reg.doc["scope"]]
+        if not matches_scope(scopes, query.scope):
+            return False
     if query.csf is not None:
         from broker.ld.termmap import core_termmap
 

@@ -34,7 +34,7 @@ _QUERY_PARAMS = frozenset(
         "geometry",
         "coordinates",
         "geoproperty",
-        "geometryProperty",
+        "scopeQ",
         "timeproperty",
         "timerel",
         "timeAt",
@@ -94,8 +94,6 @@ async def query_registrations(request: Request) -> Response:
     media = negotiate(request)
     tm = await request_context(request, state)
     params = P.query(request)
-    if "geometryProperty" in params:
-        raise BadRequestData("geometryProperty is not a parameter of Query Context Source Registrations")
     query = parse_query(params, tm)
     attrs = attrs_filter(request, tm)
     when = _time_filter(params)

@@ -740,6 +740,36 @@ def query_paging(k: Kit) -> None:
 
 
 @case(
+    "5.10.2",
+    "Without a temporal query, a registration with an observationInterval (temporal data only) is not found.",
+    feature="registrations",
+    also=("6.8.3.2", "5.2.9"),
+)
+def query_latest_only_without_temporal_query(k: Kit) -> None:
+    entity_type = k.type_name()
+    latest, history = _registration(k, entity_type), _registration(k, entity_type)
+    history["observationInterval"] = {"startAt": "2020-01-01T00:00:00Z"}
+    _register(k, latest)
+    _register(k, history)
+    k.expect(_found(k, {"type": entity_type}) == [latest["id"]], "a temporal-only registration was found")
+
+
+@case(
+    "5.10.2",
+    "Query with scopeQ finds the registrations whose scope matches, not those of another scope.",
+    feature="registrations",
+    also=("6.8.3.2", "4.19"),
+)
+def query_by_scope(k: Kit) -> None:
+    entity_type = k.type_name()
+    water, transport = _registration(k, entity_type), _registration(k, entity_type)
+    water["scope"], transport["scope"] = "/City/Water", "/City/Transport"
+    _register(k, water)
+    _register(k, transport)
+    k.expect(_found(k, {"type": entity_type, "scopeQ": "/City/Water"}) == [water["id"]], "scopeQ did not select")
+
+
+@case(
     "6.8.3.2",
     "A timerel without timeAt is BadRequestData.",
     feature="registrations",
