@@ -71,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
+    from broker.register_cli import add_subcommand as add_register
     from conformance.cli import add_subcommand
 
     add_subcommand(sub)
+    add_register(sub)
     val = sub.add_parser(
         "validate",
         help="check entities against the project's JSON Schemas and @context",
@@ -238,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adapters.validate import command
 
         return command(args)
+    if args.command == "register":
+        from broker.register_cli import run as run_register
+
+        return run_register(args)
     if args.command == "conformance":
         from conformance.cli import run as run_conformance
 
