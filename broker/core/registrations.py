@@ -123,6 +123,8 @@ GROUPS: Final[dict[str, frozenset[str]]] = {
     ),
 }
 DEFAULT_OPERATIONS: Final = "federationOps"
+#: The operations on temporal evolutions (Table 4.20-1): matched to registrations with a time interval only.
+TEMPORAL_OPS: Final = frozenset(op for op in PROVISION_OPS + CONSUMPTION_OPS + MAP_OPS if "Temporal" in op)
 #: What an auxiliary registration may name (clause 4.3.6.2: "limited to context information consumption
 #: operations (see clause 5.7)"); decision record 0162.
 AUXILIARY_OPS: Final = frozenset(CONSUMPTION_OPS)
@@ -468,6 +470,12 @@ class Registration:
     expires_at: str | None
     doc: dict[str, Any] = field(repr=False, compare=False)
 
+    @property
+    def temporal(self) -> bool:
+        """Whether the source holds temporal evolutions (an observationInterval or managementInterval): then it is
+        one for the temporal operations only, and one without is for the latest data only (Table 5.2.9-1)."""
+        return "observationInterval" in self.doc or "managementInterval" in self.doc
+
     def offers(self, operation: str) -> bool:
         return operation in self.operations
 
@@ -633,7 +641,7 @@ def selects(reg: Registration, query: Query, attrs: frozenset[str] | None, when:
             return False
     if when is not None and not _time_holds(when, reg):
         return False
-    if when is None and ("observationInterval" in reg.doc or "managementInterval" in reg.doc):
+    if when is None and reg.temporal:
         # 5.10.2: "If no temporal query is present, only Context Source Registrations for Context Sources providing
         # latest information, i.e. without specified time intervals, are considered."
         return False
@@ -767,9 +775,12 @@ class Registrations:
         """The live registrations of `tenant` that offer `operation` and may hold an entity of one of `types`
         (expanded), of that id, with one of those attributes (expanded), in that area; None asks nothing."""
         found = []
+        temporal = operation in TEMPORAL_OPS
         for reg in await self.live(tenant):
             if not reg.offers(operation) or not reg.may_hold(types, entity_id, attrs):
                 continue
+            if reg.temporal != temporal:
+                continue  # Table 5.2.9-1: a source of history and one of latest data are two registrations
             location = reg.geometries.get("location")
             if area is not None and location is not None and not location.intersects(area):
                 continue

@@ -166,3 +166,16 @@ async def test_a_conflicting_create_is_refused_and_names_the_other_registration(
     with pytest.raises(Conflict) as caught:
         await regs.create(CALLER, reg(id="urn:r:2", mode="redirect"), TM)
     assert caught.value.extra["conflictingRegistration"] == "urn:r:1"
+
+
+@pytest.mark.asyncio
+async def test_temporal_operations_match_registrations_with_an_interval_only() -> None:
+    regs = Registrations(MemoryStore())
+    await regs.create(CALLER, reg(id="urn:r:latest"), TM)
+    interval = {"startAt": "2020-01-01T00:00:00Z"}
+    ops = ["queryTemporal", "queryEntity"]
+    await regs.create(CALLER, reg(id="urn:r:history", observationInterval=interval, operations=ops), TM)
+    assert [r.id for r in await regs.matching(DEFAULT_TENANT, "queryEntity")] == ["urn:r:latest"]
+    history = await regs.matching(DEFAULT_TENANT, "queryTemporal", types=[VOCAB + "Vehicle"])
+    assert [r.id for r in history] == ["urn:r:history"]
+    assert await regs.matching(DEFAULT_TENANT, "queryTemporal", types=[VOCAB + "Bus"]) == []
