@@ -16,6 +16,7 @@ import math
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from broker.core.normalize import check_datetime, check_name, check_uri, parse_s
 from broker.core.query import Paging
 from broker.ld.termmap import TermMap
 from broker.query import Query
+from broker.query.common import DEFAULT_LIMITS, compile_regex
 from broker.query.geo import relation_holds
 from broker.query.q import And, AttrPath, LinkedPath, Or, QNode
 from broker.query.scope import matches_scope
@@ -234,10 +236,7 @@ def _entity_info(value: Any, where: str, tm: TermMap) -> dict[str, Any]:
         out["id"] = check_uri(doc["id"], f"{where}.id")
     if "idPattern" in doc:
         pattern = _text(doc["idPattern"], f"{where}.idPattern")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise _fail(f"{where}.idPattern {pattern!r} is not a valid regular expression: {exc}") from None
+        compile_regex(pattern, f"{where}.idPattern", DEFAULT_LIMITS)  # the limits of a query's idPattern
         out["idPattern"] = pattern
     return out
 
@@ -485,13 +484,19 @@ class Registration:
         return any(info.may_hold(types, entity_id, attrs) for info in self.infos)
 
 
+def _pattern(text: str) -> re.Pattern[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as compile_regex: a dubious pattern is not a server error
+        return re.compile(text)
+
+
 def compile_registration(tenant: str, doc: Mapping[str, Any]) -> Registration:
     infos = []
     for info in doc["information"]:
         selectors = None
         if info.get("entities"):
             selectors = tuple(
-                (frozenset(e["type"]), e.get("id"), re.compile(e["idPattern"]) if "idPattern" in e else None)
+                (frozenset(e["type"]), e.get("id"), _pattern(e["idPattern"]) if "idPattern" in e else None)
                 for e in info["entities"]
             )
         names = set(info.get("propertyNames", ())) | set(info.get("relationshipNames", ()))
