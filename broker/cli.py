@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         "kernel spreads client connections over them, and a worker that dies is replaced",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    serve.add_argument(
+        "--outbound-allow",
+        metavar="NETWORKS",
+        help="loopback and private networks the broker may connect to (remote @contexts, notifications, context "
+        "sources): loopback, private, CIDR networks, comma-separated; link-local and metadata addresses never",
+    )
     sub.add_parser(
         "adapters", help="list the adapters", description="List the adapters registered in the agora.adapters group."
     )
@@ -96,12 +102,24 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = Settings.from_env(
-        host=args.host, port=args.port, store=args.store, workers=args.workers, log_level=args.log_level
+        host=args.host,
+        port=args.port,
+        store=args.store,
+        workers=args.workers,
+        log_level=args.log_level,
+        outbound_allow=args.outbound_allow,
     )
     configure_logging(settings.log_level)
     log = logging.getLogger("agora")
     if settings.workers < 1:
         print(f"agora serve: --workers must be 1 or more, not {settings.workers}", file=sys.stderr)
+        return 2
+    from broker.guards import policy_for
+
+    try:
+        policy_for(settings.open_loopback, settings.outbound_allow)
+    except ValueError as exc:
+        print(f"agora serve: {exc}", file=sys.stderr)
         return 2
     log.info(
         "Agora NGSI-LD broker listening on http://%s:%d/ngsi-ld/v1 with store %s (%d worker(s))",
@@ -111,7 +129,7 @@ def serve(args: argparse.Namespace) -> int:
         settings.workers,
     )
     # The workers are separate processes: they read their settings from the environment.
-    os.environ.update({"AGORA_STORE": settings.store, "AGORA_LOG_LEVEL": settings.log_level})
+    os.environ.update(settings.environment())
     if settings.workers > 1:
         from broker import workers
 

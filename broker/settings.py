@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 
@@ -48,10 +49,27 @@ class Settings:
     history_retention_interval: float = 60.0
     #: Most instances of one attribute in one temporal response; beyond it the answer is 206 Partial Content.
     temporal_instance_limit: int = 10_000
+    # -- security (issue 18; README "Securing Agora") ------------------------------------------------------------
+    #: Loopback and private networks the broker may connect to besides public addresses: `loopback`, `private`,
+    #: CIDR networks (broker.guards); the open loopback mode allows both.
+    outbound_allow: str = ""
 
     def __post_init__(self) -> None:
         if self.history_on_delete not in ("keep", "delete"):
             raise ValueError(f"history_on_delete must be keep or delete, not {self.history_on_delete!r}")
+
+    @property
+    def open_loopback(self) -> bool:
+        """The open loopback mode: no authentication and a loopback address (`make run`, the tests)."""
+        return is_loopback(self.host)
+
+    def environment(self) -> dict[str, str]:
+        """These settings as AGORA_* variables (worker processes read theirs from the environment)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f"AGORA_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -75,3 +93,13 @@ def _convert(kind: object, raw: str) -> object:
     if kind in ("float", float):
         return float(raw)
     return raw
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is loopback only (a name is, when it is localhost)."""
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

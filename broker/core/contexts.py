@@ -27,6 +27,7 @@ from broker.core.errors import (
     ResourceNotFound,
 )
 from broker.core.model import now_iso
+from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import single_url
 from broker.notify.outage import Outage
@@ -41,10 +42,14 @@ _HOSTED = re.compile(r"^https?://[^/]+" + re.escape(CONTEXTS_PATH) + r"([^/?#]+)
 
 
 class Contexts:
-    def __init__(self, store: Store, timeout: float, max_age: float = DEFAULT_MAX_AGE) -> None:
+    def __init__(
+        self, store: Store, timeout: float, max_age: float = DEFAULT_MAX_AGE, outbound: OutboundPolicy | None = None
+    ) -> None:
         self.store = store
         self.max_age = max_age  # of a Cached copy; 0 keeps copies forever
-        self.resolver = ContextResolver(timeout=timeout, preload=self.preload, on_fetched=self.on_fetched)
+        self.resolver = ContextResolver(
+            timeout=timeout, preload=self.preload, on_fetched=self.on_fetched, outbound=outbound
+        )
 
     async def preload(self, url: str) -> dict[str, Any] | None:
         """A document the broker already has: one it hosts (whatever host name the URL uses), or a cached copy."""

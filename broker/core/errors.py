@@ -3,6 +3,7 @@
     NgsiLdError                      problem type                       HTTP
     ├── InvalidRequest               .../errors/InvalidRequest          400
     ├── BadRequestData               .../errors/BadRequestData          400
+    │   └── OutboundRefused          (a URL the outbound guard refuses, broker.guards, record 0205)
     ├── AlreadyExists                .../errors/AlreadyExists           409
     ├── Conflict                     .../errors/Conflict                409
     ├── OperationNotSupported        .../errors/OperationNotSupported   422
@@ -14,7 +15,10 @@
     ├── LdContextNotAvailable        .../errors/LdContextNotAvailable   504
     ├── InternalError                .../errors/InternalError           500
     └── HttpError                    (bare HTTP statuses of clause 6.3: 405, 406, 411, 413, 415)
-        └── StoreUnavailable         (503 with Retry-After: the store cannot be reached, record 0047)
+        ├── StoreUnavailable         (503 with Retry-After: the store cannot be reached, record 0047)
+        ├── Unauthenticated          (401 with WWW-Authenticate, IETF RFC 6750: no or a bad credential, record 0201)
+        ├── Forbidden                (403: an authenticated caller without access, records 0201 and authz's)
+        └── TooManyRequests          (429 with Retry-After: the client's request rate limit, record 0207)
 
 Each class carries its problem type and status; `detail` is what the client sees, `log_detail` (optional) is what
 the log sees. problem+json is rendered from these in exactly one place: `broker.http.errors`.
@@ -58,6 +62,11 @@ class InvalidRequest(NgsiLdError):
 
 class BadRequestData(NgsiLdError):
     problem, status, title = "BadRequestData", 400, "Bad request data"
+
+
+class OutboundRefused(BadRequestData):
+    """A URL the broker was asked to connect to (a remote @context, a notification endpoint, a context source)
+    that the outbound policy refuses; the detail names the policy and the address."""
 
 
 class AlreadyExists(NgsiLdError):
@@ -132,3 +141,41 @@ class StoreUnavailable(HttpError):
         detail = f"the broker's {store} store is unavailable; retry the request in {retry_after} s"
         super().__init__(503, "Service Unavailable", detail, headers={"Retry-After": str(retry_after)})
         self.log_detail = log_detail or detail
+
+
+#: The realm of every WWW-Authenticate challenge (IETF RFC 6750 clause 3).
+REALM = "agora"
+
+
+class Unauthenticated(HttpError):
+    """401: the request carries no credential where one is needed, or one that is not valid. `error` is the RFC 6750
+    clause 3.1 code (invalid_request, invalid_token; None when no credential was given at all, as clause 3.1 asks);
+    the WWW-Authenticate challenge offers both schemes the broker accepts."""
+
+    def __init__(self, detail: str, *, error: str | None = "invalid_token", log_detail: str | None = None) -> None:
+        challenge = f'Bearer realm="{REALM}"'
+        if error is not None:
+            challenge += f', error="{error}", error_description="{_quoted(detail)}"'
+        super().__init__(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+        self.error = error
+        self.log_detail = log_detail or detail
+
+
+class Forbidden(HttpError):
+    """403: the caller is known but may not do this (an API key used outside its tenants; the access policies)."""
+
+    def __init__(self, detail: str, *, log_detail: str | None = None) -> None:
+        super().__init__(403, "Forbidden", detail)
+        self.log_detail = log_detail or detail
+
+
+class TooManyRequests(HttpError):
+    """429 with Retry-After (IETF RFC 6585): the client spent its request budget (broker.http.ratelimit)."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(429, "Too Many Requests", detail, headers={"Retry-After": str(retry_after)})
+
+
+def _quoted(text: str) -> str:
+    """RFC 6750 clause 3: error_description is %x20-21 / %x23-5B / %x5D-7E, no quote or backslash."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)

@@ -31,6 +31,7 @@ from broker.core.geojson import validate_geometry
 from broker.core.model import NULL_URI, now_iso
 from broker.core.normalize import check_datetime, check_name, check_uri, parse_scopes
 from broker.core.query import Paging
+from broker.guards import OutboundPolicy
 from broker.ld.termmap import TermMap
 from broker.query import Query
 from broker.query.common import DEFAULT_LIMITS, compile_regex
@@ -739,9 +740,12 @@ INDEX_STALENESS: Final = 1.0
 class Registrations:
     """The operations of clause 5.9 and 5.10 over one store, and the index the planner matches with."""
 
-    def __init__(self, store: Store, max_limit: int = 1000) -> None:
+    def __init__(self, store: Store, max_limit: int = 1000, outbound: OutboundPolicy | None = None) -> None:
         self.store = store
         self.max_limit = max_limit
+        #: The context source endpoints a registration may name (broker.guards, record 0205); the forwarder
+        #: checks again at each connection.
+        self.outbound = outbound or OutboundPolicy.open()
         self._index: dict[str, list[Registration]] = {}
         self._version: int | None = None
         self._checked = 0.0
@@ -797,6 +801,7 @@ class Registrations:
         doc = validated(body, tm)
         if "expiresAt" in doc and _utc(doc["expiresAt"]) <= _utc(now_iso()):
             raise _fail("expiresAt is in the past")
+        await self.outbound.check(doc["endpoint"], "endpoint")
         await self._check_conflicts(caller.tenant, doc)
         doc["createdAt"] = doc["modifiedAt"] = now_iso()
         created = await self.store.create_registration(caller.tenant, doc["id"], doc)
@@ -855,6 +860,7 @@ class Registrations:
         expires = new.get("expiresAt")
         if expires is not None and expires != record.body.get("expiresAt") and _utc(expires) <= _utc(now_iso()):
             raise _fail("expiresAt is in the past")
+        await self.outbound.check(new["endpoint"], "endpoint")
         await self._check_conflicts(caller.tenant, new)
         new["createdAt"] = record.body.get("createdAt")
         new["modifiedAt"] = now_iso()

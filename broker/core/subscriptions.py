@@ -28,6 +28,7 @@ from broker.core.model import NULL_URI, now_iso
 from broker.core.normalize import check_datetime, check_name, check_uri
 from broker.core.query import Paging
 from broker.core.render import View
+from broker.guards import OutboundPolicy
 from broker.ld.termmap import TermMap
 from broker.query import Query
 from broker.query.geo import parse_geo_query
@@ -543,9 +544,15 @@ def is_live(compiled: Compiled, now: str) -> bool:
 class Subscriptions:
     """The subscription operations of clause 5.8 over one store."""
 
-    def __init__(self, store: Store, max_limit: int = 1000) -> None:
+    def __init__(self, store: Store, max_limit: int = 1000, outbound: OutboundPolicy | None = None) -> None:
         self.store = store
         self.max_limit = max_limit
+        self.outbound = outbound or OutboundPolicy.open()
+
+    async def _check_endpoint(self, doc: Mapping[str, Any]) -> None:
+        """The notification endpoint against the outbound policy (record 0205): 400 naming it when refused; the
+        notifier checks again at each connection."""
+        await self.outbound.check(doc["notification"]["endpoint"]["uri"], "notification.endpoint.uri")
 
     async def create(
         self, caller: Caller, tm: TermMap, body: Any, context: Any, host: ContextHost | None = None
@@ -555,6 +562,7 @@ class Subscriptions:
         doc = validated(caller.tenant, body, tm, context)
         if "expiresAt" in doc and _utc(doc["expiresAt"]) <= now_iso():
             raise BadRequestData("expiresAt is in the past")
+        await self._check_endpoint(doc)
         await _host_context(doc, host)
         doc["createdAt"] = doc["modifiedAt"] = now_iso()
         if not await self.store.create_subscription(caller.tenant, doc["id"], doc):
@@ -577,6 +585,7 @@ class Subscriptions:
     ) -> None:
         """Update Subscription (clause 5.8.2): `doc` is the whole new document (see `merge_fragment`), validated
         like a new one; it replaces the stored one, and the delivery state stays."""
+        await self._check_endpoint(doc)
         await _host_context(doc, host)
         now = now_iso()
         doc["createdAt"] = record.body.get("createdAt")

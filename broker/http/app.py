@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from broker.core.contexts import CONTEXTS_PATH, CachedRefresher
+from broker.guards import OutboundPolicy
 from broker.http import (
     contexts,
     discovery,
@@ -49,11 +50,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.broker = BrokerState.build(settings, the_store)
         the_store.watch_contexts(forget_changed_context(app.state.broker.resolver))
         log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
-        notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings))
+        notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings, app.state.broker.outbound))
         await notifier.start()
         retention = Retention(the_store, settings)
         retention.start()
-        periodic = PeriodicNotifier(the_store, app.state.broker.resolver, notifier_config(settings).retry)
+        periodic = PeriodicNotifier(
+            the_store, app.state.broker.resolver, notifier_config(settings).retry, outbound=app.state.broker.outbound
+        )
         periodic.start()
         refresher = CachedRefresher(app.state.broker.contexts)
         refresher.start()
@@ -105,12 +108,15 @@ def forget_changed_context(resolver: ContextResolver) -> Callable[[str, str], No
     return forget
 
 
-def notifier_config(settings: Settings) -> NotifierConfig:
+def notifier_config(settings: Settings, outbound: OutboundPolicy | None = None) -> NotifierConfig:
     retry = RetryPolicy(
         settings.notify_timeout, settings.notify_attempts, settings.notify_backoff, settings.notify_cooldown
     )
     return NotifierConfig(
-        poll_interval=settings.notify_poll_interval, concurrency=settings.notify_concurrency, retry=retry
+        poll_interval=settings.notify_poll_interval,
+        concurrency=settings.notify_concurrency,
+        retry=retry,
+        outbound=outbound or OutboundPolicy.open(),
     )
 
 

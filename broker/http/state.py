@@ -17,6 +17,7 @@ from broker.core.registrations import Registrations
 from broker.core.snapshots import Snapshots
 from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
+from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
 from broker.settings import Settings
 from broker.store.base import Store
@@ -36,6 +37,7 @@ class BrokerState:
     entity_maps: EntityMaps
     snapshots: Snapshots
     registrations: Registrations
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     started: float = field(default_factory=time.time)
 
     @property
@@ -46,19 +48,21 @@ class BrokerState:
     def build(cls, settings: Settings, store: Store) -> BrokerState:
         queries = Queries(store, settings.max_page_size)
         temporal = Temporal(store, settings.temporal_instance_limit)
+        outbound = policy_for(settings.open_loopback, settings.outbound_allow)
         return cls(
             settings,
             store,
-            Contexts(store, settings.context_timeout, settings.context_max_age),
+            Contexts(store, settings.context_timeout, settings.context_max_age, outbound),
             Entities(store),
             Batch(store),
             queries,
             Discovery(store),
-            subscriptions=Subscriptions(store, settings.max_page_size),
+            subscriptions=Subscriptions(store, settings.max_page_size, outbound),
             temporal=temporal,
             entity_maps=EntityMaps(store, queries),
             snapshots=Snapshots(store, queries, temporal),
-            registrations=Registrations(store, settings.max_page_size),
+            registrations=Registrations(store, settings.max_page_size, outbound),
+            outbound=outbound,
         )
 
 

@@ -33,8 +33,9 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
-from broker.core.errors import BadRequestData, LdContextNotAvailable
+from broker.core.errors import BadRequestData, LdContextNotAvailable, OutboundRefused
 from broker.core.model import now_iso
+from broker.guards import OutboundPolicy, guarded_client
 from broker.ld.core import CORE_CONTEXT_URL, is_core_url
 from broker.ld.termmap import ContextValue, MissingContextDocument, TermMap, context_key, core_termmap
 
@@ -81,8 +82,11 @@ class ContextResolver:
         max_termmaps: int = DEFAULT_MAX_TERMMAPS,
         max_documents: int = DEFAULT_MAX_DOCUMENTS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.timeout = timeout
+        #: Which addresses a fetch may connect to (broker.guards); a given `client` is used as it is (tests).
+        self.outbound = outbound or OutboundPolicy.open()
         self._preload = preload
         self._on_fetched = on_fetched
         self._client = client
@@ -276,6 +280,8 @@ class ContextResolver:
             raise LdContextNotAvailable(
                 f"The @context {url} could not be fetched: {type(exc).__name__}: {exc}"
             ) from None
+        except OutboundRefused as exc:  # the URL or one it redirected to (record 0205)
+            raise OutboundRefused(f"The @context {url} is refused by the outbound policy: {exc.detail}") from None
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -289,7 +295,7 @@ class ContextResolver:
     async def _get(self, url: str) -> tuple[bytes, str | None]:
         """The body and the Cache-Control header of a successful GET."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = guarded_client(self.outbound, timeout=self.timeout)
         async with self._client.stream("GET", url, headers=_ACCEPT, follow_redirects=True) as response:
             if not response.is_success:
                 raise LdContextNotAvailable(

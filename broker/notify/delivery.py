@@ -12,7 +12,9 @@ import httpcore
 import httpx
 import orjson
 
+from broker.core.errors import OutboundRefused
 from broker.core.subscriptions import Endpoint
+from broker.guards import GuardedBackend, OutboundPolicy
 from broker.notify.http11 import Http11Client, ResponseError
 
 log = logging.getLogger("agora.notify")
@@ -99,11 +101,23 @@ class HttpTransport:
     httpx client (tests give one with a mock transport), it uses that instead.
     """
 
-    def __init__(self, client: httpx.AsyncClient | None = None, owned: bool = True, max_connections: int = 64) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        owned: bool = True,
+        max_connections: int = 64,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self.client = client
         self._owned = owned
-        self._pool = httpcore.AsyncConnectionPool(max_connections=max_connections) if client is None else None
-        self._plain = Http11Client() if client is None else None
+        # Every connection of the broker's own clients goes to an address the outbound guard checked (record 0205).
+        guard = outbound or OutboundPolicy.open()
+        self._pool = (
+            httpcore.AsyncConnectionPool(max_connections=max_connections, network_backend=GuardedBackend(guard))
+            if client is None
+            else None
+        )
+        self._plain = Http11Client(connect=guard.open_connection) if client is None else None
 
     async def attempt(self, endpoint: Endpoint, content: bytes, headers: dict[str, str], timeout: float) -> bool:
         uri = endpoint.uri
@@ -113,6 +127,9 @@ class HttpTransport:
                 status = await self._post(uri, content, headers, timeout)
         except _FAILURES as exc:
             log.info("notification to %s failed: %s", uri, type(exc).__name__)
+            return False
+        except OutboundRefused as exc:
+            log.warning("notification to %s refused by the outbound policy: %s", uri, exc.detail)
             return False
         if 200 <= status < 300:
             return True
@@ -143,16 +160,32 @@ class HttpTransport:
 
 
 class ByScheme:
-    """The transport of an endpoint, by the scheme of its URI."""
+    """The transport of an endpoint, by the scheme of its URI. `checked` schemes (MQTT, whose client library makes
+    its own connections) are held to the outbound policy before each attempt; the HTTP transports check at each
+    connection."""
 
-    def __init__(self, transports: dict[str, Transport]) -> None:
+    def __init__(
+        self,
+        transports: dict[str, Transport],
+        outbound: OutboundPolicy | None = None,
+        checked: frozenset[str] = frozenset({"mqtt", "mqtts"}),
+    ) -> None:
         self._transports = transports
+        self._outbound = outbound or OutboundPolicy.open()
+        self._checked = checked
 
     async def attempt(self, endpoint: Endpoint, content: bytes, headers: dict[str, str], timeout: float) -> bool:
-        transport = self._transports.get(endpoint.uri.split(":", 1)[0].lower())
+        scheme = endpoint.uri.split(":", 1)[0].lower()
+        transport = self._transports.get(scheme)
         if transport is None:  # validation only lets known schemes in
             log.warning("no transport for notification endpoint %s", endpoint.uri)
             return False
+        if scheme in self._checked:
+            try:
+                await self._outbound.check(endpoint.uri, "notification endpoint")
+            except OutboundRefused as exc:
+                log.warning("%s", exc.detail)
+                return False
         return await transport.attempt(endpoint, content, headers, timeout)
 
     async def aclose(self) -> None:

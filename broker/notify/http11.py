@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 _MAX_LINE = 65_536
@@ -31,9 +32,14 @@ class _Closed(Exception):
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
+Connect = Callable[[str, int], Awaitable[Connection]]
+
+
 class Http11Client:
-    def __init__(self, max_idle_per_host: int = 16) -> None:
+    def __init__(self, max_idle_per_host: int = 16, connect: Connect | None = None) -> None:
         self.max_idle = max_idle_per_host
+        #: How a new connection is made: the outbound guard's (broker.guards) connects to checked addresses only.
+        self._connect: Connect = connect or asyncio.open_connection
         self._idle: dict[tuple[str, int], list[Connection]] = {}
 
     async def post(self, url: str, headers: dict[str, str], content: bytes) -> int:
@@ -53,7 +59,7 @@ class Http11Client:
                 return await self._exchange(key, reused, request)
             except _Closed:
                 pass  # the server closed it while idle: once more on a new connection
-        connection = await asyncio.open_connection(*key)
+        connection = await self._connect(*key)
         try:
             return await self._exchange(key, connection, request)
         except _Closed as exc:

@@ -30,6 +30,7 @@ from broker.background import stop_tasks
 from broker.core.linked import linked_entities
 from broker.core.model import now_iso
 from broker.core.subscriptions import Compiled, compile_subscription, is_live
+from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
 from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
@@ -53,6 +54,8 @@ class NotifierConfig:
     concurrency: int = 64  # notifications on the wire at once, over all endpoints
     max_pending: int = 10_000  # changes read but not finished
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: The addresses notifications may go to (broker.guards, record 0205).
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,10 @@ class Notifier:
         self.store = store
         self.resolver = resolver
         self.config = config or NotifierConfig()
-        http = HttpTransport(client, owned=False, max_connections=self.config.concurrency)
+        outbound = self.config.outbound
+        http = HttpTransport(client, owned=False, max_connections=self.config.concurrency, outbound=outbound)
         mqtt = MqttTransport()
-        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
+        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt}, outbound)
         self._sending = asyncio.Semaphore(self.config.concurrency)
         self._task: asyncio.Task[None] | None = None
         self._lanes: dict[tuple[str, str], _Lane] = {}

@@ -19,6 +19,7 @@ from broker.core.linked import linked_entities
 from broker.core.model import Entity, now_iso
 from broker.core.query import Queries
 from broker.core.subscriptions import Compiled, is_live
+from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
 from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
@@ -36,16 +37,21 @@ LEAD = "periodic"
 
 class PeriodicNotifier:
     def __init__(
-        self, store: Store, resolver: ContextResolver, retry: RetryPolicy | None = None, tick: float = 0.2
+        self,
+        store: Store,
+        resolver: ContextResolver,
+        retry: RetryPolicy | None = None,
+        tick: float = 0.2,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.store = store
         self.resolver = resolver
         self.retry = retry or RetryPolicy()
         self.tick = tick
         self.queries = Queries(store, max_limit=10**9)
-        http = HttpTransport()
+        http = HttpTransport(outbound=outbound)
         mqtt = MqttTransport()
-        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
+        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt}, outbound)
         self._task: asyncio.Task[None] | None = None
         self._sending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._outage = Outage(store, "periodic notifier")
