@@ -39,6 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="loopback and private networks the broker may connect to (remote @contexts, notifications, context "
         "sources): loopback, private, CIDR networks, comma-separated; link-local and metadata addresses never",
     )
+    serve.add_argument(
+        "--auth",
+        choices=["open", "required"],
+        help="open: no authentication, every request is the administrator; required: a bearer token or an API key "
+        "on every request (default: required when --issuers is given, else open)",
+    )
+    serve.add_argument("--issuers", metavar="FILE", help="JSON file of the OpenID Connect issuers whose tokens count")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="listen on a non-loopback address in the open mode (no authentication), on purpose",
+    )
+    serve.add_argument("--tls-cert", metavar="PEM", help="certificate (chain) to serve HTTPS with (with --tls-key)")
+    serve.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     sub.add_parser(
         "adapters", help="list the adapters", description="List the adapters registered in the agora.adapters group."
     )
@@ -77,11 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
+    from broker.keys_cli import add_subcommand as add_keys
     from broker.register_cli import add_subcommand as add_register
     from conformance.cli import add_subcommand
 
     add_subcommand(sub)
     add_register(sub)
+    add_keys(sub)
     val = sub.add_parser(
         "validate",
         help="check entities against the project's JSON Schemas and @context",
@@ -108,21 +125,25 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         outbound_allow=args.outbound_allow,
+        auth=args.auth,
+        issuers=args.issuers,
+        insecure=args.insecure,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     configure_logging(settings.log_level)
     log = logging.getLogger("agora")
     if settings.workers < 1:
         print(f"agora serve: --workers must be 1 or more, not {settings.workers}", file=sys.stderr)
         return 2
-    from broker.guards import policy_for
-
-    try:
-        policy_for(settings.open_loopback, settings.outbound_allow)
-    except ValueError as exc:
-        print(f"agora serve: {exc}", file=sys.stderr)
+    if (refusal := security_refusal(settings)) is not None:
+        print(f"agora serve: {refusal}", file=sys.stderr)
         return 2
+    if not settings.auth_required and not settings.open_loopback:
+        log.warning("--insecure: anyone who reaches %s can read and change everything", settings.host)
     log.info(
-        "Agora NGSI-LD broker listening on http://%s:%d/ngsi-ld/v1 with store %s (%d worker(s))",
+        "Agora NGSI-LD broker listening on %s://%s:%d/ngsi-ld/v1 with store %s (%d worker(s))",
+        "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
         settings.store,
@@ -151,8 +172,32 @@ def serve(args: argparse.Namespace) -> int:
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=False,
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
     )
     return 0
+
+
+def security_refusal(settings: Settings) -> str | None:
+    """Why `agora serve` will not start with these settings (one line), or None."""
+    from broker.auth.oidc import load_issuers
+    from broker.guards import policy_for
+
+    if not settings.auth_required and not settings.open_loopback and not settings.insecure:
+        return (
+            f"refusing to serve {settings.host} without authentication: configure --issuers (or --auth required "
+            "for API keys), or give --insecure to run open on purpose"
+        )
+    try:
+        policy_for(settings.open_loopback, settings.outbound_allow)
+        if settings.issuers:
+            load_issuers(settings.issuers)
+    except ValueError as exc:
+        return str(exc)
+    for path in (settings.tls_cert, settings.tls_key):
+        if path and not os.path.isfile(path):
+            return f"no TLS file {path}"
+    return None
 
 
 def list_adapters() -> int:
@@ -262,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.register_cli import run as run_register
 
         return run_register(args)
+    if args.command == "keys":
+        from broker.keys_cli import run as run_keys
+
+        return run_keys(args)
     if args.command == "conformance":
         from conformance.cli import run as run_conformance
 

@@ -50,18 +50,54 @@ class Settings:
     #: Most instances of one attribute in one temporal response; beyond it the answer is 206 Partial Content.
     temporal_instance_limit: int = 10_000
     # -- security (issue 18; README "Securing Agora") ------------------------------------------------------------
+    #: `open` (no authentication: every request is the anonymous administrator) or `required` (a bearer token or
+    #: an API key on every request); empty: required when issuers are configured, else open.
+    auth: str = ""
+    #: A JSON file of the OpenID Connect issuers whose tokens are accepted (broker.auth.oidc, record 0201).
+    issuers: str = ""
     #: Loopback and private networks the broker may connect to besides public addresses: `loopback`, `private`,
     #: CIDR networks (broker.guards); the open loopback mode allows both.
     outbound_allow: str = ""
+    #: Requests per second each client may make on average (token bucket, 429 with Retry-After above it): 0 turns
+    #: the limit off; -1 (the default) is off in the open loopback mode and 100 otherwise.
+    rate_limit: float = -1.0
+    #: Requests a client may make at once above its rate (the bucket's size); 0: twice the rate, at least 10.
+    rate_burst: int = 0
+    #: Query complexity bounds (TooComplexQuery, 403, above them): nesting depth of q and the other query
+    #: languages, their conditions (terms) per query string, and joinLevel.
+    max_q_depth: int = 20
+    max_q_conditions: int = 100
+    max_join_level: int = 10
+    #: Serve a non-loopback address without any identity configuration (the open mode), on purpose.
+    insecure: bool = False
+    #: A PEM certificate (chain) and its key: `agora serve` then speaks HTTPS.
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def __post_init__(self) -> None:
         if self.history_on_delete not in ("keep", "delete"):
             raise ValueError(f"history_on_delete must be keep or delete, not {self.history_on_delete!r}")
+        if self.auth not in ("", "open", "required"):
+            raise ValueError(f"auth must be open or required, not {self.auth!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request must authenticate (a bearer token or an API key)."""
+        return self.auth == "required" or (self.auth == "" and bool(self.issuers))
 
     @property
     def open_loopback(self) -> bool:
         """The open loopback mode: no authentication and a loopback address (`make run`, the tests)."""
-        return is_loopback(self.host)
+        return not self.auth_required and is_loopback(self.host)
+
+    @property
+    def requests_per_second(self) -> float:
+        """The rate limit in force (0: none)."""
+        if self.rate_limit >= 0:
+            return self.rate_limit
+        return 0.0 if self.open_loopback else 100.0
 
     def environment(self) -> dict[str, str]:
         """These settings as AGORA_* variables (worker processes read theirs from the environment)."""

@@ -391,6 +391,9 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=False,
+        # `agora serve` put its settings in the environment (Settings.environment).
+        ssl_certfile=os.environ.get("AGORA_TLS_CERT") or None,
+        ssl_keyfile=os.environ.get("AGORA_TLS_KEY") or None,
     )
     server = _WorkerServer(config, args.ready_fd)
     server.run(sockets=[sock])

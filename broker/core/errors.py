@@ -149,14 +149,15 @@ REALM = "agora"
 
 class Unauthenticated(HttpError):
     """401: the request carries no credential where one is needed, or one that is not valid. `error` is the RFC 6750
-    clause 3.1 code (invalid_request, invalid_token; None when no credential was given at all, as clause 3.1 asks);
-    the WWW-Authenticate challenge offers both schemes the broker accepts."""
+    clause 3.1 code: invalid_token (401), invalid_request (a malformed request: 400, as clause 3.1 says), or None
+    when no credential was given at all (no code, clause 3.1)."""
 
     def __init__(self, detail: str, *, error: str | None = "invalid_token", log_detail: str | None = None) -> None:
         challenge = f'Bearer realm="{REALM}"'
         if error is not None:
             challenge += f', error="{error}", error_description="{_quoted(detail)}"'
-        super().__init__(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+        status, title = (400, "Bad Request") if error == "invalid_request" else (401, "Unauthorized")
+        super().__init__(status, title, detail, headers={"WWW-Authenticate": challenge})
         self.error = error
         self.log_detail = log_detail or detail
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from broker.core.errors import BadRequestData
+from broker.core.errors import BadRequestData, TooComplexQuery
 from broker.core.model import Entity, Instance
 from broker.store.base import Store
 
@@ -35,15 +35,18 @@ def check_projection_depth(pick: Any, omit: Any, mode: str, level: int) -> None:
         raise BadRequestData(f"pick/omit reach {depth} Relationship hops deep, more than joinLevel={level}")
 
 
-def parse_join(join: str | None, level: str | None) -> tuple[str, int]:
-    """(join mode, joinLevel) from the request parameters; joinLevel defaults to 1."""
+def parse_join(join: str | None, level: str | None, max_level: int = MAX_JOIN_LEVEL) -> tuple[str, int]:
+    """(join mode, joinLevel) from the request parameters; joinLevel defaults to 1. A joinLevel above the bound
+    (AGORA_MAX_JOIN_LEVEL) is TooComplexQuery: the request is well-formed, it asks for too much (record 0208)."""
     mode = join or "@none"
     if mode not in JOINS:
         raise BadRequestData(f"join={mode!r} is not one of flat, inline, @none")
     if level is None:
         return mode, 1
-    if not level.isdigit() or not 1 <= int(level) <= MAX_JOIN_LEVEL:
-        raise BadRequestData(f"joinLevel must be an integer from 1 to {MAX_JOIN_LEVEL}, got {level!r}")
+    if not level.isdigit() or int(level) < 1:
+        raise BadRequestData(f"joinLevel must be a positive integer, got {level!r}")
+    if int(level) > max_level:
+        raise TooComplexQuery(f"joinLevel={level} is more than the {max_level} Relationship hops allowed")
     return mode, int(level)
 
 

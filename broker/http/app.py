@@ -23,8 +23,10 @@ from broker.http import (
     subscriptions,
     temporal,
 )
+from broker.http.authn import Authentication
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.paths import EncodedSlashes, TrailingSlash
+from broker.http.protect import RateLimit, SecurityHeaders
 from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
 from broker.notify.delivery import RetryPolicy
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await periodic.stop()
             await retention.stop()
             await notifier.stop()
+            await app.state.broker.authenticator.aclose()
             await the_store.close()
 
     routes = [
@@ -85,10 +88,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        # ids and names that are IRIs with '/', and the spec's resource paths with their trailing '/' (paths.py)
+        # security headers on every answer; ids and names that are IRIs with "/", and the spec's resource paths with
+        # their trailing "/" (paths.py); who the caller is (authn.py), then its request budget (protect.py)
         middleware=[
+            Middleware(SecurityHeaders),
             Middleware(EncodedSlashes),
             Middleware(TrailingSlash, routes=routes),
+            Middleware(Authentication),
+            Middleware(RateLimit, rate=settings.requests_per_second, burst=settings.rate_burst),
             Middleware(snapshots.SnapshotScope),
         ],
     )

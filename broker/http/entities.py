@@ -35,6 +35,7 @@ from broker.core.render import (
     require_projected_attributes,
 )
 from broker.http import params as P
+from broker.http.caller import caller_of as caller_of  # re-exported: the routes of other modules import it here
 from broker.http.negotiation import (
     GEO_JSON,
     JSON,
@@ -45,7 +46,6 @@ from broker.http.negotiation import (
     negotiate,
     read_batch_body,
     read_body,
-    tenant_of,
 )
 from broker.http.paths import quote_segment
 from broker.http.query_body import query_body_params
@@ -115,12 +115,6 @@ def _geometry_property_needs_geojson(request: Request, media: str) -> None:
     "application/geo+json", then an error of type BadRequestData shall be raised." """
     if media != GEO_JSON and "geometryProperty" in P.query(request):
         raise BadRequestData("geometryProperty needs Accept: application/geo+json (clauses 5.7.1.4, 5.7.2.4)")
-
-
-def caller_of(request: Request) -> Caller:
-    # With NGSILD-Snapshot, the snapshot's content tenant (broker.http.snapshots.SnapshotScope, clause 5.5.15).
-    scoped = request.scope.get("agora.snapshot_tenant")
-    return Caller(tenant=scoped if isinstance(scoped, str) else tenant_of(request))
 
 
 async def request_context(request: Request, state: BrokerState, context: Any = None) -> TermMap:
@@ -196,7 +190,7 @@ async def query_entities(request: Request) -> Response:
     _geometry_property_needs_geojson(request, media)
     tm = await request_context(request, state)
     view = view_of(request, tm)
-    query = parse_query(P.query(request), tm)
+    query = parse_query(P.query(request), tm, limits=state.limits)
     attrs = attrs_filter(request, tm)
     check_query(query, attrs, P.flag(request, "local"))
     paging = P.paging(request)
@@ -276,7 +270,7 @@ async def purge_entities(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, _PURGE_PARAMS)
     tm = await request_context(request, state)
-    query = parse_query(P.query(request), tm)
+    query = parse_query(P.query(request), tm, limits=state.limits)
     drop, keep = P.csv(request, "drop"), P.csv(request, "keep")
     if drop and keep:
         raise BadRequestData("drop and keep cannot be used together")
@@ -357,7 +351,7 @@ _POST_QUERY_PARAMS = frozenset(
 def parse_query_body(request: Request, data: Any, tm: TermMap) -> tuple[list[Query], dict[str, str]]:
     """The queries of a Query body (one per EntitySelector), checked as clause 5.7.2.4 asks, and its projection."""
     params_list, view_params = query_body_params(data)
-    queries = [parse_query(params, tm) for params in params_list]
+    queries = [parse_query(params, tm, limits=state_of(request).limits) for params in params_list]
     local = P.flag(request, "local") or view_params.get("local") == "true"
     check_query(queries[0], body_attrs(view_params, tm), local)
     return queries, view_params
@@ -393,7 +387,8 @@ async def _joined(
     request: Request, state: BrokerState, caller: Caller, entities: list[Entity], tm: TermMap, view: View
 ) -> tuple[list[dict[str, Any]], bool]:
     """The rendered entities with Linked Entity Retrieval applied (clause 4.5.23); True when `join=flat`."""
-    mode, level = parse_join(P.query(request).get("join"), P.query(request).get("joinLevel"))
+    params = P.query(request)
+    mode, level = parse_join(params.get("join"), params.get("joinLevel"), state.settings.max_join_level)
     check_projection_depth(view.pick, view.omit, mode, level)
     if mode == "@none":
         return [render(e, tm, view) for e in entities], False

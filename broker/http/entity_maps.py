@@ -34,7 +34,7 @@ async def create_map(request: Request) -> Response:
     P.check_params(request, ENTITY_QUERY_PARAMS)
     media = negotiate(request)
     tm = await request_context(request, state)
-    query = parse_query(P.query(request), tm)
+    query = parse_query(P.query(request), tm, limits=state.limits)
     attrs = attrs_filter(request, tm)
     check_query(query, attrs, P.flag(request, "local"))
     lifetime = P.query(request).get("entityMapLifetime")

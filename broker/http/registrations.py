@@ -94,7 +94,7 @@ async def query_registrations(request: Request) -> Response:
     media = negotiate(request)
     tm = await request_context(request, state)
     params = P.query(request)
-    query = parse_query(params, tm)
+    query = parse_query(params, tm, limits=state.limits)
     attrs = attrs_filter(request, tm)
     when = _time_filter(params)
     paging = P.paging(request)

@@ -16,6 +16,7 @@ from broker.core.errors import BadRequestData, NgsiLdError, OperationNotSupporte
 from broker.core.snapshots import Capture, check_purge_q, document
 from broker.core.temporal import parse_time_query
 from broker.http import params as P
+from broker.http.caller import SNAPSHOT_TENANT_KEY, caller_in
 from broker.http.entities import BASE, request_context
 from broker.http.errors import problem_response
 from broker.http.negotiation import negotiate, read_body, tenant_of
@@ -28,7 +29,7 @@ from broker.query.q import parse_q
 
 SNAPSHOT_HEADER: Final = "NGSILD-Snapshot"
 #: Where the resolved content tenant of a request with NGSILD-Snapshot waits for broker.http.entities.caller_of.
-SCOPE_KEY: Final = "agora.snapshot_tenant"
+SCOPE_KEY: Final = SNAPSHOT_TENANT_KEY
 #: The operations NGSILD-Snapshot applies to (5.5.15: the Core API, and the Temporal API when supported): entity
 #: and temporal resources, batch operations, type and attribute discovery, entity maps.
 _SCOPED: Final = tuple(
@@ -37,7 +38,7 @@ _SCOPED: Final = tuple(
 
 
 def _caller(request: Request) -> Caller:
-    return Caller(tenant=tenant_of(request))
+    return caller_in(request, tenant_of(request))
 
 
 async def create_snapshot(request: Request) -> Response:
@@ -163,7 +164,7 @@ class SnapshotScope:
                 f"{SNAPSHOT_HEADER} applies to the entity and temporal operations only, not to {path}"
             )
         state = state_of(request)
-        return await state.snapshots.content_of(Caller(tenant=tenant_of(request)), snapshot_id)
+        return await state.snapshots.content_of(_caller(request), snapshot_id)
 
 
 def _header(scope: Scope) -> str | None:

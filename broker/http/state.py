@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from broker.auth.authenticator import Authenticator
 from broker.core.batch import Batch
 from broker.core.contexts import Contexts
 from broker.core.discovery import Discovery
@@ -19,6 +20,7 @@ from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
 from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
+from broker.query.common import Limits
 from broker.settings import Settings
 from broker.store.base import Store
 
@@ -37,8 +39,14 @@ class BrokerState:
     entity_maps: EntityMaps
     snapshots: Snapshots
     registrations: Registrations
+    authenticator: Authenticator
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     started: float = field(default_factory=time.time)
+
+    @property
+    def limits(self) -> Limits:
+        """The query complexity bounds of the settings (TooComplexQuery beyond them, record 0208)."""
+        return Limits(max_terms=self.settings.max_q_conditions, max_depth=self.settings.max_q_depth)
 
     @property
     def resolver(self) -> ContextResolver:
@@ -62,6 +70,7 @@ class BrokerState:
             entity_maps=EntityMaps(store, queries),
             snapshots=Snapshots(store, queries, temporal),
             registrations=Registrations(store, settings.max_page_size, outbound),
+            authenticator=Authenticator.build(settings, store),
             outbound=outbound,
         )
 

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from broker.core.caller import Caller
 from broker.core.subscriptions import ContextHost, express, merge_fragment, retrieval_form, validated
 from broker.http import params as P
+from broker.http.caller import caller_in
 from broker.http.negotiation import link_context, negotiate, read_body, tenant_of
 from broker.http.paths import quote_segment
 from broker.http.render import ld_response, no_content, page_links
@@ -25,7 +26,7 @@ BASE = "/ngsi-ld/v1/subscriptions"
 
 
 def _caller(request: Request) -> Caller:
-    return Caller(tenant=tenant_of(request))
+    return caller_in(request, tenant_of(request))
 
 
 def _without_context(data: Any) -> Any:

@@ -259,7 +259,7 @@ def _parse(
     """The temporal query, view and order of a request, checked as clause 5.7.4.4 (and 5.14.5.4) asks."""
     view = _view(request, tm, selection, required=True)
     query_params = {k: v for k, v in params_list[0].items() if k not in _NOT_QUERY}
-    query = parse_query(query_params, tm)
+    query = parse_query(query_params, tm, limits=state_of(request).limits)
     local = P.flag(request, "local") or selection.get("local") == "true"
     P.flag(request, "splitEntities")  # checked; without context sources every entity is whole (record 0074)
     require_selector(query, view.attrs, local)

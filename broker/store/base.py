@@ -198,6 +198,20 @@ class RegistrationRecord:
     body: dict[str, Any]
 
 
+# -- API keys of machine clients (issue 18, decision record 0203) --------------------------------------------------
+@dataclass
+class ApiKeyRecord:
+    """An API key as the store keeps it: the SHA-256 (hex) of its secret, never the secret."""
+
+    id: str
+    name: str
+    secret_hash: str
+    roles: tuple[str, ...]
+    tenants: tuple[str, ...] | None  # None: every tenant
+    created_at: str
+    revoked_at: str | None = None
+
+
 def now_micros() -> int:
     """The clock entity maps expire by: microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -483,6 +497,22 @@ class Store(abc.ABC):
         """A number that changes whenever any process creates, replaces or deletes a registration."""
         raise _no_registrations(self)
 
+    # -- API keys (broker.store.apikey_records holds each backend's) ------------------------------------------------
+    async def create_api_key(self, record: ApiKeyRecord) -> bool:
+        """Store a new key; False (nothing written) when its id exists."""
+        raise _no_api_keys(self)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        raise _no_api_keys(self)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones too, in id order."""
+        raise _no_api_keys(self)
+
+    async def revoke_api_key(self, key_id: str, at: str) -> bool:
+        """Mark the key revoked at `at` (the record stays); False when absent or already revoked."""
+        raise _no_api_keys(self)
+
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
         processes override this so that exactly one process leads; a process-local store always leads."""
@@ -508,3 +538,7 @@ def _no_snapshots(store: Store) -> Exception:
 
 def _no_registrations(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no context source registrations")
+
+
+def _no_api_keys(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no API keys")

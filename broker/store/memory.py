@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
+from broker.store.apikey_records import MemoryApiKeys
 from broker.store.base import (
     ALL_DATASETS,
     DEFAULT_TENANT,
@@ -34,7 +35,7 @@ from broker.temporal import history
 T = TypeVar("T")
 
 
-class MemoryStore(MemoryRegistrations, MemorySnapshots, Store):
+class MemoryStore(MemoryApiKeys, MemoryRegistrations, MemorySnapshots, Store):
     """Everything lives in this object. Entities are deep-copied on the way in and out, so no caller can alias
     what the store holds."""
 

@@ -56,6 +56,7 @@ from broker.background import stop_tasks
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
 from broker.store import _common as common
+from broker.store.apikey_records import RedisApiKeys
 from broker.store.base import (
     ALL_DATASETS,
     DEFAULT_TENANT,
@@ -293,7 +294,7 @@ class Conflict(Exception):
     """An optimistic write found its entities changed, or a multi-shard writer lost a lock: try again."""
 
 
-class RedisStore(RedisRegistrations, RedisSnapshots, Store):
+class RedisStore(RedisApiKeys, RedisRegistrations, RedisSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047
 

@@ -34,6 +34,8 @@ from broker.core.model import Entity, now_iso
 from broker.store import _common as common
 from broker.store import sqlite_entitymaps as entitymaps_sql
 from broker.store import sqlite_temporal as temporal_sql
+from broker.store.apikey_records import SQLITE_SCHEMA as API_KEYS_SCHEMA
+from broker.store.apikey_records import SqliteApiKeys
 from broker.store.base import (
     DEFAULT_TENANT,
     Box,
@@ -115,7 +117,7 @@ _BOX_TEST = "(b.min_lon <= ? AND b.max_lon >= ? AND b.min_lat <= ? AND b.max_lat
 IN_LIST = "(SELECT value FROM json_each(?))"
 
 
-class SqliteStore(SqliteRegistrations, SqliteSnapshots, Store):
+class SqliteStore(SqliteApiKeys, SqliteRegistrations, SqliteSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
 
@@ -202,7 +204,7 @@ class SqliteStore(SqliteRegistrations, SqliteSnapshots, Store):
             # Statement by statement: executescript() would COMMIT the transaction first.
             fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
             schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
-            schema += REGISTRATIONS_SCHEMA
+            schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA
             for statement in _statements(schema):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once

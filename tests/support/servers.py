@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,18 @@ class BrokerProcess:
 
 
 def start_broker(
-    store_url: str, log_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None, timeout: float = 30.0
+    store_url: str,
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    extra_args: Sequence[str] = (),
+    scheme: str = "http",
+    verify: ssl.SSLContext | bool = True,
 ) -> BrokerProcess:
+    """`agora serve` on a free port; ready once it answers (a secured one answers 401 without a credential, and
+    over `scheme` https the certificate is checked against `verify`)."""
     port = free_port()
     log_path = log_dir / f"broker-{port}.log"
     env = {**os.environ, **(extra_env or {})}
@@ -66,16 +77,18 @@ def start_broker(
         str(workers),
         "--log-level",
         "warning",
+        *extra_args,
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    broker = BrokerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    broker = BrokerProcess(f"{scheme}://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"broker exited with {process.returncode}:\n{broker.log()}")
         try:
-            if httpx.get(broker.url + "/ngsi-ld/v1/info/sourceIdentity", timeout=1).status_code == 200:
+            response = httpx.get(broker.url + "/ngsi-ld/v1/info/sourceIdentity", timeout=1, verify=verify)
+            if response.status_code in (200, 401):
                 return broker
         except httpx.TransportError:
             pass
