@@ -181,7 +181,7 @@ def serve(args: argparse.Namespace) -> int:
 def security_refusal(settings: Settings) -> str | None:
     """Why `agora serve` will not start with these settings (one line), or None."""
     from broker.auth.oidc import load_issuers
-    from broker.guards import policy_for
+    from broker.guards import OutboundPolicy
 
     if not settings.auth_required and not settings.open_loopback and not settings.insecure:
         return (
@@ -189,7 +189,7 @@ def security_refusal(settings: Settings) -> str | None:
             "for API keys), or give --insecure to run open on purpose"
         )
     try:
-        policy_for(settings.open_loopback, settings.outbound_allow)
+        OutboundPolicy.parse(settings.outbound_allow)  # checked in every mode, also where the open one wins
         if settings.issuers:
             load_issuers(settings.issuers)
     except ValueError as exc:

@@ -66,6 +66,8 @@ PRIVATE: Final = _nets(
 )
 _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 _KEYWORDS: Final = {"loopback": LOOPBACK, "private": PRIVATE}
+#: Seconds a name may take to resolve.
+RESOLVE_TIMEOUT: Final = 5.0
 
 
 def _unwrapped(ip: IPAddress) -> IPAddress:
@@ -145,7 +147,9 @@ class OutboundPolicy:
         literal = _literal(host)
         if literal is not None:
             return self.checked(host, [literal])
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # Bounded: a slow resolver must not hold a request; TimeoutError is an OSError, "does not resolve".
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return self.checked(host, [str(info[4][0]) for info in infos])
 
     async def check(self, url: str, what: str = "URL") -> None:

@@ -54,6 +54,11 @@ def test_a_bad_issuers_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "audience" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_the_metadata_addresses_cannot_be_allowed() -> None:
+    done = serve("--outbound-allow", "loopback,169.254.0.0/16", "--port", str(free_port()))
+    assert done.returncode == 2 and "never allowed" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
 def test_insecure_serves_open_but_guards_loopback(tmp_path: Path) -> None:
     """--insecure on 0.0.0.0: open, but not the open *loopback* mode, so loopback endpoints are refused."""
     with running_broker("memory://", tmp_path, extra_args=["--host", "0.0.0.0", "--insecure"]) as broker:

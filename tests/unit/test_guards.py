@@ -175,34 +175,28 @@ async def guarded_fetch(url: str) -> int:
         return (await client.get(url, follow_redirects=True)).status_code
 
 
+async def notify(policy: OutboundPolicy, uri: str) -> bool:
+    """One notification attempt through the notifier's HTTP transport under `policy`; whether it was taken."""
+    transport = HttpTransport(outbound=policy)
+    try:
+        endpoint = Endpoint(uri, "application/json", None, None, (), ())
+        return await transport.attempt(endpoint, b"{}", {"Content-Type": "application/json"}, 2.0)
+    finally:
+        await transport.aclose()
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_notification_to_a_refused_address_is_never_sent(listener: Listener, host: str, scheme: str) -> None:
     """At send time too: the notifier's transports connect to checked addresses only (a name that changed what it
     resolves to since the subscription was made is caught here)."""
 
-    async def send() -> bool:
-        transport = HttpTransport(outbound=POLICY)
-        try:
-            endpoint = Endpoint(f"{scheme}://{host}:{listener.port}/notify", "application/json", None, None, (), ())
-            return await transport.attempt(endpoint, b"{}", {"Content-Type": "application/json"}, 2.0)
-        finally:
-            await transport.aclose()
-
-    assert asyncio.run(send()) is False
+    assert asyncio.run(notify(POLICY, f"{scheme}://{host}:{listener.port}/notify")) is False
     assert listener.connections == []
 
 
 def test_a_notification_to_an_allowed_address_is_sent(listener: Listener) -> None:
-    async def send() -> bool:
-        transport = HttpTransport(outbound=OutboundPolicy.parse("loopback"))
-        try:
-            endpoint = Endpoint(f"{listener.url}/notify", "application/json", None, None, (), ())
-            return await transport.attempt(endpoint, b"{}", {"Content-Type": "application/json"}, 2.0)
-        finally:
-            await transport.aclose()
-
-    assert asyncio.run(send()) is True
+    assert asyncio.run(notify(OutboundPolicy.parse("loopback"), f"{listener.url}/notify")) is True
     assert len(listener.connections) == 1
 
 
