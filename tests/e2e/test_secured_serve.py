@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.oidc_issuer import Issuer, running_issuer
-from tests.support.servers import free_port, running_broker
+from tests.support.servers import free_port, running_broker, store_url_for
 
 ENTITY = {"id": "urn:ngsi-ld:Vehicle:e2e-1", "type": "Vehicle", "speed": {"type": "Property", "value": 3}}
 
@@ -68,8 +69,13 @@ def test_insecure_serves_open_but_guards_loopback(tmp_path: Path) -> None:
         assert "--insecure" in broker.log()
 
 
-def test_tokens_and_keys_through_a_real_server(tmp_path: Path, issuer: Issuer) -> None:
-    db = f"sqlite:///{tmp_path / 'agora.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_tokens_and_keys_through_a_real_server(tmp_path: Path, issuer: Issuer, backend: str) -> None:
+    with ExitStack() as stack:
+        secured_round_trip(tmp_path, issuer, store_url_for(backend, tmp_path, stack))
+
+
+def secured_round_trip(tmp_path: Path, issuer: Issuer, db: str) -> None:
     made = subprocess.run(
         [sys.executable, "-m", "broker.cli", "keys", "--store", db, "create", "--name", "importer"],
         capture_output=True,

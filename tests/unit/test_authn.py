@@ -299,3 +299,15 @@ def test_fuzzed_tokens_are_refused_never_500(secured: TestClient, issuer: Issuer
     response = secured.get(ENTITIES, headers=bearer(token))
     assert response.status_code in (400, 401), (token, response.status_code, response.text)
     assert "WWW-Authenticate" in response.headers
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(["Authorization", "X-API-Key"]),
+    value=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=200),
+)
+def test_fuzzed_credential_headers_are_refused_never_500(secured: TestClient, name: str, value: str) -> None:
+    """Any printable value of either credential header: 400 or 401 with the challenge, never a 500."""
+    response = secured.get(ENTITIES, headers={name: value})
+    assert response.status_code in (400, 401), (name, value, response.text)
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="agora"')

@@ -16,7 +16,7 @@ from broker.core.errors import OutboundRefused
 from broker.core.subscriptions import Endpoint
 from broker.guards import OutboundPolicy, classify, guarded_client, policy_for
 from broker.http.app import create_app
-from broker.notify.delivery import HttpTransport
+from broker.notify.delivery import ByScheme, HttpTransport
 from broker.settings import Settings
 from tests.support.listener import Listener, recording_listener, redirector
 
@@ -198,6 +198,31 @@ def test_a_notification_to_a_refused_address_is_never_sent(listener: Listener, h
 def test_a_notification_to_an_allowed_address_is_sent(listener: Listener) -> None:
     assert asyncio.run(notify(OutboundPolicy.parse("loopback"), f"{listener.url}/notify")) is True
     assert len(listener.connections) == 1
+
+
+def test_an_mqtt_notification_to_a_refused_broker_is_never_attempted(listener: Listener) -> None:
+    """MQTT endpoints are judged before each attempt: the MQTT client never sees a refused one."""
+    attempted: list[str] = []
+
+    class Recording:
+        async def attempt(self, endpoint: Endpoint, content: bytes, headers: dict[str, str], timeout: float) -> bool:
+            attempted.append(endpoint.uri)
+            return True
+
+        async def aclose(self) -> None:
+            pass
+
+    async def send(uri: str, policy: OutboundPolicy) -> bool:
+        transport = ByScheme({"mqtt": Recording()}, policy)
+        return await transport.attempt(Endpoint(uri), b"{}", {}, 1.0)
+
+    refused = f"mqtt://localhost:{listener.port}/city/alerts"
+    assert asyncio.run(send(refused, POLICY)) is False
+    assert asyncio.run(send("mqtt://[fd00:ec2::254]:1883/t", OutboundPolicy.open())) is False
+    assert attempted == []
+    assert asyncio.run(send(f"mqtt://{ALLOWED}:1883/t", POLICY)) is True
+    assert attempted == [f"mqtt://{ALLOWED}:1883/t"]
+    assert listener.connections == []
 
 
 def test_the_guarded_client_takes_no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
