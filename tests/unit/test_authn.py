@@ -4,6 +4,7 @@ the RFC 6750 challenge, and that refusals are never 500."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -153,6 +154,34 @@ def test_two_credentials_are_400_invalid_request(secured: TestClient, issuer: Is
     assert_refused(secured.get(ENTITIES, headers=headers), "invalid_request", 400)
 
 
+def test_several_issuers_each_with_its_own_claims(issuer: Issuer, other_issuer: Issuer, tmp_path: Path) -> None:
+    """The city's and an operator's identity providers at once; a token is judged by its own issuer's settings."""
+    path = tmp_path / "issuers.json"
+    entries = [issuer.config(roles_claim="realm_access.roles"), other_issuer.config(audience=["api://agora"])]
+    path.write_text(json.dumps({"issuers": entries}))
+    city = issuer.token("RS256", realm_access={"roles": ["operator"]})
+    operator = other_issuer.token("EdDSA", aud="api://agora", roles=["reader"])
+    with TestClient(create_app(Settings(store="memory://", issuers=str(path)))) as client:
+        assert client.get(ENTITIES, headers=bearer(city)).status_code == 200
+        assert client.get(ENTITIES, headers=bearer(operator)).status_code == 200
+        # Each audience belongs to its issuer: the city's audience in an operator token does not count.
+        assert_refused(client.get(ENTITIES, headers=bearer(other_issuer.token(aud=AUDIENCE))))
+    configs = load_issuers(str(path))
+
+    async def identities() -> list[object]:
+        verifier = TokenVerifier(configs)
+        try:
+            return [await verifier.verify(city), await verifier.verify(operator)]
+        finally:
+            await verifier.aclose()
+
+    found = asyncio.run(identities())
+    assert [(i.issuer, i.roles) for i in found] == [  # type: ignore[attr-defined]
+        (issuer.url, ("operator",)),
+        (other_issuer.url, ("reader",)),
+    ]
+
+
 def test_claims_become_the_caller(issuer: Issuer) -> None:
     config = IssuerConfig(issuer.url, (AUDIENCE,), roles_claim="realm_access.roles", groups_claim="groups")
     token = issuer.token("ES256", realm_access={"roles": ["operator", "reader"]}, groups=["/water"], azp="scada")
@@ -164,8 +193,6 @@ def test_claims_become_the_caller(issuer: Issuer) -> None:
         finally:
             await verifier.aclose()
 
-    import asyncio
-
     identity = asyncio.run(verify())
     assert identity.subject == "alice"  # type: ignore[attr-defined]
     assert identity.roles == ("operator", "reader")  # type: ignore[attr-defined]
@@ -176,8 +203,6 @@ def test_claims_become_the_caller(issuer: Issuer) -> None:
 
 
 def test_a_rotated_key_is_fetched_once_and_unknown_kids_are_not_refetched(issuer: Issuer) -> None:
-    import asyncio
-
     config = IssuerConfig(issuer.url, (AUDIENCE,), refetch_interval=3600.0)
 
     async def scenario() -> tuple[int, list[int]]:
