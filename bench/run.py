@@ -35,6 +35,7 @@ if str(HERE.parent) not in sys.path:  # run as `python bench/run.py`: the bench 
     sys.path.insert(0, str(HERE.parent))
 
 from bench.gtfs_feed import write_feed  # noqa: E402 - needs the path above
+from bench.issuer import running_issuer  # noqa: E402
 
 LUA = HERE / "lua"
 BASE = "/ngsi-ld/v1"
@@ -437,10 +438,11 @@ class Broker:
         self.ready = f"{self.url}{BASE}/info/sourceIdentity"
         self.loaded = 0
         self.link = ""
+        self.auth: dict[str, str] = {}  # the credential header of a secured broker (secured_rows)
 
     def use_user_context(self) -> None:
         """Host the benchmark's user @context on the broker and send it with every request (Link header)."""
-        status, _, headers = http("POST", f"{self.url}{BASE}/jsonldContexts", USER_CONTEXT)
+        status, _, headers = http("POST", f"{self.url}{BASE}/jsonldContexts", USER_CONTEXT, self.auth)
         if status != 201:
             raise RuntimeError(f"POST /jsonldContexts answered {status}")
         ctx_url = self.url + headers["location"]
@@ -449,7 +451,8 @@ class Broker:
     def upsert(self, ids: range, etype: str = "Vehicle") -> None:
         for start in range(ids.start, ids.stop, BATCH):
             chunk = [entity(f"urn:ngsi-ld:{etype}:{i}", etype, i) for i in range(start, min(start + BATCH, ids.stop))]
-            status, body, _ = http("POST", f"{self.url}{BASE}/entityOperations/upsert", chunk, {"Link": self.link})
+            headers = {"Link": self.link, **self.auth}
+            status, body, _ = http("POST", f"{self.url}{BASE}/entityOperations/upsert", chunk, headers)
             if status not in (201, 204):
                 raise RuntimeError(f"batch upsert answered {status}: {body[:300]!r}")
 
@@ -629,8 +632,42 @@ def patch_on_fresh_broker(
 
 
 def patch_run(bench: Bench, broker: Broker, n: int) -> WrkResult:
-    common = {"base": BASE, "link": broker.link, "n": n}
+    common: dict[str, object] = {"base": BASE, "link": broker.link, "n": n, **_auth(broker)}
     return bench.wrk(broker.url, "patch", {**common, "id_prefix": "urn:ngsi-ld:Vehicle:", "attr": "fuel"})
+
+
+def _auth(broker: Broker) -> dict[str, str]:
+    """The wrk parameter of a secured broker's credential (the lua scripts send it as Authorization)."""
+    return {"auth": broker.auth["Authorization"]} if broker.auth else {}
+
+
+def secured_rows(bench: Bench, python: Path, work: Path, n: int, get_row: Row, patch_row: Row) -> None:
+    """GET and PATCH again on a broker that requires a bearer JWT of a local issuer (issue 18: within 10% of the
+    same without security; the token is verified once, then served from the broker's cache), rate limit off."""
+    with running_issuer(work) as issuer:
+        broker = Broker(python, work / "secured.db")
+        broker.cmd += ["--issuers", str(issuer.issuers_file)]
+        broker.ready = f"{broker.url}{BASE}/openapi.json"  # public: the rest answers 401 without the token
+        broker.auth = {"Authorization": f"Bearer {issuer.token}"}
+        with server(broker.cmd, broker.ready, env={"AGORA_RATE_LIMIT": "0"}) as (proc, _):
+            bench.server_pid = proc.pid
+            broker.use_user_context()
+            broker.load_to(n)
+            one = f"{BASE}/entities/{vehicle_id(1)}"
+            status, _, _ = http("GET", broker.url + one, headers={"Link": broker.link, **broker.auth})
+            params: dict[str, object] = {"path": one, "link": broker.link, **_auth(broker)}
+            bench.wrk(broker.url, "get", params, duration=2)  # warm-up, not recorded
+            for name, res, plain in (
+                ("GET entity, user @context, bearer JWT", bench.wrk(broker.url, "get", params), get_row),
+                ("PATCH one attribute, bearer JWT", patch_run(bench, broker, n), patch_row),
+            ):
+                with_token, without = per_cpu_second(res.rate, res.server_cpu), per_cpu_second(plain.rate, plain.cpu)
+                note = ""
+                if with_token and without:
+                    note = f"the token costs {1 - with_token / without:.0%} of the throughput per CPU-second"
+                row = bench.record(name, n, res, note=note)
+                if status != 200 and not row.error:
+                    row.error = f"GET with the token answered {status}"
 
 
 def per_cpu_second(rate: float | None, cpu: float | None) -> float | None:
@@ -778,8 +815,10 @@ def run(args: argparse.Namespace) -> int:
                 ("GET entity, pick=speed,fuel,location", one + "?pick=speed,fuel,location"),
             ]
             bench.wrk(broker.url, "get", {"path": one, "link": broker.link}, duration=2)  # warm-up, not recorded
-            for name, path in gets:
+            recorded = [
                 bench.record(name, sizes[0], bench.wrk(broker.url, "get", {"path": path, "link": broker.link}))
+                for name, path in gets
+            ]
             common = {"base": BASE, "link": broker.link, "n": sizes[0]}
             patch_row = bench.record(
                 "PATCH one attribute", sizes[0], patch_run(bench, broker, sizes[0]), note="history recorded"
@@ -830,6 +869,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  start-up {took:.2f} s", flush=True)
         history_off(bench, python, work, sizes[0], patch_row)
         idle_subscriptions_row(bench, python, work, sizes[0], patch_row)
+        secured_rows(bench, python, work, sizes[0], recorded[0], patch_row)
         if args.startup_entities:
             startup_rows(bench, python, work, args.startup_entities)
 

@@ -3,3 +3,4 @@ wrk.method = "GET"
 wrk.path = P.path
 wrk.headers["Accept"] = "application/json"
 if P.link ~= "" then wrk.headers["Link"] = P.link end
+if P.auth ~= nil then wrk.headers["Authorization"] = P.auth end

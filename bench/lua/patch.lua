@@ -1,6 +1,7 @@
 -- PATCH one attribute, cycling over the P.n loaded ids.
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Link"] = P.link
+if P.auth ~= nil then wrk.headers["Authorization"] = P.auth end
 local i = 0
 
 function request()
