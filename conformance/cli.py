@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", help="broker base URL, e.g. http://127.0.0.1:1026 (required unless --list)")
     parser.add_argument("--tenant", help="NGSI-LD tenant for every request (NGSILD-Tenant header)")
     parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a header for every request, e.g. 'Authorization: Bearer <token>' for a secured broker; repeatable",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -116,10 +123,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only failures and the summary")
 
 
+def parse_headers(values: list[str]) -> dict[str, str]:
+    """'Name: value' strings as a header mapping; ValueError for one without a name."""
+    headers = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--header {value!r} is not 'NAME: VALUE'")
+        headers[name.strip()] = text.strip()
+    return headers
+
+
 def options_from(args: argparse.Namespace) -> Options:
     return Options(
         broker=args.broker,
         tenant=args.tenant,
+        headers=parse_headers(args.header),
         only=args.only,
         with_features=args.with_features,
         without_features=args.without_features,
@@ -148,10 +167,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if bad:
         print(f"agora conformance: unknown report format {bad[0]} (use {', '.join(WRITERS)})", file=sys.stderr)
         return 2
+    try:
+        options = options_from(args)
+    except ValueError as exc:
+        print(f"agora conformance: {exc}", file=sys.stderr)
+        return 2
     if not reachable(args.broker, args.timeout):
         print(f"agora conformance: no NGSI-LD broker answers at {args.broker}{API}", file=sys.stderr)
         return 2
-    return run_and_report(cases, options_from(args), args.report, args.quiet, out)
+    return run_and_report(cases, options, args.report, args.quiet, out)
 
 
 def run_and_report(cases: list[Case], options: Options, reports: list[Path], quiet: bool, out: TextIO) -> int:

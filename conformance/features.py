@@ -91,7 +91,7 @@ def detect(run: RunContext, declared_on: Iterable[str] = (), declared_off: Itera
     """Fill run.features with (present, why) for every known feature."""
     on, off = set(declared_on), set(declared_off)
     probe_type = f"ConfProbe{uuid.uuid4().hex[:8]}"
-    headers = {"NGSILD-Tenant": run.tenant} if run.tenant else {}
+    headers = run.base_headers()
     with httpx.Client(base_url=run.broker.rstrip("/") + API, headers=headers, timeout=run.http_timeout) as client:
         for name, probe in PROBES.items():
             if name in on or name in off:

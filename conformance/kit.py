@@ -147,6 +147,7 @@ class RunContext:
 
     broker: str
     tenant: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (a credential)
     receiver: Receiver | None = None
     contexts: ContextServer | None = None
     mqtt: MqttListener | None = None
@@ -160,6 +161,10 @@ class RunContext:
     def next_number(self) -> int:
         return next(self._counter)
 
+    def base_headers(self) -> dict[str, str]:
+        """The headers of every request of the run: the auditor's own, and the tenant."""
+        return {**self.headers, **({"NGSILD-Tenant": self.tenant} if self.tenant else {})}
+
 
 class Kit:
     """The toolbox of one case: an HTTP client on the broker, unique ids, assertions, clean-up."""
@@ -168,7 +173,7 @@ class Kit:
         self.run = run
         self.case_name = case_name
         self.recorder = Recorder()
-        headers = {"NGSILD-Tenant": run.tenant} if run.tenant else {}
+        headers = run.base_headers()
         self.http = httpx.Client(
             base_url=run.broker.rstrip("/") + API,
             headers=headers,

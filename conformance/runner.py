@@ -8,7 +8,7 @@ import pkgutil
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -41,6 +41,8 @@ class Options:
 
     broker: str
     tenant: str | None = None
+    #: Headers sent with every request, e.g. the auditor's credential for a secured broker.
+    headers: Mapping[str, str] = field(default_factory=dict)
     only: Sequence[str] = ()
     with_features: Sequence[str] = ()
     without_features: Sequence[str] = ()
@@ -90,6 +92,7 @@ def open_run(options: Options) -> Iterator[RunContext]:
         run = RunContext(
             broker=options.broker,
             tenant=options.tenant,
+            headers=dict(options.headers),
             receiver=receiver,
             contexts=contexts,
             notify_timeout=options.notify_timeout,
@@ -111,7 +114,7 @@ def _ensure_tenant(run: RunContext) -> None:
     if not run.tenant:
         return
     entity_id = f"urn:ngsi-ld:Thing:conformance-{run.run_id}-tenant"
-    headers = {"NGSILD-Tenant": run.tenant, "Content-Type": "application/json"}
+    headers = {**run.base_headers(), "Content-Type": "application/json"}
     base = run.broker.rstrip("/") + API
     with httpx.Client(base_url=base, headers=headers, timeout=run.http_timeout) as client:
         created = client.post("/entities", content=json.dumps({"id": entity_id, "type": "Thing"}))

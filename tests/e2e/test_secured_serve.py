@@ -134,3 +134,26 @@ def test_https_with_a_certificate_and_key(tmp_path: Path) -> None:
             assert "max-age" in response.headers["Strict-Transport-Security"]
         with pytest.raises(httpx.TransportError):
             httpx.get(broker.url.replace("https://", "http://") + "/ngsi-ld/v1/info/sourceIdentity", timeout=2)
+
+
+def test_the_conformance_kit_audits_a_secured_broker_with_a_credential(tmp_path: Path) -> None:
+    """`agora conformance --header`: an auditor's API key on every request of the kit (the entity cases here);
+    without it every case meets 401."""
+    db = f"sqlite:///{tmp_path / 'agora.db'}"
+    key = subprocess.run(
+        [sys.executable, "-m", "broker.cli", "keys", "--store", db, "create", "--name", "auditor"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    args = ["--auth", "required", "--outbound-allow", "loopback"]
+    with running_broker(db, tmp_path, extra_args=args) as broker:
+        kit = [sys.executable, "-m", "broker.cli", "conformance", "--broker", broker.url, "--only", "5.6.1"]
+        audited = subprocess.run([*kit, "--header", f"X-API-Key: {key}"], capture_output=True, text=True, timeout=120)
+        assert audited.returncode == 0, audited.stdout[-2000:] + audited.stderr[-2000:]
+        passed = int(audited.stdout.strip().splitlines()[-1].split()[0])
+        assert passed > 0
+        refused = subprocess.run(kit, capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0
+        bad = subprocess.run([*kit, "--header", "no colon"], capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and "NAME: VALUE" in bad.stderr
