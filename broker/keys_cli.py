@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         print("agora keys: say create, list or revoke (agora keys --help)", file=sys.stderr)
         return 2
     url = Settings.from_env(store=args.store).store
+    if url.startswith("memory:"):
+        print(
+            "agora keys: memory:// keeps nothing past this command; name the broker's store (--store)", file=sys.stderr
+        )
+        return 2
     try:
         return asyncio.run(_run(open_store(url), args))
     except ValueError as exc:

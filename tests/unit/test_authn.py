@@ -290,6 +290,12 @@ def test_the_open_mode_ignores_credentials(client: TestClient) -> None:
     assert ANONYMOUS_ADMIN.roles == ("admin",)
 
 
+def test_keys_need_a_store_that_keeps_them() -> None:
+    code, _, err = keys_command("--store", "memory://", "list")
+    assert code == 2 and "keeps nothing" in err
+    assert keys_command("--store", "memory://")[0] == 2  # no action
+
+
 def test_keys_help_lists_the_actions() -> None:
     out = io.StringIO()
     with redirect_stdout(out), pytest.raises(SystemExit):
