@@ -118,8 +118,10 @@ class OutboundPolicy:
                 allowed.extend(_KEYWORDS[item.lower()])
                 continue
             net = ipaddress.ip_network(item, strict=False)
-            if any(net.overlaps(m) for m in METADATA):
-                raise ValueError(f"{POLICY_NAME}: {item} overlaps the link-local or metadata addresses, never allowed")
+            # A network inside the metadata ones can only mean to allow them: say so. A wider one (fc00::/7 holds
+            # fd00:ec2::254) is taken, and the metadata addresses in it stay refused (classify judges them first).
+            if any(net.version == m.version and net.subnet_of(m) for m in METADATA):  # type: ignore[arg-type]
+                raise ValueError(f"{POLICY_NAME}: {item} is link-local or metadata addresses, never allowed")
             allowed.append(net)
         return cls(tuple(allowed))
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from broker.core.errors import OutboundRefused
@@ -231,3 +233,22 @@ def test_the_guarded_client_takes_no_proxy_from_the_environment(monkeypatch: pyt
     assert client._mounts == {}  # a proxy would connect for the broker, past the guard
     asyncio.run(client.aclose())
     assert isinstance(client, httpx.AsyncClient)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_an_ipv4_address_is_judged_alike_in_every_spelling(number: int) -> None:
+    """IPv4-mapped and NAT64 IPv6 forms reach the same host, so they get the same verdict under any policy."""
+    v4 = ipaddress.IPv4Address(number)
+    mapped = ipaddress.IPv6Address(f"::ffff:{v4}")
+    nat64 = ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) + number)
+    for policy in (OutboundPolicy(), OutboundPolicy.open(), POLICY):
+        verdicts = {policy.refusal(v4) is None, policy.refusal(mapped) is None, policy.refusal(nat64) is None}
+        assert len(verdicts) == 1, (v4, policy.origin)
+    if v4 in ipaddress.ip_network("169.254.0.0/16"):
+        assert OutboundPolicy.open().refusal(v4) is not None
+
+
+@given(st.sampled_from(["loopback", "private", "10.0.0.0/8", "127.0.0.0/8", "fc00::/7"]), st.integers(0, 2**16 - 1))
+def test_no_allow_list_opens_a_metadata_address(allow: str, low: int) -> None:
+    address = ipaddress.IPv4Address(int(ipaddress.IPv4Address("169.254.0.0")) + low)
+    assert OutboundPolicy.parse(allow).refusal(address) is not None
