@@ -174,6 +174,7 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
+        server_header=False,  # no "Server: uvicorn": the software and its version are nobody's business (0206)
     )
     return 0
 

@@ -394,6 +394,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         # `agora serve` put its settings in the environment (Settings.environment).
         ssl_certfile=os.environ.get("AGORA_TLS_CERT") or None,
         ssl_keyfile=os.environ.get("AGORA_TLS_KEY") or None,
+        server_header=False,  # no "Server: uvicorn": the software and its version are nobody's business (0206)
     )
     server = _WorkerServer(config, args.ready_fd)
     server.run(sockets=[sock])

@@ -132,6 +132,7 @@ def test_https_with_a_certificate_and_key(tmp_path: Path) -> None:
             response = client.get(broker.url + "/ngsi-ld/v1/info/sourceIdentity")
             assert response.status_code == 200
             assert "max-age" in response.headers["Strict-Transport-Security"]
+            assert "server" not in response.headers
         with pytest.raises(httpx.TransportError):
             httpx.get(broker.url.replace("https://", "http://") + "/ngsi-ld/v1/info/sourceIdentity", timeout=2)
 
