@@ -27,12 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
 
 from broker.auth.identity import Identity
 from broker.core.errors import HttpError, Unauthenticated
+from broker.settings import is_loopback
 
 #: The algorithms an issuer may be configured with: asymmetric only.
 SUPPORTED: Final = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
@@ -63,8 +65,10 @@ class IssuerConfig:
         if unknown:
             raise ValueError(f"unknown issuer setting(s): {', '.join(sorted(unknown))}")
         issuer, audience = doc.get("issuer"), doc.get("audience")
-        if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
-            raise ValueError(f"issuer {issuer!r} is not an http(s) URL")
+        if not isinstance(issuer, str) or not trusted_url(issuer):
+            raise ValueError(f"issuer {issuer!r} is not an https URL (http only to a loopback address)")
+        if "jwks_uri" in doc and not (isinstance(doc["jwks_uri"], str) and trusted_url(doc["jwks_uri"])):
+            raise ValueError(f"issuer {issuer}: jwks_uri is not an https URL (http only to a loopback address)")
         if isinstance(audience, str):
             audience = [audience]
         if not isinstance(audience, list) or not audience or not all(isinstance(a, str) and a for a in audience):
@@ -76,6 +80,15 @@ class IssuerConfig:
         extra: dict[str, Any] = {k: doc[k] for k in ("roles_claim", "groups_claim", "jwks_uri") if k in doc}
         extra.update({k: float(doc[k]) for k in ("leeway", "refetch_interval", "max_key_age") if k in doc})
         return cls(issuer, tuple(audience), algorithms, **extra)
+
+
+def trusted_url(url: str) -> bool:
+    """Whether keys may be fetched from `url`: over https, or over http from the machine itself (a local issuer,
+    the tests): keys fetched in clear over a network could be replaced by anyone on the path."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname is not None and is_loopback(parts.hostname)
 
 
 def load_issuers(path: str) -> list[IssuerConfig]:
@@ -183,8 +196,8 @@ class IssuerKeys:
         if doc.get("issuer") != self.config.issuer:  # OpenID Connect Discovery 1.0, clause 4.3
             raise ValueError(f"the discovery document names issuer {doc.get('issuer')!r}")
         jwks_uri = doc["jwks_uri"]
-        if not isinstance(jwks_uri, str):
-            raise TypeError("jwks_uri is not a string")
+        if not isinstance(jwks_uri, str) or not trusted_url(jwks_uri):
+            raise ValueError(f"jwks_uri {jwks_uri!r} is not an https URL (http only to a loopback address)")
         return jwks_uri
 
 

@@ -239,6 +239,8 @@ def test_issuers_files_are_checked(tmp_path: Path, issuer: Issuer) -> None:
         {"issuers": [{**issuer.config(), "algorithms": ["none"]}]},
         {"issuers": [{**issuer.config(), "colour": "blue"}]},
         {"issuers": [issuer.config(), issuer.config()]},
+        {"issuers": [{"issuer": "http://id.city.example/realms/city", "audience": "agora"}]},  # keys in clear
+        {"issuers": [{**issuer.config(), "jwks_uri": "http://10.0.0.5/jwks"}]},
     ]
     for doc in bad:
         (tmp_path / "i.json").write_text(json.dumps(doc))
