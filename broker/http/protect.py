@@ -79,10 +79,11 @@ class TokenBuckets:
 
 
 def client_key(identity: Identity | None, scope: Scope) -> str:
-    """Whose budget a request spends: the authenticated client (OAuth client or API key) or subject; for anyone
-    else the peer address."""
+    """Whose budget a request spends: the token's subject with its issuer (the users of one portal application
+    share its OAuth client, not their budget; a client-credentials token's subject is the client itself), the API
+    key; for anyone else the peer address."""
     if identity is not None and identity.method in ("token", "key"):
-        return f"{identity.issuer or 'key'}|{identity.client or identity.subject}"
+        return f"{identity.issuer or 'key'}|{identity.subject}"
     peer = scope.get("client")
     return f"addr|{peer[0] if peer else '?'}"
 

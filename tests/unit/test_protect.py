@@ -95,3 +95,15 @@ def test_the_openapi_document_declares_the_security_schemes(client: TestClient) 
     assert schemes["bearerJwt"] == {**schemes["bearerJwt"], "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
     assert doc["security"] == [{"bearerJwt": []}, {"apiKey": []}, {}]
+
+
+def test_each_token_subject_and_key_has_its_own_budget() -> None:
+    from broker.auth.identity import Identity
+    from broker.http.protect import client_key
+
+    alice = Identity("alice", client="portal", issuer="https://id.example", method="token")
+    bob = Identity("bob", client="portal", issuer="https://id.example", method="token")
+    key = Identity("apikey:0123456789ab", client="gateway", method="key")
+    peer = {"client": ("10.1.2.3", 5000)}
+    assert len({client_key(alice, peer), client_key(bob, peer), client_key(key, peer)}) == 3
+    assert client_key(None, peer) == client_key(Identity("anonymous", method="anonymous"), peer) == "addr|10.1.2.3"
