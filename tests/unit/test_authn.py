@@ -17,12 +17,17 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from broker.auth.identity import ANONYMOUS_ADMIN
+from broker.auth.identity import ANONYMOUS_ADMIN, Identity
 from broker.auth.oidc import IssuerConfig, TokenVerifier, claim, load_issuers
 from broker.cli import main
+from broker.core.caller import Caller
+from broker.core.errors import Unauthenticated
 from broker.http.app import create_app
+from broker.http.authn import IDENTITY_KEY
+from broker.http.caller import SNAPSHOT_TENANT_KEY, caller_of
 from broker.settings import Settings
 from tests.support.oidc_issuer import AUDIENCE, Issuer, new_key, running_issuer
 
@@ -344,3 +349,14 @@ def test_fuzzed_credential_headers_are_refused_never_500(secured: TestClient, na
     response = secured.get(ENTITIES, headers={name: value})
     assert response.status_code in (400, 401), (name, value, response.text)
     assert response.headers["WWW-Authenticate"].startswith('Bearer realm="agora"')
+
+
+def test_caller_of_builds_the_caller_from_the_identity_and_the_tenant() -> None:
+    who = Identity("alice", ("operator",), "portal", ("/water",), "https://id.example", None, "token")
+    scope = {"type": "http", "headers": [(b"ngsild-tenant", b"city")], IDENTITY_KEY: who}
+    assert caller_of(Request(scope)) == Caller(
+        "city", "alice", ("operator",), "portal", ("/water",), "https://id.example"
+    )
+    assert caller_of(Request({**scope, SNAPSHOT_TENANT_KEY: "snap"})).tenant == "snap"
+    with pytest.raises(Unauthenticated):
+        caller_of(Request({"type": "http", "headers": []}))  # no identity: refused, never the administrator

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from broker.auth.identity import Identity
 from broker.http.app import create_app
-from broker.http.protect import TokenBuckets
+from broker.http.protect import TokenBuckets, client_key
 from broker.settings import Settings
 
 ENTITIES = "/ngsi-ld/v1/entities?type=T"
@@ -98,9 +99,6 @@ def test_the_openapi_document_declares_the_security_schemes(client: TestClient) 
 
 
 def test_each_token_subject_and_key_has_its_own_budget() -> None:
-    from broker.auth.identity import Identity
-    from broker.http.protect import client_key
-
     alice = Identity("alice", client="portal", issuer="https://id.example", method="token")
     bob = Identity("bob", client="portal", issuer="https://id.example", method="token")
     key = Identity("apikey:0123456789ab", client="gateway", method="key")
