@@ -234,18 +234,22 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, policy: OutboundPolicy, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # httpx takes no network backend of its own; its pool does (the documented httpcore extension point).
+    def __init__(self, policy: OutboundPolicy, ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__()
+        # httpx takes no network backend of its own; its pool does (the documented httpcore extension point). TLS
+        # still verifies the URL's host name (httpcore gives it as the server name), whatever address was dialled.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend(policy)
+            ssl_context=ssl_context or httpx.create_ssl_context(), network_backend=GuardedBackend(policy)
         )
 
 
-def guarded_client(policy: OutboundPolicy, **kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client whose every connection, redirects included, goes through the outbound guard. No proxy from
-    the environment: a proxy would make the connection on the broker's behalf, past the guard."""
-    return httpx.AsyncClient(transport=_GuardedTransport(policy), trust_env=False, **kwargs)
+def guarded_client(
+    policy: OutboundPolicy, *, ssl_context: ssl.SSLContext | None = None, **kwargs: Any
+) -> httpx.AsyncClient:
+    """An httpx client whose every connection, redirects included, goes through the outbound guard (`ssl_context`:
+    the certificates to trust, default the system's). No proxy from the environment: a proxy would make the
+    connection on the broker's behalf, past the guard."""
+    return httpx.AsyncClient(transport=_GuardedTransport(policy, ssl_context), trust_env=False, **kwargs)
 
 
 def policy_for(open_loopback: bool, allow: str) -> OutboundPolicy:

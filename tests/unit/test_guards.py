@@ -5,11 +5,20 @@ listeners that record every connection."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import ipaddress
+import ssl
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -252,3 +261,55 @@ def test_an_ipv4_address_is_judged_alike_in_every_spelling(number: int) -> None:
 def test_no_allow_list_opens_a_metadata_address(allow: str, low: int) -> None:
     address = ipaddress.IPv4Address(int(ipaddress.IPv4Address("169.254.0.0")) + low)
     assert OutboundPolicy.parse(allow).refusal(address) is not None
+
+
+def test_https_through_the_guard_verifies_the_host_name_not_the_dialled_address(tmp_path: Path) -> None:
+    """The guard dials a checked address, and TLS still checks the certificate against the URL's host name."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    trust = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
+
+    async def get(url: str) -> int:
+        async with guarded_client(OutboundPolicy.parse("loopback"), ssl_context=trust) as client:
+            return (await client.get(url)).status_code
+
+    try:
+        assert asyncio.run(get(f"https://localhost:{port}/")) == 200
+        with pytest.raises(httpx.ConnectError):  # the certificate names localhost, not 127.0.0.1
+            asyncio.run(get(f"https://127.0.0.1:{port}/"))
+    finally:
+        server.shutdown()
+        server.server_close()
