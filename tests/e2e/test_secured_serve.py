@@ -4,8 +4,6 @@ refuses a non-loopback address unless --insecure) and HTTPS with a certificate m
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import subprocess
@@ -16,11 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.certs import self_signed
 from tests.support.oidc_issuer import Issuer, running_issuer
 from tests.support.servers import free_port, running_broker, store_url_for
 
@@ -96,30 +91,6 @@ def secured_round_trip(tmp_path: Path, issuer: Issuer, db: str) -> None:
         expired = {"Authorization": f"Bearer {issuer.token(exp=1)}"}
         assert httpx.get(url + "/" + ENTITY["id"], headers=expired).status_code == 401
         assert httpx.get(broker.url + "/ngsi-ld/v1/openapi.json").status_code == 200
-
-
-def self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 def test_https_with_a_certificate_and_key(tmp_path: Path) -> None:

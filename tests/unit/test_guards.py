@@ -5,7 +5,6 @@ listeners that record every connection."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ipaddress
 import ssl
 import threading
@@ -15,10 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -29,6 +24,7 @@ from broker.guards import OutboundPolicy, classify, guarded_client, policy_for
 from broker.http.app import create_app
 from broker.notify.delivery import ByScheme, HttpTransport
 from broker.settings import Settings
+from tests.support.certs import self_signed
 from tests.support.listener import Listener, recording_listener, redirector
 
 #: 127.0.0.2 stands for a host the configuration allows; 127.0.0.1 (and so `localhost`) for one it does not.
@@ -265,25 +261,7 @@ def test_no_allow_list_opens_a_metadata_address(allow: str, low: int) -> None:
 
 def test_https_through_the_guard_verifies_the_host_name_not_the_dialled_address(tmp_path: Path) -> None:
     """The guard dials a checked address, and TLS still checks the certificate against the URL's host name."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert, key = self_signed(tmp_path, "localhost")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -296,11 +274,11 @@ def test_https_through_the_guard_verifies_the_host_name_not_the_dialled_address(
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    served.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    served.load_cert_chain(cert, key)
     server.socket = served.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    trust = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
+    trust = ssl.create_default_context(cafile=str(cert))
 
     async def get(url: str) -> int:
         async with guarded_client(OutboundPolicy.parse("loopback"), ssl_context=trust) as client:
