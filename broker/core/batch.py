@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.core import entities as E
+from broker.core.access import Access, View
 from broker.core.attrs import drop_nulls
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
@@ -73,8 +74,13 @@ def _parse_all(body: Any, parse: Callable[[int, Any], Entity], result: BatchResu
 Step = Callable[[Entity | None, Entity, str], Entity | None]
 
 
-async def _run(store: Store, caller: Caller, docs: list[Entity], result: BatchResult, step: Step, create: bool) -> None:
-    """Apply `step(current, doc, now)` to each parsed entity in one transaction, collecting per-entity errors."""
+async def _run(
+    store: Store, access: Access, caller: Caller, docs: list[Entity], result: BatchResult, step: Step, create: bool
+) -> None:
+    """Apply `step(current, doc, now)` to each parsed entity in one transaction, collecting per-entity errors; an
+    entity the access policies keep the caller from changing is one of them (403, record 0221)."""
+    view = await access.require(caller, "write", "write entities in this tenant")
+    step = _guarded(step, view)
     ids = list(dict.fromkeys(doc["id"] for doc in docs))
 
     def plan(current: Mapping[str, Entity | None]) -> WritePlan[BatchResult]:
@@ -102,9 +108,23 @@ async def _run(store: Store, caller: Caller, docs: list[Entity], result: BatchRe
     result.success, result.errors, result.created = out.success, out.errors, out.created
 
 
+def _guarded(step: Step, view: View) -> Step:
+    if view.unrestricted:
+        return step
+
+    def guarded(current: Entity | None, doc: Entity, now: str) -> Entity | None:
+        # Steps may change the current entity in place: a refused one must leave it as it was.
+        new = step(copy.deepcopy(current), doc, now)
+        view.check_write(current, new)
+        return new
+
+    return guarded
+
+
 class Batch:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, access: Access | None = None) -> None:
         self.store = store
+        self.access = access or Access(store)
 
     async def create(self, caller: Caller, tm: Contexts, body: Any) -> BatchResult:
         result = BatchResult()
@@ -115,7 +135,7 @@ class Batch:
                 raise AlreadyExists(f"entity {doc['id']} already exists")
             return doc
 
-        await _run(self.store, caller, docs, result, step, create=True)
+        await _run(self.store, self.access, caller, docs, result, step, create=True)
         return result
 
     async def upsert(self, caller: Caller, tm: Contexts, body: Any, update: bool) -> BatchResult:
@@ -134,7 +154,7 @@ class Batch:
                 return current
             return {**doc, "createdAt": current["createdAt"]}
 
-        await _run(self.store, caller, docs, result, step, create=True)
+        await _run(self.store, self.access, caller, docs, result, step, create=True)
         return result
 
     async def update(self, caller: Caller, tm: Contexts, body: Any, no_overwrite: bool) -> BatchResult:
@@ -150,7 +170,7 @@ class Batch:
                 E.apply_update(current, doc, now)
             return current
 
-        await _run(self.store, caller, docs, result, step, create=False)
+        await _run(self.store, self.access, caller, docs, result, step, create=False)
         return result
 
     async def merge(self, caller: Caller, tm: Contexts, body: Any) -> BatchResult:
@@ -163,7 +183,7 @@ class Batch:
             E.apply_merge(current, doc, E.MergeOptions(), now)
             return current
 
-        await _run(self.store, caller, docs, result, step, create=False)
+        await _run(self.store, self.access, caller, docs, result, step, create=False)
         return result
 
     async def delete(self, caller: Caller, body: Any) -> BatchResult:
@@ -175,7 +195,7 @@ class Batch:
                 raise ResourceNotFound(f"entity {doc['id']} not found")
             return None
 
-        await _run(self.store, caller, docs, result, step, create=False)
+        await _run(self.store, self.access, caller, docs, result, step, create=False)
         return result
 
 

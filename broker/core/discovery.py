@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from broker.core.access import Access
 from broker.core.caller import Caller
 from broker.core.errors import NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity
@@ -31,13 +32,16 @@ class AttributeInfo:
 
 
 class Discovery:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, access: Access | None = None) -> None:
         self.store = store
+        self.access = access or Access(store)
 
     async def _entities(self, caller: Caller, flt: EntityFilter | None = None) -> list[Entity]:
+        """The entities as the caller may read them: types and attributes it may not see are never listed."""
+        view = await self.access.view(caller)
         if not await self.store.tenant_exists(caller.tenant):
             raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
-        return await self.store.scan(caller.tenant, flt or EntityFilter())
+        return view.redact_all(await self.store.scan(caller.tenant, flt or EntityFilter()))
 
     async def types(self, caller: Caller) -> list[TypeInfo]:
         """Every entity type with its entity count and the attributes its entities have, in IRI order."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from broker.core import attrs as A
+from broker.core.access import Access
 from broker.core.caller import Caller
 from broker.core.errors import (
     AlreadyExists,
@@ -33,7 +34,9 @@ from broker.core.normalize import (
 )
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
-from broker.store.base import Store, WritePlan
+from broker.store.base import Store, WriteFn, WritePlan
+
+T = TypeVar("T")
 
 SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"  # `scope` of the core @context, as an UpdateResult names it
 
@@ -76,13 +79,23 @@ def _require(current: Mapping[str, Entity | None], entity_id: str, types: list[s
 class Entities:
     """The entity operations over one store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, access: Access | None = None) -> None:
         self.store = store
+        self.access = access or Access(store)
+
+    async def _write(
+        self, caller: Caller, ids: list[str], plan: WriteFn[T], action: str = "write", *, create_tenant: bool = False
+    ) -> T | None:
+        """A store write of `plan` that the access policies judge on what it would change (record 0221)."""
+        view = await self.access.require(caller, action, f"{action} entities in this tenant")
+        return await self.store.write(caller.tenant, ids, view.guard(plan, action), create_tenant=create_tenant)
 
     # -- reads -----------------------------------------------------------------------------------------------
     async def retrieve(self, caller: Caller, entity_id: str, types: list[str] | None = None) -> Entity:
         check_uri(entity_id, "entity id")
-        found = (await self.store.get(caller.tenant, [entity_id])).get(entity_id)
+        view = await self.access.view(caller)
+        stored = (await self.store.get(caller.tenant, [entity_id])).get(entity_id)
+        found = None if stored is None else view.redact(stored)  # one the caller may not see is not found
         if found is None or (types and not set(types) & set(found["type"])):
             await self.check_tenant(caller)
             raise ResourceNotFound(f"entity {entity_id} not found")
@@ -102,7 +115,7 @@ class Entities:
                 raise AlreadyExists(f"entity {entity_id} already exists")
             return WritePlan({entity_id: entity}, entity_id)
 
-        await self.store.write(caller.tenant, [entity_id], plan, create_tenant=True)
+        await self._write(caller, [entity_id], plan, create_tenant=True)
         return entity_id
 
     async def replace(
@@ -121,7 +134,7 @@ class Entities:
             fresh["createdAt"] = old["createdAt"]
             return WritePlan({entity_id: fresh})
 
-        await self.store.write(caller.tenant, [entity_id], plan)
+        await self._write(caller, [entity_id], plan)
 
     async def delete(self, caller: Caller, entity_id: str, types: list[str] | None = None) -> None:
         check_uri(entity_id, "entity id")
@@ -130,7 +143,7 @@ class Entities:
             _require(current, entity_id, types)
             return WritePlan({entity_id: None})
 
-        await self.store.write(caller.tenant, [entity_id], plan)
+        await self._write(caller, [entity_id], plan)
 
     # -- attribute operations --------------------------------------------------------------------------------
     async def append(
@@ -180,7 +193,7 @@ class Entities:
             apply_merge(entity, fragment, opts, now_iso())
             return WritePlan({entity_id: entity})
 
-        await self.store.write(caller.tenant, [entity_id], plan)
+        await self._write(caller, [entity_id], plan)
 
     async def update_attr(
         self,
@@ -214,7 +227,7 @@ class Entities:
             _touch(entity)
             return WritePlan({entity_id: entity})
 
-        await self.store.write(caller.tenant, [entity_id], plan)
+        await self._write(caller, [entity_id], plan)
 
     async def replace_attr(
         self,
@@ -238,7 +251,7 @@ class Entities:
             _touch(entity, now)
             return WritePlan({entity_id: entity})
 
-        await self.store.write(caller.tenant, [entity_id], plan)
+        await self._write(caller, [entity_id], plan)
 
     async def delete_attr(
         self,
@@ -268,7 +281,7 @@ class Entities:
             _touch(entity)
             return WritePlan({entity_id: entity})
 
-        await self.store.write(caller.tenant, [entity_id], plan)
+        await self._write(caller, [entity_id], plan)
 
     # -- purge -----------------------------------------------------------------------------------------------
     async def purge(
@@ -285,10 +298,10 @@ class Entities:
                     writes[entity_id] = _prune(entity, drop, keep)
             return WritePlan(writes, len(writes))
 
-        return await self.store.write(caller.tenant, ids, plan) or 0
+        return await self._write(caller, ids, plan, "purge") or 0
 
     async def _write_result(self, caller: Caller, entity_id: str, plan: Any) -> UpdateResult:
-        result = await self.store.write(caller.tenant, [entity_id], plan)
+        result = await self._write(caller, [entity_id], plan)
         assert isinstance(result, UpdateResult)
         return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from broker.core.access import View
 from broker.core.errors import BadRequestData, TooComplexQuery
 from broker.core.model import Entity, Instance
 from broker.store.base import Store
@@ -82,9 +83,12 @@ async def linked_entities(
     state: Any = None,
     *,
     roots_seen: bool = True,
+    seen_by: View | None = None,
 ) -> dict[str, Entity]:
     """Every entity reachable from `roots` in at most `level` hops, by id (see `linked_with_states`)."""
-    found = await linked_with_states(store, tenant, roots, level, contained_by, follow, state, roots_seen=roots_seen)
+    found = await linked_with_states(
+        store, tenant, roots, level, contained_by, follow, state, roots_seen=roots_seen, seen_by=seen_by
+    )
     return {eid: entity for eid, (entity, _) in found.items()}
 
 
@@ -98,6 +102,7 @@ async def linked_with_states(
     state: Any = None,
     *,
     roots_seen: bool = True,
+    seen_by: View | None = None,
 ) -> dict[str, tuple[Entity, Any]]:
     """Every entity reachable from `roots` in at most `level` hops, by id with its state, in the order the
     traversal meets them (attribute order, then a ListRelationship's objectList order: clause 5.7.1.5 appends
@@ -105,7 +110,9 @@ async def linked_with_states(
 
     `follow` chooses the targets of each entity (default: every Relationship); `state` is the roots' (a view).
     With `roots_seen` (join=flat) the roots are never listed again; without it (join=inline, where each root's
-    graph is shown under that root) a root another root links to is fetched as a linked entity too.
+    graph is shown under that root) a root another root links to is fetched as a linked entity too. With
+    `seen_by` (a caller's access view) a linked entity is as that caller may read it, and left out when it may not
+    read it at all (record 0221).
     """
     roots = list(roots)
     seen = set(contained_by) | ({e["id"] for e in roots} if roots_seen else set())
@@ -121,6 +128,8 @@ async def linked_with_states(
         if not wanted:
             break
         fetched = await store.get(tenant, set(wanted))
+        if seen_by is not None and not seen_by.unrestricted:
+            fetched = {e["id"]: e for e in seen_by.redact_all(fetched.values())}
         seen |= wanted.keys()
         frontier = [(fetched[eid], st) for eid, st in wanted.items() if eid in fetched]
         found.update((e["id"], (e, st)) for e, st in frontier)

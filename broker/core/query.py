@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from shapely.geometry import Point
 
+from broker.core.access import Access, View
 from broker.core.caller import Caller
 from broker.core.errors import BadRequestData, NonexistentTenant, TooManyResults
 from broker.core.model import Entity
@@ -48,8 +49,11 @@ class Page:
 
 
 class Queries:
-    def __init__(self, store: Store, max_limit: int = 1000, batch_size: int = 256) -> None:
+    def __init__(
+        self, store: Store, max_limit: int = 1000, batch_size: int = 256, access: Access | None = None
+    ) -> None:
         self.store = store
+        self.access = access or Access(store)
         self.max_limit = max_limit
         self.batch_size = batch_size
 
@@ -79,8 +83,9 @@ class Queries:
         found: list[Entity] = []
         # Batches about twice the page: a selective query reads a few, a broad one stops after the first.
         size = min(self.batch_size, max(32, 2 * (end + 1)))
-        async for batch in self._candidates(caller, queries, attrs, size):
-            found.extend(await self._select(caller.tenant, batch, queries))
+        view = await self._view(caller)
+        async for batch in self._candidates(caller, queries, attrs, size, view):
+            found.extend(await self._select(caller.tenant, batch, queries, view))
             if len(found) > end:
                 break
         return Page(found[paging.offset : end], None, len(found) > end)
@@ -91,8 +96,9 @@ class Queries:
         Several queries stand for the several EntitySelectors of a POST /entityOperations/query (clause 5.2.23).
         """
         selected: list[Entity] = []
-        async for batch in self._candidates(caller, queries, attrs, self.batch_size):
-            selected.extend(await self._select(caller.tenant, batch, queries))
+        view = await self._view(caller)
+        async for batch in self._candidates(caller, queries, attrs, self.batch_size, view):
+            selected.extend(await self._select(caller.tenant, batch, queries, view))
         return order(selected, queries[0].order_by, queries[0].collation) if queries[0].order_by else selected
 
     async def map_page(
@@ -112,7 +118,8 @@ class Queries:
         self.check_paging(paging)
         found: list[tuple[int, Entity]] = []
         size = min(self.batch_size, max(32, 2 * (paging.limit + 1)))
-        matches_from = self._map_matches(caller.tenant, map_id, queries, attrs, paging.offset, size)
+        view = await self._view(caller)
+        matches_from = self._map_matches(caller.tenant, map_id, queries, attrs, paging.offset, size, view)
         async for position, entity in matches_from:
             found.append((position, entity))
             if len(found) > paging.limit:
@@ -122,7 +129,8 @@ class Queries:
                 return None
         total = None
         if count:
-            total = sum([1 async for _ in self._map_matches(caller.tenant, map_id, queries, attrs, 0, self.batch_size)])
+            every = self._map_matches(caller.tenant, map_id, queries, attrs, 0, self.batch_size, view)
+            total = sum([1 async for _ in every])
         more = len(found) > paging.limit
         next_offset = found[paging.limit][0] if more else None
         return Page([e for _, e in found[: paging.limit]], total, more, next_offset)
@@ -132,10 +140,23 @@ class Queries:
         is gone."""
         if await self.store.entity_map_ids(caller.tenant, map_id, 0, 0) is None:
             return None
-        return [e async for _, e in self._map_matches(caller.tenant, map_id, queries, None, 0, self.batch_size)]
+        view = await self._view(caller)
+        every = self._map_matches(caller.tenant, map_id, queries, None, 0, self.batch_size, view)
+        return [e async for _, e in every]
+
+    async def _view(self, caller: Caller) -> View:
+        """The caller's view: one with no read rule sees no entity (an empty answer, not 403: record 0221)."""
+        return await self.access.view(caller)
 
     async def _map_matches(
-        self, tenant: str, map_id: str, queries: list[Query], attrs: frozenset[str] | None, start: int, size: int
+        self,
+        tenant: str,
+        map_id: str,
+        queries: list[Query],
+        attrs: frozenset[str] | None,
+        start: int,
+        size: int,
+        view: View,
     ) -> AsyncIterator[tuple[int, Entity]]:
         """(position, entity) of the map's entities from `start` on that still exist and match, in map order."""
         position = start
@@ -144,24 +165,27 @@ class Queries:
             if not ids:
                 return
             stored = await self.store.get(tenant, ids)
-            candidates = [stored[i] for i in ids if i in stored and (not attrs or attrs & stored[i]["attrs"].keys())]
+            seen = view.redact_all(stored[i] for i in ids if i in stored)
+            candidates = [e for e in seen if not attrs or attrs & e["attrs"].keys()]
             at = {eid: position + n for n, eid in enumerate(ids)}
-            for entity in await self._select(tenant, candidates, queries):
+            for entity in await self._select(tenant, candidates, queries, view):
                 yield at[entity["id"]], entity
             position += len(ids)
 
     async def _candidates(
-        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, size: int
+        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, size: int, view: View
     ) -> AsyncIterator[list[Entity]]:
-        """Batches of the entities the store's pre-filter lets through, in id order."""
+        """Batches of the entities the store's pre-filter lets through, in id order, as the caller may see them
+        (so that q, attrs and counts only ever meet what the caller may read: record 0221)."""
         if not await self.store.tenant_exists(caller.tenant):
             raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
         flt = prefilter(queries[0]) if len(queries) == 1 else EntityFilter()
         async for batch in self.store.scan_batches(caller.tenant, flt, size):
-            yield [e for e in batch if attrs & e["attrs"].keys()] if attrs else batch
+            seen = batch if view.unrestricted else view.redact_all(batch)
+            yield [e for e in seen if attrs & e["attrs"].keys()] if attrs else seen
 
-    async def _select(self, tenant: str, candidates: list[Entity], queries: list[Query]) -> list[Entity]:
-        linked = _LinkedEntities()
+    async def _select(self, tenant: str, candidates: list[Entity], queries: list[Query], view: View) -> list[Entity]:
+        linked = _LinkedEntities(view)
         for _ in range(LINK_ROUNDS):
             selected = [e for e in candidates if any(matches(e, q, resolve=linked.resolve) for q in queries)]
             if not linked.missing:
@@ -174,7 +198,8 @@ class _LinkedEntities:
     """Entities that linked-entity conditions point to: known ones answer at once, unknown ones are noted so that
     the next round fetches them all in one store call."""
 
-    def __init__(self) -> None:
+    def __init__(self, view: View) -> None:
+        self.view = view
         self.cache: dict[str, Entity | None] = {}
         self.missing: set[str] = set()
 
@@ -186,7 +211,9 @@ class _LinkedEntities:
 
     async def fetch(self, store: Store, tenant: str) -> None:
         found = await store.get(tenant, self.missing)
-        self.cache.update({entity_id: found.get(entity_id) for entity_id in self.missing})
+        for entity_id in self.missing:
+            entity = found.get(entity_id)
+            self.cache[entity_id] = None if entity is None else self.view.redact(entity)
         self.missing = set()
 
 

@@ -25,6 +25,7 @@ from typing import Any, Final
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from broker.core.access import Access
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, Conflict, ResourceNotFound
 from broker.core.geojson import validate_geometry
@@ -740,9 +741,16 @@ INDEX_STALENESS: Final = 1.0
 class Registrations:
     """The operations of clause 5.9 and 5.10 over one store, and the index the planner matches with."""
 
-    def __init__(self, store: Store, max_limit: int = 1000, outbound: OutboundPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_limit: int = 1000,
+        outbound: OutboundPolicy | None = None,
+        access: Access | None = None,
+    ) -> None:
         self.store = store
         self.max_limit = max_limit
+        self.access = access or Access(store)
         #: The context source endpoints a registration may name (broker.guards, record 0205); the forwarder
         #: checks again at each connection.
         self.outbound = outbound or OutboundPolicy.open()
@@ -797,7 +805,11 @@ class Registrations:
         return found
 
     # -- clause 5.9 ------------------------------------------------------------------------------------------------
+    async def _may(self, caller: Caller) -> None:
+        await self.access.require(caller, "registrations", "manage context source registrations in this tenant")
+
     async def create(self, caller: Caller, body: Any, tm: TermMap) -> str:
+        await self._may(caller)
         doc = validated(body, tm)
         if "expiresAt" in doc and _utc(doc["expiresAt"]) <= _utc(now_iso()):
             raise _fail("expiresAt is in the past")
@@ -856,6 +868,7 @@ class Registrations:
 
     async def update(self, caller: Caller, record: RegistrationRecord, doc: dict[str, Any], tm: TermMap) -> None:
         """Update Context Source Registration (5.9.3): `doc` is the merged document in the request's terms."""
+        await self._may(caller)
         new = validated(doc, tm)
         expires = new.get("expiresAt")
         if expires is not None and expires != record.body.get("expiresAt") and _utc(expires) <= _utc(now_iso()):
@@ -870,6 +883,7 @@ class Registrations:
             raise ResourceNotFound(f"registration {record.id} not found")
 
     async def delete(self, caller: Caller, reg_id: str) -> None:
+        await self._may(caller)
         record = await self.retrieve(caller, reg_id)
         deleted = await self.store.delete_registration(caller.tenant, record.id)
         self._invalidate()

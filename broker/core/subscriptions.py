@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from broker.core.access import Access
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, OperationNotSupported, ResourceNotFound
 from broker.core.linked import parse_join
@@ -101,7 +102,9 @@ RESUMED_AT: Final = "agora:resumedAt"
 # The URL of the ImplicitlyCreated @context that stands for a subscription's @context array or object in the Link
 # header of its application/json notifications (clause 5.13.1, decision record 0136).
 CONTEXT_URL: Final = "agora:contextUrl"
-INTERNAL_MEMBERS: Final = (PAUSED_AT, RESUMED_AT, CONTEXT_URL)
+#: Who made the subscription: notifications are judged by its access policies at send time (record 0223).
+OWNER: Final = "agora:owner"
+INTERNAL_MEMBERS: Final = (PAUSED_AT, RESUMED_AT, CONTEXT_URL, OWNER)
 #: Hosts an @context that is not one URL and answers its URL (broker.core.contexts.Contexts.implicit).
 ContextHost = Callable[[Any], Awaitable[str | None]]
 _ENDPOINT: Final = frozenset({"uri", "accept", "timeout", "cooldown", "receiverInfo", "notifierInfo"})
@@ -160,6 +163,7 @@ class Compiled:
     time_interval: float | None = None  # periodic notifications (seconds); changes then notify nothing
     dataset_ids: frozenset[str | None] | None = None  # instances to show; None stands for the default instance
     context_url: str | None = None  # the Link of application/json notifications when `context` is not one URL
+    owner: Caller | None = None  # who made it (None: made before access policies, judged as the administrator)
 
 
 def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Compiled:
@@ -197,7 +201,25 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
         paused=(doc[PAUSED_AT], doc[RESUMED_AT]) if PAUSED_AT in doc and RESUMED_AT in doc else None,
         dataset_ids=_dataset_ids(doc.get("datasetId")),
         context_url=doc.get(CONTEXT_URL),
+        owner=_owner(tenant, doc.get(OWNER)),
     )
+
+
+def owner_doc(caller: Caller) -> dict[str, Any]:
+    return {
+        "subject": caller.subject,
+        "roles": list(caller.roles),
+        "client": caller.client,
+        "groups": list(caller.groups),
+        "issuer": caller.issuer,
+    }
+
+
+def _owner(tenant: str, doc: Any) -> Caller | None:
+    if not isinstance(doc, dict):
+        return None
+    roles, groups = tuple(doc.get("roles", ())), tuple(doc.get("groups", ()))
+    return Caller(tenant, doc.get("subject", ""), roles, doc.get("client"), groups, doc.get("issuer"))
 
 
 def _join(notification: Mapping[str, Any]) -> tuple[str, int]:
@@ -544,10 +566,20 @@ def is_live(compiled: Compiled, now: str) -> bool:
 class Subscriptions:
     """The subscription operations of clause 5.8 over one store."""
 
-    def __init__(self, store: Store, max_limit: int = 1000, outbound: OutboundPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_limit: int = 1000,
+        outbound: OutboundPolicy | None = None,
+        access: Access | None = None,
+    ) -> None:
         self.store = store
         self.max_limit = max_limit
         self.outbound = outbound or OutboundPolicy.open()
+        self.access = access or Access(store)
+
+    async def _may(self, caller: Caller) -> None:
+        await self.access.require(caller, "subscribe", "manage subscriptions in this tenant")
 
     async def _check_endpoint(self, doc: Mapping[str, Any]) -> None:
         """The notification endpoint against the outbound policy (record 0205): 400 naming it when refused; the
@@ -557,6 +589,7 @@ class Subscriptions:
     async def create(
         self, caller: Caller, tm: TermMap, body: Any, context: Any, host: ContextHost | None = None
     ) -> str:
+        await self._may(caller)
         if isinstance(body, dict) and "id" not in body:
             body = {"id": new_subscription_id(), **body}
         doc = validated(caller.tenant, body, tm, context)
@@ -565,18 +598,21 @@ class Subscriptions:
         await self._check_endpoint(doc)
         await _host_context(doc, host)
         doc["createdAt"] = doc["modifiedAt"] = now_iso()
+        doc[OWNER] = owner_doc(caller)
         if not await self.store.create_subscription(caller.tenant, doc["id"], doc):
             raise AlreadyExists(f"subscription {doc['id']} already exists")
         return str(doc["id"])
 
     async def retrieve(self, caller: Caller, sub_id: str) -> SubscriptionRecord:
         check_uri(sub_id, "subscription id")
+        await self._may(caller)
         record = await self.store.get_subscription(caller.tenant, sub_id)
         if record is None:
             raise ResourceNotFound(f"subscription {sub_id} not found")
         return record
 
     async def query(self, caller: Caller, paging: Paging) -> tuple[list[SubscriptionRecord], int]:
+        await self._may(caller)
         records = await self.store.list_subscriptions(caller.tenant)
         return records[paging.offset : paging.offset + paging.limit], len(records)
 
@@ -584,7 +620,8 @@ class Subscriptions:
         self, caller: Caller, record: SubscriptionRecord, doc: dict[str, Any], host: ContextHost | None = None
     ) -> None:
         """Update Subscription (clause 5.8.2): `doc` is the whole new document (see `merge_fragment`), validated
-        like a new one; it replaces the stored one, and the delivery state stays."""
+        like a new one; it replaces the stored one, and the delivery state stays (and its owner)."""
+        await self._may(caller)
         await self._check_endpoint(doc)
         await _host_context(doc, host)
         now = now_iso()
@@ -596,6 +633,7 @@ class Subscriptions:
 
     async def delete(self, caller: Caller, sub_id: str) -> None:
         check_uri(sub_id, "subscription id")
+        await self._may(caller)
         if not await self.store.delete_subscription(caller.tenant, sub_id):
             raise ResourceNotFound(f"subscription {sub_id} not found")
 

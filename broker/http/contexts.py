@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from broker.http import params as P
+from broker.http.caller import caller_of
 from broker.http.negotiation import read_json
 from broker.http.render import json_response, no_content
 from broker.http.state import state_of
@@ -17,6 +18,7 @@ BASE = "/ngsi-ld/v1/jsonldContexts"
 async def add_context(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset())
+    await state.access.require(caller_of(request), "contexts", "manage @contexts")
     document = await read_json(request, state.settings.max_body_bytes)
     record = await state.contexts.add_hosted(document, str(request.base_url))
     return no_content(request, {"Location": f"{BASE}/{record.id}"}, status=201)
@@ -44,6 +46,7 @@ async def serve_context(request: Request) -> Response:
 async def delete_context(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"reload"}))
+    await state.access.require(caller_of(request), "contexts", "manage @contexts")
     await state.contexts.delete(request.path_params["context_id"], P.flag(request, "reload"))
     return no_content(request)
 

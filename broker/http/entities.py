@@ -394,8 +394,17 @@ async def _joined(
         return [render(e, tm, view) for e in entities], False
     # Only the Relationships the answer shows are followed, each linked entity in its own view (record 0107).
     contained_by = P.csv(request, "containedBy") or []
+    seen_by = await state.access.view(caller)
     found = await linked_with_states(
-        state.store, caller.tenant, entities, level, contained_by, follow_shown, view, roots_seen=mode == "flat"
+        state.store,
+        caller.tenant,
+        entities,
+        level,
+        contained_by,
+        follow_shown,
+        view,
+        roots_seen=mode == "flat",
+        seen_by=seen_by,
     )
     if mode == "inline":
         linked = {eid: entity for eid, (entity, _) in found.items()}

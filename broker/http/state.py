@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from broker.auth.authenticator import Authenticator
+from broker.core.access import Access
 from broker.core.batch import Batch
 from broker.core.contexts import Contexts
 from broker.core.discovery import Discovery
@@ -40,6 +41,7 @@ class BrokerState:
     snapshots: Snapshots
     registrations: Registrations
     authenticator: Authenticator
+    access: Access
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     started: float = field(default_factory=time.time)
 
@@ -54,23 +56,25 @@ class BrokerState:
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> BrokerState:
-        queries = Queries(store, settings.max_page_size)
+        access = Access(store)
+        queries = Queries(store, settings.max_page_size, access=access)
         temporal = Temporal(store, settings.temporal_instance_limit)
         outbound = policy_for(settings.open_loopback, settings.outbound_allow)
         return cls(
             settings,
             store,
             Contexts(store, settings.context_timeout, settings.context_max_age, outbound),
-            Entities(store),
-            Batch(store),
+            Entities(store, access),
+            Batch(store, access),
             queries,
-            Discovery(store),
-            subscriptions=Subscriptions(store, settings.max_page_size, outbound),
+            Discovery(store, access),
+            subscriptions=Subscriptions(store, settings.max_page_size, outbound, access),
             temporal=temporal,
             entity_maps=EntityMaps(store, queries),
             snapshots=Snapshots(store, queries, temporal),
-            registrations=Registrations(store, settings.max_page_size, outbound),
+            registrations=Registrations(store, settings.max_page_size, outbound, access),
             authenticator=Authenticator.build(settings, store),
+            access=access,
             outbound=outbound,
         )
 

@@ -21,14 +21,16 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 import httpx
 
 from broker.background import stop_tasks
+from broker.core.access import UNRESTRICTED, Access
 from broker.core.linked import linked_entities
-from broker.core.model import now_iso
+from broker.core.model import Entity, now_iso
 from broker.core.subscriptions import Compiled, compile_subscription, is_live
 from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
@@ -82,8 +84,10 @@ class Notifier:
         resolver: ContextResolver,
         config: NotifierConfig | None = None,
         client: httpx.AsyncClient | None = None,
+        access: Access | None = None,
     ) -> None:
         self.store = store
+        self.access = access or Access(store)
         self.resolver = resolver
         self.config = config or NotifierConfig()
         outbound = self.config.outbound
@@ -328,10 +332,14 @@ class Notifier:
             return  # deleted, paused or expired while the notification waited in its lane
         if _throttled(job.sub, lane.last_notified, now):
             return  # dropped: throttling is a minimum period between notifications (decision record 0022)
+        seen = await self._as_owner_sees(job)
+        if seen is None:
+            return  # nothing of the change is the owner's to read (record 0223)
+        view = await self.access.view(job.sub.owner) if job.sub.owner is not None else UNRESTRICTED
         linked = None
-        if job.sub.join[0] != "@none" and job.change.after is not None:
-            linked = await linked_entities(self.store, job.sub.tenant, [job.change.after], job.sub.join[1])
-        body = build(job.sub, [(job.change, job.deleted)], job.reason, job.tm, now, linked)
+        if job.sub.join[0] != "@none" and seen.after is not None:
+            linked = await linked_entities(self.store, job.sub.tenant, [seen.after], job.sub.join[1], seen_by=view)
+        body = build(job.sub, [(seen, job.deleted)], job.reason, job.tm, now, linked)
         content, headers = request_parts(
             job.sub.endpoint, body, job.tm.context_value, job.tm.link_url or job.sub.context_url, job.sub.tenant
         )
@@ -339,6 +347,22 @@ class Notifier:
         ok = await self._send(job, lane, content, headers)
         # Folded into the delivery state at the next look at the feed, many in one store call (decision 0022).
         self._outcomes.setdefault((job.sub.tenant, job.sub.id), []).append(Delivery(now, ok))
+
+    async def _as_owner_sees(self, job: Job) -> Change | None:
+        """The change as the subscription's owner may read it now (its policies at send time), None when the
+        owner may read none of it or none of what changed."""
+        if job.sub.owner is None:
+            return job.change
+        view = await self.access.view(job.sub.owner)
+        if view.unrestricted:
+            return job.change
+        before = None if job.change.before is None else view.redact(job.change.before)
+        after = None if job.change.after is None else view.redact(job.change.after)
+        if before is None and after is None:
+            return None
+        if before is not None and after is not None and _head(before) == _head(after):
+            return None
+        return replace(job.change, before=before, after=after)
 
     async def _send(self, job: Job, lane: _Lane, content: bytes, headers: dict[str, str]) -> bool:
         """Deliver, unless the endpoint failed within its cooldown (clause 5.2.15): then the notification fails at
@@ -421,3 +445,8 @@ async def compile_record(resolver: ContextResolver, record: SubscriptionRecord) 
 def _candidates(indexes: dict[str, SubscriptionIndex[TermMap]], change: Change) -> list[tuple[Compiled, TermMap]]:
     index = indexes.get(change.tenant)
     return index.candidates(change) if index is not None else []
+
+
+def _head(entity: Entity) -> tuple[Any, Any, Any]:
+    """What a notification can show of an entity, system times aside."""
+    return entity["type"], entity.get("scope"), entity["attrs"]

@@ -212,6 +212,49 @@ class ApiKeyRecord:
     revoked_at: str | None = None
 
 
+# -- access policies and the audit log (issue 18, decision records 0220, 0224) ---------------------------------
+@dataclass
+class AuditRecord:
+    """One operation as the audit log keeps it: who, when, what, on which entities, and how it ended; never an
+    attribute value."""
+
+    at: str  # UTC, as now_iso writes it
+    subject: str
+    operation: str  # e.g. "GET /ngsi-ld/v1/entities/{entityId}"
+    tenant: str
+    status: int
+    outcome: str  # "allowed" or "refused"
+    entity_ids: tuple[str, ...] = ()
+    client: str | None = None
+    issuer: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit read; the newest records first."""
+
+    since: str | None = None
+    until: str | None = None
+    subject: str | None = None
+    tenant: str | None = None
+    operation: str | None = None  # a substring of the operation
+    outcome: str | None = None
+    entity_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def admits(self, record: AuditRecord) -> bool:
+        return (
+            (self.since is None or record.at >= self.since)
+            and (self.until is None or record.at < self.until)
+            and (self.subject is None or record.subject == self.subject)
+            and (self.tenant is None or record.tenant == self.tenant)
+            and (self.operation is None or self.operation in record.operation)
+            and (self.outcome is None or record.outcome == self.outcome)
+            and (self.entity_id is None or self.entity_id in record.entity_ids)
+        )
+
+
 def now_micros() -> int:
     """The clock entity maps expire by: microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -513,6 +556,34 @@ class Store(abc.ABC):
         """Mark the key revoked at `at` (the record stays); False when absent or already revoked."""
         raise _no_api_keys(self)
 
+    # -- access policies and audit log (broker.store.policy_records holds each backend's) ------------------------
+    async def put_policy(self, doc: dict[str, Any]) -> bool:
+        """Store the rule `doc` under its "id", replacing one of the same id; True when it is new."""
+        raise _no_policies(self)
+
+    async def delete_policy(self, rule_id: str) -> bool:
+        raise _no_policies(self)
+
+    async def list_policies(self) -> list[dict[str, Any]]:
+        """Every rule, in id order."""
+        raise _no_policies(self)
+
+    async def policies_version(self) -> int:
+        """A number that changes whenever any process puts or deletes a rule."""
+        raise _no_policies(self)
+
+    async def append_audit(self, records: list[AuditRecord]) -> None:
+        """Add records to the log; records are never changed, only trimmed by age."""
+        raise _no_policies(self)
+
+    async def read_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """The records `query` admits, newest first, paged by its limit and offset."""
+        raise _no_policies(self)
+
+    async def trim_audit(self, before: str) -> int:
+        """Remove the records older than `before` (the retention); how many went."""
+        raise _no_policies(self)
+
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several
         processes override this so that exactly one process leads; a process-local store always leads."""
@@ -542,3 +613,7 @@ def _no_registrations(store: Store) -> Exception:
 
 def _no_api_keys(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no API keys")
+
+
+def _no_policies(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no access policies or audit log")

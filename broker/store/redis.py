@@ -76,6 +76,7 @@ from broker.store.base import (
     WritePlan,
     now_micros,
 )
+from broker.store.policy_records import RedisPolicies
 from broker.store.redis_client import (
     Batcher,
     RedisUrl,
@@ -294,7 +295,7 @@ class Conflict(Exception):
     """An optimistic write found its entities changed, or a multi-shard writer lost a lock: try again."""
 
 
-class RedisStore(RedisApiKeys, RedisRegistrations, RedisSnapshots, Store):
+class RedisStore(RedisApiKeys, RedisPolicies, RedisRegistrations, RedisSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047
 

@@ -53,6 +53,8 @@ from broker.store.base import (
     WriteFn,
     now_micros,
 )
+from broker.store.policy_records import SQLITE_SCHEMA as POLICIES_SCHEMA
+from broker.store.policy_records import SqlitePolicies
 from broker.store.registration_records import SQLITE_SCHEMA as REGISTRATIONS_SCHEMA
 from broker.store.registration_records import SqliteRegistrations
 from broker.store.snapshot_records import SQLITE_SCHEMA as SNAPSHOTS_SCHEMA
@@ -117,7 +119,7 @@ _BOX_TEST = "(b.min_lon <= ? AND b.max_lon >= ? AND b.min_lat <= ? AND b.max_lat
 IN_LIST = "(SELECT value FROM json_each(?))"
 
 
-class SqliteStore(SqliteApiKeys, SqliteRegistrations, SqliteSnapshots, Store):
+class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
 
@@ -204,7 +206,7 @@ class SqliteStore(SqliteApiKeys, SqliteRegistrations, SqliteSnapshots, Store):
             # Statement by statement: executescript() would COMMIT the transaction first.
             fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
             schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
-            schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA
+            schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA + POLICIES_SCHEMA
             for statement in _statements(schema):
                 conn.execute(statement)
             if fresh:  # a file from before the query indexes: index what it holds, once

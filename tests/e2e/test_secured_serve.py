@@ -72,7 +72,7 @@ def test_tokens_and_keys_through_a_real_server(tmp_path: Path, issuer: Issuer, b
 
 def secured_round_trip(tmp_path: Path, issuer: Issuer, db: str) -> None:
     made = subprocess.run(
-        [sys.executable, "-m", "broker.cli", "keys", "--store", db, "create", "--name", "importer"],
+        [sys.executable, "-m", "broker.cli", "keys", "--store", db, "create", "--name", "importer", "--role", "admin"],
         capture_output=True,
         text=True,
         check=True,
@@ -86,7 +86,7 @@ def secured_round_trip(tmp_path: Path, issuer: Issuer, db: str) -> None:
         assert httpx.get(url + "?type=Vehicle").json()["status"] == 401  # a problem body, not data
         created = httpx.post(url, json=ENTITY, headers={"X-API-Key": key})
         assert created.status_code == 201, created.text
-        token = {"Authorization": f"Bearer {issuer.token('ES256')}"}
+        token = {"Authorization": f"Bearer {issuer.token('ES256', roles=['admin'])}"}  # no policy: admin only
         assert httpx.get(url + "/" + ENTITY["id"], headers=token).json()["speed"]["value"] == 3
         expired = {"Authorization": f"Bearer {issuer.token(exp=1)}"}
         assert httpx.get(url + "/" + ENTITY["id"], headers=expired).status_code == 401
