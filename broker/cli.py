@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--issuers", metavar="FILE", help="JSON file of the OpenID Connect issuers whose tokens count")
     serve.add_argument(
+        "--policies",
+        metavar="FILE",
+        help="access policy rules (YAML, JSON or TOML) added to the store at start-up (see agora policy --help)",
+    )
+    serve.add_argument(
+        "--audit",
+        choices=["on", "off"],
+        help="the audit log of every request (default: on when authentication is, else off)",
+    )
+    serve.add_argument(
         "--insecure",
         action="store_true",
         default=None,
@@ -93,12 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
     from broker.keys_cli import add_subcommand as add_keys
+    from broker.policy_cli import add_subcommands as add_policy
     from broker.register_cli import add_subcommand as add_register
     from conformance.cli import add_subcommand
 
     add_subcommand(sub)
     add_register(sub)
     add_keys(sub)
+    add_policy(sub)
     val = sub.add_parser(
         "validate",
         help="check entities against the project's JSON Schemas and @context",
@@ -127,6 +139,8 @@ def serve(args: argparse.Namespace) -> int:
         outbound_allow=args.outbound_allow,
         auth=args.auth,
         issuers=args.issuers,
+        policies=args.policies,
+        audit=args.audit,
         insecure=args.insecure,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -183,6 +197,7 @@ def security_refusal(settings: Settings) -> str | None:
     """Why `agora serve` will not start with these settings (one line), or None."""
     from broker.auth.oidc import load_issuers
     from broker.guards import OutboundPolicy
+    from broker.policy_cli import check_policy_file
 
     if not settings.auth_required and not settings.open_loopback and not settings.insecure:
         return (
@@ -193,7 +208,9 @@ def security_refusal(settings: Settings) -> str | None:
         OutboundPolicy.parse(settings.outbound_allow)  # checked in every mode, also where the open one wins
         if settings.issuers:
             load_issuers(settings.issuers)
-    except ValueError as exc:
+        if settings.policies:
+            check_policy_file(settings.policies)
+    except (ValueError, OSError) as exc:
         return str(exc)
     for path in (settings.tls_cert, settings.tls_key):
         if path and not os.path.isfile(path):
@@ -312,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.keys_cli import run as run_keys
 
         return run_keys(args)
+    if args.command in ("policy", "audit"):
+        from broker.policy_cli import run as run_policy
+
+        return run_policy(args)
     if args.command == "conformance":
         from conformance.cli import run as run_conformance
 

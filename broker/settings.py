@@ -68,6 +68,12 @@ class Settings:
     max_q_depth: int = 20
     max_q_conditions: int = 100
     max_join_level: int = 10
+    #: Access policy rules loaded into the store at start-up (YAML, JSON or TOML; broker.core.policies).
+    policies: str = ""
+    #: The audit log: `on`, `off`, or empty: on whenever authentication is (record 0224).
+    audit: str = ""
+    #: Seconds the audit log keeps a record (0: for ever); 90 days by default.
+    audit_max_age: float = 7_776_000.0
     #: Serve a non-loopback address without any identity configuration (the open mode), on purpose.
     insecure: bool = False
     #: A PEM certificate (chain) and its key: `agora serve` then speaks HTTPS.
@@ -79,6 +85,8 @@ class Settings:
             raise ValueError(f"history_on_delete must be keep or delete, not {self.history_on_delete!r}")
         if self.auth not in ("", "open", "required"):
             raise ValueError(f"auth must be open or required, not {self.auth!r}")
+        if self.audit not in ("", "on", "off"):
+            raise ValueError(f"audit must be on or off, not {self.audit!r}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key go together")
 
@@ -86,6 +94,10 @@ class Settings:
     def auth_required(self) -> bool:
         """Whether every request must authenticate (a bearer token or an API key)."""
         return self.auth == "required" or (self.auth == "" and bool(self.issuers))
+
+    @property
+    def audit_enabled(self) -> bool:
+        return self.audit == "on" or (self.audit == "" and self.auth_required)
 
     @property
     def open_loopback(self) -> bool:

@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from broker.core.caller import Caller
 from broker.core.contexts import CONTEXTS_PATH, CachedRefresher
+from broker.core.policies import read_policy_file
 from broker.guards import OutboundPolicy
 from broker.http import (
+    admin,
     contexts,
     discovery,
     entities,
@@ -50,6 +53,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         the_store.history = HistoryPolicy(settings.history, settings.history_on_delete == "keep")
         await the_store.open()
         app.state.broker = BrokerState.build(settings, the_store)
+        if settings.policies:
+            await load_policies(app.state.broker, settings.policies)
+        app.state.broker.audit.start()
         the_store.watch_contexts(forget_changed_context(app.state.broker.resolver))
         log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
         notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings, app.state.broker.outbound))
@@ -70,9 +76,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await retention.stop()
             await notifier.stop()
             await app.state.broker.authenticator.aclose()
+            await app.state.broker.audit.stop()
             await the_store.close()
 
     routes = [
+        *admin.ROUTES,
         *entities.ROUTES,
         *entity_maps.ROUTES,
         *snapshots.ROUTES,
@@ -94,11 +102,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Middleware(SecurityHeaders),
             Middleware(EncodedSlashes),
             Middleware(TrailingSlash, routes=routes),
+            Middleware(admin.Audit),
             Middleware(Authentication),
             Middleware(RateLimit, rate=settings.requests_per_second, burst=settings.rate_burst),
             Middleware(snapshots.SnapshotScope),
         ],
     )
+
+
+async def load_policies(state: BrokerState, path: str) -> None:
+    """The rules of the policy file `path` into the store (added or replaced by id), as the administrator."""
+    rules, context = read_policy_file(path)
+    tm = await state.resolver.resolve(context)
+    stored = await state.policies.put(Caller(), rules, tm.expand_term)
+    log.info("%d access policy rules loaded from %s", len(stored), path)
 
 
 def forget_changed_context(resolver: ContextResolver) -> Callable[[str, str], None]:

@@ -14,6 +14,7 @@ from broker.core.contexts import Contexts
 from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.entity_maps import EntityMaps
+from broker.core.policies import AuditLog, Policies
 from broker.core.query import Queries
 from broker.core.registrations import Registrations
 from broker.core.snapshots import Snapshots
@@ -42,6 +43,8 @@ class BrokerState:
     registrations: Registrations
     authenticator: Authenticator
     access: Access
+    policies: Policies
+    audit: AuditLog
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     started: float = field(default_factory=time.time)
 
@@ -75,6 +78,8 @@ class BrokerState:
             registrations=Registrations(store, settings.max_page_size, outbound, access),
             authenticator=Authenticator.build(settings, store),
             access=access,
+            policies=Policies(store, access),
+            audit=AuditLog(store, settings.audit_enabled, settings.audit_max_age),
             outbound=outbound,
         )
 

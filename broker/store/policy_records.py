@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any, Protocol
 
 from broker.store import _common as common
@@ -174,13 +173,8 @@ _DELETE = "if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', 
 _SCAN = 500
 
 
-def _millis(at: str) -> int:
-    return int(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() * 1000)
-
-
 class RedisPolicies:
-    """The rules in one hash with a version counter beside it; the log one Redis Stream, its entry ids the times
-    the records were added (so the retention trims by MINID)."""
+    """The rules in one hash with a version counter beside it; the log one Redis Stream in append order."""
 
     async def put_policy(self: _HasRedis, doc: dict[str, Any]) -> bool:
         keys = self._gkey("policies"), self._gkey("policies:version")
@@ -207,7 +201,17 @@ class RedisPolicies:
         return _page([r async for r in _newest_first(self, query)], query)
 
     async def trim_audit(self: _HasRedis, before: str) -> int:
-        return int(await self._redis.xtrim(self._gkey("audit"), minid=str(_millis(before)), approximate=False))
+        """From the oldest entry on, while the records are older than `before` (the log is in append order, and
+        flushes append records of about their time)."""
+        removed, low = 0, "-"
+        while True:
+            entries = await self._redis.xrange(self._gkey("audit"), min=low, max="+", count=_SCAN)
+            old = [entry_id for entry_id, fields in entries if _decode(fields[b"r"]).at < before]
+            if old:
+                removed += int(await self._redis.xdel(self._gkey("audit"), *old))
+            if len(old) < len(entries) or len(entries) < _SCAN:
+                return removed
+            low = "(" + entries[-1][0].decode()
 
 
 async def _newest_first(store: _HasRedis, query: AuditQuery) -> Any:
