@@ -113,7 +113,7 @@ def test_the_conformance_kit_audits_a_secured_broker_with_a_credential(tmp_path:
     without it every case meets 401."""
     db = f"sqlite:///{tmp_path / 'agora.db'}"
     key = subprocess.run(
-        [sys.executable, "-m", "broker.cli", "keys", "--store", db, "create", "--name", "auditor"],
+        [sys.executable, "-m", "broker.cli", "keys", "--store", db, "create", "--name", "auditor", "--role", "admin"],
         capture_output=True,
         text=True,
         check=True,
