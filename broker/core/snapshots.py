@@ -187,6 +187,7 @@ class Snapshots:
     async def create(
         self, caller: Caller, body: Any, captures: list[Capture], temporal_captures: list[Capture]
     ) -> SnapshotRecord:
+        await self._may(caller)
         members = check_members(body, CREATE_MEMBERS, "Snapshot")
         if not captures and not temporal_captures:
             raise BadRequestData("a Snapshot needs snapshotQueries or snapshotTemporalQueries (clause 5.2.41)")
@@ -364,6 +365,7 @@ class Snapshots:
 
     async def purge(self, caller: Caller, q: QNode) -> list[str]:
         """Purge Snapshots (5.16.7): delete the caller's snapshots whose members meet `q`; their ids."""
+        await self._may(caller)
         purged = []
         for record in await self.store.list_snapshots(caller.tenant):
             if await self._expire_if_due(record):
@@ -434,7 +436,13 @@ class Snapshots:
             removed += await self._expire_if_due(record)
         return removed
 
+    async def _may(self, caller: Caller) -> None:
+        """Snapshots copy a tenant's content whole and give it a tenant of its own: taking, changing and using
+        them is the `admin` action's (record 0221), so a snapshot never holds what its maker could not see."""
+        await self.queries.access.require(caller, "admin", "take, change or use snapshots")
+
     async def _require(self, caller: Caller, snapshot_id: str) -> SnapshotRecord:
+        await self._may(caller)
         record = await self._live(caller.tenant, check_snapshot_id(snapshot_id))
         if record is None:
             raise ResourceNotFound(f"no Snapshot {snapshot_id}")

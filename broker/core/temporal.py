@@ -7,13 +7,14 @@ the temporal representation of an entity (normalized, simplified, aggregated), c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from broker.core.access import UNRESTRICTED, Access, View
 from broker.core.caller import Caller
 from broker.core.entity_maps import EntityMaps, MapRequest, expiry
-from broker.core.errors import BadRequestData, InvalidRequest, NonexistentTenant, ResourceNotFound
+from broker.core.errors import BadRequestData, Forbidden, InvalidRequest, NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import (
     CREATE,
@@ -153,14 +154,33 @@ class TemporalPage:
 
 
 class Temporal:
-    def __init__(self, store: Store, instance_limit: int = 10_000) -> None:
+    def __init__(self, store: Store, instance_limit: int = 10_000, access: Access | None = None) -> None:
         self.store = store
         self.instance_limit = instance_limit
+        self.access = access or Access(store)
+
+    async def _check_write(
+        self, caller: Caller, entity_id: str, head: Mapping[str, Any] | None, attrs: Iterable[str]
+    ) -> None:
+        """403 unless every attribute is within the caller's `write` reach in the entity (its types and scope as
+        the write gives them, else as its history has them): record 0221."""
+        view = await self.access.require(caller, "write", "write temporal evolutions in this tenant")
+        if view.unrestricted:
+            return
+        if head is None:
+            known = await self.store.temporal_entities(caller.tenant, EntityFilter(ids=frozenset({entity_id})))
+            head = _head(known[0]) if known else {}
+        allowed = view.attrs_of("write", {"id": entity_id, "attrs": {}, **head})
+        refused = [a for a in attrs if allowed is None or not allowed(a)]
+        if allowed is None or refused:
+            what = f"attribute {refused[0]} of " if refused else ""
+            raise Forbidden(f"the access policies refuse this: {what}{entity_id} is out of this caller's reach")
 
     # -- provision (5.6.11 - 5.6.16) -------------------------------------------------------------------------
     async def upsert(self, caller: Caller, tm: TermMap, body: Any) -> tuple[str, bool]:
         """Create or Update Temporal Evolution of an Entity (5.6.11): (entity id, created)."""
         entity_id, head, instances = _temporal_fragment(body, tm, require_type=True)
+        await self._check_write(caller, entity_id, head, {i.attr for i in instances})
         created = await self.store.temporal_add(caller.tenant, entity_id, head, instances, create=True)
         return entity_id, created
 
@@ -172,12 +192,14 @@ class Temporal:
         doc = {**body, "id": entity_id} if isinstance(body, dict) else body
         _, head, instances = _temporal_fragment(doc, tm, require_type=False)
         await self._require_tenant(caller)
+        await self._check_write(caller, entity_id, head, {i.attr for i in instances})
         await self.store.temporal_add(caller.tenant, entity_id, head, instances, create=False)
 
     async def delete(self, caller: Caller, entity_id: str) -> None:
         """Delete Temporal Evolution of an Entity (5.6.16)."""
         check_uri(entity_id, "entity id")
         await self._require_tenant(caller)
+        await self._check_write(caller, entity_id, None, await self._history_attrs(caller, entity_id))
         if not await self.store.temporal_delete(caller.tenant, entity_id):
             raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
 
@@ -187,6 +209,7 @@ class Temporal:
         """Delete Attribute from Temporal Evolution of an Entity (5.6.13)."""
         check_uri(entity_id, "entity id")
         await self._require_entity(caller, entity_id)
+        await self._check_write(caller, entity_id, None, [attr])
         removed = await self.store.temporal_delete_attr(
             caller.tenant, entity_id, attr, ALL_DATASETS if delete_all else dataset
         )
@@ -203,6 +226,7 @@ class Temporal:
         check_uri(entity_id, "entity id")
         check_uri(instance_id, "instance id")
         await self._require_entity(caller, entity_id)
+        await self._check_write(caller, entity_id, None, [attr])
         current = await self.store.temporal_instances(caller.tenant, [entity_id], InstanceQuery(frozenset({attr})))
         history = current.get(entity_id, {}).get(attr)
         if not history:
@@ -227,8 +251,14 @@ class Temporal:
         check_uri(entity_id, "entity id")
         check_uri(instance_id, "instance id")
         await self._require_entity(caller, entity_id)
+        await self._check_write(caller, entity_id, None, [attr])
         if not await self.store.temporal_delete_instance(caller.tenant, entity_id, attr, instance_id):
             raise ResourceNotFound(f"no instance {instance_id} of attribute {attr} in entity {entity_id}")
+
+    async def _history_attrs(self, caller: Caller, entity_id: str) -> set[str]:
+        """The attributes an entity's history holds (what deleting the whole history removes)."""
+        history = await self.store.temporal_instances(caller.tenant, [entity_id], InstanceQuery(per_attr=1))
+        return set(history.get(entity_id, {}))
 
     async def _require_tenant(self, caller: Caller) -> None:
         if not await self.store.tenant_exists(caller.tenant):
@@ -248,7 +278,10 @@ class Temporal:
         """Retrieve Temporal Evolution of an Entity (5.7.3)."""
         check_uri(entity_id, "entity id")
         record = await self._require_entity(caller, entity_id)
-        found, partial = await self._read(caller.tenant, [record], view, None)
+        seen = await self.access.view(caller)
+        if seen.attrs_of("temporal", _head(record)) is None:  # out of reach: as if it had no history (record 0221)
+            raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
+        found, partial = await self._read(caller.tenant, [record], view, None, seen)
         if not found:  # the entity is known but has nothing in the interval: an empty temporal representation
             return TemporalEntity(record, {}, {} if view.representation == "aggregatedValues" else None), None
         return found[0], partial
@@ -266,11 +299,12 @@ class Temporal:
         """Query Temporal Evolution of Entities (5.7.4): the entities the query selects (q, geo and scope
         evaluated over the instances in the interval), one page of them, with their history."""
         records = await self._candidates(caller, query, order)
+        seen = await self.access.view(caller)
         end = paging.offset + paging.limit
         selected: list[TemporalEntity] = []
         partial: Partial | None = None
         for start in range(0, len(records), _BATCH):
-            batch, cut = await self._read(caller.tenant, records[start : start + _BATCH], view, query)
+            batch, cut = await self._read(caller.tenant, records[start : start + _BATCH], view, query, seen)
             selected.extend(batch)
             partial = partial or cut
             if not count and len(selected) > end:
@@ -305,7 +339,9 @@ class Temporal:
         """Create EntityMap for Query Temporal Evolution of Entities (clause 5.14.5): the ids of every entity the
         temporal query selects (S4), in id order or the orderBy asked (decision records 0072, 0074)."""
         expires_at = expiry(lifetime)
-        ids = await self._matching_ids(caller.tenant, await self._candidates(caller, query, order), view, query)
+        seen = await self.access.view(caller)
+        records = await self._candidates(caller, query, order)
+        ids = await self._matching_ids(caller.tenant, records, view, query, seen)
         return await maps.store_map(caller, ids, expires_at)
 
     async def query_map(
@@ -340,6 +376,7 @@ class Temporal:
         positions after them; the next page starts after the last position read."""
         await self._require_tenant(caller)
         reject_linked(query)
+        seen = await self.access.view(caller)
         found: list[tuple[int, TemporalEntity]] = []
         partial: Partial | None = None
         position = paging.offset
@@ -349,7 +386,7 @@ class Temporal:
                 return None
             if not ids:
                 break
-            batch, cut = await self._read(caller.tenant, await self._records(caller.tenant, ids), view, query)
+            batch, cut = await self._read(caller.tenant, await self._records(caller.tenant, ids), view, query, seen)
             at = {eid: position + n for n, eid in enumerate(ids)}
             found += [(at[e.record.id], e) for e in batch]
             partial = partial or cut
@@ -357,7 +394,8 @@ class Temporal:
         total = None
         if count:
             every = await self.store.entity_map_ids(caller.tenant, map_id, 0, 2**62) or []
-            total = len(await self._matching_ids(caller.tenant, await self._records(caller.tenant, every), view, query))
+            records = await self._records(caller.tenant, every)
+            total = len(await self._matching_ids(caller.tenant, records, view, query, seen))
         more = len(found) > paging.limit
         return TemporalPage(
             [e for _, e in found[: paging.limit]], total, more, partial, found[paging.limit][0] if more else None
@@ -369,20 +407,27 @@ class Temporal:
         return [found[i] for i in ids if i in found]
 
     async def _matching_ids(
-        self, tenant: str, records: list[TemporalEntityRecord], view: TemporalView, query: Query
+        self, tenant: str, records: list[TemporalEntityRecord], view: TemporalView, query: Query, seen: View
     ) -> list[str]:
         """The ids of the entities a temporal query selects among `records`: an instance in the interval (one
         per attribute is enough to know), and q, geo-query and scope met."""
         light = replace(view, representation="normalized", last_n=1)
         ids: list[str] = []
         for start in range(0, len(records), _BATCH):
-            batch, _ = await self._read(tenant, records[start : start + _BATCH], light, query)
+            batch, _ = await self._read(tenant, records[start : start + _BATCH], light, query, seen)
             ids += [e.record.id for e in batch]
         return ids
 
     async def _read(
-        self, tenant: str, records: list[TemporalEntityRecord], view: TemporalView, query: Query | None
+        self,
+        tenant: str,
+        records: list[TemporalEntityRecord],
+        view: TemporalView,
+        query: Query | None,
+        seen: View = UNRESTRICTED,
     ) -> tuple[list[TemporalEntity], Partial | None]:
+        """The temporal entities of `records` the view and query select, with their history, as `seen` (the
+        caller's access view) may read it: hidden attributes are dropped before q sees them (record 0221)."""
         start, end = view.time.bounds()
         limit = self.instance_limit
         per_attr: int | None = limit + 1 if view.last_n is None else min(view.last_n, limit + 1)
@@ -410,6 +455,8 @@ class Temporal:
             # datasets, whatever lastN or the projection keep): clause 5.7.4.4, steps S2 and S3.
             whole = replace(iq, attrs=named, datasets=None, per_attr=None, newest_first=False)
             conditions = await self.store.temporal_instances(tenant, [i for i in ids if history.get(i)], whole)
+        if not seen.unrestricted:
+            history, conditions = _redacted(history, records, seen), _redacted(conditions, records, seen)
         out = []
         for record in records:
             attrs = history.get(record.id)
@@ -605,6 +652,25 @@ def _cut(found: list[TemporalEntity], limit: int, view: TemporalView) -> Partial
 
 
 # -- input ---------------------------------------------------------------------------------------------------------
+def _head(record: TemporalEntityRecord) -> dict[str, Any]:
+    """What the access policies judge of a temporal entity: its id, types and scope."""
+    head: dict[str, Any] = {"id": record.id, "type": record.type, "attrs": {}}
+    if record.scope:
+        head["scope"] = record.scope
+    return head
+
+
+def _redacted(history: TemporalHistory, records: list[TemporalEntityRecord], seen: View) -> TemporalHistory:
+    """`history` with only the entities and attributes `seen` may read with the `temporal` action."""
+    out: TemporalHistory = {}
+    for record in records:
+        attrs = history.get(record.id)
+        allowed = None if attrs is None else seen.attrs_of("temporal", _head(record))
+        if attrs is not None and allowed is not None:
+            out[record.id] = {a: v for a, v in attrs.items() if allowed(a)}
+    return out
+
+
 def _temporal_fragment(
     body: Any, tm: TermMap, *, require_type: bool
 ) -> tuple[str, dict[str, Any] | None, list[TemporalInstance]]:

@@ -61,7 +61,7 @@ class BrokerState:
     def build(cls, settings: Settings, store: Store) -> BrokerState:
         access = Access(store)
         queries = Queries(store, settings.max_page_size, access=access)
-        temporal = Temporal(store, settings.temporal_instance_limit)
+        temporal = Temporal(store, settings.temporal_instance_limit, access)
         outbound = policy_for(settings.open_loopback, settings.outbound_allow)
         return cls(
             settings,

@@ -172,3 +172,29 @@ def test_agora_policy_commands(tmp_path: Path) -> None:
     assert code == 2 and "actions" in err and len(err.strip().splitlines()) == 1
     (tmp_path / "broken.json").write_text('{"rules": 3}')
     assert run_cli("policy", "--store", url, "load", str(tmp_path / "broken.json"))[0] == 2
+
+
+def test_the_temporal_api_and_snapshots_follow_the_policies(broker: tuple[TestClient, Any, str]) -> None:
+    client, keys, _ = broker
+    seed(client, keys["admin"])
+    history = {
+        "id": "history",
+        "roles": ["provider"],
+        "actions": ["temporal"],
+        "types": ["Pipe"],
+        "attrs": ["pressure"],
+    }
+    assert client.post(POLICIES, json=history, headers=keys["admin"]).status_code == 201
+    temporal = "/ngsi-ld/v1/temporal/entities"
+    since = {"timerel": "after", "timeAt": "2000-01-01T00:00:00Z", "timeproperty": "modifiedAt"}
+    query = {**since, "type": "Pipe,Pump", "count": "true"}
+    seen = client.get(temporal, params=query, headers=keys["provider"])
+    assert {e["id"] for e in seen.json()} == {"urn:p:1", "urn:p:2"} and seen.headers["NGSILD-Results-Count"] == "2"
+    assert all(set(e) == {"id", "type", "pressure"} for e in seen.json())
+    assert client.get(temporal + "/urn:m:1", headers=keys["provider"]).status_code == 404
+    assert client.get(temporal, params=query, headers=keys["operator"]).json() == []  # no temporal rule
+    write = {"id": "urn:p:1", "type": "Pipe", "pressure": [prop(4)]}
+    assert client.post(temporal, json=write, headers=keys["provider"]).status_code == 403
+    assert client.post(temporal, json=write, headers=keys["operator"]).status_code == 204
+    snapshot = {"type": "Snapshot", "snapshotQueries": [{"type": "Query", "entities": [{"type": "Pipe"}]}]}
+    assert client.post("/ngsi-ld/v1/snapshots", json=snapshot, headers=keys["operator"]).status_code == 403
