@@ -22,6 +22,7 @@ from urllib.parse import unquote
 import orjson
 
 from broker.core.access import Access
+from broker.core.access import View as AccessView
 from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, OperationNotSupported, ResourceNotFound
 from broker.core.linked import parse_join
@@ -578,8 +579,20 @@ class Subscriptions:
         self.outbound = outbound or OutboundPolicy.open()
         self.access = access or Access(store)
 
-    async def _may(self, caller: Caller) -> None:
-        await self.access.require(caller, "subscribe", "manage subscriptions in this tenant")
+    async def _may(self, caller: Caller) -> AccessView:
+        return await self.access.require(caller, "subscribe", "manage subscriptions in this tenant")
+
+    @staticmethod
+    def _mine(caller: Caller, view: AccessView, record: SubscriptionRecord) -> bool:
+        """Whether the caller may see and manage `record`: the administrator every one, anyone else its own
+        (another's endpoint and queries are not its business: record 0223)."""
+        if view.unrestricted:
+            return True
+        owner = record.body.get(OWNER)
+        return isinstance(owner, dict) and (owner.get("subject"), owner.get("issuer")) == (
+            caller.subject,
+            caller.issuer,
+        )
 
     async def _check_endpoint(self, doc: Mapping[str, Any]) -> None:
         """The notification endpoint against the outbound policy (record 0205): 400 naming it when refused; the
@@ -605,15 +618,15 @@ class Subscriptions:
 
     async def retrieve(self, caller: Caller, sub_id: str) -> SubscriptionRecord:
         check_uri(sub_id, "subscription id")
-        await self._may(caller)
+        view = await self._may(caller)
         record = await self.store.get_subscription(caller.tenant, sub_id)
-        if record is None:
+        if record is None or not self._mine(caller, view, record):
             raise ResourceNotFound(f"subscription {sub_id} not found")
         return record
 
     async def query(self, caller: Caller, paging: Paging) -> tuple[list[SubscriptionRecord], int]:
-        await self._may(caller)
-        records = await self.store.list_subscriptions(caller.tenant)
+        view = await self._may(caller)
+        records = [r for r in await self.store.list_subscriptions(caller.tenant) if self._mine(caller, view, r)]
         return records[paging.offset : paging.offset + paging.limit], len(records)
 
     async def update(
@@ -621,7 +634,8 @@ class Subscriptions:
     ) -> None:
         """Update Subscription (clause 5.8.2): `doc` is the whole new document (see `merge_fragment`), validated
         like a new one; it replaces the stored one, and the delivery state stays (and its owner)."""
-        await self._may(caller)
+        if not self._mine(caller, await self._may(caller), record):
+            raise ResourceNotFound(f"subscription {record.id} not found")
         await self._check_endpoint(doc)
         await _host_context(doc, host)
         now = now_iso()
@@ -632,8 +646,7 @@ class Subscriptions:
             raise ResourceNotFound(f"subscription {record.id} not found")
 
     async def delete(self, caller: Caller, sub_id: str) -> None:
-        check_uri(sub_id, "subscription id")
-        await self._may(caller)
+        await self.retrieve(caller, sub_id)  # another's subscription is not found
         if not await self.store.delete_subscription(caller.tenant, sub_id):
             raise ResourceNotFound(f"subscription {sub_id} not found")
 

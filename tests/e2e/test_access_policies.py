@@ -102,6 +102,9 @@ def test_operators_and_a_provider_each_see_what_their_policy_allows(
             httpx.post(broker.url + "/ngsi-ld/v1/subscriptions", json=sub, headers={**provider, **water}).status_code
             == 201
         )
+        subs = broker.url + "/ngsi-ld/v1/subscriptions"
+        assert len(httpx.get(subs, headers={**provider, **water}).json()) == 1
+        assert httpx.get(subs, headers={**water_op, **water}).json() == []  # another's subscription is not shown
         target = url + "/urn:ngsi-ld:WaterPipe:lyon:1/attrs"
         for change in ({"pressure": prop(4), "secret": prop(2)}, {"secret": prop(3)}, {"pressure": prop(5)}):
             assert httpx.patch(target, json=change, headers={**water_op, **water}).status_code == 204
