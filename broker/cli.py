@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
     from broker.keys_cli import add_subcommand as add_keys
+    from broker.ops_cli import add_subcommands as add_ops
     from broker.policy_cli import add_subcommands as add_policy
     from broker.register_cli import add_subcommand as add_register
     from conformance.cli import add_subcommand
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_register(sub)
     add_keys(sub)
     add_policy(sub)
+    add_ops(sub)
     val = sub.add_parser(
         "validate",
         help="check entities against the project's JSON Schemas and @context",
@@ -155,6 +157,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     if not settings.auth_required and not settings.open_loopback:
         log.warning("--insecure: anyone who reaches %s can read and change everything", settings.host)
+    from broker.ops_cli import check_store
+
+    if (refused := check_store(settings.store)) is not None:
+        print(f"agora serve: {refused}", file=sys.stderr)
+        return 1
     log.info(
         "Agora NGSI-LD broker listening on %s://%s:%d/ngsi-ld/v1 with store %s (%d worker(s))",
         "https" if settings.tls_cert else "http",
@@ -333,6 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.policy_cli import run as run_policy
 
         return run_policy(args)
+    if args.command == "migrate":
+        from broker.ops_cli import migrate
+
+        return migrate(args)
     if args.command == "conformance":
         from conformance.cli import run as run_conformance
 

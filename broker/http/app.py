@@ -19,6 +19,7 @@ from broker.http import (
     discovery,
     entities,
     entity_maps,
+    health,
     info,
     openapi,
     registrations,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *contexts.ROUTES,
         *info.ROUTES,
         *openapi.ROUTES,
+        *health.ROUTES,
     ]
     return Starlette(
         routes=routes,

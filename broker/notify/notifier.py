@@ -40,6 +40,7 @@ from broker.notify.matching import SubscriptionIndex, fired, trigger_reason
 from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import build
 from broker.notify.outage import OUTAGE_RETRY, Outage
+from broker.requestid import REQUEST_ID_HEADER
 from broker.store.base import Change, Delivery, Store, SubscriptionRecord
 
 log = logging.getLogger("agora.notify")
@@ -343,6 +344,8 @@ class Notifier:
         content, headers = request_parts(
             job.sub.endpoint, body, job.tm.context_value, job.tm.link_url or job.sub.context_url, job.sub.tenant
         )
+        if job.change.request_id is not None:  # the request that made the change (record 0242); MQTT: a property
+            headers.setdefault(REQUEST_ID_HEADER, job.change.request_id)
         lane.last_notified = now
         ok = await self._send(job, lane, content, headers)
         # Folded into the delivery state at the next look at the feed, many in one store call (decision 0022).

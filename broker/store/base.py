@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -50,6 +50,13 @@ class Change:
     before: Entity | None
     after: Entity | None
     at: str
+    #: The X-Request-Id of the request that made the write (broker.requestid), sent on with its notifications.
+    request_id: str | None = None
+
+
+class SchemaTooNew(RuntimeError):
+    """The store was written by a newer Agora (a schema version above the one this code knows): refused, since
+    this code could misread or damage what it does not know (record 0241)."""
 
 
 #: (min_lon, min_lat, max_lon, max_lat) in degrees.
@@ -276,8 +283,23 @@ class Store(abc.ABC):
         OperationalError) narrows this to the outage it means."""
         return isinstance(exc, cls.unavailable_errors)
 
+    #: The layout version this code reads and writes (record 0241). A backend that keeps data across restarts
+    #: records the version in the store and migrates older layouts forward in `open`; one that keeps nothing
+    #: (memory://) is always current.
+    SCHEMA_VERSION: ClassVar[int] = 1
+    #: What the last `open` migrated, one line per step (empty when the store was current): `agora migrate` says it.
+    migrations_applied: Sequence[str] = ()
+
     async def open(self) -> None:  # noqa: B027 - optional hook
-        """Connect, create the schema."""
+        """Connect, create the schema, run the forward migrations (SchemaTooNew on a newer schema)."""
+
+    async def stored_schema_version(self) -> int:
+        """The layout version the store holds now (a cheap read: /ready asks it on every probe)."""
+        return self.SCHEMA_VERSION
+
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached; cheap (the /ready probe)."""
+        await self.stored_schema_version()
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; everything acknowledged is already durable."""

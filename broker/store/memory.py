@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
+from broker.requestid import REQUEST_ID
 from broker.store import _common as common
 from broker.store.apikey_records import MemoryApiKeys
 from broker.store.base import (
@@ -86,14 +87,14 @@ class MemoryStore(MemoryApiKeys, MemoryPolicies, MemoryRegistrations, MemorySnap
 
     def _apply(self, tenant: str, new_states: dict[str, Entity | None]) -> None:
         stored = self._entities.get(tenant, {})
-        at = now_iso()
+        at, rid = now_iso(), REQUEST_ID.get()
         changes: list[Change] = []
         for eid, after in new_states.items():
             before = stored.get(eid)
             if before is None and after is None:
                 continue  # deleting what is not there changes nothing
             changes.append(
-                Change(self._trimmed + len(self._changes) + len(changes) + 1, tenant, eid, before, after, at)
+                Change(self._trimmed + len(self._changes) + len(changes) + 1, tenant, eid, before, after, at, rid)
             )
         if not changes:
             return

@@ -26,10 +26,10 @@ does nothing (the plan then runs again). A write over several shards (batch oper
 require to be atomic across entities) first locks its entities shard by shard, then commits each shard atomically.
 
 The global change feed with its integer sequence numbers lives under one more hash tag, with the cursors, the
-contexts (and their change stream, which keeps every process's @context cache coherent), the subscriptions and the
-leases. On a cluster, `changes_since` first moves the shards' new events into it (a check-and-set script per move,
-so concurrent readers never assign two numbers to one event), then reads it; on one server the write's own script
-numbers its events and appends them to it.
+contexts (and their change stream, which keeps every process's @context cache coherent), the subscriptions,
+the leases and the schema version (`schema`, record 0241). On a cluster, `changes_since` first moves the shards'
+new events into it (a check-and-set script per move, so concurrent readers never assign two numbers to one event),
+then reads it; on one server the write's own script numbers its events and appends them to it.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from redis.exceptions import NoScriptError
 from broker.background import stop_tasks
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
+from broker.requestid import REQUEST_ID
 from broker.store import _common as common
 from broker.store.apikey_records import RedisApiKeys
 from broker.store.base import (
@@ -67,6 +68,7 @@ from broker.store.base import (
     EntityFilter,
     EntityMapRecord,
     InstanceQuery,
+    SchemaTooNew,
     Store,
     SubscriptionRecord,
     TemporalEntityRecord,
@@ -174,9 +176,9 @@ return 1
 """
 
 # Move shard events into the global feed: KEYS = changes stream, seq counter, moved-pointer hash.
-#   ARGV: nshards, (shard, expected moved id, new moved id)*, nevents, (tenant, id, before, after, at)*
-#   before/after are "" for None (an entity body is never empty). Returns the last seq, or -1 when another reader
-#   moved some of these events first (nothing written).
+#   ARGV: nshards, (shard, expected moved id, new moved id)*, nevents, (tenant, id, before, after, at, request id)*
+#   before/after are "" for None (an entity body is never empty), the request id "" for none. Returns the last
+#   seq, or -1 when another reader moved some of these events first (nothing written).
 _PUMP = """
 local n = tonumber(ARGV[1])
 local i = 2
@@ -195,8 +197,8 @@ local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 for _ = 1, count do
   seq = seq + 1
   redis.call('XADD', KEYS[1], seq .. '-0', 't', ARGV[i], 'e', ARGV[i + 1], 'b', ARGV[i + 2], 'a', ARGV[i + 3],
-             'at', ARGV[i + 4])
-  i = i + 5
+             'at', ARGV[i + 4], 'r', ARGV[i + 5])
+  i = i + 6
 end
 redis.call('SET', KEYS[2], seq)
 return seq
@@ -337,11 +339,29 @@ class RedisStore(RedisApiKeys, RedisPolicies, RedisRegistrations, RedisSnapshots
         else:
             self._r = server_client(self.config)
             self._batch = Batcher(self._r)
-        await self._r.ping()
+        await self._migrate()
         self._apply = self._r.register_script(_APPLY)
         self._pump = self._r.register_script(_PUMP)
         self._lease = self._r.register_script(_LEASE)
         self._release = self._r.register_script(_RELEASE)
+
+    async def _migrate(self) -> None:
+        """Record the schema version in a store that has none (record 0241): version 1 is the layout of every
+        Redis store so far (the request id of change events is an optional field), so there is nothing to rewrite;
+        a newer version is refused."""
+        key = self._gkey("schema")
+        if await self._redis.set(key, self.SCHEMA_VERSION, nx=True):
+            self.migrations_applied = [f"schema version recorded: {self.SCHEMA_VERSION}"]
+        version = await self.stored_schema_version()
+        if version > self.SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the Redis store at {self.config.prefix}: has schema version {version}, newer than this Agora's "
+                f"{self.SCHEMA_VERSION}: it was written by a newer Agora; run that version"
+            )
+
+    async def stored_schema_version(self) -> int:
+        value = await self._redis.get(self._gkey("schema"))
+        return 0 if value is None else int(value)
 
     async def close(self) -> None:
         if self._r is None:
@@ -573,6 +593,8 @@ class RedisStore(RedisApiKeys, RedisPolicies, RedisRegistrations, RedisSnapshots
                 script.check("free", self._key(shard, "lock", tenant, eid), token)
             before = None if before_raw is None else common.loads(before_raw)
             fields = ["t", tenant, "e", eid, "b", _before_field(before_raw, before, after), "at", at]
+            if (rid := REQUEST_ID.get()) is not None:
+                fields += ["r", rid]
             if self.config.cluster:
                 fields += ["k", f"{order}|{n:06d}"]
             script.op(
@@ -1158,7 +1180,7 @@ class RedisStore(RedisApiKeys, RedisPolicies, RedisRegistrations, RedisSnapshots
                 args += [s, starts[s], entries[-1][0]]
             args.append(len(events))
             for fields in events:
-                args += [fields[b"t"], fields[b"e"], fields[b"b"], fields[b"a"], fields[b"at"]]
+                args += [fields[b"t"], fields[b"e"], fields[b"b"], fields[b"a"], fields[b"at"], fields.get(b"r", b"")]
             keys = [self._gkey("changes"), self._gkey("seq"), self._gkey("moved")]
             if await self._pump(keys=keys, args=args) >= 0:
                 # The moved events are no longer needed in the shards (the last one marks where to go on).
@@ -1626,6 +1648,7 @@ def _change(entry_id: bytes, fields: dict[bytes, bytes]) -> Change:
         _before(before, after),
         common.loads(after) if after else None,
         fields[b"at"].decode(),
+        fields[b"r"].decode() if fields.get(b"r") else None,
     )
 
 

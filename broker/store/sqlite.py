@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 from broker.background import stop_tasks
 from broker.core.errors import ResourceNotFound
 from broker.core.model import Entity, now_iso
+from broker.requestid import REQUEST_ID
 from broker.store import _common as common
 from broker.store import sqlite_entitymaps as entitymaps_sql
 from broker.store import sqlite_temporal as temporal_sql
@@ -45,6 +46,7 @@ from broker.store.base import (
     EntityFilter,
     EntityMapRecord,
     InstanceQuery,
+    SchemaTooNew,
     Store,
     SubscriptionRecord,
     TemporalEntityRecord,
@@ -79,7 +81,7 @@ CREATE TABLE IF NOT EXISTS entity_types (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, entity_id TEXT NOT NULL,
-    before BLOB, after BLOB, at TEXT NOT NULL
+    before BLOB, after BLOB, at TEXT NOT NULL, request_id TEXT
 );
 CREATE TABLE IF NOT EXISTS contexts (
     id TEXT PRIMARY KEY, url TEXT NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL, created_at TEXT NOT NULL,
@@ -119,9 +121,51 @@ _BOX_TEST = "(b.min_lon <= ? AND b.max_lon >= ? AND b.min_lat <= ? AND b.max_lat
 IN_LIST = "(SELECT value FROM json_each(?))"
 
 
+#: The layout version of this code (PRAGMA user_version; record 0241). Tables are created at every open (CREATE
+#: IF NOT EXISTS), so a table added later needs no migration; a migration is for what that cannot do: a column
+#: added to an existing table, data rewritten or indexed again.
+#:   0: a file from before versioning (maybe from before the query indexes, attr_numbers and geo_boxes)
+#:   1: the query indexes hold every entity
+#:   2: changes.request_id (the request id that notifications carry, record 0242)
+SCHEMA_VERSION = 2
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> list[str]:
+    """Bring the file up to SCHEMA_VERSION inside the caller's write transaction; what was done, one line each."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"the SQLite store {path} has schema version {version}, newer than this Agora's {SCHEMA_VERSION}: it "
+            "was written by a newer Agora; run that version (or restore an `agora dump` made with it)"
+        )
+    indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is not None
+    schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
+    schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA + POLICIES_SCHEMA
+    for statement in _statements(schema):  # one by one: executescript() would COMMIT the transaction first
+        conn.execute(statement)
+    conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
+    applied = []
+    if version < 1 and not indexed:
+        count = 0
+        for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
+            _index_entity(conn, tenant, eid, None, common.loads(body))
+            count += 1
+        if count:
+            applied.append(f"1: indexed {count} entities for query pushdown")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(changes)")}
+    if version < 2 and "request_id" not in columns:
+        conn.execute("ALTER TABLE changes ADD COLUMN request_id TEXT")
+        applied.append("2: added changes.request_id")
+    if version != SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        applied.append(f"schema version {version} -> {SCHEMA_VERSION}")
+    return applied
+
+
 class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnapshots, Store):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 
     @classmethod
     def is_unavailable(cls, exc: BaseException) -> bool:
@@ -150,6 +194,7 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[_Work, asyncio.Future[Any]]]] = {}
         self._context_watchers: list[Callable[[str, str], None]] = []
         self._watcher: asyncio.Task[None] | None = None
+        self.migrations_applied: list[str] = []
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -201,18 +246,9 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
         # commit of whichever request crossed the threshold: measured, that wait was 60% of an entity create.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.create_function("regexp", 2, _regexp, deterministic=True)
-        # Several workers may open a fresh file at once: create the schema under the write lock.
+        # Several workers may open a fresh file at once: create the schema and migrate under the write lock.
         with _immediate(conn):
-            # Statement by statement: executescript() would COMMIT the transaction first.
-            fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is None
-            schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
-            schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA + POLICIES_SCHEMA
-            for statement in _statements(schema):
-                conn.execute(statement)
-            if fresh:  # a file from before the query indexes: index what it holds, once
-                for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
-                    _index_entity(conn, tenant, eid, None, common.loads(body))
-            conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
+            self.migrations_applied = _migrate(conn, self.path)
 
     async def close(self) -> None:
         await stop_tasks([self._watcher])
@@ -227,6 +263,10 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
             for fd in self._lead_fds.values():
                 os.close(fd)  # releases the lead for another process
             self._lead_fds.clear()
+
+    async def stored_schema_version(self) -> int:
+        with self._connection() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -256,7 +296,9 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T | None] = loop.create_future()
         pending = self._pending.setdefault(loop, [])
-        pending.append((lambda conn: self._write_in_transaction(conn, tenant, id_list, fn, create_tenant), done))
+        # Read here: the group commit runs in the context of the turn's first writer, not of each caller.
+        rid = REQUEST_ID.get()
+        pending.append((lambda conn: self._write_in_transaction(conn, tenant, id_list, fn, create_tenant, rid), done))
         if len(pending) == 1:  # the first write of this turn: the others of the turn join its transaction
             loop.call_soon(self._commit_group, loop)
         return await done
@@ -281,7 +323,13 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
                 done.set_exception(value)
 
     def _write_in_transaction(
-        self, conn: sqlite3.Connection, tenant: str, ids: list[str], fn: WriteFn[T], create_tenant: bool
+        self,
+        conn: sqlite3.Connection,
+        tenant: str,
+        ids: list[str],
+        fn: WriteFn[T],
+        create_tenant: bool,
+        request_id: str | None = None,
     ) -> T | None:
         if not create_tenant and not _tenant_exists(conn, tenant):
             raise common.nonexistent_tenant(tenant)
@@ -292,7 +340,7 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
         plan = fn(current)
         writes = common.checked_writes(plan, ids)
         at = now_iso()
-        events: list[tuple[str, str, bytes | None, bytes | None, str]] = []
+        events: list[tuple[str, str, bytes | None, bytes | None, str, str | None]] = []
         for eid, after in writes.items():
             if after is None and eid not in raw:
                 continue  # deleting what is not there changes nothing
@@ -301,12 +349,13 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
             before = common.loads(raw[eid]) if eid in raw else None
             changed = common.changed_attrs(before, after)
             _put_entity(conn, tenant, eid, after_raw, old_types.get(eid, frozenset()), before, after, changed)
-            events.append((tenant, eid, raw.get(eid), after_raw, at))
+            events.append((tenant, eid, raw.get(eid), after_raw, at, request_id))
             if self.history.record:
                 temporal_sql.record_change(conn, tenant, before, after, at, self.history, changed)
         if events:
             conn.executemany(
-                "INSERT INTO changes (tenant, entity_id, before, after, at) VALUES (?, ?, ?, ?, ?)", events
+                "INSERT INTO changes (tenant, entity_id, before, after, at, request_id) VALUES (?, ?, ?, ?, ?, ?)",
+                events,
             )
             conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
         return plan.result
@@ -441,10 +490,11 @@ class SqliteStore(SqliteApiKeys, SqlitePolicies, SqliteRegistrations, SqliteSnap
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         with self._connection() as conn:
             rows = conn.execute(
-                "SELECT seq, tenant, entity_id, before, after, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, tenant, entity_id, before, after, at, request_id FROM changes WHERE seq > ? ORDER BY seq "
+                "LIMIT ?",
                 (seq, max(limit, 0)),
             ).fetchall()
-        return [Change(s, t, eid, _load_optional(b), _load_optional(a), at) for s, t, eid, b, a, at in rows]
+        return [Change(s, t, eid, _load_optional(b), _load_optional(a), at, r) for s, t, eid, b, a, at, r in rows]
 
     async def trim_changes(self, up_to: int) -> int:
         removed = 0

@@ -21,6 +21,8 @@ from broker.http.openapi import MEDIA_TYPE, document_bytes
 from broker.settings import Settings
 
 BASE = "/ngsi-ld/v1"
+# The operations endpoints, outside the NGSI-LD base (record 0240).
+ROOT_PATHS = ("/health", "/ready", "/metrics")
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Names the broker may recognise somewhere (clause 6 of V1.9.1); each is probed on every operation.
 NGSI_LD_PARAMS = {
@@ -69,9 +71,16 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
+def _base(item: dict[str, Any]) -> str:
+    """Where a path of the document is served: under /ngsi-ld/v1, unless its path item names its own server (the
+    operations endpoints /health, /ready, /metrics are at the root, record 0240)."""
+    servers = item.get("servers")
+    return servers[0]["url"].rstrip("/") if servers else BASE
+
+
 def _operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     return {
-        (_template(path), method.upper())
+        (_base(item) + _template(path), method.upper())
         for path, item in document["paths"].items()
         for method in item
         if method in METHODS
@@ -82,12 +91,13 @@ def _routes(api: TestClient) -> set[tuple[str, str]]:
     found = set()
     for route in api.app.routes:  # type: ignore[attr-defined]
         assert isinstance(route, Route), route
-        assert route.path.startswith(BASE) or route.path == "/openapi.json", route.path
+        assert route.path.startswith(BASE) or route.path in ("/openapi.json", *ROOT_PATHS), route.path
         if not route.include_in_schema:  # an error or a redirect for a malformed path (an empty entity id)
             continue
         for method in route.methods or ():
             if method != "HEAD":  # Starlette adds HEAD to every GET
-                found.add((_template(route.path.removeprefix(BASE)), method))
+                path = route.path if route.path in ROOT_PATHS else BASE + route.path.removeprefix(BASE)
+                found.add((_template(path), method))
     return found
 
 
@@ -139,6 +149,8 @@ def _query_params(document: dict[str, Any], operation: dict[str, Any]) -> set[st
 def test_every_path_parameter_has_an_example(document: dict[str, Any]) -> None:
     for path, item in document["paths"].items():
         for method, operation in item.items():
+            if method not in METHODS:
+                continue
             for param in _parameters(document, operation):
                 if param["in"] == "path":
                     assert "example" in param, f"{method.upper()} {path}: {param['name']}"
@@ -160,7 +172,7 @@ def test_query_parameters_are_exactly_the_documented_ones(
 ) -> None:
     """Each documented parameter is accepted; any other is refused (400), or 422 if the description names it."""
     examples = {p["name"]: p["example"] for p in _parameters(document, operation) if p["in"] == "path"}
-    url = BASE + path.format(**examples)
+    url = _base(document["paths"][path]) + path.format(**examples)
     documented = _query_params(document, operation)
     wrong = []
     for name in sorted(documented | NGSI_LD_PARAMS):
