@@ -3,7 +3,7 @@ Identity in the scope (`IDENTITY_KEY`) before any route runs; broker.http.caller
 
 A few resources answer without credentials, because those who fetch them are not the broker's users: the OpenAPI
 document and the @context documents the broker hosts (clients and other brokers dereference the URLs the broker
-sends in Link headers)."""
+sends in Link headers), and the liveness and readiness probes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from broker.http.errors import problem_response
 from broker.http.state import BrokerState
 
 IDENTITY_KEY: Final = "agora.identity"
-_PUBLIC: Final = re.compile(r"^(/ngsi-ld/v1)?/openapi\.json$|^/ngsi-ld/v1/jsonldContexts/[^/]+")
+# /health and /ready: orchestrators' probes carry no credentials (record 0240).
+_PUBLIC: Final = re.compile(r"^(/ngsi-ld/v1)?/openapi\.json$|^/ngsi-ld/v1/jsonldContexts/[^/]+|^/health$|^/ready$")
 
 
 class Authentication:

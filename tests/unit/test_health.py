@@ -37,3 +37,11 @@ def test_ready_is_503_when_the_store_holds_another_schema_version(tmp_path: Path
         assert ready.json()["schemaVersion"] == SCHEMA_VERSION - 1
         assert "agora migrate" in ready.json()["detail"]
         assert client.get("/health").status_code == 200  # alive all the same: a restart would not help
+
+
+def test_probes_need_no_credentials_when_authentication_is_required(tmp_path: Path) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'a.db'}", auth="required")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 200
+        assert client.get("/ngsi-ld/v1/entities", params={"type": "T"}).status_code == 401
