@@ -33,7 +33,7 @@ from broker.core.render import View
 from broker.guards import OutboundPolicy
 from broker.ld.termmap import TermMap
 from broker.query import Query
-from broker.query.geo import parse_geo_query
+from broker.query.geo import GeoQuery, parse_geo_query
 from broker.query.projection import (
     Projection,
     ProjectionItem,
@@ -180,7 +180,7 @@ def compile_subscription(tenant: str, doc: Mapping[str, Any], tm: TermMap) -> Co
     query = Query(
         q=parse_q(doc["q"], tm, expand_values=expand_values) if "q" in doc else None,
         scope=parse_scope_query(doc["scopeQ"]) if "scopeQ" in doc else None,
-        geo=parse_geo_query(_geo_params(doc["geoQ"]), tm) if "geoQ" in doc else None,
+        geo=_geo_q(doc["geoQ"], tm) if "geoQ" in doc else None,
     )
     return Compiled(
         tenant=tenant,
@@ -248,6 +248,14 @@ def _names(tm: TermMap, names: list[str] | None, where: str) -> frozenset[str] |
     if names is None:
         return None
     return frozenset(tm.expand_term(check_name(n, where)) for n in names)
+
+
+def _geo_q(geo: Mapping[str, Any], tm: TermMap) -> GeoQuery | None:
+    """geoQ (clause 5.2.13), its errors naming geoQ."""
+    try:
+        return parse_geo_query(_geo_params(geo), tm)
+    except BadRequestData as exc:
+        raise BadRequestData(f"geoQ: {exc.detail}") from None
 
 
 def _geo_params(geo: Mapping[str, Any]) -> dict[str, str]:
@@ -351,7 +359,7 @@ def url_encoded_q(q: str) -> str:
     return q
 
 
-def _check_shape(doc: dict[str, Any]) -> None:
+def _check_shape(doc: dict[str, Any], csource: bool = False) -> None:
     """Types and value sets of every member (clause 5.2.12); terms are checked when compiling."""
     if doc.get("type") != "Subscription":
         raise _fail("type must be 'Subscription'")
@@ -399,7 +407,7 @@ def _check_shape(doc: dict[str, Any]) -> None:
     if "geoQ" in doc:
         doc["geoQ"] = _only(doc["geoQ"], _GEOQ, "geoQ")
     doc["notification"] = _notification(doc.get("notification"))
-    _check_unsupported(doc)
+    _check_unsupported(doc, csource)
 
 
 def _entity_selector(value: Any, where: str) -> dict[str, Any]:
@@ -518,9 +526,9 @@ def _key_value(value: Any, where: str) -> dict[str, str]:
     return {"key": key, "value": val}
 
 
-def _check_unsupported(doc: Mapping[str, Any]) -> None:
+def _check_unsupported(doc: Mapping[str, Any], csource: bool) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
-    if "csf" in doc:
+    if "csf" in doc and not csource:
         raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
     version = doc.get("ngsildConformance")
     if version is not None and version != NGSILD_VERSION:
@@ -534,13 +542,19 @@ def new_subscription_id() -> str:
     return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
 
 
-def validated(tenant: str, body: Any, tm: TermMap, context: Any) -> dict[str, Any]:
-    """The document to store: shape checked, compiled once (which checks every term and query), system members set."""
-    doc = _only(body, _TOP, "subscription", _TOP_READ_ONLY)
-    _check_shape(doc)
+def validated(tenant: str, body: Any, tm: TermMap, context: Any, *, csource: bool = False) -> dict[str, Any]:
+    """The document to store: shape checked, compiled once (which checks every term and query), system members set.
+    With `csource`, a context source registration subscription (clause 5.11.2.3: the same data type, with temporalQ
+    and csf, checked by broker.core.csource_subscriptions)."""
+    doc = _only(body, _TOP | {"temporalQ"} if csource else _TOP, "subscription", _TOP_READ_ONLY)
+    _check_shape(doc, csource)
     if context is not None:
         doc["@context"] = context
     compile_subscription(tenant, doc, tm)
+    if csource:
+        from broker.core.csource_subscriptions import check_csource
+
+        check_csource(doc, tm)
     return doc
 
 
@@ -565,7 +579,10 @@ def is_live(compiled: Compiled, now: str) -> bool:
 
 
 class Subscriptions:
-    """The subscription operations of clause 5.8 over one store."""
+    """The subscription operations of clause 5.8 over one store. Context source registration subscriptions
+    (clause 5.11) are the same operations over their own records (broker.core.csource_subscriptions)."""
+
+    csource = False  # validated as a context source registration subscription
 
     def __init__(
         self,
@@ -599,34 +616,53 @@ class Subscriptions:
         notifier checks again at each connection."""
         await self.outbound.check(doc["notification"]["endpoint"]["uri"], "notification.endpoint.uri")
 
+    def validated(self, tenant: str, body: Any, tm: TermMap, context: Any) -> dict[str, Any]:
+        return validated(tenant, body, tm, context, csource=self.csource)
+
+    # The records these operations keep (overridden for context source registration subscriptions).
+    async def _create(self, tenant: str, sub_id: str, doc: dict[str, Any]) -> bool:
+        return await self.store.create_subscription(tenant, sub_id, doc)
+
+    async def _replace(self, tenant: str, sub_id: str, doc: dict[str, Any]) -> bool:
+        return await self.store.replace_subscription(tenant, sub_id, doc)
+
+    async def _get(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        return await self.store.get_subscription(tenant, sub_id)
+
+    async def _list(self, tenant: str) -> list[SubscriptionRecord]:
+        return await self.store.list_subscriptions(tenant)
+
+    async def _delete(self, tenant: str, sub_id: str) -> bool:
+        return await self.store.delete_subscription(tenant, sub_id)
+
     async def create(
         self, caller: Caller, tm: TermMap, body: Any, context: Any, host: ContextHost | None = None
     ) -> str:
         await self._may(caller)
         if isinstance(body, dict) and "id" not in body:
             body = {"id": new_subscription_id(), **body}
-        doc = validated(caller.tenant, body, tm, context)
+        doc = self.validated(caller.tenant, body, tm, context)
         if "expiresAt" in doc and _utc(doc["expiresAt"]) <= now_iso():
             raise BadRequestData("expiresAt is in the past")
         await self._check_endpoint(doc)
         await _host_context(doc, host)
         doc["createdAt"] = doc["modifiedAt"] = now_iso()
         doc[OWNER] = owner_doc(caller)
-        if not await self.store.create_subscription(caller.tenant, doc["id"], doc):
+        if not await self._create(caller.tenant, doc["id"], doc):
             raise AlreadyExists(f"subscription {doc['id']} already exists")
         return str(doc["id"])
 
     async def retrieve(self, caller: Caller, sub_id: str) -> SubscriptionRecord:
         check_uri(sub_id, "subscription id")
         view = await self._may(caller)
-        record = await self.store.get_subscription(caller.tenant, sub_id)
+        record = await self._get(caller.tenant, sub_id)
         if record is None or not self._mine(caller, view, record):
             raise ResourceNotFound(f"subscription {sub_id} not found")
         return record
 
     async def query(self, caller: Caller, paging: Paging) -> tuple[list[SubscriptionRecord], int]:
         view = await self._may(caller)
-        records = [r for r in await self.store.list_subscriptions(caller.tenant) if self._mine(caller, view, r)]
+        records = [r for r in await self._list(caller.tenant) if self._mine(caller, view, r)]
         return records[paging.offset : paging.offset + paging.limit], len(records)
 
     async def update(
@@ -642,12 +678,12 @@ class Subscriptions:
         doc["createdAt"] = record.body.get("createdAt")
         doc["modifiedAt"] = now
         doc.update(_pause_marks(record.body, doc, now))
-        if not await self.store.replace_subscription(caller.tenant, record.id, doc):
+        if not await self._replace(caller.tenant, record.id, doc):
             raise ResourceNotFound(f"subscription {record.id} not found")
 
     async def delete(self, caller: Caller, sub_id: str) -> None:
         await self.retrieve(caller, sub_id)  # another's subscription is not found
-        if not await self.store.delete_subscription(caller.tenant, sub_id):
+        if not await self._delete(caller.tenant, sub_id):
             raise ResourceNotFound(f"subscription {sub_id} not found")
 
 

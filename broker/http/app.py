@@ -33,6 +33,7 @@ from broker.http.paths import EncodedSlashes, TrailingSlash
 from broker.http.protect import RateLimit, SecurityHeaders
 from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
+from broker.notify.csource import CsourceNotifier
 from broker.notify.delivery import RetryPolicy
 from broker.notify.notifier import Notifier, NotifierConfig
 from broker.notify.periodic import PeriodicNotifier
@@ -67,12 +68,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             the_store, app.state.broker.resolver, notifier_config(settings).retry, outbound=app.state.broker.outbound
         )
         periodic.start()
+        poll = max(settings.notify_poll_interval, 0.1)
+        csource = CsourceNotifier(the_store, app.state.broker.resolver, notifier_config(settings).retry, poll)
+        csource.start()
         refresher = CachedRefresher(app.state.broker.contexts)
         refresher.start()
         try:
             yield
         finally:
             await refresher.stop()
+            await csource.stop()
             await periodic.stop()
             await retention.stop()
             await notifier.stop()

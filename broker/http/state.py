@@ -11,6 +11,7 @@ from broker.auth.authenticator import Authenticator
 from broker.core.access import Access
 from broker.core.batch import Batch
 from broker.core.contexts import Contexts
+from broker.core.csource_subscriptions import CsourceSubscriptions
 from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.entity_maps import EntityMaps
@@ -45,6 +46,7 @@ class BrokerState:
     access: Access
     policies: Policies
     audit: AuditLog
+    csource_subscriptions: CsourceSubscriptions
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     started: float = field(default_factory=time.time)
 
@@ -81,6 +83,7 @@ class BrokerState:
             policies=Policies(store, access),
             audit=AuditLog(store, settings.audit_enabled, settings.audit_max_age),
             outbound=outbound,
+            csource_subscriptions=CsourceSubscriptions(store, settings.max_page_size, outbound, access),
         )
 
 

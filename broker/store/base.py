@@ -262,6 +262,19 @@ class AuditQuery:
         )
 
 
+@dataclass(frozen=True)
+class RegistrationChange:
+    """One entry of the registration change feed: a registration's document before and after a committed create,
+    replace or delete (None where it did not exist); `seq` is the registrations version the change made."""
+
+    seq: int
+    tenant: str
+    id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: str
+
+
 def now_micros() -> int:
     """The clock entity maps expire by: microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -605,6 +618,42 @@ class Store(abc.ABC):
     async def trim_audit(self, before: str) -> int:
         """Remove the records older than `before` (the retention); how many went."""
         raise _no_policies(self)
+
+
+    async def registration_changes_since(self, seq: int, limit: int = 1000) -> list[RegistrationChange]:
+        """The registration changes with a sequence number above `seq`, oldest first (each committed with its
+        change: the feed of context source subscriptions, clause 5.11.7)."""
+        raise _no_registrations(self)
+
+    async def trim_registration_changes(self, up_to: int) -> int:
+        """Forget the registration changes up to `up_to` (the csource notifier's cursor); the number removed."""
+        return 0
+
+    # -- context source subscriptions (broker.store.csource_records holds each backend's) --------------------------
+    async def create_csource_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        """Store a new context source subscription with an empty delivery state; False when the id exists."""
+        raise _no_registrations(self)
+
+    async def replace_csource_subscription(self, tenant: str, sub_id: str, body: dict[str, Any]) -> bool:
+        """Replace the document, keeping the delivery state; False when absent."""
+        raise _no_registrations(self)
+
+    async def get_csource_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        raise _no_registrations(self)
+
+    async def list_csource_subscriptions(self, tenant: str | None = None) -> list[SubscriptionRecord]:
+        """Of one tenant in id order, or of every tenant (None) in (tenant, id) order."""
+        raise _no_registrations(self)
+
+    async def delete_csource_subscription(self, tenant: str, sub_id: str) -> bool:
+        raise _no_registrations(self)
+
+    async def record_csource_delivery(
+        self, tenant: str, sub_id: str, delivery: Delivery | None, initial: str | None = None
+    ) -> None:
+        """Fold one notification outcome (None: none was sent) into the delivery state, as `record_delivery` does;
+        `initial` (the modifiedAt of the document whose initial notification this was) is kept as `initial`."""
+        raise _no_registrations(self)
 
     async def try_lead(self, name: str) -> bool:
         """Whether this process may run the singleton consumer `name` (the notifier). Backends shared by several

@@ -18,7 +18,20 @@ Entities = list[dict[str, Any]]
 class Receiver:
     url: str = ""  # http://127.0.0.1:<port>, without a path: subscriptions add their own
     got: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, one notified entity)
+    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, whole notification)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold: threading.Event = field(default_factory=threading.Event)  # set: POSTs wait (a hanging endpoint)
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        """The whole notifications received at `path`, in the order they came."""
+        with self.lock:
+            return [body for p, body in self.notifications if p == path]
+
+    def wait_for_bodies(self, path: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.bodies(path)) < count:
+            time.sleep(0.05)
+        return self.bodies(path)
 
     def at(self, path: str | None = None) -> Entities:
         """The entities notified so far at `path` (at every path when None), in the order they came."""
@@ -48,6 +61,10 @@ def running_receiver() -> Iterator[Receiver]:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             with receiver.lock:
                 receiver.got.extend((self.path, entity) for entity in body["data"])
+                receiver.notifications.append((self.path, body))
+            deadline = time.monotonic() + 30
+            while receiver.hold.is_set() and time.monotonic() < deadline:
+                time.sleep(0.05)
             self.send_response(204)
             self.send_header("Content-Length", "0")
             self.end_headers()

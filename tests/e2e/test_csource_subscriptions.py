@@ -1,0 +1,158 @@
+"""Context source registration subscriptions end to end (clauses 5.11, 5.3.2, 5.3.3, 6.12, 6.13): a real `agora
+serve` notifies a real local HTTP receiver of registration changes, with the trigger reason of each, the initial
+notification, expiry, the delivery state, and SIGKILL of the broker while a notification hangs (at least once).
+Records 0170-0173."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.receiver import Receiver, running_receiver
+from tests.support.servers import BrokerProcess, running_broker, start_broker
+
+BASE = "/ngsi-ld/v1"
+FAST = {
+    "AGORA_NOTIFY_POLL_INTERVAL": "0.02",
+    "AGORA_NOTIFY_BACKOFF": "0.05",
+    "AGORA_NOTIFY_ATTEMPTS": "2",
+    "AGORA_NOTIFY_TIMEOUT": "1.0",
+}
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    tmp = tmp_path_factory.mktemp("csource-notify")
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp, extra_env=FAST) as process:
+        yield process
+
+
+@pytest.fixture
+def http(broker: BrokerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=broker.url + BASE, timeout=10) as client:
+        yield client
+
+
+def registration(kind: str, **members: Any) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:ContextSourceRegistration:{uuid.uuid4().hex}",
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": kind}], "propertyNames": ["speed"]}],
+        "endpoint": "http://127.0.0.1:9/source",
+        **members,
+    }
+
+
+def register(http: httpx.Client, body: dict[str, Any]) -> str:
+    response = http.post("/csourceRegistrations", json=body)
+    assert response.status_code == 201, response.text
+    return str(body["id"])
+
+
+def subscribe(http: httpx.Client, uri: str, **members: Any) -> str:
+    body = {"id": f"urn:ngsi-ld:Subscription:{uuid.uuid4().hex}", "type": "Subscription", **members}
+    body.setdefault("notification", {"endpoint": {"uri": uri}})
+    response = http.post("/csourceSubscriptions", json=body)
+    assert response.status_code == 201, response.text
+    return str(body["id"])
+
+
+def reasons(receiver: Receiver, path: str, count: int) -> list[tuple[str, list[str]]]:
+    found = receiver.wait_for_bodies(path, count, timeout=15)
+    assert len(found) >= count, found
+    return [(b["triggerReason"], [r["id"] for r in b["data"]]) for b in found]
+
+
+def later(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_registration_changes_notify_with_their_trigger_reason(http: httpx.Client, receiver: Receiver) -> None:
+    kind, other = f"Vehicle{uuid.uuid4().hex[:6]}", f"Bus{uuid.uuid4().hex[:6]}"
+    before = register(http, registration(kind))
+    path = f"/cs/{uuid.uuid4().hex}"
+    sub_id = subscribe(http, receiver.url + path, entities=[{"type": kind}])
+    assert reasons(receiver, path, 1) == [("newlyMatching", [before])]  # the initial notification
+    first = receiver.bodies(path)[0]
+    assert first["type"] == "CsourceNotification" and first["subscriptionId"] == sub_id
+    assert first["data"][0]["information"] == [{"entities": [{"type": kind}], "propertyNames": ["speed"]}]
+
+    created = register(http, registration(kind))
+    unrelated = register(http, registration(other))
+    assert http.patch(f"/csourceRegistrations/{created}", json={"description": "moved"}).status_code == 204
+    info = [{"entities": [{"type": other}]}]
+    assert http.patch(f"/csourceRegistrations/{created}", json={"information": info}).status_code == 204
+    info = [{"entities": [{"type": kind}]}]
+    assert http.patch(f"/csourceRegistrations/{unrelated}", json={"information": info}).status_code == 204
+    assert http.delete(f"/csourceRegistrations/{unrelated}").status_code == 204
+    assert reasons(receiver, path, 6)[1:] == [
+        ("newlyMatching", [created]),
+        ("updated", [created]),
+        ("noLongerMatching", [created]),
+        ("newlyMatching", [unrelated]),
+        ("noLongerMatching", [unrelated]),
+    ]
+    shown = http.get(f"/csourceSubscriptions/{sub_id}").json()
+    assert shown["notification"]["timesSent"] == 6 and shown["notification"]["status"] == "ok"
+    assert "lastSuccess" in shown["notification"] and "lastFailure" not in shown["notification"]
+
+
+def test_an_update_of_the_subscription_notifies_every_matching_registration(
+    http: httpx.Client, receiver: Receiver
+) -> None:
+    kind = f"Sensor{uuid.uuid4().hex[:6]}"
+    path = f"/cs/{uuid.uuid4().hex}"
+    sub_id = subscribe(http, receiver.url + path, entities=[{"type": "Nothing"}])
+    regs = sorted(register(http, registration(kind)) for _ in range(2))
+    time.sleep(0.5)
+    assert receiver.bodies(path) == []  # nothing matched, nothing was told
+    assert http.patch(f"/csourceSubscriptions/{sub_id}", json={"entities": [{"type": kind}]}).status_code == 204
+    assert reasons(receiver, path, 1) == [("newlyMatching", regs)]
+
+
+def test_an_expired_registration_no_longer_matches(http: httpx.Client, receiver: Receiver) -> None:
+    kind = f"Meter{uuid.uuid4().hex[:6]}"
+    path = f"/cs/{uuid.uuid4().hex}"
+    subscribe(http, receiver.url + path, entities=[{"type": kind}])
+    reg_id = register(http, registration(kind, expiresAt=later(1.5)))
+    assert reasons(receiver, path, 2) == [("newlyMatching", [reg_id]), ("noLongerMatching", [reg_id])]
+    assert http.get(f"/csourceRegistrations/{reg_id}").status_code == 404
+
+
+def test_sigkill_while_a_notification_hangs_sends_it_after_the_restart(tmp_path: Path) -> None:
+    """The notification was in flight (the receiver holds the POST) when the broker was killed: the restarted
+    broker sends it again, with the same notification id."""
+    store = f"sqlite:///{tmp_path / 'agora.db'}"
+    kind = f"Pump{uuid.uuid4().hex[:6]}"
+    path = f"/cs/{uuid.uuid4().hex}"
+    with running_receiver() as receiver:
+        broker = start_broker(store, tmp_path, extra_env={**FAST, "AGORA_NOTIFY_TIMEOUT": "20"})
+        try:
+            with httpx.Client(base_url=broker.url + BASE, timeout=10) as http:
+                subscribe(http, receiver.url + path, entities=[{"type": kind}])
+                time.sleep(0.5)  # the initial notification is owed nothing: no registration matches yet
+                receiver.hold.set()
+                reg_id = register(http, registration(kind))
+                held = receiver.wait_for_bodies(path, 1, timeout=10)
+                assert [b["data"][0]["id"] for b in held] == [reg_id]
+            broker.kill()
+        finally:
+            broker.stop()
+        receiver.hold.clear()
+        with running_broker(store, tmp_path, extra_env=FAST):
+            again = receiver.wait_for_bodies(path, 2, timeout=15)
+        assert [b["id"] for b in again] == [held[0]["id"]] * 2
+        assert again[1]["triggerReason"] == "newlyMatching" and again[1]["data"][0]["id"] == reg_id
