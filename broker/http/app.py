@@ -69,7 +69,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         )
         periodic.start()
         poll = max(settings.notify_poll_interval, 0.1)
-        csource = CsourceNotifier(the_store, app.state.broker.resolver, notifier_config(settings).retry, poll)
+        csource = CsourceNotifier(
+            the_store, app.state.broker.resolver, notifier_config(settings).retry, poll, app.state.broker.outbound
+        )
         csource.start()
         refresher = CachedRefresher(app.state.broker.contexts)
         refresher.start()

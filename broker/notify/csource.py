@@ -34,10 +34,10 @@ from broker.core.model import now_iso
 from broker.core.registrations import compile_registration
 from broker.core.registrations import is_live as registration_live
 from broker.core.subscriptions import is_live
+from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
-from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
-from broker.notify.mqtt import MqttTransport
+from broker.notify.delivery import RetryPolicy, deliver, endpoint_transports, request_parts
 from broker.notify.notification import notification_id
 from broker.notify.notifier import instant
 from broker.notify.outage import OUTAGE_RETRY, Outage
@@ -83,15 +83,18 @@ def trigger_reason(match: CsourceMatch, change: RegistrationChange) -> str | Non
 
 class CsourceNotifier:
     def __init__(
-        self, store: Store, resolver: ContextResolver, retry: RetryPolicy | None = None, poll: float = 0.1
+        self,
+        store: Store,
+        resolver: ContextResolver,
+        retry: RetryPolicy | None = None,
+        poll: float = 0.1,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.store = store
         self.resolver = resolver
         self.retry = retry or RetryPolicy()
         self.poll = poll
-        http = HttpTransport()
-        mqtt = MqttTransport()
-        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt})
+        self._transport = endpoint_transports(outbound)
         self._task: asyncio.Task[None] | None = None
         self._compiled: dict[tuple[str, str], tuple[str, Sub]] = {}
         self._listed: dict[tuple[str, str], int] = {}  # the registrations version an initial listing was made at

@@ -16,6 +16,7 @@ from broker.core.errors import OutboundRefused
 from broker.core.subscriptions import Endpoint
 from broker.guards import GuardedBackend, OutboundPolicy
 from broker.notify.http11 import Http11Client, ResponseError
+from broker.notify.mqtt import MqttTransport
 
 log = logging.getLogger("agora.notify")
 
@@ -191,3 +192,11 @@ class ByScheme:
     async def aclose(self) -> None:
         for transport in {id(t): t for t in self._transports.values()}.values():
             await transport.aclose()
+
+
+def endpoint_transports(outbound: OutboundPolicy | None = None) -> ByScheme:
+    """HTTP(S) and MQTT(S) transports of their own, held to the outbound policy: what a notifier without an httpx
+    client of its own delivers with (the periodic and the csource notifiers)."""
+    http = HttpTransport(outbound=outbound)
+    mqtt = MqttTransport()
+    return ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt}, outbound)

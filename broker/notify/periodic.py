@@ -22,8 +22,7 @@ from broker.core.subscriptions import Compiled, is_live
 from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap
-from broker.notify.delivery import ByScheme, HttpTransport, RetryPolicy, deliver, request_parts
-from broker.notify.mqtt import MqttTransport
+from broker.notify.delivery import RetryPolicy, deliver, endpoint_transports, request_parts
 from broker.notify.notification import as_data, render_entity, with_joined
 from broker.notify.notifier import compile_record, instant
 from broker.notify.outage import Outage
@@ -49,9 +48,7 @@ class PeriodicNotifier:
         self.retry = retry or RetryPolicy()
         self.tick = tick
         self.queries = Queries(store, max_limit=10**9)
-        http = HttpTransport(outbound=outbound)
-        mqtt = MqttTransport()
-        self._transport = ByScheme({"http": http, "https": http, "mqtt": mqtt, "mqtts": mqtt}, outbound)
+        self._transport = endpoint_transports(outbound)
         self._task: asyncio.Task[None] | None = None
         self._sending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._outage = Outage(store, "periodic notifier")

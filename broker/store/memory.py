@@ -29,8 +29,8 @@ from broker.store.base import (
     WriteFn,
     now_micros,
 )
-from broker.store.policy_records import MemoryPolicies
 from broker.store.csource_records import MemoryCsourceSubscriptions
+from broker.store.policy_records import MemoryPolicies
 from broker.store.registration_records import MemoryRegistrations
 from broker.store.snapshot_records import MemorySnapshots
 from broker.temporal import history
@@ -38,7 +38,9 @@ from broker.temporal import history
 T = TypeVar("T")
 
 
-class MemoryStore(MemoryApiKeys, MemoryCsourceSubscriptions, MemoryPolicies, MemoryRegistrations, MemorySnapshots, Store):
+class MemoryStore(
+    MemoryApiKeys, MemoryCsourceSubscriptions, MemoryPolicies, MemoryRegistrations, MemorySnapshots, Store
+):
     """Everything lives in this object. Entities are deep-copied on the way in and out, so no caller can alias
     what the store holds."""
 

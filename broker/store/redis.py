@@ -78,8 +78,8 @@ from broker.store.base import (
     WritePlan,
     now_micros,
 )
-from broker.store.policy_records import RedisPolicies
 from broker.store.csource_records import RedisCsourceSubscriptions
+from broker.store.policy_records import RedisPolicies
 from broker.store.redis_client import (
     Batcher,
     RedisUrl,

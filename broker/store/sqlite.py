@@ -55,10 +55,10 @@ from broker.store.base import (
     WriteFn,
     now_micros,
 )
-from broker.store.policy_records import SQLITE_SCHEMA as POLICIES_SCHEMA
-from broker.store.policy_records import SqlitePolicies
 from broker.store.csource_records import SQLITE_SCHEMA as CSOURCE_SCHEMA
 from broker.store.csource_records import SqliteCsourceSubscriptions
+from broker.store.policy_records import SQLITE_SCHEMA as POLICIES_SCHEMA
+from broker.store.policy_records import SqlitePolicies
 from broker.store.registration_records import SQLITE_SCHEMA as REGISTRATIONS_SCHEMA
 from broker.store.registration_records import SqliteRegistrations
 from broker.store.snapshot_records import SQLITE_SCHEMA as SNAPSHOTS_SCHEMA
