@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
     serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text lines (default), or one JSON object per line with an access log line per request and its "
+        "request id",
+    )
+    serve.add_argument(
         "--outbound-allow",
         metavar="NETWORKS",
         help="loopback and private networks the broker may connect to (remote @contexts, notifications, context "
@@ -138,6 +144,7 @@ def serve(args: argparse.Namespace) -> int:
         store=args.store,
         workers=args.workers,
         log_level=args.log_level,
+        log_format=args.log_format,
         outbound_allow=args.outbound_allow,
         auth=args.auth,
         issuers=args.issuers,
@@ -147,7 +154,7 @@ def serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("agora")
     if settings.workers < 1:
         print(f"agora serve: --workers must be 1 or more, not {settings.workers}", file=sys.stderr)
@@ -173,6 +180,10 @@ def serve(args: argparse.Namespace) -> int:
     # The workers are separate processes: they read their settings from the environment.
     os.environ.update(settings.environment())
     if settings.workers > 1:
+        from broker.observe.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+        # Before any worker imports prometheus_client: each writes its metrics to files there (record 0243).
+        os.environ[MULTIPROC_ENV] = prepare_multiprocess_dir(os.environ.get(MULTIPROC_ENV))
         from broker import workers
 
         if settings.store.startswith("memory:"):

@@ -25,6 +25,9 @@ class Settings:
     source_alias: str = "agora"
     source_id: str = field(default="urn:ngsi-ld:ContextSource:agora")
     log_level: str = "info"
+    #: `text` (one line per record, for a terminal) or `json` (one JSON object per line, with an access log line
+    #: per request carrying its request id; for a log collector, record 0242).
+    log_format: str = "text"
     #: Seconds a notification POST may take when the endpoint sets no timeout.
     notify_timeout: float = 10.0
     #: Attempts per notification before it is recorded as failed.
@@ -83,6 +86,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.history_on_delete not in ("keep", "delete"):
             raise ValueError(f"history_on_delete must be keep or delete, not {self.history_on_delete!r}")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json, not {self.log_format!r}")
         if self.auth not in ("", "open", "required"):
             raise ValueError(f"auth must be open or required, not {self.auth!r}")
         if self.audit not in ("", "on", "off"):

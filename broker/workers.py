@@ -33,6 +33,8 @@ from types import FrameType
 import uvicorn
 from uvicorn.server import HANDLED_SIGNALS
 
+from broker.observe.metrics import worker_exited
+
 log = logging.getLogger("agora.workers")
 
 #: A worker's exit status when it cannot bind host:port: retrying would fail the same way, so the supervisor stops.
@@ -237,6 +239,7 @@ class Supervisor:
             if slot.ready_fd is not None:  # a "ready" byte may still be in the pipe
                 self._on_ready_fd(slot)
                 self._close_ready_fd(slot)
+            worker_exited(slot.process.pid)
             self._on_unexpected_exit(slot, slot.process)
             slot.process = None
 

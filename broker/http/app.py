@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -37,6 +38,8 @@ from broker.notify.csource import CsourceNotifier
 from broker.notify.delivery import RetryPolicy
 from broker.notify.notifier import Notifier, NotifierConfig
 from broker.notify.periodic import PeriodicNotifier
+from broker.observe.metrics import instrument_store
+from broker.observe.middleware import Observe
 from broker.settings import Settings
 from broker.store import open_store
 from broker.store.base import HistoryPolicy, Store
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         the_store = store or open_store(settings.store)
         the_store.history = HistoryPolicy(settings.history, settings.history_on_delete == "keep")
         await the_store.open()
+        instrument_store(the_store)
         app.state.broker = BrokerState.build(settings, the_store)
         if settings.policies:
             await load_policies(app.state.broker, settings.policies)
@@ -115,6 +119,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Middleware(Authentication),
             Middleware(RateLimit, rate=settings.requests_per_second, burst=settings.rate_burst),
             Middleware(snapshots.SnapshotScope),
+            # innermost: it reads the route the router matched (request id, metrics, access log; records 0242-0243)
+            Middleware(Observe, access=settings.log_format == "json"),
         ],
     )
 
@@ -167,9 +173,17 @@ def app_from_env() -> Starlette:
     With --workers N each worker is a fresh process: it configures its own logging from the environment.
     """
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str | None = None) -> None:
+    """Text lines, or JSON objects (`--log-format json`; a worker process reads AGORA_LOG_FORMAT)."""
+    if (log_format or os.environ.get("AGORA_LOG_FORMAT", "text")) == "json":
+        from broker.observe.logs import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+        return
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")

@@ -1,4 +1,5 @@
-"""GET /health (liveness) and GET /ready (readiness), outside /ngsi-ld/v1 where probes expect them (record 0240).
+"""GET /health (liveness), GET /ready (readiness) and GET /metrics (Prometheus, record 0243), outside /ngsi-ld/v1
+where probes and scrapers expect them (record 0240).
 
 /health answers 200 while the process serves HTTP at all: it reads nothing, so a slow store never makes an
 orchestrator kill a broker that would recover on its own. /ready answers 200 only when the store answers and holds
@@ -17,6 +18,7 @@ from starlette.routing import Route
 
 from broker.http import params as P
 from broker.http.state import state_of
+from broker.observe.metrics import exposition
 
 #: Seconds /ready waits for the store before it says the store is unreachable.
 READY_TIMEOUT = 2.0
@@ -49,4 +51,15 @@ async def ready(request: Request) -> Response:
     return _json({"status": "ready", "store": backend, "schemaVersion": version})
 
 
-ROUTES = [Route("/health", health, methods=["GET"]), Route("/ready", ready, methods=["GET"])]
+async def metrics(request: Request) -> Response:
+    """The Prometheus text exposition of this process, or of every worker of the run (record 0243)."""
+    P.check_params(request, frozenset())
+    body, media = exposition()
+    return Response(body, headers={"Content-Type": media, "Cache-Control": "no-store"})
+
+
+ROUTES = [
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

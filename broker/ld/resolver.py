@@ -38,6 +38,7 @@ from broker.core.model import now_iso
 from broker.guards import OutboundPolicy, guarded_client
 from broker.ld.core import CORE_CONTEXT_URL, is_core_url
 from broker.ld.termmap import ContextValue, MissingContextDocument, TermMap, context_key, core_termmap
+from broker.observe.metrics import CONTEXT_HIT, CONTEXT_MISS
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,13 @@ class ContextResolver:
         key = context_key(value)
         tm = self._termmaps.get(key)
         if tm is None:
+            CONTEXT_MISS.inc()
             tm = await self._build(value)
             self._termmaps[key] = tm
             while len(self._termmaps) > self._max_termmaps:
                 self._termmaps.popitem(last=False)
         else:
+            CONTEXT_HIT.inc()
             self._termmaps.move_to_end(key)
         self._touch(tm.urls)
         return tm

@@ -40,6 +40,7 @@ from broker.notify.matching import SubscriptionIndex, fired, trigger_reason
 from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import build
 from broker.notify.outage import OUTAGE_RETRY, Outage
+from broker.observe.metrics import NOTIFY_QUEUE, notified
 from broker.requestid import REQUEST_ID_HEADER
 from broker.store.base import Change, Delivery, Store, SubscriptionRecord
 
@@ -172,6 +173,7 @@ class Notifier:
         for task in list(self._lane_tasks):
             task.cancel()
         self._lane_tasks.clear()
+        NOTIFY_QUEUE.dec(sum(len(lane.queue) for lane in self._lanes.values()))
         self._lanes.clear()
         self._open.clear()
 
@@ -297,6 +299,7 @@ class Notifier:
         if lane is None:
             lane = self._lanes[key] = _Lane()
         lane.queue.append(job)
+        NOTIFY_QUEUE.inc()
         if not lane.busy:
             lane.busy = True
             task = asyncio.create_task(self._drain(key, lane))
@@ -310,6 +313,7 @@ class Notifier:
         try:
             while lane.queue:
                 job = lane.queue.popleft()
+                NOTIFY_QUEUE.dec()
                 try:
                     await self._process(job, lane)
                 except asyncio.CancelledError:
@@ -317,6 +321,7 @@ class Notifier:
                 except Exception as exc:
                     if self.store.is_unavailable(exc):  # not finished: sent once the store is back, in order
                         lane.queue.appendleft(job)
+                        NOTIFY_QUEUE.inc()
                         self._outage.failed(exc, f"notification of change {job.change.seq} to {job.sub.id}")
                         await asyncio.sleep(OUTAGE_RETRY)
                         continue
@@ -348,6 +353,7 @@ class Notifier:
             headers.setdefault(REQUEST_ID_HEADER, job.change.request_id)
         lane.last_notified = now
         ok = await self._send(job, lane, content, headers)
+        notified(job.sub.id, ok)
         # Folded into the delivery state at the next look at the feed, many in one store call (decision 0022).
         self._outcomes.setdefault((job.sub.tenant, job.sub.id), []).append(Delivery(now, ok))
 

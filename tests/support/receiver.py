@@ -32,6 +32,7 @@ class Receiver:
         while time.monotonic() < deadline and len(self.bodies(path)) < count:
             time.sleep(0.05)
         return self.bodies(path)
+    headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) of each POST
 
     def at(self, path: str | None = None) -> Entities:
         """The entities notified so far at `path` (at every path when None), in the order they came."""
@@ -62,6 +63,7 @@ def running_receiver() -> Iterator[Receiver]:
             with receiver.lock:
                 receiver.got.extend((self.path, entity) for entity in body["data"])
                 receiver.notifications.append((self.path, body))
+                receiver.headers.append((self.path, dict(self.headers)))
             deadline = time.monotonic() + 30
             while receiver.hold.is_set() and time.monotonic() < deadline:
                 time.sleep(0.05)
