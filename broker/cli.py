@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
     serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML file of settings, any field of the table in the README as a key (store = \"redis://...\"); "
+        "the AGORA_* environment overrides it and flags override both (default: AGORA_CONFIG, else none)",
+    )
+    serve.add_argument(
         "--log-format",
         choices=["text", "json"],
         help="text lines (default), or one JSON object per line with an access log line per request and its "
@@ -138,22 +144,29 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = Settings.from_env(
-        host=args.host,
-        port=args.port,
-        store=args.store,
-        workers=args.workers,
-        log_level=args.log_level,
-        log_format=args.log_format,
-        outbound_allow=args.outbound_allow,
-        auth=args.auth,
-        issuers=args.issuers,
-        policies=args.policies,
-        audit=args.audit,
-        insecure=args.insecure,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-    )
+    from broker.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(
+            args.config or os.environ.get("AGORA_CONFIG"),
+            host=args.host,
+            port=args.port,
+            store=args.store,
+            workers=args.workers,
+            log_level=args.log_level,
+            log_format=args.log_format,
+            outbound_allow=args.outbound_allow,
+            auth=args.auth,
+            issuers=args.issuers,
+            policies=args.policies,
+            audit=args.audit,
+            insecure=args.insecure,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
+    except ConfigError as exc:
+        print(f"agora serve: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("agora")
     if settings.workers < 1:

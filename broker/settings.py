@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 
@@ -125,9 +126,10 @@ class Settings:
         return out
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        """Settings from AGORA_<NAME> variables, then the explicit overrides that are not None."""
-        values: dict[str, object] = {}
+    def from_env(cls, base: Mapping[str, object] | None = None, **overrides: object) -> Settings:
+        """Settings from `base` (a configuration file's, broker.config), then AGORA_<NAME> variables, then the
+        explicit overrides that are not None: defaults < file < environment < flags (record 0244)."""
+        values: dict[str, object] = dict(base or {})
         for f in fields(cls):
             raw = os.environ.get(f"AGORA_{f.name.upper()}")
             if raw is not None:
