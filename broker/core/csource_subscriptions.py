@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from broker.core.access import View as AccessView
+from broker.core.caller import Caller
 from broker.core.errors import BadRequestData
 from broker.core.normalize import check_datetime
 from broker.core.registrations import Registration, TimeFilter, compile_registration, rendered, selects
@@ -121,6 +123,11 @@ class CsourceSubscriptions(Subscriptions):
     source registration subscriptions; the csource notifier (broker.notify.csource) sends what they ask."""
 
     csource = True
+
+    async def _may(self, caller: Caller) -> AccessView:
+        # Their notifications show registrations: whoever may not read those may not subscribe to them (record 0170).
+        await super()._may(caller)
+        return await self.access.require(caller, "registrations", "subscribe to context source registrations here")
 
     async def _create(self, tenant: str, sub_id: str, doc: dict[str, Any]) -> bool:
         return await self.store.create_csource_subscription(tenant, sub_id, doc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from tests.support.receiver import Receiver, running_receiver
-from tests.support.servers import BrokerProcess, running_broker, start_broker
+from tests.support.servers import BrokerProcess, running_broker, start_broker, store_url_for
 
 BASE = "/ngsi-ld/v1"
 FAST = {
@@ -33,11 +34,12 @@ def receiver() -> Iterator[Receiver]:
         yield found
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    tmp = tmp_path_factory.mktemp("csource-notify")
-    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp, extra_env=FAST) as process:
-        yield process
+@pytest.fixture(scope="module", params=["sqlite", "redis-cluster"])
+def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    tmp = tmp_path_factory.mktemp(f"csource-notify-{request.param}")
+    with ExitStack() as stack:
+        url = store_url_for(request.param, tmp, stack)
+        yield stack.enter_context(running_broker(url, tmp, extra_env=FAST))
 
 
 @pytest.fixture
@@ -130,6 +132,39 @@ def test_an_expired_registration_no_longer_matches(http: httpx.Client, receiver:
     reg_id = register(http, registration(kind, expiresAt=later(1.5)))
     assert reasons(receiver, path, 2) == [("newlyMatching", [reg_id]), ("noLongerMatching", [reg_id])]
     assert http.get(f"/csourceRegistrations/{reg_id}").status_code == 404
+
+
+def test_notifications_stay_in_their_tenant(http: httpx.Client, receiver: Receiver) -> None:
+    kind, tenant = f"Grid{uuid.uuid4().hex[:6]}", f"energy{uuid.uuid4().hex[:6]}"
+    path = f"/cs/{uuid.uuid4().hex}"
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": kind}],
+        "notification": {"endpoint": {"uri": receiver.url + path}},
+    }
+    headers = {"NGSILD-Tenant": tenant}
+    assert http.post("/csourceSubscriptions", json=body, headers=headers).status_code == 201
+    elsewhere = register(http, registration(kind))  # the default tenant
+    response = http.post("/csourceRegistrations", json=(mine := registration(kind)), headers=headers)
+    assert response.status_code == 201, response.text
+    assert reasons(receiver, path, 1) == [("newlyMatching", [mine["id"]])]
+    assert receiver.bodies(path)[0]["data"][0]["id"] != elsewhere
+    assert http.get("/csourceSubscriptions", headers=headers).json()[0]["entities"] == [{"type": kind}]
+    assert all(s["entities"] != [{"type": kind}] for s in http.get("/csourceSubscriptions").json())
+
+
+def test_a_periodic_subscription_lists_every_matching_registration_each_period(
+    http: httpx.Client, receiver: Receiver
+) -> None:
+    kind = f"Stop{uuid.uuid4().hex[:6]}"
+    first = register(http, registration(kind))
+    path = f"/cs/{uuid.uuid4().hex}"
+    subscribe(http, receiver.url + path, entities=[{"type": kind}], timeInterval=1)
+    assert reasons(receiver, path, 1) == [("newlyMatching", [first])]
+    second = register(http, registration(kind))
+    found = reasons(receiver, path, 3)
+    assert found[-1] == ("newlyMatching", sorted([first, second]))  # the period's listing, not the change alone
+    assert all(ids in ([first], sorted([first, second])) for _, ids in found)
 
 
 def test_sigkill_while_a_notification_hangs_sends_it_after_the_restart(tmp_path: Path) -> None:
