@@ -29,6 +29,26 @@ _TIME_PROPERTIES: Final = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
 NOTIFICATION_TYPE: Final = "CsourceNotification"
 
 
+def time_filter(values: Mapping[str, Any], prefix: str = "") -> TimeFilter:
+    """timerel, timeAt, endTimeAt and timeproperty (clause 5.2.21, and the URL parameters of 6.8.3.2), each
+    checked; `prefix` is what the errors name them under ("temporalQ." in a subscription)."""
+    rel = values.get("timerel")
+    if rel not in ("before", "after", "between"):
+        raise BadRequestData(f"{prefix}timerel must be before, after or between, not {rel!r}")
+    if "timeAt" not in values:
+        raise BadRequestData(f"{prefix}timeAt is mandatory with {prefix}timerel")
+    at = check_datetime(values["timeAt"], f"{prefix}timeAt")
+    end = None
+    if rel == "between":
+        if "endTimeAt" not in values:
+            raise BadRequestData(f"{prefix}endTimeAt is mandatory when {prefix}timerel is between")
+        end = check_datetime(values["endTimeAt"], f"{prefix}endTimeAt")
+    prop = values.get("timeproperty", "observedAt")
+    if prop not in _TIME_PROPERTIES:
+        raise BadRequestData(f"{prefix}timeproperty must be one of {', '.join(_TIME_PROPERTIES)}, not {prop!r}")
+    return TimeFilter(rel, at, end, prop)
+
+
 def temporal_filter(value: Any) -> TimeFilter:
     """temporalQ (TemporalQuery, clause 5.2.21), each member checked and named in the error."""
     if not isinstance(value, dict):
@@ -36,24 +56,10 @@ def temporal_filter(value: Any) -> TimeFilter:
     unknown = sorted(set(value) - _TEMPORAL_Q)
     if unknown:
         raise BadRequestData(f"temporalQ: unknown member(s) {', '.join(unknown)}")
-    rel = value.get("timerel")
-    if rel not in ("before", "after", "between"):
-        raise BadRequestData(f"temporalQ.timerel must be before, after or between, not {rel!r}")
-    if "timeAt" not in value:
-        raise BadRequestData("temporalQ.timeAt is mandatory")
-    at = check_datetime(value["timeAt"], "temporalQ.timeAt")
-    end = None
-    if rel == "between":
-        if "endTimeAt" not in value:
-            raise BadRequestData("temporalQ.endTimeAt is mandatory when temporalQ.timerel is between")
-        end = check_datetime(value["endTimeAt"], "temporalQ.endTimeAt")
-    prop = value.get("timeproperty", "observedAt")
-    if prop not in _TIME_PROPERTIES:
-        raise BadRequestData(f"temporalQ.timeproperty must be one of {', '.join(_TIME_PROPERTIES)}, not {prop!r}")
     last = value.get("lastN")
     if last is not None and (not isinstance(last, int) or isinstance(last, bool) or last < 1):
         raise BadRequestData("temporalQ.lastN must be a positive integer")
-    return TimeFilter(rel, at, end, prop)
+    return time_filter(value, "temporalQ.")
 
 
 def check_csource(doc: Mapping[str, Any], tm: TermMap) -> None:

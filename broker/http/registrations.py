@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from broker.core.csource_subscriptions import time_filter
 from broker.core.errors import BadRequestData
-from broker.core.normalize import check_datetime
 from broker.core.registrations import TimeFilter, merge_fragment, rendered
 from broker.http import params as P
 from broker.http.entities import BASE, attrs_filter, caller_of, request_context
@@ -56,25 +56,11 @@ def _without_context(data: Any) -> Any:
 
 def _time_filter(params: dict[str, str]) -> TimeFilter | None:
     """timerel/timeAt/endTimeAt/timeproperty (6.8.3.2), matched against the registration's intervals."""
-    rel = params.get("timerel")
-    if rel is None:
+    if params.get("timerel") is None:
         if any(k in params for k in ("timeAt", "endTimeAt")):
             raise BadRequestData("timeAt and endTimeAt need timerel")
         return None
-    if rel not in ("before", "after", "between"):
-        raise BadRequestData(f"timerel must be before, after or between, not {rel!r}")
-    if "timeAt" not in params:
-        raise BadRequestData("timerel needs timeAt")
-    at = check_datetime(params["timeAt"], "timeAt")
-    end = None
-    if rel == "between":
-        if "endTimeAt" not in params:
-            raise BadRequestData("timerel=between needs endTimeAt")
-        end = check_datetime(params["endTimeAt"], "endTimeAt")
-    prop = params.get("timeproperty", "observedAt")
-    if prop not in _TIME_PROPERTIES:
-        raise BadRequestData(f"timeproperty must be one of {', '.join(_TIME_PROPERTIES)}, not {prop!r}")
-    return TimeFilter(rel, at, end, prop)
+    return time_filter(params)
 
 
 async def create_registration(request: Request) -> Response:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from broker.store import _common as common
 from broker.store.base import Delivery, SubscriptionRecord
+from broker.store.registration_records import changing
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS csource_subscriptions (
@@ -120,22 +121,13 @@ class SqliteCsourceSubscriptions:
     async def record_csource_delivery(
         self: _HasConnection, tenant: str, sub_id: str, delivery: Delivery | None, initial: str | None = None
     ) -> None:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # read and write the state in one transaction
-            try:
-                row = conn.execute(
-                    "SELECT state FROM csource_subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
-                ).fetchone()
-                if row is not None:
-                    state = folded(common.loads(row[0]), delivery, initial)
-                    conn.execute(
-                        "UPDATE csource_subscriptions SET state = ? WHERE tenant = ? AND id = ?",
-                        (common.dumps(state), tenant, sub_id),
-                    )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._connection() as conn, changing(conn):  # read and write the state in one transaction
+            sql = "SELECT state FROM csource_subscriptions WHERE tenant = ? AND id = ?"
+            row = conn.execute(sql, (tenant, sub_id)).fetchone()
+            if row is not None:
+                state = folded(common.loads(row[0]), delivery, initial)
+                sql = "UPDATE csource_subscriptions SET state = ? WHERE tenant = ? AND id = ?"
+                conn.execute(sql, (common.dumps(state), tenant, sub_id))
 
 
 class _HasRedis(Protocol):

@@ -116,7 +116,7 @@ def _row(row: tuple[Any, ...]) -> RegistrationRecord:
 
 
 @contextmanager
-def _changing(conn: sqlite3.Connection) -> Iterator[None]:
+def changing(conn: sqlite3.Connection) -> Iterator[None]:
     """One write transaction (the connection autocommits otherwise); rolled back on any exception."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -157,13 +157,13 @@ class SqliteRegistrations:
     """One row per registration; each change and its version step are one transaction."""
 
     async def create_registration(self: _HasConnection, tenant: str, reg_id: str, body: dict[str, Any]) -> bool:
-        with self._connection() as conn, _changing(conn):
+        with self._connection() as conn, changing(conn):
             sql = "INSERT OR IGNORE INTO csource_registrations (tenant, id, body) VALUES (?, ?, ?)"
             raw = common.dumps(body)
             return _changed(conn, conn.execute(sql, (tenant, reg_id, raw)).rowcount, (tenant, reg_id), None, raw)
 
     async def replace_registration(self: _HasConnection, tenant: str, reg_id: str, body: dict[str, Any]) -> bool:
-        with self._connection() as conn, _changing(conn):
+        with self._connection() as conn, changing(conn):
             sql = "UPDATE csource_registrations SET body = ? WHERE tenant = ? AND id = ?"
             old, raw = _old_body(conn, tenant, reg_id), common.dumps(body)
             return _changed(conn, conn.execute(sql, (raw, tenant, reg_id)).rowcount, (tenant, reg_id), old, raw)
@@ -182,7 +182,7 @@ class SqliteRegistrations:
         return [_row(row) for row in rows]
 
     async def delete_registration(self: _HasConnection, tenant: str, reg_id: str) -> bool:
-        with self._connection() as conn, _changing(conn):
+        with self._connection() as conn, changing(conn):
             sql = "DELETE FROM csource_registrations WHERE tenant = ? AND id = ?"
             old = _old_body(conn, tenant, reg_id)
             return _changed(conn, conn.execute(sql, (tenant, reg_id)).rowcount, (tenant, reg_id), old, None)
