@@ -1,6 +1,7 @@
 """A minimal OpenID Connect issuer for the secured rows of the benchmark: discovery and a key set served from a
-thread on a free loopback port, and one RS256 token signed with its key (the broker verifies it once, then serves
-it from its token cache, which is what the rows measure)."""
+thread on a free loopback port, and RS256 tokens signed with its key (the broker verifies each once, then serves it
+from its token cache, which is what the rows measure): `token` carries the admin role (no policy is read for it),
+`operator_token` the role OPERATOR_ROLE, judged by the access policies."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 AUDIENCE = "agora-bench"
+OPERATOR_ROLE = "bench-operator"
 
 
 @dataclass
@@ -25,6 +27,7 @@ class BenchIssuer:
     url: str
     issuers_file: Path
     token: str
+    operator_token: str
 
 
 @contextmanager
@@ -50,13 +53,15 @@ def running_issuer(work: Path) -> Iterator[BenchIssuer]:
     documents["/.well-known/openid-configuration"] = json.dumps({"issuer": url, "jwks_uri": url + "/jwks"}).encode()
     documents["/jwks"] = json.dumps({"keys": [jwk]}).encode()
     claims = {"iss": url, "aud": AUDIENCE, "sub": "bench", "azp": "wrk", "exp": int(time.time()) + 86_400}
-    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
+    token = jwt.encode({**claims, "roles": ["admin"]}, key, algorithm="RS256", headers={"kid": "bench"})
+    operator = {**claims, "sub": "operator", "roles": [OPERATOR_ROLE]}
+    operator_token = jwt.encode(operator, key, algorithm="RS256", headers={"kid": "bench"})
     issuers_file = work / "issuers.json"
     issuers_file.write_text(json.dumps({"issuers": [{"issuer": url, "audience": AUDIENCE}]}))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield BenchIssuer(url, issuers_file, token)
+        yield BenchIssuer(url, issuers_file, token, operator_token)
     finally:
         server.shutdown()
         server.server_close()

@@ -35,7 +35,7 @@ if str(HERE.parent) not in sys.path:  # run as `python bench/run.py`: the bench 
     sys.path.insert(0, str(HERE.parent))
 
 from bench.gtfs_feed import write_feed  # noqa: E402 - needs the path above
-from bench.issuer import running_issuer  # noqa: E402
+from bench.issuer import OPERATOR_ROLE, running_issuer  # noqa: E402
 
 LUA = HERE / "lua"
 BASE = "/ngsi-ld/v1"
@@ -643,31 +643,70 @@ def _auth(broker: Broker) -> dict[str, str]:
 
 def secured_rows(bench: Bench, python: Path, work: Path, n: int, get_row: Row, patch_row: Row) -> None:
     """GET and PATCH again on a broker that requires a bearer JWT of a local issuer (issue 18: within 10% of the
-    same without security; the token is verified once, then served from the broker's cache), rate limit off."""
+    same without security; the token is verified once, then served from the broker's cache), rate limit off:
+    first with the admin role (no policy read), then as an operator under a 50-rule policy (records 0220, 0221)."""
     with running_issuer(work) as issuer:
         broker = Broker(python, work / "secured.db")
-        broker.cmd += ["--issuers", str(issuer.issuers_file)]
+        policy = work / "policy.json"
+        policy.write_text(json.dumps({"@context": USER_CONTEXT["@context"], "rules": fifty_rules()}))
+        broker.cmd += ["--issuers", str(issuer.issuers_file), "--policies", str(policy)]
         broker.ready = f"{broker.url}{BASE}/openapi.json"  # public: the rest answers 401 without the token
         broker.auth = {"Authorization": f"Bearer {issuer.token}"}
         with server(broker.cmd, broker.ready, env={"AGORA_RATE_LIMIT": "0"}) as (proc, _):
             bench.server_pid = proc.pid
             broker.use_user_context()
             broker.load_to(n)
-            one = f"{BASE}/entities/{vehicle_id(1)}"
-            status, _, _ = http("GET", broker.url + one, headers={"Link": broker.link, **broker.auth})
-            params: dict[str, object] = {"path": one, "link": broker.link, **_auth(broker)}
-            bench.wrk(broker.url, "get", params, duration=2)  # warm-up, not recorded
-            for name, res, plain in (
-                ("GET entity, user @context, bearer JWT", bench.wrk(broker.url, "get", params), get_row),
-                ("PATCH one attribute, bearer JWT", patch_run(bench, broker, n), patch_row),
-            ):
-                with_token, without = per_cpu_second(res.rate, res.server_cpu), per_cpu_second(plain.rate, plain.cpu)
-                note = ""
-                if with_token and without:
-                    note = f"the token costs {1 - with_token / without:.0%} of the throughput per CPU-second"
-                row = bench.record(name, n, res, note=note)
-                if status != 200 and not row.error:
-                    row.error = f"GET with the token answered {status}"
+            admin = token_rows(bench, broker, n, "bearer JWT", (get_row, patch_row))
+            broker.auth = {"Authorization": f"Bearer {issuer.operator_token}"}
+            token_rows(bench, broker, n, "bearer JWT, 50-rule policy", admin, against="the admin token")
+
+
+def token_rows(
+    bench: Bench, broker: Broker, n: int, label: str, plain: tuple[Row, Row], against: str = "no security"
+) -> tuple[Row, Row]:
+    """GET and PATCH with the broker's credential; each row's note compares it with `plain` per CPU-second."""
+    one = f"{BASE}/entities/{vehicle_id(1)}"
+    status, _, _ = http("GET", broker.url + one, headers={"Link": broker.link, **broker.auth})
+    params: dict[str, object] = {"path": one, "link": broker.link, **_auth(broker)}
+    bench.wrk(broker.url, "get", params, duration=2)  # warm-up, not recorded
+    rows = []
+    for name, res, before in (
+        (f"GET entity, user @context, {label}", bench.wrk(broker.url, "get", params), plain[0]),
+        (f"PATCH one attribute, {label}", patch_run(bench, broker, n), plain[1]),
+    ):
+        now, then = per_cpu_second(res.rate, res.server_cpu), per_cpu_second(before.rate, before.cpu)
+        note = f"costs {1 - now / then:.0%} of the throughput per CPU-second against {against}" if now and then else ""
+        row = bench.record(name, n, res, note=note)
+        if status != 200 and not row.error:
+            row.error = f"GET with the token answered {status}"
+        rows.append(row)
+    return rows[0], rows[1]
+
+
+def fifty_rules() -> list[dict[str, object]]:
+    """50 rules as a city might have them: 5 name the benchmark's operator (reads and writes of Vehicles, a
+    denied attribute, an id pattern, history), 45 name other roles, types and attributes."""
+    role = OPERATOR_ROLE
+    mine: list[dict[str, object]] = [
+        {"id": "op-read", "roles": [role], "actions": ["read"], "types": ["Vehicle"]},
+        {"id": "op-write", "roles": [role], "actions": ["write"], "types": ["Vehicle"], "attrs": ["fuel", "speed"]},
+        {"id": "op-no-secret", "effect": "deny", "roles": [role], "actions": ["read"], "attrs": ["secret"]},
+        {"id": "op-ids", "roles": [role], "actions": ["read"], "idPatterns": ["urn:ngsi-ld:Vehicle:.*"]},
+        {"id": "op-history", "roles": [role], "actions": ["temporal"], "types": ["Vehicle"]},
+    ]
+    others: list[dict[str, object]] = [
+        {
+            "id": f"other-{i}",
+            "effect": "deny" if i % 7 == 0 else "allow",
+            "roles": [f"role-{i}"],
+            "actions": ["read", "write"] if i % 2 else ["read"],
+            "types": [f"Type{i % 9}"],
+            "attrs": [f"attr{i}", f"attr{i + 1}"] if i % 3 else [],
+            "idPatterns": [f"urn:ngsi-ld:Type{i % 9}:{i}.*"] if i % 4 == 0 else [],
+        }
+        for i in range(45)
+    ]
+    return mine + others
 
 
 def per_cpu_second(rate: float | None, cpu: float | None) -> float | None:
