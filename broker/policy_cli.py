@@ -161,5 +161,5 @@ async def _audit(store: Store, args: argparse.Namespace) -> int:
         offset=args.offset,
     )
     for record in await store.read_audit(query):
-        print(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in vars(record).items()}))
+        print(json.dumps(record.to_doc()))
     return 0

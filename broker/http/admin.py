@@ -94,24 +94,7 @@ async def read_audit(request: Request) -> Response:
         offset=P.integer(request, "offset", 0, 0, 2**31),
     )
     records = await state.policies.audit(caller_of(request), query)
-    return json_response(request, [_audit_doc(r) for r in records])
-
-
-def _audit_doc(record: AuditRecord) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "at": record.at,
-        "subject": record.subject,
-        "operation": record.operation,
-        "tenant": record.tenant,
-        "status": record.status,
-        "outcome": record.outcome,
-        "entityIds": list(record.entity_ids),
-    }
-    if record.client is not None:
-        doc["client"] = record.client
-    if record.issuer is not None:
-        doc["issuer"] = record.issuer
-    return doc
+    return json_response(request, [r.to_doc() for r in records])
 
 
 ROUTES = [

@@ -235,6 +235,37 @@ class AuditRecord:
     client: str | None = None
     issuer: str | None = None
 
+    def to_doc(self) -> dict[str, Any]:
+        """The record as the store keeps it and the admin API shows it (members that are None left out)."""
+        doc: dict[str, Any] = {
+            "at": self.at,
+            "subject": self.subject,
+            "operation": self.operation,
+            "tenant": self.tenant,
+            "status": self.status,
+            "outcome": self.outcome,
+            "entityIds": list(self.entity_ids),
+        }
+        if self.client is not None:
+            doc["client"] = self.client
+        if self.issuer is not None:
+            doc["issuer"] = self.issuer
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> AuditRecord:
+        return cls(
+            doc["at"],
+            doc["subject"],
+            doc["operation"],
+            doc["tenant"],
+            doc["status"],
+            doc["outcome"],
+            tuple(doc.get("entityIds", ())),
+            doc.get("client"),
+            doc.get("issuer"),
+        )
+
 
 @dataclass(frozen=True)
 class AuditQuery:

@@ -26,26 +26,11 @@ CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 
 
 def _encode(record: AuditRecord) -> bytes:
-    # By hand rather than dataclasses.asdict, which copies deeply: a flush encodes thousands of records.
-    return common.dumps(
-        {
-            "at": record.at,
-            "subject": record.subject,
-            "operation": record.operation,
-            "tenant": record.tenant,
-            "status": record.status,
-            "outcome": record.outcome,
-            "entity_ids": record.entity_ids,
-            "client": record.client,
-            "issuer": record.issuer,
-        }
-    )
+    return common.dumps(record.to_doc())
 
 
 def _decode(raw: bytes) -> AuditRecord:
-    doc = common.loads(raw)
-    doc["entity_ids"] = tuple(doc.get("entity_ids", ()))
-    return AuditRecord(**doc)
+    return AuditRecord.from_doc(common.loads(raw))
 
 
 def _page(records: Iterable[AuditRecord], query: AuditQuery) -> list[AuditRecord]:
