@@ -41,6 +41,7 @@ from broker.notify.delivery import RetryPolicy, deliver, endpoint_transports, re
 from broker.notify.notification import notification_id
 from broker.notify.notifier import instant
 from broker.notify.outage import OUTAGE_RETRY, Outage
+from broker.observe import metrics
 from broker.store.base import Delivery, RegistrationChange, RegistrationRecord, Store, SubscriptionRecord
 
 log = logging.getLogger("agora.notify")
@@ -285,6 +286,7 @@ class CsourceNotifier:
         content, headers = request_parts(sub.endpoint, body, tm.context_value, link, sub.tenant)
         self._last[job.sub.key] = now
         ok = await deliver(self._transport, sub.endpoint, content, headers, self.retry)
+        metrics.notified(sub.id, ok)
         await self.store.record_csource_delivery(sub.tenant, sub.id, Delivery(now, ok), job.initial)
 
 
