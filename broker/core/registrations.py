@@ -806,7 +806,7 @@ class Registrations:
 
     # -- clause 5.9 ------------------------------------------------------------------------------------------------
     async def _may(self, caller: Caller) -> None:
-        await self.access.require(caller, "registrations", "manage context source registrations in this tenant")
+        await self.access.require(caller, "registrations", "read or manage context source registrations here")
 
     async def create(self, caller: Caller, body: Any, tm: TermMap) -> str:
         await self._may(caller)
@@ -844,6 +844,7 @@ class Registrations:
 
     async def retrieve(self, caller: Caller, reg_id: str) -> RegistrationRecord:
         check_uri(reg_id, "registration id")
+        await self._may(caller)  # a registration names another broker's endpoint and what it holds
         record = await self.store.get_registration(caller.tenant, reg_id)
         if record is None or self._expired(record):
             raise ResourceNotFound(f"registration {reg_id} not found")
@@ -857,6 +858,7 @@ class Registrations:
         when: TimeFilter | None,
         paging: Paging,
     ) -> tuple[list[RegistrationRecord], int]:
+        await self._may(caller)
         records = await self.store.list_registrations(caller.tenant)
         chosen = []
         stamp = _utc(now_iso())

@@ -138,3 +138,28 @@ def test_core_operations_enforce_the_policies() -> None:
         assert (await entities.retrieve(admin, "urn:e:1"))["attrs"][V + "pressure"][0]["value"] == 1
 
     asyncio.run(scenario())
+
+
+def test_the_audit_log_flushes_and_retains() -> None:
+    from broker.core.policies import AuditLog
+    from broker.store.base import AuditQuery, AuditRecord
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        await store.open()
+        old = AuditRecord("2000-01-01T00:00:00.000000Z", "alice", "GET /x", "", 200, "allowed")
+        new = AuditRecord("2999-01-01T00:00:00.000000Z", "bob", "GET /y", "", 403, "refused")
+        off = AuditLog(store, enabled=False, max_age=60)
+        off.record(old)
+        await off.flush()
+        assert await store.read_audit(AuditQuery()) == []  # off: nothing is kept
+        log = AuditLog(store, enabled=True, max_age=60)
+        log.record(old)
+        log.record(new)
+        assert await store.read_audit(AuditQuery()) == []  # buffered until a flush
+        await log.flush()
+        assert [r.subject for r in await store.read_audit(AuditQuery())] == ["bob", "alice"]
+        assert await log.retain_once() == 1
+        assert await store.read_audit(AuditQuery()) == [new]
+
+    asyncio.run(scenario())

@@ -108,6 +108,8 @@ def test_writes_out_of_reach_are_403_and_change_nothing(broker: tuple[TestClient
     admin_view = client.get(ENTITIES + "/urn:m:1", headers=keys["admin"]).json()
     assert admin_view["pressure"]["value"] == 3 and admin_view["email"]["value"] == "a@b.example"
     assert client.post(POLICIES, json=RULES[0], headers=keys["operator"]).status_code == 403
+    assert client.get("/ngsi-ld/v1/csourceRegistrations", headers=keys["operator"]).status_code == 403
+    assert client.get("/ngsi-ld/v1/csourceRegistrations", headers=keys["admin"]).status_code == 200
 
 
 def test_the_admin_api_and_the_audit_log(broker: tuple[TestClient, Any, str]) -> None:
