@@ -734,3 +734,45 @@ def deleted_subscription_not_notified(k: Kit) -> None:
     _subscribe(k, _subscription(k, url2, entities=[{"type": entity_type}]))  # a live one, to know when to look
     k.wait_until(lambda: bool(_notes(k, path2)))
     k.expect(not _notes(k, path), f"a deleted subscription was notified: {_notes(k, path)!r:.300}")
+
+
+@case(
+    "5.11.2.4",
+    "With scopeQ (clause 4.19), a registration whose scope does not match is not notified, one whose scope does is.",
+    feature=FEATURE,
+    also=("4.19",),
+)
+def scope_q_selects(k: Kit) -> None:
+    entity_type = k.type_name("Vehicle")
+    url, path = k.receiver.endpoint()
+    _subscribe(k, _subscription(k, url, entities=[{"type": entity_type}], scopeQ="/city/north"))
+    other = _register(k, _registration(k, entity_type, scope="/harbour"))
+    matching = _register(k, _registration(k, entity_type, scope="/city/north"))
+    _notified(k, path, matching)
+    k.expect(other not in _ids_notified(k, path), f"registration {other} of another scope was notified")
+
+
+@case(
+    "4.14",
+    "A subscription made in a tenant is told of that tenant's registrations only, and is not seen from another.",
+    feature=FEATURE,
+    also=("5.11.7", "5.11.4"),
+)
+def notifications_stay_in_their_tenant(k: Kit) -> None:
+    tenant = {"NGSILD-Tenant": f"conformance{k.run.run_id}t{k.run.next_number()}"}
+    entity_type = k.type_name("Vehicle")
+    url, path = k.receiver.endpoint()
+    body = _subscription(k, url, entities=[{"type": entity_type}])
+    response = k.post(CSS, body, headers=tenant)
+    if response.status_code == 501:
+        k.missing("tenancy", "the broker answered 501 to NGSILD-Tenant")
+    k.not_implemented_if(response, FEATURE)
+    k.expect_status(response, 201)
+    k.delete_later(f"{CSS}/{body['id']}", headers=tenant)
+    k.expect_status(k.http.get(f"{CSS}/{body['id']}"), 404)
+    elsewhere = _register(k, _registration(k, entity_type))
+    mine = _registration(k, entity_type)
+    k.expect_status(k.post(CSR, mine, headers=tenant), 201)
+    k.delete_later(f"{CSR}/{mine['id']}", headers=tenant)
+    _notified(k, path, str(mine["id"]), "newlyMatching")
+    k.expect(elsewhere not in _ids_notified(k, path), f"registration {elsewhere} of another tenant was notified")
