@@ -191,3 +191,24 @@ def test_sigkill_while_a_notification_hangs_sends_it_after_the_restart(tmp_path:
             again = receiver.wait_for_bodies(path, 2, timeout=15)
         assert [b["id"] for b in again] == [held[0]["id"]] * 2
         assert again[1]["triggerReason"] == "newlyMatching" and again[1]["data"][0]["id"] == reg_id
+
+
+def test_two_brokers_on_one_redis_notify_once(tmp_path: Path) -> None:
+    """Only the process that leads "csource" notifies: a registration written through either broker is told once."""
+    kind = f"Tram{uuid.uuid4().hex[:6]}"
+    path = f"/cs/{uuid.uuid4().hex}"
+    with ExitStack() as stack:
+        url = store_url_for("redis", tmp_path, stack)
+        first = stack.enter_context(running_broker(url, tmp_path, extra_env=FAST))
+        second = stack.enter_context(running_broker(url, tmp_path, extra_env=FAST))
+        receiver = stack.enter_context(running_receiver())
+        a = stack.enter_context(httpx.Client(base_url=first.url + BASE, timeout=10))
+        b = stack.enter_context(httpx.Client(base_url=second.url + BASE, timeout=10))
+        before = register(b, registration(kind))
+        subscribe(a, receiver.url + path, entities=[{"type": kind}])
+        assert reasons(receiver, path, 1) == [("newlyMatching", [before])]  # the initial notification is settled
+        regs = [register(a, registration(kind)), register(b, registration(kind))]
+        found = reasons(receiver, path, 3)
+        time.sleep(1.0)  # time for a duplicate to arrive, if a second process notified too
+        assert sorted(ids[0] for _, ids in found[1:]) == sorted(regs)
+        assert len(receiver.bodies(path)) == 3
