@@ -104,7 +104,15 @@ def compile_csource(doc: Mapping[str, Any], tm: TermMap, tenant: str = "") -> Cs
 
 
 def matches(match: CsourceMatch, reg: Registration) -> bool:
-    return any(selects(reg, q, match.attrs, match.when) for q in match.queries)
+    return _datasets_meet(match, reg) and any(selects(reg, q, match.attrs, match.when) for q in match.queries)
+
+
+def _datasets_meet(match: CsourceMatch, reg: Registration) -> bool:
+    """Clause 5.12: with a datasetId on both sides, "at least one value in common"; on one side only, a match."""
+    wanted, offered = match.sub.dataset_ids, reg.doc.get("datasetId")
+    if wanted is None or not offered:
+        return True
+    return bool({"@none" if d is None else d for d in wanted} & set(offered))
 
 
 def matching_infos(match: CsourceMatch, reg: Registration) -> list[int]:

@@ -141,6 +141,14 @@ def test_geo_q_scope_q_and_csf() -> None:
     assert not matched(csource(csf="mode==inclusive"), reg(mode="auxiliary"))
 
 
+def test_dataset_ids_need_one_in_common_when_both_have_them() -> None:
+    sensors = reg(datasetId=["urn:ds:sensor", "@none"])
+    assert matched(csource(datasetId=["urn:ds:sensor"]), sensors)
+    assert matched(csource(datasetId=["@none"]), sensors)
+    assert not matched(csource(datasetId=["urn:ds:model"]), sensors)
+    assert matched(csource(datasetId=["urn:ds:model"]), reg()) and matched(csource(), sensors)
+
+
 def test_only_the_matching_registration_info_is_notified() -> None:
     doc = reg({"entities": [{"type": "Bus"}]}, {"entities": [{"type": "Vehicle"}], "propertyNames": ["speed"]})
     match = compile_csource(csource(), TM)
