@@ -368,6 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.ops_cli import migrate
 
         return migrate(args)
+    if args.command in ("dump", "restore"):
+        from broker.ops_cli import dump_command, restore_command
+
+        return dump_command(args) if args.command == "dump" else restore_command(args)
     if args.command == "conformance":
         from conformance.cli import run as run_conformance
 

@@ -486,10 +486,12 @@ class Store(abc.ABC):
         instances: list[TemporalInstance],
         *,
         create: bool,
+        at: str | None = None,
     ) -> bool:
         """Add instances to a temporal entity; with `create`, make it first when it does not exist (True then).
         `head` holds the types (added to those it has) and scope. Raises ResourceNotFound when the temporal
-        entity does not exist and `create` is false; creates the tenant as entity creation does."""
+        entity does not exist and `create` is false; creates the tenant as entity creation does. `at`: the time
+        recorded as the temporal entity's creation or modification (now by default; a restore gives the original)."""
         raise _no_temporal(self)
 
     async def temporal_delete(self, tenant: str, entity_id: str) -> bool:

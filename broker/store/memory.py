@@ -189,6 +189,7 @@ class MemoryStore(
         instances: list[TemporalInstance],
         *,
         create: bool,
+        at: str | None = None,
     ) -> bool:
         if entity_id not in self._history.get(tenant, {}) and not create:
             raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
@@ -196,7 +197,7 @@ class MemoryStore(
             common.dumps(inst.body)  # refuse what a persistent backend could not store, before changing anything
         self._tenants.add(tenant)
         self._entities.setdefault(tenant, {})
-        return self._add_instances(tenant, entity_id, head, instances, now_iso())
+        return self._add_instances(tenant, entity_id, head, instances, (at or now_iso()))
 
     async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
         return self._history.get(tenant, {}).pop(entity_id, None) is not None

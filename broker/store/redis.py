@@ -768,6 +768,7 @@ class RedisStore(RedisApiKeys, RedisCsourceSubscriptions, RedisPolicies, RedisRe
         instances: list[TemporalInstance],
         *,
         create: bool,
+        at: str | None = None,
     ) -> bool:
         for inst in instances:
             common.dumps(inst.body)  # refuse what cannot be stored, before changing anything
@@ -778,7 +779,7 @@ class RedisStore(RedisApiKeys, RedisCsourceSubscriptions, RedisPolicies, RedisRe
                 raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
             script = _Script()
             created = self._history_ops(
-                script, shard, tenant, history.HistoryUpdate(entity_id, head, instances), heads, now_iso()
+                script, shard, tenant, history.HistoryUpdate(entity_id, head, instances), heads, (at or now_iso())
             )
             script.check("free", self._key(shard, "lock", tenant, entity_id), "")
             self._record_tenant(script, shard, tenant)

@@ -411,12 +411,13 @@ class SqliteStore(
         instances: list[TemporalInstance],
         *,
         create: bool,
+        at: str | None = None,
     ) -> bool:
         with self._connection() as conn, _immediate(conn):
             if not create and not temporal_sql.exists(conn, tenant, entity_id):
                 raise ResourceNotFound(f"no temporal evolution of entity {entity_id}")
             conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
-            return temporal_sql.add(conn, tenant, entity_id, head, instances, now_iso())
+            return temporal_sql.add(conn, tenant, entity_id, head, instances, (at or now_iso()))
 
     async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
         with self._connection() as conn, _immediate(conn):
