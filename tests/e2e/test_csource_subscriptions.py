@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_registrations_api import registration
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.servers import BrokerProcess, running_broker, start_broker, store_url_for
 
@@ -46,16 +47,6 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def http(broker: BrokerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=broker.url + BASE, timeout=10) as client:
         yield client
-
-
-def registration(kind: str, **members: Any) -> dict[str, Any]:
-    return {
-        "id": f"urn:ngsi-ld:ContextSourceRegistration:{uuid.uuid4().hex}",
-        "type": "ContextSourceRegistration",
-        "information": [{"entities": [{"type": kind}], "propertyNames": ["speed"]}],
-        "endpoint": "http://127.0.0.1:9/source",
-        **members,
-    }
 
 
 def register(http: httpx.Client, body: dict[str, Any]) -> str:
