@@ -29,6 +29,9 @@ class Settings:
     #: `text` (one line per record, for a terminal) or `json` (one JSON object per line, with an access log line
     #: per request carrying its request id; for a log collector, record 0242).
     log_format: str = "text"
+    #: OpenTelemetry spans of requests, store calls and notification deliveries: `console`, `otlp`, or empty: off
+    #: (broker.observe.tracing, record 0246).
+    tracing: str = ""
     #: Seconds a notification POST may take when the endpoint sets no timeout.
     notify_timeout: float = 10.0
     #: Attempts per notification before it is recorded as failed.
@@ -87,6 +90,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.history_on_delete not in ("keep", "delete"):
             raise ValueError(f"history_on_delete must be keep or delete, not {self.history_on_delete!r}")
+        if self.tracing not in ("", "console", "otlp"):
+            raise ValueError(f"tracing must be console or otlp (or empty: off), not {self.tracing!r}")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log_format must be text or json, not {self.log_format!r}")
         if self.auth not in ("", "open", "required"):

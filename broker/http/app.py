@@ -38,6 +38,7 @@ from broker.notify.csource import CsourceNotifier
 from broker.notify.delivery import RetryPolicy
 from broker.notify.notifier import Notifier, NotifierConfig
 from broker.notify.periodic import PeriodicNotifier
+from broker.observe import tracing
 from broker.observe.metrics import instrument_store
 from broker.observe.middleware import Observe
 from broker.settings import Settings
@@ -51,6 +52,7 @@ log = logging.getLogger("agora")
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     """The broker as an ASGI app. A given `store` is used as it is (tests); else one is opened from settings."""
     settings = settings or Settings.from_env()
+    tracing.configure(settings.tracing)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -40,6 +40,7 @@ from broker.notify.matching import SubscriptionIndex, fired, trigger_reason
 from broker.notify.mqtt import MqttTransport
 from broker.notify.notification import build
 from broker.notify.outage import OUTAGE_RETRY, Outage
+from broker.observe import tracing
 from broker.observe.metrics import NOTIFY_QUEUE, notified
 from broker.requestid import REQUEST_ID_HEADER
 from broker.store.base import Change, Delivery, Store, SubscriptionRecord
@@ -380,11 +381,25 @@ class Notifier:
         if loop.time() < lane.cool_until:
             return False
         async with self._sending:
-            ok = await deliver(self._transport, job.sub.endpoint, content, headers, self.config.retry)
+            if tracing.TRACER is None:
+                ok = await deliver(self._transport, job.sub.endpoint, content, headers, self.config.retry)
+            else:
+                ok = await self._traced_deliver(job, content, headers)
         if not ok:
             cooldown = job.sub.endpoint.cooldown
             lane.cool_until = loop.time() + (self.config.retry.cooldown if cooldown is None else cooldown)
         return ok
+
+    async def _traced_deliver(self, job: Job, content: bytes, headers: dict[str, str]) -> bool:
+        """One delivery (with its retries) in a span of its own (record 0246): the notifier is no request's task,
+        so the span carries the request id of the change rather than a parent."""
+        attributes = {"agora.subscription": job.sub.id, "agora.change_seq": job.change.seq}
+        if job.change.request_id is not None:
+            attributes["agora.request_id"] = job.change.request_id
+        with tracing.TRACER.start_as_current_span("notification", attributes=attributes) as span:
+            ok = await deliver(self._transport, job.sub.endpoint, content, headers, self.config.retry)
+            span.set_attribute("agora.delivered", ok)
+            return ok
 
     def _finish(self, seq: int) -> None:
         if seq in self._open:

@@ -32,6 +32,7 @@ from prometheus_client import (
 )
 
 from broker.core.errors import NgsiLdError
+from broker.observe import tracing
 from broker.store.base import Store
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -129,7 +130,8 @@ def instrument_store(store: Store) -> None:
             continue
         method = getattr(store, name, None)
         if method is not None:
-            setattr(store, name, _timed(name, method))
+            timed = _timed(name, method)
+            setattr(store, name, timed if tracing.TRACER is None else tracing.traced_store_method(name, timed))
 
 
 def _timed(name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

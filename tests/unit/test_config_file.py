@@ -13,7 +13,14 @@ from broker.config import ConfigError, load_settings, read_config
 from broker.settings import Settings
 
 # A value unlike the default for each kind of field; fields with a fixed set of values get another valid one.
-CHOICES = {"history_on_delete": "delete", "log_format": "json", "log_level": "debug", "auth": "open", "audit": "on"}
+CHOICES = {
+    "history_on_delete": "delete",
+    "log_format": "json",
+    "tracing": "console",
+    "log_level": "debug",
+    "auth": "open",
+    "audit": "on",
+}
 
 
 def _other(field: dataclasses.Field[object]) -> object:
