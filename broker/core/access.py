@@ -42,6 +42,8 @@ T = TypeVar("T")
 ACTIONS: Final = ("read", "write", "subscribe", "temporal", "purge", "contexts", "registrations", "admin")
 ADMIN_ROLE: Final = "admin"
 REFRESH_SECONDS: Final = 1.0
+#: Compiled views kept per process (one per distinct caller and tenant).
+MAX_VIEWS: Final = 10_000
 #: Rule members that hold lists of strings, as a policy document spells them.
 _LISTS: Final = (
     "subjects",
@@ -343,6 +345,8 @@ class Access:
         key = (caller.tenant, caller.subject, caller.roles, caller.client, caller.groups, caller.issuer)
         found = self._views.get(key)
         if found is None:
+            if len(self._views) >= MAX_VIEWS:  # many distinct callers: start again rather than grow without bound
+                self._views = {}
             found = self._views[key] = compile_view(self._rules, caller, self.personal)
         return found
 
