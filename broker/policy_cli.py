@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from broker.core.access import Rule, parse_rule, stored_rule
-from broker.core.policies import read_policy_file
+from broker.core.errors import BadRequestData
+from broker.core.policies import audit_time, read_policy_file
 from broker.ld.termmap import TermMap, core_termmap
 from broker.settings import Settings
 from broker.store import open_store
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     url = Settings.from_env(store=args.store).store
     try:
         return asyncio.run(_run(open_store(url), args))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, BadRequestData) as exc:
         print(f"agora {args.command}: {exc}", file=sys.stderr)
         return 2
 
@@ -150,8 +151,8 @@ def _one(text: str) -> Rule:
 
 async def _audit(store: Store, args: argparse.Namespace) -> int:
     query = AuditQuery(
-        since=args.since,
-        until=args.until,
+        since=audit_time(args.since, "--since"),
+        until=audit_time(args.until, "--until"),
         subject=args.subject,
         tenant=args.tenant,
         operation=args.operation,

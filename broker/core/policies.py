@@ -25,6 +25,7 @@ from broker.background import stop_tasks
 from broker.core.access import Access, Rule, parse_rule, stored_rule
 from broker.core.caller import Caller
 from broker.core.errors import BadRequestData, ResourceNotFound
+from broker.core.normalize import check_datetime
 from broker.store.base import AuditQuery, AuditRecord, Store
 
 log = logging.getLogger("agora.audit")
@@ -74,6 +75,17 @@ class Policies:
     async def audit(self, caller: Caller, query: AuditQuery) -> list[AuditRecord]:
         await self._admin(caller)
         return await self.store.read_audit(query)
+
+
+def audit_time(value: str | None, where: str) -> str | None:
+    """A since/until bound of an audit read in the records' own spelling (UTC, microseconds), so that bounds
+    compare with the stored times as strings; BadRequestData when it is no ISO 8601 DateTime."""
+    if value is None:
+        return None
+    check_datetime(value, where)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    utc = (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 def read_policy_file(path: str) -> tuple[list[Any], Any]:

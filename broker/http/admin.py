@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from broker.auth.identity import Identity
 from broker.core.access import Rule
 from broker.core.model import now_iso
+from broker.core.policies import audit_time
 from broker.http import params as P
 from broker.http.authn import IDENTITY_KEY
 from broker.http.caller import caller_of
@@ -83,8 +84,8 @@ async def read_audit(request: Request) -> Response:
     P.check_params(request, frozenset({*_AUDIT_FILTERS, "limit", "offset"}))
     params = P.query(request)
     query = AuditQuery(
-        since=params.get("since"),
-        until=params.get("until"),
+        since=audit_time(params.get("since"), "since"),
+        until=audit_time(params.get("until"), "until"),
         subject=params.get("subject"),
         tenant=params.get("tenant"),
         operation=params.get("operation"),

@@ -130,6 +130,10 @@ def test_the_admin_api_and_the_audit_log(broker: tuple[TestClient, Any, str]) ->
     assert refused[0]["operation"] == "PATCH /ngsi-ld/v1/entities/urn:p:1/attrs"
     assert "a@b.example" not in json.dumps(client.get("/ngsi-ld/v1/agora/audit", headers=keys["admin"]).json())
     assert client.get("/ngsi-ld/v1/agora/audit", headers=keys["operator"]).status_code == 403
+    since = {"since": refused[0]["at"].replace(".", ",")[:19] + "Z"}  # whole seconds: the record is within it
+    assert client.get("/ngsi-ld/v1/agora/audit", params=since, headers=keys["admin"]).json()
+    bad = client.get("/ngsi-ld/v1/agora/audit", params={"since": "yesterday"}, headers=keys["admin"])
+    assert bad.status_code == 400 and "since" in bad.json()["detail"]
     out = io.StringIO()
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         assert main(["audit", "--store", url, "--outcome", "refused", "--limit", "50"]) == 0
