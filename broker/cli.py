@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from broker.http.app import configure_logging
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll SOURCE (file or URL) every SECONDS and upsert only what changed, until interrupted",
     )
     imp.add_argument("--rounds", type=int, help="with --follow: stop after this many polls")
+    imp.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="write the run's counts there in the Prometheus text format (for node_exporter's textfile collector)",
+    )
     imp.add_argument(
         "--prune",
         action="store_true",
@@ -297,6 +303,7 @@ def import_source(args: argparse.Namespace) -> int:
             prune_skipped = False
         else:
             progress = Progress()
+            started = time.monotonic()
             report = run_import(
                 adapter.entities(args.source),
                 args.broker,
@@ -309,6 +316,11 @@ def import_source(args: argparse.Namespace) -> int:
                 compare=args.changed_only,
             )
             progress.done(report.total)
+            if args.metrics_file:
+                from adapters.import_metrics import write_import_metrics
+
+                seconds = time.monotonic() - started
+                write_import_metrics(args.metrics_file, args.adapter, report, len(adapter.rejections), seconds)
             sent, failed, created, updated = dict(report.sent), report.failed, report.created, report.updated
             invalid, pruned, prune_skipped = report.invalid, report.pruned, report.prune_skipped
             unchanged = report.unchanged

@@ -147,7 +147,7 @@ def _migrate(conn: sqlite3.Connection, path: str) -> list[str]:
         conn.execute(statement)
     conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
     applied = []
-    if version < 1 and not indexed:
+    if not indexed:  # version 0, or index tables dropped by hand: the index is rebuilt from the entities
         count = 0
         for tenant, eid, body in conn.execute("SELECT tenant, id, body FROM entities").fetchall():
             _index_entity(conn, tenant, eid, None, common.loads(body))

@@ -116,3 +116,28 @@ def test_the_grafana_dashboard_queries_only_metrics_the_broker_exports() -> None
     exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     used = {name for expr in exprs for name in re.findall(r"agora_\w+", expr)}
     assert used and used <= exported, used - exported
+
+
+def test_agora_import_writes_its_counts_for_a_textfile_collector(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.e2e.helpers import agora_cli
+    from tests.e2e.test_import_gtfs import FEED
+
+    metrics_file = tmp_path / "agora_import.prom"
+    with running_broker(f"sqlite:///{tmp_path / 'agora.db'}", tmp_path) as broker:
+        result = agora_cli("import", "gtfs", str(FEED), "--broker", broker.url, "--metrics-file", str(metrics_file))
+        assert result.returncode == 0, result.stderr
+        scraped = _scrape(broker.url)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics_file.read_text())
+        for s in family.samples
+    }
+    sent = sum(v for (name, _), v in samples.items() if name == "agora_import_last_entities_sent")
+    created = samples[("agora_import_last_entities", (("adapter", "gtfs"), ("outcome", "created")))]
+    assert sent == created > 0 and f"entities sent: {int(sent)}" in result.stderr
+    assert ("agora_import_last_success_timestamp_seconds", (("adapter", "gtfs"),)) in samples
+    # The broker's side of the same import: its batch upserts.
+    upserts = _value(scraped, "agora_http_requests_total", operation="/ngsi-ld/v1/entityOperations/upsert")
+    assert upserts >= 1
