@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 from adapters.importer import Progress
 from broker.settings import Settings
@@ -83,63 +84,59 @@ def check_store(url: str) -> str | None:
     return None
 
 
+ArchiveWork = Callable[[Store, argparse.Namespace, Progress], Awaitable[dict[str, int]]]
+
+
 class _RecordProgress(Progress):
     def line(self, count: int) -> str:
         return super().line(count).replace("entities", "records", 1)
 
 
-async def _dump(url: str, path: str) -> dict[str, int]:
+async def _dump(store: Store, args: argparse.Namespace, progress: Progress) -> dict[str, int]:
     from broker.dump import dump
 
+    with open(args.archive, "wb") as out:
+        return await dump(store, out, progress.update)
+
+
+async def _restore(store: Store, args: argparse.Namespace, progress: Progress) -> dict[str, int]:
+    from broker.dump import DumpError, is_empty, read_archive, restore
+
+    _, lines = read_archive(args.archive)  # refused before the store is touched
+    if not args.force and not await is_empty(store):
+        raise DumpError("the store is not empty: restore into an empty one, or give --force")
+    return await restore(store, lines, progress.update)
+
+
+async def _with_store(url: str, args: argparse.Namespace, work: ArchiveWork) -> dict[str, int]:
     store = open_store(url)
     await store.open()
     progress = _RecordProgress()
     try:
-        with open(path, "wb") as out:
-            counts = await dump(store, out, progress.update)
+        counts = await work(store, args, progress)
     finally:
         await store.close()
     progress.done(sum(counts.values()))
     return counts
+
+
+def _archive_command(args: argparse.Namespace, work: ArchiveWork, verb: str) -> int:
+    url = Settings.from_env(store=args.store).store
+    try:
+        counts = asyncio.run(_with_store(url, args, work))
+    except (SchemaTooNew, ValueError, OSError) as exc:
+        print(f"agora {args.command}: {exc}", file=sys.stderr)
+        return 1
+    _report(verb, counts)
+    return 0
 
 
 def dump_command(args: argparse.Namespace) -> int:
-    url = Settings.from_env(store=args.store).store
-    try:
-        counts = asyncio.run(_dump(url, args.archive))
-    except (SchemaTooNew, ValueError, OSError) as exc:
-        print(f"agora dump: {exc}", file=sys.stderr)
-        return 1
-    _report("dumped", counts)
-    return 0
-
-
-async def _restore(url: str, path: str, force: bool) -> dict[str, int]:
-    from broker.dump import DumpError, is_empty, read_archive, restore
-
-    _, lines = read_archive(path)
-    store = open_store(url)
-    await store.open()
-    progress = _RecordProgress()
-    try:
-        if not force and not await is_empty(store):
-            raise DumpError(f"the store {url} is not empty: restore into an empty one, or give --force")
-        counts = await restore(store, lines, progress.update)
-    finally:
-        await store.close()
-    progress.done(sum(counts.values()))
-    return counts
+    return _archive_command(args, _dump, "dumped")
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    url = Settings.from_env(store=args.store).store
-    try:
-        counts = asyncio.run(_restore(url, args.archive, args.force))
-    except (SchemaTooNew, ValueError, OSError) as exc:
-        print(f"agora restore: {exc}", file=sys.stderr)
-        return 1
-    _report("restored", counts)
-    return 0
+    return _archive_command(args, _restore, "restored")
 
 
 def _report(verb: str, counts: dict[str, int]) -> None:
