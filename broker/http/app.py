@@ -90,6 +90,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await retention.stop()
             await notifier.stop()
             await app.state.broker.authenticator.aclose()
+            if app.state.broker.forwarder is not None:
+                await app.state.broker.forwarder.aclose()
             await app.state.broker.audit.stop()
             await the_store.close()
 

@@ -21,6 +21,7 @@ from broker.core.registrations import Registrations
 from broker.core.snapshots import Snapshots
 from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
+from broker.federation import Forwarder
 from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
 from broker.query.common import Limits
@@ -48,6 +49,8 @@ class BrokerState:
     audit: AuditLog
     csource_subscriptions: CsourceSubscriptions
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
+    #: The forwarding client of the distributed operations (clause 4.3, broker.federation), one per process.
+    forwarder: Forwarder | None = None
     started: float = field(default_factory=time.time)
 
     @property
@@ -84,6 +87,7 @@ class BrokerState:
             audit=AuditLog(store, settings.audit_enabled, settings.audit_max_age),
             outbound=outbound,
             csource_subscriptions=CsourceSubscriptions(store, settings.max_page_size, outbound, access),
+            forwarder=Forwarder(settings.source_id, outbound, settings.context_timeout, settings.notify_cooldown),
         )
 
 
