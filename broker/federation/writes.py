@@ -1,0 +1,85 @@
+"""Routing of one entity write across registrations (clauses 4.3.6.2, 4.3.6.3, 5.6.1-5.6.3, 5.6.7-5.6.10, 5.6.20).
+
+A pure planner, no I/O: given the live registrations of a tenant, the operation name (clause 4.20), the target
+entity (id, types) and the expanded attribute names of the write, it says which attributes go to which source,
+which ones meet a proxied registration that does not offer the operation (Conflict), and which stay local.
+Decision record 0190 gives the reading:
+
+- exclusive and redirect registrations that hold the entity take their matching attributes away from the local
+  write ("The matching Attributes are then removed from the Fragment and not processed further", 5.6.2.4); when
+  they offer the operation the attributes are forwarded, otherwise they are a Conflict;
+- inclusive registrations receive a copy of the remaining attributes when they offer the operation; the local
+  write keeps them;
+- auxiliary registrations never receive a write (4.3.6.2: "limited to context information consumption
+  operations").
+
+The forwarder (broker.federation.forwarder) then sends each routed part; `local=true` skips planning altogether
+(clause 5.5.13: "Context Source Registrations from the Context Registry will not be used").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from broker.core.registrations import Registration
+
+PROXIED = frozenset({"exclusive", "redirect"})
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The attributes (expanded) of the write that one registration receives."""
+
+    registration: Registration
+    attrs: frozenset[str]
+
+
+@dataclass
+class Routing:
+    remote: list[Routed] = field(default_factory=list)
+    conflicts: list[Routed] = field(default_factory=list)
+    local: frozenset[str] = frozenset()
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.remote or self.conflicts)
+
+
+def held_attrs(reg: Registration, entity_id: str, types: Iterable[str] | None, attrs: frozenset[str]) -> frozenset[str]:
+    """The attributes of `attrs` that `reg` registers for this entity (an info without names holds them all)."""
+    type_list = None if types is None else list(types)
+    held: set[str] = set()
+    for info in reg.infos:
+        if not info.may_hold(type_list, entity_id, None):
+            continue
+        held |= attrs if info.attrs is None else attrs & info.attrs
+    return frozenset(held)
+
+
+def route_write(
+    registrations: Sequence[Registration],
+    operation: str,
+    entity_id: str,
+    types: Iterable[str] | None,
+    attrs: Iterable[str],
+) -> Routing:
+    """Where each attribute of one entity write goes; see the module docstring."""
+    remaining = frozenset(attrs)
+    routing = Routing()
+    for reg in registrations:
+        if reg.mode not in PROXIED:
+            continue
+        held = held_attrs(reg, entity_id, types, frozenset(attrs))
+        if not held:
+            continue
+        (routing.remote if reg.offers(operation) else routing.conflicts).append(Routed(reg, held))
+        remaining -= held
+    for reg in registrations:
+        if reg.mode != "inclusive" or not reg.offers(operation):
+            continue
+        held = held_attrs(reg, entity_id, types, remaining)
+        if held:
+            routing.remote.append(Routed(reg, held))
+    routing.local = remaining
+    return routing
