@@ -48,6 +48,7 @@ def source() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()  # else the listening socket is left to the garbage collector, a ResourceWarning later on
 
 
 def _reg(endpoint: str, **members: Any) -> Registration:
