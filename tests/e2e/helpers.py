@@ -6,6 +6,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+#: Notifier settings that make an e2e broker notify within a few hundred milliseconds and give up fast.
+FAST_NOTIFY: dict[str, str] = {
+    "AGORA_NOTIFY_POLL_INTERVAL": "0.02",
+    "AGORA_NOTIFY_BACKOFF": "0.05",
+    "AGORA_NOTIFY_ATTEMPTS": "2",
+    "AGORA_NOTIFY_TIMEOUT": "1.0",
+}
+
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
 LD = "application/ld+json"
 ROOT = Path(__file__).resolve().parents[2]

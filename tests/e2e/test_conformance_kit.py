@@ -20,14 +20,12 @@ from rdflib.namespace import RDF
 
 from conformance.known_gaps import AGORA
 from conformance.runner import load_cases
+from tests.e2e.helpers import FAST_NOTIFY
 from tests.support.mosquitto import Mosquitto, running_mosquitto
 from tests.support.servers import BrokerProcess, free_port, running_broker
 
 FAST = {
-    "AGORA_NOTIFY_POLL_INTERVAL": "0.02",
-    "AGORA_NOTIFY_BACKOFF": "0.05",
-    "AGORA_NOTIFY_ATTEMPTS": "2",
-    "AGORA_NOTIFY_TIMEOUT": "1.0",
+    **FAST_NOTIFY,
     # Fewer instances per attribute than the temporal paging cases create, so that their 206 answers are checked.
     "AGORA_TEMPORAL_INSTANCE_LIMIT": "50",
 }

@@ -16,17 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.helpers import FAST_NOTIFY
 from tests.e2e.test_registrations_api import registration
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.servers import BrokerProcess, running_broker, start_broker, store_url_for
 
 BASE = "/ngsi-ld/v1"
-FAST = {
-    "AGORA_NOTIFY_POLL_INTERVAL": "0.02",
-    "AGORA_NOTIFY_BACKOFF": "0.05",
-    "AGORA_NOTIFY_ATTEMPTS": "2",
-    "AGORA_NOTIFY_TIMEOUT": "1.0",
-}
+FAST = FAST_NOTIFY
 
 
 @pytest.fixture(scope="module")

@@ -20,18 +20,13 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.e2e.helpers import CORE, LD, uid
+from tests.e2e.helpers import CORE, FAST_NOTIFY, LD, uid
 from tests.support.mosquitto import Mosquitto, running_mosquitto
 from tests.support.servers import BrokerProcess, free_port, running_broker
 
 pytestmark = pytest.mark.asyncio
 BASE = "/ngsi-ld/v1"
-FAST = {
-    "AGORA_NOTIFY_POLL_INTERVAL": "0.02",
-    "AGORA_NOTIFY_BACKOFF": "0.05",
-    "AGORA_NOTIFY_ATTEMPTS": "2",
-    "AGORA_NOTIFY_TIMEOUT": "1.0",
-}
+FAST = FAST_NOTIFY
 
 
 @pytest.fixture(scope="module")

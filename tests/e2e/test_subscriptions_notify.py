@@ -18,16 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import CORE, LD, uid
+from tests.e2e.helpers import CORE, FAST_NOTIFY, LD, uid
 from tests.support.servers import BrokerProcess, running_broker, start_broker
 
 BASE = "/ngsi-ld/v1"
-FAST = {
-    "AGORA_NOTIFY_POLL_INTERVAL": "0.02",
-    "AGORA_NOTIFY_BACKOFF": "0.05",
-    "AGORA_NOTIFY_ATTEMPTS": "2",
-    "AGORA_NOTIFY_TIMEOUT": "1.0",
-}
+FAST = FAST_NOTIFY
 
 
 # -- the receiver -------------------------------------------------------------------------------------------------
