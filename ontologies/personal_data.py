@@ -1,32 +1,101 @@
-"""Attributes the ontology marks as personal data (GDPR art. 4(1)): decision record 0222.
+"""Attributes and entity types the ontology marks as personal data (GDPR art. 4(1)): records 0222 and 0320.
 
-The marks are ``ontologies/personal_data.csv``, one attribute IRI a line with its category (contact, identity,
-location ...) and why it is personal. The access policies deny these attributes by default: only a rule that names
-an attribute grants it (broker.core.access). Issue 19 (GDPR duties: erasure, retention) extends the same table.
+The marks are ``ontologies/personal_data.csv``, one expanded IRI a line: whether it names an ``attribute`` or an
+entity ``type``, its category (below), the legal basis of the processing (GDPR art. 6(1)), its purpose (art. 5(1)(b))
+and why it is personal. An entity of a marked type is personal as a whole: every attribute it carries is.
+
+    personal_attribute("https://schema.org/email")           # PersonalMark(..., category="contact", ...)
+    personal_type("https://schema.org/Person")               # PersonalMark(..., kind="type", ...)
+    personal_in(entity_types, attribute_iri)                 # the mark that makes that attribute personal, or None
+
+The access policies deny marked attributes by default (broker.core.access); the GDPR layer (broker.gdpr) finds,
+exports, erases, retains and pseudonymises by them; open-data distributions leave them out.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import NamedTuple
+
+#: The categories of personal data a mark may name (the kinds art. 30(1)(c) records list).
+CATEGORIES = frozenset(
+    {"identifier", "identity", "contact", "location", "location-trace", "consumption-profile", "health"}
+)
+#: GDPR art. 6(1)(a)-(f), by the name the table uses.
+LEGAL_BASES = {
+    "consent": "consent, art. 6(1)(a)",
+    "contract": "performance of a contract, art. 6(1)(b)",
+    "legal-obligation": "compliance with a legal obligation, art. 6(1)(c)",
+    "vital-interests": "vital interests, art. 6(1)(d)",
+    "public-task": "a task in the public interest, art. 6(1)(e)",
+    "legitimate-interests": "legitimate interests, art. 6(1)(f)",
+}
+KINDS = frozenset({"attribute", "type"})
 
 
 class PersonalMark(NamedTuple):
     iri: str
     category: str
     why: str
+    kind: str = "attribute"
+    legal_basis: str = "contract"
+    purpose: str = ""
+
+
+class BadMarks(ValueError):
+    """The shipped table names an unknown kind, category or legal basis (caught by the tests, never at run time)."""
+
+
+def _mark(row: dict[str, str]) -> PersonalMark:
+    mark = PersonalMark(row["iri"], row["category"], row["why"], row["kind"], row["legal_basis"], row["purpose"])
+    if mark.kind not in KINDS or mark.category not in CATEGORIES or mark.legal_basis not in LEGAL_BASES:
+        raise BadMarks(f"personal_data.csv: {mark.iri}: unknown kind, category or legal basis in {row}")
+    return mark
+
+
+@cache
+def all_marks() -> dict[str, PersonalMark]:
+    """Every mark of the shipped table (attributes and types), by IRI."""
+    text = resources.files("ontologies").joinpath("personal_data.csv").read_text(encoding="utf-8")
+    return {row["iri"]: _mark(row) for row in csv.DictReader(io.StringIO(text))}
 
 
 @cache
 def personal_marks() -> dict[str, PersonalMark]:
-    """Every mark of the shipped table, by attribute IRI."""
-    text = resources.files("ontologies").joinpath("personal_data.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(io.StringIO(text))
-    return {row["iri"]: PersonalMark(row["iri"], row["category"], row["why"]) for row in rows}
+    """The attribute marks, by attribute IRI."""
+    return {iri: mark for iri, mark in all_marks().items() if mark.kind == "attribute"}
+
+
+@cache
+def type_marks() -> dict[str, PersonalMark]:
+    """The entity-type marks, by type IRI."""
+    return {iri: mark for iri, mark in all_marks().items() if mark.kind == "type"}
 
 
 def personal_iris() -> frozenset[str]:
+    """The IRIs of the marked attributes."""
     return frozenset(personal_marks())
+
+
+def personal_attribute(iri: str) -> PersonalMark | None:
+    """The mark of an expanded attribute name, or None when the table does not mark it."""
+    return personal_marks().get(iri)
+
+
+def personal_type(iri: str) -> PersonalMark | None:
+    """The mark of an expanded entity type, or None when the table does not mark it."""
+    return type_marks().get(iri)
+
+
+def personal_entity_type(types: Iterable[str]) -> PersonalMark | None:
+    """The mark of the first marked type among an entity's expanded types, or None."""
+    return next((mark for mark in map(personal_type, types) if mark is not None), None)
+
+
+def personal_in(types: Iterable[str], attr: str) -> PersonalMark | None:
+    """Why attribute `attr` of an entity of these types is personal: its own mark, else its entity's type mark."""
+    return personal_attribute(attr) or personal_entity_type(types)
