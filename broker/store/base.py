@@ -653,6 +653,31 @@ class Store(abc.ABC):
         raise _no_policies(self)
 
 
+    # -- open datasets (broker.store.dataset_records holds each backend's; records 0340-0343) --------------------
+    async def put_dataset(self, doc: dict[str, Any]) -> bool:
+        """Store the published dataset `doc` under its "id", replacing one of the same id (its state is kept);
+        True when it is new."""
+        raise _no_datasets(self)
+
+    async def get_dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        raise _no_datasets(self)
+
+    async def list_datasets(self) -> list[dict[str, Any]]:
+        """Every published dataset, in id order."""
+        raise _no_datasets(self)
+
+    async def delete_dataset(self, dataset_id: str) -> bool:
+        """Remove the dataset and its state; False when absent."""
+        raise _no_datasets(self)
+
+    async def set_dataset_state(self, dataset_id: str, state: dict[str, Any]) -> bool:
+        """Record what the last regeneration found (count, coverage, when); False when the dataset is absent."""
+        raise _no_datasets(self)
+
+    async def get_dataset_state(self, dataset_id: str) -> dict[str, Any] | None:
+        """The last recorded state, None when there is none (or no dataset)."""
+        raise _no_datasets(self)
+
     async def registration_changes_since(self, seq: int, limit: int = 1000) -> list[RegistrationChange]:
         """The registration changes with a sequence number above `seq`, oldest first (each committed with its
         change: the feed of context source subscriptions, clause 5.11.7)."""
@@ -721,3 +746,7 @@ def _no_api_keys(store: Store) -> Exception:
 
 def _no_policies(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no access policies or audit log")
+
+
+def _no_datasets(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend keeps no open datasets")

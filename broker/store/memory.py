@@ -30,6 +30,7 @@ from broker.store.base import (
     now_micros,
 )
 from broker.store.csource_records import MemoryCsourceSubscriptions
+from broker.store.dataset_records import MemoryDatasets
 from broker.store.policy_records import MemoryPolicies
 from broker.store.registration_records import MemoryRegistrations
 from broker.store.snapshot_records import MemorySnapshots
@@ -39,7 +40,13 @@ T = TypeVar("T")
 
 
 class MemoryStore(
-    MemoryApiKeys, MemoryCsourceSubscriptions, MemoryPolicies, MemoryRegistrations, MemorySnapshots, Store
+    MemoryApiKeys,
+    MemoryCsourceSubscriptions,
+    MemoryDatasets,
+    MemoryPolicies,
+    MemoryRegistrations,
+    MemorySnapshots,
+    Store,
 ):
     """Everything lives in this object. Entities are deep-copied on the way in and out, so no caller can alias
     what the store holds."""

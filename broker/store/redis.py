@@ -79,6 +79,7 @@ from broker.store.base import (
     now_micros,
 )
 from broker.store.csource_records import RedisCsourceSubscriptions
+from broker.store.dataset_records import RedisDatasets
 from broker.store.policy_records import RedisPolicies
 from broker.store.redis_client import (
     Batcher,
@@ -298,7 +299,9 @@ class Conflict(Exception):
     """An optimistic write found its entities changed, or a multi-shard writer lost a lock: try again."""
 
 
-class RedisStore(RedisApiKeys, RedisCsourceSubscriptions, RedisPolicies, RedisRegistrations, RedisSnapshots, Store):
+class RedisStore(
+    RedisApiKeys, RedisCsourceSubscriptions, RedisDatasets, RedisPolicies, RedisRegistrations, RedisSnapshots, Store
+):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047
 

@@ -57,6 +57,8 @@ from broker.store.base import (
 )
 from broker.store.csource_records import SQLITE_SCHEMA as CSOURCE_SCHEMA
 from broker.store.csource_records import SqliteCsourceSubscriptions
+from broker.store.dataset_records import SQLITE_SCHEMA as DATASETS_SCHEMA
+from broker.store.dataset_records import SqliteDatasets
 from broker.store.policy_records import SQLITE_SCHEMA as POLICIES_SCHEMA
 from broker.store.policy_records import SqlitePolicies
 from broker.store.registration_records import SQLITE_SCHEMA as REGISTRATIONS_SCHEMA
@@ -142,7 +144,7 @@ def _migrate(conn: sqlite3.Connection, path: str) -> list[str]:
         )
     indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attr_numbers'").fetchone() is not None
     schema = SCHEMA + INDEX_SCHEMA + temporal_sql.SCHEMA + entitymaps_sql.SCHEMA + SNAPSHOTS_SCHEMA
-    schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA + POLICIES_SCHEMA + CSOURCE_SCHEMA
+    schema += REGISTRATIONS_SCHEMA + API_KEYS_SCHEMA + POLICIES_SCHEMA + CSOURCE_SCHEMA + DATASETS_SCHEMA
     for statement in _statements(schema):  # one by one: executescript() would COMMIT the transaction first
         conn.execute(statement)
     conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (DEFAULT_TENANT,))
@@ -165,7 +167,13 @@ def _migrate(conn: sqlite3.Connection, path: str) -> list[str]:
 
 
 class SqliteStore(
-    SqliteApiKeys, SqliteCsourceSubscriptions, SqlitePolicies, SqliteRegistrations, SqliteSnapshots, Store
+    SqliteApiKeys,
+    SqliteCsourceSubscriptions,
+    SqliteDatasets,
+    SqlitePolicies,
+    SqliteRegistrations,
+    SqliteSnapshots,
+    Store,
 ):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.OperationalError,)
