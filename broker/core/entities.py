@@ -7,7 +7,7 @@ a pure plan over the entity's current state, so that the write and its change ev
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from broker.core.caller import Caller
 from broker.core.errors import (
     AlreadyExists,
     BadRequestData,
+    Conflict,
     NonexistentTenant,
     OperationNotSupported,
     ResourceNotFound,
@@ -31,6 +32,17 @@ from broker.core.normalize import (
     is_null_instance,
     parse_attribute,
     parse_entity,
+)
+from broker.federation.distributed import (
+    Federation,
+    Hop,
+    Part,
+    Planned,
+    Remote,
+    SourceFailure,
+    conflict_failure,
+    entity_path,
+    wire_attrs,
 )
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
@@ -47,6 +59,12 @@ class UpdateResult:
 
     updated: list[str] = field(default_factory=list)
     not_updated: list[tuple[str, str]] = field(default_factory=list)
+    #: Parts of a distributed write a context source did not do (5.2.19: each with its registrationId).
+    failed: list[SourceFailure] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f.warning for f in self.failed if f.warning]
 
 
 @dataclass(frozen=True)
@@ -77,11 +95,57 @@ def _require(current: Mapping[str, Entity | None], entity_id: str, types: list[s
 
 
 class Entities:
-    """The entity operations over one store."""
+    """The entity operations over one store, and over the context sources registered for them (`federation`)."""
 
-    def __init__(self, store: Store, access: Access | None = None) -> None:
+    def __init__(self, store: Store, access: Access | None = None, federation: Federation | None = None) -> None:
         self.store = store
         self.access = access or Access(store)
+        self.federation = federation
+
+    # -- distributed writes (clause 4.3.6, broker.federation.distributed, records 0191-0196) -------------------
+    async def _planned(
+        self,
+        caller: Caller,
+        hop: Hop | None,
+        operation: str,
+        entity_id: str,
+        types: Sequence[str] | None,
+        attrs: Iterable[str] | None,
+        *,
+        read: bool = True,
+    ) -> Planned | None:
+        """The routing of a write over the registrations; None (the plain local path) when the tenant has none, the
+        request says local=true, or none concerns this entity. Only then is the stored entity read for its types."""
+        fed = self.federation
+        if fed is None or hop is None:
+            return None
+        regs = await fed.live(caller, hop)
+        if not regs:
+            return None
+        stored = (await self.store.get(caller.tenant, [entity_id])).get(entity_id) if read else None
+        if stored is not None and types and not set(types) & set(stored["type"]):
+            stored = None
+        return fed.plan(regs, operation, entity_id, types, attrs, stored)
+
+    async def _distribute(
+        self,
+        caller: Caller,
+        hop: Hop,
+        planned: Planned,
+        operation: str,
+        local: Callable[[], Awaitable[T]] | None,
+        parts: list[Part],
+    ) -> tuple[T | None, Remote]:
+        """The local part first (its error is the answer, nothing is forwarded), then every part at once (record
+        0193). When nothing was done anywhere and every failure is a proxied registration without the operation,
+        the answer is Conflict (5.6.2.4: "an error of type Conflict if the complete update failed")."""
+        assert self.federation is not None
+        value = await local() if local is not None else None
+        conflicts = [conflict_failure(r, operation) for r in planned.routing.conflicts]
+        remote = await self.federation.send(caller, hop, parts, conflicts)
+        if local is None and not remote.succeeded and len(conflicts) == len(remote.failures):
+            raise Conflict("; ".join(f.reason for f in conflicts))
+        return value, remote
 
     async def _write(
         self, caller: Caller, ids: list[str], plan: WriteFn[T], action: str = "write", *, create_tenant: bool = False
@@ -154,31 +218,80 @@ class Entities:
         body: Any,
         no_overwrite: bool,
         types: list[str] | None = None,
+        hop: Hop | None = None,
     ) -> UpdateResult:
         """Append Attributes (clause 5.6.3)."""
         check_uri(entity_id, "entity id")
         fragment = _fragment(body, tm, entity_id, CREATE)
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
-            entity = _require(current, entity_id, types)
-            result = apply_append(entity, fragment, no_overwrite, now_iso())
-            return WritePlan({entity_id: entity}, result)
+        def local(frag: Entity) -> WriteFn[UpdateResult]:
+            def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
+                entity = _require(current, entity_id, types)
+                result = apply_append(entity, frag, no_overwrite, now_iso())
+                return WritePlan({entity_id: entity}, result)
 
-        return await self._write_result(caller, entity_id, plan)
+            return plan
+
+        params = {"options": "noOverwrite"} if no_overwrite else None
+        return await self._attrs_write(caller, hop, "appendAttrs", "POST", entity_id, types, fragment, local, params)
 
     async def update_attrs(
-        self, caller: Caller, tm: TermMap, entity_id: str, body: Any, types: list[str] | None = None
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        body: Any,
+        types: list[str] | None = None,
+        hop: Hop | None = None,
     ) -> UpdateResult:
         """Update Attributes (clause 5.6.2): replace matching instances, append others, NGSI-LD Null deletes."""
         check_uri(entity_id, "entity id")
         fragment = _fragment(body, tm, entity_id, PATCH)
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
-            entity = _require(current, entity_id, types)
-            result = apply_update(entity, fragment, now_iso())
-            return WritePlan({entity_id: entity}, result)
+        def local(frag: Entity) -> WriteFn[UpdateResult]:
+            def plan(current: Mapping[str, Entity | None]) -> WritePlan[UpdateResult]:
+                entity = _require(current, entity_id, types)
+                result = apply_update(entity, frag, now_iso())
+                return WritePlan({entity_id: entity}, result)
 
-        return await self._write_result(caller, entity_id, plan)
+            return plan
+
+        return await self._attrs_write(caller, hop, "updateAttrs", "PATCH", entity_id, types, fragment, local)
+
+    async def _attrs_write(
+        self,
+        caller: Caller,
+        hop: Hop | None,
+        operation: str,
+        method: str,
+        entity_id: str,
+        types: list[str] | None,
+        fragment: Entity,
+        local: Callable[[Entity], WriteFn[UpdateResult]],
+        params: Mapping[str, str] | None = None,
+    ) -> UpdateResult:
+        """Append or Update Attributes, locally and at the sources the registrations route attributes to
+        (5.6.2.4, 5.6.3.4): each source gets its attributes at .../attrs; the UpdateResult unites all answers."""
+        planned = await self._planned(caller, hop, operation, entity_id, types, fragment["attrs"])
+        if planned is None:
+            return await self._write_result(caller, entity_id, local(fragment))
+        assert hop is not None
+        routing = planned.routing
+        mine = _only(fragment, routing.local)
+        path = entity_path(entity_id, "attrs")
+        parts = [
+            Part(r.registration, r.attrs, method, path, wire_attrs(fragment, r.attrs), params) for r in routing.remote
+        ]
+        run = None
+        if planned.stored is not None and (mine["attrs"] or "scope" in mine or mine.get("type")):
+            run = lambda: self._write_result(caller, entity_id, local(mine))  # noqa: E731
+        result, remote = await self._distribute(caller, hop, planned, operation, run, parts)
+        out = result or UpdateResult()
+        out.updated = list(dict.fromkeys([*out.updated, *sorted(remote.done)]))
+        if planned.stored is None:  # 5.6.2.4: not held here; what no source took was written nowhere
+            out.not_updated += [(a, f"{entity_id} is not held locally") for a in sorted(mine["attrs"])]
+        out.failed = remote.failures
+        return out
 
     async def merge(
         self, caller: Caller, tm: TermMap, entity_id: str, body: Any, opts: MergeOptions, types: list[str] | None = None
@@ -425,6 +538,12 @@ def _prune(entity: Entity, drop: list[str] | None, keep: list[str] | None) -> En
             del pruned["attrs"][iri]
     _touch(pruned)
     return pruned
+
+
+def _only(fragment: Entity, attrs: Iterable[str]) -> Entity:
+    """The fragment with only the named attributes (the ones a write keeps locally)."""
+    keep = set(attrs)
+    return {**fragment, "attrs": {k: v for k, v in fragment["attrs"].items() if k in keep}}
 
 
 def _fragment(body: Any, tm: TermMap, entity_id: str, rules: Rules) -> Entity:

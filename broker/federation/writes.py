@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from broker.core.registrations import Registration
+from broker.core.registrations import InfoMatch, Registration
 
 PROXIED = frozenset({"exclusive", "redirect"})
 
@@ -46,12 +46,23 @@ class Routing:
         return bool(self.remote or self.conflicts)
 
 
+def info_holds(info: InfoMatch, entity_id: str, types: Sequence[str] | None) -> bool:
+    """Whether a RegistrationInfo holds this entity. When its types are not known (not held locally and none given,
+    record 0194), only a selector that names its id or id pattern does: a selector by type alone cannot say."""
+    if types is not None or info.selectors is None:
+        return info.may_hold(types, entity_id, None)
+    return any(
+        sel_id == entity_id or (sel_id is None and pattern is not None and pattern.search(entity_id) is not None)
+        for _, sel_id, pattern in info.selectors
+    )
+
+
 def held_attrs(reg: Registration, entity_id: str, types: Iterable[str] | None, attrs: frozenset[str]) -> frozenset[str]:
     """The attributes of `attrs` that `reg` registers for this entity (an info without names holds them all)."""
     type_list = None if types is None else list(types)
     held: set[str] = set()
     for info in reg.infos:
-        if not info.may_hold(type_list, entity_id, None):
+        if not info_holds(info, entity_id, type_list):
             continue
         held |= attrs if info.attrs is None else attrs & info.attrs
     return frozenset(held)
@@ -82,4 +93,22 @@ def route_write(
         if held:
             routing.remote.append(Routed(reg, held))
     routing.local = remaining
+    return routing
+
+
+def route_entity(
+    registrations: Sequence[Registration], operation: str, entity_id: str, types: Iterable[str] | None
+) -> Routing:
+    """Where a write of the entity as a whole goes (Delete Entity 5.6.6.4): every inclusive, exclusive or redirect
+    registration that holds the entity, whatever attributes it names; a proxied one without the operation is a
+    Conflict, an inclusive one without it is skipped, an auxiliary one never written to (record 0194)."""
+    type_list = None if types is None else list(types)
+    routing = Routing()
+    for reg in registrations:
+        if reg.mode == "auxiliary" or not any(info_holds(i, entity_id, type_list) for i in reg.infos):
+            continue
+        if reg.offers(operation):
+            routing.remote.append(Routed(reg, frozenset()))
+        elif reg.mode in PROXIED:
+            routing.conflicts.append(Routed(reg, frozenset()))
     return routing

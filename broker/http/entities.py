@@ -34,6 +34,7 @@ from broker.core.render import (
     render_inline,
     require_projected_attributes,
 )
+from broker.federation.distributed import Hop
 from broker.http import params as P
 from broker.http.caller import caller_of as caller_of  # re-exported: the routes of other modules import it here
 from broker.http.negotiation import (
@@ -448,17 +449,32 @@ async def replace_entity(request: Request) -> Response:
 
 
 # -- attributes --------------------------------------------------------------------------------------------------
+def hop_of(request: Request) -> Hop:
+    """What a distributed write needs of the request: local=true (5.5.13) and the incoming Via (4.3.6.4)."""
+    return Hop(local=P.flag(request, "local"), via=header(request, "via"))
+
+
+def with_warnings(response: Response, warnings: list[str]) -> Response:
+    """One NGSILD-Warning header per failed context source (clause 6.3, record 0192)."""
+    for value in warnings:
+        response.headers.append("NGSILD-Warning", value)
+    return response
+
+
 def update_result(request: Request, result: UpdateResult, tm: TermMap) -> Response:
     """204, or 207 with the UpdateResult (5.2.18) in fully qualified names: clause 6.3.6 "Only Fully Qualified Names
     shall be used in the payload body of error or partial success responses, as there is no context present"
-    (decision record 0117)."""
-    if not result.not_updated:
+    (decision record 0117); a context source's failure names its registrationId (5.2.19, record 0192)."""
+    if not result.not_updated and not result.failed:
         return no_content(request)
-    body = {
-        "updated": list(result.updated),
-        "notUpdated": [{"attributeName": i, "reason": why} for i, why in result.not_updated],
-    }
-    return json_response(request, body, 207)
+    not_updated = [{"attributeName": i, "reason": why} for i, why in result.not_updated]
+    for failure in result.failed:
+        names = sorted(failure.attrs) or [""]
+        not_updated += [
+            {"attributeName": n, "reason": failure.reason, "registrationId": failure.registration_id} for n in names
+        ]
+    body = {"updated": list(result.updated), "notUpdated": not_updated}
+    return with_warnings(json_response(request, body, 207), result.warnings)
 
 
 async def append_attrs(request: Request) -> Response:
@@ -467,8 +483,9 @@ async def append_attrs(request: Request) -> Response:
     no_overwrite = "noOverwrite" in P.options(request, frozenset({"noOverwrite"}))
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
+    entity_id, types = request.path_params["entity_id"], type_selection(request, tm)
     result = await state.entities.append(
-        caller_of(request), tm, request.path_params["entity_id"], body.data, no_overwrite, type_selection(request, tm)
+        caller_of(request), tm, entity_id, body.data, no_overwrite, types, hop_of(request)
     )
     return update_result(request, result, tm)
 
@@ -478,9 +495,8 @@ async def update_attrs(request: Request) -> Response:
     P.check_params(request, frozenset({"type", "local"}))
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    result = await state.entities.update_attrs(
-        caller_of(request), tm, request.path_params["entity_id"], body.data, type_selection(request, tm)
-    )
+    entity_id, types = request.path_params["entity_id"], type_selection(request, tm)
+    result = await state.entities.update_attrs(caller_of(request), tm, entity_id, body.data, types, hop_of(request))
     return update_result(request, result, tm)
 
 

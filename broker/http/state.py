@@ -22,6 +22,7 @@ from broker.core.snapshots import Snapshots
 from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
 from broker.federation import Forwarder
+from broker.federation.distributed import Federation
 from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
 from broker.query.common import Limits
@@ -68,11 +69,14 @@ class BrokerState:
         queries = Queries(store, settings.max_page_size, access=access)
         temporal = Temporal(store, settings.temporal_instance_limit, access)
         outbound = policy_for(settings.open_loopback, settings.outbound_allow)
+        registrations = Registrations(store, settings.max_page_size, outbound, access)
+        forwarder = Forwarder(settings.source_id, outbound, settings.context_timeout, settings.notify_cooldown)
+        federation = Federation(registrations, forwarder)
         return cls(
             settings,
             store,
             Contexts(store, settings.context_timeout, settings.context_max_age, outbound),
-            Entities(store, access),
+            Entities(store, access, federation),
             Batch(store, access),
             queries,
             Discovery(store, access),
@@ -80,14 +84,14 @@ class BrokerState:
             temporal=temporal,
             entity_maps=EntityMaps(store, queries),
             snapshots=Snapshots(store, queries, temporal),
-            registrations=Registrations(store, settings.max_page_size, outbound, access),
+            registrations=registrations,
             authenticator=Authenticator.build(settings, store),
             access=access,
             policies=Policies(store, access),
             audit=AuditLog(store, settings.audit_enabled, settings.audit_max_age),
             outbound=outbound,
             csource_subscriptions=CsourceSubscriptions(store, settings.max_page_size, outbound, access),
-            forwarder=Forwarder(settings.source_id, outbound, settings.context_timeout, settings.notify_cooldown),
+            forwarder=forwarder,
         )
 
 

@@ -19,6 +19,8 @@ client-chosen), so repeated calls are a single dict hit.
 
 from __future__ import annotations
 
+import copy
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -212,6 +214,7 @@ class TermMap:
         self._inverse, self._aliases = self._build_inverse()
         self._expanded: dict[str, str] = {}
         self._compacted: dict[str, str] = {}
+        self._relative = True  # compaction relative to @vocab and prefixes
 
     # -- construction ----------------------------------------------------------------------------------------
     @classmethod
@@ -320,6 +323,8 @@ class TermMap:
         if term is not None:
             return term
         vocab = self.vocab
+        if not self._relative:
+            return iri
         if iri.startswith(vocab) and iri != vocab:
             suffix = iri[len(vocab) :]
             # PyLD only checks that the suffix is not a term; "foo:bar" would then re-expand as a compact or
@@ -335,6 +340,15 @@ class TermMap:
                 if best is None or (len(curie), curie) < (len(best), best):
                     best = curie
         return best if best is not None else iri
+
+    def terms_or_iris(self) -> TermMap:
+        """This term map compacting an IRI only to a term of its own, else leaving it whole (no @vocab-relative
+        name, no compact IRI): what a body for a context source with an @context of its own needs, where a name
+        relative to the core @vocab would expand to something else (decision record 0191)."""
+        out = copy.copy(self)
+        out._compacted = {}
+        out._relative = False
+        return out
 
     def __repr__(self) -> str:
         return f"TermMap({self.key[:120]!r}, {len(self._terms)} terms)"

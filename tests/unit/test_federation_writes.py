@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.core.registrations import Registration, compile_registration
-from broker.federation.writes import route_write
+from broker.federation.writes import route_entity, route_write
 
 E = "urn:ngsi-ld:Junction:water:J1"
 T = "https://example.org/Junction"
@@ -58,3 +58,22 @@ def test_registration_of_another_entity_or_type_routes_nothing() -> None:
     inc = reg("urn:r:inc", "inclusive", None, ["updateOps"])
     routing = route_write([other, inc], "updateAttrs", E, ["https://example.org/Stop"], {P})
     assert not routing.distributed and routing.local == frozenset({P})
+
+
+def test_unknown_types_match_only_a_selector_by_id_or_pattern() -> None:
+    by_id = reg("urn:r:id", "redirect", [P], ["redirectionOps"], id=E)
+    by_pattern = reg("urn:r:pat", "inclusive", None, ["updateOps"], idPattern="^urn:ngsi-ld:Junction:water:")
+    by_type = reg("urn:r:type", "inclusive", None, ["updateOps"])
+    routing = route_write([by_id, by_pattern, by_type], "updateAttrs", E, None, {P, Q})
+    assert {r.registration.id: r.attrs for r in routing.remote} == {"urn:r:id": {P}, "urn:r:pat": {Q}}
+
+
+def test_a_whole_entity_write_goes_to_every_writable_registration_holding_it() -> None:
+    ex = reg("urn:r:ex", "exclusive", [P], ["deleteEntity"], id=E)
+    rd = reg("urn:r:rd", "redirect", [Q], ["retrieveOps"], id=E)
+    inc = reg("urn:r:inc", "inclusive", None, ["retrieveOps"])
+    aux = reg("urn:r:aux", "auxiliary", None)
+    other = reg("urn:r:o", "inclusive", None, ["deleteEntity"], id="urn:ngsi-ld:Junction:water:J2")
+    routing = route_entity([ex, rd, inc, aux, other], "deleteEntity", E, [T])
+    assert [r.registration.id for r in routing.remote] == ["urn:r:ex"]
+    assert [r.registration.id for r in routing.conflicts] == ["urn:r:rd"]  # the inclusive one is skipped

@@ -1,0 +1,224 @@
+"""Distributed writes (clauses 4.3.6, 5.6.x, 6.3): the parts of one write that go to context sources, sent, and
+what came back, as the entity operations of broker.core use it (decision records 0191-0196).
+
+    Federation.plan(caller, hop, operation, entity_id, types, attrs)  -> Planned | None
+        None: no registration concerns this write, the operation runs locally as if federation did not exist
+        (one look at the planner's in-memory index, so a tenant without registrations pays nothing more).
+    Federation.send(caller, hop, parts, conflicts)                     -> Remote
+        every Part sent at once through the Forwarder (record 0180); what each source did, failures with their
+        ProblemDetails and NGSILD-Warning values. Nothing a source does raises.
+
+The order is always the same (record 0193): the local part is written first; when it fails the error is the
+answer and nothing is forwarded; when it succeeds the parts are forwarded and a failed source never undoes it (the
+answer is then 207 and says which source failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import quote
+
+from broker.core.caller import Caller
+from broker.core.errors import ERRORS_BASE, Conflict
+from broker.core.model import Entity
+from broker.core.registrations import Registration, Registrations
+from broker.federation.forwarder import Forwarder, SourceError, SourceReply
+from broker.federation.writes import Routed, Routing, route_entity, route_write
+from broker.ld.codec import compact_attrs, compact_entity
+from broker.ld.termmap import TermMap, core_termmap
+
+BASE: Final = "/ngsi-ld/v1"
+#: HTTP statuses given to a source that did not answer usefully (record 0192): 504 when it did not answer in time
+#: or is cooling down after that, 502 for every other failure of the exchange.
+_GATEWAY_TIMEOUT: Final = frozenset({"timeout", "cooldown"})
+
+
+@dataclass(frozen=True)
+class Hop:
+    """What a distributed operation needs of the incoming request: `local=true`, its Via header, and nothing else
+    (the body sent to a source is written with full IRIs, record 0191, so the caller's @context is not needed)."""
+
+    local: bool = False
+    via: str | None = None
+
+
+NO_HOP: Final = Hop()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One request to one source: the attributes (expanded) it carries, and the request itself."""
+
+    registration: Registration
+    attrs: frozenset[str]
+    method: str
+    path: str
+    body: Any = None
+    params: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class SourceFailure:
+    """A part that a source did not do: the attributes concerned (empty: the whole entity), a ProblemDetails."""
+
+    registration_id: str
+    attrs: frozenset[str]
+    problem: dict[str, Any]
+    warning: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return str(self.problem.get("detail") or self.problem.get("title") or self.problem.get("type"))
+
+
+@dataclass
+class Remote:
+    """What the sources did with the forwarded parts of one write."""
+
+    done: set[str] = field(default_factory=set)
+    succeeded: int = 0
+    failures: list[SourceFailure] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f.warning for f in self.failures if f.warning]
+
+    def extend(self, other: Remote) -> None:
+        self.done |= other.done
+        self.succeeded += other.succeeded
+        self.failures.extend(other.failures)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A write that concerns registrations: the routing and whether the target entity exists locally."""
+
+    routing: Routing
+    stored: Entity | None
+
+
+def problem(kind: str, status: int, detail: str) -> dict[str, Any]:
+    return {"type": ERRORS_BASE + kind, "title": kind, "status": status, "detail": detail}
+
+
+def conflict_failure(routed: Routed, operation: str) -> SourceFailure:
+    """A proxied registration that holds the attributes but does not offer the operation (5.6.2.4: Conflict)."""
+    detail = f"registration {routed.registration.id} ({routed.registration.mode}) does not offer {operation}"
+    return SourceFailure(routed.registration.id, routed.attrs, Conflict(detail).to_problem())
+
+
+def source_failure(part: Part, answer: SourceReply | SourceError) -> SourceFailure:
+    reg_id = part.registration.id
+    if isinstance(answer, SourceError):
+        status = 504 if answer.kind in _GATEWAY_TIMEOUT else 502
+        body = problem("InternalError", status, f"context source {answer.endpoint}: {answer.kind}: {answer.detail}")
+        return SourceFailure(reg_id, part.attrs, body, answer.warning())
+    if isinstance(answer.body, dict) and "type" in answer.body:
+        body = dict(answer.body)
+    else:
+        body = problem("InternalError", answer.status, f"context source {answer.endpoint} answered {answer.status}")
+    text = str(body.get("detail") or body.get("title") or answer.status).replace("\\", "\\\\").replace('"', '\\"')
+    return SourceFailure(reg_id, part.attrs, body, f'199 {answer.endpoint} "{answer.status}: {text}"')
+
+
+def partial_failures(part: Part, reply: SourceReply) -> list[SourceFailure]:
+    """A 207 of a source: the notUpdated of its UpdateResult (attribute names are full IRIs, 6.3.6), or the errors
+    of its BatchOperationResult."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    out = []
+    for item in body.get("notUpdated", ()):
+        if isinstance(item, dict) and isinstance(item.get("attributeName"), str):
+            detail = f"context source {reply.endpoint}: {item.get('reason', 'not updated')}"
+            out.append(SourceFailure(part.registration.id, frozenset({item["attributeName"]}), _p(detail)))
+    for item in body.get("errors", ()):
+        if isinstance(item, dict):
+            error = item.get("error")
+            prob = dict(error) if isinstance(error, dict) else _p(f"context source {reply.endpoint}: failed")
+            out.append(SourceFailure(part.registration.id, part.attrs, prob))
+    return out or [SourceFailure(part.registration.id, part.attrs, _p(f"context source {reply.endpoint}: 207"))]
+
+
+def _p(detail: str) -> dict[str, Any]:
+    return problem("InternalError", 502, detail)
+
+
+def entity_path(entity_id: str, *rest: str) -> str:
+    return "/".join([f"{BASE}/entities", quote(entity_id, safe=""), *(quote(r, safe="") for r in rest)])
+
+
+_WIRE: TermMap | None = None
+
+
+def wire_terms() -> TermMap:
+    """The core @context's own terms and full IRIs otherwise (record 0191), built once."""
+    global _WIRE
+    if _WIRE is None:
+        _WIRE = core_termmap().terms_or_iris()
+    return _WIRE
+
+
+def wire_attrs(entity: Entity, attrs: Iterable[str]) -> dict[str, Any]:
+    """The named attributes of a canonical entity or fragment as a normalized body with full IRIs (record 0191)."""
+    wanted = set(attrs)
+    return compact_attrs({k: v for k, v in entity["attrs"].items() if k in wanted}, wire_terms(), system=False)
+
+
+def wire_entity(entity: Entity, attrs: Iterable[str]) -> dict[str, Any]:
+    """A whole entity (id, type, scope and the named attributes) as a normalized body with full IRIs."""
+    wanted = set(attrs)
+    part = {**entity, "attrs": {k: v for k, v in entity["attrs"].items() if k in wanted}}
+    return compact_entity(part, wire_terms(), system=False)
+
+
+class Federation:
+    """The registrations' planner index and the forwarding client, for the write operations of broker.core."""
+
+    def __init__(self, registrations: Registrations, forwarder: Forwarder) -> None:
+        self.registrations = registrations
+        self.forwarder = forwarder
+
+    async def live(self, caller: Caller, hop: Hop) -> list[Registration]:
+        """The tenant's live registrations, or none with local=true (5.5.13: registrations "will not be used")."""
+        if hop.local:
+            return []
+        return await self.registrations.live(caller.tenant)
+
+    def plan(
+        self,
+        regs: Sequence[Registration],
+        operation: str,
+        entity_id: str,
+        types: Sequence[str] | None,
+        attrs: Iterable[str] | None,
+        stored: Entity | None,
+    ) -> Planned | None:
+        """How one entity write is routed (`attrs` None: the entity as a whole, delete); None when locally only.
+        The entity's types are the stored ones, else those the request gives, else unknown (record 0194)."""
+        known = stored["type"] if stored is not None else types
+        if attrs is None:
+            routing = route_entity(regs, operation, entity_id, known)
+        else:
+            routing = route_write(regs, operation, entity_id, known, attrs)
+        return Planned(routing, stored) if routing.distributed else None
+
+    async def send(self, caller: Caller, hop: Hop, parts: Sequence[Part], conflicts: Sequence[SourceFailure]) -> Remote:
+        remote = Remote(failures=list(conflicts))
+        answers = await asyncio.gather(*(self._send(caller, hop, part) for part in parts))
+        for answer in answers:
+            remote.extend(answer)
+        return remote
+
+    async def _send(self, caller: Caller, hop: Hop, part: Part) -> Remote:
+        answer = await self.forwarder.send(
+            part.registration, part.method, part.path, caller=caller, params=part.params, body=part.body, via=hop.via
+        )
+        if isinstance(answer, SourceReply) and answer.ok and answer.status != 207:
+            return Remote(done=set(part.attrs), succeeded=1)
+        if isinstance(answer, SourceReply) and answer.status == 207:
+            failed = partial_failures(part, answer)
+            missed = set().union(*(f.attrs for f in failed))
+            return Remote(done=set(part.attrs) - missed, succeeded=1, failures=failed)
+        return Remote(failures=[source_failure(part, answer)])

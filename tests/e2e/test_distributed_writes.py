@@ -1,0 +1,134 @@
+"""Distributed writes (clauses 4.3.6.2, 4.3.6.3, 5.6.x, 6.3; records 0191-0196) against a real context source on
+loopback that records what it receives: which attributes go where, 207 with each failed source, local=true, an
+entity held only by a source."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from broker.http.app import create_app
+from broker.settings import Settings
+from tests.support.recording_source import RecordingSource, running_source
+
+BASE = "/ngsi-ld/v1"
+ERR = "https://uri.etsi.org/ngsi-ld/errors/"
+VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+KIND = "Junction"
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[RecordingSource]:
+    with running_source() as src:
+        yield src
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    tmp: Path = tmp_path_factory.mktemp("distributed-writes")
+    app = create_app(Settings(store=f"sqlite:///{tmp / 'agora.db'}", context_timeout=2.0))
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def _id() -> str:
+    return f"urn:ngsi-ld:{KIND}:{uuid.uuid4().hex[:10]}"
+
+
+def register(
+    client: TestClient, endpoint: str, mode: str, entity: dict[str, Any], names: list[str] | None, ops: list[str]
+) -> str:
+    info: dict[str, Any] = {"entities": [{"type": KIND, **entity}]}
+    if names:
+        info["propertyNames"] = names
+    reg_id = f"urn:ngsi-ld:ContextSourceRegistration:{uuid.uuid4().hex}"
+    body = {"id": reg_id, "type": "ContextSourceRegistration", "information": [info], "endpoint": endpoint}
+    r = client.post(f"{BASE}/csourceRegistrations", json=body | {"mode": mode, "operations": ops})
+    assert r.status_code == 201, r.text
+    return reg_id
+
+
+def create(client: TestClient, entity_id: str, **attrs: Any) -> None:
+    body = {"id": entity_id, "type": KIND, **{k: {"type": "Property", "value": v} for k, v in attrs.items()}}
+    assert client.post(f"{BASE}/entities", json=body).status_code == 201
+
+
+def stored(client: TestClient, entity_id: str) -> dict[str, Any]:
+    r = client.get(f"{BASE}/entities/{entity_id}", params={"local": "true"})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def props(**attrs: Any) -> dict[str, Any]:
+    return {k: {"type": "Property", "value": v} for k, v in attrs.items()}
+
+
+def test_patch_attrs_exclusive_goes_to_its_source_inclusive_gets_a_copy(
+    client: TestClient, source: RecordingSource
+) -> None:
+    eid = _id()
+    create(client, eid, name="J1", head=3)
+    ex = register(client, f"{source.url}/ex1", "exclusive", {"id": eid}, ["pressure"], ["updateOps"])
+    register(client, f"{source.url}/inc1", "inclusive", {"id": eid}, None, ["updateOps"])
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=4.5, head=4))
+    assert r.status_code == 204, r.text
+    [sent] = source.at("/ex1")
+    assert (sent.method, sent.path) == ("PATCH", f"/ex1{BASE}/entities/{eid}/attrs")
+    assert sent.body == {VOCAB + "pressure": {"type": "Property", "value": 4.5}}
+    assert "1.1 " in sent.headers["via"]
+    [copy] = source.at("/inc1")
+    assert copy.body == {VOCAB + "head": {"type": "Property", "value": 4}}
+    here = stored(client, eid)
+    assert here["head"]["value"] == 4 and "pressure" not in here  # the exclusive attribute is never held here
+    assert ex  # the registration the exclusive part went to
+
+
+def test_a_failing_source_gives_207_and_the_local_part_stands(client: TestClient, source: RecordingSource) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    source.answers["/ex2"] = (500, {"type": ERR + "InternalError", "title": "boom", "detail": "disk full"})
+    ex = register(client, f"{source.url}/ex2", "exclusive", {"id": eid}, ["pressure"], ["updateOps"])
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=2, head=2))
+    assert r.status_code == 207, r.text
+    body = r.json()
+    assert body["updated"] == [VOCAB + "head"]
+    assert body["notUpdated"] == [{"attributeName": VOCAB + "pressure", "reason": "disk full", "registrationId": ex}]
+    assert f"{source.url}/ex2" in r.headers["NGSILD-Warning"]
+    assert stored(client, eid)["head"]["value"] == 2
+
+
+def test_local_true_skips_every_registration(client: TestClient, source: RecordingSource) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    register(client, f"{source.url}/ex3", "exclusive", {"id": eid}, ["pressure"], ["updateOps"])
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", params={"local": "true"}, json=props(pressure=7))
+    assert r.status_code == 204, r.text
+    assert source.at("/ex3") == [] and stored(client, eid)["pressure"]["value"] == 7
+
+
+def test_an_entity_only_a_source_holds_is_written_there(client: TestClient, source: RecordingSource) -> None:
+    eid, unknown = _id(), _id()
+    register(client, f"{source.url}/rd4", "redirect", {"id": eid}, None, ["redirectionOps"])
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=1))
+    assert r.status_code == 204, r.text
+    assert [s.path for s in source.at("/rd4")] == [f"/rd4{BASE}/entities/{eid}/attrs"]
+    r = client.patch(f"{BASE}/entities/{unknown}/attrs", json=props(pressure=1))
+    assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound"
+
+
+def test_a_proxied_registration_without_the_operation_is_a_conflict(
+    client: TestClient, source: RecordingSource
+) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    register(client, f"{source.url}/ex5", "exclusive", {"id": eid}, ["pressure"], ["retrieveOps"])
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=3))
+    assert r.status_code == 409 and r.json()["type"] == ERR + "Conflict", r.text
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=3, head=5))
+    assert r.status_code == 207 and r.json()["notUpdated"][0]["attributeName"] == VOCAB + "pressure"
+    assert source.at("/ex5") == [] and "pressure" not in stored(client, eid)
