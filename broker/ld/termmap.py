@@ -20,7 +20,6 @@ client-chosen), so repeated calls are a single dict hit.
 from __future__ import annotations
 
 import copy
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
