@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, TextIO, TypeVar
 from urllib.parse import urljoin
 
@@ -95,6 +95,14 @@ class Progress:
     def done(self, count: int) -> None:
         self.stream.write(("\r\x1b[K" if self.tty else "") + self.line(count) + "\n")
         self.stream.flush()
+
+
+def primed(entities: Iterable[Entity]) -> Iterator[Entity]:
+    """``entities`` with the first one read now: an adapter that checks its whole source before its first entity
+    (EPANET) refuses a bad file before anything, the project @context included, is sent to the broker."""
+    iterator = iter(entities)
+    first = next(iterator, None)
+    return iterator if first is None else chain([first], iterator)
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -272,7 +272,7 @@ def import_source(args: argparse.Namespace) -> int:
     import json
 
     from adapters.base import SourceError, load_adapter
-    from adapters.importer import ImportFailed, Progress, prune_scope, run_import, validated
+    from adapters.importer import ImportFailed, Progress, primed, prune_scope, run_import, validated
 
     if not args.dry_run and not args.broker:
         print("agora import: --broker URL is required (or --dry-run)", file=sys.stderr)
@@ -305,7 +305,7 @@ def import_source(args: argparse.Namespace) -> int:
             progress = Progress()
             started = time.monotonic()
             report = run_import(
-                adapter.entities(args.source),
+                primed(adapter.entities(args.source)),
                 args.broker,
                 tenant=args.tenant,
                 context=args.context,

@@ -17,15 +17,25 @@ may come in any order. EPANET models are small (a large city model is a few MB).
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adapters.attrs import Attr, entity, line_string, point, prop, quantity, rel, valid_wgs84
 from adapters.base import Adapter, Entity, SourceError, split_source
+from adapters.water.epanet_controls import Control, RuleReader, parse_control
+from adapters.water.epanet_inp import (
+    NODE_SECTIONS,
+    OPTION_KEYS,
+    TIME_KEYS,
+    Checker,
+    Line,
+    index,
+    keyed,
+    parse_hours,
+    read_inp,
+)
 
 US_FLOW_UNITS = {"CFS", "GPM", "MGD", "IMGD", "AFD"}
 # litres per second in one native flow unit
@@ -34,67 +44,10 @@ FLOW_TO_LPS = {
     "LPS": 1.0, "LPM": 1 / 60, "MLD": 1000000 / 86400, "CMH": 1000 / 3600, "CMD": 1000 / 86400,
 }  # fmt: skip
 KPA_PER_METRE_OF_WATER = 9.80665
-NODE_SECTIONS = {"JUNCTIONS": "Junction", "RESERVOIRS": "Reservoir", "TANKS": "Tank"}
 CURVE_KINDS = ("PUMP", "EFFICIENCY", "VOLUME", "HEADLOSS")
-UNTRANSLATED = ("DEMANDS", "SOURCES")
-TIME = re.compile(r"^(\d+(?:\.\d*)?)(?::(\d{1,2}))?(?::(\d{1,2}))?$")
-
-
-@dataclass
-class Line:
-    number: int
-    tokens: list[str]
-    comment: str = ""
-
-
-@dataclass
-class Model:
-    sections: dict[str, list[Line]] = field(default_factory=lambda: defaultdict(list))
-    title: list[str] = field(default_factory=list)
-
-
-def read_inp(path: str) -> Model:
-    """Split an .inp file into its sections; a line's comment (after ``;``) is kept for [CURVES]."""
-    model = Model()
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig", errors="strict")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path}: cannot be read as an EPANET .inp file ({exc})") from exc
-    section = ""
-    pending_comment = ""
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            section, pending_comment = stripped[1:-1].upper(), ""
-            continue
-        if section == "TITLE":
-            if stripped:
-                model.title.append(stripped)
-            continue
-        data, _, comment = raw.partition(";")
-        tokens = data.split()
-        if not tokens:
-            pending_comment = comment.strip() or pending_comment
-            continue
-        model.sections[section].append(Line(number, tokens, pending_comment))
-    if not any(name in model.sections for name in NODE_SECTIONS):
-        raise SourceError(f"{path}: no [JUNCTIONS], [RESERVOIRS] or [TANKS] section: not an EPANET .inp file")
-    return model
-
-
-def parse_hours(text: str, unit: str | None = None) -> float:
-    """EPANET times: ``H:MM[:SS]`` or a decimal number of hours, or a number with a unit word (SEC, MIN, HOURS,
-    DAYS)."""
-    match = TIME.match(text)
-    if match is None:
-        raise ValueError(text)
-    hours, minutes, seconds = match.groups()
-    if minutes is None and unit:
-        scale = {"SEC": 1 / 3600, "MIN": 1 / 60, "HOU": 1.0, "DAY": 24.0}.get(unit.upper()[:3])
-        if scale is None:
-            raise ValueError(f"{text} {unit}")
-        return float(hours) * scale
-    return float(hours) + int(minutes or 0) / 60 + int(seconds or 0) / 3600
+# Sections read and checked but not model data: how EPANET draws and reports the network (decision 0360).
+PRESENTATION = ("REPORT", "LABELS", "BACKDROP")
+MAX_LISTED = 50  # errors listed in the refusal (all are counted)
 
 
 class EpanetAdapter(Adapter):
@@ -107,29 +60,42 @@ class EpanetAdapter(Adapter):
         self.crs = crs
 
     def entities(self, source: str) -> Iterator[Entity]:
+        """The whole file is read, checked and translated before the first entity leaves: a file with any error
+        is refused as a whole (SourceError listing every error), so nothing of it reaches a broker."""
         path, options = split_source(source)
         self.file = Path(path).name
-        self.model = read_inp(path)
+        self.model = read_inp(path, self._line_error)
         if self.network is None:
             self.network = Path(path).stem
         self._transform = self._transformer(options.get("crs") or self.crs)
-        self._options = self._keyed("OPTIONS")
-        self._times = self._keyed("TIMES")
-        flow_units = (self._options.get("UNITS", ("GPM", 0))[0].split() or ["GPM"])[0].upper()
-        if flow_units not in FLOW_TO_LPS:
-            raise SourceError(f"{self.file}: [OPTIONS] Units {flow_units!r} is not an EPANET flow unit")
-        self.flow_units = flow_units
-        self.us = flow_units in US_FLOW_UNITS
+        self.ids = index(self.model, self._line_error)
+        Checker(self.model, self.ids, self._line_error).run()
+        self.rules = RuleReader(self.ids.nodes, self.ids.links, self._line_error).read(
+            self.model.sections.get("RULES", []))  # fmt: skip
+        self._refuse_if_rejected()
+        self._options = self._keyed("OPTIONS", OPTION_KEYS)
+        self._times = self._keyed("TIMES", TIME_KEYS)
+        self.flow_units = (self._options.get("UNITS", ("GPM", 0))[0].split() or ["GPM"])[0].upper()
+        self.us = self.flow_units in US_FLOW_UNITS
         self._index()
-        for section in UNTRANSLATED:  # sections that change the model's meaning: say they were not carried over
-            lines = self.model.sections.get(section, [])
-            if lines:
-                self.reject(self.file, lines[0].number, section, f"[{section}] ({len(lines)} lines) is not translated")
-        yield self._network()
-        yield from self._nodes()
-        yield from self._links()
-        yield from self._patterns()
-        yield from self._curves()
+        built = [self._network(), *self._nodes(), *self._links(), *self._patterns(), *self._curves()]
+        self._refuse_if_rejected()
+        present = [f"[{name}]" for name in PRESENTATION if name in self.model.seen]
+        if present:
+            self.notes.append(f"{self.file}: {', '.join(present)} checked; drawing and report settings, not "
+                              "network data, so not translated (decision 0360)")  # fmt: skip
+        yield from built
+
+    def _line_error(self, number: int, column: str, reason: str) -> None:
+        self.reject(self.file, number, column, reason)
+
+    def _refuse_if_rejected(self) -> None:
+        if not self.rejections:
+            return
+        listed = [f"  {r.file} line {r.row} field {r.field}: {r.reason}" for r in self.rejections[:MAX_LISTED]]
+        more = len(self.rejections) - len(listed)
+        raise SourceError(f"{self.file}: {len(self.rejections)} error(s), nothing imported\n" + "\n".join(listed)
+                          + (f"\n  ... and {more} more" if more else ""))  # fmt: skip
 
     # -- reading helpers -----------------------------------------------------------------------------------------
     def _transformer(self, crs: str | None) -> Callable[[float, float], tuple[float, float]] | None:
@@ -151,17 +117,12 @@ class EpanetAdapter(Adapter):
 
         return transform
 
-    def _keyed(self, section: str) -> dict[str, tuple[str, int]]:
-        """[OPTIONS]/[TIMES]: the longest known key wins (``Specific Gravity 1.0``, ``Quality Chlorine mg/L``)."""
-        known = ("SPECIFIC GRAVITY", "DEMAND MULTIPLIER", "EMITTER EXPONENT", "DEMAND MODEL", "MINIMUM PRESSURE",
-                 "REQUIRED PRESSURE", "PRESSURE EXPONENT", "HYDRAULIC TIMESTEP", "QUALITY TIMESTEP", "RULE TIMESTEP",
-                 "PATTERN TIMESTEP", "PATTERN START", "REPORT TIMESTEP", "REPORT START", "START CLOCKTIME")  # fmt: skip
+    def _keyed(self, section: str, keys: dict[str, str] | tuple[str, ...]) -> dict[str, tuple[str, int]]:
+        """[OPTIONS]/[TIMES]: key -> (the words after it, line); the longest known key wins (``Specific Gravity``)."""
         result: dict[str, tuple[str, int]] = {}
         for line in self.model.sections.get(section, []):
-            words = " ".join(line.tokens)
-            upper = words.upper()
-            key = next((k for k in known if upper.startswith(k + " ")), line.tokens[0].upper())
-            result[key] = (words[len(key) :].strip(), line.number)
+            key, rest = keyed(line, keys)
+            result[key or line.tokens[0].upper()] = (" ".join(rest), line.number)
         return result
 
     def _number(self, line: Line, index: int, column: str, required: bool = False) -> float | None:
@@ -185,18 +146,10 @@ class EpanetAdapter(Adapter):
 
     # -- indexes over sections -----------------------------------------------------------------------------------
     def _index(self) -> None:
-        self.node_types: dict[str, str] = {}
-        for section, entity_type in NODE_SECTIONS.items():
-            for line in self.model.sections.get(section, []):
-                if line.tokens[0] in self.node_types:
-                    self.reject(self.file, line.number, "ID", f"duplicate node id {line.tokens[0]!r}")
-                    continue
-                self.node_types[line.tokens[0]] = entity_type
+        self.node_types = self.ids.nodes
         self.patterns: dict[str, list[float]] = {}
-        self._pattern_lines: dict[str, int] = {}
         for line in self.model.sections.get("PATTERNS", []):
             values = [self._number(line, i, f"multiplier {i}", True) for i in range(1, len(line.tokens))]
-            self._pattern_lines.setdefault(line.tokens[0], line.number)
             self.patterns.setdefault(line.tokens[0], []).extend(v for v in values if v is not None)
         self.curves: dict[str, list[tuple[float, float]]] = {}
         self.curve_kinds: dict[str, str] = {}
@@ -211,22 +164,48 @@ class EpanetAdapter(Adapter):
         self.coordinates: dict[str, tuple[float, float]] = {}
         self.coordinate_lines: dict[str, int] = {}
         for line in self.model.sections.get("COORDINATES", []):
-            x, y = self._number(line, 1, "X-Coord", True), self._number(line, 2, "Y-Coord", True)
-            if x is not None and y is not None:
-                self.coordinates[line.tokens[0]] = (x, y)
-                self.coordinate_lines[line.tokens[0]] = line.number
+            self.coordinates[line.tokens[0]] = (float(line.tokens[1]), float(line.tokens[2]))
+            self.coordinate_lines[line.tokens[0]] = line.number
         self.vertices: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for line in self.model.sections.get("VERTICES", []):
-            x, y = self._number(line, 1, "X-Coord", True), self._number(line, 2, "Y-Coord", True)
-            if x is not None and y is not None:
-                self.vertices[line.tokens[0]].append((x, y))
+            self.vertices[line.tokens[0]].append((float(line.tokens[1]), float(line.tokens[2])))
         self.per_object: dict[str, dict[str, Line]] = {
             name: {line.tokens[0]: line for line in self.model.sections.get(name, [])}
-            for name in ("QUALITY", "EMITTERS", "TAGS", "MIXING", "STATUS")
+            for name in ("EMITTERS", "MIXING", "STATUS", "SOURCES")
         }
-        for line in self.model.sections.get("TAGS", []):  # TAGS lines are NODE|LINK id tag
-            if len(line.tokens) >= 3:
-                self.per_object["TAGS"][line.tokens[1]] = Line(line.number, line.tokens[1:])
+        self.tags = {(line.tokens[0].upper(), line.tokens[1]): line.tokens[2]
+                     for line in self.model.sections.get("TAGS", [])}  # fmt: skip
+        self.demands: dict[str, list[Line]] = defaultdict(list)
+        for line in self.model.sections.get("DEMANDS", []):
+            self.demands[line.tokens[0]].append(line)
+        self.quality: dict[str, float] = {}
+        for line in self.model.sections.get("QUALITY", []):
+            for node in self._span(line.tokens[:-1], self.node_types):
+                self.quality[node] = float(line.tokens[-1])
+        self.reactions: dict[tuple[str, str], float] = {}  # (BULK|WALL|TANK, id) -> coefficient
+        self.global_reactions: dict[str, float] = {}  # ORDER BULK, GLOBAL WALL, LIMITING POTENTIAL, ...
+        for line in self.model.sections.get("REACTIONS", []):
+            head = line.tokens[0].upper()
+            if head in ("BULK", "WALL", "TANK"):
+                known = self.ids.links if head != "TANK" else self.node_types
+                for native in self._span(line.tokens[1:-1], known):
+                    self.reactions[(head, native)] = float(line.tokens[-1])
+            else:
+                self.global_reactions[" ".join(t.upper() for t in line.tokens[:2])] = float(line.tokens[2])
+
+    @staticmethod
+    def _span(ids: list[str], known: dict[str, str]) -> list[str]:
+        """One id, or the ids of a range ``first last`` ([QUALITY], [REACTIONS]): compared as numbers when both
+        ends are numbers, else as text, as EPANET does."""
+        if len(ids) == 1:
+            return ids if ids[0] in known else []
+        low, high = ids
+        try:
+            a, b = float(low), float(high)
+            numeric = [k for k in known if k.replace(".", "", 1).isdigit()]
+            return [k for k in numeric if a <= float(k) <= b]
+        except ValueError:
+            return [k for k in known if low <= k <= high]
 
     # -- units ---------------------------------------------------------------------------------------------------
     def _length(self, value: float | None) -> Attr | None:
@@ -243,18 +222,21 @@ class EpanetAdapter(Adapter):
             return None
         return quantity(value, "PS") if self.us else quantity(value * KPA_PER_METRE_OF_WATER, "KPA")
 
-    def _quality(self, node: str) -> Attr | None:
-        line = self.per_object["QUALITY"].get(node)
-        if line is None:
-            return None
-        value = self._number(line, 1, "InitQual")
+    def _quality_unit(self) -> str | None:
         words = self._options.get("QUALITY", ("NONE", 0))[0].split() or ["NONE"]
         # AGE is in hours, TRACE in percent of the traced node's water, a chemical in the unit its line names
-        unit = {"AGE": "HUR", "TRACE": "P1"}.get(words[0].upper(), words[-1] if len(words) > 1 else "mg/L")
+        unit = {"AGE": "HUR", "TRACE": "P1", "NONE": "mg/L"}.get(words[0].upper(), words[-1] if len(words) > 1
+                                                                 else "mg/L")  # fmt: skip
+        return unit
+
+    def _concentration(self, value: float | None) -> Attr | None:
         try:
-            return quantity(value, unit)
+            return quantity(value, self._quality_unit() or "mg/L")
         except ValueError:  # a unit outside the table: keep the number, claim no unit
             return prop(value)
+
+    def _quality(self, node: str) -> Attr | None:
+        return self._concentration(self.quality.get(node))
 
     # -- entities ------------------------------------------------------------------------------------------------
     def _id(self, entity_type: str, native: str) -> str:
@@ -266,7 +248,7 @@ class EpanetAdapter(Adapter):
         lon, lat = self._transform(*self.coordinates[node])
         if not valid_wgs84(lon, lat):
             self.reject(self.file, self.coordinate_lines[node], "X-Coord", f"node {node!r} is not a WGS84 position "
-                        "under the given crs; location left out")  # fmt: skip
+                        "under the given crs")  # fmt: skip
             return None
         return point(lon, lat)
 
@@ -287,46 +269,50 @@ class EpanetAdapter(Adapter):
             return None
         return rel(self._id(entity_type, native))
 
-    def _tag(self, native: str) -> Attr | None:
-        line = self.per_object["TAGS"].get(native)
-        return prop(line.tokens[1]) if line is not None and len(line.tokens) > 1 else None
+    def _tag(self, kind: str, native: str) -> Attr | None:
+        return prop(self.tags.get((kind, native)))
 
     def _network(self) -> Entity:
         options, times = self._options, self._times
 
         def seconds(key: str) -> Attr | None:
-            if key not in times:
+            if key not in times or key == "START CLOCKTIME":
                 return None
-            text, number = times[key]
-            words = text.split()
-            try:
-                hours = parse_hours(words[0], words[1] if len(words) > 1 else None)
-            except (ValueError, IndexError):
-                if key != "START CLOCKTIME":
-                    self.reject(self.file, number, key.title(), f"not a time: {text!r}; attribute left out")
-                return None
-            return quantity(hours * 3600, "SEC")
+            words = times[key][0].split()
+            return quantity(parse_hours(words[0], words[1] if len(words) > 1 else None) * 3600, "SEC")
 
         def number(key: str) -> Attr | None:
-            if key not in options:
-                return None
-            text, line = options[key]
-            try:
-                return prop(float(text.split()[0]))
-            except (ValueError, IndexError):
-                self.reject(self.file, line, key.title(), f"not a number: {text!r}; attribute left out")
-                return None
+            return prop(float(options[key][0])) if key in options else None
+
+        def text(key: str, source: dict[str, tuple[str, int]] = options) -> Attr | None:
+            return prop(source[key][0].upper()) if key in source else None
 
         title = self.model.title
         default_pattern = options.get("PATTERN", ("", 0))[0] or None
+        reactions = self.global_reactions
         return entity(self.entity_id("WaterNetwork"), "WaterNetwork", {
             "name": prop(title[0] if title else self.network),
             "description": prop(" ".join(title[1:]) or None),
             "flowUnits": prop(self.flow_units),
             "headlossFormula": prop(options.get("HEADLOSS", ("H-W", 0))[0].upper()),
+            "hydraulics": prop(options["HYDRAULICS"][0] if "HYDRAULICS" in options else None),
             "specificGravity": number("SPECIFIC GRAVITY"),
+            "viscosity": number("VISCOSITY"),
             "trials": number("TRIALS"),
             "accuracy": number("ACCURACY"),
+            "headError": number("HEADERROR") or number("HEAD ERROR"),
+            "flowChange": number("FLOWCHANGE") or number("FLOW CHANGE"),
+            "checkFrequency": number("CHECKFREQ"),
+            "maxCheck": number("MAXCHECK"),
+            "dampLimit": number("DAMPLIMIT"),
+            "unbalanced": text("UNBALANCED"),
+            "demandModel": text("DEMAND MODEL"),
+            "minimumPressure": self._pressure(float(options["MINIMUM PRESSURE"][0]))
+            if "MINIMUM PRESSURE" in options else None,
+            "requiredPressure": self._pressure(float(options["REQUIRED PRESSURE"][0]))
+            if "REQUIRED PRESSURE" in options else None,
+            "pressureExponent": number("PRESSURE EXPONENT"),
+            "demandMultiplier": number("DEMAND MULTIPLIER"),
             "emitterExponent": number("EMITTER EXPONENT"),
             "diffusivity": number("DIFFUSIVITY"),
             "tolerance": number("TOLERANCE"),
@@ -336,21 +322,125 @@ class EpanetAdapter(Adapter):
             "duration": seconds("DURATION"),
             "hydraulicTimeStep": seconds("HYDRAULIC TIMESTEP"),
             "qualityTimeStep": seconds("QUALITY TIMESTEP"),
+            "ruleTimeStep": seconds("RULE TIMESTEP"),
             "patternStep": seconds("PATTERN TIMESTEP"),
+            "patternStart": seconds("PATTERN START"),
             "reportStep": seconds("REPORT TIMESTEP"),
+            "reportStart": seconds("REPORT START"),
             "startClockTime": prop(times["START CLOCKTIME"][0] if "START CLOCKTIME" in times else None),
-            "operationalControl": prop(self._controls() or None),
+            "statistic": text("STATISTIC", times),
+            "bulkOrder": prop(reactions.get("ORDER BULK")),
+            "wallOrder": prop(reactions.get("ORDER WALL")),
+            "tankOrder": prop(reactions.get("ORDER TANK")),
+            "globalBulkCoeff": prop(reactions.get("GLOBAL BULK")),
+            "globalWallCoeff": prop(reactions.get("GLOBAL WALL")),
+            "limitingPotential": prop(reactions.get("LIMITING POTENTIAL")),
+            "roughnessCorrelation": prop(reactions.get("ROUGHNESS CORRELATION")),
+            **self._global_energy(),
+            "operationalControl": prop([self._control(c) for c in self._controls()] or None),
+            "controlRule": prop([rule.value() for rule in self.rules] or None),
         })  # fmt: skip
 
-    def _controls(self) -> list[str]:
-        """[CONTROLS] statements, then [RULES] rule by rule, as EPANET text (kept whole rather than half-parsed)."""
-        controls = [" ".join(line.tokens) for line in self.model.sections.get("CONTROLS", [])]
-        rules: list[list[str]] = []
-        for line in self.model.sections.get("RULES", []):
-            if line.tokens[0].upper() == "RULE" or not rules:
-                rules.append([])
-            rules[-1].append(" ".join(line.tokens))
-        return controls + ["\n".join(rule) for rule in rules]
+    def _global_energy(self) -> dict[str, Attr | None]:
+        found: dict[str, Attr | None] = {}
+        for line in self.model.sections.get("ENERGY", []):
+            words = [t.upper() for t in line.tokens]
+            if words[:2] == ["DEMAND", "CHARGE"]:
+                found["demandCharge"] = prop(float(words[2]))
+            elif words[0] == "GLOBAL" and words[1].startswith("EFFIC"):
+                found["globalEfficiency"] = quantity(float(words[2]), "P1")
+            elif words[0] == "GLOBAL" and words[1] == "PRICE":
+                found["globalPrice"] = prop(float(words[2]))
+            elif words[0] == "GLOBAL" and words[1] == "PATTERN":
+                found["globalPattern"] = rel(self._id("Pattern", line.tokens[2]))
+        return found
+
+    def _controls(self) -> list[Control]:
+        return [parse_control(line.tokens, self.ids.nodes, self.ids.links)
+                for line in self.model.sections.get("CONTROLS", [])]  # fmt: skip
+
+    def _control(self, control: Control) -> dict[str, Any]:
+        """The Smart Data Models operationalControl item (ids as entity ids, numbers in canonical units)."""
+        item: dict[str, Any] = {
+            "controlledLink": self._id(self.ids.links[control.link], control.link),
+            "controlType": control.control_type,
+            "statement": control.statement,
+        }
+        if control.status is not None:
+            item["status"] = control.status
+        else:
+            setting = self._setting(control.link, control.setting)
+            item["setting"] = setting["value"] if setting else control.setting
+        if control.node is not None:
+            node_type = self.node_types[control.node]
+            item["monitoredNode"] = self._id(node_type, control.node)
+            # EPANET compares a tank's level, and a junction's (or reservoir's) pressure
+            level = self._length(control.level) if node_type == "Tank" else self._pressure(control.level)
+            if level is not None:
+                item["triggerLevel"], item["triggerLevelUnitCode"] = level["value"], level["unitCode"]
+        if control.seconds is not None:
+            item["time"] = control.seconds
+        return item
+
+    def _setting(self, link: str, value: float | None) -> Attr | None:
+        """A link's numeric setting in its own kind: a pump's relative speed, a pressure valve's pressure, a flow
+        control valve's flow, a pipe's or throttle valve's loss coefficient."""
+        if value is None:
+            return None
+        if self.ids.links.get(link) == "Valve":
+            valves = self.model.sections["VALVES"]
+            valve_type = next(line.tokens[4].upper() for line in valves if line.tokens[0] == link)
+            if valve_type in ("PRV", "PSV", "PBV"):
+                return self._pressure(value)
+            if valve_type == "FCV":
+                return self._flow(value)
+        return prop(value)
+
+    def _source(self, native: str) -> Attr | None:
+        """[SOURCES] as the Smart Data Models sourceCategory: the type as value, strength and pattern inside."""
+        line = self.per_object["SOURCES"].get(native)
+        if line is None:
+            return None
+        typed = line.tokens[1].upper() in ("CONCEN", "MASS", "FLOWPACED", "SETPOINT")
+        source_type = line.tokens[1].upper() if typed else "CONCEN"
+        at = 2 if typed else 1
+        strength = float(line.tokens[at])
+        # A MASS source's strength is a mass flow (mass per minute), the others a concentration
+        quality = prop(strength) if source_type == "MASS" else self._concentration(strength)
+        attr: Attr = {"type": "Property", "value": source_type, "sourceType": prop(source_type),
+                      "sourceQuality": quality}  # fmt: skip
+        if at + 1 < len(line.tokens):
+            attr["sourcePattern"] = rel(self._id("Pattern", line.tokens[at + 1]))
+        return attr
+
+    def _node_common(self, native: str) -> dict[str, Attr | None]:
+        return {
+            "initialQuality": self._quality(native),
+            "sourceCategory": self._source(native),
+            "tag": self._tag("NODE", native),
+            "location": self._location(native),
+        }
+
+    def _demand_categories(self, line: Line) -> tuple[list[Attr] | None, Attr | None, Attr | None]:
+        """[DEMANDS] of a junction: replace its [JUNCTIONS] demand (EPANET 2.2 manual, [DEMANDS]); one
+        ``demandCategory`` instance per line (datasetId by position), the first as the junction's baseDemand and
+        demandPattern (EPANET's primary demand category). Without [DEMANDS] lines, [JUNCTIONS] gives them."""
+        native = line.tokens[0]
+        lines = self.demands.get(native)
+        if not lines:
+            return None, self._flow(self._number(line, 2, "Demand")), self._ref(
+                "Pattern", self._token(line, 3), self.patterns, line, "Pattern")  # fmt: skip
+        categories: list[Attr] = []
+        for position, demand in enumerate(lines, start=1):
+            item: Attr = {"type": "Property", "value": demand.comment or f"category {position}",
+                          "datasetId": f"urn:ngsi-ld:Dataset:demandCategory:{position}",
+                          "baseDemand": self._flow(float(demand.tokens[1]))}  # fmt: skip
+            if len(demand.tokens) > 2:
+                item["demandPattern"] = rel(self._id("Pattern", demand.tokens[2]))
+            categories.append(item)
+        first = lines[0]
+        pattern = rel(self._id("Pattern", first.tokens[2])) if len(first.tokens) > 2 else None
+        return categories, self._flow(float(first.tokens[1])), pattern
 
     def _nodes(self) -> Iterator[Entity]:
         seen: set[str] = set()
@@ -370,16 +460,18 @@ class EpanetAdapter(Adapter):
         if elevation is None:
             return None
         emitter = self.per_object["EMITTERS"].get(native)
-        return entity(self._id("Junction", native), "Junction", {
+        categories, demand, pattern = self._demand_categories(line)
+        junction = entity(self._id("Junction", native), "Junction", {
             "name": prop(native),  # EPANET ids are the names modellers give
             "elevation": self._length(elevation),
-            "baseDemand": self._flow(self._number(line, 2, "Demand")),
-            "demandPattern": self._ref("Pattern", self._token(line, 3), self.patterns, line, "Pattern"),
+            "baseDemand": demand,
+            "demandPattern": pattern,
             "emitterCoefficient": prop(self._number(emitter, 1, "Coefficient")) if emitter else None,
-            "initialQuality": self._quality(native),
-            "tag": self._tag(native),
-            "location": self._location(native),
+            **self._node_common(native),
         })  # fmt: skip
+        if categories:
+            junction["demandCategory"] = categories  # a multi-attribute: one instance per category (clause 4.5.5)
+        return junction
 
     def _reservoir(self, line: Line) -> Entity | None:
         native = line.tokens[0]
@@ -390,9 +482,7 @@ class EpanetAdapter(Adapter):
             "name": prop(native),  # EPANET ids are the names modellers give
             "reservoirHead": self._length(head),
             "headPattern": self._ref("Pattern", self._token(line, 2), self.patterns, line, "Pattern"),
-            "initialQuality": self._quality(native),
-            "tag": self._tag(native),
-            "location": self._location(native),
+            **self._node_common(native),
         })  # fmt: skip
 
     def _tank(self, line: Line) -> Entity | None:
@@ -415,9 +505,9 @@ class EpanetAdapter(Adapter):
                                      else None, self.curves, line, "VolCurve"),
             "mixingModel": prop(mixing.tokens[1].upper()) if mixing and len(mixing.tokens) > 1 else None,
             "mixingFraction": prop(self._number(mixing, 2, "Fraction")) if mixing else None,
-            "initialQuality": self._quality(native),
-            "tag": self._tag(native),
-            "location": self._location(native),
+            "overflow": prop(line.tokens[8].upper() == "YES") if len(line.tokens) > 8 else None,
+            "bulkReactionCoefficient": prop(self.reactions.get(("TANK", native))),
+            **self._node_common(native),
         })  # fmt: skip
 
     def _ends(self, line: Line) -> tuple[str, str] | None:
@@ -437,28 +527,34 @@ class EpanetAdapter(Adapter):
         return {
             "startsAt": rel(self._id(self.node_types[start], start)),
             "endsAt": rel(self._id(self.node_types[end], end)),
-            "tag": self._tag(line.tokens[0]),
+            "tag": self._tag("LINK", line.tokens[0]),
             "location": self._link_location(line.tokens[0], start, end),
         }
 
     def _status(self, native: str, default: str | None) -> Attr | None:
+        """The [STATUS] word of a link, else its own; a numeric [STATUS] is a setting (:meth:`_initial_setting`)."""
         line = self.per_object["STATUS"].get(native)
-        if line is not None and len(line.tokens) > 1:
+        if line is not None and line.tokens[1].upper() in ("OPEN", "CLOSED", "ACTIVE"):
             return prop(line.tokens[1].upper())
         return prop(default)
 
+    def _initial_setting(self, native: str) -> Attr | None:
+        line = self.per_object["STATUS"].get(native)
+        if line is None or line.tokens[1].upper() in ("OPEN", "CLOSED", "ACTIVE"):
+            return None
+        return self._setting(native, float(line.tokens[1]))
+
     def _links(self) -> Iterator[Entity]:
-        for kind in ("PIPES", "PUMPS", "VALVES"):
+        for kind, entity_type in (("PIPES", "Pipe"), ("PUMPS", "Pump"), ("VALVES", "Valve")):
             seen: set[str] = set()
             for line in self.model.sections.get(kind, []):
-                if line.tokens[0] in seen:
-                    self.reject(self.file, line.number, "ID", f"duplicate {kind[:-1].lower()} id {line.tokens[0]!r}")
-                    continue
+                if line.tokens[0] in seen or self.ids.links.get(line.tokens[0]) != entity_type:
+                    continue  # a duplicate, already reported
                 seen.add(line.tokens[0])
                 ends = self._ends(line)
                 if ends is None:
                     continue
-                built = getattr(self, f"_{kind[:-1].lower()}")(line, ends)
+                built = getattr(self, f"_{entity_type.lower()}")(line, ends)
                 if built is not None:
                     yield built
 
@@ -487,6 +583,9 @@ class EpanetAdapter(Adapter):
             "roughness": self._roughness(roughness),
             "minorLoss": prop(self._number(line, 6, "MinorLoss")),
             "initialStatus": self._status(native, status),
+            "initialSetting": self._initial_setting(native),
+            "bulkCoeff": prop(self.reactions.get(("BULK", native))),
+            "wallCoeff": prop(self.reactions.get(("WALL", native))),
         })  # fmt: skip
 
     def _pump(self, line: Line, ends: tuple[str, str]) -> Entity | None:
@@ -512,6 +611,7 @@ class EpanetAdapter(Adapter):
             "pumpSpeed": prop(float(speed)) if speed and speed.replace(".", "", 1).isdigit() else None,
             "pumpPattern": self._ref("Pattern", params.get("PATTERN"), self.patterns, line, "PATTERN"),
             "initialStatus": self._status(native, "OPEN"),
+            "initialSetting": self._initial_setting(native),
             "efficCurve": energy.get("efficCurve"),
             "energyPrice": energy.get("energyPrice"),
             "energyPattern": energy.get("energyPattern"),
@@ -563,6 +663,7 @@ class EpanetAdapter(Adapter):
             "headCurve": curve,
             "minorLoss": prop(self._number(line, 6, "MinorLoss")),
             "initialStatus": self._status(native, "ACTIVE"),
+            "initialSetting": self._initial_setting(native),
         })  # fmt: skip
 
     def _patterns(self) -> Iterator[Entity]:
