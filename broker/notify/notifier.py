@@ -417,6 +417,12 @@ class Notifier:
         self._progress.set()
 
 
+def job_for(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
+    """The notification one change makes for one subscription, None when it does not fire: the GDPR erasure's
+    deletion notices (broker.gdpr.erase) are matched here, as the notifier matches the feed."""
+    return _safe_job(sub, tm, change, now)
+
+
 def _safe_job(sub: Compiled, tm: TermMap, change: Change, now: str) -> Job | None:
     """A bug in evaluating one subscription must not stop the feed for every other one: it is logged and skipped."""
     try:

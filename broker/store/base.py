@@ -652,6 +652,23 @@ class Store(abc.ABC):
         """Remove the records older than `before` (the retention); how many went."""
         raise _no_policies(self)
 
+    # -- GDPR erasure (broker.store.erasure_records holds each backend's; record 0322) ------------------------------
+    async def erase_changes(self, tenant: str, ids: frozenset[str]) -> int:
+        """Remove every change event of these entities from the feed (their sequence numbers stay used); how many."""
+        raise _no_erasure(self)
+
+    async def erase_entity_maps(self, tenant: str, ids: frozenset[str]) -> int:
+        """Delete the entity maps that list any of these entity ids; how many."""
+        raise _no_erasure(self)
+
+    async def erase_audit(self, ids: frozenset[str]) -> int:
+        """Remove the audit records that name any of these entity ids; how many."""
+        raise _no_erasure(self)
+
+    async def compact(self) -> None:
+        """Make the bytes of deleted data leave the backend's files (SQLite VACUUM and WAL truncation, Redis AOF
+        rewrite); a backend that keeps nothing on disk does nothing."""
+        raise _no_erasure(self)
 
     # -- open datasets (broker.store.dataset_records holds each backend's; records 0340-0343) --------------------
     async def put_dataset(self, doc: dict[str, Any]) -> bool:
@@ -750,3 +767,7 @@ def _no_policies(store: Store) -> Exception:
 
 def _no_datasets(store: Store) -> Exception:
     return OperationNotSupported(f"the {type(store).__name__} backend keeps no open datasets")
+
+
+def _no_erasure(store: Store) -> Exception:
+    return OperationNotSupported(f"the {type(store).__name__} backend cannot erase personal data")

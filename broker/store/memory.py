@@ -3,6 +3,7 @@ so it favours being obviously right over being fast."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from broker.store.base import (
 )
 from broker.store.csource_records import MemoryCsourceSubscriptions
 from broker.store.dataset_records import MemoryDatasets
+from broker.store.erasure_records import MemoryErasure
 from broker.store.policy_records import MemoryPolicies
 from broker.store.registration_records import MemoryRegistrations
 from broker.store.snapshot_records import MemorySnapshots
@@ -40,6 +42,7 @@ T = TypeVar("T")
 
 
 class MemoryStore(
+    MemoryErasure,
     MemoryApiKeys,
     MemoryCsourceSubscriptions,
     MemoryDatasets,
@@ -55,7 +58,7 @@ class MemoryStore(
         self._tenants: set[str] = {DEFAULT_TENANT}
         self._entities: dict[str, dict[str, Entity]] = {DEFAULT_TENANT: {}}
         self._changes: list[Change] = []
-        self._trimmed = 0  # changes forgotten from the front of the feed (trim_changes)
+        self._last_seq = 0  # the feed's numbering goes on over trimmed and erased changes
         self._contexts: dict[str, ContextRecord] = {}
         self._subscriptions: dict[tuple[str, str], SubscriptionRecord] = {}
         self._subscriptions_version = 0
@@ -104,7 +107,7 @@ class MemoryStore(
             if before is None and after is None:
                 continue  # deleting what is not there changes nothing
             changes.append(
-                Change(self._trimmed + len(self._changes) + len(changes) + 1, tenant, eid, before, after, at, rid)
+                Change(self._last_seq + len(changes) + 1, tenant, eid, before, after, at, rid)
             )
         if not changes:
             return
@@ -120,6 +123,7 @@ class MemoryStore(
             if update is not None:
                 self._record_history(tenant, update, at)
         # The feed keeps its own copies, so later writes cannot reach back into it.
+        self._last_seq += len(changes)
         self._changes.extend(replace(c, before=common.clone(c.before), after=common.clone(c.after)) for c in changes)
 
     async def find_ids(self, tenant: str, flt: EntityFilter) -> list[str]:
@@ -256,14 +260,14 @@ class MemoryStore(
 
     # -- change feed -----------------------------------------------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        # seq n is at index n - 1 - trimmed, so the changes after `seq` start at index `seq - trimmed`.
-        selected = self._changes[max(seq - self._trimmed, 0) :][: max(limit, 0)]
+        # In seq order, with gaps where an erasure removed changes (broker.store.erasure_records).
+        start = bisect.bisect_right(self._changes, seq, key=_seq_of)
+        selected = self._changes[start : start + max(limit, 0)]
         return [replace(c, before=common.clone(c.before), after=common.clone(c.after)) for c in selected]
 
     async def trim_changes(self, up_to: int) -> int:
-        drop = max(0, min(up_to - self._trimmed, len(self._changes)))
+        drop = bisect.bisect_right(self._changes, up_to, key=_seq_of)
         del self._changes[:drop]
-        self._trimmed += drop
         return drop
 
     # -- @context documents ----------------------------------------------------------------------------------
@@ -365,7 +369,7 @@ class MemoryStore(
         self._cursors[name] = seq
 
     async def last_seq(self) -> int:
-        return self._trimmed + len(self._changes)
+        return self._last_seq
 
 
 def _copy_subscription(record: SubscriptionRecord) -> SubscriptionRecord:
@@ -378,3 +382,7 @@ def _copy_record(record: ContextRecord) -> ContextRecord:
 
 def _copy_map(record: EntityMapRecord) -> EntityMapRecord:
     return replace(record, ids=list(record.ids), extra=common.clone(record.extra))
+
+
+def _seq_of(change: Change) -> int:
+    return change.seq

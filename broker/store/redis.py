@@ -80,6 +80,7 @@ from broker.store.base import (
 )
 from broker.store.csource_records import RedisCsourceSubscriptions
 from broker.store.dataset_records import RedisDatasets
+from broker.store.erasure_records import RedisErasure
 from broker.store.policy_records import RedisPolicies
 from broker.store.redis_client import (
     Batcher,
@@ -300,7 +301,14 @@ class Conflict(Exception):
 
 
 class RedisStore(
-    RedisApiKeys, RedisCsourceSubscriptions, RedisDatasets, RedisPolicies, RedisRegistrations, RedisSnapshots, Store
+    RedisErasure,
+    RedisApiKeys,
+    RedisCsourceSubscriptions,
+    RedisDatasets,
+    RedisPolicies,
+    RedisRegistrations,
+    RedisSnapshots,
+    Store,
 ):
     capabilities: ClassVar[frozenset[str]] = frozenset({"shared"})
     unavailable_errors = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.SlotNotCoveredError)  # 0047

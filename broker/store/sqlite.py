@@ -59,6 +59,7 @@ from broker.store.csource_records import SQLITE_SCHEMA as CSOURCE_SCHEMA
 from broker.store.csource_records import SqliteCsourceSubscriptions
 from broker.store.dataset_records import SQLITE_SCHEMA as DATASETS_SCHEMA
 from broker.store.dataset_records import SqliteDatasets
+from broker.store.erasure_records import SqliteErasure
 from broker.store.policy_records import SQLITE_SCHEMA as POLICIES_SCHEMA
 from broker.store.policy_records import SqlitePolicies
 from broker.store.registration_records import SQLITE_SCHEMA as REGISTRATIONS_SCHEMA
@@ -167,6 +168,7 @@ def _migrate(conn: sqlite3.Connection, path: str) -> list[str]:
 
 
 class SqliteStore(
+    SqliteErasure,
     SqliteApiKeys,
     SqliteCsourceSubscriptions,
     SqliteDatasets,
