@@ -33,6 +33,7 @@ from broker.core.normalize import (
     parse_attribute,
     parse_entity,
 )
+from broker.federation.distributed import BASE as API_BASE
 from broker.federation.distributed import (
     Federation,
     Hop,
@@ -43,7 +44,10 @@ from broker.federation.distributed import (
     conflict_failure,
     entity_path,
     wire_attrs,
+    wire_entity,
+    wire_instance,
 )
+from broker.federation.writes import Routed
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WriteFn, WritePlan
@@ -143,9 +147,37 @@ class Entities:
         value = await local() if local is not None else None
         conflicts = [conflict_failure(r, operation) for r in planned.routing.conflicts]
         remote = await self.federation.send(caller, hop, parts, conflicts)
+        remote.local = local is not None
         if local is None and not remote.succeeded and len(conflicts) == len(remote.failures):
             raise Conflict("; ".join(f.reason for f in conflicts))
         return value, remote
+
+    async def _routed(
+        self,
+        caller: Caller,
+        hop: Hop | None,
+        planned: Planned | None,
+        operation: str,
+        write: Callable[[frozenset[str] | None], Awaitable[object]],
+        part: Callable[[Routed], Part],
+        runs_here: Callable[[Planned], bool],
+    ) -> Remote | None:
+        """A single-entity write: `write(None)` alone without registrations; else `write(attributes kept here)` when
+        `runs_here(planned)`, then one `part(routed)` per source (record 0193)."""
+        if planned is None:
+            await write(None)
+            return None
+        assert hop is not None
+        keep = planned.routing.local
+
+        async def local() -> object:
+            return await write(keep)
+
+        parts = [part(r) for r in planned.routing.remote]
+        _, remote = await self._distribute(
+            caller, hop, planned, operation, local if runs_here(planned) else None, parts
+        )
+        return remote
 
     async def _write(
         self, caller: Caller, ids: list[str], plan: WriteFn[T], action: str = "write", *, create_tenant: bool = False
@@ -170,22 +202,51 @@ class Entities:
             raise NonexistentTenant(f"tenant {caller.tenant!r} does not exist")
 
     # -- create, replace, delete -----------------------------------------------------------------------------
-    async def create(self, caller: Caller, tm: TermMap, body: Any) -> str:
+    async def create(self, caller: Caller, tm: TermMap, body: Any, hop: Hop | None = None) -> str:
+        return (await self.create_routed(caller, tm, body, hop))[0]
+
+    async def create_routed(
+        self, caller: Caller, tm: TermMap, body: Any, hop: Hop | None = None
+    ) -> tuple[str, Remote | None]:
+        """Create Entity (clause 5.6.1); with registrations (5.6.1.4) the attributes an exclusive or redirect one
+        takes are created at its source, inclusive ones get a copy, the rest is created here (when something is
+        left: an entity whose every attribute a source took is not created here)."""
         entity = new_entity(parse_entity(body), tm, now_iso())
         entity_id: str = entity["id"]
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[str]:
-            if current.get(entity_id) is not None:
-                raise AlreadyExists(f"entity {entity_id} already exists")
-            return WritePlan({entity_id: entity}, entity_id)
+        async def write(keep: frozenset[str] | None) -> None:
+            mine = entity if keep is None else _only(entity, keep)
 
-        await self._write(caller, [entity_id], plan, create_tenant=True)
-        return entity_id
+            def plan(current: Mapping[str, Entity | None]) -> WritePlan[str]:
+                if current.get(entity_id) is not None:
+                    raise AlreadyExists(f"entity {entity_id} already exists")
+                return WritePlan({entity_id: mine}, entity_id)
+
+            await self._write(caller, [entity_id], plan, create_tenant=True)
+
+        def part(r: Routed) -> Part:
+            return Part(r.registration, r.attrs, "POST", f"{API_BASE}/entities", wire_entity(entity, r.attrs))
+
+        def runs_here(planned: Planned) -> bool:
+            return bool(planned.routing.local) or not entity["attrs"]
+
+        planned = await self._planned(
+            caller, hop, "createEntity", entity_id, entity["type"], entity["attrs"], read=False
+        )
+        remote = await self._routed(caller, hop, planned, "createEntity", write, part, runs_here)
+        return entity_id, remote
 
     async def replace(
-        self, caller: Caller, tm: TermMap, entity_id: str, body: Any, types: list[str] | None = None
-    ) -> None:
-        """Replace Entity (clause 5.6.18): every attribute replaced, id and createdAt kept."""
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        body: Any,
+        types: list[str] | None = None,
+        hop: Hop | None = None,
+    ) -> Remote | None:
+        """Replace Entity (clause 5.6.18): every attribute replaced, id and createdAt kept; a source that holds
+        attributes of the entity gets them as its replacement (5.6.18.4)."""
         check_uri(entity_id, "entity id")
         doc = parse_entity(body, require_id=False)
         if doc.setdefault("id", entity_id) != entity_id:
@@ -193,21 +254,40 @@ class Entities:
         now = now_iso()
         fresh = new_entity(doc, tm, now)
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            old = _require(current, entity_id, types)
-            fresh["createdAt"] = old["createdAt"]
-            return WritePlan({entity_id: fresh})
+        async def write(keep: frozenset[str] | None) -> None:
+            mine = fresh if keep is None else _only(fresh, keep)
 
-        await self._write(caller, [entity_id], plan)
+            def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+                old = _require(current, entity_id, types)
+                mine["createdAt"] = old["createdAt"]
+                return WritePlan({entity_id: mine})
 
-    async def delete(self, caller: Caller, entity_id: str, types: list[str] | None = None) -> None:
+            await self._write(caller, [entity_id], plan)
+
+        def part(r: Routed) -> Part:
+            return Part(r.registration, r.attrs, "PUT", entity_path(entity_id), wire_entity(fresh, r.attrs))
+
+        planned = await self._planned(caller, hop, "replaceEntity", entity_id, types or fresh["type"], fresh["attrs"])
+        return await self._routed(caller, hop, planned, "replaceEntity", write, part, _held_here)
+
+    async def delete(
+        self, caller: Caller, entity_id: str, types: list[str] | None = None, hop: Hop | None = None
+    ) -> Remote | None:
+        """Delete Entity (clause 5.6.6): here if held here, and at every source holding it (5.6.6.4, record 0194)."""
         check_uri(entity_id, "entity id")
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            _require(current, entity_id, types)
-            return WritePlan({entity_id: None})
+        async def write(keep: frozenset[str] | None) -> None:
+            def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+                _require(current, entity_id, types)
+                return WritePlan({entity_id: None})
 
-        await self._write(caller, [entity_id], plan)
+            await self._write(caller, [entity_id], plan)
+
+        def part(r: Routed) -> Part:
+            return Part(r.registration, r.attrs, "DELETE", entity_path(entity_id))
+
+        planned = await self._planned(caller, hop, "deleteEntity", entity_id, types, None)
+        return await self._routed(caller, hop, planned, "deleteEntity", write, part, _held_here)
 
     # -- attribute operations --------------------------------------------------------------------------------
     async def append(
@@ -294,19 +374,42 @@ class Entities:
         return out
 
     async def merge(
-        self, caller: Caller, tm: TermMap, entity_id: str, body: Any, opts: MergeOptions, types: list[str] | None = None
-    ) -> None:
+        self,
+        caller: Caller,
+        tm: TermMap,
+        entity_id: str,
+        body: Any,
+        opts: MergeOptions,
+        types: list[str] | None = None,
+        hop: Hop | None = None,
+    ) -> Remote | None:
         """Merge Entity (clause 5.6.17)."""
         check_uri(entity_id, "entity id")
         rules = Rules(allow_null=True, simplified=opts.simplified)
         fragment = _fragment(body, tm, entity_id, rules)
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
-            entity = _require(current, entity_id, types)
-            apply_merge(entity, fragment, opts, now_iso())
-            return WritePlan({entity_id: entity})
+        async def write(keep: frozenset[str] | None) -> None:
+            mine = fragment if keep is None else _only(fragment, keep)
 
-        await self._write(caller, [entity_id], plan)
+            def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
+                entity = _require(current, entity_id, types)
+                apply_merge(entity, mine, opts, now_iso())
+                return WritePlan({entity_id: entity})
+
+            await self._write(caller, [entity_id], plan)
+
+        params = {k: v for k, v in (("observedAt", opts.observed_at), ("lang", opts.lang)) if v}
+
+        def part(r: Routed) -> Part:
+            head = {"type": fragment["type"]} if fragment["type"] else {}
+            body = wire_entity({**head, "attrs": fragment["attrs"]}, r.attrs)
+            return Part(r.registration, r.attrs, "PATCH", entity_path(entity_id), body, params or None)
+
+        def runs_here(planned: Planned) -> bool:
+            return _held_here(planned) and (bool(planned.routing.local) or _has_head(fragment))
+
+        planned = await self._planned(caller, hop, "mergeEntity", entity_id, types, fragment["attrs"])
+        return await self._routed(caller, hop, planned, "mergeEntity", write, part, runs_here)
 
     async def update_attr(
         self,
@@ -317,7 +420,8 @@ class Entities:
         body: Any,
         dataset_id: str | None = None,
         types: list[str] | None = None,
-    ) -> None:
+        hop: Hop | None = None,
+    ) -> Remote | None:
         """Partial Attribute Update (clause 5.6.4): merge the fragment into one existing instance, whose type the
         fragment may not change (5.6.4.4, decision record 0116)."""
         iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, PATCH)
@@ -340,7 +444,9 @@ class Entities:
             _touch(entity)
             return WritePlan({entity_id: entity})
 
-        await self._write(caller, [entity_id], plan)
+        # A fragment without a type leaves the source's attribute type as it is, as here (record 0116).
+        sent = new if explicit_type else {k: v for k, v in new.items() if k != "type"}
+        return await self._attr_routed(caller, hop, "updateAttrs", "PATCH", entity_id, types, iri, sent, plan)
 
     async def replace_attr(
         self,
@@ -351,7 +457,8 @@ class Entities:
         body: Any,
         dataset_id: str | None = None,
         types: list[str] | None = None,
-    ) -> None:
+        hop: Hop | None = None,
+    ) -> Remote | None:
         """Replace Attribute (clause 5.6.19): the instance with the same datasetId is replaced, createdAt kept."""
         iri, new = _attr_fragment(tm, entity_id, attr, body, dataset_id, CREATE)
 
@@ -364,7 +471,7 @@ class Entities:
             _touch(entity, now)
             return WritePlan({entity_id: entity})
 
-        await self._write(caller, [entity_id], plan)
+        return await self._attr_routed(caller, hop, "replaceAttrs", "PUT", entity_id, types, iri, new, plan)
 
     async def delete_attr(
         self,
@@ -375,7 +482,8 @@ class Entities:
         dataset_id: str | None,
         delete_all: bool,
         types: list[str] | None = None,
-    ) -> None:
+        hop: Hop | None = None,
+    ) -> Remote | None:
         """Delete Attribute (clause 5.6.5)."""
         check_uri(entity_id, "entity id")
         if attr != "scope":  # 5.6.5.4: "If the target Attribute is scope, remove the scope ... from the target Entity"
@@ -394,7 +502,39 @@ class Entities:
             _touch(entity)
             return WritePlan({entity_id: entity})
 
-        await self._write(caller, [entity_id], plan)
+        if attr == "scope":  # not an attribute a registration names: always local
+            await self._write(caller, [entity_id], plan)
+            return None
+        params = {k: v for k, v in (("datasetId", dataset_id), ("deleteAll", "true" if delete_all else None)) if v}
+        return await self._attr_routed(caller, hop, "deleteAttrs", "DELETE", entity_id, types, iri, None, plan, params)
+
+    async def _attr_routed(
+        self,
+        caller: Caller,
+        hop: Hop | None,
+        operation: str,
+        method: str,
+        entity_id: str,
+        types: list[str] | None,
+        iri: str,
+        instance: Instance | None,
+        plan: WriteFn[None],
+        params: Mapping[str, str] | None = None,
+    ) -> Remote | None:
+        """One attribute's write (.../attrs/{attrId}), here and at the sources that hold that attribute."""
+
+        async def write(keep: frozenset[str] | None) -> None:
+            await self._write(caller, [entity_id], plan)
+
+        def part(r: Routed) -> Part:
+            body = None if instance is None else wire_instance(iri, instance)
+            return Part(r.registration, r.attrs, method, entity_path(entity_id, "attrs", iri), body, params)
+
+        def runs_here(planned: Planned) -> bool:
+            return _held_here(planned) and iri in planned.routing.local
+
+        planned = await self._planned(caller, hop, operation, entity_id, types, [iri])
+        return await self._routed(caller, hop, planned, operation, write, part, runs_here)
 
     # -- purge -----------------------------------------------------------------------------------------------
     async def purge(
@@ -538,6 +678,15 @@ def _prune(entity: Entity, drop: list[str] | None, keep: list[str] | None) -> En
             del pruned["attrs"][iri]
     _touch(pruned)
     return pruned
+
+
+def _held_here(planned: Planned) -> bool:
+    return planned.stored is not None
+
+
+def _has_head(fragment: Entity) -> bool:
+    """Whether a fragment changes the entity itself (types or scope), or has no attribute at all."""
+    return bool(fragment.get("type")) or "scope" in fragment or not fragment["attrs"]
 
 
 def _only(fragment: Entity, attrs: Iterable[str]) -> Entity:

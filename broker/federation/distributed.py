@@ -81,6 +81,8 @@ class Remote:
     done: set[str] = field(default_factory=set)
     succeeded: int = 0
     failures: list[SourceFailure] = field(default_factory=list)
+    #: Whether the write had a local part (written before anything was forwarded, record 0193).
+    local: bool = False
 
     @property
     def warnings(self) -> list[str]:
@@ -164,6 +166,12 @@ def wire_attrs(entity: Entity, attrs: Iterable[str]) -> dict[str, Any]:
     """The named attributes of a canonical entity or fragment as a normalized body with full IRIs (record 0191)."""
     wanted = set(attrs)
     return compact_attrs({k: v for k, v in entity["attrs"].items() if k in wanted}, wire_terms(), system=False)
+
+
+def wire_instance(iri: str, instance: Mapping[str, Any]) -> dict[str, Any]:
+    """One attribute instance as the body of .../attrs/{attrId} (names as in `wire_attrs`)."""
+    wired = compact_attrs({iri: [dict(instance)]}, wire_terms(), system=False)
+    return dict(next(iter(wired.values())))
 
 
 def wire_entity(entity: Entity, attrs: Iterable[str]) -> dict[str, Any]:

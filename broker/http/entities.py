@@ -34,7 +34,7 @@ from broker.core.render import (
     render_inline,
     require_projected_attributes,
 )
-from broker.federation.distributed import Hop
+from broker.federation.distributed import Hop, Remote, SourceFailure
 from broker.http import params as P
 from broker.http.caller import caller_of as caller_of  # re-exported: the routes of other modules import it here
 from broker.http.negotiation import (
@@ -179,8 +179,9 @@ async def create_entity(request: Request) -> Response:
     P.check_params(request, frozenset({"local"}))
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    entity_id = await state.entities.create(caller_of(request), tm, body.data)
-    return no_content(request, {"Location": f"{BASE}/entities/{quote_segment(entity_id)}"}, status=201)
+    entity_id, remote = await state.entities.create_routed(caller_of(request), tm, body.data, hop_of(request))
+    done = no_content(request, {"Location": f"{BASE}/entities/{quote_segment(entity_id)}"}, status=201)
+    return entity_result(request, entity_id, remote, done)
 
 
 async def query_entities(request: Request) -> Response:
@@ -417,8 +418,9 @@ async def delete_entity(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"type", "local"}))
     tm = await request_context(request, state)
-    await state.entities.delete(caller_of(request), request.path_params["entity_id"], type_selection(request, tm))
-    return no_content(request)
+    entity_id = request.path_params["entity_id"]
+    remote = await state.entities.delete(caller_of(request), entity_id, type_selection(request, tm), hop_of(request))
+    return entity_result(request, entity_id, remote, no_content(request))
 
 
 async def merge_entity(request: Request) -> Response:
@@ -431,10 +433,9 @@ async def merge_entity(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes, merge_patch=True)
     tm = await request_context(request, state, body.context)
     opts = MergeOptions(observed_at=observed_at, lang=P.query(request).get("lang"), simplified=fmt == "simplified")
-    await state.entities.merge(
-        caller_of(request), tm, request.path_params["entity_id"], body.data, opts, type_selection(request, tm)
-    )
-    return no_content(request)
+    entity_id, types = request.path_params["entity_id"], type_selection(request, tm)
+    remote = await state.entities.merge(caller_of(request), tm, entity_id, body.data, opts, types, hop_of(request))
+    return entity_result(request, entity_id, remote, no_content(request))
 
 
 async def replace_entity(request: Request) -> Response:
@@ -442,10 +443,9 @@ async def replace_entity(request: Request) -> Response:
     P.check_params(request, frozenset({"type", "local"}))
     body = await read_body(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.context)
-    await state.entities.replace(
-        caller_of(request), tm, request.path_params["entity_id"], body.data, type_selection(request, tm)
-    )
-    return no_content(request)
+    entity_id, types = request.path_params["entity_id"], type_selection(request, tm)
+    remote = await state.entities.replace(caller_of(request), tm, entity_id, body.data, types, hop_of(request))
+    return entity_result(request, entity_id, remote, no_content(request))
 
 
 # -- attributes --------------------------------------------------------------------------------------------------
@@ -459,6 +459,20 @@ def with_warnings(response: Response, warnings: list[str]) -> Response:
     for value in warnings:
         response.headers.append("NGSILD-Warning", value)
     return response
+
+
+def entity_result(request: Request, entity_id: str, remote: Remote | None, done: Response) -> Response:
+    """`done` when every part of a single-entity write succeeded; else 207 with a BatchOperationResult holding one
+    BatchEntityError per failed source (Tables 6.5.3.2-2 to 6.5.3.4-2, 5.2.17; record 0192)."""
+    if remote is None or not remote.failures:
+        return done
+    errors = [failure_entry(entity_id, f) for f in remote.failures]
+    body = {"success": [entity_id] if remote.local or remote.succeeded else [], "errors": errors}
+    return with_warnings(json_response(request, body, 207), remote.warnings)
+
+
+def failure_entry(entity_id: str, failure: SourceFailure) -> dict[str, Any]:
+    return {"entityId": entity_id, "registrationId": failure.registration_id, "error": failure.problem}
 
 
 def update_result(request: Request, result: UpdateResult, tm: TermMap) -> Response:
@@ -507,8 +521,10 @@ async def update_attr(request: Request) -> Response:
     tm = await request_context(request, state, body.context)
     p = request.path_params
     dataset_id, types = P.query(request).get("datasetId"), type_selection(request, tm)
-    await state.entities.update_attr(caller_of(request), tm, p["entity_id"], p["attr"], body.data, dataset_id, types)
-    return no_content(request)
+    remote = await state.entities.update_attr(
+        caller_of(request), tm, p["entity_id"], p["attr"], body.data, dataset_id, types, hop_of(request)
+    )
+    return entity_result(request, p["entity_id"], remote, no_content(request))
 
 
 async def replace_attr(request: Request) -> Response:
@@ -518,8 +534,10 @@ async def replace_attr(request: Request) -> Response:
     tm = await request_context(request, state, body.context)
     p = request.path_params
     dataset_id, types = P.query(request).get("datasetId"), type_selection(request, tm)
-    await state.entities.replace_attr(caller_of(request), tm, p["entity_id"], p["attr"], body.data, dataset_id, types)
-    return no_content(request)
+    remote = await state.entities.replace_attr(
+        caller_of(request), tm, p["entity_id"], p["attr"], body.data, dataset_id, types, hop_of(request)
+    )
+    return entity_result(request, p["entity_id"], remote, no_content(request))
 
 
 async def delete_attr(request: Request) -> Response:
@@ -527,7 +545,7 @@ async def delete_attr(request: Request) -> Response:
     P.check_params(request, frozenset({"datasetId", "deleteAll", "local", "type"}))
     tm = await request_context(request, state)
     p = request.path_params
-    await state.entities.delete_attr(
+    remote = await state.entities.delete_attr(
         caller_of(request),
         tm,
         p["entity_id"],
@@ -535,8 +553,9 @@ async def delete_attr(request: Request) -> Response:
         P.query(request).get("datasetId"),
         P.flag(request, "deleteAll"),
         type_selection(request, tm),
+        hop_of(request),
     )
-    return no_content(request)
+    return entity_result(request, p["entity_id"], remote, no_content(request))
 
 
 # -- /entityOperations -------------------------------------------------------------------------------------------

@@ -132,3 +132,62 @@ def test_a_proxied_registration_without_the_operation_is_a_conflict(
     r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=3, head=5))
     assert r.status_code == 207 and r.json()["notUpdated"][0]["attributeName"] == VOCAB + "pressure"
     assert source.at("/ex5") == [] and "pressure" not in stored(client, eid)
+
+
+def test_create_sends_the_exclusive_attributes_to_their_source(client: TestClient, source: RecordingSource) -> None:
+    eid = _id()
+    register(client, f"{source.url}/ex6", "exclusive", {"id": eid}, ["pressure"], ["createEntity"])
+    r = client.post(f"{BASE}/entities", json={"id": eid, "type": KIND, **props(pressure=1, head=2)})
+    assert r.status_code == 201 and r.headers["Location"].endswith(eid), r.text
+    [sent] = source.at("/ex6")
+    assert (sent.method, sent.path) == ("POST", f"/ex6{BASE}/entities")
+    assert sent.body == {"id": eid, "type": VOCAB + KIND, VOCAB + "pressure": {"type": "Property", "value": 1}}
+    here = stored(client, eid)
+    assert here["head"]["value"] == 2 and "pressure" not in here
+
+
+def test_merge_replace_and_attribute_operations_reach_the_source(client: TestClient, source: RecordingSource) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    ops = ["mergeEntity", "replaceEntity", "updateAttrs", "replaceAttrs", "deleteAttrs"]
+    register(client, f"{source.url}/ex7", "exclusive", {"id": eid}, ["pressure"], ops)
+    pressure = VOCAB + "pressure"
+    assert client.patch(f"{BASE}/entities/{eid}", json=props(pressure=1, head=2)).status_code == 204
+    assert client.patch(f"{BASE}/entities/{eid}/attrs/pressure", json={"value": 2}).status_code == 204
+    assert client.put(f"{BASE}/entities/{eid}/attrs/pressure", json={"type": "Property", "value": 3}).status_code == 204
+    assert client.delete(f"{BASE}/entities/{eid}/attrs/pressure", params={"deleteAll": "true"}).status_code == 204
+    assert client.put(f"{BASE}/entities/{eid}", json={"type": KIND, **props(pressure=4, head=5)}).status_code == 204
+    got = [(s.method, s.path.removeprefix(f"/ex7{BASE}/entities/{eid}"), s.body, s.params) for s in source.at("/ex7")]
+    assert got == [
+        ("PATCH", "", {pressure: {"type": "Property", "value": 1}}, {}),
+        ("PATCH", f"/attrs/{pressure}", {"value": 2}, {}),
+        ("PUT", f"/attrs/{pressure}", {"type": "Property", "value": 3}, {}),
+        ("DELETE", f"/attrs/{pressure}", None, {"deleteAll": "true"}),
+        ("PUT", "", {"id": eid, "type": VOCAB + KIND, pressure: {"type": "Property", "value": 4}}, {}),
+    ]
+    here = stored(client, eid)
+    assert here["head"]["value"] == 5 and "pressure" not in here
+
+
+def test_delete_entity_goes_to_every_source_holding_it_and_207_names_the_failed_one(
+    client: TestClient, source: RecordingSource
+) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    register(client, f"{source.url}/rd8", "redirect", {"id": eid}, ["pressure"], ["deleteEntity"])
+    source.answers["/inc8"] = (404, {"type": ERR + "ResourceNotFound", "title": "gone", "detail": "no such entity"})
+    inc = register(client, f"{source.url}/inc8", "inclusive", {"id": eid}, None, ["deleteEntity"])
+    r = client.delete(f"{BASE}/entities/{eid}")
+    assert r.status_code == 207, r.text
+    assert r.json() == {
+        "success": [eid],
+        "errors": [
+            {
+                "entityId": eid,
+                "registrationId": inc,
+                "error": {"type": ERR + "ResourceNotFound", "title": "gone", "detail": "no such entity"},
+            }
+        ],
+    }
+    assert [s.method for s in source.at("/rd8")] == ["DELETE"]
+    assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
