@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
+    from broker.gdpr_cli import add_subcommand as add_gdpr
     from broker.keys_cli import add_subcommand as add_keys
     from broker.ops_cli import add_subcommands as add_ops
     from broker.policy_cli import add_subcommands as add_policy
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys(sub)
     add_policy(sub)
     add_ops(sub)
+    add_gdpr(sub)
     val = sub.add_parser(
         "validate",
         help="check entities against the project's JSON Schemas and @context",
@@ -233,6 +235,7 @@ def serve(args: argparse.Namespace) -> int:
 def security_refusal(settings: Settings) -> str | None:
     """Why `agora serve` will not start with these settings (one line), or None."""
     from broker.auth.oidc import load_issuers
+    from broker.gdpr.retention import parse_rules
     from broker.guards import OutboundPolicy
     from broker.policy_cli import check_policy_file
 
@@ -247,6 +250,7 @@ def security_refusal(settings: Settings) -> str | None:
             load_issuers(settings.issuers)
         if settings.policies:
             check_policy_file(settings.policies)
+        parse_rules(settings.gdpr_retention)
     except (ValueError, OSError) as exc:
         return str(exc)
     for path in (settings.tls_cert, settings.tls_key):
@@ -376,6 +380,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.policy_cli import run as run_policy
 
         return run_policy(args)
+    if args.command == "gdpr":
+        from broker.gdpr_cli import run as run_gdpr
+
+        return run_gdpr(args)
     if args.command == "migrate":
         from broker.ops_cli import migrate
 

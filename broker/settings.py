@@ -56,6 +56,13 @@ class Settings:
     history_retention_interval: float = 60.0
     #: Most instances of one attribute in one temporal response; beyond it the answer is 206 Partial Content.
     temporal_instance_limit: int = 10_000
+    # -- GDPR (issue 19; README "Personal data") ----------------------------------------------------------------
+    #: Retention per entity type and attribute: NAME=ISO-8601-duration pairs, comma-separated (broker.gdpr.retention).
+    gdpr_retention: str = ""
+    #: The controller's name and contact, at the head of the records of processing (art. 30(1)(a)).
+    gdpr_controller: str = ""
+    #: A file holding the controller's pseudonym key (128 hex digits, `agora gdpr key`): analytics copies.
+    gdpr_pseudonym_key: str = ""
     # -- security (issue 18; README "Securing Agora") ------------------------------------------------------------
     #: `open` (no authentication: every request is the anonymous administrator) or `required` (a bearer token or
     #: an API key on every request); empty: required when issuers are configured, else open.

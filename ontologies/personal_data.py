@@ -14,12 +14,13 @@ exports, erases, retains and pseudonymises by them; open-data distributions leav
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: The categories of personal data a mark may name (the kinds art. 30(1)(c) records list).
 CATEGORIES = frozenset(
@@ -35,6 +36,8 @@ LEGAL_BASES = {
     "legitimate-interests": "legitimate interests, art. 6(1)(f)",
 }
 KINDS = frozenset({"attribute", "type"})
+#: The JSON Schema keyword that carries a mark (an annotation: validators ignore unknown keywords).
+SCHEMA_KEYWORD = "x-personalData"
 
 
 class PersonalMark(NamedTuple):
@@ -94,6 +97,33 @@ def personal_type(iri: str) -> PersonalMark | None:
 def personal_entity_type(types: Iterable[str]) -> PersonalMark | None:
     """The mark of the first marked type among an entity's expanded types, or None."""
     return next((mark for mark in map(personal_type, types) if mark is not None), None)
+
+
+def mark_doc(mark: PersonalMark) -> dict[str, str]:
+    """A mark as the JSON Schemas carry it (the `x-personalData` keyword)."""
+    return {"category": mark.category, "legalBasis": mark.legal_basis, "purpose": mark.purpose}
+
+
+def annotate_schema(schema: dict[str, Any], expand: Callable[[str], str]) -> dict[str, Any]:
+    """`schema` (a key-values JSON Schema of ontologies/schemas) with `x-personalData` on its root when its type is
+    marked and on each marked property, and nowhere else; `expand` turns a term into its IRI (the project
+    @context). The shipped schemas are kept equal to their annotation (tests/unit/test_personal_marks.py)."""
+    out = copy.deepcopy(schema)
+    out.pop(SCHEMA_KEYWORD, None)
+    blocks = [out.get("properties", {}), *(part.get("properties", {}) for part in out.get("allOf", []))]
+    type_names = [b.get("type", {}).get("const") for b in blocks] + [
+        e for b in blocks for e in b.get("type", {}).get("enum", [])
+    ]
+    type_mark = next((m for t in type_names if isinstance(t, str) and (m := personal_type(expand(t)))), None)
+    if type_mark is not None:
+        out[SCHEMA_KEYWORD] = mark_doc(type_mark)
+    for block in blocks:
+        for name, prop in block.items():
+            prop.pop(SCHEMA_KEYWORD, None)
+            mark = personal_attribute(expand(name)) if name not in ("id", "type") else None
+            if mark is not None:
+                prop[SCHEMA_KEYWORD] = mark_doc(mark)
+    return out
 
 
 def personal_in(types: Iterable[str], attr: str) -> PersonalMark | None:

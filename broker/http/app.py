@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from broker.core.caller import Caller
 from broker.core.contexts import CONTEXTS_PATH, CachedRefresher
 from broker.core.policies import read_policy_file
+from broker.gdpr.retention import GdprRetention, parse_rules
 from broker.guards import OutboundPolicy
 from broker.http import (
     admin,
@@ -70,6 +71,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await notifier.start()
         retention = Retention(the_store, settings)
         retention.start()
+        gdpr_retention = GdprRetention(
+            the_store, parse_rules(settings.gdpr_retention), settings.history_retention_interval
+        )
+        gdpr_retention.start()
         periodic = PeriodicNotifier(
             the_store, app.state.broker.resolver, notifier_config(settings).retry, outbound=app.state.broker.outbound
         )
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await csource.stop()
             await periodic.stop()
             await retention.stop()
+            await gdpr_retention.stop()
             await notifier.stop()
             await app.state.broker.authenticator.aclose()
             if app.state.broker.forwarder is not None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from ontologies.personal_data import (
     CATEGORIES,
     LEGAL_BASES,
+    SCHEMA_KEYWORD,
     all_marks,
+    annotate_schema,
     personal_attribute,
     personal_in,
     personal_iris,
@@ -46,3 +51,20 @@ def test_what_the_adapters_emit_about_people_is_marked() -> None:
     trace = personal_type(AGORA + "GtfsVehiclePosition")
     assert trace is not None and trace.category == "location-trace"
     assert personal_attribute(AGORA + "ticketHolder") is not None
+
+
+def test_the_json_schemas_carry_the_marks_of_their_type_and_attributes() -> None:
+    from broker.gdpr.export import project_termmap
+
+    expand = project_termmap().expand_term
+    stale = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "ontologies" / "schemas").rglob("*.schema.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        if annotate_schema(schema, expand) != schema:
+            stale.append(path.name)
+    # A new mark, or a schema of a marked type or attribute: write annotate_schema's answer into the file.
+    assert stale == []
+    meter = json.loads((Path(__file__).resolve().parents[2] / "ontologies/schemas/energy/"
+                        "SmartMeteringObservation.schema.json").read_text(encoding="utf-8"))  # fmt: skip
+    assert meter[SCHEMA_KEYWORD]["category"] == "consumption-profile"
+    assert meter["properties"]["dataSubject"][SCHEMA_KEYWORD]["category"] == "identifier"
