@@ -71,15 +71,16 @@ class ImportReport:
 class Progress:
     """A one-line progress printer on stderr: rewritten in place on a terminal, a plain line per step otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, every: float = 1.0) -> None:
+    def __init__(self, stream: TextIO | None = None, every: float = 1.0, unit: str = "entities") -> None:
         self.stream = stream or sys.stderr
+        self.unit = unit
         self.tty = self.stream.isatty()
         self.every = every
         self.start = self.last = time.monotonic()
 
     def line(self, count: int) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        return f"{count} entities, {count / elapsed:,.0f}/s, {elapsed:.1f} s"
+        return f"{count} {self.unit}, {count / elapsed:,.0f}/s, {elapsed:.1f} s"
 
     def update(self, count: int) -> None:
         now = time.monotonic()

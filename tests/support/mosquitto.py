@@ -32,14 +32,16 @@ class Mosquitto:
 
 
 @contextmanager
-def running_mosquitto(directory: Path, *, port: int | None = None, timeout: float = 10.0) -> Iterator[Mosquitto]:
-    """Start mosquitto (on `port`, else a free one), wait until it accepts connections, stop it afterwards.
-    Fails (never skips) when mosquitto is not installed."""
+def running_mosquitto(
+    directory: Path, *, port: int | None = None, timeout: float = 10.0, extra_config: str = ""
+) -> Iterator[Mosquitto]:
+    """Start mosquitto (on `port`, else a free one; `extra_config` lines added to its configuration), wait until
+    it accepts connections, stop it afterwards. Fails (never skips) when mosquitto is not installed."""
     if not MOSQUITTO.exists():
         pytest.fail(f"{MOSQUITTO} is missing: the MQTT notification tests need it; `apt-get install mosquitto`")
     port = port or free_port()
     config = directory / f"mosquitto-{port}.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n" + extra_config)
     log_path = directory / f"mosquitto-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([str(MOSQUITTO), "-c", str(config), "-v"], stdout=log, stderr=subprocess.STDOUT)

@@ -58,10 +58,11 @@ def start_broker(
     extra_args: Sequence[str] = (),
     scheme: str = "http",
     verify: ssl.SSLContext | bool = True,
+    port: int | None = None,
 ) -> BrokerProcess:
-    """`agora serve` on a free port; ready once it answers (a secured one answers 401 without a credential, and
-    over `scheme` https the certificate is checked against `verify`)."""
-    port = free_port()
+    """`agora serve` on `port`, else a free one; ready once it answers (a secured one answers 401 without a
+    credential, and over `scheme` https the certificate is checked against `verify`)."""
+    port = port or free_port()
     log_path = log_dir / f"broker-{port}.log"
     env = {**os.environ, **(extra_env or {})}
     cmd = [

@@ -1,0 +1,277 @@
+"""Payload formats of live field data into :class:`Reading` values (record 0380).
+
+- ``json``: an object of key -> value (or a list of them); the rule's ``observedAt`` names the time member.
+- ``ultralight``: FIWARE UltraLight 2.0, ``key|value|key|value``, several measure groups joined by ``#``; the key
+  ``TimeInstant`` gives the observation time, as in the IoT Agent.
+- ``senml``: SenML in JSON (RFC 8428): base name, time, unit and value resolved (clause 4.6), a relative time
+  (under 2^28 s, clause 4.5.3) counted from the arrival.
+- ``sparkplug``: Sparkplug B (Eclipse Sparkplug 3.0.0) NBIRTH/DBIRTH/NDATA/DDATA payloads on
+  ``spBv1.0/<group>/<type>/<edge node>[/<device>]``; metric aliases are learnt from the births (clause 6.4.3).
+
+A payload that cannot be read raises :class:`PayloadError` with the reason: the caller counts and logs it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+
+from adapters.live.mapping import Reading, Rule
+from adapters.live.sparkplug_b import Payload
+from adapters.telemetry import utc
+
+RELATIVE_LIMIT = 2**28  # SenML: smaller times are relative to now (RFC 8428 clause 4.5.3)
+
+# SenML units (RFC 8428 clause 12.1 and the IANA registry) -> the spellings adapters.units knows.
+SENML_UNITS = {
+    "Cel": "CEL", "K": "KEL", "%RH": "P1", "%": "P1", "%EL": "P1", "/": "C62", "W": "WTT", "V": "VLT", "A": "AMP",
+    "Pa": "PAL", "m": "MTR", "m/s": "MTS", "Hz": "HTZ", "s": "SEC", "m3/s": "MQS", "l/s": "G51", "Ohm": "OHM",
+    "S": "SIE", "S/m": None, "lx": None, "kg": None, "Wh": None, "J": None, "dBm": None, "rad": None,
+}  # fmt: skip
+
+
+class PayloadError(ValueError):
+    """A payload that is not what its rule's format says."""
+
+
+@dataclass
+class Decoded:
+    readings: list[Reading]
+    captures: dict[str, str] = field(default_factory=dict)  # more template values (Sparkplug: group, node)
+    ignored: bool = False  # a message that carries no readings by design (Sparkplug death, command, state)
+
+
+def iso_ms(epoch_ms: float) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _time(value: Any, where: str) -> str:
+    """An ISO 8601 date-time or epoch milliseconds (a number, or digits) as an NGSI-LD DateTime in UTC."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return iso_ms(float(value))
+        return utc(str(value))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise PayloadError(f"{where}: not a date-time: {value!r}") from exc
+
+
+def _json(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"not JSON: {exc}") from exc
+
+
+def decode_json(payload: bytes, rule: Rule, device: str, received_ms: float, state: SparkplugState) -> Decoded:
+    document = _json(payload)
+    objects = document if isinstance(document, list) else [document]
+    readings = []
+    for item in objects:
+        if not isinstance(item, dict):
+            raise PayloadError("a JSON payload is an object of key -> value, or a list of them")
+        stamp = rule.observed_at
+        when = _time(item[stamp], stamp) if stamp is not None and stamp in item else None
+        for key, value in item.items():
+            if key == rule.observed_at:
+                continue
+            if isinstance(value, dict | list) or value is None:
+                raise PayloadError(f"member {key!r}: a value is a number, a string or a boolean")
+            readings.append(Reading(device, key, value, when))
+    return Decoded(readings)
+
+
+def decode_ultralight(payload: bytes, rule: Rule, device: str, received_ms: float, state: SparkplugState) -> Decoded:
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"not UTF-8 text: {exc}") from exc
+    readings = []
+    for group in text.split("#"):
+        parts = group.split("|")
+        if len(parts) % 2 or not group:
+            raise PayloadError(f"measure group {group!r}: expected key|value pairs")
+        pairs = list(zip(parts[::2], parts[1::2], strict=True))
+        if any(not key.strip() for key, _ in pairs):
+            raise PayloadError(f"measure group {group!r}: an empty key")
+        stamps = [value for key, value in pairs if key == "TimeInstant"]
+        when = _time(stamps[-1], "TimeInstant") if stamps else None
+        readings += [Reading(device, key.strip(), value, when) for key, value in pairs if key != "TimeInstant"]
+    return Decoded(readings)
+
+
+def decode_senml(payload: bytes, rule: Rule, device: str, received_ms: float, state: SparkplugState) -> Decoded:
+    records = _json(payload)
+    if not isinstance(records, list) or not records:
+        raise PayloadError("a SenML pack is a non-empty JSON array of records (RFC 8428 clause 4)")
+    base_name, base_time, base_unit, base_value = "", 0.0, None, 0.0
+    readings = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise PayloadError(f"record {i}: not an object")
+        base_name = _member(record, "bn", str, base_name, i)
+        base_time = _member(record, "bt", float, base_time, i)
+        base_unit = _member(record, "bu", str, base_unit, i)
+        base_value = _member(record, "bv", float, base_value, i)
+        values = [k for k in ("v", "vs", "vb", "vd") if k in record]
+        if "s" in record and not values:
+            values = ["s"]
+        if len(values) > 1 or (not values and "bv" not in record and "n" in record):
+            raise PayloadError(f"record {i}: needs exactly one of v, vs, vb, vd, s")
+        if not values:
+            continue  # a record of base fields only
+        own_name = _member(record, "n", str, "", i)
+        if not base_name + own_name:
+            raise PayloadError(f"record {i}: no name (bn + n is empty)")
+        value = _senml_value(record, values[0], base_value, i)
+        seconds = base_time + _member(record, "t", float, 0.0, i)
+        if abs(seconds) < RELATIVE_LIMIT:
+            seconds += received_ms / 1000
+        unit = record.get("u", base_unit)
+        when = _time(seconds * 1000, "t")
+        readings.append(Reading(*_senml_key(base_name, own_name, device), value, when, _senml_unit(unit)))
+    return Decoded(readings)
+
+
+def _member(record: dict[str, Any], key: str, kind: type, default: Any, i: int) -> Any:
+    if key not in record:
+        return default
+    value = record[key]
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise PayloadError(f"record {i}: {key} must be {'a number' if kind is float else 'a string'}")
+
+
+def _senml_value(record: dict[str, Any], key: str, base_value: float, i: int) -> Any:
+    value = record[key]
+    checks: dict[str, Callable[[Any], bool]] = {
+        "v": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "s": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "vs": lambda v: isinstance(v, str), "vd": lambda v: isinstance(v, str), "vb": lambda v: isinstance(v, bool),
+    }  # fmt: skip
+    if not checks[key](value):
+        raise PayloadError(f"record {i}: {key} has the wrong type ({value!r})")
+    return value + base_value if key == "v" else value
+
+
+def _senml_key(base_name: str, name: str, device: str) -> tuple[str, str]:
+    """(device, key) of a SenML record: the device is the topic's when it names one, else the base name without
+    its final separator (``urn:dev:ow:10e2073a01080063:`` + ``temp``), else the head of the name; the key is
+    the record's own name (``temp``)."""
+    if base_name:
+        return device or base_name.rstrip(":/.") or base_name, name or base_name
+    if device:
+        return device, name
+    for separator in (":", "/", "."):
+        head, sep, tail = name.rpartition(separator)
+        if sep and head and tail:
+            return head, tail
+    return name, name
+
+
+def _senml_unit(unit: Any) -> str | None:
+    if not isinstance(unit, str):
+        return None
+    return SENML_UNITS.get(unit, unit)
+
+
+# -- Sparkplug B ---------------------------------------------------------------------------------------------------
+@dataclass
+class SparkplugState:
+    """What the births taught: metric aliases per edge node or device (clause 6.4.3 "alias")."""
+
+    aliases: dict[tuple[str, ...], dict[int, str]] = field(default_factory=dict)
+
+
+_SIGNED = {1: 8, 2: 16, 3: 32, 4: 64}  # Int8..Int64 travel as their unsigned two's complement (clause 6.4.16)
+
+
+def sparkplug(topic: str, payload: bytes, received_ms: float, state: SparkplugState) -> Decoded:
+    """The readings of one Sparkplug B message; its topic gives the group, edge node and device."""
+    levels = topic.split("/")
+    if len(levels) not in (4, 5) or levels[0] != "spBv1.0":
+        if levels[:2] == ["spBv1.0", "STATE"]:
+            return Decoded([], ignored=True)
+        raise PayloadError(f"{topic}: not a Sparkplug B topic (spBv1.0/group/type/edge node[/device])")
+    group, kind, node = levels[1], levels[2], levels[3]
+    device = levels[4] if len(levels) == 5 else node
+    captures = {"group": group, "node": node, "device": device}
+    if kind not in ("NBIRTH", "DBIRTH", "NDATA", "DDATA"):
+        return Decoded([], captures, ignored=True)  # deaths, commands
+    try:
+        message = Payload.FromString(payload)
+    except DecodeError as exc:
+        raise PayloadError(f"not a Sparkplug B payload: {exc}") from exc
+    scope = (group, node, *levels[4:])
+    aliases = state.aliases.setdefault(scope, {}) if kind.endswith("BIRTH") else state.aliases.get(scope, {})
+    default_time = message.timestamp if message.HasField("timestamp") else None
+    readings = []
+    for metric in message.metrics:
+        if metric.HasField("name") and metric.HasField("alias"):
+            aliases[metric.alias] = metric.name
+        name = metric.name if metric.HasField("name") else aliases.get(metric.alias)
+        if name is None:
+            raise PayloadError(f"{topic}: metric alias {metric.alias} without a birth that names it")
+        value = _sparkplug_value(metric)
+        if value is None:
+            continue
+        stamp = metric.timestamp if metric.HasField("timestamp") else default_time
+        readings.append(Reading(device, name, value, iso_ms(stamp if stamp is not None else received_ms),
+                                _eng_unit(metric)))  # fmt: skip
+    return Decoded(readings, captures)
+
+
+def _sparkplug_value(metric: Any) -> Any:
+    kind = metric.WhichOneof("value")
+    if kind is None or metric.is_null:
+        return None
+    if kind in ("dataset_value", "template_value", "extension_value", "bytes_value"):
+        raise PayloadError(f"metric {metric.name or metric.alias}: {kind} values are not translated")
+    value = getattr(metric, kind)
+    bits = _SIGNED.get(metric.datatype)
+    if bits and isinstance(value, int):
+        value = _signed(value, bits, 64 if kind == "long_value" else 32)
+    if kind == "float_value":
+        value = float(f"{value:.7g}")  # float32: its 7 significant digits, as the gtfs-rt adapter does
+    if metric.datatype == 13 and isinstance(value, int):  # DateTime: epoch milliseconds
+        value = iso_ms(value)
+    return value
+
+
+def _signed(value: int, bits: int, width: int) -> int:
+    """A signed integer from its unsigned carrier: two's complement of the carrier's width (Tahu's encoding), or of
+    the type's own width for Int8/Int16 values written that way."""
+    if value >= 1 << (width - 1):
+        return value - (1 << width)
+    if bits < width and 1 << (bits - 1) <= value < 1 << bits:
+        return value - (1 << bits)
+    return value
+
+
+def _eng_unit(metric: Any) -> str | None:
+    """The unit a metric's properties name (``engUnit``, the Sparkplug property engineering tools write)."""
+    if not metric.HasField("properties"):
+        return None
+    for key, value in zip(metric.properties.keys, metric.properties.values, strict=False):
+        if key.lower() in ("engunit", "engunits", "unit") and value.WhichOneof("value") == "string_value":
+            return str(value.string_value)
+    return None
+
+
+Decoder = Callable[[bytes, Rule, str, float, SparkplugState], Decoded]
+DECODERS: dict[str, Decoder] = {"json": decode_json, "ultralight": decode_ultralight, "senml": decode_senml}
+
+
+def decode(topic: str, payload: bytes, rule: Rule, device: str, received_ms: float, state: SparkplugState) -> Decoded:
+    """The readings of one payload in its rule's format."""
+    if rule.format == "sparkplug":
+        return sparkplug(topic, payload, received_ms, state)
+    return DECODERS[rule.format](payload, rule, device, received_ms, state)

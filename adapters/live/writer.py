@@ -1,0 +1,160 @@
+"""Batched, acknowledged writes of live updates to an NGSI-LD broker (record 0380).
+
+Messages queue up while a write is in flight, and the next write takes all of them (up to ``batch_size``): one
+request at low rates, large batches at high ones. A batch is written with batch upsert
+(``POST /entityOperations/upsert?options=update``, clause 5.6.8), each attribute carrying its observedAt, so the
+broker records every value as a temporal instance (record 0070). One upsert records one instance per attribute
+and entity, so a batch holding several values of one attribute is split into rounds (:func:`rounds`), each
+holding at most one value of each attribute of an entity, written in order.
+
+A message is acknowledged (its ``ack`` called, in the order of arrival) only after the broker accepted the
+writes of its batch: an unreachable broker, a 5xx or a 429 is retried with backoff, and the batch waits. An
+update the broker refuses as such (a 207 error, a 4xx) is counted and logged: resending it would fail again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from adapters.live.mapping import Update
+
+log = logging.getLogger("agora.ingest")
+API = "/ngsi-ld/v1"
+RETRY_FIRST, RETRY_MAX = 0.05, 2.0  # seconds of backoff while the broker cannot take a write
+
+
+@dataclass
+class Item:
+    """One message: its updates, and how to acknowledge it to its source once they are written."""
+
+    updates: list[Update]
+    ack: Callable[[], None] | None = None
+
+
+@dataclass
+class Stats:
+    received: int = 0  # messages taken from the source
+    handled: int = 0  # messages written (or refused, malformed, unmatched) and acknowledged
+    written: int = 0  # attribute instances the broker accepted
+    malformed: Counter[str] = field(default_factory=Counter)  # format -> payloads that could not be read
+    unmatched: int = 0  # messages on a topic no rule matches
+    skipped: int = 0  # readings of unprovisioned devices or unmapped keys (autoProvision false)
+    refused: int = 0  # entity updates the broker refused
+    retries: int = 0  # writes tried again because the broker could not take them
+    requests: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rows(self) -> list[tuple[str, int]]:
+        return [("messages received", self.received), ("messages handled", self.handled),
+                ("attribute instances written", self.written),
+                *((f"malformed {fmt}", n) for fmt, n in sorted(self.malformed.items())),
+                ("unmatched topics", self.unmatched), ("readings skipped (unprovisioned)", self.skipped),
+                ("updates refused by the broker", self.refused), ("writes retried", self.retries),
+                ("upsert requests", self.requests)]  # fmt: skip
+
+
+class Retry(Exception):
+    """The broker could not take the write now."""
+
+
+def rounds(updates: Iterable[Update]) -> list[list[dict[str, Any]]]:
+    """Entity fragments in rounds: a value goes to the round after the last one holding the same attribute of the
+    same entity, so every value is a separate write of that attribute, in the order of arrival."""
+    out: list[dict[str, dict[str, Any]]] = []
+    last: dict[tuple[str, str], int] = {}
+    for update in updates:
+        position = max((last.get((update.entity_id, name), -1) + 1 for name in update.attrs), default=0)
+        while len(out) <= position:
+            out.append({})
+        fragment = out[position].setdefault(update.entity_id, {"id": update.entity_id, "type": update.entity_type})
+        fragment.update(update.attrs)
+        for name in update.attrs:
+            last[(update.entity_id, name)] = position
+    return [list(r.values()) for r in out]
+
+
+class Writer:
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], stats: Stats, batch_size: int = 1000):
+        self.client = client
+        self.headers = headers
+        self.stats = stats
+        self.batch_size = batch_size
+
+    async def upsert(self, fragments: list[dict[str, Any]]) -> None:
+        """One batch upsert; :class:`Retry` when the broker cannot take it now."""
+        try:
+            response = await self.client.post(f"{API}/entityOperations/upsert", params={"options": "update"},
+                                              json=fragments, headers=self.headers)  # fmt: skip
+        except httpx.TransportError as exc:
+            raise Retry(str(exc)) from exc
+        self.stats.requests += 1
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Retry(f"HTTP {response.status_code}")
+        instances = sum(len(f) - 2 for f in fragments)
+        if response.status_code in (201, 204):
+            self.stats.written += instances
+            return
+        if response.status_code == 207:
+            errors = response.json().get("errors", [])
+            refused = {e.get("entityId") for e in errors}
+            self.stats.written += sum(len(f) - 2 for f in fragments if f["id"] not in refused)
+            self._refused(len(refused), errors)
+            return
+        self._refused(len(fragments), [{"error": _detail(response)}])
+
+    def _refused(self, count: int, errors: list[Any]) -> None:
+        self.stats.refused += count
+        for error in errors[:5]:
+            log.warning("the broker refused an update: %s", error)
+
+    async def write(self, updates: list[Update]) -> None:
+        """Every round of ``updates``, in order; a round the broker cannot take is retried until it can."""
+        delay = RETRY_FIRST
+        for fragments in rounds(updates):
+            while True:
+                try:
+                    await self.upsert(fragments)
+                    break
+                except Retry as exc:
+                    self.stats.retries += 1
+                    if self.stats.retries == 1 or delay >= RETRY_MAX:
+                        log.warning("the broker cannot take writes (%s); retrying, nothing acknowledged", exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX)
+
+    async def run(self, queue: asyncio.Queue[Item | None], limit: int | None = None) -> None:
+        """Write what ``queue`` brings until it brings None (or ``limit`` messages were handled)."""
+        while limit is None or self.stats.handled < limit:
+            first = await queue.get()
+            if first is None:
+                return
+            batch = [first]
+            payloads = len(first.updates)
+            while payloads < self.batch_size and not queue.empty():
+                item = queue.get_nowait()
+                if item is None:
+                    queue.put_nowait(None)  # seen again after this batch
+                    break
+                batch.append(item)
+                payloads += len(item.updates)
+            await self.write([u for item in batch for u in item.updates])
+            for item in batch:
+                if item.ack is not None:
+                    item.ack()
+            self.stats.handled += len(batch)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    return f"HTTP {response.status_code}: {body.get('detail') or body.get('title') if isinstance(body, dict) else body}"

@@ -1,0 +1,182 @@
+"""`agora ingest mqtt` end to end (issue 22, record 0380): mosquitto, a publisher sending 10,000 payloads in the
+four formats (JSON, UltraLight 2.0, SenML, Sparkplug B) plus malformed ones, while the NGSI-LD broker is killed
+with SIGKILL and started again: every payload mosquitto acknowledged ends as a temporal instance."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from adapters.live.sparkplug_b import Payload
+from tests.support.mosquitto import running_mosquitto
+from tests.support.servers import free_port, start_broker
+
+PAYLOADS = 10_000
+DEVICES = 50  # per format
+FORMATS = ("json", "ultralight", "senml", "sparkplug")
+MALFORMED = {"json": b"{not json", "ultralight": b"seq|1|dangling", "senml": b'{"n": "seq"}',
+             "sparkplug": b"\xff\xff\xff"}  # fmt: skip
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+ENV = {"AGORA_TEMPORAL_INSTANCE_LIMIT": "100000"}
+
+MAPPING = """
+rules:
+  - match: "city/json/{device}/attrs"
+    format: json
+    type: IngestProbe
+    id: "urn:ngsi-ld:IngestProbe:json:{device}"
+    observedAt: ts
+    attributes: {seq: {name: seq, datatype: integer}}
+    autoProvision: false
+    devices: {%(json_devices)s}
+  - match: "ul/apikey/{device}/attrs"
+    format: ultralight
+    type: IngestProbe
+    id: "urn:ngsi-ld:IngestProbe:ultralight:{device}"
+    attributes: {seq: {name: seq, datatype: integer}}
+  - match: "city/senml/{device}"
+    format: senml
+    type: IngestProbe
+    id: "urn:ngsi-ld:IngestProbe:senml:{device}"
+    attributes: {seq: {name: seq, datatype: integer}}
+  - match: "spBv1.0/city/#"
+    format: sparkplug
+    type: IngestProbe
+    id: "urn:ngsi-ld:IngestProbe:sparkplug:{device}"
+    attributes: {seq: {name: seq, datatype: integer}}
+"""
+
+
+def _payload(number: int) -> tuple[str, str, bytes]:
+    """(format, topic, payload) of payload ``number``: a distinct seq value and observation time each."""
+    fmt, device = FORMATS[number % 4], f"d{(number // 4) % DEVICES}"
+    moment = BASE + timedelta(milliseconds=number)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if fmt == "json":
+        return fmt, f"city/json/{device}/attrs", json.dumps({"seq": number, "ts": stamp}).encode()
+    if fmt == "ultralight":
+        return fmt, f"ul/apikey/{device}/attrs", f"seq|{number}|TimeInstant|{stamp}".encode()
+    if fmt == "senml":
+        record = [{"bn": f"urn:dev:{device}:", "bt": moment.timestamp(), "n": "seq", "v": number}]
+        return fmt, f"city/senml/{device}", json.dumps(record).encode()
+    message = Payload(timestamp=int(moment.timestamp() * 1000), seq=number % 256)
+    message.metrics.add(name="seq", timestamp=int(moment.timestamp() * 1000), datatype=7, int_value=number)
+    return fmt, f"spBv1.0/city/DDATA/edge/{device}", message.SerializeToString()
+
+
+def _publish(port: int, acknowledged: list[int], done: threading.Event) -> None:
+    """Publish every payload with QoS 1 (a malformed one of each format after each 2,500); keep the numbers whose
+    PUBACK came back."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="publisher")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        sent = []
+        for number in range(PAYLOADS):
+            _, topic, body = _payload(number)
+            sent.append((number, client.publish(topic, body, qos=1)))
+            if number % 2500 == 2499:
+                fmt = FORMATS[(number // 2500) % 4]
+                topic = _payload(FORMATS.index(fmt))[1]
+                client.publish(topic, MALFORMED[fmt], qos=1)
+        for number, info in sent:
+            info.wait_for_publish(timeout=30)
+            if info.is_published():
+                acknowledged.append(number)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        done.set()
+
+
+def _recorded(url: str) -> dict[str, set[int]]:
+    """Entity id -> the seq values of its temporal instances."""
+    found: dict[str, set[int]] = {}
+    params: dict[str, str | int] = {"type": "IngestProbe", "attrs": "seq", "timerel": "after",
+                                    "timeAt": "2025-12-31T00:00:00Z", "format": "temporalValues", "limit": 1000}
+    with httpx.Client(base_url=url, timeout=30) as http:
+        response = http.get("/ngsi-ld/v1/temporal/entities", params=params)
+        assert response.status_code == 200, response.text
+        for entity in response.json():
+            found[entity["id"]] = {int(value) for value, _ in entity["seq"]["values"]}
+    return found
+
+
+def test_every_acknowledged_payload_is_a_temporal_instance_across_a_broker_sigkill(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'agora.db'}"
+    port = free_port()
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING % {"json_devices": ", ".join(f"d{i}: {{}}" for i in range(DEVICES))})
+    broker = start_broker(store, tmp_path, port=port, extra_env=ENV)
+    with running_mosquitto(tmp_path, extra_config="max_queued_messages 0\n") as mosquitto:
+        log_path = tmp_path / "ingest.log"
+        command = [sys.executable, "-m", "broker.cli", "ingest", "mqtt", str(mapping), "--mqtt",
+                   f"mqtt://127.0.0.1:{mosquitto.port}", "--broker", broker.url, "--client-id", "e2e-ingest",
+                   "--count", str(PAYLOADS + 4), "--log-level", "warning"]  # fmt: skip
+        with open(log_path, "wb") as log:
+            ingester = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(lambda: "e2e-ingest" in mosquitto.log() and "SUBSCRIBE" in mosquitto.log(), 30)
+            acknowledged: list[int] = []
+            done = threading.Event()
+            publisher = threading.Thread(target=_publish, args=(mosquitto.port, acknowledged, done))
+            started = time.monotonic()
+            publisher.start()
+            _wait_for(lambda: _written(broker.url) >= 3 * DEVICES, 30)  # the ingester is at work
+            broker.kill()  # SIGKILL while the ingester is writing and the publisher sending
+            time.sleep(0.5)  # writes fail meanwhile: nothing they carried may be acknowledged
+            broker = start_broker(store, tmp_path, port=port, extra_env=ENV)
+            publisher.join(timeout=60)
+            assert done.is_set()
+            assert ingester.wait(timeout=60) in (0, 3), log_path.read_text()
+            elapsed = time.monotonic() - started
+            recorded = _recorded(broker.url)
+        finally:
+            if ingester.poll() is None:
+                ingester.kill()
+                ingester.wait()
+            broker.stop()
+        summary = log_path.read_text()
+        assert len(acknowledged) == PAYLOADS  # mosquitto acknowledged them all (it ran throughout)
+    expected: dict[str, set[int]] = {}
+    for number in acknowledged:
+        device = f"d{(number // 4) % DEVICES}"
+        expected.setdefault(f"urn:ngsi-ld:IngestProbe:{FORMATS[number % 4]}:{device}", set()).add(number)
+    assert set(recorded) == set(expected)
+    missing = {eid: sorted(want - recorded[eid])[:5] for eid, want in expected.items() if want - recorded[eid]}
+    assert not missing, f"acknowledged payloads without a temporal instance: {missing}"
+    assert sum(len(v) for v in recorded.values()) == PAYLOADS  # and none recorded twice
+    for fmt in FORMATS:  # one malformed payload of each format, counted, the stream went on
+        assert re.search(rf"malformed {fmt}\s+1\b", summary), summary
+    assert int(re.search(r"writes retried\s+(\d+)", summary).group(1)) > 0, summary  # type: ignore[union-attr]
+    print(f"{PAYLOADS} payloads ingested across a broker SIGKILL in {elapsed:.1f} s\n{summary}")
+
+
+def _written(url: str) -> int:
+    try:
+        response = httpx.get(f"{url}/ngsi-ld/v1/entities", params={"type": "IngestProbe", "count": "true",
+                                                                     "limit": 0}, timeout=5)  # fmt: skip
+    except httpx.TransportError:
+        return 0
+    return int(response.headers.get("NGSILD-Results-Count", 0))
+
+
+def _wait_for(condition: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")

@@ -1,0 +1,248 @@
+"""Live ingestion's pure parts (record 0380): the mapping model, the four payload formats, the write rounds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.live.mapping import MappingError, Reading, Update, parse_mapping, topic_captures, topic_filter
+from adapters.live.mqtt import Translator
+from adapters.live.payloads import PayloadError, SparkplugState, decode
+from adapters.live.sparkplug_b import Payload
+from adapters.live.writer import Item, Stats, Writer, rounds
+
+NOW_MS = 1_767_225_600_000.0  # 2026-01-01T00:00:00Z
+
+MAPPING = parse_mapping(
+    {
+        "rules": [
+            {"match": "city/{device}/attrs", "format": "json", "type": "WeatherObserved",
+             "id": "urn:ngsi-ld:WeatherObserved:city:{device}", "observedAt": "ts",
+             "attributes": {"t": {"name": "temperature", "unit": "FAH"}, "p": {"name": "pressure", "unit": "BAR"},
+                            "raw": {"name": "level", "scale": 0.1, "offset": -5, "unit": "MTR"}}},
+            {"match": "/{apikey}/{device}/attrs", "format": "ultralight", "type": "Sensor",
+             "id": "urn:ngsi-ld:Sensor:{device}", "autoProvision": False,
+             "attributes": {"s": {"name": "state", "datatype": "boolean"}, "c": {"name": "count"}},
+             "devices": {"pump 1": {"static": {"name": "Pump one"}}, "v2": {"id": "urn:ngsi-ld:Valve:2",
+                                                                           "type": "Valve"}}},
+            {"match": "senml/#", "format": "senml", "type": "Device", "id": "urn:ngsi-ld:Device:{device}"},
+            {"match": "spBv1.0/plant/#", "format": "sparkplug", "type": "Machine",
+             "id": "urn:ngsi-ld:Machine:{node}:{device}", "attributes": {"rpm": {"name": "speed"}}},
+        ]
+    }
+)  # fmt: skip
+
+
+def _translate(topic: str, payload: bytes, translator: Translator | None = None) -> tuple[Item, Stats]:
+    stats = Stats()
+    translator = translator or Translator(MAPPING, stats)
+    return translator.item(topic, payload, NOW_MS), translator.stats
+
+
+def _attrs(item: Item) -> dict[str, dict[str, Any]]:
+    return {u.entity_id: u.attrs for u in item.updates}
+
+
+# -- mapping --------------------------------------------------------------------------------------------------
+def test_topic_patterns_become_filters_and_captures() -> None:
+    assert topic_filter("/{apikey}/{device}/attrs") == "/+/+/attrs"
+    assert topic_captures("/{apikey}/{device}/attrs", "/k1/d1/attrs") == {"apikey": "k1", "device": "d1"}
+    assert topic_captures("/{apikey}/{device}/attrs", "/k1/d1/cmd") is None
+    assert topic_captures("senml/#", "senml/a/b") == {}
+    assert topic_captures("a/+/{x}", "a/b") is None
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ([{"type": "T", "id": "x"}], "exactly one of match"),
+        ([{"match": "a", "opcua": [], "type": "T", "id": "x"}], "exactly one of match"),
+        ([{"match": "a", "type": "T"}], "`id` is required"),
+        ([{"match": "a", "type": "T", "id": "x", "format": "xml"}], "format 'xml'"),
+        ([{"match": "a", "type": "T", "id": "x", "attributes": {"t": {"unit": "furlong"}}}], "unknown unit"),
+        ([{"match": "a", "type": "T", "id": "x", "colour": 1}], "unknown member(s) colour"),
+        ([{"modbus": [{"device": "m"}], "type": "T", "id": "x"}], "lacks key, address"),
+        ([{"match": "{k}/{device}", "type": "T", "id": "urn:x:{k}:{device}", "devices": {"d": {}}}], "{k}"),
+    ],
+)
+def test_a_bad_mapping_is_refused_with_the_rule_and_member(rules: list[Any], message: str) -> None:
+    with pytest.raises(MappingError, match="rule 1") as caught:
+        parse_mapping({"rules": rules})
+    assert message in str(caught.value)
+
+
+def test_json_values_are_mapped_converted_and_stamped() -> None:
+    body = json.dumps({"t": 212, "p": 1.5, "raw": 100, "humidity": 40, "ts": "2026-01-01T01:00:00+01:00"})
+    item, stats = _translate("city/north 1/attrs", body.encode())
+    attrs = _attrs(item)["urn:ngsi-ld:WeatherObserved:city:north%201"]
+    assert attrs["temperature"] == {"type": "Property", "value": 100.0, "unitCode": "CEL",
+                                    "observedAt": "2026-01-01T00:00:00Z"}  # fmt: skip
+    assert attrs["pressure"]["value"] == 150.0 and attrs["pressure"]["unitCode"] == "KPA"
+    assert attrs["level"]["value"] == 5.0 and attrs["level"]["unitCode"] == "MTR"
+    assert attrs["humidity"]["value"] == 40  # auto-provisioned key, under its own name
+    assert stats.received == 1 and not stats.malformed
+
+
+def test_ultralight_provisioned_devices_only_and_typed_values() -> None:
+    item, stats = _translate("/key/pump 1/attrs", b"s|true|c|7|x|1#c|8|TimeInstant|2026-01-01T00:00:05Z")
+    assert len(item.updates) == 2  # two values of count: two updates, in order
+    first, second = item.updates[0].attrs, item.updates[1].attrs
+    assert item.updates[0].entity_id == item.updates[1].entity_id == "urn:ngsi-ld:Sensor:pump%201"
+    assert first["state"]["value"] is True and first["count"]["value"] == 7
+    assert first["count"]["observedAt"] == "2026-01-01T00:00:00.000Z"  # no TimeInstant: the arrival time
+    assert second == {"count": {"type": "Property", "value": 8, "observedAt": "2026-01-01T00:00:05Z"}}
+    assert stats.skipped == 1  # key x is not mapped (autoProvision false)
+    item, stats = _translate("/key/v2/attrs", b"c|1")
+    assert item.updates[0].entity_id == "urn:ngsi-ld:Valve:2" and item.updates[0].entity_type == "Valve"
+    item, stats = _translate("/key/stranger/attrs", b"c|1")
+    assert item.updates == [] and stats.skipped == 1  # not provisioned, no auto-provisioning
+
+
+def test_provisioned_devices_and_their_static_attributes() -> None:
+    assert MAPPING.rules[1].provisioned() == [
+        {"id": "urn:ngsi-ld:Sensor:pump%201", "type": "Sensor", "name": {"type": "Property", "value": "Pump one"}},
+        {"id": "urn:ngsi-ld:Valve:2", "type": "Valve"},
+    ]
+    assert MAPPING.rules[2].provisioned() == []
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("city/d/attrs", b"{nope", "not JSON"),
+        ("city/d/attrs", b'{"t": {"nested": 1}}', "member 't'"),
+        ("city/d/attrs", b'{"t": 1, "ts": "yesterday"}', "not a date-time"),
+        ("/k/pump 1/attrs", b"s|true|c", "key|value pairs"),
+        ("/k/pump 1/attrs", b"s|maybe", "not a boolean"),
+        ("senml/x", b'{"n": "t", "v": 1}', "non-empty JSON array"),
+        ("senml/x", b'[{"n": "t", "v": "1"}]', "wrong type"),
+        ("senml/x", b'[{"n": "t", "v": 1, "vs": "a"}]', "exactly one of"),
+        ("spBv1.0/plant/NDATA/n1", b"\xff\xff", "not a Sparkplug B payload"),
+    ],
+)
+def test_a_malformed_payload_is_counted_not_raised(topic: str, payload: bytes, reason: str, caplog: Any) -> None:
+    item, stats = _translate(topic, payload)
+    assert item.updates == [] and sum(stats.malformed.values()) == 1
+    assert reason in caplog.text
+
+
+def test_senml_resolves_base_fields_and_relative_times() -> None:
+    pack = [{"bn": "urn:dev:ow:10e2073a01080063:", "bt": 1.767225600e9, "bu": "Cel", "n": "temp", "v": 23.5},
+            {"n": "hum", "u": "%RH", "v": 40, "t": 1},
+            {"bn": "urn:dev:ow:other:", "n": "on", "vb": True, "t": -1}]  # fmt: skip
+    item, _ = _translate("senml/a", json.dumps(pack).encode())
+    attrs = _attrs(item)
+    first = attrs["urn:ngsi-ld:Device:urn%3Adev%3Aow%3A10e2073a01080063"]
+    assert first["temp"] == {"type": "Property", "value": 23.5, "unitCode": "CEL",
+                             "observedAt": "2026-01-01T00:00:00.000Z"}  # fmt: skip
+    assert first["hum"]["unitCode"] == "P1" and first["hum"]["observedAt"] == "2026-01-01T00:00:01.000Z"
+    # bt is inherited: -1 is one second before the base time, not relative to now (bt + t is absolute)
+    assert attrs["urn:ngsi-ld:Device:urn%3Adev%3Aow%3Aother"]["on"]["observedAt"] == "2025-12-31T23:59:59.000Z"
+    item, _ = _translate("senml/a", b'[{"n": "dev7/t", "v": 1, "t": -2}]')  # relative to the arrival
+    assert _attrs(item)["urn:ngsi-ld:Device:dev7"]["t"]["observedAt"] == "2025-12-31T23:59:58.000Z"
+
+
+def _sparkplug(*metrics: dict[str, Any], timestamp: int = 1_767_225_600_000) -> bytes:
+    message = Payload(timestamp=timestamp, seq=0)
+    for metric in metrics:
+        message.metrics.add(**metric)
+    return bytes(message.SerializeToString())
+
+
+def test_sparkplug_births_name_the_aliases_of_later_data() -> None:
+    translator = Translator(MAPPING, Stats())
+    birth = _sparkplug({"name": "rpm", "alias": 1, "datatype": 10, "double_value": 1500.0},
+                       {"name": "temp", "alias": 2, "datatype": 3, "int_value": 2**32 - 5})  # Int32 -5
+    item, _ = _translate("spBv1.0/plant/DBIRTH/edge1/m1", birth, translator)
+    attrs = _attrs(item)["urn:ngsi-ld:Machine:edge1:m1"]
+    assert attrs["speed"]["value"] == 1500.0 and attrs["temp"]["value"] == -5
+    data = _sparkplug({"alias": 2, "timestamp": 1_767_225_601_000, "datatype": 3, "int_value": 7})
+    item, _ = _translate("spBv1.0/plant/DDATA/edge1/m1", data, translator)
+    assert _attrs(item)["urn:ngsi-ld:Machine:edge1:m1"]["temp"] == {
+        "type": "Property", "value": 7, "observedAt": "2026-01-01T00:00:01.000Z"}  # fmt: skip
+    item, stats = _translate("spBv1.0/plant/DDATA/edge9/m1", data, translator)  # no birth seen for edge9
+    assert item.updates == [] and stats.malformed["sparkplug"] == 1
+    item, stats = _translate("spBv1.0/plant/NDEATH/edge1", b"", translator)
+    assert item.updates == [] and stats.malformed["sparkplug"] == 1  # a death is ignored, not malformed
+
+
+def test_sparkplug_schema_reads_bytes_written_by_hand() -> None:
+    # Payload{timestamp=5, metrics=[Metric{name="t", alias=1, datatype=10 (Double), double_value=2.5}], seq=3}:
+    # field 1 varint, field 2 length-delimited, inside: 1 string, 2 varint, 4 varint, 13 fixed64; field 3 varint.
+    wire = bytes.fromhex("0805" "1210" "0a0174" "1001" "200a" "690000000000000440" "1803")
+    message = Payload.FromString(wire)
+    assert (message.timestamp, message.seq) == (5, 3)
+    metric = message.metrics[0]
+    assert (metric.name, metric.alias, metric.datatype, metric.WhichOneof("value"), metric.double_value) == (
+        "t", 1, 10, "double_value", 2.5)  # fmt: skip
+    assert message.SerializeToString() == wire
+
+
+def test_decode_of_an_unknown_topic_is_unmatched() -> None:
+    item, stats = _translate("elsewhere/x", b"{}")
+    assert item.updates == [] and stats.unmatched == 1
+    with pytest.raises(PayloadError):
+        decode("spBv1.0/x", b"", MAPPING.rules[3], "", NOW_MS, SparkplugState())
+    assert Reading("d", "k", 1).observed_at is None
+
+
+# -- writes -----------------------------------------------------------------------------------------------------
+def _update(entity: str, **attrs: int) -> Update:
+    return Update(entity, "T", {k: {"type": "Property", "value": v} for k, v in attrs.items()})
+
+
+def test_rounds_hold_one_value_per_attribute_of_an_entity_in_order() -> None:
+    planned = rounds([_update("a", x=1), _update("b", x=1), _update("a", y=1), _update("a", x=2),
+                      _update("a", y=2, x=3)])  # fmt: skip
+    assert [[(f["id"], {k: v["value"] for k, v in f.items() if k not in ("id", "type")}) for f in r]
+            for r in planned] == [
+        [("a", {"x": 1, "y": 1}), ("b", {"x": 1})],
+        [("a", {"x": 2})],
+        [("a", {"y": 2, "x": 3})],
+    ]
+
+
+def test_messages_are_acknowledged_only_after_the_broker_took_their_writes() -> None:
+    answers = iter([503, 503, 204, 207])
+    bodies: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        status = next(answers)
+        if status == 207:
+            return httpx.Response(207, json={"success": [], "errors": [
+                {"entityId": "a", "error": {"type": "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"}}]})
+        return httpx.Response(status)
+
+    acked: list[int] = []
+
+    async def scenario() -> Stats:
+        stats = Stats()
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://broker") as client:
+            writer = Writer(client, {}, stats)
+            queue: asyncio.Queue[Item | None] = asyncio.Queue()
+            for n, update in enumerate([_update("a", x=1), _update("a", x=2)]):
+                queue.put_nowait(Item([update], ack=lambda n=n: acked.append(n)))  # type: ignore[misc]
+            queue.put_nowait(Item([_update("b", x=1)], ack=lambda: acked.append(2)))
+            queue.put_nowait(None)
+            original = asyncio.sleep
+
+            async def no_wait(delay: float) -> None:
+                assert acked == []  # nothing acknowledged while the broker cannot take the write
+                await original(0)
+
+            asyncio.sleep = no_wait  # type: ignore[assignment]
+            try:
+                await writer.run(queue)
+            finally:
+                asyncio.sleep = original
+        return stats
+
+    stats = asyncio.run(scenario())
+    assert acked == [0, 1, 2]
+    assert stats.retries == 2 and stats.refused == 1 and stats.written == 2 and stats.handled == 3
+    assert [[f["id"] for f in body] for body in bodies] == [["a", "b"], ["a", "b"], ["a", "b"], ["a"]]
