@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from broker.core import attrs as A
 from broker.core.access import Access
@@ -51,6 +51,9 @@ from broker.federation.writes import Routed
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WriteFn, WritePlan
+
+if TYPE_CHECKING:
+    from broker.federation.reads import Origin, Reads
 
 T = TypeVar("T")
 
@@ -101,10 +104,18 @@ def _require(current: Mapping[str, Entity | None], entity_id: str, types: list[s
 class Entities:
     """The entity operations over one store, and over the context sources registered for them (`federation`)."""
 
-    def __init__(self, store: Store, access: Access | None = None, federation: Federation | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access | None = None,
+        federation: Federation | None = None,
+        reads: Reads | None = None,
+    ) -> None:
         self.store = store
         self.access = access or Access(store)
         self.federation = federation
+        #: The remote part of the reads (context source registrations, clause 4.3.6); None: local only.
+        self.reads = reads
 
     # -- distributed writes (clause 4.3.6, broker.federation.distributed, records 0191-0196) -------------------
     async def _planned(
@@ -196,6 +207,32 @@ class Entities:
             await self.check_tenant(caller)
             raise ResourceNotFound(f"entity {entity_id} not found")
         return found
+
+    async def retrieve_from_sources(
+        self, caller: Caller, entity_id: str, types: list[str] | None, origin: Origin | None
+    ) -> tuple[Entity, tuple[str, ...]]:
+        """Retrieve Entity (clause 5.7.1.4) over the local store and the matching registrations: (the entity merged
+        from every part found, the NGSILD-Warning values of the sources that failed). Without registrations it is
+        `retrieve`."""
+        from broker.federation.merge import Fragment, merge_entities
+
+        check_uri(entity_id, "entity id")
+        fed = self.reads
+        regs = [] if fed is None else await fed.plan(caller, "retrieveEntity", origin, types=types, entity_id=entity_id)
+        if not regs:
+            return await self.retrieve(caller, entity_id, types), ()
+        assert fed is not None and origin is not None
+        view = await self.access.view(caller)
+        stored = (await self.store.get(caller.tenant, [entity_id])).get(entity_id)
+        local = None if stored is None or (types and not set(types) & set(stored["type"])) else stored
+        answer = await fed.retrieve(caller, regs, entity_id, types, None, origin)
+        fragments = ([Fragment(local)] if local is not None else []) + answer.fragments.get(entity_id, [])
+        found = view.redact(merge_entities(fragments)) if fragments else None
+        if found is None or (types and not set(types) & set(found["type"])):
+            error = ResourceNotFound(f"entity {entity_id} not found here nor at the context sources asked")
+            error.warnings = tuple(answer.warnings)
+            raise error
+        return found, tuple(answer.warnings)
 
     async def check_tenant(self, caller: Caller) -> None:
         if not await self.store.tenant_exists(caller.tenant):

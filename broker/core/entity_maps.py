@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
 
 from broker.core.caller import Caller
 from broker.core.errors import BadRequestData, ResourceNotFound
@@ -21,6 +21,9 @@ from broker.core.query import Page, Paging, Queries
 from broker.query import Query
 from broker.store.base import EntityMapRecord, Store, now_micros
 from broker.temporal.times import from_micros, parse_duration, to_micros
+
+if TYPE_CHECKING:
+    from broker.federation.reads import Origin
 
 ID_PREFIX: Final = "urn:ngsi-ld:EntityMap:"
 #: Lifetime of a map when the client suggests none, and the longest the broker grants (decision record 0014).
@@ -52,17 +55,37 @@ class EntityMaps:
         self._last_purge = 0.0
 
     async def create(
-        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, lifetime: str | None
+        self,
+        caller: Caller,
+        queries: list[Query],
+        attrs: frozenset[str] | None,
+        lifetime: str | None,
+        origin: Origin | None = None,
     ) -> EntityMapRecord:
-        """Create EntityMap for Query Entities (clause 5.14.4): every match, in the query's order."""
-        expires_at = expiry(lifetime)
-        selected = await self.queries.select(caller, queries, attrs)
-        return await self.store_map(caller, [e["id"] for e in selected], expires_at)
+        """Create EntityMap for Query Entities (clause 5.14.4): every match, in the query's order, of the local
+        store and (with `origin`) of the matching context sources, each id with where it was found (5.2.39)."""
+        return (await self._create(caller, queries, attrs, lifetime, origin))[0]
 
-    async def store_map(self, caller: Caller, ids: list[str], expires_at: int) -> EntityMapRecord:
+    async def _create(
+        self,
+        caller: Caller,
+        queries: list[Query],
+        attrs: frozenset[str] | None,
+        lifetime: str | None,
+        origin: Origin | None,
+    ) -> tuple[EntityMapRecord, tuple[str, ...]]:
+        expires_at = expiry(lifetime)
+        selection = await self.queries.select_from_sources(caller, queries, attrs, origin)
+        ids = [e["id"] for e in selection.entities]
+        extra = {"entityMap": selection.sources} if selection.sources else None
+        return await self.store_map(caller, ids, expires_at, extra), selection.warnings
+
+    async def store_map(
+        self, caller: Caller, ids: list[str], expires_at: int, extra: dict[str, Any] | None = None
+    ) -> EntityMapRecord:
         """A new map of `ids` (in that order) until `expires_at`: the maps of Query Entities, of the temporal
         queries (clause 5.14.5) and of Retrieve Entity (5.7.1.4)."""
-        record = EntityMapRecord(f"{ID_PREFIX}{uuid.uuid4()}", expires_at, ids)
+        record = EntityMapRecord(f"{ID_PREFIX}{uuid.uuid4()}", expires_at, ids, extra or {})
         await self._purge_now_and_then()
         await self.store.put_entity_map(caller.tenant, record)
         return record
@@ -85,17 +108,21 @@ class EntityMaps:
         maps: MapRequest,
         *,
         count: bool = False,
+        origin: Origin | None = None,
     ) -> tuple[Page, str, bool]:
         """(page, map id, whether the map was made now) of a query that uses an entity map (clause 5.7.2.4): the
-        named map when it is still there, else a new one - also when the named one is unknown or expired."""
+        named map when it is still there, else a new one - also when the named one is unknown or expired. With
+        `origin` the map holds the matches of the context sources too (4.3.6.7), and its pages read them there."""
         if maps.map_id is not None:
-            page = await self.queries.map_page(caller, maps.map_id, queries, paging, attrs, count=count)
+            page = await self.queries.map_page(caller, maps.map_id, queries, paging, attrs, count=count, origin=origin)
             if page is not None:
                 return page, maps.map_id, False
-        record = await self.create(caller, queries, attrs, maps.lifetime)
-        page = await self.queries.map_page(caller, record.id, queries, paging, attrs, count=count)
+        record, warnings = await self._create(caller, queries, attrs, maps.lifetime, origin)
+        page = await self.queries.map_page(caller, record.id, queries, paging, attrs, count=count, origin=origin)
         if page is None:  # expired between the two calls: only with a lifetime of microseconds
             raise ResourceNotFound(f"entity map {record.id} expired before its first page was read")
+        if warnings:
+            page = replace(page, warnings=tuple(dict.fromkeys(warnings + page.warnings)))
         return page, record.id, True
 
     async def retrieve(self, caller: Caller, map_id: str) -> EntityMapRecord:
@@ -140,12 +167,14 @@ class EntityMaps:
 
 
 def document(record: EntityMapRecord) -> dict[str, Any]:
-    """The EntityMap data type (clause 5.2.39): every id is local ("@none"), no linked maps (record 0014)."""
+    """The EntityMap data type (clause 5.2.39): each id with where it was found, "@none" for the local store and
+    the ids of the registrations of the sources that held it (record 0186); no linked maps (record 0014)."""
+    where = record.extra.get("entityMap") or {}
     return {
         "id": record.id,
         "type": "EntityMap",
         "expiresAt": from_micros(record.expires_at),
-        "entityMap": {eid: ["@none"] for eid in record.ids},
+        "entityMap": {eid: where.get(eid, ["@none"]) for eid in record.ids},
         "linkedMaps": record.extra.get("linkedMaps", {}),
     }
 

@@ -43,6 +43,9 @@ class NgsiLdError(Exception):
         self.detail = detail
         self.log_detail = log_detail or detail
         self.extra = extra
+        #: NGSILD-Warning values (clause 6.3.17) of the context sources a distributed read asked, kept on an error
+        #: answer too (a read that finds nothing anywhere still says which source failed).
+        self.warnings: tuple[str, ...] = ()
 
     @property
     def type_uri(self) -> str:

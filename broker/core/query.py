@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Final
 
 from shapely.geometry import Point
 
@@ -27,8 +27,35 @@ from broker.query.q import And, AttrPath, Compare, Literal, QNode, Range
 from broker.query.types import AllTypes, TypeExpr, TypeName, TypeOr
 from broker.store.base import Box, EntityFilter, Store
 
+if TYPE_CHECKING:
+    from broker.core.registrations import Registration
+    from broker.federation.reads import Answer, Origin, Reads
+
 #: Rounds of linked-entity fetching for `a{b{c}}` chains; deeper chains resolve to "absent".
 LINK_ROUNDS = 4
+#: Entity map positions read at once when the map's entities are asked of context sources too: the ids go into
+#: the forwarded URL, which must stay well under the 8 KiB most servers accept.
+MAP_WINDOW = 64
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Every match of a query; for a distributed one, where each was found ("@none": the local store, else
+    registration ids) and the NGSILD-Warning values of the sources that failed."""
+
+    entities: list[Entity]
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class _MapSources:
+    """The context sources an entity map's pages are read from, and the warnings of those that failed."""
+
+    caller: Caller
+    origin: Origin | None
+    regs: list[Registration]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,16 +73,25 @@ class Page:
     more: bool
     #: Where the next page starts when it is not offset + limit (an entity map's position, clause 5.5.9.3).
     next_offset: int | None = None
+    #: NGSILD-Warning values of the context sources that failed (clause 6.3.17).
+    warnings: tuple[str, ...] = ()
 
 
 class Queries:
     def __init__(
-        self, store: Store, max_limit: int = 1000, batch_size: int = 256, access: Access | None = None
+        self,
+        store: Store,
+        max_limit: int = 1000,
+        batch_size: int = 256,
+        access: Access | None = None,
+        reads: Reads | None = None,
     ) -> None:
         self.store = store
         self.access = access or Access(store)
         self.max_limit = max_limit
         self.batch_size = batch_size
+        #: The remote part of the plan (context source registrations, clause 4.3.6); None: local only.
+        self.reads = reads
 
     def check_paging(self, paging: Paging) -> None:
         if paging.limit > self.max_limit:
@@ -69,37 +105,118 @@ class Queries:
         attrs: frozenset[str] | None = None,
         *,
         count: bool = False,
+        origin: Origin | None = None,
     ) -> Page:
-        """One page of the entities matching any of `queries` (clause 5.7.2).
+        """One page of the entities matching any of `queries` (clause 5.7.2), with those of the matching context
+        sources when `origin` is given (see `_distributed`).
 
         Without `count` and orderBy the candidates are read batch by batch and reading stops once the page and
         one more match are found, so the first pages of a large result cost what they show.
         """
         self.check_paging(paging)
         end = paging.offset + paging.limit
+        regs = await self.sources(caller, queries, attrs, origin)
+        if regs:
+            assert origin is not None
+            return await self._distributed(caller, queries, paging, attrs, count, origin, regs)
         if count or queries[0].order_by:
             selected = await self.select(caller, queries, attrs)
             return Page(selected[paging.offset : end], len(selected), end < len(selected))
+        found = await self._first(caller, queries, attrs, end + 1)
+        return Page(found[paging.offset : end], None, len(found) > end)
+
+    async def _first(
+        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, wanted: int
+    ) -> list[Entity]:
+        """The first `wanted` local matches (or all, when fewer), in id order."""
         found: list[Entity] = []
         # Batches about twice the page: a selective query reads a few, a broad one stops after the first.
-        size = min(self.batch_size, max(32, 2 * (end + 1)))
+        size = min(self.batch_size, max(32, 2 * wanted))
         view = await self._view(caller)
         async for batch in self._candidates(caller, queries, attrs, size, view):
             found.extend(await self._select(caller.tenant, batch, queries, view))
-            if len(found) > end:
+            if len(found) >= wanted:
                 break
-        return Page(found[paging.offset : end], None, len(found) > end)
+        return found
 
-    async def select(self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None = None) -> list[Entity]:
-        """Every entity matching any of `queries` (and having one of `attrs`, when given), in query order.
+    async def select(
+        self,
+        caller: Caller,
+        queries: list[Query],
+        attrs: frozenset[str] | None = None,
+        origin: Origin | None = None,
+    ) -> list[Entity]:
+        """Every entity matching any of `queries` (and having one of `attrs`, when given), in query order, with
+        those of the matching context sources when `origin` is given.
 
         Several queries stand for the several EntitySelectors of a POST /entityOperations/query (clause 5.2.23).
         """
+        return (await self.select_from_sources(caller, queries, attrs, origin)).entities
+
+    async def select_from_sources(
+        self,
+        caller: Caller,
+        queries: list[Query],
+        attrs: frozenset[str] | None = None,
+        origin: Origin | None = None,
+    ) -> Selection:
+        """`select`, and which registrations each entity was found at, and the warnings of the failed sources."""
+        regs = await self.sources(caller, queries, attrs, origin)
         selected: list[Entity] = []
         view = await self._view(caller)
         async for batch in self._candidates(caller, queries, attrs, self.batch_size, view):
             selected.extend(await self._select(caller.tenant, batch, queries, view))
-        return order(selected, queries[0].order_by, queries[0].collation) if queries[0].order_by else selected
+        if regs:
+            assert origin is not None and self.reads is not None
+            answer = await self.reads.query(caller, regs, queries, attrs, origin, None)
+            local = {e["id"] for e in selected}
+            found = merged(selected, answer, view)
+            holders = answer.holders()
+            where = {e["id"]: (["@none"] if e["id"] in local else []) + holders.get(e["id"], []) for e in found}
+            return Selection(found, where, tuple(answer.warnings))
+        ordered = order(selected, queries[0].order_by, queries[0].collation) if queries[0].order_by else selected
+        return Selection(ordered)
+
+    # -- the remote part of the plan (clauses 4.3.6.7, 5.7.2.4; broker.federation.reads) -----------------------
+    async def sources(
+        self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, origin: Origin | None
+    ) -> list[Registration]:
+        """The registrations a query is sent to (none without `origin`, with local=true, or without any)."""
+        if self.reads is None or origin is None or origin.local:
+            return []
+        found: dict[str, Registration] = {}
+        for query in queries:
+            types = prefilter(query).types if query.types is not None else None
+            for reg in await self.reads.plan(caller, "queryEntity", origin, types=types, attrs=attrs, query=query):
+                found.setdefault(reg.id, reg)
+        if found and queries[0].order_by and not isinstance(queries[0].types, AllTypes):
+            # 5.7.2.4: "If the ordering parameter is present and the execution of the operation is not limited to
+            # the local scope ... BadRequestData" (record 0101: the condition is the execution).
+            raise BadRequestData("orderBy needs local=true: this query is distributed to context sources")
+        return [found[k] for k in sorted(found)]
+
+    async def _distributed(
+        self,
+        caller: Caller,
+        queries: list[Query],
+        paging: Paging,
+        attrs: frozenset[str] | None,
+        count: bool,
+        origin: Origin,
+        regs: list[Registration],
+    ) -> Page:
+        """One page of a query over the local store and `regs` (record 0185): each side gives its first
+        offset + limit + 1 matches in id order (all of them for count=true), the union is merged per id and
+        ordered by id, and the page is cut from it; count=true counts the merged total."""
+        assert self.reads is not None
+        end = paging.offset + paging.limit
+        view = await self._view(caller)
+        wanted = None if count else end + 1
+        local = await (self.select(caller, queries, attrs) if count else self._first(caller, queries, attrs, end + 1))
+        answer = await self.reads.query(caller, regs, queries, attrs, origin, wanted)
+        every = merged(local, answer, view)
+        total = len(every) if count else None
+        return Page(every[paging.offset : end], total, len(every) > end or answer.more, None, tuple(answer.warnings))
 
     async def map_page(
         self,
@@ -110,16 +227,20 @@ class Queries:
         attrs: frozenset[str] | None = None,
         *,
         count: bool = False,
+        origin: Origin | None = None,
     ) -> Page | None:
         """One page of an entity map (clause 5.5.9.3), None when the map is gone. `offset` is a position in the
         map, so entities created or deleted since the map was made never shift a page. The map's entities are
         checked against `queries` again and those that no longer match are passed over: a page is filled from the
-        positions after it, and the next page starts after the last position read (decision record 0015)."""
+        positions after it, and the next page starts after the last position read (decision record 0015). With
+        `origin`, the map's entities are read from the matching context sources too (4.3.6.7: "Only the Entities
+        whose identifiers are contained in the Entity map are considered when rendering the result pages")."""
         self.check_paging(paging)
         found: list[tuple[int, Entity]] = []
         size = min(self.batch_size, max(32, 2 * (paging.limit + 1)))
         view = await self._view(caller)
-        matches_from = self._map_matches(caller.tenant, map_id, queries, attrs, paging.offset, size, view)
+        remote = _MapSources(caller, origin, await self.sources(caller, queries, attrs, origin))
+        matches_from = self._map_matches(caller.tenant, map_id, queries, attrs, paging.offset, size, view, remote)
         async for position, entity in matches_from:
             found.append((position, entity))
             if len(found) > paging.limit:
@@ -129,11 +250,11 @@ class Queries:
                 return None
         total = None
         if count:
-            every = self._map_matches(caller.tenant, map_id, queries, attrs, 0, self.batch_size, view)
+            every = self._map_matches(caller.tenant, map_id, queries, attrs, 0, self.batch_size, view, remote)
             total = sum([1 async for _ in every])
         more = len(found) > paging.limit
         next_offset = found[paging.limit][0] if more else None
-        return Page([e for _, e in found[: paging.limit]], total, more, next_offset)
+        return Page([e for _, e in found[: paging.limit]], total, more, next_offset, tuple(remote.warnings))
 
     async def map_select(self, caller: Caller, map_id: str, queries: list[Query]) -> list[Entity] | None:
         """Every entity of an entity map that still exists and matches `queries`, in map order; None when the map
@@ -157,9 +278,12 @@ class Queries:
         start: int,
         size: int,
         view: View,
+        remote: _MapSources | None = None,
     ) -> AsyncIterator[tuple[int, Entity]]:
         """(position, entity) of the map's entities from `start` on that still exist and match, in map order."""
         position = start
+        if remote is not None and remote.regs:
+            size = min(size, MAP_WINDOW)
         while True:
             ids = await self.store.entity_map_ids(tenant, map_id, position, position + size)
             if not ids:
@@ -168,9 +292,33 @@ class Queries:
             seen = view.redact_all(stored[i] for i in ids if i in stored)
             candidates = [e for e in seen if not attrs or attrs & e["attrs"].keys()]
             at = {eid: position + n for n, eid in enumerate(ids)}
-            for entity in await self._select(tenant, candidates, queries, view):
+            selected = await self._select(tenant, candidates, queries, view)
+            if remote is not None and remote.regs:
+                selected = await self._with_sources(selected, ids, queries, attrs, view, remote)
+            for entity in sorted(selected, key=lambda e: at[e["id"]]):
                 yield at[entity["id"]], entity
             position += len(ids)
+
+    async def _with_sources(
+        self,
+        local: list[Entity],
+        ids: list[str],
+        queries: list[Query],
+        attrs: frozenset[str] | None,
+        view: View,
+        remote: _MapSources,
+    ) -> list[Entity]:
+        """The map window's matches at the sources merged with the local ones (each query asked for the window's
+        ids only, so filters are checked again as 4.3.6.7 asks)."""
+        assert self.reads is not None and remote.origin is not None
+        window = frozenset(ids)
+        narrowed = [replace(q, ids=window if q.ids is None else q.ids & window) for q in queries]
+        narrowed = [q for q in narrowed if q.ids]
+        if not narrowed:
+            return local
+        answer = await self.reads.query(remote.caller, remote.regs, narrowed, attrs, remote.origin, None)
+        remote.warnings.extend(w for w in answer.warnings if w not in remote.warnings)
+        return merged(local, answer, view)
 
     async def _candidates(
         self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, size: int, view: View
@@ -215,6 +363,22 @@ class _LinkedEntities:
             entity = found.get(entity_id)
             self.cache[entity_id] = None if entity is None else self.view.redact(entity)
         self.missing = set()
+
+
+def merged(local: list[Entity], answer: Answer, view: View) -> list[Entity]:
+    """The local matches and the sources' fragments as one list in id order, one entity per id (the local one
+    first, so it wins ties: broker.federation.merge), as the caller may see it (record 0221 holds for remote
+    entities too)."""
+    from broker.federation.merge import Fragment, merge_entities
+
+    by_id: dict[str, list[Fragment]] = {e["id"]: [Fragment(e)] for e in local}
+    for entity_id, fragments in answer.fragments.items():
+        by_id.setdefault(entity_id, []).extend(fragments)
+    out = []
+    for entity_id in sorted(by_id):
+        parts = by_id[entity_id]
+        out.append(parts[0].entity if len(parts) == 1 and not parts[0].auxiliary else merge_entities(parts))
+    return view.redact_all(out)
 
 
 def prefilter(query: Query) -> EntityFilter:
@@ -331,14 +495,14 @@ def _sort_value(entity: Entity, key: OrderKey, collation: Collation) -> tuple[in
 
 
 def executes_locally(local: bool) -> bool:
-    """Whether a query's execution is limited to the local scope (clause 5.5.13): with local=true, and always in
-    Agora, which holds no context source registrations, so no query is ever forwarded (decision records 0017,
-    0100). Once registrations exist this asks whether one matches."""
-    return local or _NO_CONTEXT_SOURCES
+    """Whether a query's parameters alone limit its execution to the local scope (clause 5.5.13). Without
+    local=true the plan decides: a query no registration matches executes locally (and may be ordered), one that
+    some registration matches is refused orderBy when it is planned (`Queries.sources`, record 0183)."""
+    return local or _PLANNED_LATER
 
 
-# Agora holds no context source registrations (decision record 0017): nothing is ever forwarded.
-_NO_CONTEXT_SOURCES: Final = True
+#: The check of the parameters lets every query through; the planner refuses what is distributed (record 0183).
+_PLANNED_LATER: Final = True
 
 
 def _member_sort_value(entity: Entity, member: str, collation: Collation) -> tuple[int, Any] | None:

@@ -612,7 +612,6 @@ def selects(reg: Registration, query: Query, attrs: frozenset[str] | None, when:
     """Whether Query Context Source Registrations selects `reg` (5.10.2): it may hold an entity the query asks for
     (ids, idPattern, type, attrs, q), its location relates to the geo-query's area, its interval overlaps the
     temporal query, and its own members satisfy csf."""
-    from broker.query import evaluate
     from broker.query.types import AllTypes
 
     def info_ok(info: InfoMatch) -> bool:
@@ -656,11 +655,16 @@ def selects(reg: Registration, query: Query, attrs: frozenset[str] | None, when:
         scopes = reg.doc["scope"] if isinstance(reg.doc["scope"], list) else [reg.doc["scope"]]
         if not matches_scope(scopes, query.scope):
             return False
-    if query.csf is not None:
-        from broker.ld.termmap import core_termmap
+    return query.csf is None or csf_holds(reg, query.csf)
 
-        return evaluate.matches(_pseudo_entity(reg, core_termmap()), query.csf)
-    return True
+
+def csf_holds(reg: Registration, csf: QNode) -> bool:
+    """Whether a registration's own members satisfy a context source filter (clause 4.9 over the registration as
+    an entity, see `_pseudo_entity`)."""
+    from broker.ld.termmap import core_termmap
+    from broker.query import evaluate
+
+    return evaluate.matches(_pseudo_entity(reg, core_termmap()), csf)
 
 
 def _area_holds(query: Query, geometry: BaseGeometry) -> bool:
@@ -761,14 +765,26 @@ class Registrations:
     # -- the planner's index --------------------------------------------------------------------------------------
     async def live(self, tenant: str) -> list[Registration]:
         """The live registrations of a tenant, compiled, in id order (the index, refreshed when stale)."""
+        await self._fresh()
+        held = self._index.get(tenant)
+        if not held:
+            return []  # the common case of a broker that federates nothing: no clock, no list
+        stamp = _utc(now_iso())
+        return [r for r in held if is_live(r, stamp)]
+
+    async def any_live(self, tenant: str) -> bool:
+        """Whether the tenant may have a live registration: the fast path of every read's plan (a dictionary
+        look-up while the index is fresh, so that a broker without registrations pays nothing for federation)."""
+        await self._fresh()
+        return bool(self._index.get(tenant))
+
+    async def _fresh(self) -> None:
         now = time.monotonic()
         if self._version is None or now - self._checked > INDEX_STALENESS:
             version = await self.store.registrations_version()
             self._checked = now
             if version != self._version:
                 await self._rebuild(version)
-        stamp = _utc(now_iso())
-        return [r for r in self._index.get(tenant, ()) if is_live(r, stamp)]
 
     async def _rebuild(self, version: int) -> None:
         index: dict[str, list[Registration]] = {}

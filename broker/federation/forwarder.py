@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -47,9 +48,10 @@ from broker.store.base import DEFAULT_TENANT
 #: contextSourceInfo keys with a meaning of their own (clause 4.3.6.6): not sent as headers of the same name.
 _RESERVED: Final = frozenset({"jsonldContext", "accept", "contentType", "ngsildConformance"})
 _CORE_LINK_REL: Final = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
-#: NGSILD-Warning codes (clause 6.3.x, RFC 7234 style): 199 miscellaneous, 111 a source that could not be reached.
-_UNREACHABLE: Final = 111
-_MISC: Final = 199
+#: NGSILD-Warning codes of Table 6.3.17-1 (record 0184): 111 "the payload of the response was invalid", 199 "no
+#: response was received ... within the specified timeout period or a registration loop has been detected".
+_INVALID: Final = 111
+_NO_ANSWER: Final = 199
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,18 @@ class SourceError:
     status: int | None = None
 
     def warning(self) -> str:
-        """This failure as one NGSILD-Warning value (clause 6.3.x): code, the source's endpoint, a quoted text."""
-        code = _UNREACHABLE if self.kind in ("timeout", "unreachable", "cooldown") else _MISC
-        text = f"{self.kind}: {self.detail}".replace("\\", "\\\\").replace('"', '\\"')
-        return f'{code} {self.endpoint} "{text}"'
+        """This failure as one NGSILD-Warning value (clause 6.3.17): 111 for an answer that is not JSON, 199 for
+        no answer (timeout, unreachable, cooling down, refused by the outbound guard, a loop)."""
+        code = _INVALID if self.kind == "garbage" else _NO_ANSWER
+        return warning(self.endpoint, code, f"registration {self.registration_id}: {self.kind}: {self.detail}")
+
+
+def warning(endpoint: str, code: int, text: str) -> str:
+    """One NGSILD-Warning value in the warning-value form of IETF RFC 7234 5.5 (clause 6.3.17): the code, the
+    source's host[:port] as warn-agent (a URL is not a valid one), the text quoted."""
+    agent = urlsplit(endpoint).netloc or "-"
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+    return f'{code} {agent} "{quoted}"'
 
 
 def via_holds(via: str | None, identity: str) -> bool:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from broker.core.discovery import AttributeInfo, TypeInfo
 from broker.http import params as P
-from broker.http.entities import caller_of, request_context
+from broker.http.entities import caller_of, origin_of, request_context, with_warnings
 from broker.http.negotiation import negotiate
 from broker.http.render import ld_response
 from broker.http.state import state_of
@@ -48,7 +48,9 @@ def _attribute(info: AttributeInfo, tm: TermMap) -> dict[str, Any]:
 
 async def list_types(request: Request) -> Response:
     """GET /types: an EntityTypeList, or with details=true every EntityType."""
-    return await _listing(request, "EntityTypeList", "typeList", _entity_type, lambda s, c: s.discovery.types(c))
+    return await _listing(
+        request, "EntityTypeList", "typeList", _entity_type, lambda s, c, *o: s.discovery.types(c, *o)
+    )
 
 
 async def type_info(request: Request) -> Response:
@@ -56,7 +58,9 @@ async def type_info(request: Request) -> Response:
     P.check_params(request, frozenset({"local"}))
     media = negotiate(request)
     tm = await request_context(request, state)
-    info = await state.discovery.type_info(caller_of(request), tm.expand_term(request.path_params["type"]))
+    warnings: list[str] = []
+    type_iri = tm.expand_term(request.path_params["type"])
+    info = await state.discovery.type_info(caller_of(request), type_iri, origin_of(request, tm), warnings)
     body = {
         "id": info.iri,
         "type": "EntityTypeInfo",
@@ -67,12 +71,14 @@ async def type_info(request: Request) -> Response:
             for attr, kinds in sorted(info.attributes.items())
         ],
     }
-    return ld_response(request, body, tm, media)
+    return with_warnings(ld_response(request, body, tm, media), tuple(warnings))
 
 
 async def list_attributes(request: Request) -> Response:
     """GET /attributes: an AttributeList, or with details=true every Attribute."""
-    return await _listing(request, "AttributeList", "attributeList", _attribute, lambda s, c: s.discovery.attributes(c))
+    return await _listing(
+        request, "AttributeList", "attributeList", _attribute, lambda s, c, *o: s.discovery.attributes(c, *o)
+    )
 
 
 async def _listing(request: Request, kind: str, member: str, detail: Any, fetch: Any) -> Response:
@@ -80,11 +86,13 @@ async def _listing(request: Request, kind: str, member: str, detail: Any, fetch:
     P.check_params(request, frozenset({"details", "local"}))
     media = negotiate(request)
     tm = await request_context(request, state)
-    infos = await fetch(state, caller_of(request))
+    warnings: list[str] = []
+    infos = await fetch(state, caller_of(request), origin_of(request, tm), warnings)
     if P.flag(request, "details"):
-        return ld_response(request, [detail(i, tm) for i in infos], tm, media)
+        return with_warnings(ld_response(request, [detail(i, tm) for i in infos], tm, media), tuple(warnings))
     names = [tm.compact_iri(i.iri) for i in infos]
-    return ld_response(request, {"id": _list_id(kind, names), "type": kind, member: names}, tm, media)
+    body = {"id": _list_id(kind, names), "type": kind, member: names}
+    return with_warnings(ld_response(request, body, tm, media), tuple(warnings))
 
 
 async def attribute_info(request: Request) -> Response:
@@ -92,8 +100,10 @@ async def attribute_info(request: Request) -> Response:
     P.check_params(request, frozenset({"local"}))
     media = negotiate(request)
     tm = await request_context(request, state)
-    info = await state.discovery.attribute_info(caller_of(request), tm.expand_term(request.path_params["attr"]))
-    return ld_response(request, _attribute(info, tm), tm, media)
+    warnings: list[str] = []
+    attr_iri = tm.expand_term(request.path_params["attr"])
+    info = await state.discovery.attribute_info(caller_of(request), attr_iri, origin_of(request, tm), warnings)
+    return with_warnings(ld_response(request, _attribute(info, tm), tm, media), tuple(warnings))
 
 
 ROUTES = [

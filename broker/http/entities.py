@@ -7,7 +7,7 @@ Each route: check parameters, read the body and its @context, call one core oper
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -35,6 +35,7 @@ from broker.core.render import (
     require_projected_attributes,
 )
 from broker.federation.distributed import Hop, Remote, SourceFailure
+from broker.federation.reads import Origin
 from broker.http import params as P
 from broker.http.caller import caller_of as caller_of  # re-exported: the routes of other modules import it here
 from broker.http.negotiation import (
@@ -118,6 +119,14 @@ def _geometry_property_needs_geojson(request: Request, media: str) -> None:
         raise BadRequestData("geometryProperty needs Accept: application/geo+json (clauses 5.7.1.4, 5.7.2.4)")
 
 
+def origin_of(request: Request, tm: TermMap, context: Any = None, *, local: bool | None = None) -> Origin:
+    """What a distributed read carries to the context sources (broker.federation.reads): the request's @context
+    (its URL as Link; an inline @context is not sent, the sources are then asked in core terms), Via, local."""
+    value = context if context is not None else link_context(request)
+    is_local = P.flag(request, "local") if local is None else local
+    return Origin(tm, value if isinstance(value, str) else None, header(request, "via"), is_local)
+
+
 async def request_context(request: Request, state: BrokerState, context: Any = None) -> TermMap:
     value = context if context is not None else link_context(request)
     return await state.resolver.resolve(value)
@@ -197,7 +206,8 @@ async def query_entities(request: Request) -> Response:
     check_query(query, attrs, P.flag(request, "local"))
     paging = P.paging(request)
     caller = caller_of(request)
-    page, map_id = await _run_query(request, state, caller, [query], paging, attrs)
+    origin = origin_of(request, tm)
+    page, map_id = await _run_query(request, state, caller, [query], paging, attrs, origin)
     docs, _ = await _joined(request, state, caller, page.entities, tm, view)
     return _page_response(request, page, paging, tm, view, media, docs, map_id)
 
@@ -226,13 +236,16 @@ async def _run_query(
     queries: list[Query],
     paging: Paging,
     attrs: frozenset[str] | None,
+    origin: Origin,
 ) -> tuple[Page, tuple[str, bool] | None]:
     """The page, and (the entity map used, whether it was made now) when the query uses one."""
     count = P.flag(request, "count")
     maps = map_request(request)
     if not maps.used:
-        return await state.queries.query(caller, queries, paging, attrs, count=count), None
-    page, map_id, created = await state.entity_maps.query(caller, queries, paging, attrs, maps, count=count)
+        return await state.queries.query(caller, queries, paging, attrs, count=count, origin=origin), None
+    page, map_id, created = await state.entity_maps.query(
+        caller, queries, paging, attrs, maps, count=count, origin=origin
+    )
     return page, (map_id, created)
 
 
@@ -264,7 +277,7 @@ def _page_response(
         response.status_code = 201  # clause 6.4.3.2: "201 Created (in case an EntityMap has been (re)created)"
     for link in paged_links(request, paging, page.more, page.next_offset, media):
         response.headers.append("Link", link)
-    return response
+    return with_warnings(response, page.warnings)
 
 
 async def purge_entities(request: Request) -> Response:
@@ -341,7 +354,9 @@ async def post_query(request: Request) -> Response:
     view = view_of_params(request, tm, view_params)
     attrs = body_attrs(view_params, tm)
     paging = P.paging(request)
-    page, map_id = await _run_query(request, state, caller_of(request), queries, paging, attrs)
+    local = P.flag(request, "local") or view_params.get("local") == "true"
+    origin = origin_of(request, tm, body.context, local=local)
+    page, map_id = await _run_query(request, state, caller_of(request), queries, paging, attrs, origin)
     return _page_response(request, page, paging, tm, view, media, entity_map=map_id)
 
 
@@ -373,16 +388,21 @@ async def retrieve_entity(request: Request) -> Response:
     tm = await request_context(request, state)
     view = view_of(request, tm)
     caller = caller_of(request)
-    entity = await state.entities.retrieve(caller, request.path_params["entity_id"], type_selection(request, tm))
-    require_projected_attributes(entity, view)
+    entity_id, types = request.path_params["entity_id"], type_selection(request, tm)
+    entity, warnings = await state.entities.retrieve_from_sources(caller, entity_id, types, origin_of(request, tm))
+    try:
+        require_projected_attributes(entity, view)
+    except NgsiLdError as exc:
+        exc.warnings = warnings
+        raise
     # Clause 5.7.1.4: the map used (the header's while it exists, else a new one of this entity) is named.
     map_id = await state.entity_maps.for_entity(caller, entity["id"], map_request(request))
     headers = {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None
     if media == GEO_JSON:
         feature = as_feature(render(entity, tm, view), entity, _geometry_property(request, tm))
-        return geo_response(request, feature, tm, headers)
+        return with_warnings(geo_response(request, feature, tm, headers), warnings)
     docs, flat = await _joined(request, state, caller, [entity], tm, view)
-    return ld_response(request, docs if flat else docs[0], tm, media, headers=headers)
+    return with_warnings(ld_response(request, docs if flat else docs[0], tm, media, headers=headers), warnings)
 
 
 async def _joined(
@@ -454,8 +474,8 @@ def hop_of(request: Request) -> Hop:
     return Hop(local=P.flag(request, "local"), via=header(request, "via"))
 
 
-def with_warnings(response: Response, warnings: list[str]) -> Response:
-    """One NGSILD-Warning header per failed context source (clause 6.3, record 0192)."""
+def with_warnings(response: Response, warnings: Sequence[str]) -> Response:
+    """One NGSILD-Warning header per failed context source (clause 6.3.17, records 0184 and 0192)."""
     for value in warnings:
         response.headers.append("NGSILD-Warning", value)
     return response

@@ -17,6 +17,7 @@ from broker.http.entities import (
     body_attrs,
     caller_of,
     check_query,
+    origin_of,
     parse_query_body,
     request_context,
 )
@@ -38,7 +39,7 @@ async def create_map(request: Request) -> Response:
     attrs = attrs_filter(request, tm)
     check_query(query, attrs, P.flag(request, "local"))
     lifetime = P.query(request).get("entityMapLifetime")
-    record = await state.entity_maps.create(caller_of(request), [query], attrs, lifetime)
+    record = await state.entity_maps.create(caller_of(request), [query], attrs, lifetime, origin_of(request, tm))
     return map_created(request, record, tm, media)
 
 
@@ -52,7 +53,9 @@ async def create_map_by_post(request: Request) -> Response:
     queries, view_params = parse_query_body(request, body.data, tm)
     attrs = body_attrs(view_params, tm)
     lifetime = P.query(request).get("entityMapLifetime")
-    record = await state.entity_maps.create(caller_of(request), queries, attrs, lifetime)
+    local = P.flag(request, "local") or view_params.get("local") == "true"
+    origin = origin_of(request, tm, body.context, local=local)
+    record = await state.entity_maps.create(caller_of(request), queries, attrs, lifetime, origin)
     return map_created(request, record, tm, media)
 
 

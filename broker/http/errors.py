@@ -26,6 +26,8 @@ def problem_response(exc: NgsiLdError, request: Request | None = None) -> Respon
     headers = dict(exc.headers) if isinstance(exc, HttpError) else {}
     if request is not None and (tenant := header(request, "ngsild-tenant")):
         headers["NGSILD-Tenant"] = tenant
+    if exc.warnings:
+        headers["NGSILD-Warning"] = ", ".join(exc.warnings)
     if isinstance(exc, StoreUnavailable):  # an outage, not a bug: no traceback, one line per request
         log.warning(
             "%s %s -> %s: %s", getattr(request, "method", "?"), getattr(request, "url", "?"), status, exc.log_detail

@@ -23,6 +23,7 @@ from broker.core.subscriptions import Subscriptions
 from broker.core.temporal import Temporal
 from broker.federation import Forwarder
 from broker.federation.distributed import Federation
+from broker.federation.reads import Reads
 from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
 from broker.query.common import Limits
@@ -69,17 +70,22 @@ class BrokerState:
         queries = Queries(store, settings.max_page_size, access=access)
         temporal = Temporal(store, settings.temporal_instance_limit, access)
         outbound = policy_for(settings.open_loopback, settings.outbound_allow)
+        contexts = Contexts(store, settings.context_timeout, settings.context_max_age, outbound)
         registrations = Registrations(store, settings.max_page_size, outbound, access)
         forwarder = Forwarder(settings.source_id, outbound, settings.context_timeout, settings.notify_cooldown)
         federation = Federation(registrations, forwarder)
+        # The remote part of every read plan (ARCHITECTURE decision 10): one planner for queries, retrieval, maps
+        # and discovery.
+        reads = Reads(registrations, forwarder, contexts.resolver)
+        queries.reads = reads
         return cls(
             settings,
             store,
-            Contexts(store, settings.context_timeout, settings.context_max_age, outbound),
-            Entities(store, access, federation),
+            contexts,
+            Entities(store, access, federation, reads),
             Batch(store, access),
             queries,
-            Discovery(store, access),
+            Discovery(store, access, reads),
             subscriptions=Subscriptions(store, settings.max_page_size, outbound, access),
             temporal=temporal,
             entity_maps=EntityMaps(store, queries),

@@ -101,7 +101,7 @@ async def test_a_hanging_source_times_out_and_then_cools_down(source: str) -> No
     second = await fwd.send(reg, "GET", "/ok", caller=Caller())
     await fwd.aclose()
     assert isinstance(second, SourceError) and second.kind == "cooldown"
-    assert second.warning().startswith(f"111 {source} ")
+    assert second.warning().startswith(f"199 {source.removeprefix('http://')} ")
 
 
 async def test_garbage_and_500_are_answers_of_the_source_not_errors_of_the_broker(source: str) -> None:

@@ -1,0 +1,421 @@
+"""Distributed reads (clauses 4.3.6.7, 5.7.1.4, 5.7.2.4, 6.3.17; ARCHITECTURE decision 10): the remote part of a
+query plan. Records 0182-0186.
+
+`Reads.plan` chooses the registrations a read uses: none with `local=true` (5.5.13) or when the tenant has
+no registration (a dictionary look-up, so an idle broker pays nothing); else the live registrations that offer
+the operation and may hold what is asked (type, id, attributes, area), narrowed by the context source filter
+`csf` (5.7.2.3). `Reads.retrieve` and `Reads.query` send the read to each of them at once (through
+broker.federation.Forwarder: timeout, cooldown, Via, tenant, contextSourceInfo), bring every answered entity into
+the canonical form with the @context it was asked with, and return the fragments per entity id for the caller
+(broker.core.query / entities) to merge with the local ones (broker.federation.merge). A source that fails adds
+one NGSILD-Warning value (6.3.17) and nothing else: the read answers with what the others gave.
+
+What a source is asked respects its registration (4.3.6.1: "if a registration states that only Entities of a
+given type are offered, the distributed request does not contain additional types"): its entity types and
+attribute names narrow the request, and attributes it did not register are dropped from its answer. Filters
+(q, geo-query, scopeQ, ids, idPattern) are forwarded and applied by the source: Agora's default expects no
+split entities (5.7.2.4; record 0183).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import quote
+
+import orjson
+
+from broker.core.caller import Caller
+from broker.core.errors import NgsiLdError
+from broker.core.model import ENTITY_MEMBERS, Entity
+from broker.core.normalize import parse_entity
+from broker.core.registrations import Registration, Registrations, csf_holds
+from broker.federation.forwarder import Forwarder, SourceError, SourceReply, warning
+from broker.federation.merge import Fragment
+from broker.federation.writes import held_attrs
+from broker.ld.codec import expand_entity
+from broker.ld.resolver import ContextResolver
+from broker.ld.termmap import TermMap, core_termmap
+from broker.query import Query
+from broker.query.geo import GeoQuery
+from broker.query.q import format_q
+from broker.query.scope import format_scope_query
+from broker.query.types import format_types
+from broker.store.base import now_micros
+from broker.temporal.times import micros_or_none
+
+API: Final = "/ngsi-ld/v1"
+#: Entities asked of a source per request when a read needs more than one page of it (the common maximum page
+#: size of NGSI-LD brokers, Agora's own default included).
+SOURCE_PAGE: Final = 1000
+#: Entities read from one source for one query at most: a source that never stops paging cannot hold a read.
+SOURCE_MAX: Final = 100_000
+_SYSTEM: Final = ("createdAt", "modifiedAt")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a read carries from the incoming request to the sources: its @context (the term map and, when it was
+    given by URL, the URL sent as Link), its Via header, and whether it is limited to the local scope."""
+
+    tm: TermMap
+    link: str | None = None
+    via: str | None = None
+    local: bool = False
+
+
+@dataclass
+class Answer:
+    """What the sources answered for one read: the fragments of each entity id, in the order the sources gave them
+    (registrations in id order), whether some source holds more than it sent, and the NGSILD-Warning values."""
+
+    fragments: dict[str, list[Fragment]] = field(default_factory=dict)
+    more: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, entity: Entity, reg: Registration) -> None:
+        self.fragments.setdefault(entity["id"], []).append(Fragment(entity, reg.mode == "auxiliary", reg.id))
+
+    def holders(self) -> dict[str, list[str]]:
+        """The registrations each entity id was found at (an entity map's entries, clause 5.2.39)."""
+        return {eid: [f.registration for f in frags if f.registration] for eid, frags in self.fragments.items()}
+
+
+# -- NGSILD-Warning (clause 6.3.17, Table 6.3.17-1; record 0184) --------------------------------------------------
+def reply_warning(reply: SourceReply | SourceError, registration_id: str) -> str | None:
+    """The warning of one source's answer to a read, None when it is a normal one (a 2xx, or a 404: "not found"
+    from one source is not abnormal behaviour). 199: no answer in time, a loop, a cooling source; 299: an error
+    status; 111 (`invalid`, see `invalid_warning`): an answer that is not NGSI-LD."""
+    if isinstance(reply, SourceError):
+        return reply.warning()
+    if reply.ok or reply.status == 404:
+        return None
+    detail = reply.body.get("detail") or reply.body.get("title") if isinstance(reply.body, dict) else None
+    text = f"registration {registration_id}: the source answered {reply.status}"
+    return warning(reply.endpoint, 299, f"{text}: {detail}" if isinstance(detail, str) else text)
+
+
+def invalid_warning(reg: Registration, why: str) -> str:
+    return warning(reg.endpoint, 111, f"registration {reg.id}: the answer is not valid NGSI-LD ({why}); left out")
+
+
+# -- what a source is asked ---------------------------------------------------------------------------------------
+def registered_types(reg: Registration) -> frozenset[str] | None:
+    """The entity types (IRIs) a registration offers, None when one of its infos offers any type."""
+    types: set[str] = set()
+    for info in reg.infos:
+        if info.selectors is None:
+            return None
+        for sel_types, _, _ in info.selectors:
+            types |= sel_types
+    return frozenset(types)
+
+
+def registered_attrs(reg: Registration) -> frozenset[str] | None:
+    """The attribute names (IRIs) a registration offers, None when one of its infos offers every attribute."""
+    names: set[str] = set()
+    for info in reg.infos:
+        if info.attrs is None:
+            return None
+        names |= info.attrs
+    return frozenset(names)
+
+
+def _names(iris: Iterable[str], tm: TermMap) -> str:
+    return ",".join(sorted(tm.compact_iri(i) for i in iris))
+
+
+def _type_param(reg: Registration, wanted: frozenset[str] | None, text: str | None, tm: TermMap) -> str | None:
+    offered = registered_types(reg)
+    if wanted is not None and offered is not None:
+        return _names(wanted & offered, tm)
+    if text is not None:
+        return text
+    return _names(offered, tm) if offered is not None else None
+
+
+def _attrs_param(reg: Registration, attrs: frozenset[str] | None, tm: TermMap) -> str | None:
+    offered = registered_attrs(reg)
+    chosen = attrs & offered if attrs is not None and offered is not None else attrs or offered
+    return _names(chosen, tm) if chosen else None
+
+
+def _geo_params(geo: GeoQuery, tm: TermMap) -> dict[str, str]:
+    georel = geo.relation
+    if geo.max_distance is not None:
+        georel += f";maxDistance=={geo.max_distance:g}"
+    if geo.min_distance is not None:
+        georel += f";minDistance=={geo.min_distance:g}"
+    return {
+        "georel": georel,
+        "geometry": str(geo.geojson["type"]),
+        "coordinates": orjson.dumps(geo.geojson["coordinates"]).decode(),
+        "geoproperty": tm.compact_iri(geo.geoproperty),
+    }
+
+
+def query_params(reg: Registration, query: Query, attrs: frozenset[str] | None, tm: TermMap) -> dict[str, str]:
+    """The Query Entities parameters (6.4.3.2) that ask `reg` for the matches of `query`, in `tm`'s terms, with
+    system attributes (the merge needs modifiedAt). Projection, language and datasetId are applied here, on the
+    merged entities, so they are not forwarded."""
+    from broker.core.query import prefilter
+
+    params: dict[str, str] = {"options": "sysAttrs"}
+    wanted = prefilter(query).types
+    types = _type_param(reg, wanted, format_types(query.types, tm) if query.types is not None else None, tm)
+    optional = {
+        "type": types,
+        "attrs": _attrs_param(reg, attrs, tm),
+        "id": ",".join(sorted(query.ids)) if query.ids else None,
+        "idPattern": query.id_pattern.pattern if query.id_pattern is not None else None,
+        "q": format_q(query.q, tm) if query.q is not None else None,
+        "scopeQ": format_scope_query(query.scope) if query.scope is not None else None,
+        "csf": format_q(query.csf, tm) if query.csf is not None else None,
+        "local": "true" if reg.doc.get("management", {}).get("localOnly") else None,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    if query.geo is not None:
+        params.update(_geo_params(query.geo, tm))
+    return params
+
+
+# -- what a source answers -------------------------------------------------------------------------------------
+def _expired(value: Any, now: int) -> bool:
+    micros = micros_or_none(value)
+    return micros is not None and micros <= now
+
+
+def _live_attribute(value: Any, now: int) -> Any:
+    """An attribute without its expired instances (4.5.5.3: an Attribute whose expiresAt "lies in the past, it
+    shall be discarded"), None when none is left; expiresAt itself is not kept (no member of the canonical form)."""
+    items = value if isinstance(value, list) else [value]
+    kept = []
+    for item in items:
+        if isinstance(item, dict) and "expiresAt" in item:
+            if _expired(item["expiresAt"], now):
+                continue
+            item = {k: v for k, v in item.items() if k != "expiresAt"}
+        kept.append(item)
+    if not kept:
+        return None
+    return kept if isinstance(value, list) else kept[0]
+
+
+def canonical(doc: Any, tm: TermMap, now: int) -> Entity | None:
+    """A source's entity in the canonical form, its system times kept for the merge; None when it has expired
+    (5.7.2.4: "any Entities where an expiresAt DateTime is present and the date lies in the past shall be
+    discarded"). BadRequestData when it is not a valid NGSI-LD entity."""
+    if not isinstance(doc, dict):
+        parse_entity(doc)  # raises: not an object
+    if _expired(doc.get("expiresAt"), now):
+        return None
+    body: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in ("@context", "expiresAt"):
+            continue
+        if key in ENTITY_MEMBERS:
+            body[key] = value
+        elif (live := _live_attribute(value, now)) is not None:
+            body[key] = live
+    entity = expand_entity(parse_entity(body), tm)
+    for member in _SYSTEM:
+        if isinstance(body.get(member), str):
+            entity[member] = body[member]
+    for name, raw in body.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        raws = raw if isinstance(raw, list) else [raw]
+        for inst, given in zip(entity["attrs"].get(tm.expand_term(name), ()), raws, strict=False):
+            inst.update({m: given[m] for m in _SYSTEM if isinstance(given, dict) and isinstance(given.get(m), str)})
+    return entity
+
+
+def _registered_part(reg: Registration, entity: Entity) -> Entity:
+    """The entity as far as `reg` registers it: attributes it did not register are not taken from that source."""
+    held = held_attrs(reg, entity["id"], entity["type"], frozenset(entity["attrs"]))
+    if len(held) == len(entity["attrs"]):
+        return entity
+    return {**entity, "attrs": {k: v for k, v in entity["attrs"].items() if k in held}}
+
+
+# -- the planner and the fan-out ---------------------------------------------------------------------------------
+class Reads:
+    """The remote part of the read plans: which registrations, what each is asked, what comes back."""
+
+    def __init__(self, registrations: Registrations, forwarder: Forwarder, resolver: ContextResolver) -> None:
+        self.registrations = registrations
+        self.forwarder = forwarder
+        self.resolver = resolver
+
+    async def plan(
+        self,
+        caller: Caller,
+        operation: str,
+        origin: Origin | None,
+        *,
+        types: Iterable[str] | None = None,
+        entity_id: str | None = None,
+        attrs: Iterable[str] | None = None,
+        query: Query | None = None,
+    ) -> list[Registration]:
+        """The registrations a read uses (module docstring); [] for a local read or a tenant without any."""
+        if origin is None or origin.local or not await self.registrations.any_live(caller.tenant):
+            return []
+        ids = sorted(query.ids) if query is not None and query.ids else None
+        area = query.geo.geometry if query is not None and query.geo is not None else None
+        one_id = entity_id or (ids[0] if ids and len(ids) == 1 else None)
+        type_list = None if types is None else list(types)
+        regs = await self.registrations.matching(
+            caller.tenant, operation, types=type_list, entity_id=one_id, attrs=attrs, area=area
+        )
+        if ids and one_id is None:
+            regs = [r for r in regs if any(r.may_hold(type_list, i) for i in ids)]
+        if query is not None and query.csf is not None:
+            regs = [r for r in regs if csf_holds(r, query.csf)]
+        return regs
+
+    async def _lens(self, reg: Registration, origin: Origin) -> TermMap:
+        """The term map of the @context a source is asked and answers with (4.3.6.6): its registration's
+        jsonldContext, else the request's (by URL), else the core context."""
+        for pair in reg.doc.get("contextSourceInfo", ()):
+            if pair["key"] == "jsonldContext":
+                return await self.resolver.resolve(pair["value"])
+        return origin.tm if origin.link is not None else core_termmap()
+
+    async def retrieve(
+        self,
+        caller: Caller,
+        regs: Sequence[Registration],
+        entity_id: str,
+        types: Sequence[str] | None,
+        attrs: frozenset[str] | None,
+        origin: Origin,
+    ) -> Answer:
+        """Retrieve Entity (5.7.1.4) at each registration at once."""
+        answer = Answer()
+        path = f"{API}/entities/{quote(entity_id, safe='')}"
+
+        async def one(reg: Registration) -> tuple[Registration, list[Any], str | None, TermMap | None]:
+            try:
+                tm = await self._lens(reg, origin)
+            except NgsiLdError as exc:
+                return reg, [], warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}"), None
+            params: dict[str, str] = {"options": "sysAttrs"}
+            type_text = _type_param(reg, frozenset(types), _names(types, tm), tm) if types else None
+            optional = {"type": type_text, "attrs": _attrs_param(reg, attrs, tm)}
+            params.update({k: v for k, v in optional.items() if v})
+            reply = await self.forwarder.send(
+                reg, "GET", path, caller=caller, params=params, link=origin.link, via=origin.via
+            )
+            found = [reply.body] if isinstance(reply, SourceReply) and reply.ok else []
+            return reg, found, reply_warning(reply, reg.id), tm
+
+        for reg, docs, warned, tm in await asyncio.gather(*(one(r) for r in regs)):
+            self._take(answer, reg, docs, warned, tm)
+        return answer
+
+    async def query(
+        self,
+        caller: Caller,
+        regs: Sequence[Registration],
+        queries: Sequence[Query],
+        attrs: frozenset[str] | None,
+        origin: Origin,
+        want: int | None,
+    ) -> Answer:
+        """Query Entities (5.7.2.4) at each registration at once: the first `want` matches of each query in each
+        source (every match when None)."""
+        answer = Answer()
+
+        async def one(reg: Registration) -> tuple[Registration, list[Any], str | None, TermMap | None, bool]:
+            try:
+                tm = await self._lens(reg, origin)
+            except NgsiLdError as exc:
+                return reg, [], warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}"), None, False
+            docs: list[Any] = []
+            more = False
+            for query in queries:
+                params = query_params(reg, query, attrs, tm)
+                got, has_more, warned = await self._pages(reg, caller, params, origin, want)
+                docs += got
+                more = more or has_more
+                if warned is not None:
+                    return reg, docs, warned, tm, more
+            return reg, docs, None, tm, more
+
+        for reg, docs, warned, tm, more in await asyncio.gather(*(one(r) for r in regs)):
+            self._take(answer, reg, docs, warned, tm)
+            answer.more = answer.more or more
+        return answer
+
+    async def discover(
+        self, caller: Caller, regs: Sequence[Registration], path: str, params: Mapping[str, str], origin: Origin
+    ) -> tuple[list[tuple[Registration, Any, TermMap]], list[str]]:
+        """A discovery request (5.7.5-5.7.10: /types, /attributes and their details) at each registration at
+        once: (registration, its JSON answer, the term map to read it with) of the sources that answered 2xx,
+        and the warnings of the others. A 404 (the type or attribute is not there) is neither."""
+
+        async def one(reg: Registration) -> tuple[Registration, Any, TermMap | None, str | None]:
+            try:
+                tm = await self._lens(reg, origin)
+            except NgsiLdError as exc:
+                return reg, None, None, warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}")
+            reply = await self.forwarder.send(
+                reg, "GET", f"{API}{path}", caller=caller, params=params, link=origin.link, via=origin.via
+            )
+            ok = isinstance(reply, SourceReply) and reply.ok
+            return reg, reply.body if ok and isinstance(reply, SourceReply) else None, tm, reply_warning(reply, reg.id)
+
+        found, warnings = [], []
+        for reg, body, tm, warned in await asyncio.gather(*(one(r) for r in regs)):
+            if warned is not None:
+                warnings.append(warned)
+            elif body is not None and tm is not None:
+                found.append((reg, body, tm))
+        return found, warnings
+
+    async def _pages(
+        self, reg: Registration, caller: Caller, params: Mapping[str, str], origin: Origin, want: int | None
+    ) -> tuple[list[Any], bool, str | None]:
+        """(entities, whether the source holds more, a warning) of one query at one source, page by page."""
+        got: list[Any] = []
+        cap = min(want, SOURCE_MAX) if want is not None else SOURCE_MAX
+        while True:
+            limit = min(SOURCE_PAGE, cap - len(got))
+            page = {**params, "limit": str(limit), "offset": str(len(got))}
+            reply = await self.forwarder.send(
+                reg, "GET", f"{API}/entities", caller=caller, params=page, link=origin.link, via=origin.via
+            )
+            warned = reply_warning(reply, reg.id)
+            if warned is not None or not isinstance(reply, SourceReply) or reply.status == 404:
+                return got, False, warned
+            if not isinstance(reply.body, list):
+                return got, False, invalid_warning(reg, "a query answer is a JSON array")
+            got += reply.body
+            if len(reply.body) < limit or not reply.body:
+                return got, False, None
+            if len(got) >= cap:
+                return got, True, None
+
+    def _take(self, answer: Answer, reg: Registration, docs: list[Any], warned: str | None, tm: TermMap | None) -> None:
+        if warned is not None:
+            answer.warnings.append(warned)
+        if tm is None:
+            return
+        now, entities = now_micros(), []
+        for doc in docs:
+            try:
+                entity = canonical(doc, tm, now)
+            except NgsiLdError as exc:
+                # 6.3.17: "invalid non-NGSI-LD payloads shall be rejected and not incorporated"
+                answer.warnings.append(invalid_warning(reg, exc.detail))
+                return
+            if entity is not None:
+                entities.append(entity)
+        seen: set[str] = set()
+        for entity in entities:
+            if entity["id"] not in seen:
+                seen.add(entity["id"])
+                answer.add(_registered_part(reg, entity), reg)
