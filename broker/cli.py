@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     from broker.keys_cli import add_subcommand as add_keys
     from broker.ops_cli import add_subcommands as add_ops
     from broker.policy_cli import add_subcommands as add_policy
+    from broker.publish_cli import add_subcommand as add_publish
     from broker.register_cli import add_subcommand as add_register
     from conformance.cli import add_subcommand
 
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_register(sub)
     add_keys(sub)
     add_policy(sub)
+    add_publish(sub)
     add_ops(sub)
     add_gdpr(sub)
     add_ingest(sub)
@@ -390,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.gdpr_cli import run as run_gdpr
 
         return run_gdpr(args)
+    if args.command == "publish":
+        from broker.publish_cli import run as run_publish
+
+        return run_publish(args)
     if args.command == "migrate":
         from broker.ops_cli import migrate
 

@@ -63,6 +63,15 @@ class Settings:
     gdpr_controller: str = ""
     #: A file holding the controller's pseudonym key (128 hex digits, `agora gdpr key`): analytics copies.
     gdpr_pseudonym_key: str = ""
+    # -- open data (issue 19; README "Open data") ----------------------------------------------------------------
+    #: Who publishes the /catalog (its dct:publisher, and each dataset's unless the dataset names another).
+    opendata_publisher: str = "Agora"
+    #: Seconds between two regenerations of the published datasets (their survey and distribution files).
+    opendata_interval: float = 3600.0
+    #: A directory the regeneration writes each dataset's distribution files to; empty: downloads stream live.
+    opendata_dir: str = ""
+    #: The broker's public URL in the catalogue and the distributions (empty: the URL a request came to).
+    opendata_base_url: str = ""
     # -- security (issue 18; README "Securing Agora") ------------------------------------------------------------
     #: `open` (no authentication: every request is the anonymous administrator) or `required` (a bearer token or
     #: an API key on every request); empty: required when issuers are configured, else open.

@@ -24,6 +24,7 @@ from broker.http import (
     health,
     info,
     openapi,
+    opendata,
     registrations,
     snapshots,
     subscriptions,
@@ -86,9 +87,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         csource.start()
         refresher = CachedRefresher(app.state.broker.contexts)
         refresher.start()
+        app.state.broker.opendata.start(settings.opendata_base_url or f"http://{settings.host}:{settings.port}")
         try:
             yield
         finally:
+            await app.state.broker.opendata.stop()
             await refresher.stop()
             await csource.stop()
             await periodic.stop()
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *info.ROUTES,
         *openapi.ROUTES,
         *health.ROUTES,
+        *opendata.ROUTES,
     ]
     return Starlette(
         routes=routes,

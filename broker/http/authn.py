@@ -3,7 +3,7 @@ Identity in the scope (`IDENTITY_KEY`) before any route runs; broker.http.caller
 
 A few resources answer without credentials, because those who fetch them are not the broker's users: the OpenAPI
 document and the @context documents the broker hosts (clients and other brokers dereference the URLs the broker
-sends in Link headers), and the liveness and readiness probes."""
+sends in Link headers), the liveness and readiness probes, and the open data of /catalog (record 0343)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ from broker.http.errors import problem_response
 from broker.http.state import BrokerState
 
 IDENTITY_KEY: Final = "agora.identity"
-# /health and /ready: orchestrators' probes carry no credentials (record 0240).
-_PUBLIC: Final = re.compile(r"^(/ngsi-ld/v1)?/openapi\.json$|^/ngsi-ld/v1/jsonldContexts/[^/]+|^/health$|^/ready$")
+# /health and /ready: orchestrators' probes carry no credentials (record 0240); /catalog and its distributions are
+# the open data everyone may read (record 0343).
+_PUBLIC: Final = re.compile(
+    r"^(/ngsi-ld/v1)?/openapi\.json$|^/ngsi-ld/v1/jsonldContexts/[^/]+|^/health$|^/ready$|^/catalog(/|$)"
+)
 
 
 class Authentication:

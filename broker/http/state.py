@@ -26,6 +26,7 @@ from broker.federation.distributed import Federation
 from broker.federation.reads import Reads
 from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
+from broker.opendata.service import OpenData
 from broker.query.common import Limits
 from broker.settings import Settings
 from broker.store.base import Store
@@ -50,6 +51,7 @@ class BrokerState:
     policies: Policies
     audit: AuditLog
     csource_subscriptions: CsourceSubscriptions
+    opendata: OpenData
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     #: The forwarding client of the distributed operations (clause 4.3, broker.federation), one per process.
     forwarder: Forwarder | None = None
@@ -98,6 +100,7 @@ class BrokerState:
             outbound=outbound,
             csource_subscriptions=CsourceSubscriptions(store, settings.max_page_size, outbound, access),
             forwarder=forwarder,
+            opendata=OpenData(store, access, settings),
         )
 
 

@@ -1,0 +1,172 @@
+"""Publishing open datasets and serving them (issue 19, records 0340-0343): the operations behind
+/ngsi-ld/v1/agora/datasets, `agora publish`, /catalog and its distributions, and the regeneration job.
+
+Publishing, listing and withdrawing datasets is the `admin` action (record 0221). Reading the catalogue and the
+distributions needs no right at all: they hold only what was published, with personal attributes removed, and
+broker.http.authn lets anonymous GETs of /catalog through (record 0343).
+
+The regeneration job runs every AGORA_OPENDATA_INTERVAL seconds on the one broker process that leads
+"opendata" (Store.try_lead) and at once after a publication: it surveys each dataset (count, coverage, CSV
+columns) into the store, where every process's catalogue reads it, and with AGORA_OPENDATA_DIR it writes the four
+distribution files there (each streamed to a temporary file, then renamed over the old one). A download serves
+that file when this process has it, else streams the dataset from the store as it is now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from broker.background import stop_tasks
+from broker.core.access import Access
+from broker.core.caller import Caller
+from broker.core.errors import BadRequestData, ResourceNotFound
+from broker.core.model import now_iso
+from broker.notify.outage import Outage
+from broker.opendata.catalog import catalogue
+from broker.opendata.dumps import FORMATS, RENDERERS, Survey, survey
+from broker.opendata.spec import DatasetSpec, parse_spec
+from broker.settings import Settings
+from broker.store.base import Store
+
+log = logging.getLogger("agora.opendata")
+
+
+class OpenData:
+    def __init__(self, store: Store, access: Access, settings: Settings) -> None:
+        self.store = store
+        self.access = access
+        self.publisher = settings.opendata_publisher
+        self.interval = settings.opendata_interval
+        self.directory = Path(settings.opendata_dir) if settings.opendata_dir else None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._outage = Outage(store, "open data regeneration")
+
+    # -- the administrator's operations -----------------------------------------------------------------------
+    async def _admin(self, caller: Caller) -> None:
+        await self.access.require(caller, "admin", "publish or withdraw open datasets")
+
+    async def publish(self, caller: Caller, doc: Any, expand: Callable[[str], str]) -> tuple[DatasetSpec, bool]:
+        """Publish (or republish) the dataset of `doc`: (the stored spec, whether it is new)."""
+        await self._admin(caller)
+        spec = parse_spec(doc, expand, caller.tenant)
+        stored = await self.store.get_dataset(spec.id)
+        now = now_iso()
+        issued = stored.get("issued", now) if stored is not None else now
+        spec = DatasetSpec.from_doc({**spec.to_doc(), "issued": issued or now, "modified": now})
+        new = await self.store.put_dataset(spec.to_doc())
+        self._wake.set()
+        return spec, new
+
+    async def datasets(self, caller: Caller) -> list[tuple[DatasetSpec, Survey | None]]:
+        await self._admin(caller)
+        return await self.published()
+
+    async def dataset(self, caller: Caller, dataset_id: str) -> tuple[DatasetSpec, Survey | None]:
+        await self._admin(caller)
+        return await self._require(dataset_id)
+
+    async def withdraw(self, caller: Caller, dataset_id: str) -> None:
+        await self._admin(caller)
+        if not await self.store.delete_dataset(dataset_id):
+            raise ResourceNotFound(f"no dataset {dataset_id}")
+        if self.directory is not None:
+            for fmt in FORMATS:
+                self._file(dataset_id, fmt).unlink(missing_ok=True)
+
+    # -- what everyone may read ---------------------------------------------------------------------------------
+    async def published(self) -> list[tuple[DatasetSpec, Survey | None]]:
+        out = []
+        for doc in await self.store.list_datasets():
+            state = await self.store.get_dataset_state(doc["id"])
+            out.append((DatasetSpec.from_doc(doc), None if state is None else Survey.from_state(state)))
+        return out
+
+    async def catalogue(self, base: str) -> Any:
+        return catalogue(base, self.publisher, await self.published())
+
+    async def distribution(self, dataset_id: str, fmt: str, base: str) -> AsyncIterator[bytes] | Path:
+        """The file of the last regeneration when this process has one, else the dataset streamed now."""
+        if fmt not in FORMATS:
+            raise ResourceNotFound(f"no distribution {fmt}: the formats are {', '.join(FORMATS)}")
+        spec, found = await self._require(dataset_id)
+        path = self._file(dataset_id, fmt) if self.directory is not None else None
+        if path is not None and path.is_file():
+            return path
+        if found is None:  # never surveyed: the CSV needs its columns first
+            found = await survey(self.store, spec)
+        return RENDERERS[fmt](self.store, spec, found, base)
+
+    async def _require(self, dataset_id: str) -> tuple[DatasetSpec, Survey | None]:
+        doc = await self.store.get_dataset(dataset_id)
+        if doc is None:
+            raise ResourceNotFound(f"no dataset {dataset_id}")
+        state = await self.store.get_dataset_state(dataset_id)
+        return DatasetSpec.from_doc(doc), None if state is None else Survey.from_state(state)
+
+    # -- regeneration -------------------------------------------------------------------------------------------
+    async def regenerate(self, spec: DatasetSpec, base: str = "") -> Survey:
+        """Survey the dataset into the store and, with a directory, write its distribution files."""
+        found = await survey(self.store, spec)
+        if self.directory is not None:
+            for fmt, renderer in RENDERERS.items():
+                await write_file(renderer(self.store, spec, found, base), self._file(spec.id, fmt))
+        await self.store.set_dataset_state(spec.id, found.to_state())
+        return found
+
+    async def regenerate_all(self, base: str = "") -> int:
+        done = 0
+        for doc in await self.store.list_datasets():
+            await self.regenerate(DatasetSpec.from_doc(doc), base)
+            done += 1
+        return done
+
+    def _file(self, dataset_id: str, fmt: str) -> Path:
+        assert self.directory is not None
+        return self.directory / dataset_id / f"data.{fmt}"
+
+    def start(self, base: str) -> None:
+        self._task = asyncio.create_task(self._run(base), name="agora-opendata")
+
+    async def stop(self) -> None:
+        await stop_tasks([self._task])
+        self._task = None
+
+    async def _run(self, base: str) -> None:
+        while True:
+            try:
+                if await self.store.try_lead("opendata"):
+                    done = await self.regenerate_all(base)
+                    if done:
+                        log.info("open data: %d datasets regenerated", done)
+                self._outage.ok()
+            except BadRequestData as exc:  # a dataset the broker can no longer read; the others go on next time
+                log.warning("open data regeneration: %s", exc.detail)
+            except Exception as exc:  # a store outage is logged once, anything else is a bug (record 0047)
+                self._outage.failed(exc, "an open data regeneration")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):  # woken by a publication, or the interval passed
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+
+async def write_file(chunks: AsyncIterator[bytes], path: Path) -> int:
+    """Stream `chunks` to a temporary file beside `path`, then rename it over `path` (a reader sees the old file
+    or the new one, never half of one); the bytes written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    written = 0
+    try:
+        with partial.open("wb") as out:
+            async for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
