@@ -56,6 +56,8 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "waterml2": "adapters.water.waterml2:WaterMl2Adapter",
     "links": "adapters.links:LinksAdapter",
     "gtfs-rt": "adapters.gtfs_rt:GtfsRtAdapter",
+    "scl": "adapters.energy.scl:SclAdapter",
+    "comtrade": "adapters.energy.comtrade:ComtradeAdapter",
 }
 
 
@@ -93,6 +95,8 @@ class Adapter(ABC):
     description: ClassVar[str]
     # Every entity type the adapter can emit: `agora import --prune` looks for stale entities of these types.
     entity_types: ClassVar[tuple[str, ...]] = ()
+    # What SOURCE is and the ?options it takes: `agora import ADAPTER --help` shows it (description when empty).
+    source_help: ClassVar[str] = ""
 
     def __init__(self, *, network: str | None = None) -> None:
         self.network = network

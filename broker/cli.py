@@ -37,14 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--config",
         metavar="FILE",
-        help="a TOML file of settings, any field of the table in the README as a key (store = \"redis://...\"); "
+        help='a TOML file of settings, any field of the table in the README as a key (store = "redis://..."); '
         "the AGORA_* environment overrides it and flags override both (default: AGORA_CONFIG, else none)",
     )
     serve.add_argument(
         "--log-format",
         choices=["text", "json"],
-        help="text lines (default), or one JSON object per line with an access log line per request and its "
-        "request id",
+        help="text lines (default), or one JSON object per line with an access log line per request and its request id",
     )
     serve.add_argument(
         "--outbound-allow",
@@ -359,8 +358,31 @@ def import_source(args: argparse.Namespace) -> int:
     return 3 if failed or invalid or adapter.rejections else 0
 
 
+def adapter_help(parser: argparse.ArgumentParser, argv: Sequence[str]) -> bool:
+    """`agora import ADAPTER --help`: the import options, then what this adapter's SOURCE is. False when argv is not
+    such a request (or names no adapter), to let argparse answer."""
+    words = [w for w in argv if not w.startswith("-")]
+    if len(words) < 2 or words[0] != "import" or not ({"-h", "--help"} & set(argv)):
+        return False
+    from adapters.base import load_adapter
+
+    try:
+        adapter = load_adapter(words[1])
+    except KeyError:
+        return False
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands.choices["import"].print_help()
+    print(f"\nadapter {words[1]}: {adapter.description}")
+    print(f"SOURCE: {adapter.source_help or adapter.description}")
+    if adapter.entity_types:
+        print(f"entity types: {', '.join(adapter.entity_types)}")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if adapter_help(parser, list(sys.argv[1:] if argv is None else argv)):
+        return 0
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)

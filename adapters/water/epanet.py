@@ -53,6 +53,8 @@ MAX_LISTED = 50  # errors listed in the refusal (all are counted)
 class EpanetAdapter(Adapter):
     name = "epanet"
     description = "EPANET .inp network into WaterDistributionManagementEPANET entities (?crs=EPSG:n for WGS84)"
+    source_help = ("an EPANET 2.2 .inp file, read strictly (any error refuses it, naming file, line and field); "
+                   "?crs=EPSG:n: the CRS of its [COORDINATES], for WGS84 locations")
     entity_types = ("WaterNetwork", "Junction", "Reservoir", "Tank", "Pipe", "Pump", "Valve", "Curve", "Pattern")
 
     def __init__(self, *, network: str | None = None, crs: str | None = None) -> None:

@@ -329,3 +329,53 @@ def scenario(broker: BrokerProcess, receiver: Receiver) -> None:
         while time.monotonic() < deadline and not changed <= receiver.ids():
             time.sleep(0.1)
         assert changed <= receiver.ids()
+
+
+SCL_FILE = FIXTURES / "energy" / "scl" / "openscd-104-valid-addresses.scd"
+COMTRADE = FIXTURES / "energy" / "comtrade"
+
+
+def test_scl_substation_and_a_comtrade_record_with_its_history(broker: BrokerProcess, tmp_path: Path) -> None:
+    """Issue 22: the SCL file's entities, and a fault record linked to its IED whose every sample is a temporal
+    instance (the station and device names of the sample record set to those of the SCL file)."""
+    done = agora_import(broker, "scl", str(SCL_FILE), "--network", "s1")
+    assert done.returncode == 0, done.stderr
+    cfg = (COMTRADE / "sample_ascii.cfg").read_text().replace("SMARTSTATION,IED123", "S1,B2")
+    (tmp_path / "fault.cfg").write_text(cfg)
+    (tmp_path / "fault.dat").write_bytes((COMTRADE / "sample_ascii.dat").read_bytes())
+    record = agora_import(broker, "comtrade", f"{tmp_path / 'fault.cfg'}?scl={SCL_FILE}&sclNetwork=s1")
+    assert record.returncode == 0, record.stderr
+    assert "entities sent: 1" in record.stderr
+    with httpx.Client(base_url=broker.url, timeout=30) as http:
+        headers = link(http)
+        ied = http.get(f"{API}/entities", headers=headers, params={"type": "IED", "idPattern": "^urn:ngsi-ld:IED:s1:"})
+        assert sorted(e["name"]["value"] for e in ied.json()) == ["B1", "B2", "B3"]
+        faults = http.get(f"{API}/entities", headers=headers, params={"type": "FaultRecord", "q": 'stationName=="S1"'})
+        assert faults.status_code == 200, faults.text
+        (fault,) = faults.json()
+        assert fault["recordedBy"]["object"] == "urn:ngsi-ld:IED:s1:B2"
+        assert fault["recordedAt"]["object"] == "urn:ngsi-ld:SclSubstation:s1:S1"
+        joined = http.get(f"{API}/entities/{quote(fault['id'], safe='')}", headers=headers,
+                          params={"join": "inline", "joinLevel": 1})  # fmt: skip
+        assert joined.json()["recordedBy"]["entity"]["name"]["value"] == "B2"
+        history = http.get(f"{API}/temporal/entities/{quote(fault['id'], safe='')}", headers=headers, params={
+            "attrs": "analogValue,digitalState", "timerel": "after", "timeAt": "2011-01-01T00:00:00Z"})  # fmt: skip
+        assert history.status_code == 200, history.text
+        analog = history.json()["analogValue"]
+        per_channel: dict[str, int] = {}
+        for item in analog:
+            per_channel[item["datasetId"]] = per_channel.get(item["datasetId"], 0) + 1
+        assert per_channel == {f"urn:ngsi-ld:Dataset:comtrade:analog:{n}": 40 for n in range(1, 5)}
+        assert len(history.json()["digitalState"]) == 4 * 40
+
+
+def test_an_epanet_file_with_an_unknown_section_sends_nothing(broker: BrokerProcess, tmp_path: Path) -> None:
+    bad = tmp_path / "net1foo.inp"
+    bad.write_text((FIXTURES / "water" / "Net1.inp").read_text().replace("[END]", "[FOO]\n 1 2\n[END]"))
+    done = agora_import(broker, "epanet", str(bad), "--network", "net1foo")
+    assert done.returncode == 1
+    assert "net1foo.inp line 178 field section: unknown section [FOO]" in done.stderr
+    with httpx.Client(base_url=broker.url, timeout=30) as http:
+        found = http.get(f"{API}/entities", headers=link(http), params={"type": "Junction,Pipe,WaterNetwork",
+                                                                          "idPattern": ":net1foo:"})  # fmt: skip
+        assert found.status_code == 200 and found.json() == []
