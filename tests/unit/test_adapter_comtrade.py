@@ -173,3 +173,12 @@ def test_every_term_is_in_the_project_context() -> None:
         names = set(e) | {sub for a in ("analogValue", "digitalState") for i in e[a] for sub in i}
         assert sorted(n for n in names if n not in terms and n not in ("id", "type", "value", "unitCode",
                       "observedAt", "datasetId")) == []  # fmt: skip
+
+
+def test_import_help_names_what_the_source_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.cli import main
+
+    assert main(["import", "comtrade", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: agora import") and "--broker" in out
+    assert "SOURCE: a COMTRADE .cfg (its .dat beside it) or .cff" in out and "entity types: FaultRecord" in out
