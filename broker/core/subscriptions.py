@@ -528,8 +528,6 @@ def _key_value(value: Any, where: str) -> dict[str, str]:
 
 def _check_unsupported(doc: Mapping[str, Any], csource: bool) -> None:
     """Valid members whose behaviour this broker does not have yet: refused rather than silently ignored."""
-    if "csf" in doc and not csource:
-        raise OperationNotSupported("csf (context source filters) is not supported: this broker has no registrations")
     version = doc.get("ngsildConformance")
     if version is not None and version != NGSILD_VERSION:
         # Clause 4.3.6.8 backwards compatibility: notifications amended to an older version are not offered; the
@@ -555,6 +553,12 @@ def validated(tenant: str, body: Any, tm: TermMap, context: Any, *, csource: boo
         from broker.core.csource_subscriptions import check_csource
 
         check_csource(doc, tm)
+    elif "csf" in doc:
+        # Table 5.2.12-1: the filter "met by Context Source Registrations describing Context Sources to be used for
+        # Entity Subscriptions"; checked (the grammar of q, clause 4.9) and kept (record 0186).
+        from broker.query import parse_query
+
+        parse_query({"csf": doc["csf"]}, tm)
     return doc
 
 

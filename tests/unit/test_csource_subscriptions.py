@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from broker.core.csource_subscriptions import compile_csource, matches, matching_infos, notified
-from broker.core.errors import BadRequestData, OperationNotSupported
+from broker.core.errors import BadRequestData
 from broker.core.registrations import compile_registration
 from broker.core.registrations import validated as registration
 from broker.core.subscriptions import validated
@@ -88,8 +88,9 @@ def test_a_geojson_endpoint_is_refused() -> None:
 def test_csf_and_temporal_q_are_for_csource_subscriptions_only() -> None:
     when = {"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"}
     assert csource(csf="mode==inclusive", temporalQ=when)["temporalQ"] == when
-    with pytest.raises(OperationNotSupported):
-        validated("", sub(csf="mode==inclusive"), TM, None)
+    assert validated("", sub(csf="mode==inclusive"), TM, None)["csf"] == "mode==inclusive"  # record 0186
+    with pytest.raises(BadRequestData, match="csf"):
+        validated("", sub(csf="mode=="), TM, None)
     with pytest.raises(BadRequestData, match="temporalQ"):
         validated("", sub(temporalQ=when), TM, None)
 

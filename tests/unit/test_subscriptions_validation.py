@@ -184,7 +184,6 @@ def test_bad_subscriptions_are_bad_request_data(why: str, body: dict[str, Any]) 
 
 
 NOT_YET = [
-    ("csf", sub(csf="a==1")),
     ("ngsildConformance of an older version", sub(ngsildConformance="1.6")),  # record 0138
 ]
 
