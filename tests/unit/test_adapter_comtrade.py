@@ -182,3 +182,12 @@ def test_import_help_names_what_the_source_is(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert out.startswith("usage: agora import") and "--broker" in out
     assert "SOURCE: a COMTRADE .cfg (its .dat beside it) or .cff" in out and "entity types: FaultRecord" in out
+
+
+def test_every_record_passes_the_project_checks() -> None:
+    from adapters.validate import entity_problems, project_termmap
+
+    termmap = project_termmap()
+    for path in (ASCII, BINARY):
+        record = translate(path)[0][0]
+        assert entity_problems(record, termmap) == [], record["id"]

@@ -166,3 +166,15 @@ def test_every_term_is_in_the_project_context() -> None:
         for e in translate(path)[0]:
             assert e["type"] in terms
             assert [name for name in e if name not in terms and name not in ("id", "type")] == []
+
+
+def test_every_entity_passes_the_project_checks() -> None:
+    """JSON Schema of its type, NGSI-LD structure, @context terms (agora validate)."""
+    from adapters.validate import entity_problems, project_termmap, schema_errors
+
+    termmap = project_termmap()
+    for path in (B4, ADDRESSES):
+        for e in translate(path)[0]:
+            assert entity_problems(e, termmap) == [], e["id"]
+    level = next(e for e in translate(B4)[0] if e["type"] == "SclVoltageLevel")
+    assert len(schema_errors({**level, "isPartOf": {"type": "Relationship", "object": "urn:ngsi-ld:IED:x:y"}})) == 1
