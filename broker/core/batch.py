@@ -6,6 +6,7 @@ together with their change events. A failed entity is reported in BatchOperation
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from broker.core.caller import Caller
 from broker.core.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import CREATE, PATCH, Rules, check_uri, is_null_instance, parse_entity
+from broker.core.registrations import Registration
+from broker.federation.batches import BatchOp, BatchRemote, Item, batch_op, send_share
+from broker.federation.distributed import Federation, Hop, Planned, SourceFailure, conflict_failure, wire_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WritePlan
 
@@ -29,6 +33,12 @@ class BatchResult:
     success: list[str] = field(default_factory=list)
     errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    #: Entities (parts of them) a context source did not write (5.2.17: with the registrationId; record 0195).
+    remote_errors: list[tuple[str, SourceFailure]] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(dict.fromkeys(f.warning for _, f in self.remote_errors if f.warning))
 
 
 MAX_BATCH = 10_000
@@ -122,11 +132,62 @@ def _guarded(step: Step, view: View) -> Step:
 
 
 class Batch:
-    def __init__(self, store: Store, access: Access | None = None) -> None:
+    def __init__(self, store: Store, access: Access | None = None, federation: Federation | None = None) -> None:
         self.store = store
         self.access = access or Access(store)
+        self.federation = federation
 
-    async def create(self, caller: Caller, tm: Contexts, body: Any) -> BatchResult:
+    async def _federated(
+        self,
+        caller: Caller,
+        hop: Hop | None,
+        op: BatchOp,
+        docs: list[Entity],
+        result: BatchResult,
+        step: Step,
+        create: bool,
+    ) -> bool:
+        """The batch over the registrations (record 0195): False, and nothing done, when none is live for the
+        tenant (or local=true), so the caller runs the plain local batch. Else the local share is written in one
+        transaction first; each registration then gets its share at once; an entity whose local part failed
+        is not forwarded (record 0193)."""
+        fed = self.federation
+        if fed is None or hop is None or not docs:
+            return False
+        regs = await fed.live(caller, hop)
+        if not regs:
+            return False
+        stored = await self.store.get(caller.tenant, list(dict.fromkeys(doc["id"] for doc in docs)))
+        local: list[Entity] = []
+        shares: dict[str, tuple[Registration, list[Item]]] = {}
+        remote = BatchRemote()
+        for doc in docs:
+            held = stored.get(doc["id"])
+            attrs = doc.get("attrs") if op.name != "deleteBatch" else None
+            planned = fed.plan(regs, op.alternatives, doc["id"], doc.get("type") or None, attrs, held)
+            if planned is None:
+                local.append(doc)
+                continue
+            if _runs_here(op, doc, planned):
+                local.append(doc if attrs is None else E.only(doc, planned.routing.local))
+            for r in planned.routing.remote:
+                item = Item(doc["id"], r.attrs, _item_body(op, doc, r.attrs))
+                shares.setdefault(r.registration.id, (r.registration, []))[1].append(item)
+            remote.failures += [(doc["id"], conflict_failure(r, op.alternatives)) for r in planned.routing.conflicts]
+        await _run(self.store, self.access, caller, local, result, step, create)
+        refused = {entity_id for entity_id, _ in result.errors}
+        sends = [
+            send_share(fed, caller, hop, reg, op, [i for i in items if i.entity_id not in refused])
+            for reg, items in shares.values()
+        ]
+        for share in await asyncio.gather(*sends):
+            remote.extend(share)
+        result.success = list(dict.fromkeys(result.success + remote.success))
+        result.created = list(dict.fromkeys(result.created + remote.created))
+        result.remote_errors = remote.failures
+        return True
+
+    async def create(self, caller: Caller, tm: Contexts, body: Any, hop: Hop | None = None) -> BatchResult:
         result = BatchResult()
         docs = _parse_all(body, lambda i, item: E.new_entity(parse_entity(item), _context_of(tm, i), now_iso()), result)
 
@@ -135,10 +196,13 @@ class Batch:
                 raise AlreadyExists(f"entity {doc['id']} already exists")
             return doc
 
-        await _run(self.store, self.access, caller, docs, result, step, create=True)
+        if not await self._federated(caller, hop, batch_op("createBatch"), docs, result, step, create=True):
+            await _run(self.store, self.access, caller, docs, result, step, create=True)
         return result
 
-    async def upsert(self, caller: Caller, tm: Contexts, body: Any, update: bool) -> BatchResult:
+    async def upsert(
+        self, caller: Caller, tm: Contexts, body: Any, update: bool, hop: Hop | None = None
+    ) -> BatchResult:
         """options=replace (default) replaces an existing entity whole; options=update updates its attributes."""
         result = BatchResult()
         rules = PATCH if update else CREATE
@@ -154,10 +218,14 @@ class Batch:
                 return current
             return {**doc, "createdAt": current["createdAt"]}
 
-        await _run(self.store, self.access, caller, docs, result, step, create=True)
+        op = batch_op("upsertBatch", update_mode=update)
+        if not await self._federated(caller, hop, op, docs, result, step, create=True):
+            await _run(self.store, self.access, caller, docs, result, step, create=True)
         return result
 
-    async def update(self, caller: Caller, tm: Contexts, body: Any, no_overwrite: bool) -> BatchResult:
+    async def update(
+        self, caller: Caller, tm: Contexts, body: Any, no_overwrite: bool, hop: Hop | None = None
+    ) -> BatchResult:
         result = BatchResult()
         docs = _parse_all(body, lambda i, item: _fragment(item, _context_of(tm, i), PATCH), result)
 
@@ -170,10 +238,12 @@ class Batch:
                 E.apply_update(current, doc, now)
             return current
 
-        await _run(self.store, self.access, caller, docs, result, step, create=False)
+        op = batch_op("updateBatch", no_overwrite=no_overwrite)
+        if not await self._federated(caller, hop, op, docs, result, step, create=False):
+            await _run(self.store, self.access, caller, docs, result, step, create=False)
         return result
 
-    async def merge(self, caller: Caller, tm: Contexts, body: Any) -> BatchResult:
+    async def merge(self, caller: Caller, tm: Contexts, body: Any, hop: Hop | None = None) -> BatchResult:
         result = BatchResult()
         docs = _parse_all(body, lambda i, item: _fragment(item, _context_of(tm, i), PATCH), result)
 
@@ -183,10 +253,11 @@ class Batch:
             E.apply_merge(current, doc, E.MergeOptions(), now)
             return current
 
-        await _run(self.store, self.access, caller, docs, result, step, create=False)
+        if not await self._federated(caller, hop, batch_op("mergeBatch"), docs, result, step, create=False):
+            await _run(self.store, self.access, caller, docs, result, step, create=False)
         return result
 
-    async def delete(self, caller: Caller, body: Any) -> BatchResult:
+    async def delete(self, caller: Caller, body: Any, hop: Hop | None = None) -> BatchResult:
         result = BatchResult()
         docs = _parse_all(body, lambda _, item: {"id": check_uri(item, "entity id")}, result)
 
@@ -195,8 +266,28 @@ class Batch:
                 raise ResourceNotFound(f"entity {doc['id']} not found")
             return None
 
-        await _run(self.store, self.access, caller, docs, result, step, create=False)
+        if not await self._federated(caller, hop, batch_op("deleteBatch"), docs, result, step, create=False):
+            await _run(self.store, self.access, caller, docs, result, step, create=False)
         return result
+
+
+def _runs_here(op: BatchOp, doc: Entity, planned: Planned) -> bool:
+    """Whether an entity of a distributed batch has a local part (records 0193, 0195): a delete or an update
+    needs the entity here; a create or upsert needs attributes left to create here (or none at all)."""
+    left = bool(planned.routing.local)
+    if op.name == "deleteBatch":
+        return planned.stored is not None
+    if op.name in ("createBatch", "upsertBatch"):
+        return left or not doc["attrs"]
+    return planned.stored is not None and (left or bool(doc.get("type")) or "scope" in doc)
+
+
+def _item_body(op: BatchOp, doc: Entity, attrs: frozenset[str]) -> Any:
+    """An entity of a registration's share on the wire (record 0191): the id alone for delete."""
+    if op.name == "deleteBatch":
+        return doc["id"]
+    head = {k: doc[k] for k in ("id", "type") if doc.get(k)}
+    return wire_entity({**head, "attrs": doc["attrs"]}, attrs)
 
 
 def _fragment(item: Any, tm: TermMap, rules: Rules) -> Entity:

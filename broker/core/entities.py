@@ -252,7 +252,7 @@ class Entities:
         entity_id: str = entity["id"]
 
         async def write(keep: frozenset[str] | None) -> None:
-            mine = entity if keep is None else _only(entity, keep)
+            mine = entity if keep is None else only(entity, keep)
 
             def plan(current: Mapping[str, Entity | None]) -> WritePlan[str]:
                 if current.get(entity_id) is not None:
@@ -292,7 +292,7 @@ class Entities:
         fresh = new_entity(doc, tm, now)
 
         async def write(keep: frozenset[str] | None) -> None:
-            mine = fresh if keep is None else _only(fresh, keep)
+            mine = fresh if keep is None else only(fresh, keep)
 
             def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
                 old = _require(current, entity_id, types)
@@ -394,7 +394,7 @@ class Entities:
             return await self._write_result(caller, entity_id, local(fragment))
         assert hop is not None
         routing = planned.routing
-        mine = _only(fragment, routing.local)
+        mine = only(fragment, routing.local)
         path = entity_path(entity_id, "attrs")
         parts = [
             Part(r.registration, r.attrs, method, path, wire_attrs(fragment, r.attrs), params) for r in routing.remote
@@ -426,7 +426,7 @@ class Entities:
         fragment = _fragment(body, tm, entity_id, rules)
 
         async def write(keep: frozenset[str] | None) -> None:
-            mine = fragment if keep is None else _only(fragment, keep)
+            mine = fragment if keep is None else only(fragment, keep)
 
             def plan(current: Mapping[str, Entity | None]) -> WritePlan[None]:
                 entity = _require(current, entity_id, types)
@@ -726,7 +726,7 @@ def _has_head(fragment: Entity) -> bool:
     return bool(fragment.get("type")) or "scope" in fragment or not fragment["attrs"]
 
 
-def _only(fragment: Entity, attrs: Iterable[str]) -> Entity:
+def only(fragment: Entity, attrs: Iterable[str]) -> Entity:
     """The fragment with only the named attributes (the ones a write keeps locally)."""
     keep = set(attrs)
     return {**fragment, "attrs": {k: v for k, v in fragment["attrs"].items() if k in keep}}

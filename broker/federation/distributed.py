@@ -26,7 +26,7 @@ from broker.core.errors import ERRORS_BASE, Conflict
 from broker.core.model import Entity
 from broker.core.registrations import Registration, Registrations
 from broker.federation.forwarder import Forwarder, SourceError, SourceReply
-from broker.federation.writes import Routed, Routing, route_entity, route_write
+from broker.federation.writes import Operation, Routed, Routing, route_entity, route_write
 from broker.ld.codec import compact_attrs, compact_entity
 from broker.ld.termmap import TermMap, core_termmap
 
@@ -106,9 +106,10 @@ def problem(kind: str, status: int, detail: str) -> dict[str, Any]:
     return {"type": ERRORS_BASE + kind, "title": kind, "status": status, "detail": detail}
 
 
-def conflict_failure(routed: Routed, operation: str) -> SourceFailure:
+def conflict_failure(routed: Routed, operation: Operation) -> SourceFailure:
     """A proxied registration that holds the attributes but does not offer the operation (5.6.2.4: Conflict)."""
-    detail = f"registration {routed.registration.id} ({routed.registration.mode}) does not offer {operation}"
+    name = operation if isinstance(operation, str) else " or ".join(sorted(operation))
+    detail = f"registration {routed.registration.id} ({routed.registration.mode}) does not offer {name}"
     return SourceFailure(routed.registration.id, routed.attrs, Conflict(detail).to_problem())
 
 
@@ -197,7 +198,7 @@ class Federation:
     def plan(
         self,
         regs: Sequence[Registration],
-        operation: str,
+        operation: Operation,
         entity_id: str,
         types: Sequence[str] | None,
         attrs: Iterable[str] | None,
@@ -219,10 +220,14 @@ class Federation:
             remote.extend(answer)
         return remote
 
-    async def _send(self, caller: Caller, hop: Hop, part: Part) -> Remote:
-        answer = await self.forwarder.send(
+    async def request(self, caller: Caller, hop: Hop, part: Part) -> SourceReply | SourceError:
+        """One part sent, the source's answer as it is (the forwarder never raises for what a source does)."""
+        return await self.forwarder.send(
             part.registration, part.method, part.path, caller=caller, params=part.params, body=part.body, via=hop.via
         )
+
+    async def _send(self, caller: Caller, hop: Hop, part: Part) -> Remote:
+        answer = await self.request(caller, hop, part)
         if isinstance(answer, SourceReply) and answer.ok and answer.status != 207:
             return Remote(done=set(part.attrs), succeeded=1)
         if isinstance(answer, SourceReply) and answer.status == 207:

@@ -68,9 +68,20 @@ def held_attrs(reg: Registration, entity_id: str, types: Iterable[str] | None, a
     return frozenset(held)
 
 
+Operation = str | frozenset[str]
+
+
+def offers(reg: Registration, operation: Operation) -> bool:
+    """Whether `reg` offers the operation, or one of the alternatives (a batch write or the single-entity
+    operations it falls back on, 5.6.8.4)."""
+    if isinstance(operation, str):
+        return reg.offers(operation)
+    return any(reg.offers(op) for op in operation)
+
+
 def route_write(
     registrations: Sequence[Registration],
-    operation: str,
+    operation: Operation,
     entity_id: str,
     types: Iterable[str] | None,
     attrs: Iterable[str],
@@ -84,10 +95,10 @@ def route_write(
         held = held_attrs(reg, entity_id, types, frozenset(attrs))
         if not held:
             continue
-        (routing.remote if reg.offers(operation) else routing.conflicts).append(Routed(reg, held))
+        (routing.remote if offers(reg, operation) else routing.conflicts).append(Routed(reg, held))
         remaining -= held
     for reg in registrations:
-        if reg.mode != "inclusive" or not reg.offers(operation):
+        if reg.mode != "inclusive" or not offers(reg, operation):
             continue
         held = held_attrs(reg, entity_id, types, remaining)
         if held:
@@ -97,7 +108,7 @@ def route_write(
 
 
 def route_entity(
-    registrations: Sequence[Registration], operation: str, entity_id: str, types: Iterable[str] | None
+    registrations: Sequence[Registration], operation: Operation, entity_id: str, types: Iterable[str] | None
 ) -> Routing:
     """Where a write of the entity as a whole goes (Delete Entity 5.6.6.4): every inclusive, exclusive or redirect
     registration that holds the entity, whatever attributes it names; a proxied one without the operation is a
@@ -107,7 +118,7 @@ def route_entity(
     for reg in registrations:
         if reg.mode == "auxiliary" or not any(info_holds(i, entity_id, type_list) for i in reg.infos):
             continue
-        if reg.offers(operation):
+        if offers(reg, operation):
             routing.remote.append(Routed(reg, frozenset()))
         elif reg.mode in PROXIED:
             routing.conflicts.append(Routed(reg, frozenset()))

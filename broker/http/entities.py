@@ -581,12 +581,11 @@ async def delete_attr(request: Request) -> Response:
 # -- /entityOperations -------------------------------------------------------------------------------------------
 def batch_response(request: Request, result: BatchResult, created_status: bool) -> Response:
     """201 with the created ids, 204, or 207 with a BatchOperationResult (clause 5.2.16)."""
-    if result.errors:
-        body = {
-            "success": result.success,
-            "errors": [{"entityId": eid, "error": exc.to_problem()} for eid, exc in result.errors],
-        }
-        return json_response(request, body, 207)
+    if result.errors or result.remote_errors:
+        errors = [{"entityId": eid, "error": exc.to_problem()} for eid, exc in result.errors]
+        errors += [failure_entry(eid, failure) for eid, failure in result.remote_errors]
+        body = {"success": result.success, "errors": errors}
+        return with_warnings(json_response(request, body, 207), result.warnings)
     if created_status and result.created:
         return json_response(request, result.created, 201)
     return no_content(request)
@@ -620,7 +619,7 @@ async def batch_create(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"local"}))
     data, tm = await _batch_body(request, state)
-    return batch_response(request, await state.batch.create(caller_of(request), tm, data), True)
+    return batch_response(request, await state.batch.create(caller_of(request), tm, data, hop_of(request)), True)
 
 
 async def batch_upsert(request: Request) -> Response:
@@ -630,7 +629,8 @@ async def batch_upsert(request: Request) -> Response:
     if len(set(opts)) > 1:
         raise BadRequestData("options=replace and options=update exclude each other")
     data, tm = await _batch_body(request, state)
-    return batch_response(request, await state.batch.upsert(caller_of(request), tm, data, "update" in opts), True)
+    result = await state.batch.upsert(caller_of(request), tm, data, "update" in opts, hop_of(request))
+    return batch_response(request, result, True)
 
 
 async def batch_update(request: Request) -> Response:
@@ -638,14 +638,15 @@ async def batch_update(request: Request) -> Response:
     P.check_params(request, frozenset({"options", "local"}))
     no_overwrite = "noOverwrite" in P.options(request, frozenset({"noOverwrite"}))
     data, tm = await _batch_body(request, state)
-    return batch_response(request, await state.batch.update(caller_of(request), tm, data, no_overwrite), False)
+    result = await state.batch.update(caller_of(request), tm, data, no_overwrite, hop_of(request))
+    return batch_response(request, result, False)
 
 
 async def batch_merge(request: Request) -> Response:
     state = state_of(request)
     P.check_params(request, frozenset({"local"}))
     data, tm = await _batch_body(request, state)
-    return batch_response(request, await state.batch.merge(caller_of(request), tm, data), False)
+    return batch_response(request, await state.batch.merge(caller_of(request), tm, data, hop_of(request)), False)
 
 
 async def batch_delete(request: Request) -> Response:
@@ -653,7 +654,7 @@ async def batch_delete(request: Request) -> Response:
     P.check_params(request, frozenset({"local"}))
     # An array of ids has no term to expand: no @context is asked of it, whatever the Content-Type (record 0111).
     body = await read_batch_body(request, state.settings.max_body_bytes, terms=False)
-    return batch_response(request, await state.batch.delete(caller_of(request), body.data), False)
+    return batch_response(request, await state.batch.delete(caller_of(request), body.data, hop_of(request)), False)
 
 
 # -- a path whose entity id is empty ----------------------------------------------------------------------------

@@ -85,7 +85,7 @@ class BrokerState:
             store,
             contexts,
             Entities(store, access, federation, reads),
-            Batch(store, access),
+            Batch(store, access, federation),
             queries,
             Discovery(store, access, reads),
             subscriptions=Subscriptions(store, settings.max_page_size, outbound, access),

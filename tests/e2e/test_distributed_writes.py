@@ -191,3 +191,48 @@ def test_delete_entity_goes_to_every_source_holding_it_and_207_names_the_failed_
     }
     assert [s.method for s in source.at("/rd8")] == ["DELETE"]
     assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
+
+
+def test_batch_upsert_sends_each_source_its_share_in_one_request(client: TestClient, source: RecordingSource) -> None:
+    e1, e2 = _id(), _id()
+    register(client, f"{source.url}/ex9", "exclusive", {"id": e1}, ["pressure"], ["upsertBatch"])
+    batch = [{"id": e, "type": KIND, **props(pressure=1, head=2)} for e in (e1, e2)]
+    r = client.post(f"{BASE}/entityOperations/upsert", json=batch)
+    assert r.status_code == 201 and sorted(r.json()) == sorted([e1, e2]), r.text
+    [sent] = source.at("/ex9")
+    assert (sent.method, sent.path) == ("POST", f"/ex9{BASE}/entityOperations/upsert")
+    assert sent.body == [{"id": e1, "type": VOCAB + KIND, VOCAB + "pressure": {"type": "Property", "value": 1}}]
+    assert "pressure" not in stored(client, e1) and stored(client, e2)["pressure"]["value"] == 1
+
+
+def test_batch_upsert_falls_back_on_create_then_replace(client: TestClient, source: RecordingSource) -> None:
+    eid = _id()
+    source.answers[f"POST /up10{BASE}/entities"] = (409, {"type": ERR + "AlreadyExists", "title": "exists"})
+    register(client, f"{source.url}/up10", "redirect", {"id": eid}, None, ["createEntity", "replaceEntity"])
+    r = client.post(f"{BASE}/entityOperations/upsert", json=[{"id": eid, "type": KIND, **props(pressure=1)}])
+    assert r.status_code == 204, r.text  # replaced at the source: nothing was created
+    assert [(s.method, s.path) for s in source.at("/up10")] == [
+        ("POST", f"/up10{BASE}/entities"),
+        ("PUT", f"/up10{BASE}/entities/{eid}"),
+    ]
+    assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
+
+
+def test_batch_delete_and_update_report_each_failed_source(client: TestClient, source: RecordingSource) -> None:
+    e1, e2 = _id(), _id()
+    create(client, e1, head=1)
+    create(client, e2, head=1)
+    source.answers["/bad11"] = (503, None)
+    bad = register(client, f"{source.url}/bad11", "inclusive", {"id": e1}, None, ["deleteBatch"])
+    ro = register(client, f"{source.url}/ro11", "exclusive", {"id": e2}, ["pressure"], ["retrieveOps"])
+    r = client.post(f"{BASE}/entityOperations/update", json=[{"id": e2, **props(pressure=5, head=6)}])
+    assert r.status_code == 207, r.text
+    [error] = r.json()["errors"]
+    assert (error["entityId"], error["registrationId"], error["error"]["type"]) == (e2, ro, ERR + "Conflict")
+    assert r.json()["success"] == [e2] and stored(client, e2)["head"]["value"] == 6
+    r = client.post(f"{BASE}/entityOperations/delete", json=[e1, e2])
+    assert r.status_code == 207, r.text
+    got = sorted((e["entityId"], e["registrationId"], e["error"]["status"]) for e in r.json()["errors"])
+    assert got == sorted([(e1, bad, 503), (e2, ro, 409)])  # the exclusive source offers no delete: Conflict
+    assert sorted(r.json()["success"]) == sorted([e1, e2]) and "NGSILD-Warning" in r.headers
+    assert [s.body for s in source.at("/bad11")] == [[e1]]

@@ -26,16 +26,17 @@ class Received:
 class RecordingSource:
     url: str = ""
     received: list[Received] = field(default_factory=list)
-    answers: dict[str, tuple[int, Any]] = field(default_factory=dict)  # path prefix -> (status, JSON body or None)
+    #: "path prefix" or "METHOD path prefix" -> (status, JSON body or None)
+    answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def at(self, prefix: str) -> list[Received]:
         with self.lock:
             return [r for r in self.received if r.path.startswith(prefix)]
 
-    def answer(self, path: str) -> tuple[int, Any]:
+    def answer(self, method: str, path: str) -> tuple[int, Any]:
         for prefix, answer in self.answers.items():
-            if path.startswith(prefix):
+            if path.startswith(prefix) or f"{method} {path}".startswith(prefix):
                 return answer
         return 204, None
 
@@ -61,7 +62,7 @@ def running_source() -> Iterator[RecordingSource]:
             )
             with source.lock:
                 source.received.append(got)
-            status, body = source.answer(path)
+            status, body = source.answer(self.command, path)
             payload = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             if payload:
