@@ -441,3 +441,19 @@ def test_every_section_of_the_format_is_known() -> None:
     for path in (NET1, NET3):  # both examples have every section: all translated or checked, nothing refused
         _, adapter = translate(path)
         assert adapter.rejections == [] and len(adapter.notes) == 1
+
+
+def test_net1_with_a_source_imports_completely(tmp_path: Path) -> None:
+    """A standard example network whose [SOURCES] section has a line (Net2 style: the reservoir injects chlorine)."""
+    text = NET1.read_text().replace(";Node            \tType        \tQuality     \tPattern\n",
+                                    ";Node  Type  Quality  Pattern\n 9  CONCEN  1.2  1\n")  # fmt: skip
+    assert " 9  CONCEN  1.2  1" in text
+    source = tmp_path / "Net1src.inp"
+    source.write_text(text)
+    entities, adapter = translate(source)
+    assert adapter.rejections == [] and len(entities) == sum(section_counts(NET1).values())
+    reservoir = by_id(entities)["urn:ngsi-ld:Reservoir:Net1src:9"]
+    assert reservoir["sourceCategory"] == {
+        "type": "Property", "value": "CONCEN", "sourceType": {"type": "Property", "value": "CONCEN"},
+        "sourceQuality": {"type": "Property", "value": 1.2, "unitCode": "M1"},
+        "sourcePattern": {"type": "Relationship", "object": "urn:ngsi-ld:Pattern:Net1src:1"}}  # fmt: skip
