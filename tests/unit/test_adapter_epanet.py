@@ -402,6 +402,10 @@ def test_demand_categories_sources_and_reactions(tmp_path: Path) -> None:
     assert pipe["bulkCoeff"]["value"] == -0.3 and pipe["wallCoeff"]["value"] == -1.5
     assert ids["urn:ngsi-ld:WaterNetwork:src"]["globalBulkCoeff"]["value"] == -0.5
     assert ids["urn:ngsi-ld:Valve:src:V1"]["initialSetting"]["value"] == pytest.approx(25 * 9.80665)
+    from adapters.validate import entity_problems, project_termmap
+
+    termmap = project_termmap()
+    assert [p for e in ids.values() for p in entity_problems(e, termmap)] == []
 
 
 def test_every_section_of_the_format_is_known() -> None:
