@@ -749,6 +749,52 @@ def import_row(bench: Bench, python: Path, broker: Broker, work: Path, stops: in
     print(f"  imported {count:,} entities in {took:.1f} s: {row.rate or 0:,.0f}/s", flush=True)
 
 
+def ingest_row(bench: Bench, python: Path, broker: Broker, work: Path, payloads: int) -> None:
+    """`agora ingest mqtt` (issue 22, target >= 5,000/s): a mosquitto on a free port, the ingester and the QoS 1
+    publisher on the load generator's core, payloads of the four formats over 1,000 devices each; MQTT payloads per
+    second from the first publish until the ingester, started with --count, has written and acknowledged them all."""
+    from bench.ingest_load import mapping, publish
+
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    row = Row("MQTT ingestion: agora ingest mqtt (4 formats)", payloads, unit="payloads/s")
+    bench.rows.append(row)
+    if not Path(mosquitto).exists():
+        row.error = "mosquitto is not installed (apt-get install mosquitto)"
+        return
+    port, devices = free_port(), 1000
+    (work / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                                         "max_queued_messages 0\nmax_inflight_messages 10000\n")  # fmt: skip
+    (work / "ingest.yaml").write_text(mapping(devices))
+    log = work / "ingest.log"
+    mqtt_broker = subprocess.Popen([mosquitto, "-c", str(work / "mosquitto.conf")], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = ["taskset", "-c", LOAD_CORE, str(python.parent / "agora"), "ingest", "mqtt", str(work / "ingest.yaml"),
+           "--mqtt", f"mqtt://127.0.0.1:{port}", "--broker", broker.url, "--count", str(payloads),
+           "--client-id", "bench-ingest"]  # fmt: skip
+    with open(log, "wb") as out:
+        ingester = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "connected to" not in log.read_text() and ingester.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cpu0, began = cpu_seconds(bench.server_pid), time.perf_counter()
+        acknowledged = publish(port, payloads, devices)
+        code = ingester.wait(timeout=600)
+        took = time.perf_counter() - began
+    finally:
+        for proc in (ingester, mqtt_broker):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    written = re.search(r"attribute instances written\s+(\d+)", log.read_text())
+    row.rate = payloads / took if took else 0.0
+    row.cpu = (cpu_seconds(bench.server_pid) - cpu0) / took if took else None
+    row.note = f"{devices * 4:,} entities; {took:.1f} s end to end; batch upserts with observedAt (history kept)"
+    if code != 0 or len(acknowledged) != payloads or not written or int(written.group(1)) != payloads:
+        row.error = f"agora ingest exited with {code}, {len(acknowledged)} acknowledged: {log.read_text()[-300:]!r}"
+    print(f"  ingested {payloads:,} MQTT payloads in {took:.1f} s: {row.rate:,.0f}/s", flush=True)
+
+
 def startup_rows(bench: Bench, python: Path, work: Path, n: int) -> None:
     """Start-up and memory with `n` stored entities (issue 9: 1,000,000), the store filled through the Store API
     (bench/bulk_load.py) rather than HTTP, which would take an hour."""
@@ -896,6 +942,7 @@ def run(args: argparse.Namespace) -> int:
             temporal_rows(bench, broker, 10_000 if args.quick else 100_000)
             notification_rows(bench, python, broker, 5_000 if args.quick else 20_000)
             import_row(bench, python, broker, work, 500 if args.quick else 5_000)
+            ingest_row(bench, python, broker, work, 5_000 if args.quick else 50_000)
         with server(broker.cmd, broker.ready) as (_, took):
             bench.rows.append(
                 Row(

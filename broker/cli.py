@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
     from adapters.live.cli import add_subcommand as add_ingest
+    from adapters.live.source import add_subcommand as add_source
     from broker.gdpr_cli import add_subcommand as add_gdpr
     from broker.keys_cli import add_subcommand as add_keys
     from broker.ops_cli import add_subcommands as add_ops
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops(sub)
     add_gdpr(sub)
     add_ingest(sub)
+    add_source(sub)
     val = sub.add_parser(
         "validate",
         help="check entities against the project's JSON Schemas and @context",
@@ -398,6 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from broker.register_cli import run as run_register
 
         return run_register(args)
+    if args.command == "source":
+        from adapters.live.source import run as run_source
+
+        return run_source(args)
     if args.command == "ingest":
         from adapters.live.cli import run as run_ingest
 

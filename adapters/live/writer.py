@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from adapters.live.mapping import Update
 
@@ -84,7 +85,7 @@ def rounds(updates: Iterable[Update]) -> list[list[dict[str, Any]]]:
 class Writer:
     def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], stats: Stats, batch_size: int = 1000):
         self.client = client
-        self.headers = headers
+        self.headers = {"Content-Type": "application/json", **headers}
         self.stats = stats
         self.batch_size = batch_size
 
@@ -92,7 +93,7 @@ class Writer:
         """One batch upsert; :class:`Retry` when the broker cannot take it now."""
         try:
             response = await self.client.post(f"{API}/entityOperations/upsert", params={"options": "update"},
-                                              json=fragments, headers=self.headers)  # fmt: skip
+                                              content=orjson.dumps(fragments), headers=self.headers)  # fmt: skip
         except httpx.TransportError as exc:
             raise Retry(str(exc)) from exc
         self.stats.requests += 1

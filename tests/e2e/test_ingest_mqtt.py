@@ -4,101 +4,32 @@ with SIGKILL and started again: every payload mosquitto acknowledged ends as a t
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
-from adapters.live.sparkplug_b import Payload
+from bench.ingest_load import FORMATS, mapping, payload, publish
 from tests.support.mosquitto import running_mosquitto
 from tests.support.servers import free_port, start_broker
 
 PAYLOADS = 10_000
 DEVICES = 50  # per format
-FORMATS = ("json", "ultralight", "senml", "sparkplug")
 MALFORMED = {"json": b"{not json", "ultralight": b"seq|1|dangling", "senml": b'{"n": "seq"}',
              "sparkplug": b"\xff\xff\xff"}  # fmt: skip
-BASE = datetime(2026, 1, 1, tzinfo=UTC)
 ENV = {"AGORA_TEMPORAL_INSTANCE_LIMIT": "100000"}
 
-MAPPING = """
-rules:
-  - match: "city/json/{device}/attrs"
-    format: json
-    type: IngestProbe
-    id: "urn:ngsi-ld:IngestProbe:json:{device}"
-    observedAt: ts
-    attributes: {seq: {name: seq, datatype: integer}}
-    autoProvision: false
-    devices: {%(json_devices)s}
-  - match: "ul/apikey/{device}/attrs"
-    format: ultralight
-    type: IngestProbe
-    id: "urn:ngsi-ld:IngestProbe:ultralight:{device}"
-    attributes: {seq: {name: seq, datatype: integer}}
-  - match: "city/senml/{device}"
-    format: senml
-    type: IngestProbe
-    id: "urn:ngsi-ld:IngestProbe:senml:{device}"
-    attributes: {seq: {name: seq, datatype: integer}}
-  - match: "spBv1.0/city/#"
-    format: sparkplug
-    type: IngestProbe
-    id: "urn:ngsi-ld:IngestProbe:sparkplug:{device}"
-    attributes: {seq: {name: seq, datatype: integer}}
-"""
 
-
-def _payload(number: int) -> tuple[str, str, bytes]:
-    """(format, topic, payload) of payload ``number``: a distinct seq value and observation time each."""
-    fmt, device = FORMATS[number % 4], f"d{(number // 4) % DEVICES}"
-    moment = BASE + timedelta(milliseconds=number)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    if fmt == "json":
-        return fmt, f"city/json/{device}/attrs", json.dumps({"seq": number, "ts": stamp}).encode()
-    if fmt == "ultralight":
-        return fmt, f"ul/apikey/{device}/attrs", f"seq|{number}|TimeInstant|{stamp}".encode()
-    if fmt == "senml":
-        record = [{"bn": f"urn:dev:{device}:", "bt": moment.timestamp(), "n": "seq", "v": number}]
-        return fmt, f"city/senml/{device}", json.dumps(record).encode()
-    message = Payload(timestamp=int(moment.timestamp() * 1000), seq=number % 256)
-    message.metrics.add(name="seq", timestamp=int(moment.timestamp() * 1000), datatype=7, int_value=number)
-    return fmt, f"spBv1.0/city/DDATA/edge/{device}", message.SerializeToString()
-
-
-def _publish(port: int, acknowledged: list[int], done: threading.Event) -> None:
-    """Publish every payload with QoS 1 (a malformed one of each format after each 2,500); keep the numbers whose
-    PUBACK came back."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="publisher")
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        sent = []
-        for number in range(PAYLOADS):
-            _, topic, body = _payload(number)
-            sent.append((number, client.publish(topic, body, qos=1)))
-            if number % 2500 == 2499:
-                fmt = FORMATS[(number // 2500) % 4]
-                topic = _payload(FORMATS.index(fmt))[1]
-                client.publish(topic, MALFORMED[fmt], qos=1)
-        for number, info in sent:
-            info.wait_for_publish(timeout=30)
-            if info.is_published():
-                acknowledged.append(number)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-        done.set()
+def _malformed(number: int, client: mqtt.Client) -> None:
+    """After each 2,500 payloads, a malformed one of the next format, on a topic of its rule."""
+    if number % 2500 == 2499:
+        fmt = FORMATS[(number // 2500) % 4]
+        client.publish(payload(FORMATS.index(fmt), DEVICES)[2], MALFORMED[fmt], qos=1)
 
 
 def _recorded(url: str) -> dict[str, set[int]]:
@@ -117,12 +48,12 @@ def _recorded(url: str) -> dict[str, set[int]]:
 def test_every_acknowledged_payload_is_a_temporal_instance_across_a_broker_sigkill(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'agora.db'}"
     port = free_port()
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text(MAPPING % {"json_devices": ", ".join(f"d{i}: {{}}" for i in range(DEVICES))})
+    mapping_file = tmp_path / "mapping.yaml"
+    mapping_file.write_text(mapping(DEVICES))
     broker = start_broker(store, tmp_path, port=port, extra_env=ENV)
     with running_mosquitto(tmp_path, extra_config="max_queued_messages 0\n") as mosquitto:
         log_path = tmp_path / "ingest.log"
-        command = [sys.executable, "-m", "broker.cli", "ingest", "mqtt", str(mapping), "--mqtt",
+        command = [sys.executable, "-m", "broker.cli", "ingest", "mqtt", str(mapping_file), "--mqtt",
                    f"mqtt://127.0.0.1:{mosquitto.port}", "--broker", broker.url, "--client-id", "e2e-ingest",
                    "--count", str(PAYLOADS + 4), "--log-level", "warning"]  # fmt: skip
         with open(log_path, "wb") as log:
@@ -131,7 +62,12 @@ def test_every_acknowledged_payload_is_a_temporal_instance_across_a_broker_sigki
             _wait_for(lambda: "e2e-ingest" in mosquitto.log() and "SUBSCRIBE" in mosquitto.log(), 30)
             acknowledged: list[int] = []
             done = threading.Event()
-            publisher = threading.Thread(target=_publish, args=(mosquitto.port, acknowledged, done))
+
+            def publisher_run() -> None:
+                acknowledged.extend(publish(mosquitto.port, PAYLOADS, DEVICES, _malformed))
+                done.set()
+
+            publisher = threading.Thread(target=publisher_run)
             started = time.monotonic()
             publisher.start()
             _wait_for(lambda: _written(broker.url) >= 3 * DEVICES, 30)  # the ingester is at work
@@ -152,8 +88,7 @@ def test_every_acknowledged_payload_is_a_temporal_instance_across_a_broker_sigki
         assert len(acknowledged) == PAYLOADS  # mosquitto acknowledged them all (it ran throughout)
     expected: dict[str, set[int]] = {}
     for number in acknowledged:
-        device = f"d{(number // 4) % DEVICES}"
-        expected.setdefault(f"urn:ngsi-ld:IngestProbe:{FORMATS[number % 4]}:{device}", set()).add(number)
+        expected.setdefault(payload(number, DEVICES)[1], set()).add(number)
     assert set(recorded) == set(expected)
     missing = {eid: sorted(want - recorded[eid])[:5] for eid, want in expected.items() if want - recorded[eid]}
     assert not missing, f"acknowledged payloads without a temporal instance: {missing}"
