@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def uid(kind: str = "Thing") -> str:
     return f"urn:ngsi-ld:{kind}:{uuid.uuid4().hex[:12]}"
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it is true; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s")
+        time.sleep(0.05)
 
 
 def link(url: str) -> dict[str, str]:

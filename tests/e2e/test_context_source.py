@@ -8,12 +8,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from google.transit import gtfs_realtime_pb2 as rt
 
+from tests.e2e.helpers import wait_for
 from tests.support.servers import BrokerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,13 +24,6 @@ BUS = "urn:ngsi-ld:GtfsVehiclePosition:DTA:bus-42"
 ALERT = "urn:ngsi-ld:GtfsAlert:DTA:alert-1"
 
 
-def _wait_for(condition: object, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def _ids(response: httpx.Response) -> list[str]:
@@ -50,7 +43,7 @@ def test_a_feed_served_as_a_context_source_is_federated_by_the_broker(broker_ser
         source = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     source_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: "registered as" in log.read_text() or source.poll() is not None)
+        wait_for(lambda: "registered as" in log.read_text() or source.poll() is not None)
         text = log.read_text()
         assert source.poll() is None, text
         context = re.search(r"@context (\S+)\)", text).group(1)  # type: ignore[union-attr]
@@ -77,7 +70,7 @@ def test_a_feed_served_as_a_context_source_is_federated_by_the_broker(broker_ser
             del message.entity[:]
             message.entity.extend(kept)
             feed.write_bytes(message.SerializeToString())  # the feed drops its alert: so does the source
-            _wait_for(lambda: _ids(broker.get("/entities", params={"type": "GtfsAlert"})) == [], 10)
+            wait_for(lambda: _ids(broker.get("/entities", params={"type": "GtfsAlert"})) == [], 10)
     finally:
         source.send_signal(signal.SIGTERM)
         source.wait(timeout=20)

@@ -15,6 +15,7 @@ import httpx
 import paho.mqtt.client as mqtt
 
 from bench.ingest_load import FORMATS, mapping, payload, publish
+from tests.e2e.helpers import wait_for
 from tests.support.mosquitto import running_mosquitto
 from tests.support.servers import free_port, start_broker
 
@@ -59,7 +60,7 @@ def test_every_acknowledged_payload_is_a_temporal_instance_across_a_broker_sigki
         with open(log_path, "wb") as log:
             ingester = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_for(lambda: "e2e-ingest" in mosquitto.log() and "SUBSCRIBE" in mosquitto.log(), 30)
+            wait_for(lambda: "e2e-ingest" in mosquitto.log() and "SUBSCRIBE" in mosquitto.log(), 30)
             acknowledged: list[int] = []
             done = threading.Event()
 
@@ -70,7 +71,7 @@ def test_every_acknowledged_payload_is_a_temporal_instance_across_a_broker_sigki
             publisher = threading.Thread(target=publisher_run)
             started = time.monotonic()
             publisher.start()
-            _wait_for(lambda: _written(broker.url) >= 3 * DEVICES, 30)  # the ingester is at work
+            wait_for(lambda: _written(broker.url) >= 3 * DEVICES, 30)  # the ingester is at work
             broker.kill()  # SIGKILL while the ingester is writing and the publisher sending
             time.sleep(0.5)  # writes fail meanwhile: nothing they carried may be acknowledged
             broker = start_broker(store, tmp_path, port=port, extra_env=ENV)
@@ -106,12 +107,3 @@ def _written(url: str) -> int:
     except httpx.TransportError:
         return 0
     return int(response.headers.get("NGSILD-Results-Count", 0))
-
-
-def _wait_for(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
