@@ -22,6 +22,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "volume": ("MTQ", "LTR", "FTQ", "GLL"),
     "flow": ("G51", "MQS", "MQH", "L2", "G2", "E17"),
     "power": ("WTT", "KWT", "MAW", "K43"),
+    "energy": ("WHR", "KWH", "MWH", "JOU"),  # a customer meter's register (issue 19)
     "reactivePower": ("KVR", "MAR"),
     "apparentPower": ("KVA", "MVA"),
     "voltage": ("VLT", "KVT"),
@@ -42,7 +43,7 @@ UNITS: dict[str, str] = {code: kind for kind, codes in KINDS.items() for code in
 
 # The canonical unit of each kind: what a normalised quantity carries.
 CANONICAL: dict[str, str] = {
-    "length": "MTR", "volume": "MTQ", "flow": "G51", "power": "KWT", "reactivePower": "KVR",
+    "length": "MTR", "volume": "MTQ", "flow": "G51", "power": "KWT", "energy": "KWH", "reactivePower": "KVR",
     "apparentPower": "KVA", "voltage": "KVT", "current": "AMP", "resistance": "OHM", "conductance": "SIE",
     "pressure": "KPA",
     "temperature": "CEL", "concentration": "M1", "conductivity": "G42", "time": "SEC", "speed": "MTS",
@@ -55,7 +56,7 @@ ALIASES: dict[str, str] = {
     "ft3": "FTQ", "gal": "GLL",
     "l/s": "G51", "lps": "G51", "m3/s": "MQS", "cms": "MQS", "m3/h": "MQH", "cmh": "MQH", "l/min": "L2",
     "lpm": "L2", "gal/min": "G2", "gpm": "G2", "ft3/s": "E17", "cfs": "E17",
-    "w": "WTT", "kw": "KWT", "mw": "MAW", "hp": "K43", "kvar": "KVR", "mvar": "MAR", "kva": "KVA", "mva": "MVA",
+    "w": "WTT", "kw": "KWT", "mw": "MAW", "hp": "K43", "wh": "WHR", "kwh": "KWH", "mwh": "MWH", "j": "JOU", "kvar": "KVR", "mvar": "MAR", "kva": "KVA", "mva": "MVA",
     "v": "VLT", "kv": "KVT", "a": "AMP", "ka": "B22", "ohm": "OHM",
     "pa": "PAL", "kpa": "KPA", "bar": "BAR", "mbar": "MBR", "psi": "PS",
     "degc": "CEL", "°c": "CEL", "cel": "CEL", "k": "KEL", "degf": "FAH", "°f": "FAH", "[degf]": "FAH",

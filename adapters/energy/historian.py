@@ -5,8 +5,10 @@ Two forms, told apart by the header:
 - long: ``tag,timestamp,value,quality[,unit]`` (one reading per row; OPC DA quality codes);
 - wide: a time column (``t_stamp``, ``timestamp`` or ``time``) and one column per tag (no quality, no unit).
 
-A tag map (CSV ``tag,entity,attribute[,unit][,type]``) binds each tag to the entity and attribute it measures,
-and gives the unit of a tag whose export does not carry one. Options ride on SOURCE:
+A tag map (CSV ``tag,entity,attribute[,unit][,type][,subject]``) binds each tag to the entity and attribute it
+measures, and gives the unit of a tag whose export does not carry one. ``subject`` names the customer whose meter
+the entity is (a URI, e.g. ``urn:ngsi-ld:Person:oberrhein:customer-4711``): the entity then carries it as the
+``dataSubject`` Relationship, the mark that makes its readings the customer's personal data (records 0320, 0321). Options ride on SOURCE:
 ``export.csv?tagmap=tags.csv&tz=Europe/Berlin`` (``tagmap`` defaults to ``tagmap.csv`` next to the export;
 ``tz`` is the zone of timestamps without an offset, UTC by default).
 
@@ -37,6 +39,7 @@ class Binding:
     entity_type: str
     attribute: str
     unit: str | None
+    subject: str | None = None  # the customer (GDPR data subject) of a customer meter
 
 
 def read_tag_map(path: Path) -> dict[str, Binding]:
@@ -63,8 +66,20 @@ def read_tag_map(path: Path) -> dict[str, Binding]:
                     unit_code(unit)
                 except UnknownUnit as exc:
                     raise SourceError(f"{path.name} row {row_number} field unit: {exc}") from exc
-            bindings[row["tag"].strip()] = Binding(entity_id, entity_type, row["attribute"].strip(), unit)
+            subject = (row.get("subject") or "").strip() or None
+            if subject is not None and ":" not in subject:
+                raise SourceError(f"{path.name} row {row_number} field subject: a URI is needed, got {subject!r}")
+            bindings[row["tag"].strip()] = Binding(entity_id, entity_type, row["attribute"].strip(), unit, subject)
     return bindings
+
+
+def subject_link(binding: Binding) -> Entity:
+    """The customer of a customer meter, as the entity carries it (a personal identifier, record 0320)."""
+    return {
+        "id": binding.entity_id,
+        "type": binding.entity_type,
+        "dataSubject": {"type": "Relationship", "object": binding.subject},
+    }
 
 
 class HistorianAdapter(Adapter):
@@ -82,6 +97,9 @@ class HistorianAdapter(Adapter):
             raise SourceError(f"tz {options['tz']!r} is not a time zone name") from exc
         self._unmapped: set[str] = set()
         store = ReadingStore()
+        for binding in self.bindings.values():
+            if binding.subject is not None:
+                store.describe(subject_link(binding))
         try:
             for reading in self._readings(path):
                 store.add(reading)

@@ -21,6 +21,7 @@ from broker.http import (
     discovery,
     entities,
     entity_maps,
+    gdpr,
     health,
     info,
     openapi,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     routes = [
         *admin.ROUTES,
+        *gdpr.ROUTES,
         *entities.ROUTES,
         *entity_maps.ROUTES,
         *snapshots.ROUTES,

@@ -4,6 +4,7 @@ subject's ids and values are gone from the files (the database and its WAL; dump
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ import pytest
 
 from broker.gdpr.erase import ERASURE_OPERATION, erase
 from broker.gdpr.export import collect
+from broker.store import open_store
 from broker.store.base import AuditQuery, AuditRecord, EntityFilter, EntityMapRecord, InstanceQuery, Store, now_micros
 from tests.contract.conftest import Backend
 from tests.contract.contract_helpers import STAMP, write_entities
+from tests.support.redis_servers import running_redis
 
 AGORA = "https://w3id.org/agora/terms#"
 METER_T = "https://smartdatamodels.org/dataModel.Device/SmartMeteringObservation"
@@ -104,3 +107,29 @@ async def test_erasure_removes_the_subject_everywhere_and_keeps_the_rest(
     assert audit[0].subject == "dpo@example.org" and METER not in audit[0].operation and not audit[0].entity_ids
     assert (await collect(store, SUBJECT)).ids == frozenset()
     assert traces(files_of(backend, store_url, request)) == set()
+
+
+async def test_erasure_rewrites_the_redis_append_only_file(tmp_path: Path) -> None:
+    """With AOF on, the file holds every command ever run: the erasure has Redis rewrite it (BGREWRITEAOF)."""
+    with running_redis(tmp_path / "aof", appendonly=True) as server:
+        store = open_store(server.url)
+        await store.open()
+        try:
+            await fill(store)
+            aof = [p for p in (server.directory / "appendonlydir").iterdir()]
+            assert traces(aof)  # the commands that wrote the meter are in the log
+            await erase(store, SUBJECT, by="dpo@example.org")
+            with server.client() as client:
+                deadline = time.monotonic() + 10
+                while _rewriting(client.info("persistence")) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                client.save()
+            files = [*(server.directory / "appendonlydir").iterdir(), server.directory / "dump.rdb"]
+            assert traces(files) == set()
+            assert await store.get("", [OTHER])  # the rest is still there
+        finally:
+            await store.close()
+
+
+def _rewriting(info: dict[str, Any]) -> bool:
+    return bool(info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"])
