@@ -8,9 +8,9 @@ Two forms, told apart by the header:
 A tag map (CSV ``tag,entity,attribute[,unit][,type][,subject]``) binds each tag to the entity and attribute it
 measures, and gives the unit of a tag whose export does not carry one. ``subject`` names the customer whose meter
 the entity is (a URI, e.g. ``urn:ngsi-ld:Person:oberrhein:customer-4711``): the entity then carries it as the
-``dataSubject`` Relationship, the mark that makes its readings the customer's personal data (records 0320, 0321). Options ride on SOURCE:
-``export.csv?tagmap=tags.csv&tz=Europe/Berlin`` (``tagmap`` defaults to ``tagmap.csv`` next to the export;
-``tz`` is the zone of timestamps without an offset, UTC by default).
+``dataSubject`` Relationship, the mark that makes its readings the customer's personal data (records 0320, 0321).
+Options ride on SOURCE: ``export.csv?tagmap=tags.csv&tz=Europe/Berlin`` (``tagmap`` defaults to ``tagmap.csv``
+next to the export; ``tz`` is the zone of timestamps without an offset, UTC by default).
 
 Every reading with a value is kept, whatever its quality, and flagged (``measurementQuality`` good, uncertain or
 bad, and the raw ``qualityCode``); a row without a value has nothing to keep and is reported. A tag missing from
