@@ -13,7 +13,7 @@ from typing import IO, Any
 from broker.core.access import Access
 from broker.core.caller import Caller
 from broker.core.errors import NgsiLdError
-from broker.opendata.dumps import FORMATS, RENDERERS, Survey, project_termmap, survey
+from broker.opendata.dumps import FORMATS, Survey, project_termmap, stream, survey
 from broker.opendata.service import OpenData
 from broker.opendata.spec import DEFAULT_LICENCE, FREQUENCIES
 from broker.settings import Settings
@@ -111,7 +111,7 @@ async def _dump(store: Store, service: OpenData, args: argparse.Namespace) -> No
     found = found or await survey(store, spec)
     out: IO[bytes] = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115 - closed below
     try:
-        await _write(RENDERERS[args.format](store, spec, found, args.base_url.rstrip("/")), out)
+        await _write(stream(store, spec, args.format, found, args.base_url.rstrip("/")), out)
     finally:
         if args.out:
             out.close()

@@ -16,10 +16,13 @@ import csv
 import io
 import json
 import math
+import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -67,17 +70,23 @@ def project_termmap() -> TermMap:
 # -- what is published of an entity ---------------------------------------------------------------------------
 def published(entity: Entity) -> Entity:
     """`entity` without the attributes (and sub-attributes) the ontology marks as personal data."""
-    types = entity["type"]
-    attrs = {iri: _clean(instances, types) for iri, instances in entity["attrs"].items() if not personal_in(types, iri)}
+    types = tuple(entity["type"])
+    attrs = {iri: _clean(instances, types) for iri, instances in entity["attrs"].items() if not _personal(types, iri)}
     return {**entity, "attrs": attrs}
 
 
-def _clean(instances: list[Instance], types: list[str]) -> list[Instance]:
+@lru_cache(maxsize=4096)
+def _personal(types: tuple[str, ...], attr: str) -> bool:
+    """personal_in, asked once per (types, attribute): a dump asks it for every attribute of every entity."""
+    return personal_in(types, attr) is not None
+
+
+def _clean(instances: list[Instance], types: tuple[str, ...]) -> list[Instance]:
     out = []
     for instance in instances:
         sub = instance.get("attrs")
         if sub:
-            kept = {iri: _clean(v, types) for iri, v in sub.items() if not personal_in(types, iri)}
+            kept = {iri: _clean(v, types) for iri, v in sub.items() if not _personal(types, iri)}
             instance = {**instance, "attrs": kept}
         out.append(instance)
     return out
@@ -186,45 +195,147 @@ def _positions(geometry: dict[str, Any]) -> Iterable[tuple[float, float]]:
 
 
 # -- the formats ----------------------------------------------------------------------------------------------
-Renderer = Callable[[Store, DatasetSpec, Survey, str], AsyncIterator[bytes]]
+class Writer:
+    """One format: its bytes before the first page, for each page of entities, and after the last. A writer
+    holds no entity beyond the page it is given."""
+
+    def __init__(self, found: Survey, base: str) -> None:
+        self.found, self.base, self.tm = found, base, project_termmap()
+
+    def head(self) -> bytes:
+        return b""
+
+    def page(self, batch: list[Entity]) -> bytes:
+        raise NotImplementedError
+
+    def tail(self) -> bytes:
+        return b""
 
 
-async def geojson(store: Store, spec: DatasetSpec, _survey: Survey, _base: str) -> AsyncIterator[bytes]:
-    """A FeatureCollection (IETF RFC 7946): the location as geometry, the other attributes simplified."""
-    tm = project_termmap()
-    yield b'{"type":"FeatureCollection","features":['
-    first = True
-    async for batch in entities(store, spec):
-        features = []
-        for entity in batch:
-            doc = render(entity, tm, _SIMPLIFIED)
-            doc.pop("location", None)
-            features.append(orjson.dumps(as_feature(doc, entity, LOCATION)))
-        if features:
-            yield (b"" if first else b",") + b",".join(features)
-            first = False
-    yield b"]}\n"
+class _JsonArray(Writer):
+    """Items of a JSON array, a page at a time, commas between pages too."""
+
+    opening: bytes = b"["
+    closing: bytes = b"]\n"
+    _started = False
+
+    def head(self) -> bytes:
+        return self.opening
+
+    def page(self, batch: list[Entity]) -> bytes:
+        items = [orjson.dumps(self.item(entity)) for entity in batch]
+        if not items:
+            return b""
+        out = (b"," if self._started else b"") + b",".join(items)
+        self._started = True
+        return out
+
+    def item(self, entity: Entity) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def tail(self) -> bytes:
+        return self.closing
 
 
-async def csv_rows(store: Store, spec: DatasetSpec, found: Survey, _base: str) -> AsyncIterator[bytes]:
+class GeoJson(_JsonArray):
+    """A FeatureCollection (IETF RFC 7946): the location as geometry, the other attributes simplified, as
+    clause 6.3.15 builds a Feature."""
+
+    opening = b'{"type":"FeatureCollection","features":['
+    closing = b"]}\n"
+
+    def item(self, entity: Entity) -> dict[str, Any]:
+        doc = render(entity, self.tm, _SIMPLIFIED)
+        doc.pop("location", None)
+        return as_feature(doc, entity, LOCATION)
+
+
+class NgsiLd(_JsonArray):
+    """A JSON array of normalized NGSI-LD entities, each with the @context that reads it back: the project
+    @context this broker serves (`/catalog/context.jsonld`) and the core @context."""
+
+    def item(self, entity: Entity) -> dict[str, Any]:
+        context = [f"{self.base}/catalog/context.jsonld", CORE_CONTEXT_URL]
+        return {**render(entity, self.tm, _NORMALIZED), "@context": context}
+
+
+class Csv(Writer):
     """One row per entity: id, type, the location's longitude and latitude (its centroid for a line or an
-    area), then one column per attribute (simplified values; JSON for structured ones)."""
-    tm = project_termmap()
-    header = ["id", "type", "longitude", "latitude", *found.columns]
-    yield _csv_line(header)
-    async for batch in entities(store, spec):
-        lines = []
+    area), then one column per attribute of the survey (simplified values; JSON for structured ones)."""
+
+    def head(self) -> bytes:
+        return _csv_lines([["id", "type", "longitude", "latitude", *self.found.columns]])
+
+    def page(self, batch: list[Entity]) -> bytes:
+        rows = []
         for entity in batch:
-            doc = render(entity, tm, _SIMPLIFIED)
+            doc = render(entity, self.tm, _SIMPLIFIED)
             lon, lat = _point(entity)
-            row = [entity["id"], doc.get("type", ""), lon, lat, *(_cell(doc.get(c)) for c in found.columns)]
-            lines.append(_csv_line(row))
-        yield b"".join(lines)
+            cells = (_cell(doc.get(c)) for c in self.found.columns)
+            rows.append([entity["id"], doc.get("type", ""), lon, lat, *cells])
+        return _csv_lines(rows)
 
 
-def _csv_line(cells: list[Any]) -> bytes:
+class Turtle(Writer):
+    """Each entity as a subject (its id), typed by its types, one triple per attribute instance: a Property's
+    value as a literal, a Relationship's object as an IRI, a GeoProperty as a GeoSPARQL WKT literal."""
+
+    def head(self) -> bytes:
+        return _TURTLE_PREFIXES
+
+    def page(self, batch: list[Entity]) -> bytes:
+        return "".join(_entity_triples(entity) for entity in batch).encode()
+
+
+WRITERS: Final[dict[str, type[Writer]]] = {"geojson": GeoJson, "csv": Csv, "jsonld": NgsiLd, "ttl": Turtle}
+
+
+async def stream(store: Store, spec: DatasetSpec, fmt: str, found: Survey, base: str) -> AsyncIterator[bytes]:
+    """One distribution of the dataset, a store page per chunk."""
+    writer = WRITERS[fmt](found, base)
+    yield writer.head()
+    async for batch in entities(store, spec):
+        chunk = writer.page(batch)
+        if chunk:
+            yield chunk
+    yield writer.tail()
+
+
+async def write_all(
+    store: Store, spec: DatasetSpec, found: Survey, base: str, files: dict[str, Path]
+) -> dict[str, int]:
+    """Every distribution of `files` (format -> path) from one pass over the dataset: each written to a temporary
+    file beside its path, then renamed over it (a reader sees the old file or the new one, never half of one).
+    The bytes written per format."""
+    writers = {fmt: WRITERS[fmt](found, base) for fmt in files}
+    partial = {fmt: path.with_name(f".{path.name}.{os.getpid()}.partial") for fmt, path in files.items()}
+    sizes = dict.fromkeys(files, 0)
+    with ExitStack() as stack:
+        for path in files.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        outs = {fmt: stack.enter_context(path.open("wb")) for fmt, path in partial.items()}
+        for leftover in partial.values():  # after a failure; a renamed file is gone from its partial name
+            stack.callback(leftover.unlink, missing_ok=True)
+
+        def put(fmt: str, chunk: bytes) -> None:
+            outs[fmt].write(chunk)
+            sizes[fmt] += len(chunk)
+
+        for fmt, writer in writers.items():
+            put(fmt, writer.head())
+        async for batch in entities(store, spec):
+            for fmt, writer in writers.items():
+                put(fmt, writer.page(batch))
+        for fmt, writer in writers.items():
+            put(fmt, writer.tail())
+            outs[fmt].close()
+            os.replace(partial[fmt], files[fmt])
+    return sizes
+
+
+def _csv_lines(rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(cells)  # RFC 4180 line ends
+    csv.writer(out, lineterminator="\r\n").writerows(rows)  # RFC 4180 line ends
     return out.getvalue().encode()
 
 
@@ -247,29 +358,6 @@ def _point(entity: Entity) -> tuple[Any, Any]:
     return "", ""
 
 
-async def ngsi_ld(store: Store, spec: DatasetSpec, _survey: Survey, base: str) -> AsyncIterator[bytes]:
-    """A JSON array of normalized NGSI-LD entities, each with the @context that reads it back: the project
-    @context this broker serves (`/catalog/context.jsonld`) and the core @context."""
-    tm = project_termmap()
-    context = [f"{base}/catalog/context.jsonld", CORE_CONTEXT_URL]
-    yield b"["
-    first = True
-    async for batch in entities(store, spec):
-        docs = [orjson.dumps({**render(entity, tm, _NORMALIZED), "@context": context}) for entity in batch]
-        if docs:
-            yield (b"" if first else b",") + b",".join(docs)
-            first = False
-    yield b"]\n"
-
-
-async def turtle(store: Store, spec: DatasetSpec, _survey: Survey, _base: str) -> AsyncIterator[bytes]:
-    """Each entity as a subject (its id), typed by its types, one triple per attribute instance: a Property's
-    value as a literal, a Relationship's object as an IRI, a GeoProperty as a GeoSPARQL WKT literal."""
-    yield _TURTLE_PREFIXES
-    async for batch in entities(store, spec):
-        yield "".join(_entity_triples(entity) for entity in batch).encode()
-
-
 _TURTLE_PREFIXES: Final = (
     b"@prefix geo: <http://www.opengis.net/ont/geosparql#> .\n@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
 )
@@ -290,7 +378,7 @@ def _objects(instance: Instance) -> list[str]:
     if kind == "Relationship":
         return _iris(instance.get("object"))
     if kind == "GeoProperty":
-        return [f"{_string(shape(instance['value']).wkt)}^^geo:wktLiteral"]
+        return [f"{_string(_wkt(instance['value']))}^^geo:wktLiteral"]
     if kind == "LanguageProperty":
         return [_string(str(text)) + _tag(lang) for lang, text in instance.get("languageMap", {}).items()]
     if kind == "VocabProperty":
@@ -299,6 +387,13 @@ def _objects(instance: Instance) -> list[str]:
         if member in instance:
             return [_literal(instance[member])]
     return []
+
+
+def _wkt(geometry: dict[str, Any]) -> str:
+    """Well-known text; a Point (most entities) without the cost of a shapely geometry."""
+    if geometry.get("type") == "Point":
+        return "POINT (" + " ".join(repr(float(c)) for c in geometry["coordinates"]) + ")"
+    return str(shape(geometry).wkt)
 
 
 def _iris(value: Any) -> list[str]:
@@ -336,8 +431,10 @@ def _string(text: str) -> str:
 _IRI_ESCAPES: Final = {c: f"%{ord(c):02X}" for c in '<>"{}|^`\\ '} | {chr(i): f"%{i:02X}" for i in range(0x21)}
 
 
+_IRI_UNSAFE: Final = re.compile(r'[<>"{}|^`\\\x00-\x20]')
+
+
 def _iri(iri: str) -> str:
+    if _IRI_UNSAFE.search(iri) is None:  # nearly every IRI: no character to escape
+        return f"<{iri}>"
     return "<" + "".join(_IRI_ESCAPES.get(c, c) for c in iri) + ">"
-
-
-RENDERERS: Final[dict[str, Renderer]] = {"geojson": geojson, "csv": csv_rows, "jsonld": ngsi_ld, "ttl": turtle}

@@ -8,8 +8,8 @@ broker.http.authn lets anonymous GETs of /catalog through (record 0343).
 The regeneration job runs every AGORA_OPENDATA_INTERVAL seconds on the one broker process that leads
 "opendata" (Store.try_lead) and at once after a publication: it surveys each dataset (count, coverage, CSV
 columns) into the store, where every process's catalogue reads it, and with AGORA_OPENDATA_DIR it writes the four
-distribution files there (each streamed to a temporary file, then renamed over the old one). A download serves
-that file when this process has it, else streams the dataset from the store as it is now.
+distribution files there from one more pass (each streamed to a temporary file, then renamed over the old one). A
+download serves that file when this process has it, else streams the dataset from the store as it is now.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from broker.core.errors import BadRequestData, ResourceNotFound
 from broker.core.model import now_iso
 from broker.notify.outage import Outage
 from broker.opendata.catalog import catalogue
-from broker.opendata.dumps import FORMATS, RENDERERS, Survey, survey
+from broker.opendata.dumps import FORMATS, Survey, stream, survey, write_all
 from broker.opendata.spec import DatasetSpec, parse_spec
 from broker.settings import Settings
 from broker.store.base import Store
@@ -101,7 +100,7 @@ class OpenData:
             return path
         if found is None:  # never surveyed: the CSV needs its columns first
             found = await survey(self.store, spec)
-        return RENDERERS[fmt](self.store, spec, found, base)
+        return stream(self.store, spec, fmt, found, base)
 
     async def _require(self, dataset_id: str) -> tuple[DatasetSpec, Survey | None]:
         doc = await self.store.get_dataset(dataset_id)
@@ -115,8 +114,7 @@ class OpenData:
         """Survey the dataset into the store and, with a directory, write its distribution files."""
         found = await survey(self.store, spec)
         if self.directory is not None:
-            for fmt, renderer in RENDERERS.items():
-                await write_file(renderer(self.store, spec, found, base), self._file(spec.id, fmt))
+            await write_all(self.store, spec, found, base, {fmt: self._file(spec.id, fmt) for fmt in FORMATS})
         await self.store.set_dataset_state(spec.id, found.to_state())
         return found
 
@@ -153,20 +151,3 @@ class OpenData:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # woken by a publication, or the interval passed
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-
-
-async def write_file(chunks: AsyncIterator[bytes], path: Path) -> int:
-    """Stream `chunks` to a temporary file beside `path`, then rename it over `path` (a reader sees the old file
-    or the new one, never half of one); the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    written = 0
-    try:
-        with partial.open("wb") as out:
-            async for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return written

@@ -24,7 +24,7 @@ from broker.cli import main
 from broker.core.errors import BadRequestData
 from broker.http.app import create_app
 from broker.opendata.catalog import catalogue
-from broker.opendata.dumps import RENDERERS, Survey, survey
+from broker.opendata.dumps import WRITERS, Survey, stream, survey
 from broker.opendata.spec import DatasetSpec, parse_spec
 from broker.settings import Settings
 from broker.store import open_store
@@ -155,16 +155,16 @@ class PagedStore:
 
 async def collect(store: Any, fmt: str, found: Survey | None = None) -> bytes:
     found = found or await survey(store, SPEC)
-    return b"".join([chunk async for chunk in RENDERERS[fmt](store, SPEC, found, BASE)])
+    return b"".join([chunk async for chunk in stream(store, SPEC, fmt, found, BASE)])
 
 
-@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
 def test_each_format_reads_one_store_page_per_chunk(fmt: str) -> None:
     async def first_chunks() -> tuple[int, int]:
         store = PagedStore(pages=5, size=3)
         found = await survey(store, SPEC)
         store.pulled = 0
-        chunks = RENDERERS[fmt](store, SPEC, found, BASE)  # type: ignore[arg-type]
+        chunks = stream(store, SPEC, fmt, found, BASE)  # type: ignore[arg-type]
         await anext(chunks)  # the header (or the first page)
         await anext(chunks)
         pulled = store.pulled
@@ -178,7 +178,7 @@ def test_each_format_reads_one_store_page_per_chunk(fmt: str) -> None:
 @pytest.fixture(scope="module")
 def dumps() -> dict[str, bytes]:
     store = PagedStore(pages=2, size=3)
-    return {fmt: asyncio.run(collect(store, fmt)) for fmt in RENDERERS}
+    return {fmt: asyncio.run(collect(store, fmt)) for fmt in WRITERS}
 
 
 PERSONAL = ("phone", "email", "telephone", "someone@example.org", "+33")
