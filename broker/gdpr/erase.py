@@ -9,7 +9,7 @@ In every tenant (snapshot content tenants included, they are tenants of the stor
 3. every change event of them leaves the feed (the deletions just made too: the notices of step 1 replace them),
    so neither the feed nor the notifier's queue, which is filled from it, holds them; the entity maps listing
    them are deleted;
-4. the subscriptions that watch them by id are deleted (their documents name the subject);
+4. the subscriptions that watch them by id (their documents name them) or that the subject owns are deleted;
 
 then the audit records naming the entities are removed, one record says that an erasure happened (who, when,
 how many) and nothing of what, and the store compacts its files (SQLite VACUUM and WAL truncation, Redis AOF
@@ -25,7 +25,7 @@ from typing import Any
 
 from broker.core.access import UNRESTRICTED, Access
 from broker.core.model import Entity, now_iso
-from broker.gdpr.export import watches
+from broker.gdpr.export import owned_by, watches
 from broker.gdpr.subject import Holdings, every_holding
 from broker.guards import OutboundPolicy
 from broker.ld.resolver import ContextResolver
@@ -125,7 +125,8 @@ async def _erase_tenant(store: Store, found: Holdings, notices: Notices | None, 
     if found.entities:
         await store.write(tenant, sorted(found.entities), _delete_all)
         report.entities += len(found.entities)
-    for eid in sorted(found.temporal):
+    # Every id, not only those with history before: deleting an entity may just have recorded its deletedAt.
+    for eid in sorted(ids):
         report.temporal_entities += await store.temporal_delete(tenant, eid)
     report.changes += await store.erase_changes(tenant, ids)
     report.entity_maps += await store.erase_entity_maps(tenant, ids)
@@ -141,6 +142,9 @@ async def erase(store: Store, subject: str, by: str, notices: Notices | None = N
     found = await every_holding(store, subject)
     for holding in found:
         await _erase_tenant(store, holding, notices, report)
+    for record in await store.list_subscriptions():  # the subject's own, as a caller of the broker
+        if owned_by(record, subject):
+            report.subscriptions += await store.delete_subscription(record.tenant, record.id)
     ids = frozenset().union(*(h.ids for h in found))
     if ids:
         report.audit_records = await store.erase_audit(ids)

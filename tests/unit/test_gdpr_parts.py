@@ -6,17 +6,23 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from broker.cli import main
 from broker.core.errors import BadRequestData
+from broker.core.subscriptions import OWNER
 from broker.gdpr import export, records, retention
+from broker.gdpr.erase import erase
 from broker.gdpr.pseudonym import PREFIX, Pseudonymiser, copy_to_analytics, new_key
 from broker.gdpr.subject import closure
-from broker.store.base import EntityFilter, InstanceQuery, TemporalInstance, WritePlan
+from broker.store import open_store
+from broker.store.base import EntityFilter, HistoryPolicy, InstanceQuery, TemporalInstance, WritePlan
 from broker.store.memory import MemoryStore
 
 AGORA = "https://w3id.org/agora/terms#"
@@ -146,3 +152,41 @@ def test_records_of_processing_follow_the_marks_rules_and_retention() -> None:
     assert billing["timeLimitsForErasure"] == ["SmartMeteringObservation=P2Y"]
     text = records.markdown(doc)
     assert text.startswith("# Records of processing activities") and "Controller: City DPO" in text
+
+
+def test_erasure_takes_the_subjects_own_subscriptions_and_the_history_its_deletion_recorded() -> None:
+    store = MemoryStore()
+    store.history = HistoryPolicy(record=False)  # written while history was off: no temporal entity yet
+    asyncio.run(store.write("", [METER["id"]], lambda _c: WritePlan({METER["id"]: METER}), create_tenant=True))
+    store.history = HistoryPolicy(record=True, keep_on_delete=True)  # the deletion now records a deletedAt
+    owner = {"subject": SUBJECT, "issuer": None, "roles": ["viewer"]}
+    body = {"id": "urn:sub:own", "type": "Subscription", "entities": [{"type": "Pipe"}], OWNER: owner}
+    asyncio.run(store.create_subscription("water", "urn:sub:own", body))
+    report = asyncio.run(erase(store, SUBJECT, by="dpo"))
+    assert report.subscriptions == 1 and asyncio.run(store.list_subscriptions()) == []
+    assert report.entities == 1
+    assert asyncio.run(store.temporal_entities("", EntityFilter())) == []  # no deletedAt instance left behind
+
+
+def test_the_gdpr_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path}/agora.db"
+    assert main(["gdpr", "key"]) == 0
+    key = tmp_path / "key"
+    key.write_text(capsys.readouterr().out)
+    store = open_store(url)
+
+    async def fill() -> None:
+        await store.open()
+        await store.write("", [METER["id"]], lambda _c: WritePlan({METER["id"]: METER}), create_tenant=True)
+        await store.close()
+
+    asyncio.run(fill())
+    assert main(["gdpr", "--store", url, "pseudonymise", "--to", "analytics", "--key-file", str(key)]) == 0
+    assert main(["gdpr", "--store", url, "records", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["activities"]
+    pseudonym = Pseudonymiser.from_file(key).pseudonym("urn:m:1")
+    assert main(["gdpr", "reidentify", pseudonym, "--key-file", str(key)]) == 0
+    assert capsys.readouterr().out.strip() == "urn:m:1"
+    assert main(["gdpr", "--store", url, "retain"]) == 2  # no rule configured: said, not ignored
+    assert "AGORA_GDPR_RETENTION" in capsys.readouterr().err
+    assert main(["gdpr", "reidentify", "urn:x", "--key-file", str(key)]) == 2
