@@ -11,7 +11,8 @@ In every tenant (snapshot content tenants included, they are tenants of the stor
    them are deleted;
 4. the subscriptions that watch them by id (their documents name them) or that the subject owns are deleted;
 
-then the audit records naming the entities are removed, one record says that an erasure happened (who, when,
+then the snapshot status documents whose queries name the entities get urn:ngsi-ld:Erased instead, the audit
+records naming the entities are removed, one record says that an erasure happened (who, when,
 how many) and nothing of what, and the store compacts its files (SQLite VACUUM and WAL truncation, Redis AOF
 rewrite), so the bytes are gone from the disk too.
 """
@@ -48,6 +49,7 @@ class ErasureReport:
     changes: int = 0
     entity_maps: int = 0
     subscriptions: int = 0
+    snapshots: int = 0
     audit_records: int = 0
     notices_sent: int = 0
     notices_failed: int = 0
@@ -56,7 +58,8 @@ class ErasureReport:
     def summary(self) -> str:
         return (
             f"{self.entities} entities, {self.temporal_entities} temporal entities, {self.changes} change events, "
-            f"{self.entity_maps} entity maps, {self.subscriptions} subscriptions, {self.audit_records} audit "
+            f"{self.entity_maps} entity maps, {self.subscriptions} subscriptions, {self.snapshots} snapshot "
+            f"documents, {self.audit_records} audit "
             f"records; {self.notices_sent} deletion notices sent, {self.notices_failed} failed"
         )
 
@@ -147,11 +150,36 @@ async def erase(store: Store, subject: str, by: str, notices: Notices | None = N
             report.subscriptions += await store.delete_subscription(record.tenant, record.id)
     ids = frozenset().union(*(h.ids for h in found))
     if ids:
+        report.snapshots = await _scrub_snapshots(store, ids)
         report.audit_records = await store.erase_audit(ids)
     await store.append_audit([erasure_record(by, report)])
     await store.compact()
     log.info("GDPR erasure by %s: %s", by, report.summary())
     return report
+
+
+ERASED_ID = "urn:ngsi-ld:Erased"
+
+
+def _scrubbed(value: Any, ids: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        return ERASED_ID if value in ids else value
+    if isinstance(value, list):
+        return [_scrubbed(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, ids) for k, v in value.items()}
+    return value
+
+
+async def _scrub_snapshots(store: Store, ids: frozenset[str]) -> int:
+    """A snapshot's status document keeps its queries, which may name an erased entity by id: that id becomes
+    urn:ngsi-ld:Erased (the snapshot's content is a tenant, erased with the others)."""
+    changed = 0
+    for record in await store.list_snapshots():
+        body = _scrubbed(record.body, ids)
+        if body != record.body:
+            changed += await store.replace_snapshot(replace(record, body=body))
+    return changed
 
 
 def erasure_record(by: str, report: ErasureReport) -> AuditRecord:

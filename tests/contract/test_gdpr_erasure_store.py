@@ -10,10 +10,19 @@ from typing import Any
 
 import pytest
 
-from broker.gdpr.erase import ERASURE_OPERATION, erase
+from broker.gdpr.erase import ERASED_ID, ERASURE_OPERATION, erase
 from broker.gdpr.export import collect
 from broker.store import open_store
-from broker.store.base import AuditQuery, AuditRecord, EntityFilter, EntityMapRecord, InstanceQuery, Store, now_micros
+from broker.store.base import (
+    AuditQuery,
+    AuditRecord,
+    EntityFilter,
+    EntityMapRecord,
+    InstanceQuery,
+    SnapshotRecord,
+    Store,
+    now_micros,
+)
 from tests.contract.conftest import Backend
 from tests.contract.contract_helpers import STAMP, write_entities
 from tests.support.redis_servers import running_redis
@@ -53,6 +62,8 @@ async def fill(store: Store) -> None:
                                     "entities": [{"id": METER, "type": "SmartMeteringObservation"}]})  # fmt: skip
     await store.create_subscription("", "urn:sub:pipes", {"id": "urn:sub:pipes", "type": "Subscription",
                                     "entities": [{"type": "Pipe"}]})  # fmt: skip
+    query = {"type": "Query", "entities": [{"id": METER, "type": "SmartMeteringObservation"}]}
+    await store.create_snapshot(SnapshotRecord("", "urn:snap:1", "snap-content", None, {"snapshotQueries": [query]}))
     await store.append_audit([
         AuditRecord("2026-12-07T10:00:00.000000Z", "alice", "GET /ngsi-ld/v1/entities/{entityId}", "", 200,
                     "allowed", (METER,)),
@@ -102,6 +113,8 @@ async def test_erasure_removes_the_subject_everywhere_and_keeps_the_rest(
     assert any(c.entity_id == OTHER for c in await store.changes_since(0, 10_000))
     assert await store.get_entity_map("", "urn:map:1") is None
     assert [s.id for s in await store.list_subscriptions()] == ["urn:sub:pipes"]
+    [snapshot] = await store.list_snapshots()
+    assert snapshot.body["snapshotQueries"][0]["entities"][0]["id"] == ERASED_ID and report.snapshots == 1
     audit = await store.read_audit(AuditQuery())
     assert [r.operation.startswith(ERASURE_OPERATION) for r in audit] == [True, False]
     assert audit[0].subject == "dpo@example.org" and METER not in audit[0].operation and not audit[0].entity_ids

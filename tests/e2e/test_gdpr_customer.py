@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import threading
-import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.e2e.helpers import agora_cli
+from tests.e2e.helpers import agora_cli, wait_for
 from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,9 +108,7 @@ def test_a_customer_is_exported_and_erased_and_leaves_no_bytes(
         assert erased.status_code == 200, erased.text
         report = erased.json()
         assert (report["entities"], report["temporal_entities"], report["notices_sent"]) == (1, 1, 1)
-        deadline = time.monotonic() + 10
-        while not Receiver.bodies and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: Receiver.bodies, timeout=10)
         [notice] = Receiver.bodies
         assert notice["triggerReason"] == "entityDeleted" and [d["id"] for d in notice["data"]] == [METER]
         assert set(notice["data"][0]) <= {"id", "type", "deletedAt"}  # no reading goes out with it

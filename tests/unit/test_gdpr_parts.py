@@ -21,6 +21,7 @@ from broker.gdpr import export, records, retention
 from broker.gdpr.erase import erase
 from broker.gdpr.pseudonym import PREFIX, Pseudonymiser, copy_to_analytics, new_key
 from broker.gdpr.subject import closure
+from broker.ld.termmap import TermMap
 from broker.store import open_store
 from broker.store.base import EntityFilter, HistoryPolicy, InstanceQuery, TemporalInstance, WritePlan
 from broker.store.memory import MemoryStore
@@ -77,6 +78,9 @@ def test_the_export_is_json_ld_and_a_csv_bundle_of_every_instance() -> None:
     doc = export.jsonld(found)
     assert doc["type"] == "SubjectAccessExport" and doc["dataSubject"] == SUBJECT
     assert doc["@context"][-1].endswith("ngsi-ld-core-context-v1.9.jsonld")
+    terms = TermMap.build(doc["@context"], {})  # PyLD processes the export's @context (JSON-LD 1.1)
+    assert terms.expand_term("holdings") == export.GDPR_NS + "holdings"
+    assert terms.expand_term("totalConsumption") == CONSUMPTION
     [holding] = doc["holdings"]
     assert sorted(e["id"] for e in holding["entities"]) == ["urn:m:1", SUBJECT, "urn:s:1"]
     assert {e["id"] for e in holding["temporalEvolution"]} == {"urn:m:1", SUBJECT, "urn:s:1"}
