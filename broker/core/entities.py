@@ -47,7 +47,7 @@ from broker.federation.distributed import (
     wire_entity,
     wire_instance,
 )
-from broker.federation.writes import Routed
+from broker.federation.writes import Routed, route_query
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WriteFn, WritePlan
@@ -576,19 +576,42 @@ class Entities:
     # -- purge -----------------------------------------------------------------------------------------------
     async def purge(
         self, caller: Caller, ids: list[str], drop: list[str] | None = None, keep: list[str] | None = None
-    ) -> int:
-        """Purge Entities (DELETE /entities): delete the given entities, or only drop/keep some attributes."""
+    ) -> list[str]:
+        """Purge Entities (DELETE /entities) here: delete the given entities, or only drop/keep some attributes;
+        the ids of those it changed."""
         if not ids:
-            return 0
+            return []
 
-        def plan(current: Mapping[str, Entity | None]) -> WritePlan[int]:
+        def plan(current: Mapping[str, Entity | None]) -> WritePlan[list[str]]:
             writes: dict[str, Entity | None] = {}
             for entity_id, entity in current.items():
                 if entity is not None:
                     writes[entity_id] = _prune(entity, drop, keep)
-            return WritePlan(writes, len(writes))
+            return WritePlan(writes, list(writes))
 
-        return await self._write(caller, ids, plan, "purge") or 0
+        return await self._write(caller, ids, plan, "purge") or []
+
+    async def purge_routed(
+        self, caller: Caller, ids: list[str], purge: PurgeRequest
+    ) -> tuple[list[str], Remote | None]:
+        """Purge Entities here, then at every registration matching the query (5.6.21.4, record 0196): the ids
+        purged here and what the sources did (None without registrations or with local=true)."""
+        fed, hop = self.federation, purge.hop
+        regs = await fed.live(caller, hop) if fed is not None else []
+        purged = await self.purge(caller, ids, purge.drop, purge.keep)
+        if fed is None or not regs:
+            return purged, None
+        routing = route_query(regs, "purgeEntity", purge.types, purge.ids, purge.drop)
+        if not routing.distributed:
+            return purged, None
+        parts = [
+            Part(r.registration, frozenset(), "DELETE", f"{API_BASE}/entities", None, purge.params, purge.link)
+            for r in routing.remote
+        ]
+        conflicts = [conflict_failure(r, "purgeEntity") for r in routing.conflicts]
+        remote = await fed.send(caller, hop, parts, conflicts)
+        remote.local = bool(purged)
+        return purged, remote
 
     async def _write_result(self, caller: Caller, entity_id: str, plan: Any) -> UpdateResult:
         result = await self._write(caller, [entity_id], plan)
@@ -715,6 +738,20 @@ def _prune(entity: Entity, drop: list[str] | None, keep: list[str] | None) -> En
             del pruned["attrs"][iri]
     _touch(pruned)
     return pruned
+
+
+@dataclass(frozen=True)
+class PurgeRequest:
+    """What a distributed Purge Entities forwards (record 0196): the query's parameters as the sources get them
+    (type, drop and keep as full IRIs; q, scopeQ and the geo-query as written, with the request's @context)."""
+
+    hop: Hop
+    params: Mapping[str, str]
+    link: str | None = None
+    types: list[str] | None = None
+    ids: list[str] | None = None
+    drop: list[str] | None = None
+    keep: list[str] | None = None
 
 
 def _held_here(planned: Planned) -> bool:

@@ -58,6 +58,8 @@ class Part:
     path: str
     body: Any = None
     params: Mapping[str, str] | None = None
+    #: The @context the part's names are written in (a URL), where they are not full IRIs (record 0196).
+    link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,14 @@ class Federation:
     async def request(self, caller: Caller, hop: Hop, part: Part) -> SourceReply | SourceError:
         """One part sent, the source's answer as it is (the forwarder never raises for what a source does)."""
         return await self.forwarder.send(
-            part.registration, part.method, part.path, caller=caller, params=part.params, body=part.body, via=hop.via
+            part.registration,
+            part.method,
+            part.path,
+            caller=caller,
+            params=part.params,
+            body=part.body,
+            link=part.link,
+            via=hop.via,
         )
 
     async def _send(self, caller: Caller, hop: Hop, part: Part) -> Remote:

@@ -123,3 +123,26 @@ def route_entity(
         elif reg.mode in PROXIED:
             routing.conflicts.append(Routed(reg, frozenset()))
     return routing
+
+
+def route_query(
+    registrations: Sequence[Registration],
+    operation: Operation,
+    types: Sequence[str] | None,
+    ids: Sequence[str] | None,
+    attrs: Iterable[str] | None,
+) -> Routing:
+    """Where a write selected by a query goes (Purge Entities, 5.6.21.4: "for Context Source Registrations that
+    match the query"): every inclusive, exclusive or redirect registration that may hold an entity of those types,
+    of one of those ids, with one of those attributes; Conflict and skipping as for `route_entity` (record 0196)."""
+    names = None if attrs is None else list(attrs)
+    routing = Routing()
+    for reg in registrations:
+        targets: Sequence[str | None] = ids or [None]
+        if reg.mode == "auxiliary" or not any(reg.may_hold(types, i, names) for i in targets):
+            continue
+        if offers(reg, operation):
+            routing.remote.append(Routed(reg, frozenset()))
+        elif reg.mode in PROXIED:
+            routing.conflicts.append(Routed(reg, frozenset()))
+    return routing

@@ -18,11 +18,11 @@ from starlette.routing import Route
 
 from broker.core.batch import BatchResult, Contexts
 from broker.core.caller import Caller
-from broker.core.entities import MergeOptions, UpdateResult
+from broker.core.entities import MergeOptions, PurgeRequest, UpdateResult
 from broker.core.entity_maps import MapRequest, check_map_id
 from broker.core.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from broker.core.linked import check_projection_depth, linked_with_states, parse_join
-from broker.core.model import Entity
+from broker.core.model import NULL_URI, Entity
 from broker.core.normalize import check_datetime, check_uri
 from broker.core.query import Page, Paging, require_local_order, require_selector
 from broker.core.render import (
@@ -293,13 +293,35 @@ async def purge_entities(request: Request) -> Response:
     caller = caller_of(request)
     map_id = map_request(request).map_id
     selected = await _purge_selection(state, caller, query, map_id)
-    await state.entities.purge(
-        caller,
-        [e["id"] for e in selected],
-        drop=[tm.expand_term(a) for a in drop] if drop else None,
-        keep=[tm.expand_term(a) for a in keep] if keep else None,
+    purge = purge_request(request, tm, drop, keep)
+    purged, remote = await state.entities.purge_routed(caller, [e["id"] for e in selected], purge)
+    done = no_content(request, {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None)
+    if remote is None or not remote.failures:
+        return done
+    # BatchEntityError needs an entityId: a failed source's purge concerns no one entity (record 0196).
+    body = {"success": purged, "errors": [failure_entry(NULL_URI, f) for f in remote.failures]}
+    return with_warnings(json_response(request, body, 207), remote.warnings)
+
+
+def purge_request(request: Request, tm: TermMap, drop: list[str] | None, keep: list[str] | None) -> PurgeRequest:
+    """What a distributed purge forwards (record 0196): type, drop and keep as full IRIs, the rest as written."""
+    params = {k: v for k, v in P.query(request).items() if k not in ("local", "geometryProperty")}
+    types = type_selection(request, tm)
+    expanded = {"type": types, "drop": _expanded(drop, tm), "keep": _expanded(keep, tm)}
+    params |= {k: ",".join(v) for k, v in expanded.items() if v}
+    return PurgeRequest(
+        hop_of(request),
+        params,
+        link=tm.link_url,
+        types=types,
+        ids=P.csv(request, "id"),
+        drop=expanded["drop"],
+        keep=expanded["keep"],
     )
-    return no_content(request, {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None)
+
+
+def _expanded(names: list[str] | None, tm: TermMap) -> list[str] | None:
+    return [tm.expand_term(a) for a in names] if names else None
 
 
 _PURGE_PARAMS = frozenset(

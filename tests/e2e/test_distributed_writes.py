@@ -236,3 +236,30 @@ def test_batch_delete_and_update_report_each_failed_source(client: TestClient, s
     assert got == sorted([(e1, bad, 503), (e2, ro, 409)])  # the exclusive source offers no delete: Conflict
     assert sorted(r.json()["success"]) == sorted([e1, e2]) and "NGSILD-Warning" in r.headers
     assert [s.body for s in source.at("/bad11")] == [[e1]]
+
+
+def test_purge_goes_to_the_registrations_matching_the_query(client: TestClient, source: RecordingSource) -> None:
+    valve = "Valve"
+    eid = f"urn:ngsi-ld:{valve}:{uuid.uuid4().hex[:10]}"
+    body = {"id": eid, "type": valve, **props(head=1, pressure=2)}
+    assert client.post(f"{BASE}/entities", json=body).status_code == 201
+    info = {"entities": [{"type": valve}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "operations": ["purgeEntity"]}
+    r = client.post(f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/pg12"})
+    assert r.status_code == 201, r.text
+    ex = {"entities": [{"type": valve, "id": eid}], "propertyNames": ["pressure"]}
+    exclusive = reg | {"information": [ex], "mode": "exclusive", "operations": ["retrieveOps"]}
+    r = client.post(f"{BASE}/csourceRegistrations", json=exclusive | {"endpoint": f"{source.url}/ro12"})
+    assert r.status_code == 201, r.text
+    r = client.delete(f"{BASE}/entities", params={"type": valve, "drop": "head"})
+    assert r.status_code == 204, r.text  # the exclusive registration holds no `head`: not concerned
+    [sent] = source.at("/pg12")
+    assert (sent.method, sent.path) == ("DELETE", f"/pg12{BASE}/entities")
+    assert sent.params == {"type": VOCAB + valve, "drop": VOCAB + "head"}
+    assert "head" not in stored(client, eid)
+    r = client.delete(f"{BASE}/entities", params={"type": valve})
+    assert r.status_code == 207, r.text
+    [error] = r.json()["errors"]
+    assert r.json()["success"] == [eid] and error["error"]["type"] == ERR + "Conflict"
+    assert len(source.at("/pg12")) == 2 and source.at("/ro12") == []
+    assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
