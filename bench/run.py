@@ -790,7 +790,8 @@ def ingest_row(bench: Bench, python: Path, broker: Broker, work: Path, payloads:
     written = re.search(r"attribute instances written\s+(\d+)", log.read_text())
     row.rate = payloads / took if took else 0.0
     row.cpu = (cpu_seconds(bench.server_pid) - cpu0) / took if took else None
-    row.note = f"{devices * 4:,} entities; {took:.1f} s end to end; batch upserts with observedAt (history kept)"
+    per_cpu = f", {row.rate / row.cpu:,.0f} per server CPU-second" if row.cpu else ""
+    row.note = f"{devices * 4:,} entities; {took:.1f} s end to end{per_cpu}; each value a temporal instance"
     if code != 0 or len(acknowledged) != payloads or not written or int(written.group(1)) != payloads:
         row.error = f"agora ingest exited with {code}, {len(acknowledged)} acknowledged: {log.read_text()[-300:]!r}"
     print(f"  ingested {payloads:,} MQTT payloads in {took:.1f} s: {row.rate:,.0f}/s", flush=True)

@@ -81,6 +81,10 @@ def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--tenant", help="NGSI-LD tenant (NGSILD-Tenant header)")
     parser.add_argument("--context", help="@context URL to send (default: host the project context on the broker)")
     parser.add_argument("--batch-size", type=int, default=1000, help="most messages per batch upsert (default 1000)")
+    parser.add_argument(
+        "--parallel", type=int, default=4,
+        help="concurrent upsert requests per batch, entities spread over them (default 4)",
+    )  # fmt: skip
     parser.add_argument("--count", type=int, help="stop after this many messages (default: run until interrupted)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     return parser
@@ -116,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     except (MappingError, ValueError) as exc:
         print(f"agora ingest: {exc}", file=sys.stderr)
         return 2
-    broker = BrokerOptions(args.broker, args.tenant, args.context, args.batch_size)
+    if args.batch_size < 1 or args.parallel < 1 or (args.count is not None and args.count < 1):
+        print("agora ingest: --batch-size, --parallel and --count are positive numbers", file=sys.stderr)
+        return 2
+    broker = BrokerOptions(args.broker, args.tenant, args.context, args.batch_size, parallel=args.parallel)
     try:
         stats = asyncio.run(ingest(mapping, broker, source, count=args.count))
     except ImportFailed as exc:

@@ -14,6 +14,8 @@ and queued for the :class:`~adapters.live.writer.Writer`.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -85,6 +87,8 @@ class MqttSource:
         self.loop = asyncio.get_running_loop()
         self.generation = 0  # connections made: an acknowledgement is sent only on the connection that received
         self.connected = asyncio.Event()
+        # paho's thread appends, the loop takes: deque appends and pops are atomic
+        self.inbox: collections.deque[tuple[str, bytes, float, tuple[int, int, int]]] = collections.deque()
         self.client = self._client()
 
     def _client(self) -> mqtt.Client:
@@ -137,15 +141,18 @@ class MqttSource:
         log.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        received = time.time() * 1000
         token = (self.generation, message.mid, message.qos)
-        self.loop.call_soon_threadsafe(self._take, message.topic, message.payload, received, token)
+        self.inbox.append((message.topic, bytes(message.payload), time.time() * 1000, token))
+        if len(self.inbox) == 1:  # wake the loop once per burst, not once per message (a syscall each)
+            self.loop.call_soon_threadsafe(self._take)
 
     # -- the asyncio loop ---------------------------------------------------------------------------------------
-    def _take(self, topic: str, payload: bytes | bytearray, received_ms: float, token: tuple[int, int, int]) -> None:
-        item = self.translator.item(topic, bytes(payload), received_ms)
-        item.ack = lambda: self._ack(token)
-        self.queue.put_nowait(item)
+    def _take(self) -> None:
+        while self.inbox:
+            topic, payload, received_ms, token = self.inbox.popleft()
+            item = self.translator.item(topic, payload, received_ms)
+            item.ack = functools.partial(self._ack, token)
+            self.queue.put_nowait(item)
 
     def _ack(self, token: tuple[int, int, int]) -> None:
         generation, mid, qos = token

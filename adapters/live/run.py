@@ -26,6 +26,7 @@ class BrokerOptions:
     context: str | None = None
     batch_size: int = 1000
     timeout: float = 30.0
+    parallel: int = 4  # concurrent upsert requests per batch
 
 
 # A source: started with the queue to fill and the stats to count in; returns a coroutine to stop it.
@@ -67,9 +68,9 @@ async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, 
     headers = {"Link": f"<{context}>; {LINK_REL}"}
     if broker.tenant:
         headers["NGSILD-Tenant"] = broker.tenant
-    limits = httpx.Limits(max_connections=4)
+    limits = httpx.Limits(max_connections=broker.parallel)
     async with httpx.AsyncClient(base_url=broker.url, timeout=broker.timeout, limits=limits) as client:
-        writer = Writer(client, headers, stats, broker.batch_size)
+        writer = Writer(client, headers, stats, broker.batch_size, broker.parallel)
         await writer.write(provisioned_updates(mapping))
         queue: asyncio.Queue[Item | None] = asyncio.Queue()
         stopper = await source(queue, stats)

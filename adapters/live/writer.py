@@ -83,8 +83,10 @@ def rounds(updates: Iterable[Update]) -> list[list[dict[str, Any]]]:
 
 
 class Writer:
-    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], stats: Stats, batch_size: int = 1000):
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], stats: Stats, batch_size: int = 1000,
+                 parallel: int = 1) -> None:  # fmt: skip
         self.client = client
+        self.parallel = max(1, parallel)
         self.headers = {"Content-Type": "application/json", **headers}
         self.stats = stats
         self.batch_size = batch_size
@@ -117,7 +119,15 @@ class Writer:
             log.warning("the broker refused an update: %s", error)
 
     async def write(self, updates: list[Update]) -> None:
-        """Every round of ``updates``, in order; a round the broker cannot take is retried until it can."""
+        """Every update, the entities spread over ``parallel`` concurrent requests (a broker commits concurrent
+        writes together: SQLite group commit, record 0008); each entity's rounds stay in order in its share."""
+        shares: list[list[Update]] = [[] for _ in range(self.parallel)]
+        for update in updates:
+            shares[hash(update.entity_id) % self.parallel].append(update)
+        await asyncio.gather(*(self._write_share(share) for share in shares if share))
+
+    async def _write_share(self, updates: list[Update]) -> None:
+        """The rounds of ``updates`` in order; a round the broker cannot take is retried until it can."""
         delay = RETRY_FIRST
         for fragments in rounds(updates):
             while True:
