@@ -5,9 +5,9 @@ The archive is gzip-compressed JSON lines. The first line is the header, `{"form
 ...}`; each other line is one record, `{"kind": K, ...}` (a store record's fields under "record"), written as
 the store is read (nothing is held whole in memory): contexts, entities per tenant (their canonical, expanded
 form: no @context is needed to read them back), temporal history per temporal entity, subscriptions, context
-source registrations and subscriptions, snapshots, access policies and API keys. It goes through the Store
-contract only, so it works on every backend, and a restore is written with history recording off (the history
-is restored as it was, not recorded again).
+source registrations and subscriptions, snapshots, access policies, API keys and published open datasets. It goes
+through the Store contract only, so it works on every backend, and a restore is written with history recording off
+(the history is restored as it was, not recorded again).
 
 Not in the archive: entity maps (they live an hour by default and a day at most), the change feed and the
 notifiers' cursors (the restored broker notifies only what happens after it starts), the subscriptions' delivery
@@ -80,6 +80,8 @@ async def records(store: Store) -> AsyncIterator[dict[str, Any]]:
         yield {"kind": "policy", "body": policy}
     for key in await _optional(store.list_api_keys):
         yield {"kind": "api_key", "record": dataclasses.asdict(key)}
+    for dataset in await _optional(store.list_datasets):  # not their survey: the restored broker regenerates it
+        yield {"kind": "dataset", "body": dataset}
 
 
 async def _history(store: Store, tenant: str) -> AsyncIterator[dict[str, Any]]:
@@ -187,6 +189,8 @@ class _Restorer:
             await store.create_snapshot(SnapshotRecord(**record["record"]))
         elif kind == "policy":
             await store.put_policy(record["body"])
+        elif kind == "dataset":
+            await store.put_dataset(record["body"])
         elif kind == "api_key":
             key = record["record"]
             key["roles"] = tuple(key["roles"])

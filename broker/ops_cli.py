@@ -25,7 +25,8 @@ def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "dump",
         help="back up everything a store holds to an archive",
         description="Write everything the store holds (entities, temporal history, subscriptions, context source "
-        "registrations and subscriptions, @context documents, snapshots, access policies, API keys) to ARCHIVE, a "
+        "registrations and subscriptions, @context documents, snapshots, access policies, API keys, open datasets) to "
+        "ARCHIVE, a "
         "gzip file of JSON lines with a versioned header, read and written as a stream (record 0245). Any backend; "
         "`agora restore` writes it into any other. Run it against a stopped broker, or accept that writes made "
         "meanwhile may be in it or not.",

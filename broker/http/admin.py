@@ -12,6 +12,7 @@ Types and attributes of a rule are terms of the request's @context (Link header)
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.auth.identity import Identity
 from broker.core.access import Rule
+from broker.core.caller import Caller
 from broker.core.model import now_iso
 from broker.core.policies import audit_time
 from broker.http import params as P
@@ -31,6 +33,7 @@ from broker.http.negotiation import read_json
 from broker.http.paths import quote_segment
 from broker.http.render import json_response, no_content
 from broker.http.state import BrokerState, state_of
+from broker.ld.termmap import TermMap
 from broker.store.base import AuditQuery, AuditRecord
 
 BASE: Final = "/ngsi-ld/v1/agora"
@@ -56,15 +59,25 @@ async def get_policy(request: Request) -> Response:
     return json_response(request, _shown(rule))
 
 
-async def put_policies(request: Request) -> Response:
+async def admin_document(
+    request: Request, may: Callable[[Caller], Awaitable[object]]
+) -> tuple[BrokerState, Caller, Any, TermMap]:
+    """What an administration POST needs: the state, the caller, the JSON body without its @context and the term
+    map that expands its terms (the body's @context, else the Link header's). `may(caller)` runs first, so that a
+    caller who is no administrator is refused before the body is read."""
     state = state_of(request)
     P.check_params(request, frozenset())
     caller = caller_of(request)
-    await state.policies.rules(caller)  # refused before the body is read when the caller is no administrator
+    await may(caller)
     body = await read_json(request, state.settings.max_body_bytes)
     tm = await request_context(request, state, body.get("@context") if isinstance(body, dict) else None)
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "@context"}
+    return state, caller, body, tm
+
+
+async def put_policies(request: Request) -> Response:
+    state, caller, body, tm = await admin_document(request, state_of(request).policies.rules)
     stored = await state.policies.put(caller, body, tm.expand_term)
     if not any(new for _, new in stored):
         return no_content(request)

@@ -24,10 +24,9 @@ from starlette.routing import Route
 
 from adapters.importer import project_context
 from broker.http import params as P
-from broker.http.admin import BASE
+from broker.http.admin import BASE, admin_document
 from broker.http.caller import caller_of
-from broker.http.entities import request_context
-from broker.http.negotiation import negotiate, read_json
+from broker.http.negotiation import negotiate
 from broker.http.paths import quote_segment
 from broker.http.render import json_response, no_content
 from broker.http.state import state_of
@@ -88,12 +87,7 @@ async def get_dataset(request: Request) -> Response:
 
 
 async def post_dataset(request: Request) -> Response:
-    state = state_of(request)
-    P.check_params(request, frozenset())
-    caller = caller_of(request)
-    await state.opendata.datasets(caller)  # refused before the body is read when the caller is no administrator
-    body = await read_json(request, state.settings.max_body_bytes)
-    tm = await request_context(request, state, body.get("@context") if isinstance(body, dict) else None)
+    state, caller, body, tm = await admin_document(request, state_of(request).opendata.datasets)
     spec, new = await state.opendata.publish(caller, body, tm.expand_term)
     if not new:
         return no_content(request)

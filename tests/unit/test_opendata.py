@@ -19,7 +19,6 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from starlette.testclient import TestClient
 
-from broker.auth.apikeys import new_key
 from broker.cli import main
 from broker.core.errors import BadRequestData
 from broker.http.app import create_app
@@ -27,8 +26,8 @@ from broker.opendata.catalog import catalogue
 from broker.opendata.dumps import WRITERS, Survey, stream, survey
 from broker.opendata.spec import DatasetSpec, parse_spec
 from broker.settings import Settings
-from broker.store import open_store
-from broker.store.base import EntityFilter, Store
+from broker.store.base import EntityFilter
+from tests.unit.test_policies_http import make_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ROOT / "tests" / "fixtures" / "dcat-ap" / "dcat-ap-3.0.0-SHACL.jsonld"
@@ -212,28 +211,13 @@ def test_the_ngsi_ld_and_turtle_dumps_read_back(dumps: dict[str, bytes]) -> None
 
 
 # -- over HTTP -----------------------------------------------------------------------------------------------------
-def keys(url: str) -> dict[str, dict[str, str]]:
-    async def made() -> dict[str, dict[str, str]]:
-        store: Store = open_store(url)
-        await store.open()
-        out = {}
-        for role in ("admin", "reader"):
-            record, key = new_key(role, (role,), None)
-            await store.create_api_key(record)
-            out[role] = {"X-API-Key": key}
-        await store.close()
-        return out
-
-    return asyncio.run(made())
-
-
 @pytest.fixture(scope="module")
 def secured(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Path]]:
     tmp = tmp_path_factory.mktemp("opendata")
     url = f"sqlite:///{tmp}/agora.db"
-    credentials = keys(url)
+    credentials = make_keys(url, admin="admin", reader="reader")
     settings = Settings(store=url, auth="required", opendata_dir=str(tmp / "files"), opendata_publisher="City of Test")
     with TestClient(create_app(settings)) as client:
         admin = credentials["admin"]
@@ -359,3 +343,14 @@ def test_agora_publish_help_names_every_action() -> None:
         agora("publish", "--help")
     assert done.value.code == 0
     assert agora("publish")[0] == 2
+
+
+def test_agora_dump_and_restore_carry_the_published_datasets(tmp_path: Path) -> None:
+    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    code, _, err = agora("publish", "--store", source, "add", "stops", "--type", "GtfsStop", "--title", "Stops",
+                         "--description", "Every stop")  # fmt: skip
+    assert code == 0, err
+    assert agora("dump", str(tmp_path / "a.dump"), "--store", source)[0] == 0
+    assert agora("restore", "--store", target, str(tmp_path / "a.dump"))[0] == 0
+    listed = [json.loads(line)["id"] for line in agora("publish", "--store", target, "list")[1].splitlines()]
+    assert listed == ["stops"]
