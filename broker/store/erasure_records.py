@@ -9,10 +9,14 @@ rewritten whole (DEL, then the kept entries added again with their ids) by one s
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
+
+from redis.exceptions import ResponseError
 
 from broker.store import _common as common
 from broker.store.base import Change, EntityMapRecord
@@ -209,7 +213,21 @@ class RedisErasure:
             reply = await _on(self._redis, node, "CONFIG", "GET", "appendonly")
             values = list(reply.values()) if isinstance(reply, dict) else list(reply)[1::2]
             if any(v in (b"yes", "yes") for v in values):
-                await _on(self._redis, node, "BGREWRITEAOF")
+                await _rewrite_aof(self._redis, node)
+
+
+async def _rewrite_aof(client: Any, node: Any, patience: float = 60.0) -> None:
+    """BGREWRITEAOF; a rewrite already running started before the erasure (it may copy what was just erased), so
+    the next one is asked once it is done."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await _on(client, node, "BGREWRITEAOF")
+            return
+        except ResponseError as exc:
+            if "already in progress" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def _scan(store: _HasRedis, pattern: str) -> AsyncIterator[bytes]:

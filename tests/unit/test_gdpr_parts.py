@@ -20,6 +20,7 @@ from broker.core.subscriptions import OWNER
 from broker.gdpr import export, records, retention
 from broker.gdpr.erase import erase
 from broker.gdpr.pseudonym import PREFIX, Pseudonymiser, copy_to_analytics, new_key
+from broker.gdpr.retention import GdprRetention
 from broker.gdpr.subject import closure
 from broker.ld.termmap import TermMap
 from broker.store import open_store
@@ -194,3 +195,21 @@ def test_the_gdpr_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["gdpr", "--store", url, "retain"]) == 2  # no rule configured: said, not ignored
     assert "AGORA_GDPR_RETENTION" in capsys.readouterr().err
     assert main(["gdpr", "reidentify", "urn:x", "--key-file", str(key)]) == 2
+
+
+def test_the_retention_job_of_serve_expires_on_its_own() -> None:
+    store = filled()
+
+    async def run() -> list[str]:
+        job = GdprRetention(store, retention.parse_rules("SmartMeteringObservation=P1D"), interval=60)
+        job.start()
+        try:
+            for _ in range(200):  # the first pass runs at once
+                if not await store.find_ids("", EntityFilter(types=frozenset({METER_T}))):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await job.stop()
+        return await store.find_ids("", EntityFilter())
+
+    assert asyncio.run(run()) == ["urn:n:1", SUBJECT]  # in id order; the meters (modified in January) are gone
