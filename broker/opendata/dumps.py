@@ -12,6 +12,7 @@ first row: the entity count, the bounding box of the locations, the temporal cov
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -98,6 +99,9 @@ async def entities(store: Store, spec: DatasetSpec) -> AsyncIterator[list[Entity
         return
     async for batch in store.scan_batches(spec.tenant, spec.entity_filter(), PAGE):
         yield [published(e) for e in batch]
+        # A SQLite page is read without suspending: give the event loop its turn between pages, so that a broker
+        # regenerating a large dataset (or streaming it to one client) keeps answering the others.
+        await asyncio.sleep(0)
 
 
 # -- the survey: count, coverage, columns ---------------------------------------------------------------------

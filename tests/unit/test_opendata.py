@@ -174,6 +174,27 @@ def test_each_format_reads_one_store_page_per_chunk(fmt: str) -> None:
     assert pulled <= 2 and count == 15
 
 
+def test_a_dump_lets_the_event_loop_serve_others_between_pages() -> None:
+    async def ticks_during_a_dump() -> int:
+        ticks, done = 0, asyncio.Event()
+
+        async def other_requests() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(other_requests())
+        await asyncio.sleep(0)
+        ticks = 0
+        await collect(PagedStore(pages=6, size=3), "jsonld")  # the stub's pages are read without suspending
+        done.set()
+        await ticker
+        return ticks
+
+    assert asyncio.run(ticks_during_a_dump()) >= 6 * 2  # at least once per page, in the survey and the dump
+
+
 @pytest.fixture(scope="module")
 def dumps() -> dict[str, bytes]:
     store = PagedStore(pages=2, size=3)
