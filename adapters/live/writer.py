@@ -30,6 +30,7 @@ from adapters.live.mapping import Update
 log = logging.getLogger("agora.ingest")
 API = "/ngsi-ld/v1"
 RETRY_FIRST, RETRY_MAX = 0.05, 2.0  # seconds of backoff while the broker cannot take a write
+WARN_EVERY = 5.0  # seconds between two warnings of the same outage
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Writer:
                  parallel: int = 1) -> None:  # fmt: skip
         self.client = client
         self.parallel = max(1, parallel)
+        self.warned = -WARN_EVERY
         self.headers = {"Content-Type": "application/json", **headers}
         self.stats = stats
         self.batch_size = batch_size
@@ -136,7 +138,8 @@ class Writer:
                     break
                 except Retry as exc:
                     self.stats.retries += 1
-                    if self.stats.retries == 1 or delay >= RETRY_MAX:
+                    if time.monotonic() - self.warned >= WARN_EVERY:  # one line per outage interval, not per try
+                        self.warned = time.monotonic()
                         log.warning("the broker cannot take writes (%s); retrying, nothing acknowledged", exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_MAX)

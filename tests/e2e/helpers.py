@@ -25,13 +25,13 @@ def uid(kind: str = "Thing") -> str:
     return f"urn:ngsi-ld:{kind}:{uuid.uuid4().hex[:12]}"
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it is true; AssertionError after ``timeout`` seconds."""
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> None:
+    """Poll ``condition`` every ``interval`` seconds until it is true; AssertionError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s")
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def link(url: str) -> dict[str, str]:
