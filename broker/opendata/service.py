@@ -24,7 +24,7 @@ from typing import Any
 from broker.background import stop_tasks
 from broker.core.access import Access
 from broker.core.caller import Caller
-from broker.core.errors import BadRequestData, ResourceNotFound
+from broker.core.errors import ResourceNotFound
 from broker.core.model import now_iso
 from broker.notify.outage import Outage
 from broker.opendata.catalog import catalogue
@@ -34,6 +34,9 @@ from broker.settings import Settings
 from broker.store.base import Store
 
 log = logging.getLogger("agora.opendata")
+
+#: Seconds before a regeneration that failed is tried again (at most the interval).
+RETRY_SECONDS = 5.0
 
 
 class OpenData:
@@ -138,16 +141,16 @@ class OpenData:
 
     async def _run(self, base: str) -> None:
         while True:
+            wait = self.interval
+            self._wake.clear()  # before the pass: a publication during it wakes the next one at once
             try:
                 if await self.store.try_lead("opendata"):
                     done = await self.regenerate_all(base)
                     if done:
                         log.info("open data: %d datasets regenerated", done)
                 self._outage.ok()
-            except BadRequestData as exc:  # a dataset the broker can no longer read; the others go on next time
-                log.warning("open data regeneration: %s", exc.detail)
             except Exception as exc:  # a store outage is logged once, anything else is a bug (record 0047)
                 self._outage.failed(exc, "an open data regeneration")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):  # woken by a publication, or the interval passed
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                wait = min(self.interval, RETRY_SECONDS)  # not an hour without a survey after a short outage
+            with contextlib.suppress(TimeoutError):  # woken by a publication, or the wait is over
+                await asyncio.wait_for(self._wake.wait(), wait)
