@@ -7,9 +7,10 @@ the temporal representation of an entity (normalized, simplified, aggregated), c
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.core.access import UNRESTRICTED, Access, View
 from broker.core.caller import Caller
@@ -31,6 +32,7 @@ from broker.ld.termmap import TermMap
 from broker.query import Query, matches
 from broker.query.collation import ROOT, Collation
 from broker.query.q import And, Compare, Exists, LinkedPath, Match, Or, Path, QNode
+from broker.query.types import AllTypes
 from broker.store.base import (
     ALL_DATASETS,
     EntityFilter,
@@ -44,6 +46,10 @@ from broker.store.base import (
 from broker.temporal import aggregate as agg
 from broker.temporal.history import make_instance, sort_time
 from broker.temporal.times import Duration, display_instant, to_micros
+
+if TYPE_CHECKING:
+    from broker.core.registrations import Registration
+    from broker.federation.reads import Origin, Reads
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
@@ -151,13 +157,19 @@ class TemporalPage:
     partial: Partial | None
     #: Where the next page starts when it is not offset + limit (an entity map's position, clause 5.5.9.3).
     next_offset: int | None = None
+    #: NGSILD-Warning values of the context sources that failed (clause 6.3.17).
+    warnings: tuple[str, ...] = ()
 
 
 class Temporal:
-    def __init__(self, store: Store, instance_limit: int = 10_000, access: Access | None = None) -> None:
+    def __init__(
+        self, store: Store, instance_limit: int = 10_000, access: Access | None = None, reads: Reads | None = None
+    ) -> None:
         self.store = store
         self.instance_limit = instance_limit
         self.access = access or Access(store)
+        #: The remote part of the temporal reads (registrations with a time interval, clause 4.3.6); None: local.
+        self.reads = reads
 
     async def _check_write(
         self, caller: Caller, entity_id: str, head: Mapping[str, Any] | None, attrs: Iterable[str]
@@ -285,6 +297,85 @@ class Temporal:
         if not found:  # the entity is known but has nothing in the interval: an empty temporal representation
             return TemporalEntity(record, {}, {} if view.representation == "aggregatedValues" else None), None
         return found[0], partial
+
+    async def retrieve_from_sources(
+        self, caller: Caller, entity_id: str, view: TemporalView, origin: Origin | None
+    ) -> tuple[TemporalEntity, Partial | None, tuple[str, ...]]:
+        """Retrieve Temporal Evolution of an Entity (5.7.3) over the local store and the registrations of temporal
+        sources offering it (record 0187): the merged history, the local part's cut, the failed sources'
+        warnings. Without such registrations it is `retrieve`."""
+        from broker.federation.reads import merge_temporal
+
+        check_uri(entity_id, "entity id")
+        regs = await self._sources(caller, "retrieveTemporal", origin, view, entity_id=entity_id)
+        if not regs:
+            return (*await self.retrieve(caller, entity_id, view), ())
+        assert self.reads is not None and origin is not None
+        local: tuple[TemporalEntity, Partial | None] | None = None
+        with contextlib.suppress(ResourceNotFound):  # the history may be held by the sources only
+            local = await self.retrieve(caller, entity_id, view)
+        answer = await self.reads.temporal(caller, regs, origin, view, entity_id=entity_id)
+        seen = await self.access.view(caller)
+        parts = ([local[0]] if local else []) + _seen_parts(answer.entities.get(entity_id, []), seen)
+        if not parts:
+            error = ResourceNotFound(f"no temporal evolution of entity {entity_id} here nor at the sources asked")
+            error.warnings = tuple(answer.warnings)
+            raise error
+        merged = merge_temporal(parts, view) if len(parts) > 1 else parts[0]
+        return merged, local[1] if local else None, tuple(answer.warnings)
+
+    async def _sources(
+        self,
+        caller: Caller,
+        operation: str,
+        origin: Origin | None,
+        view: TemporalView,
+        *,
+        entity_id: str | None = None,
+        query: Query | None = None,
+    ) -> list[Registration]:
+        """The temporal registrations a read is sent to; none for the aggregated representation, which Agora
+        computes over its own instances only (record 0187)."""
+        if self.reads is None or origin is None or view.representation == "aggregatedValues":
+            return []
+        types = prefilter(query).types if query is not None and query.types is not None else None
+        return await self.reads.plan(
+            caller, operation, origin, types=types, entity_id=entity_id, attrs=view.attrs, query=query
+        )
+
+    async def query_from_sources(
+        self,
+        caller: Caller,
+        query: Query,
+        view: TemporalView,
+        paging: Paging,
+        origin: Origin | None,
+        *,
+        count: bool = False,
+        order: IdOrder | None = None,
+    ) -> TemporalPage:
+        """Query Temporal Evolution of Entities (5.7.4) over the local store and the temporal sources (record
+        0187): paged over the merged ids as Query Entities is (record 0185). Without sources it is `query`."""
+        from broker.federation.reads import merge_temporal
+
+        regs = await self._sources(caller, "queryTemporal", origin, view, query=query)
+        if not regs:
+            return await self.query(caller, query, view, paging, count=count, order=order)
+        if order is not None and not isinstance(query.types, AllTypes):
+            raise BadRequestData("orderBy needs local=true: this query is distributed to context sources")
+        assert self.reads is not None and origin is not None
+        end = paging.offset + paging.limit
+        local = await self.query(caller, query, view, Paging(end + 1, 0), count=count)
+        answer = await self.reads.temporal(caller, regs, origin, view, query=query, want=None if count else end + 1)
+        seen = await self.access.view(caller)
+        by_id: dict[str, list[TemporalEntity]] = {e.record.id: [e] for e in local.entities}
+        for entity_id, parts in answer.entities.items():
+            by_id.setdefault(entity_id, []).extend(_seen_parts(parts, seen))
+        ordered = [parts for _, parts in sorted(by_id.items()) if parts]
+        every = [merge_temporal(parts, view) if len(parts) > 1 else parts[0] for parts in ordered]
+        total = len(every) if count else None
+        more = len(every) > end or answer.more or local.more
+        return TemporalPage(every[paging.offset : end], total, more, local.partial, None, tuple(answer.warnings))
 
     async def query(
         self,
@@ -658,6 +749,18 @@ def _head(record: TemporalEntityRecord) -> dict[str, Any]:
     if record.scope:
         head["scope"] = record.scope
     return head
+
+
+def _seen_parts(parts: list[TemporalEntity], seen: View) -> list[TemporalEntity]:
+    """A source's temporal entities as the caller may read them (record 0221 holds for remote history too)."""
+    if seen.unrestricted:
+        return parts
+    out = []
+    for part in parts:
+        allowed = seen.attrs_of("temporal", _head(part.record))
+        if allowed is not None:
+            out.append(TemporalEntity(part.record, {a: v for a, v in part.attrs.items() if allowed(a)}))
+    return out
 
 
 def _redacted(history: TemporalHistory, records: list[TemporalEntityRecord], seen: View) -> TemporalHistory:

@@ -28,10 +28,11 @@ from urllib.parse import quote
 import orjson
 
 from broker.core.caller import Caller
-from broker.core.errors import NgsiLdError
+from broker.core.errors import BadRequestData, NgsiLdError
 from broker.core.model import ENTITY_MEMBERS, Entity
-from broker.core.normalize import parse_entity
+from broker.core.normalize import CREATE, PATCH, Rules, parse_entity
 from broker.core.registrations import Registration, Registrations, csf_holds
+from broker.core.temporal import TemporalEntity, TemporalView
 from broker.federation.forwarder import Forwarder, SourceError, SourceReply, warning
 from broker.federation.merge import Fragment
 from broker.federation.writes import held_attrs
@@ -43,7 +44,7 @@ from broker.query.geo import GeoQuery
 from broker.query.q import format_q
 from broker.query.scope import format_scope_query
 from broker.query.types import format_types
-from broker.store.base import now_micros
+from broker.store.base import TemporalEntityRecord, TemporalInstance, now_micros
 from broker.temporal.times import micros_or_none
 
 API: Final = "/ngsi-ld/v1"
@@ -203,7 +204,7 @@ def _live_attribute(value: Any, now: int) -> Any:
     return kept if isinstance(value, list) else kept[0]
 
 
-def canonical(doc: Any, tm: TermMap, now: int) -> Entity | None:
+def canonical(doc: Any, tm: TermMap, now: int, rules: Rules = CREATE) -> Entity | None:
     """A source's entity in the canonical form, its system times kept for the merge; None when it has expired
     (5.7.2.4: "any Entities where an expiresAt DateTime is present and the date lies in the past shall be
     discarded"). BadRequestData when it is not a valid NGSI-LD entity."""
@@ -219,7 +220,7 @@ def canonical(doc: Any, tm: TermMap, now: int) -> Entity | None:
             body[key] = value
         elif (live := _live_attribute(value, now)) is not None:
             body[key] = live
-    entity = expand_entity(parse_entity(body), tm)
+    entity = expand_entity(parse_entity(body, rules), tm)
     for member in _SYSTEM:
         if isinstance(body.get(member), str):
             entity[member] = body[member]
@@ -238,6 +239,88 @@ def _registered_part(reg: Registration, entity: Entity) -> Entity:
     if len(held) == len(entity["attrs"]):
         return entity
     return {**entity, "attrs": {k: v for k, v in entity["attrs"].items() if k in held}}
+
+
+# -- temporal answers ----------------------------------------------------------------------------------------------
+@dataclass
+class TemporalAnswer:
+    """What the sources answered for a temporal read: the temporal entities of each id, per source."""
+
+    entities: dict[str, list[TemporalEntity]] = field(default_factory=dict)
+    more: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def temporal_params(view: TemporalView, tm: TermMap) -> dict[str, str]:
+    """The temporal query (4.11) and lastN of a temporal read, as the source is asked it."""
+    params: dict[str, str] = {}
+    time = view.time
+    optional = {
+        "timerel": time.timerel,
+        "timeAt": time.time_at,
+        "endTimeAt": time.end_time_at,
+        "timeproperty": time.timeproperty if time.timeproperty != "observedAt" else None,
+        "lastN": str(view.last_n) if view.last_n is not None else None,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    return params
+
+
+def temporal_entity(doc: Any, tm: TermMap) -> TemporalEntity:
+    """A source's temporal entity (5.2.20, normalized) as Agora reads its own: the entity head and each attribute's
+    instances (canonical form, with their instanceId); BadRequestData when it is not valid NGSI-LD."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+        raise BadRequestData("a temporal entity is a JSON object with an id")
+    head = {k: v for k, v in doc.items() if k in ENTITY_MEMBERS}
+    entity = canonical(head, tm, 0)
+    assert entity is not None
+    record = TemporalEntityRecord(
+        entity["id"],
+        entity["type"],
+        str(doc.get("createdAt", "")),
+        str(doc.get("modifiedAt", "")),
+        entity.get("scope"),
+    )
+    attrs: dict[str, list[TemporalInstance]] = {}
+    for name, raw in doc.items():
+        if name in ENTITY_MEMBERS or name == "@context":
+            continue
+        for n, given in enumerate(raw if isinstance(raw, list) else [raw]):
+            if not isinstance(given, dict):
+                raise BadRequestData(f"{name}: a temporal instance is a JSON object")
+            body = {k: v for k, v in given.items() if k not in ("instanceId", "deletedAt")}
+            one = canonical({**head, name: body}, tm, 0, PATCH)  # a deletion is recorded as an NGSI-LD Null
+            assert one is not None
+            iri, instances = next(iter(one["attrs"].items()))
+            inst = instances[0]
+            if isinstance(given.get("deletedAt"), str):
+                inst["deletedAt"] = given["deletedAt"]
+            instance_id = given.get("instanceId")
+            key = instance_id if isinstance(instance_id, str) else f"urn:ngsi-ld:instance:{entity['id']}:{name}:{n}"
+            attrs.setdefault(iri, []).append(TemporalInstance(iri, key, inst))
+    return TemporalEntity(record, attrs)
+
+
+def merge_temporal(parts: Sequence[TemporalEntity], view: TemporalView) -> TemporalEntity:
+    """One temporal entity from the parts of several sources (record 0187): the head of the first part (types and
+    scopes united), per attribute every instance once (by instanceId), oldest first by the time property; with
+    lastN the N most recent of the union."""
+    first = parts[0].record
+    types = list(dict.fromkeys(t for p in parts for t in p.record.type))
+    scopes = list(dict.fromkeys(s for p in parts for s in p.record.scope or ()))
+    record = TemporalEntityRecord(first.id, types, first.created_at, first.modified_at, scopes or None)
+    prop = view.time.timeproperty
+    attrs: dict[str, list[TemporalInstance]] = {}
+    for part in parts:
+        for iri, instances in part.attrs.items():
+            have = attrs.setdefault(iri, [])
+            known = {i.instance_id for i in have}
+            have.extend(i for i in instances if i.instance_id not in known)
+    for iri, instances in attrs.items():
+        instances.sort(key=lambda i: micros_or_none(i.body.get(prop)) or 0)
+        if view.last_n is not None:
+            attrs[iri] = instances[-view.last_n :]
+    return TemporalEntity(record, attrs)
 
 
 # -- the planner and the fan-out ---------------------------------------------------------------------------------
@@ -377,7 +460,13 @@ class Reads:
         return found, warnings
 
     async def _pages(
-        self, reg: Registration, caller: Caller, params: Mapping[str, str], origin: Origin, want: int | None
+        self,
+        reg: Registration,
+        caller: Caller,
+        params: Mapping[str, str],
+        origin: Origin,
+        want: int | None,
+        path: str = f"{API}/entities",
     ) -> tuple[list[Any], bool, str | None]:
         """(entities, whether the source holds more, a warning) of one query at one source, page by page."""
         got: list[Any] = []
@@ -386,7 +475,7 @@ class Reads:
             limit = min(SOURCE_PAGE, cap - len(got))
             page = {**params, "limit": str(limit), "offset": str(len(got))}
             reply = await self.forwarder.send(
-                reg, "GET", f"{API}/entities", caller=caller, params=page, link=origin.link, via=origin.via
+                reg, "GET", path, caller=caller, params=page, link=origin.link, via=origin.via
             )
             warned = reply_warning(reply, reg.id)
             if warned is not None or not isinstance(reply, SourceReply) or reply.status == 404:
@@ -398,6 +487,62 @@ class Reads:
                 return got, False, None
             if len(got) >= cap:
                 return got, True, None
+
+    # -- temporal reads (5.7.3, 5.7.4; record 0187) ------------------------------------------------------------
+    async def temporal(
+        self,
+        caller: Caller,
+        regs: Sequence[Registration],
+        origin: Origin,
+        view: TemporalView,
+        *,
+        entity_id: str | None = None,
+        query: Query | None = None,
+        want: int | None = None,
+    ) -> TemporalAnswer:
+        """Retrieve Temporal Evolution of an Entity (`entity_id`) or Query Temporal Evolution of Entities (`query`)
+        at each registration at once, in the normalized temporal representation (Agora renders the others)."""
+        answer = TemporalAnswer()
+
+        async def one(reg: Registration) -> tuple[Registration, list[Any], str | None, TermMap | None, bool]:
+            try:
+                tm = await self._lens(reg, origin)
+            except NgsiLdError as exc:
+                return reg, [], warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}"), None, False
+            params = temporal_params(view, tm)
+            if entity_id is not None:
+                attrs = _attrs_param(reg, view.attrs, tm)
+                reply = await self.forwarder.send(
+                    reg,
+                    "GET",
+                    f"{API}/temporal/entities/{quote(entity_id, safe='')}",
+                    caller=caller,
+                    params={**params, **({"attrs": attrs} if attrs else {})},
+                    link=origin.link,
+                    via=origin.via,
+                )
+                found = [reply.body] if isinstance(reply, SourceReply) and reply.ok else []
+                return reg, found, reply_warning(reply, reg.id), tm, False
+            assert query is not None
+            params.update(query_params(reg, query, view.attrs, tm))
+            params.pop("options", None)
+            got, more, warned = await self._pages(reg, caller, params, origin, want, f"{API}/temporal/entities")
+            return reg, got, warned, tm, more
+
+        for reg, docs, warned, tm, more in await asyncio.gather(*(one(r) for r in regs)):
+            if warned is not None:
+                answer.warnings.append(warned)
+            answer.more = answer.more or more
+            if tm is None:
+                continue
+            try:
+                parts = [temporal_entity(doc, tm) for doc in docs]
+            except NgsiLdError as exc:
+                answer.warnings.append(invalid_warning(reg, exc.detail))
+                continue
+            for part in parts:
+                answer.entities.setdefault(part.record.id, []).append(part)
+        return answer
 
     def _take(self, answer: Answer, reg: Registration, docs: list[Any], warned: str | None, tm: TermMap | None) -> None:
         if warned is not None:

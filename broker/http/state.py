@@ -80,6 +80,7 @@ class BrokerState:
         # and discovery.
         reads = Reads(registrations, forwarder, contexts.resolver)
         queries.reads = reads
+        temporal.reads = reads
         return cls(
             settings,
             store,

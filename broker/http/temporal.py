@@ -17,7 +17,7 @@ from broker.core.query import executes_locally, require_selector
 from broker.core.temporal import IdOrder, Partial, TemporalView, parse_time_query
 from broker.core.temporal_render import render_temporal
 from broker.http import params as P
-from broker.http.entities import BASE, caller_of, map_request, request_context
+from broker.http.entities import BASE, caller_of, map_request, origin_of, request_context, with_warnings
 from broker.http.entity_maps import map_created
 from broker.http.negotiation import negotiate, read_body
 from broker.http.paths import quote_segment
@@ -221,13 +221,14 @@ async def retrieve_temporal(request: Request) -> Response:
     media = negotiate(request)
     tm = await request_context(request, state)
     view = _view(request, tm, request.query_params, required=False)
-    entity, partial = await state.temporal.retrieve(caller_of(request), request.path_params["entity_id"], view)
+    entity_id, origin = request.path_params["entity_id"], origin_of(request, tm)
+    entity, partial, warnings = await state.temporal.retrieve_from_sources(caller_of(request), entity_id, view, origin)
     pick = _projection(request.query_params.get("pick"), tm)
     omit = _projection(request.query_params.get("omit"), tm)
     doc = render_temporal(entity, tm, view, pick, omit)
     if partial is None:
-        return ld_response(request, doc, tm, media)
-    return ld_response(request, doc, tm, media, status=206, headers=_content_range(partial))
+        return with_warnings(ld_response(request, doc, tm, media), warnings)
+    return with_warnings(ld_response(request, doc, tm, media, status=206, headers=_content_range(partial)), warnings)
 
 
 async def query_temporal(request: Request) -> Response:
@@ -303,7 +304,9 @@ async def _query(
         )
         used = (map_id, created)
     else:
-        page = await state.temporal.query(caller, query, view, paging, count=count, order=order)
+        local = P.flag(request, "local") or selection.get("local") == "true"
+        origin = origin_of(request, tm, local=local)
+        page = await state.temporal.query_from_sources(caller, query, view, paging, origin, count=count, order=order)
     pick = _projection(selection.get("pick"), tm)
     omit = _projection(selection.get("omit"), tm)
     docs = [render_temporal(e, tm, view, pick, omit) for e in page.entities]
@@ -320,7 +323,7 @@ async def _query(
     response = ld_response(request, docs, tm, media, status=status, headers=headers)
     for link in paged_links(request, paging, page.more, page.next_offset, media):
         response.headers.append("Link", link)
-    return response
+    return with_warnings(response, page.warnings)
 
 
 # -- entity maps (6.35) --------------------------------------------------------------------------------------------

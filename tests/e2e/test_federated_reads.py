@@ -231,3 +231,27 @@ def test_discovery_unites_local_and_remote_types_and_attributes(fed: Federation)
     assert {d["attributeName"] for d in info["attributeDetails"]} == {"d", "flowRate"}
     assert fed.city.get(f"{BASE}/attributes/flowRate").json()["typeNames"] == [kind]
     assert fed.city.get(f"{BASE}/attributes/flowRate", params={"local": "true"}).status_code == 404
+
+
+def test_temporal_reads_merge_the_history_of_the_sources(fed: Federation) -> None:
+    kind = _kind()
+    entity_id = f"urn:ngsi-ld:{kind}:t"
+    local = _pipe(entity_id, kind, flow=_prop(1, "2026-01-01T00:00:00Z"))
+    assert fed.city.post(f"{BASE}/entities", json=local).status_code == 201
+    remote = _pipe(entity_id, kind, flow=_prop(2, "2026-02-01T00:00:00Z"))
+    assert fed.water.post("/entities", json=remote).status_code == 201
+    assert fed.water.patch(f"/entities/{entity_id}/attrs", json={"flow": _prop(3, "2026-03-01T00:00:00Z")}).is_success
+    history = {"observationInterval": {"startAt": "2000-01-01T00:00:00Z"}}  # Table 5.2.9-1: a source of history
+    _register(fed, kind, fed.water_url, operations=["retrieveTemporal", "queryTemporal"], **history)
+    when = {"timerel": "after", "timeAt": "2025-01-01T00:00:00Z"}
+    r = fed.city.get(f"{BASE}/temporal/entities/{entity_id}", params=when)
+    assert r.status_code == 200, r.text
+    assert [i["value"] for i in r.json()["flow"]] == [1, 2, 3]  # one history, oldest first
+    last = fed.city.get(f"{BASE}/temporal/entities/{entity_id}", params={**when, "lastN": "2"}).json()
+    assert [i["value"] for i in last["flow"]] == [2, 3]
+    found = fed.city.get(f"{BASE}/temporal/entities", params={**when, "type": kind})
+    assert [len(e["flow"]) for e in _ok(found)] == [3]
+    alone = fed.city.get(f"{BASE}/temporal/entities/{entity_id}", params={**when, "local": "true"}).json()
+    assert alone["flow"]["value"] == 1  # one instance: shown as an object
+    # the same registration serves no current-state read (Table 5.2.9-1: it is a source of history)
+    assert fed.city.get(f"{BASE}/entities/{entity_id}").json()["flow"]["value"] == 1
