@@ -769,6 +769,8 @@ class Registrations:
         held = self._index.get(tenant)
         if not held:
             return []  # the common case of a broker that federates nothing: no clock, no list
+        if not any(r.expires_at for r in held):
+            return list(held)  # nothing can have expired: no clock (formatting it costs more than the matching)
         stamp = _utc(now_iso())
         return [r for r in held if is_live(r, stamp)]
 

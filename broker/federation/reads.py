@@ -359,12 +359,16 @@ class Reads:
             regs = [r for r in regs if csf_holds(r, query.csf)]
         return regs
 
-    async def _lens(self, reg: Registration, origin: Origin) -> TermMap:
+    async def _lens(self, reg: Registration, origin: Origin) -> TermMap | str:
         """The term map of the @context a source is asked and answers with (4.3.6.6): its registration's
-        jsonldContext, else the request's (by URL), else the core context."""
+        jsonldContext, else the request's (by URL), else the core context; a warning (199) when the registration's
+        @context cannot be had, and then the source is not asked."""
         for pair in reg.doc.get("contextSourceInfo", ()):
             if pair["key"] == "jsonldContext":
-                return await self.resolver.resolve(pair["value"])
+                try:
+                    return await self.resolver.resolve(pair["value"])
+                except NgsiLdError as exc:
+                    return warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}")
         return origin.tm if origin.link is not None else core_termmap()
 
     async def retrieve(
@@ -381,10 +385,9 @@ class Reads:
         path = f"{API}/entities/{quote(entity_id, safe='')}"
 
         async def one(reg: Registration) -> tuple[Registration, list[Any], str | None, TermMap | None]:
-            try:
-                tm = await self._lens(reg, origin)
-            except NgsiLdError as exc:
-                return reg, [], warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}"), None
+            tm = await self._lens(reg, origin)
+            if isinstance(tm, str):
+                return reg, [], tm, None
             params: dict[str, str] = {"options": "sysAttrs"}
             type_text = _type_param(reg, frozenset(types), _names(types, tm), tm) if types else None
             optional = {"type": type_text, "attrs": _attrs_param(reg, attrs, tm)}
@@ -413,10 +416,9 @@ class Reads:
         answer = Answer()
 
         async def one(reg: Registration) -> tuple[Registration, list[Any], str | None, TermMap | None, bool]:
-            try:
-                tm = await self._lens(reg, origin)
-            except NgsiLdError as exc:
-                return reg, [], warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}"), None, False
+            tm = await self._lens(reg, origin)
+            if isinstance(tm, str):
+                return reg, [], tm, None, False
             docs: list[Any] = []
             more = False
             for query in queries:
@@ -441,10 +443,9 @@ class Reads:
         and the warnings of the others. A 404 (the type or attribute is not there) is neither."""
 
         async def one(reg: Registration) -> tuple[Registration, Any, TermMap | None, str | None]:
-            try:
-                tm = await self._lens(reg, origin)
-            except NgsiLdError as exc:
-                return reg, None, None, warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}")
+            tm = await self._lens(reg, origin)
+            if isinstance(tm, str):
+                return reg, None, None, tm
             reply = await self.forwarder.send(
                 reg, "GET", f"{API}{path}", caller=caller, params=params, link=origin.link, via=origin.via
             )
@@ -505,10 +506,9 @@ class Reads:
         answer = TemporalAnswer()
 
         async def one(reg: Registration) -> tuple[Registration, list[Any], str | None, TermMap | None, bool]:
-            try:
-                tm = await self._lens(reg, origin)
-            except NgsiLdError as exc:
-                return reg, [], warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}"), None, False
+            tm = await self._lens(reg, origin)
+            if isinstance(tm, str):
+                return reg, [], tm, None, False
             params = temporal_params(view, tm)
             if entity_id is not None:
                 attrs = _attrs_param(reg, view.attrs, tm)
