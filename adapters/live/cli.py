@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from adapters.importer import ImportFailed
+from adapters.importer import ImportFailed, Progress
 from adapters.live.mapping import IngestMapping, MappingError, load_mapping
 from adapters.live.run import BrokerOptions, Source, ingest, print_summary
 
@@ -112,8 +112,6 @@ def run(args: argparse.Namespace) -> int:
     if args.ingest_source is None:
         print("agora ingest: name a source: mqtt, opcua or modbus (see agora ingest --help)", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     try:
         mapping = load_mapping(args.mapping)
         source = _source(args, mapping)
@@ -124,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
         print("agora ingest: --batch-size, --parallel and --count are positive numbers", file=sys.stderr)
         return 2
     broker = BrokerOptions(args.broker, args.tenant, args.context, args.batch_size, parallel=args.parallel)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     try:
-        stats = asyncio.run(ingest(mapping, broker, source, count=args.count))
+        stats = asyncio.run(ingest(mapping, broker, source, count=args.count, progress=Progress(unit="messages")))
     except ImportFailed as exc:
         print(f"agora ingest: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from adapters.importer import LINK_REL, ImportFailed, host_context, project_context
+from adapters.importer import LINK_REL, ImportFailed, Progress, host_context, project_context
 from adapters.live.mapping import IngestMapping, Update
 from adapters.live.writer import Item, Stats, Writer
 
@@ -61,8 +61,10 @@ def provisioned_updates(mapping: IngestMapping) -> list[Update]:
 
 
 async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, *, count: int | None = None,
-                 stats: Stats | None = None, stop: asyncio.Event | None = None) -> Stats:  # fmt: skip
-    """Run ``source`` into the broker until ``count`` messages were handled, ``stop`` is set, or SIGINT/SIGTERM."""
+                 stats: Stats | None = None, stop: asyncio.Event | None = None,
+                 progress: Progress | None = None) -> Stats:  # fmt: skip
+    """Run ``source`` into the broker until ``count`` messages were handled, ``stop`` is set, or SIGINT/SIGTERM;
+    ``progress`` shows the messages handled once a second."""
     stats = stats or Stats()
     context = await asyncio.to_thread(_context_url, broker)
     headers = {"Link": f"<{context}>; {LINK_REL}"}
@@ -78,6 +80,7 @@ async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, 
         _on_signals(stop)
         task = asyncio.create_task(writer.run(queue, count))
         waiter = asyncio.create_task(stop.wait())
+        ticker = asyncio.create_task(_tick(progress, stats))
         try:
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
@@ -85,8 +88,17 @@ async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, 
                 await task
         finally:
             waiter.cancel()
+            ticker.cancel()
             await stopper()
+            if progress is not None:
+                progress.done(stats.handled)
     return stats
+
+
+async def _tick(progress: Progress | None, stats: Stats) -> None:
+    while progress is not None:
+        await asyncio.sleep(progress.every)
+        progress.update(stats.handled)
 
 
 def _on_signals(stop: asyncio.Event) -> None:

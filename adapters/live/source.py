@@ -232,8 +232,6 @@ def add_subcommand(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 after a clean stop, 1 when the source cannot be read or the broker refused the registration, 2 on bad
     arguments."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.refresh < 0:
         print("agora source: --refresh needs a positive number of seconds", file=sys.stderr)
         return 2
@@ -242,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"agora source: {exc.args[0]}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return asyncio.run(ContextSource(args, adapter_class).run())
     except (SourceError, ImportFailed) as exc:

@@ -246,3 +246,33 @@ def test_messages_are_acknowledged_only_after_the_broker_took_their_writes() -> 
     assert acked == [0, 1, 2]
     assert stats.retries == 2 and stats.refused == 1 and stats.written == 2 and stats.handled == 3
     assert [[f["id"] for f in body] for body in bodies] == [["a", "b"], ["a", "b"], ["a", "b"], ["a"]]
+
+
+# -- the commands' refusals ----------------------------------------------------------------------------------------
+def test_agora_ingest_refuses_a_bad_mapping_or_source_before_connecting(tmp_path: Any, capsys: Any) -> None:
+    from broker.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: [{match: 'a/{device}', type: T}]\n")
+    assert main(["ingest", "mqtt", str(bad), "--broker", "http://127.0.0.1:9"]) == 2
+    assert "`id` is required" in capsys.readouterr().err
+    mqtt_only = tmp_path / "mqtt.yaml"
+    mqtt_only.write_text("rules: [{match: 'a/{device}', type: T, id: 'urn:x:{device}'}]\n")
+    assert main(["ingest", "modbus", str(mqtt_only), "--server", "h:502", "--broker", "http://127.0.0.1:9"]) == 2
+    assert "no modbus rule" in capsys.readouterr().err
+    register = tmp_path / "modbus.yaml"
+    register.write_text("rules: [{modbus: [{device: m, key: k, address: 0, datatype: float16}], type: T, id: x}]\n")
+    assert main(["ingest", "modbus", str(register), "--server", "h:502", "--broker", "http://127.0.0.1:9"]) == 2
+    assert "datatype is one of" in capsys.readouterr().err
+    node = tmp_path / "opcua.yaml"
+    node.write_text("rules: [{opcua: [{node: 'not a node', device: m, key: k}], type: T, id: x}]\n")
+    assert main(["ingest", "opcua", str(node), "--server", "opc.tcp://h:4840", "--broker", "http://127.0.0.1:9"]) == 2
+    assert "not an OPC UA NodeId" in capsys.readouterr().err
+    assert main(["ingest", "mqtt", str(mqtt_only), "--broker", "http://127.0.0.1:9", "--parallel", "0"]) == 2
+
+
+def test_agora_source_refuses_an_unknown_adapter(capsys: Any) -> None:
+    from broker.cli import main
+
+    assert main(["source", "no-such-adapter", "feed.pb"]) == 2
+    assert "no adapter named 'no-such-adapter'" in capsys.readouterr().err
