@@ -13,6 +13,7 @@ from typing import Any
 
 from broker.core.contexts import Contexts
 from broker.core.errors import BadRequestData
+from broker.core.policies import FLUSH_SECONDS
 from broker.gdpr import export as gexport
 from broker.gdpr import records as grecords
 from broker.gdpr import retention as gretention
@@ -120,7 +121,8 @@ async def _erase(store: Store, settings: Settings, args: argparse.Namespace) -> 
         contexts = Contexts(store, settings.context_timeout, outbound=outbound)
         notices = Notices(store, contexts.resolver, outbound)
     try:
-        report = await erase(store, args.subject, args.by, notices)
+        settle = 2 * FLUSH_SECONDS if settings.audit_enabled else 0.0  # running brokers' buffered records
+        report = await erase(store, args.subject, args.by, notices, audit_settle=settle)
     finally:
         if notices is not None:
             await notices.aclose()

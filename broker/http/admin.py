@@ -40,6 +40,8 @@ BASE: Final = "/ngsi-ld/v1/agora"
 _AUDIT_FILTERS: Final = ("since", "until", "subject", "tenant", "operation", "outcome", "entityId")
 #: Path parameters that name an entity, as the routes call them.
 _ENTITY_PARAMS: Final = ("entity_id",)
+#: Path parameters the audit log must not keep: a GDPR data subject (its record outlives the erasure, record 0322).
+_HIDDEN_PARAMS: Final = ("subject",)
 
 
 def _shown(rule: Rule) -> dict[str, Any]:
@@ -155,7 +157,7 @@ def _record(scope: Scope, status: int) -> AuditRecord:
     return AuditRecord(
         at=now_iso(),
         subject=who.subject if who is not None else "(unauthenticated)",
-        operation=f"{scope['method']} {scope['path']}",  # never the query string: a q may hold values
+        operation=f"{scope['method']} {_shown_path(scope['path'], params)}",  # never the query string (q values)
         tenant=_tenant(scope),
         status=status,
         outcome="refused" if status in (401, 403) else "allowed",
@@ -163,6 +165,13 @@ def _record(scope: Scope, status: int) -> AuditRecord:
         client=who.client if who is not None else None,
         issuer=who.issuer if who is not None else None,
     )
+
+
+def _shown_path(path: str, params: dict[str, object]) -> str:
+    for name in _HIDDEN_PARAMS:
+        if name in params:
+            path = path.replace(str(params[name]), "{" + name + "}")
+    return path
 
 
 def _tenant(scope: Scope) -> str:

@@ -1,9 +1,9 @@
 """The administration API of the GDPR duties (issue 19, records 0321-0323); each needs the `admin` action.
 
-    GET    /ngsi-ld/v1/agora/gdpr/subjects/{subject}   everything held about a subject (art. 15, 20): JSON-LD,
-                                                       or with Accept: application/zip the CSV bundle
-    DELETE /ngsi-ld/v1/agora/gdpr/subjects/{subject}   erase it everywhere (art. 17): 200 with the counts
-    GET    /ngsi-ld/v1/agora/gdpr/records              records of processing (art. 30): JSON, or text/markdown
+GET    /ngsi-ld/v1/agora/gdpr/subjects/{subject}   everything held about a subject (art. 15, 20): JSON-LD,
+                                                   or with Accept: application/zip the CSV bundle
+DELETE /ngsi-ld/v1/agora/gdpr/subjects/{subject}   erase it everywhere (art. 17): 200 with the counts
+GET    /ngsi-ld/v1/agora/gdpr/records              records of processing (art. 30): JSON, or text/markdown
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from broker.core.policies import FLUSH_SECONDS
 from broker.gdpr import export as gexport
 from broker.gdpr import records as grecords
 from broker.gdpr.erase import Notices, erase
@@ -50,8 +51,12 @@ async def erase_subject(request: Request) -> Response:
     state = await _admin(request, "erase a data subject's data")
     caller = caller_of(request)
     notices = Notices(state.store, state.resolver, state.outbound)
+    settle = 0.0
+    if state.audit.enabled:
+        await state.audit.flush()  # this process's buffered records first; the other processes' within settle
+        settle = 2 * FLUSH_SECONDS
     try:
-        report = await erase(state.store, request.path_params["subject"], caller.subject, notices)
+        report = await erase(state.store, request.path_params["subject"], caller.subject, notices, audit_settle=settle)
     finally:
         await notices.aclose()
     return json_response(request, report.to_doc())

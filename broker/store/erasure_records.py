@@ -51,6 +51,14 @@ def _names_any(doc_ids: list[str], ids: frozenset[str]) -> bool:
     return not ids.isdisjoint(doc_ids)
 
 
+def audit_names_any(raw: bytes, ids: frozenset[str]) -> bool:
+    """Whether an audit record names one of `ids`: among its entity ids, or as a segment of its operation's path
+    (``GET /ngsi-ld/v1/entities/urn:x/attrs/a``)."""
+    doc = common.loads(raw)
+    segments = str(doc.get("operation", "")).partition(" ")[2].split("/")
+    return _names_any(doc.get("entityIds", []), ids) or _names_any(segments, ids)
+
+
 # -- memory -----------------------------------------------------------------------------------------------------
 class MemoryErasure:
     _changes: list[Change]
@@ -71,7 +79,7 @@ class MemoryErasure:
 
     async def erase_audit(self, ids: frozenset[str]) -> int:
         audit = getattr(self, "_audit", [])
-        kept = [raw for raw in audit if not _names_any(common.loads(raw).get("entityIds", []), ids)]
+        kept = [raw for raw in audit if not audit_names_any(raw, ids)]
         gone = len(audit) - len(kept)
         if gone:
             self._audit = kept
@@ -109,12 +117,13 @@ class SqliteErasure:
         return len(maps)
 
     async def erase_audit(self: _HasConnection, ids: frozenset[str]) -> int:
-        sql = (
-            "DELETE FROM audit_log WHERE EXISTS (SELECT 1 FROM json_each(json(CAST(body AS TEXT)), '$.entityIds') "
-            "AS e WHERE e.value IN (SELECT value FROM json_each(?)))"
-        )
+        # instr() finds the candidates (an id is in the record's bytes), the decoded record decides.
+        find = "SELECT seq, body FROM audit_log WHERE instr(CAST(body AS TEXT), ?) > 0"
         with self._connection() as conn, _transaction(conn):
-            return int(conn.execute(sql, (_in_list(ids),)).rowcount)
+            candidates = {seq: body for eid in ids for seq, body in conn.execute(find, (eid,))}
+            drop = [(seq,) for seq, body in candidates.items() if audit_names_any(body, ids)]
+            conn.executemany("DELETE FROM audit_log WHERE seq = ?", drop)
+        return len(drop)
 
     async def compact(self: _HasConnection) -> None:
         """VACUUM rewrites the file without the freed pages; the WAL, which still holds the pages as they were
@@ -202,7 +211,7 @@ class RedisErasure:
         drop = [
             entry_id
             async for entry_id, fields in _entries(self, key)
-            if _names_any(common.loads(fields[b"r"]).get("entityIds", []), ids)
+            if audit_names_any(fields[b"r"], ids)
         ]
         return await _rewrite(self, key, drop)
 
