@@ -49,6 +49,6 @@ def test_only_an_administrator_reads_or_erases_a_subject(tmp_path: Path) -> None
         while f"DELETE {GDPR}/subjects/{{subject}}" not in [r["operation"] for r in audit]:  # flushed each 0.25 s
             assert time.monotonic() < deadline
             audit = client.get("/ngsi-ld/v1/agora/audit", params={"limit": 1000}, headers=keys["admin"]).json()
-        assert [r for r in audit if r["operation"].startswith("GDPR erasure")][0]["entityIds"] == []
+        assert next(r for r in audit if r["operation"].startswith("GDPR erasure"))["entityIds"] == []
         assert "urn:m:1" not in json.dumps(audit)  # the export's, the reads' and the erasure's own records
         assert client.get("/ngsi-ld/v1/entities/urn:m:1", headers=keys["admin"]).status_code == 404
