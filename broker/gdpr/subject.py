@@ -63,45 +63,63 @@ def _links(instance: Mapping[str, Any]) -> Iterator[str]:
         yield from (str(o) for o in _contents(instance))
 
 
-def names_subject(entity: Entity, subject: str, held: Iterable[str] = ()) -> bool:
-    """Whether the entity is the subject, or one of its identifier attributes names the subject or a held entity."""
+def names_subject(entity: Entity, subject: str) -> bool:
+    """Whether the entity is the subject, or one of its identifier attributes names it (rules 1 and 2)."""
     if entity["id"] == subject:
         return True
-    wanted = {subject, *held}
     for attr in identifier_attrs() & entity["attrs"].keys():
-        if any(c in wanted for inst in entity["attrs"][attr] for c in _contents(inst)):
+        if any(str(c) == subject for inst in entity["attrs"][attr] for c in _contents(inst)):
             return True
     return False
 
 
 def personal_links(entity: Entity) -> set[str]:
-    """The objects of the entity's Relationships that are personal data (rule 3 of the module docstring)."""
+    """What the entity's personal data points at (rules 2 and 3 of the module docstring): the objects of its
+    personal Relationships, and the values of its identifier attributes."""
     types = entity["type"]
     whole = personal_entity_type(types) is not None
-    return {
-        target
-        for attr, instances in entity["attrs"].items()
-        if whole or personal_in(types, attr) is not None
-        for inst in instances
-        for target in _links(inst)
-    }
+    identifiers = identifier_attrs()
+    found: set[str] = set()
+    for attr, instances in entity["attrs"].items():
+        if attr in identifiers:
+            found |= {str(c) for inst in instances for c in _contents(inst) if isinstance(c, str)}
+        elif whole or personal_in(types, attr) is not None:
+            found |= {target for inst in instances for target in _links(inst)}
+    return found
+
+
+def _grown(roots: set[str], links: Mapping[str, set[str]], subject: str) -> set[str]:
+    held = set(roots)
+    for _ in range(MAX_HOPS):
+        grown = {eid for eid, targets in links.items() if eid not in held and targets & (held | {subject})}
+        if not grown:
+            break
+        held |= grown
+    return held
 
 
 def closure(entities: Iterable[Entity], subject: str) -> dict[str, Entity]:
     """The subject's entities among `entities` (rules 1-3)."""
     pool = {e["id"]: e for e in entities}
-    links = {eid: personal_links(e) for eid, e in pool.items()}
-    held = {eid for eid, e in pool.items() if names_subject(e, subject)}
-    for _ in range(MAX_HOPS):
-        grown = {eid for eid in pool if eid not in held and (links[eid] & (held | {subject}))}
-        if not grown:
-            break
-        held |= grown
+    roots = {eid for eid, e in pool.items() if names_subject(e, subject)}
+    held = _grown(roots, {eid: personal_links(e) for eid, e in pool.items()}, subject)
     return {eid: pool[eid] for eid in sorted(held)}
 
 
 async def holdings(store: Store, tenant: str, subject: str) -> Holdings:
-    found = Holdings(tenant, closure(await store.scan(tenant, EntityFilter()), subject))
+    """One pass over the tenant a page at a time, keeping only the links of personal data (not the entities),
+    then the subject's entities read by id."""
+    roots: set[str] = set()
+    links: dict[str, set[str]] = {}
+    async for batch in store.scan_batches(tenant, EntityFilter()):
+        for entity in batch:
+            if names_subject(entity, subject):
+                roots.add(entity["id"])
+            if targets := personal_links(entity):
+                links[entity["id"]] = targets
+    held = sorted(_grown(roots, links, subject))
+    current = await store.get(tenant, held) if held else {}
+    found = Holdings(tenant, {eid: current[eid] for eid in held if eid in current})
     found.temporal = await _temporal(store, tenant, subject, set(found.entities))
     return found
 
@@ -116,7 +134,7 @@ async def _temporal(store: Store, tenant: str, subject: str, held: set[str]) -> 
         history = await store.temporal_instances(tenant, rest, query)
         wanted = {subject, *held}
         for eid, attrs in history.items():
-            if any(c in wanted for insts in attrs.values() for inst in insts for c in _contents(inst.body)):
+            if any(str(c) in wanted for insts in attrs.values() for inst in insts for c in _contents(inst.body)):
                 mine.add(eid)
     return mine
 

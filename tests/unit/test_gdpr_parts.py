@@ -60,6 +60,8 @@ def test_a_subject_is_its_entity_what_names_it_and_what_links_to_those_personall
     assert list(found) == ["urn:m:1", SUBJECT, "urn:s:1"]  # not the grid node, not the neighbour's meter
     assert list(closure([PERSON, BY_NUMBER], "C-17")) == ["urn:t:1"]  # an identifier value, exactly
     assert closure([BY_NUMBER], "c-17") == {}  # no case folding: never a neighbour's data
+    numbered = ent("urn:t:2", ["https://e.org/Ticket"], {AGORA + "ticketHolder": prop(4711)})
+    assert list(closure([numbered], "4711")) == ["urn:t:2"]  # a number as the data holds it
 
 
 def filled() -> MemoryStore:
