@@ -55,6 +55,8 @@ class ErasureReport:
     notices_sent: int = 0
     notices_failed: int = 0
     tenants: list[str] = field(default_factory=list)
+    #: The ids erased per tenant: for the process's own queues (never shown, never audited).
+    erased: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def summary(self) -> str:
         return (
@@ -65,7 +67,7 @@ class ErasureReport:
         )
 
     def to_doc(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return {k: v for k, v in self.__dict__.items() if k != "erased"}
 
 
 Notice = Callable[[SubscriptionRecord, Entity], Awaitable[bool]]
@@ -138,6 +140,7 @@ async def _erase_tenant(store: Store, found: Holdings, notices: Notices | None, 
         if watches(record, ids):
             report.subscriptions += await store.delete_subscription(tenant, record.id)
     report.tenants.append(tenant)
+    report.erased[tenant] = ids
 
 
 async def erase(

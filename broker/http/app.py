@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         log.info("store %s opened (%s)", type(the_store).__name__, _safe_url(settings.store))
         notifier = Notifier(the_store, app.state.broker.resolver, notifier_config(settings, app.state.broker.outbound))
         await notifier.start()
+        app.state.broker.notifier = notifier
         retention = Retention(the_store, settings)
         retention.start()
         gdpr_retention = GdprRetention(

@@ -59,6 +59,9 @@ async def erase_subject(request: Request) -> Response:
         report = await erase(state.store, request.path_params["subject"], caller.subject, notices, audit_settle=settle)
     finally:
         await notices.aclose()
+    if state.notifier is not None:  # what this process's notifier read from the feed before the erasure
+        for tenant, ids in report.erased.items():
+            state.notifier.forget(tenant, ids)
     return json_response(request, report.to_doc())
 
 

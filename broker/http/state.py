@@ -26,6 +26,7 @@ from broker.federation.distributed import Federation
 from broker.federation.reads import Reads
 from broker.guards import OutboundPolicy, policy_for
 from broker.ld.resolver import ContextResolver
+from broker.notify.notifier import Notifier
 from broker.opendata.service import OpenData
 from broker.query.common import Limits
 from broker.settings import Settings
@@ -55,6 +56,8 @@ class BrokerState:
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     #: The forwarding client of the distributed operations (clause 4.3, broker.federation), one per process.
     forwarder: Forwarder | None = None
+    #: This process's notifier once the lifespan started it (the GDPR erasure empties its queues of what it erased).
+    notifier: Notifier | None = None
     started: float = field(default_factory=time.time)
 
     @property

@@ -169,6 +169,20 @@ class Notifier:
                 self._outage.failed(exc, "a look at the change feed")
                 await asyncio.sleep(OUTAGE_RETRY)
 
+    def forget(self, tenant: str, entity_ids: frozenset[str]) -> int:
+        """Drop the queued notifications of these entities (a GDPR erasure, record 0322): they were read from the
+        feed before the erasure removed their changes; each counts as finished, so the cursor moves on."""
+        dropped = 0
+        for lane in self._lanes.values():
+            kept = deque(j for j in lane.queue if j.change.tenant != tenant or j.change.entity_id not in entity_ids)
+            gone = [j for j in lane.queue if j not in kept]
+            lane.queue = kept
+            for job in gone:
+                NOTIFY_QUEUE.dec()
+                self._finish(job.change.seq)
+            dropped += len(gone)
+        return dropped
+
     def _drop_work(self) -> None:
         self._index_version = None  # read the subscriptions (and seed throttling) again when leading again
         for task in list(self._lane_tasks):

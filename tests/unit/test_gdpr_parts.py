@@ -215,3 +215,26 @@ def test_the_retention_job_of_serve_expires_on_its_own() -> None:
         return await store.find_ids("", EntityFilter())
 
     assert asyncio.run(run()) == ["urn:n:1", SUBJECT]  # in id order; the meters (modified in January) are gone
+
+
+def test_the_notifier_forgets_the_queued_notifications_of_erased_entities() -> None:
+    from collections import deque
+
+    from broker.ld.resolver import ContextResolver
+    from broker.notify.notifier import Job, Notifier, _Lane
+    from broker.store.base import Change
+
+    async def run() -> tuple[int, list[str], int]:
+        notifier = Notifier(MemoryStore(), ContextResolver())
+        jobs = [Job(None, None, Change(seq, "", eid, None, None, "t"), "entityUpdated", frozenset())  # type: ignore[arg-type]
+                for seq, eid in ((1, "urn:m:1"), (2, "urn:n:1"), (3, "urn:m:1"))]  # fmt: skip
+        notifier._lanes[("", "urn:sub:1")] = _Lane(queue=deque(jobs))
+        notifier._open.update({1: 1, 2: 1, 3: 1})
+        dropped = notifier.forget("", frozenset({"urn:m:1"}))
+        kept = [j.change.entity_id for j in notifier._lanes[("", "urn:sub:1")].queue]
+        await notifier.stop()
+        return dropped, kept, notifier._floor
+
+    dropped, kept, floor = asyncio.run(run())
+    assert (dropped, kept) == (2, ["urn:n:1"])
+    assert floor == 1  # change 1 is finished; change 2 still waits in its lane, so 3 is not passed yet
