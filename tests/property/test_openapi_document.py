@@ -22,7 +22,15 @@ from broker.settings import Settings
 
 BASE = "/ngsi-ld/v1"
 # The operations endpoints, outside the NGSI-LD base (record 0240).
-ROOT_PATHS = ("/health", "/ready", "/metrics")
+ROOT_PATHS = (
+    "/health",
+    "/ready",
+    "/metrics",
+    # the open data catalogue (record 0340) and its distributions, also outside the base
+    "/catalog",
+    "/catalog/context.jsonld",
+    "/catalog/datasets/{dataset_id}/data.{format}",
+)
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Names the broker may recognise somewhere (clause 6 of V1.9.1); each is probed on every operation.
 NGSI_LD_PARAMS = {
