@@ -155,6 +155,9 @@ class Entities:
         0193). When nothing was done anywhere and every failure is a proxied registration without the operation,
         the answer is Conflict (5.6.2.4: "an error of type Conflict if the complete update failed")."""
         assert self.federation is not None
+        # A write with no local part still needs the caller's right to write here (record 0193); per-attribute
+        # policies are judged on what this broker holds, so they bind the local part only.
+        await self.access.require(caller, "write", "write entities in this tenant")
         value = await local() if local is not None else None
         conflicts = [conflict_failure(r, operation) for r in planned.routing.conflicts]
         remote = await self.federation.send(caller, hop, parts, conflicts)
@@ -601,6 +604,7 @@ class Entities:
         purged = await self.purge(caller, ids, purge.drop, purge.keep)
         if fed is None or not regs:
             return purged, None
+        await self.access.require(caller, "purge", "purge entities in this tenant")
         routing = route_query(regs, "purgeEntity", purge.types, purge.ids, purge.drop)
         if not routing.distributed:
             return purged, None
