@@ -25,7 +25,7 @@ from broker.core.caller import Caller
 from broker.core.errors import ERRORS_BASE, Conflict
 from broker.core.model import Entity
 from broker.core.registrations import Registration, Registrations
-from broker.federation.forwarder import Forwarder, SourceError, SourceReply
+from broker.federation.forwarder import Forwarder, SourceError, SourceReply, warning
 from broker.federation.writes import Operation, Routed, Routing, route_entity, route_write
 from broker.ld.codec import compact_attrs, compact_entity
 from broker.ld.termmap import TermMap, core_termmap
@@ -34,6 +34,8 @@ BASE: Final = "/ngsi-ld/v1"
 #: HTTP statuses given to a source that did not answer usefully (record 0192): 504 when it did not answer in time
 #: or is cooling down after that, 502 for every other failure of the exchange.
 _GATEWAY_TIMEOUT: Final = frozenset({"timeout", "cooldown"})
+#: NGSILD-Warning code of a source that answered with an error (RFC 7234 5.5: 199 "Miscellaneous warning").
+MISC_WARNING: Final = 199
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,8 @@ def source_failure(part: Part, answer: SourceReply | SourceError) -> SourceFailu
         body = dict(answer.body)
     else:
         body = problem("InternalError", answer.status, f"context source {answer.endpoint} answered {answer.status}")
-    text = str(body.get("detail") or body.get("title") or answer.status).replace("\\", "\\\\").replace('"', '\\"')
-    return SourceFailure(reg_id, part.attrs, body, f'199 {answer.endpoint} "{answer.status}: {text}"')
+    text = f"registration {reg_id}: {answer.status}: {body.get('detail') or body.get('title') or 'error'}"
+    return SourceFailure(reg_id, part.attrs, body, warning(answer.endpoint, MISC_WARNING, text))
 
 
 def partial_failures(part: Part, reply: SourceReply) -> list[SourceFailure]:
