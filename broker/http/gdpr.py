@@ -8,6 +8,7 @@ GET    /ngsi-ld/v1/agora/gdpr/records              records of processing (art. 3
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 from starlette.requests import Request
@@ -49,14 +50,16 @@ async def export_subject(request: Request) -> Response:
 
 async def erase_subject(request: Request) -> Response:
     state = await _admin(request, "erase a data subject's data")
-    caller = caller_of(request)
+    subject, by = request.path_params["subject"], caller_of(request).subject
     notices = Notices(state.store, state.resolver, state.outbound)
     settle = 0.0
     if state.audit.enabled:
         await state.audit.flush()  # this process's buffered records first; the other processes' within settle
         settle = 2 * FLUSH_SECONDS
+    held = state.notifier.holding() if state.notifier is not None else contextlib.nullcontext()
     try:
-        report = await erase(state.store, request.path_params["subject"], caller.subject, notices, audit_settle=settle)
+        async with held:  # this process's notifier reads none of the deletions before they leave the feed
+            report = await erase(state.store, subject, by, notices, audit_settle=settle)
     finally:
         await notices.aclose()
     if state.notifier is not None:  # what this process's notifier read from the feed before the erasure

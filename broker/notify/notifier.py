@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,7 @@ class Notifier:
         self._index: dict[str, SubscriptionIndex[TermMap]] = {}
         self._index_version: int | None = None  # the store's subscriptions version _index was read at
         self._outage = Outage(store, "notifier")
+        self._reading = asyncio.Lock()  # held by a GDPR erasure: no change of what it erases is read meanwhile
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -169,6 +171,13 @@ class Notifier:
                 self._outage.failed(exc, "a look at the change feed")
                 await asyncio.sleep(OUTAGE_RETRY)
 
+    @contextlib.asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        """Read nothing from the feed meanwhile (a GDPR erasure, record 0322): the deletions it writes would
+        otherwise be notified with the entity's last state before the erasure removes them from the feed."""
+        async with self._reading:
+            yield
+
     def forget(self, tenant: str, entity_ids: frozenset[str]) -> int:
         """Drop the queued notifications of these entities (a GDPR erasure, record 0322): they were read from the
         feed before the erasure removed their changes; each counts as finished, so the cursor moves on."""
@@ -204,13 +213,14 @@ class Notifier:
     async def _step(self, read: int) -> int:
         """Read one batch after `read`, dispatch it, persist the cursor; the new read position."""
         await self._wait_for_room()
-        if not self._open and await self._skip_to(read) > read:
-            return self._floor  # nothing could be notified: the feed was passed over without decoding it
-        changes = await self.store.changes_since(read, self.config.batch)
-        if changes:
-            await self._dispatch(changes)
-            read = changes[-1].seq
-        await self._save_cursor()
+        async with self._reading:
+            if not self._open and await self._skip_to(read) > read:
+                return self._floor  # nothing could be notified: the feed was passed over without decoding it
+            changes = await self.store.changes_since(read, self.config.batch)
+            if changes:
+                await self._dispatch(changes)
+                read = changes[-1].seq
+            await self._save_cursor()
         if not changes:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), self.config.poll_interval)
