@@ -122,4 +122,6 @@ def _distribution(g: Graph, base: str, spec: DatasetSpec, name: str, found: Surv
     g.add((dist, DCAT.mediaType, media))
     if found is not None:
         g.add((dist, DCTERMS.modified, Literal(found.generated_at, datatype=XSD.dateTime)))
+        if name in found.sizes:  # the file of the last regeneration, which downloads serve
+            g.add((dist, DCAT.byteSize, Literal(found.sizes[name], datatype=XSD.nonNegativeInteger)))
     return dist

@@ -113,6 +113,7 @@ class Survey:
     end: str | None = None
     columns: list[str] = field(default_factory=list)  # compacted attribute names, sorted
     generated_at: str = ""
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes of each distribution file written after it
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -122,13 +123,14 @@ class Survey:
             "end": self.end,
             "columns": self.columns,
             "generatedAt": self.generated_at,
+            "bytes": self.sizes,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Survey:
         return cls(
             state["count"], state.get("bbox"), state.get("start"), state.get("end"), state["columns"],
-            state.get("generatedAt", ""),
+            state.get("generatedAt", ""), state.get("bytes", {}),
         )  # fmt: skip
 
 

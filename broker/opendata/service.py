@@ -117,7 +117,8 @@ class OpenData:
         """Survey the dataset into the store and, with a directory, write its distribution files."""
         found = await survey(self.store, spec)
         if self.directory is not None:
-            await write_all(self.store, spec, found, base, {fmt: self._file(spec.id, fmt) for fmt in FORMATS})
+            files = {fmt: self._file(spec.id, fmt) for fmt in FORMATS}
+            found.sizes = await write_all(self.store, spec, found, base, files)
         await self.store.set_dataset_state(spec.id, found.to_state())
         return found
 

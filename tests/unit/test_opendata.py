@@ -268,12 +268,15 @@ def test_publish_then_everyone_reads_the_catalogue_and_distributions(secured: An
     assert shown["state"]["count"] == 3 and shown["state"]["bbox"] == [4.8, 45.7, 4.8, 47.7]
     r = client.get("/catalog")  # anonymous
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
-    ok, report = conforms(Graph().parse(data=r.text, format="turtle"), shapes)
+    graph = Graph().parse(data=r.text, format="turtle")
+    ok, report = conforms(graph, shapes)
     assert ok, report
     for fmt in ("geojson", "csv", "jsonld", "ttl"):
         got = client.get(f"/catalog/datasets/stops/data.{fmt}")
         assert got.status_code == 200, (fmt, got.text)
         assert "urn:ngsi-ld:GtfsStop:sample:S2" in got.text and "someone@example.org" not in got.text
+        distribution = URIRef(f"{BASE}/catalog/datasets/stops/distributions/{fmt}")
+        assert int(graph.value(distribution, DCAT.byteSize)) == len(got.content) == shown["state"]["bytes"][fmt]
 
 
 @pytest.mark.parametrize(
