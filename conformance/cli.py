@@ -42,8 +42,8 @@ def add_subcommand(sub: Any) -> argparse.ArgumentParser:
         "conformance",
         help="run the NGSI-LD conformance kit against a broker",
         description="Run the NGSI-LD conformance kit (ETSI GS CIM 009 V1.9.1) against any broker URL and report per "
-        "clause. The kit starts a notification receiver and an @context server on this machine (and an MQTT "
-        "listener with --mqtt); the broker under test must be able to reach them.",
+        "clause. The kit starts a notification receiver, an @context server and NGSI-LD context sources on this "
+        "machine (and an MQTT listener with --mqtt); the broker under test must be able to reach them.",
     )
     add_arguments(parser)
     return parser
@@ -103,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--receiver-port", type=int, default=0, help="port of the notification receiver (0: free)")
     parser.add_argument("--context-host", default="127.0.0.1", help="address of the @context document server")
     parser.add_argument("--context-port", type=int, default=0, help="port of the @context document server (0: free)")
+    parser.add_argument("--source-host", default="127.0.0.1", help="address of the kit's context sources")
+    parser.add_argument("--source-port", type=int, default=0, help="port of the kit's context sources (0: free)")
     parser.add_argument(
         "--public-host",
         help="host name the broker uses to reach the kit's servers (default: the address they listen on)",
@@ -147,6 +149,8 @@ def options_from(args: argparse.Namespace) -> Options:
         receiver_port=args.receiver_port,
         context_host=args.context_host,
         context_port=args.context_port,
+        source_host=args.source_host,
+        source_port=args.source_port,
         public_host=args.public_host,
         mqtt=args.mqtt,
         mqtt_endpoint=args.mqtt_endpoint,

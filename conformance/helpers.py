@@ -2,7 +2,9 @@
 
 - `Receiver`: an HTTP server that accepts notifications (POST to any path) and keeps them per path;
 - `ContextServer`: an HTTP server of user @context documents (GET), published by the cases at run time;
-- `MqttListener`: an MQTT client subscribed on the auditor's MQTT broker, keeping messages per topic.
+- `MqttListener`: an MQTT client subscribed on the auditor's MQTT broker, keeping messages per topic;
+- `SourceServer`: NGSI-LD context sources (clause 4.3.6) that the cases register with the broker under test, each
+  holding entities, behaving as told (answering, failing, hanging, looping back) and recording what it was sent.
 
 Each binds to a host and port the auditor chooses (port 0: any free port) and advertises `public_host` in the URLs
 given to the broker, so that a remote broker can reach a kit behind another name or address.
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
 
 
 @dataclass(frozen=True)
@@ -207,3 +212,175 @@ class MqttListener:
         props = dict(getattr(message.properties, "UserProperty", None) or [])
         with self._lock:
             self._messages.setdefault(message.topic, []).append(MqttMessage(message.topic, payload, props))
+
+
+# -- a context source for the distributed operations (clause 4.3.6) ------------------------------------------------
+@dataclass
+class SourceRequest:
+    """One request the broker under test sent to a kit source."""
+
+    method: str
+    path: str  # below the source's /ngsi-ld/v1, e.g. "/entities/urn:..."
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: Any
+
+
+class KitSource:
+    """One NGSI-LD context source of a case: entities it holds (normalized, in the core @context's terms), how it
+    behaves, and every request it received. Behaviours: `ok`, `fail` (500 InternalError), `hang` (no answer for
+    `hang_seconds`), `garbage` (200 with a body that is not JSON), `loop` (asks the broker under test the same
+    question with its Via, as a source that registered the broker back would)."""
+
+    def __init__(self, base_url: str, broker: str | None) -> None:
+        self.base_url = base_url
+        self.broker = broker
+        self.entities: dict[str, dict[str, Any]] = {}
+        self.behaviour = "ok"
+        self.hang_seconds = 5.0
+        self.requests: list[SourceRequest] = []
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        """The value of a registration's `endpoint` (the source's base URL, clause 5.2.9)."""
+        return self.base_url
+
+    def hold(self, *entities: dict[str, Any]) -> None:
+        for entity in entities:
+            self.entities[entity["id"]] = entity
+
+    def received(self, method: str | None = None) -> list[SourceRequest]:
+        with self._lock:
+            return [r for r in self.requests if method is None or r.method == method]
+
+    def record(self, request: SourceRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def answer(self, request: SourceRequest) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers and body this source gives `request`."""
+        if self.behaviour == "hang":
+            time.sleep(self.hang_seconds)
+        if self.behaviour == "fail":
+            return _json(500, {"type": "https://uri.etsi.org/ngsi-ld/errors/InternalError", "title": "failing"})
+        if self.behaviour == "garbage":
+            return 200, {"Content-Type": "application/json"}, b"<html>this is not JSON"
+        if self.behaviour == "loop":
+            return self._ask_broker(request)
+        return self._serve(request)
+
+    def _ask_broker(self, request: SourceRequest) -> tuple[int, dict[str, str], bytes]:
+        via = ", ".join(v for v in (request.headers.get("via"), f"1.1 {urlsplit(self.base_url).netloc}") if v)
+        headers = {"Via": via, "Accept": "application/json"}
+        try:
+            reply = httpx.request(
+                request.method, f"{self.broker}/ngsi-ld/v1{request.path}", params=request.query, headers=headers,
+                timeout=10,
+            )  # fmt: skip
+        except httpx.HTTPError as exc:  # the broker may refuse or close: the loop ended there
+            return _json(502, {"type": "https://uri.etsi.org/ngsi-ld/errors/InternalError", "detail": repr(exc)})
+        return reply.status_code, {"Content-Type": "application/json"}, reply.content
+
+    def _serve(self, request: SourceRequest) -> tuple[int, dict[str, str], bytes]:
+        path, method = request.path, request.method
+        if path == "/entities" and method == "GET":
+            return _json(200, self._query(request.query))
+        if path == "/entities" and method == "POST":
+            self.hold(request.body)
+            return 201, {"Location": f"/ngsi-ld/v1/entities/{request.body.get('id')}"}, b""
+        if path.startswith("/entities/"):
+            entity_id = unquote(path.split("/")[2])
+            entity = self.entities.get(entity_id)
+            if entity is None:
+                return _json(404, {"type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound", "title": "none"})
+            if method == "GET":
+                return _json(200, entity)
+            if method == "DELETE" and path.count("/") == 2:
+                del self.entities[entity_id]
+            elif method in ("PATCH", "POST") and isinstance(request.body, dict):
+                entity.update({k: v for k, v in request.body.items() if k not in ("id", "type", "@context")})
+            return 204, {}, b""
+        if path.startswith("/entityOperations/"):
+            return _json(200, {"success": [], "errors": []}) if method == "POST" else _json(405, {})
+        return _json(404, {"type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound", "title": "no such path"})
+
+    def _query(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        types = {t for t in query.get("type", "").replace("|", ",").split(",") if t}
+        ids = {i for i in query.get("id", "").split(",") if i}
+        found = [
+            e for e in self.entities.values()
+            if (not types or {e["type"]} & types or {DEFAULT_VOCAB + e["type"]} & types)
+            and (not ids or e["id"] in ids)
+        ]  # fmt: skip
+        offset, limit = int(query.get("offset", "0")), int(query.get("limit", "20"))
+        return sorted(found, key=lambda e: str(e["id"]))[offset : offset + limit]
+
+
+DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class _SourceHandler(BaseHTTPRequestHandler):
+    owner: SourceServer
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        token, _, rest = parts.path.removeprefix("/cs/").partition("/")
+        source = self.owner.source(token)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if source is None or not rest.startswith("ngsi-ld/v1"):
+            self._send(404, {}, b"")
+            return
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", errors="replace")
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = SourceRequest(self.command, "/" + rest.removeprefix("ngsi-ld/v1").lstrip("/"), query, headers, body)
+        request.path = request.path.rstrip("/") if request.path != "/" else request.path
+        source.record(request)
+        self._send(*source.answer(request))
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the broker gave up waiting (a hanging source): nothing to answer to
+            pass
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class SourceServer(_Server):
+    """Context sources for the cases, one per `new()` under its own path (`/cs/<token>`), all on one port."""
+
+    handler = _SourceHandler
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, public_host: str | None = None, broker: str | None = None
+    ) -> None:
+        super().__init__(host, port, public_host)
+        self.broker = broker.rstrip("/") if broker else None
+        self._sources: dict[str, KitSource] = {}
+
+    def new(self) -> KitSource:
+        token = uuid.uuid4().hex
+        source = KitSource(f"{self.base_url}/cs/{token}", self.broker)
+        self._sources[token] = source
+        return source
+
+    def source(self, token: str) -> KitSource | None:
+        return self._sources.get(token)

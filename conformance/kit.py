@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from conformance.helpers import ContextServer, MqttListener, Receiver
+    from conformance.helpers import ContextServer, KitSource, MqttListener, Receiver, SourceServer
 
 API = "/ngsi-ld/v1"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
@@ -150,6 +150,7 @@ class RunContext:
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request (a credential)
     receiver: Receiver | None = None
     contexts: ContextServer | None = None
+    sources: SourceServer | None = None
     mqtt: MqttListener | None = None
     mqtt_endpoint: str | None = None  # the MQTT broker URL as the NGSI-LD broker must reach it
     features: dict[str, tuple[bool, str]] = field(default_factory=dict)
@@ -337,6 +338,13 @@ class Kit:
             self.missing("user-contexts", "the kit runs without its @context server")
         assert self.run.contexts is not None
         return self.run.contexts
+
+    def source(self) -> KitSource:
+        """A fresh context source of this case, served by the kit (register its `endpoint` with the broker)."""
+        if self.run.sources is None:
+            self.missing("registrations", "the kit runs without its context source server")
+        assert self.run.sources is not None
+        return self.run.sources.new()
 
     @property
     def mqtt(self) -> MqttListener:

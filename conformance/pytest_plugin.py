@@ -91,6 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-public-host", help="host name the broker uses to reach the kit's servers")
     group.addoption("--conformance-receiver-port", type=int, default=0, help="port of the notification receiver")
     group.addoption("--conformance-context-port", type=int, default=0, help="port of the @context server")
+    group.addoption("--conformance-source-port", type=int, default=0, help="port of the kit's context sources")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
         public_host=config.getoption("--conformance-public-host"),
         receiver_port=config.getoption("--conformance-receiver-port"),
         context_port=config.getoption("--conformance-context-port"),
+        source_port=config.getoption("--conformance-source-port"),
     )
     config.stash[STATE] = _State(options, ExitStack())
 

@@ -16,7 +16,7 @@ import httpx
 
 from conformance import cases as cases_package
 from conformance.features import detect
-from conformance.helpers import ContextServer, MqttListener, Receiver
+from conformance.helpers import ContextServer, MqttListener, Receiver, SourceServer
 from conformance.inventory import INVENTORY, covers
 from conformance.kit import API, REGISTRY, Case, CaseFailed, Exchange, FeatureMissing, Kit, RunContext
 from conformance.known_gaps import PRODUCTS, KnownGap
@@ -51,6 +51,8 @@ class Options:
     receiver_port: int = 0
     context_host: str = "127.0.0.1"
     context_port: int = 0
+    source_host: str = "127.0.0.1"
+    source_port: int = 0
     public_host: str | None = None
     mqtt: str | None = None
     mqtt_endpoint: str | None = None
@@ -89,12 +91,16 @@ def open_run(options: Options) -> Iterator[RunContext]:
         contexts = ContextServer(options.context_host, options.context_port, options.public_host)
         contexts.start()
         stack.callback(contexts.stop)
+        sources = SourceServer(options.source_host, options.source_port, options.public_host, options.broker)
+        sources.start()
+        stack.callback(sources.stop)
         run = RunContext(
             broker=options.broker,
             tenant=options.tenant,
             headers=dict(options.headers),
             receiver=receiver,
             contexts=contexts,
+            sources=sources,
             notify_timeout=options.notify_timeout,
             http_timeout=options.http_timeout,
         )

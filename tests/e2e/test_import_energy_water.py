@@ -8,7 +8,6 @@ import re
 import subprocess
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from adapters.importer import project_context
 from tests.e2e.helpers import agora_cli
+from tests.support.area import AREA_CRS, P, small_feed
 from tests.support.servers import BrokerProcess, running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,29 +217,7 @@ def test_stations_answer_a_geo_query(broker: BrokerProcess) -> None:
         assert [e["id"] for e in near.json()] == ["urn:ngsi-ld:WaterQualityObserved:usgs:USGS-01491000"]
 
 
-# -- the cross-network scenario (issue 8): one area, three networks ------------------------------------------------
-# The samples come from three places (a Nevada demo feed, an Upper Rhine grid, EPANET's drawing frame). For one area,
-# Net3's frame is placed on the grid (a local transverse Mercator in feet around P) and a two-stop feed is made here.
-P = (7.85, 48.40)
-AREA_CRS = "%2Bproj=tmerc%20%2Blat_0=48.40%20%2Blon_0=7.85%20%2Bk=1%20%2Bx_0=0%20%2By_0=0%20%2Bunits=us-ft"
-
-
-def small_feed(path: Path) -> Path:
-    files = {
-        "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\nRT,Rhine Transit,https://example.org,"
-                      "Europe/Berlin\n",
-        "stops.txt": f"stop_id,stop_name,stop_lat,stop_lon\nS1,Mitte,{P[1] + 0.0005},{P[0]}\nS2,Far,48.9,8.4\n",
-        "routes.txt": "route_id,agency_id,route_short_name,route_type\nR1,RT,1,3\n",
-        "trips.txt": "route_id,service_id,trip_id\nR1,WK,T1\n",
-        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nT1,08:00:00,08:00:00,S1,1\n"
-                          "T1,08:30:00,08:30:00,S2,2\n",
-        "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
-                        "WK,1,1,1,1,1,0,0,20260101,20261231\n",
-    }  # fmt: skip
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return path
+# -- the cross-network scenario (issue 8): one area, three networks (tests/support/area.py) ----------------------
 
 
 class Receiver:

@@ -1,0 +1,347 @@
+"""Distributed operations (clauses 4.3.6, 5.5.13, 5.7.1.4, 5.7.2, 5.6.x with registrations, 4.5.5, 6.3): the kit
+serves NGSI-LD context sources of its own (conformance/helpers.py `SourceServer`), registers them with the broker
+under test, and checks what the broker answers and what it sent each source.
+
+Every case holds its entities in a fresh source under a type of its own, so nothing of another case (or of the
+broker's own data) can match its registrations.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from conformance.cases._shared import prop
+from conformance.helpers import KitSource
+from conformance.kit import Kit, case
+
+CSR = "/csourceRegistrations"
+ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+def _register(k: Kit, source: KitSource, entities: list[dict[str, Any]], **members: Any) -> str:
+    """A registration of `source` for `entities` (EntityInfo list), deleted after the case."""
+    info: dict[str, Any] = {"entities": entities}
+    for key in ("propertyNames", "relationshipNames"):
+        if key in members:
+            info[key] = members.pop(key)
+    body = {
+        "id": k.uid("ContextSourceRegistration"),
+        "type": "ContextSourceRegistration",
+        "information": [info],
+        "endpoint": source.endpoint,
+        **members,
+    }
+    response = k.post(CSR, body)
+    k.not_implemented_if(response, "registrations")
+    k.expect_status(response, 201)
+    k.delete_later(f"{CSR}/{body['id']}")
+    return str(body["id"])
+
+
+def _thing(k: Kit, entity_type: str, entity_id: str | None = None, /, **attrs: Any) -> dict[str, Any]:
+    return {"id": entity_id or k.uid(), "type": entity_type, **attrs}
+
+
+def _source_with(k: Kit, entity_type: str, *entities: dict[str, Any], **members: Any) -> KitSource:
+    """A source holding `entities`, registered (inclusive unless `mode` says otherwise) for `entity_type`."""
+    source = k.source()
+    source.hold(*entities)
+    _register(k, source, [{"type": entity_type}], **members)
+    return source
+
+
+def _ids(k: Kit, params: dict[str, str], headers: dict[str, str] | None = None) -> set[str]:
+    return {str(e.get("id")) for e in k.query(params, headers=headers)}
+
+
+def _answer_ok(k: Kit, response: Any) -> list[dict[str, Any]]:
+    """A query answer with a failed source: a success (200 or 207 Multi-Status), never an error of the broker."""
+    k.expect_status(response, 200, 207)
+    body = k.json(response)
+    k.expect(isinstance(body, list), f"a query answers a JSON array of entities, got {response.text[:200]!r}")
+    return list(body)
+
+
+def _types_asked(source: KitSource) -> set[str]:
+    asked: set[str] = set()
+    for request in source.received("GET"):
+        asked |= {t for t in request.query.get("type", "").replace("|", ",").split(",") if t}
+    return asked
+
+
+def _value(entity: dict[str, Any], attr: str) -> Any:
+    member = entity.get(attr)
+    if isinstance(member, list):
+        return [m.get("value") for m in member if isinstance(m, dict)]
+    return member.get("value") if isinstance(member, dict) else member
+
+
+# -- Query Entities across sources (4.3.6.2, 4.3.6.7, 5.7.2) -------------------------------------------------------
+@case(
+    "4.3.6.1",
+    "A registration whose operations exclude queryEntity is not sent queries.",
+    feature="registrations",
+    also=("4.20", "5.2.9"),
+)
+def query_respects_registered_operations(k: Kit) -> None:
+    t = k.type_name()
+    source = _source_with(k, t, _thing(k, t), operations=["retrieveEntity"])
+    k.query({"type": t})
+    k.expect(not source.received("GET"), "a source that offers only retrieveEntity was sent a query")
+
+
+# -- local scope (5.5.13) ------------------------------------------------------------------------------------------
+@case(
+    "5.5.13",
+    "local=true answers a query from the broker's own entities only.",
+    feature="registrations",
+    also=("5.7.2",),
+)
+def local_query_ignores_registrations(k: Kit) -> None:
+    t = k.type_name()
+    local = _thing(k, t)
+    k.entity(local)
+    _source_with(k, t, _thing(k, t))
+    found = _ids(k, {"type": t, "local": "true"})
+    k.expect(found == {local["id"]}, f"local=true answered {found}")
+
+
+@case(
+    "5.5.13",
+    "With local=true no registered context source is contacted.",
+    feature="registrations",
+    also=("4.3.6.4",),
+)
+def local_query_contacts_no_source(k: Kit) -> None:
+    t = k.type_name()
+    source = _source_with(k, t, _thing(k, t))
+    k.query({"type": t, "local": "true"})
+    k.expect(not source.received(), f"the source got {len(source.received())} request(s)")
+
+
+@case(
+    "5.5.13",
+    "Retrieve Entity with local=true does not find an entity only a source holds (404).",
+    feature="registrations",
+    also=("5.7.1.4",),
+)
+def local_retrieve_ignores_registrations(k: Kit) -> None:
+    t = k.type_name()
+    remote = _thing(k, t)
+    _source_with(k, t, remote)
+    k.expect_problem(k.http.get(f"/entities/{remote['id']}", params={"local": "true"}), 404, "ResourceNotFound")
+
+
+# -- Retrieve Entity across sources (5.7.1.4) ----------------------------------------------------------------------
+@case(
+    "5.7.1.4",
+    "Retrieve Entity of an entity neither held locally nor by any matching source is ResourceNotFound.",
+    feature="registrations",
+)
+def retrieve_unknown_everywhere(k: Kit) -> None:
+    t = k.type_name()
+    _source_with(k, t, _thing(k, t))
+    k.expect_problem(k.http.get(f"/entities/{k.uid()}", params={"type": t}), 404, "ResourceNotFound")
+
+
+@case(
+    "4.3.6.2",
+    "An auxiliary source never overrides an attribute held locally.",
+    feature="registrations",
+    also=("5.7.1.4",),
+)
+def auxiliary_never_overrides(k: Kit) -> None:
+    t, a = k.type_name(), k.attr_name()
+    local = _thing(k, t, **{a: prop("local", observedAt="2020-01-01T00:00:00Z")})
+    k.entity(local)
+    aux = _thing(k, t, local["id"], **{a: prop("auxiliary", observedAt="2030-01-01T00:00:00Z")})
+    _source_with(k, t, aux, mode="auxiliary")
+    got = k.get_entity(local["id"])
+    k.expect(_value(got, a) == "local", f"{a} is {got.get(a)!r}: the auxiliary source overrode it")
+
+
+# -- what a forwarded request carries (4.3.6.4-4.3.6.6) ------------------------------------------------------------
+@case(
+    "4.3.6.4",
+    "A registration loop (the source asks the broker back) ends with an answer, not a cascade of requests.",
+    feature="registrations",
+    also=("5.7.2",),
+)
+def registration_loop_ends(k: Kit) -> None:
+    t = k.type_name()
+    source = _source_with(k, t)
+    source.behaviour = "loop"
+    started = time.monotonic()
+    response = k.http.get("/entities", params={"type": t})
+    k.expect(time.monotonic() - started < 5, "the loop took more than 5 s")
+    k.expect(response.status_code < 500, f"the broker answered {response.status_code}")
+    k.expect(len(source.received()) <= 2, f"the source was asked {len(source.received())} times in the loop")
+
+
+# -- failed sources (6.3.17 NGSILD-Warning, 5.2.34 timeout) ----------------------------------------------------------
+def _with_failing_source(k: Kit, behaviour: str, **members: Any) -> tuple[str, dict[str, Any], KitSource]:
+    t = k.type_name()
+    local = _thing(k, t)
+    k.entity(local)
+    source = _source_with(k, t, _thing(k, t), **members)
+    source.behaviour = behaviour
+    return t, local, source
+
+
+@case(
+    "5.2.34",
+    "A source that does not answer within the registration's timeout is given up: the rest comes back in time.",
+    feature="registrations",
+    also=("6.3.17",),
+)
+def hanging_source_is_bounded_by_timeout(k: Kit) -> None:
+    t, local, source = _with_failing_source(k, "hang", management={"timeout": 500})
+    source.hang_seconds = 4.0
+    started = time.monotonic()
+    response = k.http.get("/entities", params={"type": t})
+    elapsed = time.monotonic() - started
+    k.expect(elapsed < 3.0, f"the answer took {elapsed:.1f} s with a 0.5 s registration timeout")
+    k.expect(local["id"] in {e.get("id") for e in _answer_ok(k, response)}, "the local entity is missing")
+
+
+@case(
+    "4.3.6.8",
+    "A source that answers invalid data (not JSON) is rejected, never a broker error; the rest comes back.",
+    feature="registrations",
+    also=("6.3.17",),
+)
+def garbage_source_is_rejected(k: Kit) -> None:
+    t, local, _ = _with_failing_source(k, "garbage")
+    response = k.http.get("/entities", params={"type": t})
+    k.expect(local["id"] in {e.get("id") for e in _answer_ok(k, response)}, "the local entity is missing")
+
+
+@case(
+    "5.7.1.4",
+    "Retrieve Entity with a failing source still answers what is held locally.",
+    feature="registrations",
+    also=("6.3.17",),
+)
+def retrieve_with_failed_source(k: Kit) -> None:
+    _, local, _ = _with_failing_source(k, "fail")
+    response = k.http.get(f"/entities/{local['id']}")
+    k.expect_status(response, 200, 207)
+    k.expect(k.json(response).get("id") == local["id"], f"got {response.text[:200]!r}")
+
+
+# -- distributed writes (4.3.6.2, 4.3.6.3, 5.6.x) ------------------------------------------------------------------
+def _exclusive(k: Kit, attrs: list[str], operations: list[str]) -> tuple[dict[str, Any], KitSource]:
+    """A local entity and a source registered exclusively for some of its attributes."""
+    t = k.type_name()
+    local = _thing(k, t, kept=prop("here"))
+    k.entity(local)
+    source = k.source()
+    source.hold(_thing(k, t, local["id"], **{a: prop(0) for a in attrs}))
+    _register(k, source, [{"id": local["id"], "type": t}], propertyNames=attrs, mode="exclusive", operations=operations)
+    return local, source
+
+
+@case(
+    "4.3.6.3",
+    "Update Attributes of an exclusively registered attribute is forwarded to its source, not written locally.",
+    feature="registrations",
+    also=("5.6.2.4", "5.9.2"),
+)
+def exclusive_update_is_forwarded(k: Kit) -> None:
+    a = k.attr_name()
+    local, source = _exclusive(k, [a], ["updateOps"])
+    response = k.patch(f"/entities/{local['id']}/attrs", {a: prop(7)})
+    k.expect_status(response, 204)
+    sent = [r for r in source.received("PATCH") if r.path.startswith("/entities/")]
+    k.expect(sent and isinstance(sent[0].body, dict) and a in str(sent[0].body), "the update was not forwarded")
+    here = k.get_entity(local["id"], local="true")
+    k.expect(a not in here, f"the exclusively registered {a} was written locally too")
+
+
+@case(
+    "4.3.6.3",
+    "Attributes an exclusive registration does not cover stay local in the same update.",
+    feature="registrations",
+    also=("5.6.2.4",),
+)
+def exclusive_update_keeps_other_attributes_local(k: Kit) -> None:
+    a = k.attr_name()
+    local, source = _exclusive(k, [a], ["updateOps"])
+    response = k.patch(f"/entities/{local['id']}/attrs", {a: prop(7), "kept": prop("changed")})
+    k.expect_status(response, 204, 207)
+    here = k.get_entity(local["id"], local="true")
+    k.expect(_value(here, "kept") == "changed", f"the local attribute is {here.get('kept')!r}")
+    forwarded = " ".join(str(r.body) for r in source.received("PATCH"))
+    k.expect("changed" not in forwarded, "an attribute the registration does not cover was forwarded")
+
+
+@case(
+    "5.6.2.4",
+    "An update of an exclusively registered attribute whose source fails is a partial success (207).",
+    feature="registrations",
+    also=("4.3.6.3", "6.3.6"),
+)
+def exclusive_update_with_failed_source(k: Kit) -> None:
+    a = k.attr_name()
+    local, source = _exclusive(k, [a], ["updateOps"])
+    source.behaviour = "fail"
+    response = k.patch(f"/entities/{local['id']}/attrs", {a: prop(7), "kept": prop("changed")})
+    k.expect_status(response, 207)
+    body = k.json(response)
+    not_updated = str(body.get("notUpdated", "")) if isinstance(body, dict) else ""
+    k.expect(a in not_updated, f"notUpdated does not name {a}: {response.text[:300]!r}")
+
+
+@case(
+    "4.3.6.1",
+    "An exclusive registration that does not offer the update operation is not sent the update.",
+    feature="registrations",
+    also=("4.20", "4.3.6.3"),
+)
+def exclusive_without_operation_is_not_written(k: Kit) -> None:
+    a = k.attr_name()
+    local, source = _exclusive(k, [a], ["retrieveOps"])
+    response = k.patch(f"/entities/{local['id']}/attrs", {a: prop(7)})
+    k.expect(response.status_code in (207, 409), f"expected 207 or 409 (Conflict), got {response.status_code}")
+    k.expect(not source.received("PATCH"), "the source was sent an operation it does not offer")
+
+
+def _redirect(k: Kit) -> tuple[str, KitSource]:
+    t = k.type_name()
+    source = k.source()
+    _register(k, source, [{"type": t}], mode="redirect", operations=["redirectionOps"])
+    return t, source
+
+
+@case(
+    "4.3.6.2",
+    "Update Attributes of an entity of an inclusive registration is applied locally and sent to the source too.",
+    feature="registrations",
+    also=("5.6.2.4",),
+)
+def inclusive_update_goes_both_ways(k: Kit) -> None:
+    t, a = k.type_name(), k.attr_name()
+    local = _thing(k, t, **{a: prop(1)})
+    k.entity(local)
+    source = _source_with(k, t, _thing(k, t, local["id"], **{a: prop(1)}), operations=["updateOps", "retrieveOps"])
+    response = k.patch(f"/entities/{local['id']}/attrs", {a: prop(2)})
+    k.expect_status(response, 204, 207)
+    k.expect(_value(k.get_entity(local["id"], local="true"), a) == 2, "the local attribute was not updated")
+    k.expect(source.received("PATCH"), "the inclusive source was not sent the update")
+
+
+@case(
+    "4.3.6.2",
+    "An auxiliary registration is never sent a write (only consumption operations).",
+    feature="registrations",
+    also=("5.6.2.4",),
+)
+def auxiliary_gets_no_write(k: Kit) -> None:
+    t, a = k.type_name(), k.attr_name()
+    local = _thing(k, t, **{a: prop(1)})
+    k.entity(local)
+    source = _source_with(k, t, _thing(k, t, local["id"]), mode="auxiliary")
+    k.expect_status(k.patch(f"/entities/{local['id']}/attrs", {a: prop(2)}), 204)
+    k.expect(not [r for r in source.received() if r.method != "GET"], "the auxiliary source was sent a write")
