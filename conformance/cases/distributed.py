@@ -8,6 +8,7 @@ broker's own data) can match its registrations.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -80,6 +81,115 @@ def _value(entity: dict[str, Any], attr: str) -> Any:
 
 # -- Query Entities across sources (4.3.6.2, 4.3.6.7, 5.7.2) -------------------------------------------------------
 @case(
+    "5.7.2",
+    "Query Entities returns the entities a matching registered context source holds.",
+    feature="registrations",
+    also=("4.3.6.1", "4.3.6.2"),
+)
+def query_returns_source_entities(k: Kit) -> None:
+    t = k.type_name()
+    remote = _thing(k, t, speed=prop(3))
+    _source_with(k, t, remote)
+    found = k.query({"type": t})
+    k.expect([e.get("id") for e in found] == [remote["id"]], f"got {[e.get('id') for e in found]}")
+    k.expect(_value(found[0], "speed") == 3, f"the source's attribute is not shown: {found[0]!r:.300}")
+
+
+@case(
+    "4.3.6.2",
+    "An inclusive registration integrates the source's entities with those held locally in one answer.",
+    feature="registrations",
+    also=("5.7.2",),
+)
+def query_unites_local_and_remote(k: Kit) -> None:
+    t = k.type_name()
+    local, remote = _thing(k, t), _thing(k, t)
+    k.entity(local)
+    _source_with(k, t, remote)
+    k.expect(_ids(k, {"type": t}) == {local["id"], remote["id"]}, "local and remote entities are not united")
+
+
+@case(
+    "4.3.6.3",
+    "An entity held partly locally and partly by a source is answered once, with the attributes of both.",
+    feature="registrations",
+    also=("5.7.2", "4.5.5"),
+)
+def query_merges_one_entity(k: Kit) -> None:
+    t = k.type_name()
+    a, b = k.attr_name("a"), k.attr_name("b")
+    local = _thing(k, t, **{a: prop(1)})
+    k.entity(local)
+    _source_with(k, t, _thing(k, t, local["id"], **{b: prop(2)}))
+    found = k.query({"type": t})
+    k.expect(len(found) == 1, f"the entity is answered {len(found)} times")
+    k.expect(_value(found[0], a) == 1 and _value(found[0], b) == 2, f"not merged: {found[0]!r:.400}")
+
+
+@case(
+    "4.3.6.7",
+    "Paging goes over the merged result: pages of one entity over local and remote entities show each once.",
+    feature="registrations",
+    also=("5.5.9", "5.7.2"),
+)
+def query_pages_over_sources(k: Kit) -> None:
+    t = k.type_name()
+    local, remote = _thing(k, t), _thing(k, t)
+    k.entity(local)
+    _source_with(k, t, remote)
+    first = _ids(k, {"type": t, "limit": "1", "offset": "0"})
+    second = _ids(k, {"type": t, "limit": "1", "offset": "1"})
+    k.expect(len(first) == 1 and len(second) == 1, f"pages of one: {first}, {second}")
+    k.expect(first | second == {local["id"], remote["id"]}, f"the two pages are {first} and {second}")
+
+
+@case(
+    "5.5.9",
+    "count=true counts the entities of every matching source in NGSILD-Results-Count.",
+    feature="registrations",
+    also=("5.7.2",),
+)
+def query_count_includes_sources(k: Kit) -> None:
+    t = k.type_name()
+    k.entity(_thing(k, t))
+    _source_with(k, t, _thing(k, t), _thing(k, t))
+    response = k.http.get("/entities", params={"type": t, "count": "true"})
+    k.expect_status(response, 200)
+    count = response.headers.get("NGSILD-Results-Count")
+    k.expect(count == "3", f"NGSILD-Results-Count is {count!r}, expected 3")
+
+
+@case(
+    "4.3.6.1",
+    "A forwarded query carries no entity type the registration does not offer.",
+    feature="registrations",
+    also=("5.7.2", "4.17"),
+)
+def forwarded_query_keeps_registered_types(k: Kit) -> None:
+    t, other = k.type_name(), k.type_name("Other")
+    source = _source_with(k, t, _thing(k, t))
+    k.query({"type": f"{t},{other}"})
+    asked = _types_asked(source)
+    k.expect(source.received("GET"), "the source was not asked")
+    k.expect(not {other, k.expand(other)} & asked, f"the source was asked for types {sorted(asked)}")
+
+
+@case(
+    "4.3.6.1",
+    "A forwarded query asks no attribute the registration does not offer (its propertyNames).",
+    feature="registrations",
+    also=("5.7.2", "5.2.10"),
+)
+def forwarded_query_keeps_registered_attributes(k: Kit) -> None:
+    t, a, b = k.type_name(), k.attr_name("a"), k.attr_name("b")
+    source = _source_with(k, t, _thing(k, t, **{a: prop(1)}), propertyNames=[a])
+    k.query({"type": t, "attrs": f"{a},{b}"})
+    k.expect(source.received("GET"), "the source was not asked")
+    asked = {x for r in source.received("GET") for x in r.query.get("attrs", "").split(",") if x}
+    k.expect(not {b, k.expand(b)} & asked, f"the source was asked for attributes {sorted(asked)}")
+
+
+@case(
     "4.3.6.1",
     "A registration whose operations exclude queryEntity is not sent queries.",
     feature="registrations",
@@ -90,6 +200,22 @@ def query_respects_registered_operations(k: Kit) -> None:
     source = _source_with(k, t, _thing(k, t), operations=["retrieveEntity"])
     k.query({"type": t})
     k.expect(not source.received("GET"), "a source that offers only retrieveEntity was sent a query")
+
+
+@case(
+    "5.7.2",
+    "Query Entities with a context source filter (csf) uses only the registrations whose properties match it.",
+    feature="registrations",
+    also=("4.9", "5.2.9"),
+)
+def query_csf_selects_registrations(k: Kit) -> None:
+    t = k.type_name()
+    kept, dropped = _thing(k, t), _thing(k, t)
+    _source_with(k, t, kept, operator="kept")
+    other = _source_with(k, t, dropped, operator="dropped")
+    found = _ids(k, {"type": t, "csf": 'operator=="kept"'})
+    k.expect(found == {kept["id"]}, f"csf selected the entities {found}")
+    k.expect(not other.received("GET"), "a registration the csf excludes was asked")
 
 
 # -- local scope (5.5.13) ------------------------------------------------------------------------------------------
@@ -137,6 +263,35 @@ def local_retrieve_ignores_registrations(k: Kit) -> None:
 # -- Retrieve Entity across sources (5.7.1.4) ----------------------------------------------------------------------
 @case(
     "5.7.1.4",
+    "Retrieve Entity finds an entity held only by a matching registered source.",
+    feature="registrations",
+    also=("4.3.6.2",),
+)
+def retrieve_from_source(k: Kit) -> None:
+    t, a = k.type_name(), k.attr_name()
+    remote = _thing(k, t, **{a: prop("remote")})
+    _source_with(k, t, remote)
+    got = k.get_entity(remote["id"])
+    k.expect(got.get("id") == remote["id"] and _value(got, a) == "remote", f"got {got!r:.300}")
+
+
+@case(
+    "5.7.1.4",
+    "Retrieve Entity merges the attributes held locally with those of the sources.",
+    feature="registrations",
+    also=("4.5.5",),
+)
+def retrieve_merges_attributes(k: Kit) -> None:
+    t, a, b = k.type_name(), k.attr_name("a"), k.attr_name("b")
+    local = _thing(k, t, **{a: prop(1)})
+    k.entity(local)
+    _source_with(k, t, _thing(k, t, local["id"], **{b: prop(2)}))
+    got = k.get_entity(local["id"])
+    k.expect(_value(got, a) == 1 and _value(got, b) == 2, f"not merged: {got!r:.400}")
+
+
+@case(
+    "5.7.1.4",
     "Retrieve Entity of an entity neither held locally nor by any matching source is ResourceNotFound.",
     feature="registrations",
 )
@@ -144,6 +299,38 @@ def retrieve_unknown_everywhere(k: Kit) -> None:
     t = k.type_name()
     _source_with(k, t, _thing(k, t))
     k.expect_problem(k.http.get(f"/entities/{k.uid()}", params={"type": t}), 404, "ResourceNotFound")
+
+
+@case(
+    "4.5.5",
+    "Of two instances of one attribute (same datasetId), the one with the most recent observedAt is shown.",
+    feature="registrations",
+    also=("5.7.1.4", "4.5.5.3"),
+)
+def merge_keeps_latest_observation(k: Kit) -> None:
+    t, a = k.type_name(), k.attr_name()
+    local = _thing(k, t, **{a: prop("old", observedAt="2020-01-01T00:00:00Z")})
+    k.entity(local)
+    _source_with(k, t, _thing(k, t, local["id"], **{a: prop("new", observedAt="2024-06-01T00:00:00Z")}))
+    got = k.get_entity(local["id"])
+    k.expect(_value(got, a) == "new", f"{a} is {got.get(a)!r}, expected the 2024 observation")
+
+
+@case(
+    "4.5.5",
+    "Instances of one attribute with different datasetIds from the broker and a source are both shown.",
+    feature="registrations",
+    also=("5.7.1.4",),
+)
+def merge_keeps_datasets_apart(k: Kit) -> None:
+    t, a = k.type_name(), k.attr_name()
+    local = _thing(k, t, **{a: prop("default")})
+    k.entity(local)
+    remote = prop("gps", datasetId="urn:ngsi-ld:Dataset:conformance-gps")
+    _source_with(k, t, _thing(k, t, local["id"], **{a: remote}))
+    got = k.get_entity(local["id"])
+    values = _value(got, a)
+    k.expect(isinstance(values, list) and sorted(values) == ["default", "gps"], f"{a} is {got.get(a)!r}")
 
 
 @case(
@@ -162,7 +349,37 @@ def auxiliary_never_overrides(k: Kit) -> None:
     k.expect(_value(got, a) == "local", f"{a} is {got.get(a)!r}: the auxiliary source overrode it")
 
 
+@case(
+    "4.3.6.2",
+    "An auxiliary source supplies an attribute not available elsewhere.",
+    feature="registrations",
+    also=("5.7.1.4",),
+)
+def auxiliary_fills_gaps(k: Kit) -> None:
+    t, a, b = k.type_name(), k.attr_name("a"), k.attr_name("b")
+    local = _thing(k, t, **{a: prop(1)})
+    k.entity(local)
+    _source_with(k, t, _thing(k, t, local["id"], **{b: prop("extra")}), mode="auxiliary")
+    got = k.get_entity(local["id"])
+    k.expect(_value(got, b) == "extra" and _value(got, a) == 1, f"got {got!r:.300}")
+
+
 # -- what a forwarded request carries (4.3.6.4-4.3.6.6) ------------------------------------------------------------
+@case(
+    "4.3.6.4",
+    "A forwarded request carries a Via header listing the broker it went through.",
+    feature="registrations",
+    also=("4.3.6.1",),
+)
+def forwarded_request_carries_via(k: Kit) -> None:
+    t = k.type_name()
+    source = _source_with(k, t, _thing(k, t))
+    k.query({"type": t})
+    asked = source.received("GET")
+    k.expect(asked, "the source was not asked")
+    k.expect(all(r.headers.get("via") for r in asked), "a forwarded request has no Via header")
+
+
 @case(
     "4.3.6.4",
     "A registration loop (the source asks the broker back) ends with an answer, not a cascade of requests.",
@@ -180,6 +397,87 @@ def registration_loop_ends(k: Kit) -> None:
     k.expect(len(source.received()) <= 2, f"the source was asked {len(source.received())} times in the loop")
 
 
+@case(
+    "4.3.6.4",
+    "An incoming Via that already lists the broker makes it forward nothing again (loop detection).",
+    feature="registrations",
+    also=("4.3.6.1",),
+)
+def via_of_a_loop_is_honoured(k: Kit) -> None:
+    t = k.type_name()
+    source = _source_with(k, t, _thing(k, t))
+    k.query({"type": t})
+    hops = [r.headers.get("via", "") for r in source.received("GET")]
+    k.expect(hops and hops[0], "the source was not asked with a Via header")
+    before = len(source.received())
+    k.http.get("/entities", params={"type": t}, headers={"Via": hops[0]})
+    k.expect(len(source.received()) == before, "a request that went through the broker already was forwarded again")
+
+
+@case(
+    "4.3.6.5",
+    "A registration's tenant is the tenant of every request forwarded to its source (NGSILD-Tenant).",
+    feature="registrations",
+    also=("5.2.9", "4.14"),
+)
+def forwarded_request_uses_registration_tenant(k: Kit) -> None:
+    t = k.type_name()
+    tenant = f"conformancesource{k.run.run_id}"
+    source = _source_with(k, t, _thing(k, t), tenant=tenant)
+    k.query({"type": t})
+    asked = source.received("GET")
+    k.expect(asked, "the source was not asked")
+    got = {r.headers.get("ngsild-tenant") for r in asked}
+    k.expect(got == {tenant}, f"the source was asked with NGSILD-Tenant {got}")
+
+
+@case(
+    "4.3.6.5",
+    "Each contextSourceInfo key/value is conveyed to the source (a header in the HTTP binding).",
+    feature="registrations",
+    also=("5.2.22",),
+)
+def context_source_info_is_sent(k: Kit) -> None:
+    t = k.type_name()
+    token = f"conformance-{k.run.run_id}"
+    source = _source_with(k, t, _thing(k, t), contextSourceInfo=[{"key": "X-Conformance-Key", "value": token}])
+    k.query({"type": t})
+    asked = source.received("GET")
+    k.expect(asked and all(r.headers.get("x-conformance-key") == token for r in asked), "the header was not sent")
+
+
+@case(
+    "4.3.6.5",
+    "A contextSourceInfo value urn:ngsi-ld:request is taken from the request that triggered the forwarding.",
+    feature="registrations",
+    also=("5.2.22",),
+)
+def context_source_info_from_request(k: Kit) -> None:
+    t = k.type_name()
+    info = [{"key": "X-Conformance-User", "value": "urn:ngsi-ld:request"}]
+    source = _source_with(k, t, _thing(k, t), contextSourceInfo=info)
+    k.query({"type": t}, headers={"X-Conformance-User": "auditor"})
+    asked = source.received("GET")
+    k.expect(asked, "the source was not asked")
+    got = {r.headers.get("x-conformance-user") for r in asked}
+    k.expect(got == {"auditor"}, f"the source was sent X-Conformance-User {got}")
+
+
+@case(
+    "4.3.6.6",
+    "With a contextSourceInfo jsonldContext, the forwarded request names that @context in its Link header.",
+    feature="registrations",
+    also=("6.3.5",),
+)
+def jsonld_context_is_sent(k: Kit) -> None:
+    t = k.type_name()
+    url = k.contexts.publish({"@context": {"conformanceTerm": "https://example.org/conformance#term"}})
+    source = _source_with(k, t, _thing(k, t), contextSourceInfo=[{"key": "jsonldContext", "value": url}])
+    k.query({"type": t})
+    asked = source.received("GET")
+    k.expect(asked and all(url in r.headers.get("link", "") for r in asked), "the Link does not name the @context")
+
+
 # -- failed sources (6.3.17 NGSILD-Warning, 5.2.34 timeout) ----------------------------------------------------------
 def _with_failing_source(k: Kit, behaviour: str, **members: Any) -> tuple[str, dict[str, Any], KitSource]:
     t = k.type_name()
@@ -188,6 +486,34 @@ def _with_failing_source(k: Kit, behaviour: str, **members: Any) -> tuple[str, d
     source = _source_with(k, t, _thing(k, t), **members)
     source.behaviour = behaviour
     return t, local, source
+
+
+@case(
+    "6.3.17",
+    "A source that answers 500 does not fail the query: the local entities come back, with an NGSILD-Warning.",
+    feature="registrations",
+    also=("4.3.6.1", "5.7.2"),
+)
+def failed_source_keeps_the_rest(k: Kit) -> None:
+    t, local, _ = _with_failing_source(k, "fail")
+    response = k.http.get("/entities", params={"type": t})
+    found = {e.get("id") for e in _answer_ok(k, response)}
+    k.expect(local["id"] in found, f"the local entity is missing: {found}")
+    k.expect(response.headers.get("NGSILD-Warning"), "no NGSILD-Warning names the failed source")
+
+
+@case(
+    "6.3.17",
+    "An NGSILD-Warning has the warning form of IETF RFC 7234: a three-digit code, an agent, a quoted text.",
+    feature="registrations",
+)
+def warning_has_the_rfc7234_form(k: Kit) -> None:
+    t, _, _ = _with_failing_source(k, "fail")
+    response = k.http.get("/entities", params={"type": t})
+    warnings = response.headers.get_list("NGSILD-Warning")
+    k.expect(warnings, "no NGSILD-Warning")
+    form = re.compile(r'^\d{3} \S+ ".*"')
+    k.expect(all(form.match(w.strip()) for w in warnings), f'NGSILD-Warning {warnings!r} is not code agent "text"')
 
 
 @case(
@@ -313,6 +639,36 @@ def _redirect(k: Kit) -> tuple[str, KitSource]:
     source = k.source()
     _register(k, source, [{"type": t}], mode="redirect", operations=["redirectionOps"])
     return t, source
+
+
+@case(
+    "4.3.6.3",
+    "Create Entity of a type registered by a redirect registration is forwarded and not held locally.",
+    feature="registrations",
+    also=("5.6.1.4",),
+)
+def redirect_create_is_forwarded(k: Kit) -> None:
+    t, source = _redirect(k)
+    body = _thing(k, t, speed=prop(5))
+    response = k.post("/entities", body)
+    k.delete_later(f"/entities/{body['id']}")
+    k.expect_status(response, 201)
+    k.expect(body["id"] in source.entities, "the source did not receive the entity")
+    k.expect_status(k.http.get(f"/entities/{body['id']}", params={"local": "true"}), 404)
+
+
+@case(
+    "4.3.6.3",
+    "Delete Entity of an entity registered by a redirect registration is forwarded to its source.",
+    feature="registrations",
+    also=("5.6.6.4",),
+)
+def redirect_delete_is_forwarded(k: Kit) -> None:
+    t, source = _redirect(k)
+    remote = _thing(k, t)
+    source.hold(remote)
+    k.expect_status(k.http.delete(f"/entities/{remote['id']}", params={"type": t}), 204)
+    k.expect(remote["id"] not in source.entities, "the source was not asked to delete the entity")
 
 
 @case(
