@@ -21,7 +21,6 @@ import orjson
 from broker.background import stop_tasks
 from broker.core.errors import (
     BadRequestData,
-    LdContextNotAvailable,
     NgsiLdError,
     OperationNotSupported,
     ResourceNotFound,
@@ -52,12 +51,14 @@ class Contexts:
         )
 
     async def preload(self, url: str) -> dict[str, Any] | None:
-        """A document the broker already has: one it hosts (whatever host name the URL uses), or a cached copy."""
+        """A document the broker already has: one it hosts (whatever host name the URL uses), or a cached copy.
+        A /jsonldContexts/ URL whose id is not hosted here may be another broker's (a federating broker forwards
+        its clients' Link, clause 4.3.6.6): it is fetched like any remote @context (a missing one is still
+        LdContextNotAvailable, from the fetch)."""
         if match := _HOSTED.match(url):
             record = await self.store.get_context(match.group(1))
-            if record is None:
-                raise LdContextNotAvailable(f"hosted @context {url} does not exist")
-            return dict(record.body)
+            if record is not None:
+                return dict(record.body)
         record = await self.store.find_context_by_url(url)
         return dict(record.body) if record is not None else None
 

@@ -157,3 +157,12 @@ async def test_freshness_reads_cache_control() -> None:
     assert freshness('public, MAX-AGE="30"') == 30.0
     assert freshness("no-cache") == 0.0 and freshness("max-age=60, no-store") == 0.0
     assert freshness("max-age=soon") is None and freshness("max-age=-5") == 0.0
+
+
+async def test_another_brokers_hosted_context_is_not_taken_for_one_of_ours() -> None:
+    """A federating broker forwards its client's Link to a context it hosts (clause 4.3.6.6): the same path on
+    another host is not one of ours to refuse, it is fetched (preload has nothing, so the resolver downloads it)."""
+    contexts = Contexts(MemoryStore(), timeout=1.0)
+    record = await contexts.add_hosted({"@context": {"Bus": "https://example.org/Bus"}}, BASE)
+    assert await contexts.preload(record.url) == {"@context": {"Bus": "https://example.org/Bus"}}
+    assert await contexts.preload("http://city.example/ngsi-ld/v1/jsonldContexts/" + "f" * 32) is None
