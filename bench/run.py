@@ -887,6 +887,14 @@ def history_off(bench: Bench, python: Path, work: Path, n: int, with_history: Ro
     bench.record("PATCH one attribute, history off", n, res, note=note)
 
 
+def federation_rows(bench: Bench, python: Path, work: Path, n: int) -> None:
+    """Issue 16's rows (bench/federation.py): a query over two registered brokers, one idle registration."""
+    from bench.federation import federated_query_row, idle_registration_rows  # it imports this module
+
+    federated_query_row(bench, python, work, n)
+    idle_registration_rows(bench, python, work, n)
+
+
 def run(args: argparse.Namespace) -> int:
     python = Path(sys.executable)
     sizes = [1000, 10000] + ([100000] if not args.quick and args.max_entities >= 100000 else [])
@@ -995,6 +1003,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  start-up {took:.2f} s", flush=True)
         history_off(bench, python, work, sizes[0], patch_row)
         idle_subscriptions_row(bench, python, work, sizes[0], patch_row)
+        federation_rows(bench, python, work, 1_000 if args.quick else 10_000)
         secured_rows(bench, python, work, sizes[0], recorded[0], patch_row)
         if args.startup_entities:
             startup_rows(bench, python, work, args.startup_entities)
