@@ -22,8 +22,8 @@ def add_subcommand(sub: Any) -> None:
         help="register a context source (another broker) with a broker",
         description="Create a context source registration (NGSI-LD clause 5.9.2) at --broker, from FILE or from "
         "flags (flags override FILE's members). Prints the registration's id; exit 0 when created, 1 when the "
-        "broker refused it (its error is printed), 2 on bad arguments. Registrations are stored, queried and "
-        "matched; the broker does not forward requests to the sources yet (see the README, 'Federate another "
+        "broker refused it (its error is printed), 2 on bad arguments. The broker then forwards the reads and "
+        "writes the registration covers to the source and merges the answers (see the README, 'Federate another "
         "broker').",
     )
     reg.add_argument("file", metavar="FILE", nargs="?", help="a CSourceRegistration as JSON ('-': standard input)")
