@@ -123,7 +123,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
         stores = {"city": f"sqlite:///{tmp / 'city.db'}", "utility": f"sqlite:///{tmp / 'utility.db'}",
                   "transport": "memory://"}  # fmt: skip
         with ThreadPoolExecutor(3) as pool:
-            started = {name: pool.submit(start_broker, store, tmp, extra_env={
+            started = {name: pool.submit(start_broker, store, tmp, timeout=90, extra_env={
                 "AGORA_SOURCE_ID": f"urn:ngsi-ld:ContextSource:{name}", "AGORA_SOURCE_ALIAS": name})
                 for name, store in stores.items()}  # fmt: skip
             brokers = {name: future.result() for name, future in started.items()}
