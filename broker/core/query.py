@@ -162,18 +162,16 @@ class Queries:
     ) -> Selection:
         """`select`, and which registrations each entity was found at, and the warnings of the failed sources."""
         regs = await self.sources(caller, queries, attrs, origin)
-        selected: list[Entity] = []
         view = await self._view(caller)
+        if regs and origin is not None and origin.split:
+            return _selection(*await self._split_all(caller, queries, attrs, origin, regs, view))
+        selected: list[Entity] = []
         async for batch in self._candidates(caller, queries, attrs, self.batch_size, view):
             selected.extend(await self._select(caller.tenant, batch, queries, view))
         if regs:
             assert origin is not None and self.reads is not None
             answer = await self.reads.query(caller, regs, queries, attrs, origin, None)
-            local = {e["id"] for e in selected}
-            found = merged(selected, answer, view)
-            holders = answer.holders()
-            where = {e["id"]: (["@none"] if e["id"] in local else []) + holders.get(e["id"], []) for e in found}
-            return Selection(found, where, tuple(answer.warnings))
+            return _selection(merged(selected, answer, view), answer, {e["id"] for e in selected})
         ordered = order(selected, queries[0].order_by, queries[0].collation) if queries[0].order_by else selected
         return Selection(ordered)
 
@@ -211,12 +209,39 @@ class Queries:
         assert self.reads is not None
         end = paging.offset + paging.limit
         view = await self._view(caller)
-        wanted = None if count else end + 1
-        local = await (self.select(caller, queries, attrs) if count else self._first(caller, queries, attrs, end + 1))
-        answer = await self.reads.query(caller, regs, queries, attrs, origin, wanted)
-        every = merged(local, answer, view)
+        if origin.split:  # every candidate merged, then filtered (record 0188)
+            every, answer, _ = await self._split_all(caller, queries, attrs, origin, regs, view)
+        else:
+            wanted = None if count else end + 1
+            local = await (
+                self._first(caller, queries, attrs, wanted) if wanted else self.select(caller, queries, attrs)
+            )
+            answer = await self.reads.query(caller, regs, queries, attrs, origin, wanted)
+            every = merged(local, answer, view)
         total = len(every) if count else None
-        return Page(every[paging.offset : end], total, len(every) > end or answer.more, None, tuple(answer.warnings))
+        more = len(every) > end or answer.more
+        return Page(every[paging.offset : end], total, more, None, tuple(answer.warnings))
+
+    async def _split_all(
+        self,
+        caller: Caller,
+        queries: list[Query],
+        attrs: frozenset[str] | None,
+        origin: Origin,
+        regs: list[Registration],
+        view: View,
+    ) -> tuple[list[Entity], Answer, set[str]]:
+        """(matches, the sources' answer, the local candidates' ids) of a query over split entities (5.7.2.4):
+        every side asked for its candidates by id, type and id pattern only ("the filters ... shall be removed
+        before forwarding the request"), the candidates merged, and q, geo-query, scopeQ and attrs applied to the
+        merged entities ("applied after the Entity information from different Context Sources and local
+        information ... has been aggregated")."""
+        assert self.reads is not None
+        broad = [_broad(q) for q in queries]
+        local = await self.select(caller, broad)
+        answer = await self.reads.query(caller, regs, broad, None, origin, None)
+        every = await self._filtered(caller.tenant, merged(local, answer, view), queries, attrs, view)
+        return every, answer, {e["id"] for e in local}
 
     async def map_page(
         self,
@@ -292,16 +317,18 @@ class Queries:
             seen = view.redact_all(stored[i] for i in ids if i in stored)
             candidates = [e for e in seen if not attrs or attrs & e["attrs"].keys()]
             at = {eid: position + n for n, eid in enumerate(ids)}
-            selected = await self._select(tenant, candidates, queries, view)
             if remote is not None and remote.regs:
-                selected = await self._with_sources(selected, ids, queries, attrs, view, remote)
+                selected = await self._with_sources(tenant, seen, ids, queries, attrs, view, remote)
+            else:
+                selected = await self._select(tenant, candidates, queries, view)
             for entity in sorted(selected, key=lambda e: at[e["id"]]):
                 yield at[entity["id"]], entity
             position += len(ids)
 
     async def _with_sources(
         self,
-        local: list[Entity],
+        tenant: str,
+        seen: list[Entity],
         ids: list[str],
         queries: list[Query],
         attrs: frozenset[str] | None,
@@ -309,16 +336,33 @@ class Queries:
         remote: _MapSources,
     ) -> list[Entity]:
         """The map window's matches at the sources merged with the local ones (each query asked for the window's
-        ids only, so filters are checked again as 4.3.6.7 asks)."""
+        ids only, so filters are checked again as 4.3.6.7 asks; for split entities after the merge, record 0188)."""
         assert self.reads is not None and remote.origin is not None
+        split = remote.origin.split
         window = frozenset(ids)
-        narrowed = [replace(q, ids=window if q.ids is None else q.ids & window) for q in queries]
-        narrowed = [q for q in narrowed if q.ids]
-        if not narrowed:
-            return local
-        answer = await self.reads.query(remote.caller, remote.regs, narrowed, attrs, remote.origin, None)
-        remote.warnings.extend(w for w in answer.warnings if w not in remote.warnings)
-        return merged(local, answer, view)
+        asked = [_broad(q) for q in queries] if split else queries
+        narrowed = [q for q in (replace(q, ids=window if q.ids is None else q.ids & window) for q in asked) if q.ids]
+        if split:
+            local = seen
+        else:
+            local = await self._select(
+                tenant, [e for e in seen if not attrs or attrs & e["attrs"].keys()], queries, view
+            )
+        if narrowed:
+            answer = await self.reads.query(
+                remote.caller, remote.regs, narrowed, None if split else attrs, remote.origin, None
+            )
+            remote.warnings.extend(w for w in answer.warnings if w not in remote.warnings)
+            local = merged(local, answer, view)
+        return await self._filtered(tenant, local, queries, attrs, view) if split else local
+
+    async def _filtered(
+        self, tenant: str, entities: list[Entity], queries: list[Query], attrs: frozenset[str] | None, view: View
+    ) -> list[Entity]:
+        """The merged candidates of a split-entity query that pass its filters and attrs (record 0188)."""
+        return await self._select(
+            tenant, [e for e in entities if not attrs or attrs & e["attrs"].keys()], queries, view
+        )
 
     async def _candidates(
         self, caller: Caller, queries: list[Query], attrs: frozenset[str] | None, size: int, view: View
@@ -363,6 +407,18 @@ class _LinkedEntities:
             entity = found.get(entity_id)
             self.cache[entity_id] = None if entity is None else self.view.redact(entity)
         self.missing = set()
+
+
+def _selection(found: list[Entity], answer: Answer, local: set[str]) -> Selection:
+    """The matches of a distributed query with where each was found ("@none": the local store)."""
+    holders = answer.holders()
+    where = {e["id"]: (["@none"] if e["id"] in local else []) + holders.get(e["id"], []) for e in found}
+    return Selection(found, where, tuple(answer.warnings))
+
+
+def _broad(query: Query) -> Query:
+    """A query's candidates only (ids, types, id pattern), for split entities (record 0188)."""
+    return replace(query, q=None, geo=None, scope=None)
 
 
 def merged(local: list[Entity], answer: Answer, view: View) -> list[Entity]:

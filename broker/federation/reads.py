@@ -65,6 +65,8 @@ class Origin:
     link: str | None = None
     via: str | None = None
     local: bool = False
+    #: splitEntities=true (5.7.2.4): entities may be split across sources, so filters are applied after the merge.
+    split: bool = False
 
 
 @dataclass

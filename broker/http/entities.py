@@ -100,6 +100,7 @@ ENTITY_QUERY_PARAMS = (
             "orderBy",
             "collation",
             "entityMapLifetime",
+            "splitEntities",
         }
     )
     | _RETRIEVE_PARAMS
@@ -124,7 +125,8 @@ def origin_of(request: Request, tm: TermMap, context: Any = None, *, local: bool
     (its URL as Link; an inline @context is not sent, the sources are then asked in core terms), Via, local."""
     value = context if context is not None else link_context(request)
     is_local = P.flag(request, "local") if local is None else local
-    return Origin(tm, value if isinstance(value, str) else None, header(request, "via"), is_local)
+    split = P.flag(request, "splitEntities")
+    return Origin(tm, value if isinstance(value, str) else None, header(request, "via"), is_local, split)
 
 
 async def request_context(request: Request, state: BrokerState, context: Any = None) -> TermMap:
@@ -383,7 +385,18 @@ async def post_query(request: Request) -> Response:
 
 
 _POST_QUERY_PARAMS = frozenset(
-    {"limit", "offset", "count", "options", "format", "local", "lang", "entityMap", "entityMapLifetime"}
+    {
+        "limit",
+        "offset",
+        "count",
+        "options",
+        "format",
+        "local",
+        "lang",
+        "entityMap",
+        "entityMapLifetime",
+        "splitEntities",
+    }
 )
 
 

@@ -255,3 +255,23 @@ def test_temporal_reads_merge_the_history_of_the_sources(fed: Federation) -> Non
     assert alone["flow"]["value"] == 1  # one instance: shown as an object
     # the same registration serves no current-state read (Table 5.2.9-1: it is a source of history)
     assert fed.city.get(f"{BASE}/entities/{entity_id}").json()["flow"]["value"] == 1
+
+
+def test_split_entities_are_filtered_after_the_merge(fed: Federation) -> None:
+    kind = _kind()
+    entity_id = f"urn:ngsi-ld:{kind}:s"
+    assert fed.city.post(f"{BASE}/entities", json=_pipe(entity_id, kind, flow=_prop(5))).status_code == 201
+    assert fed.water.post("/entities", json=_pipe(entity_id, kind, pressure=_prop(7))).status_code == 201
+    _register(fed, kind, fed.water_url)
+    both = {"type": kind, "q": "flow>1;pressure>1"}
+    assert _ids(fed.city.get(f"{BASE}/entities", params=both)) == []  # each side alone fails the q
+    split = fed.city.get(f"{BASE}/entities", params={**both, "splitEntities": "true", "count": "true"})
+    assert _ids(split) == [entity_id] and split.headers["NGSILD-Results-Count"] == "1"
+    assert _ids(fed.city.get(f"{BASE}/entities", params={**both, "q": "flow>9", "splitEntities": "true"})) == []
+    mapped = fed.city.get(f"{BASE}/entities", params={**both, "splitEntities": "true", "entityMap": "true"})
+    assert mapped.status_code == 201 and [e["id"] for e in mapped.json()] == [entity_id]
+    again = {**both, "splitEntities": "true"}
+    page = fed.city.get(
+        f"{BASE}/entities", params=again, headers={"NGSILD-EntityMap": mapped.headers["NGSILD-EntityMap"]}
+    )
+    assert _ids(page) == [entity_id]
