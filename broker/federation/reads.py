@@ -43,7 +43,7 @@ from broker.query import Query
 from broker.query.geo import GeoQuery
 from broker.query.q import format_q
 from broker.query.scope import format_scope_query
-from broker.query.types import format_types
+from broker.query.types import AllTypes, format_types
 from broker.store.base import TemporalEntityRecord, TemporalInstance, now_micros
 from broker.temporal.times import micros_or_none
 
@@ -348,6 +348,8 @@ class Reads:
         """The registrations a read uses (module docstring); [] for a local read or a tenant without any."""
         if origin is None or origin.local or not await self.registrations.any_live(caller.tenant):
             return []
+        if query is not None and isinstance(query.types, AllTypes):
+            return []  # 6.4.3.2: type=* implies local=true (records 0018, 0183)
         ids = sorted(query.ids) if query is not None and query.ids else None
         area = query.geo.geometry if query is not None and query.geo is not None else None
         one_id = entity_id or (ids[0] if ids and len(ids) == 1 else None)

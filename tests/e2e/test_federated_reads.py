@@ -173,6 +173,7 @@ def test_local_and_a_loop_skip_the_sources(fed: Federation) -> None:
     kind = _kind()
     _register(fed, kind, f"{fed.plain_url}/ok")
     assert _ids(fed.city.get(f"{BASE}/entities", params={"type": kind, "local": "true"})) == []
+    assert "urn:ngsi-ld:Pipe:plain" not in _ids(fed.city.get(f"{BASE}/entities", params={"type": "*"}))  # local too
     looped = fed.city.get(f"{BASE}/entities", params={"type": kind}, headers={"Via": f"1.1 {CITY_ID}"})
     assert _ids(looped) == [] and looped.headers["NGSILD-Warning"].startswith("199 ")
 
