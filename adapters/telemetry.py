@@ -156,23 +156,20 @@ def _z(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def recorded_instants(
-    client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str]
-) -> set[tuple[str, datetime]]:
-    """(attribute, observedAt) of the fragment's attributes already in the entity's history, in the fragment's time
-    window (clause 6.19: GET /temporal/entities/{id}, timerel=between is end-exclusive, hence the extra millisecond)."""
+def history_window(fragment: dict[str, Any]) -> dict[str, str] | None:
+    """The query of GET /temporal/entities/{id} that lists the history of a fragment's attributes in the fragment's
+    time window (clause 6.19: timerel=between is end-exclusive, hence the extra millisecond); None without times."""
     attributes = [name for name, value in fragment.items() if isinstance(value, list)]
     moments = [m for name in attributes for i in fragment[name] if (m := _instant(i.get("observedAt"))) is not None]
     if not moments:
-        return set()
-    params = {"attrs": ",".join(attributes), "timerel": "between", "timeAt": _z(min(moments)),
-              "endTimeAt": _z(max(moments) + timedelta(milliseconds=1))}  # fmt: skip
-    response = client.get(f"/ngsi-ld/v1/temporal/entities/{quote(str(fragment['id']), safe='')}", params=params,
-                          headers=headers)  # fmt: skip
-    if response.status_code not in (200, 206):
-        return set()  # nothing recorded yet (404), or a broker that cannot tell: send everything
+        return None
+    return {"attrs": ",".join(attributes), "timerel": "between", "timeAt": _z(min(moments)),
+            "endTimeAt": _z(max(moments) + timedelta(milliseconds=1))}  # fmt: skip
+
+
+def instants_in(body: Any, attributes: list[str]) -> set[tuple[str, datetime]]:
+    """(attribute, observedAt) of the instances of a temporal entity (normalized representation)."""
     found: set[tuple[str, datetime]] = set()
-    body = response.json()
     for name in attributes:
         stored = body.get(name, []) if isinstance(body, dict) else []
         for item in stored if isinstance(stored, list) else [stored]:
@@ -180,6 +177,23 @@ def recorded_instants(
             if moment is not None:
                 found.add((name, moment))
     return found
+
+
+def temporal_path(entity_id: Any) -> str:
+    return f"/ngsi-ld/v1/temporal/entities/{quote(str(entity_id), safe='')}"
+
+
+def recorded_instants(
+    client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str]
+) -> set[tuple[str, datetime]]:
+    """(attribute, observedAt) of the fragment's attributes already in the entity's history, in its time window."""
+    params = history_window(fragment)
+    if params is None:
+        return set()
+    response = client.get(temporal_path(fragment["id"]), params=params, headers=headers)
+    if response.status_code not in (200, 206):
+        return set()  # nothing recorded yet (404), or a broker that cannot tell: send everything
+    return instants_in(response.json(), params["attrs"].split(","))
 
 
 def new_instances(client: httpx.Client, fragment: TemporalFragment, headers: dict[str, str]) -> TemporalFragment:

@@ -88,7 +88,7 @@ class MqttSource:
         self.generation = 0  # connections made: an acknowledgement is sent only on the connection that received
         self.connected = asyncio.Event()
         # paho's thread appends, the loop takes: deque appends and pops are atomic
-        self.inbox: collections.deque[tuple[str, bytes, float, tuple[int, int, int]]] = collections.deque()
+        self.inbox: collections.deque[tuple[str, bytes, float, tuple[int, int, int], bool]] = collections.deque()
         self.client = self._client()
 
     def _client(self) -> mqtt.Client:
@@ -142,16 +142,17 @@ class MqttSource:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         token = (self.generation, message.mid, message.qos)
-        self.inbox.append((message.topic, bytes(message.payload), time.time() * 1000, token))
+        self.inbox.append((message.topic, bytes(message.payload), time.time() * 1000, token, bool(message.dup)))
         if len(self.inbox) == 1:  # wake the loop once per burst, not once per message (a syscall each)
             self.loop.call_soon_threadsafe(self._take)
 
     # -- the asyncio loop ---------------------------------------------------------------------------------------
     def _take(self) -> None:
         while self.inbox:
-            topic, payload, received_ms, token = self.inbox.popleft()
+            topic, payload, received_ms, token, dup = self.inbox.popleft()
             item = self.translator.item(topic, payload, received_ms)
             item.ack = functools.partial(self._ack, token)
+            item.redelivered = dup
             self.queue.put_nowait(item)
 
     def _ack(self, token: tuple[int, int, int]) -> None:

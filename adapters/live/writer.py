@@ -20,17 +20,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 import orjson
 
 from adapters.live.mapping import Update
+from adapters.telemetry import _instant, history_window, instants_in
 
 log = logging.getLogger("agora.ingest")
 API = "/ngsi-ld/v1"
 RETRY_FIRST, RETRY_MAX = 0.05, 2.0  # seconds of backoff while the broker cannot take a write
 WARN_EVERY = 5.0  # seconds between two warnings of the same outage
+IDS_PER_QUERY = 100  # entity ids per temporal query of redelivered values (keeps the URL short)
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Item:
 
     updates: list[Update]
     ack: Callable[[], None] | None = None
+    redelivered: bool = False  # MQTT DUP: it may have been written before its acknowledgement was lost
 
 
 @dataclass
@@ -51,6 +55,7 @@ class Stats:
     skipped: int = 0  # readings of unprovisioned devices or unmapped keys (autoProvision false)
     refused: int = 0  # entity updates the broker refused
     retries: int = 0  # writes tried again because the broker could not take them
+    already: int = 0  # values of redelivered messages the history held already (not written again)
     requests: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -60,6 +65,7 @@ class Stats:
                 *((f"malformed {fmt}", n) for fmt, n in sorted(self.malformed.items())),
                 ("unmatched topics", self.unmatched), ("readings skipped (unprovisioned)", self.skipped),
                 ("updates refused by the broker", self.refused), ("writes retried", self.retries),
+                ("redelivered values already recorded", self.already),
                 ("upsert requests", self.requests)]  # fmt: skip
 
 
@@ -159,11 +165,52 @@ class Writer:
                     break
                 batch.append(item)
                 payloads += len(item.updates)
-            await self.write([u for item in batch for u in item.updates])
+            updates = [u for item in batch for u in item.updates]
+            if any(item.redelivered for item in batch):
+                updates = await self.not_recorded(updates, [u for item in batch if item.redelivered
+                                                            for u in item.updates])  # fmt: skip
+            await self.write(updates)
             for item in batch:
                 if item.ack is not None:
                     item.ack()
             self.stats.handled += len(batch)
+
+
+    async def not_recorded(self, updates: list[Update], redelivered: list[Update]) -> list[Update]:
+        """``updates`` without the values of redelivered messages that the entity's history already holds (same
+        attribute and observedAt): a message written before the ingester stopped, but not acknowledged, is
+        delivered again and is not recorded twice (at least once, and no duplicate in the history)."""
+        recorded: set[tuple[str, str, datetime]] = set()
+        window: dict[str, list[dict[str, Any]]] = {}  # every value of every entity: one time window for all
+        for update in redelivered:
+            for name, attr in update.attrs.items():
+                window.setdefault(name, []).append(attr)
+        params: dict[str, Any] | None = history_window(window)
+        ids = sorted({u.entity_id for u in redelivered})
+        for part in (ids[i:i + IDS_PER_QUERY] for i in range(0, len(ids), IDS_PER_QUERY)):
+            if params is None:
+                break
+            query = {**params, "id": ",".join(part), "limit": len(part)}  # a temporal query by ids (5.7.4)
+            try:
+                response = await self.client.get(f"{API}/temporal/entities", params=query, headers=self.headers)
+            except httpx.TransportError:
+                return updates  # cannot tell: written again, as at least once allows
+            if response.status_code in (200, 206) and isinstance(response.json(), list):
+                attributes = params["attrs"].split(",")
+                for entity in response.json():
+                    recorded |= {(entity.get("id"), n, m) for n, m in instants_in(entity, attributes)}
+        if not recorded:
+            return updates
+        kept = []
+        wanted = {id(u) for u in redelivered}
+        for update in updates:
+            attrs = update.attrs if id(update) not in wanted else {
+                n: a for n, a in update.attrs.items()
+                if (update.entity_id, n, _instant(a.get("observedAt"))) not in recorded}  # fmt: skip
+            if attrs:
+                kept.append(update if attrs is update.attrs else Update(update.entity_id, update.entity_type, attrs))
+        self.stats.already += sum(len(u.attrs) for u in updates) - sum(len(u.attrs) for u in kept)
+        return kept
 
 
 def _detail(response: httpx.Response) -> str:
