@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from broker.http.app import create_app
 from broker.settings import Settings
 from tests.support.recording_source import RecordingSource, running_source
+from tests.support.servers import BrokerProcess
 
 BASE = "/ngsi-ld/v1"
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -262,4 +264,28 @@ def test_purge_goes_to_the_registrations_matching_the_query(client: TestClient, 
     [error] = r.json()["errors"]
     assert r.json()["success"] == [eid] and error["error"]["type"] == ERR + "Conflict"
     assert len(source.at("/pg12")) == 2 and source.at("/ro12") == []
+    assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
+
+
+def test_another_agora_as_the_exclusive_source_stores_what_it_is_sent(
+    client: TestClient, http: httpx.Client, broker_server: BrokerProcess
+) -> None:
+    """The wire form (record 0191) read by a real broker: full IRIs in bodies and paths, batch and single ops."""
+    eid = _id()
+    held = {"id": eid, "type": KIND, **props(pressure=1, flow=2)}
+    assert http.post(f"{BASE}/entities", json=held).status_code == 201  # the water utility's own broker
+    ops = ["updateOps", "deleteAttrs", "upsertBatch", "mergeEntity"]
+    register(client, broker_server.url, "exclusive", {"id": eid}, ["pressure", "flow"], ops)
+    assert client.patch(f"{BASE}/entities/{eid}/attrs/pressure", json={"value": 5}).status_code == 204
+    assert client.patch(f"{BASE}/entities/{eid}", json=props(flow=7)).status_code == 204
+    r = client.post(
+        f"{BASE}/entityOperations/upsert",
+        params={"options": "update"},
+        json=[{"id": eid, "type": KIND, **props(pressure=6)}],
+    )
+    assert r.status_code == 204, r.text
+    there = http.get(f"{BASE}/entities/{eid}").json()
+    assert (there["pressure"]["value"], there["flow"]["value"]) == (6, 7)
+    assert client.delete(f"{BASE}/entities/{eid}/attrs/flow").status_code == 204
+    assert "flow" not in http.get(f"{BASE}/entities/{eid}").json()
     assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
