@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 #: Notifier settings that make an e2e broker notify within a few hundred milliseconds and give up fast.
 FAST_NOTIFY: dict[str, str] = {
@@ -36,6 +39,25 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: f
 
 def link(url: str) -> dict[str, str]:
     return {"Link": f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
+
+
+def project_link(url: str) -> dict[str, str]:
+    """The Link header of the project @context as the broker at ``url`` hosts it (an import or ingester hosted it)."""
+    from adapters.importer import hosted_copy, project_context
+
+    with httpx.Client(base_url=url, timeout=10) as client:
+        hosted = hosted_copy(client, project_context())
+    assert hosted is not None, "the broker hosts no copy of the project @context"
+    return link(hosted)
+
+
+def history(url: str, entity_id: str, attribute: str) -> list[Any]:
+    """The values of an attribute's temporal instances, oldest first, named in the project @context."""
+    params = {"attrs": attribute, "format": "temporalValues"}
+    path = f"/ngsi-ld/v1/temporal/entities/{quote(entity_id, safe='')}"
+    response = httpx.get(url + path, params=params, headers=project_link(url), timeout=10)
+    assert response.status_code == 200, response.text
+    return [value for value, _ in response.json()[attribute]["values"]]
 
 
 def vehicle(entity_id: str, **attrs: Any) -> dict[str, Any]:

@@ -12,33 +12,19 @@ from asyncua import Server, ua
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
 
-from adapters.importer import LINK_REL, hosted_copy, project_context
 from adapters.live.mapping import parse_mapping
 from adapters.live.modbus import modbus_source
 from adapters.live.opcua import opcua_source
 from adapters.live.run import BrokerOptions, ingest
 from adapters.live.writer import Stats
-from tests.e2e.helpers import uid
+from tests.e2e.helpers import history, project_link, uid
 from tests.support.servers import BrokerProcess, free_port
 
 API = "/ngsi-ld/v1"
 
 
-def _link(url: str) -> dict[str, str]:
-    """The Link header of the project @context the ingester hosted on the broker (its attribute names)."""
-    with httpx.Client(base_url=url, timeout=10) as client:
-        return {"Link": f"<{hosted_copy(client, project_context())}>; {LINK_REL}"}
-
-
-def _history(url: str, entity_id: str, attribute: str) -> list[Any]:
-    params = {"attrs": attribute, "format": "temporalValues"}
-    response = httpx.get(f"{url}{API}/temporal/entities/{entity_id}", params=params, headers=_link(url), timeout=10)
-    assert response.status_code == 200, response.text
-    return [value for value, _ in response.json()[attribute]["values"]]
-
-
 def _entity(url: str, entity_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{url}{API}/entities/{entity_id}", headers=_link(url), timeout=10)
+    response = httpx.get(f"{url}{API}/entities/{entity_id}", headers=project_link(url), timeout=10)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -86,7 +72,7 @@ def test_opcua_data_changes_become_temporal_instances(broker_server: BrokerProce
     stats = asyncio.run(scenario())
     assert stats.handled == 5 and not stats.malformed and not stats.refused
     entity_id = f"urn:ngsi-ld:Pump:test:{pump}"
-    assert _history(broker_server.url, entity_id, "pressure") == [150.0, 200.0, 250.0, 300.0]  # bar -> kPa
+    assert history(broker_server.url, entity_id, "pressure") == [150.0, 200.0, 250.0, 300.0]  # bar -> kPa
     current = _entity(broker_server.url, entity_id)
     assert current["pressure"]["unitCode"] == "KPA" and current["running"]["value"] is True
 
@@ -129,4 +115,4 @@ def test_modbus_registers_are_polled_scaled_and_converted(broker_server: BrokerP
     assert entity["activePower"]["value"] == 230.5 and entity["activePower"]["unitCode"] == "KWT"
     assert entity["temperature"]["value"] == -12.5 and entity["temperature"]["unitCode"] == "CEL"
     assert entity["breakerClosed"]["value"] is True
-    assert _history(broker_server.url, f"urn:ngsi-ld:EnergyMeter:test:{meter}", "activePower") == [230.5] * 3
+    assert history(broker_server.url, f"urn:ngsi-ld:EnergyMeter:test:{meter}", "activePower") == [230.5] * 3

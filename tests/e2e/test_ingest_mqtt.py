@@ -5,6 +5,7 @@ instance."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -14,11 +15,16 @@ from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.live.mapping import parse_mapping
+from adapters.live.mqtt import MqttOptions, mqtt_source
+from adapters.live.run import BrokerOptions, ingest
+from adapters.live.writer import Stats
 from bench.ingest_load import FORMATS, mapping, payload, publish
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import history, wait_for
 from tests.support.mosquitto import running_mosquitto
-from tests.support.servers import free_port, start_broker
+from tests.support.servers import BrokerProcess, free_port, start_broker
 
 PAYLOADS = 10_000
 DEVICES = 50  # per format
@@ -120,3 +126,38 @@ def _written(url: str) -> int:
     except httpx.TransportError:
         return 0
     return int(response.headers.get("NGSILD-Results-Count", 0))
+
+
+def test_mqtt_3_1_1_session_and_a_provisioned_device(broker_server: BrokerProcess, tmp_path: Path) -> None:
+    """MQTT 3.1.1 (clean session off) in process: a provisioned device's static attributes are written at start-up,
+    an unlisted one is skipped (autoProvision false), the values of the listed ones land with their units."""
+    device = f"m{time.monotonic_ns()}"
+    rules = parse_mapping({"rules": [{
+        "match": "plant/{device}/json", "format": "json", "type": "IngestProbe", "autoProvision": False,
+        "id": "urn:ngsi-ld:IngestProbe:v3:{device}", "attributes": {"p": {"name": "pressure", "unit": "BAR"}},
+        "devices": {device: {"static": {"name": "Pump north"}}},
+    }]})  # fmt: skip
+    entity_id = f"urn:ngsi-ld:IngestProbe:v3:{device}"
+    with running_mosquitto(tmp_path) as mosquitto:
+        options = MqttOptions(f"mqtt://127.0.0.1:{mosquitto.port}", f"v3-{device}", "3.1.1")
+
+        async def scenario() -> Stats:
+            stats = Stats()
+            task = asyncio.create_task(ingest(rules, BrokerOptions(broker_server.url), mqtt_source(options, rules),
+                                              count=3, stats=stats))  # fmt: skip
+            await asyncio.to_thread(wait_for, lambda: "SUBSCRIBE" in mosquitto.log(), 30)
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+            client.connect("127.0.0.1", mosquitto.port)
+            client.loop_start()
+            for topic, body in ((f"plant/{device}/json", b'{"p": 1.5}'), ("plant/stranger/json", b'{"p": 9}'),
+                                (f"plant/{device}/json", b'{"p": 2}')):  # fmt: skip
+                client.publish(topic, body, qos=1).wait_for_publish(10)
+            client.disconnect()
+            client.loop_stop()
+            await asyncio.wait_for(task, 30)
+            return stats
+
+        stats = asyncio.run(scenario())
+    assert stats.handled == 3 and stats.skipped == 1 and stats.written == 3  # the static name, then two values
+    assert history(broker_server.url, entity_id, "pressure") == [150.0, 200.0]  # bar -> kPa
+    assert history(broker_server.url, entity_id, "name") == ["Pump north"]
