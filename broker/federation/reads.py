@@ -100,6 +100,14 @@ def reply_warning(reply: SourceReply | SourceError, registration_id: str) -> str
     return warning(reply.endpoint, 299, f"{text}: {detail}" if isinstance(detail, str) else text)
 
 
+def relay(reply: SourceReply | SourceError, into: list[str]) -> None:
+    """The NGSILD-Warning values a source sent with a usable answer, kept for this answer: a failure deeper in a
+    cascade (4.3.6.4: the source may itself have asked other sources) reaches the client."""
+    value = reply.headers.get("ngsild-warning") if isinstance(reply, SourceReply) and reply.ok else None
+    if value:
+        into.append(value)
+
+
 def invalid_warning(reg: Registration, why: str) -> str:
     return warning(reg.endpoint, 111, f"registration {reg.id}: the answer is not valid NGSI-LD ({why}); left out")
 
@@ -400,10 +408,13 @@ class Reads:
                 reg, "GET", path, caller=caller, params=params, link=origin.link, via=origin.via
             )
             found = [reply.body] if isinstance(reply, SourceReply) and reply.ok else []
+            relay(reply, relayed)
             return reg, found, reply_warning(reply, reg.id), tm
 
+        relayed: list[str] = []
         for reg, docs, warned, tm in await asyncio.gather(*(one(r) for r in regs)):
             self._take(answer, reg, docs, warned, tm)
+        answer.warnings.extend(relayed)
         return answer
 
     async def query(
@@ -427,16 +438,18 @@ class Reads:
             more = False
             for query in queries:
                 params = query_params(reg, query, attrs, tm)
-                got, has_more, warned = await self._pages(reg, caller, params, origin, want)
+                got, has_more, warned = await self._pages(reg, caller, params, origin, want, relayed)
                 docs += got
                 more = more or has_more
                 if warned is not None:
                     return reg, docs, warned, tm, more
             return reg, docs, None, tm, more
 
+        relayed: list[str] = []
         for reg, docs, warned, tm, more in await asyncio.gather(*(one(r) for r in regs)):
             self._take(answer, reg, docs, warned, tm)
             answer.more = answer.more or more
+        answer.warnings.extend(relayed)
         return answer
 
     async def discover(
@@ -454,9 +467,11 @@ class Reads:
                 reg, "GET", f"{API}{path}", caller=caller, params=params, link=origin.link, via=origin.via
             )
             ok = isinstance(reply, SourceReply) and reply.ok
+            relay(reply, warnings)
             return reg, reply.body if ok and isinstance(reply, SourceReply) else None, tm, reply_warning(reply, reg.id)
 
-        found, warnings = [], []
+        found: list[tuple[Registration, Any, TermMap]] = []
+        warnings: list[str] = []
         for reg, body, tm, warned in await asyncio.gather(*(one(r) for r in regs)):
             if warned is not None:
                 warnings.append(warned)
@@ -471,6 +486,7 @@ class Reads:
         params: Mapping[str, str],
         origin: Origin,
         want: int | None,
+        relayed: list[str],
         path: str = f"{API}/entities",
     ) -> tuple[list[Any], bool, str | None]:
         """(entities, whether the source holds more, a warning) of one query at one source, page by page."""
@@ -483,6 +499,7 @@ class Reads:
                 reg, "GET", path, caller=caller, params=page, link=origin.link, via=origin.via
             )
             warned = reply_warning(reply, reg.id)
+            relay(reply, relayed)
             if warned is not None or not isinstance(reply, SourceReply) or reply.status == 404:
                 return got, False, warned
             if not isinstance(reply.body, list):
@@ -526,13 +543,17 @@ class Reads:
                     via=origin.via,
                 )
                 found = [reply.body] if isinstance(reply, SourceReply) and reply.ok else []
+                relay(reply, relayed)
                 return reg, found, reply_warning(reply, reg.id), tm, False
             assert query is not None
             params.update(query_params(reg, query, view.attrs, tm))
             params.pop("options", None)
-            got, more, warned = await self._pages(reg, caller, params, origin, want, f"{API}/temporal/entities")
+            got, more, warned = await self._pages(
+                reg, caller, params, origin, want, relayed, f"{API}/temporal/entities"
+            )
             return reg, got, warned, tm, more
 
+        relayed: list[str] = []
         for reg, docs, warned, tm, more in await asyncio.gather(*(one(r) for r in regs)):
             if warned is not None:
                 answer.warnings.append(warned)
@@ -546,6 +567,7 @@ class Reads:
                 continue
             for part in parts:
                 answer.entities.setdefault(part.record.id, []).append(part)
+        answer.warnings.extend(relayed)
         return answer
 
     def _take(self, answer: Answer, reg: Registration, docs: list[Any], warned: str | None, tm: TermMap | None) -> None:

@@ -276,3 +276,15 @@ def test_split_entities_are_filtered_after_the_merge(fed: Federation) -> None:
         f"{BASE}/entities", params=again, headers={"NGSILD-EntityMap": mapped.headers["NGSILD-EntityMap"]}
     )
     assert _ids(page) == [entity_id]
+
+
+def test_a_cascade_relays_the_warnings_of_deeper_sources(fed: Federation) -> None:
+    kind = _kind()
+    entity_id = f"urn:ngsi-ld:{kind}:deep"
+    assert fed.water.post("/entities", json=_pipe(entity_id, kind, d=_prop(1))).status_code == 201
+    body = {"type": "ContextSourceRegistration", "information": [{"entities": [{"type": kind}]}]}
+    assert fed.water.post("/csourceRegistrations", json={**body, "endpoint": "http://127.0.0.1:9"}).status_code == 201
+    _register(fed, kind, fed.water_url)
+    r = fed.city.get(f"{BASE}/entities", params={"type": kind})
+    assert _ids(r) == [entity_id]
+    assert any(w.startswith("199 127.0.0.1:9 ") for w in r.headers.get_list("NGSILD-Warning"))  # the water's own
