@@ -45,6 +45,8 @@ from broker.core.registrations import Registration
 from broker.guards import OutboundPolicy, guarded_client
 from broker.store.base import DEFAULT_TENANT
 
+#: The contextSourceInfo value that stands for "the triggering request's value" (clause 4.3.6.5).
+FROM_REQUEST: Final = "urn:ngsi-ld:request"
 #: contextSourceInfo keys with a meaning of their own (clause 4.3.6.6): not sent as headers of the same name.
 _RESERVED: Final = frozenset({"jsonldContext", "accept", "contentType", "ngsildConformance"})
 _CORE_LINK_REL: Final = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
@@ -94,6 +96,13 @@ def warning(endpoint: str, code: int, text: str) -> str:
     return f'{code} {agent} "{quoted}"'
 
 
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
 def via_holds(via: str | None, identity: str) -> bool:
     """Whether an incoming Via header already lists `identity` (its received-by field) at some hop."""
     if not via:
@@ -138,8 +147,17 @@ class Forwarder:
         until = self._cooling.get(reg.id)
         return until is not None and until > time.monotonic()
 
-    def headers(self, reg: Registration, caller: Caller, link: str | None, via: str | None) -> dict[str, str]:
-        """The headers of a request to `reg` (the module docstring says which and why)."""
+    def headers(
+        self,
+        reg: Registration,
+        caller: Caller,
+        link: str | None,
+        via: str | None,
+        incoming: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The headers of a request to `reg` (the module docstring says which and why). A contextSourceInfo value
+        "urn:ngsi-ld:request" is taken from the `incoming` request's header of that name, and left out when the
+        request has none (4.3.6.5, record 0189)."""
         tenant = reg.doc.get("tenant") or (None if caller.tenant == DEFAULT_TENANT else caller.tenant)
         out = {"Accept": "application/json"}
         if tenant:
@@ -154,6 +172,11 @@ class Forwarder:
             elif key == "contentType":
                 out["Content-Type"] = value
             elif key not in _RESERVED:
+                if value == FROM_REQUEST:
+                    given = _header(incoming, key)
+                    if given is None:
+                        continue
+                    value = given
                 out[key] = value
         if context:
             out["Link"] = f"<{context}>; {_CORE_LINK_REL}"
@@ -172,14 +195,16 @@ class Forwarder:
         body: Any = None,
         link: str | None = None,
         via: str | None = None,
+        incoming: Mapping[str, str] | None = None,
     ) -> SourceReply | SourceError:
-        """Send one request to `reg`'s endpoint + `path`; never raises for what the source does."""
+        """Send one request to `reg`'s endpoint + `path`; never raises for what the source does. `incoming` is the
+        triggering request's headers (for contextSourceInfo values "urn:ngsi-ld:request")."""
         url = reg.endpoint.rstrip("/") + path
         if self.loops(via):
             return SourceError(reg.id, reg.endpoint, "loop", f"the request went through {self.identity} already")
         if self.cooling(reg):
             return SourceError(reg.id, reg.endpoint, "cooldown", "skipped: it failed recently (cooldown)")
-        headers = self.headers(reg, caller, link, via)
+        headers = self.headers(reg, caller, link, via, incoming)
         content = None
         if body is not None:
             content = orjson.dumps(body)

@@ -67,6 +67,8 @@ class Origin:
     local: bool = False
     #: splitEntities=true (5.7.2.4): entities may be split across sources, so filters are applied after the merge.
     split: bool = False
+    #: The incoming request's headers, for contextSourceInfo values "urn:ngsi-ld:request" (4.3.6.5).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -405,7 +407,14 @@ class Reads:
             optional = {"type": type_text, "attrs": _attrs_param(reg, attrs, tm)}
             params.update({k: v for k, v in optional.items() if v})
             reply = await self.forwarder.send(
-                reg, "GET", path, caller=caller, params=params, link=origin.link, via=origin.via
+                reg,
+                "GET",
+                path,
+                caller=caller,
+                params=params,
+                link=origin.link,
+                via=origin.via,
+                incoming=origin.headers,
             )
             found = [reply.body] if isinstance(reply, SourceReply) and reply.ok else []
             relay(reply, relayed)
@@ -464,7 +473,14 @@ class Reads:
             if isinstance(tm, str):
                 return reg, None, None, tm
             reply = await self.forwarder.send(
-                reg, "GET", f"{API}{path}", caller=caller, params=params, link=origin.link, via=origin.via
+                reg,
+                "GET",
+                f"{API}{path}",
+                caller=caller,
+                params=params,
+                link=origin.link,
+                via=origin.via,
+                incoming=origin.headers,
             )
             ok = isinstance(reply, SourceReply) and reply.ok
             relay(reply, warnings)
@@ -496,7 +512,7 @@ class Reads:
             limit = min(SOURCE_PAGE, cap - len(got))
             page = {**params, "limit": str(limit), "offset": str(len(got))}
             reply = await self.forwarder.send(
-                reg, "GET", path, caller=caller, params=page, link=origin.link, via=origin.via
+                reg, "GET", path, caller=caller, params=page, link=origin.link, via=origin.via, incoming=origin.headers
             )
             warned = reply_warning(reply, reg.id)
             relay(reply, relayed)
@@ -541,6 +557,7 @@ class Reads:
                     params={**params, **({"attrs": attrs} if attrs else {})},
                     link=origin.link,
                     via=origin.via,
+                    incoming=origin.headers,
                 )
                 found = [reply.body] if isinstance(reply, SourceReply) and reply.ok else []
                 relay(reply, relayed)

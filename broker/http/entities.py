@@ -126,7 +126,8 @@ def origin_of(request: Request, tm: TermMap, context: Any = None, *, local: bool
     value = context if context is not None else link_context(request)
     is_local = P.flag(request, "local") if local is None else local
     split = P.flag(request, "splitEntities")
-    return Origin(tm, value if isinstance(value, str) else None, header(request, "via"), is_local, split)
+    url = value if isinstance(value, str) else None
+    return Origin(tm, url, header(request, "via"), is_local, split, request.headers)
 
 
 async def request_context(request: Request, state: BrokerState, context: Any = None) -> TermMap:

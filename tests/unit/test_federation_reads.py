@@ -99,3 +99,21 @@ def test_temporal_parts_unite_instances_and_keep_the_last_n() -> None:
     assert [i.body["value"] for i in got.attrs[V + "flow"]] == [1, 2, 3]
     last = merge_temporal([here, there], TemporalView(time=TimeQuery(), last_n=1))
     assert [i.instance_id for i in last.attrs[V + "flow"]] == ["urn:i:3"]
+
+
+def test_context_source_info_from_the_request_is_taken_from_its_headers() -> None:
+    from broker.federation.forwarder import Forwarder
+
+    doc = {
+        "id": "urn:ngsi-ld:ContextSourceRegistration:csi",
+        "type": "ContextSourceRegistration",
+        "endpoint": "http://water.example:1026",
+        "information": [{"entities": [{"type": [V + "Pipe"]}]}],
+        "contextSourceInfo": [
+            {"key": "Authorization", "value": "urn:ngsi-ld:request"},
+            {"key": "X-Absent", "value": "urn:ngsi-ld:request"},
+            {"key": "X-Fixed", "value": "k"},
+        ],
+    }
+    headers = Forwarder("city").headers(compile_registration("", doc), Caller(), None, None, {"authorization": "t"})
+    assert headers["Authorization"] == "t" and headers["X-Fixed"] == "k" and "X-Absent" not in headers
