@@ -38,6 +38,7 @@ from broker.store.base import ContextRecord
 log = logging.getLogger("agora.source")
 API = "/ngsi-ld/v1"
 READS = ("GET", "HEAD", "OPTIONS")
+QUERIES = (f"{API}/entityOperations/query", f"{API}/temporal/entityOperations/query")  # POSTs that only read
 CHUNK = 500
 
 
@@ -48,7 +49,9 @@ class ReadOnly:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] not in READS and scope["path"].startswith(API):
+        if scope["type"] == "http" and scope["method"] not in READS and scope["path"].startswith(API) and not (
+            scope["method"] == "POST" and scope["path"].rstrip("/") in QUERIES
+        ):
             refusal = OperationNotSupported(
                 f"this context source serves the translation of a native source read-only: {scope['method']} "
                 f"{scope['path']} is not supported"

@@ -57,6 +57,8 @@ def test_a_feed_served_as_a_context_source_is_federated_by_the_broker(broker_ser
                 e["stopSequence"]["value"] > 1 for e in stops.json())  # fmt: skip
             picked = direct.get(f"/entities/{BUS}", params={"attrs": "location"})
             assert picked.status_code == 200 and set(picked.json()) == {"id", "type", "location"}
+            posted = direct.post("/entityOperations/query", json={"type": "Query", "entities": [{"type": "GtfsAlert"}]})
+            assert _ids(posted) == [ALERT]  # a query by POST only reads
             refused = direct.post("/entities", json={"id": "urn:ngsi-ld:X:1", "type": "X"})
             assert refused.status_code == 422 and refused.json()["type"].endswith("/OperationNotSupported")
         with httpx.Client(base_url=broker_server.url + API, headers=link, timeout=10) as broker:
