@@ -409,7 +409,8 @@ class Entities:
         out = result or UpdateResult()
         out.updated = list(dict.fromkeys([*out.updated, *sorted(remote.done)]))
         if planned.stored is None:  # 5.6.2.4: not held here; what no source took was written nowhere
-            out.not_updated += [(a, f"{entity_id} is not held locally") for a in sorted(mine["attrs"])]
+            left = sorted(set(mine["attrs"]) - remote.done)
+            out.not_updated += [(a, f"{entity_id} is not held locally, nor by a source") for a in left]
         out.failed = remote.failures
         return out
 

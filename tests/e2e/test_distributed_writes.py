@@ -121,6 +121,10 @@ def test_an_entity_only_a_source_holds_is_written_there(client: TestClient, sour
     assert [s.path for s in source.at("/rd4")] == [f"/rd4{BASE}/entities/{eid}/attrs"]
     r = client.patch(f"{BASE}/entities/{unknown}/attrs", json=props(pressure=1))
     assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound"
+    register(client, f"{source.url}/inc4", "inclusive", {"id": unknown}, None, ["updateOps"])
+    r = client.patch(f"{BASE}/entities/{unknown}/attrs", json=props(pressure=1, head=2))
+    assert r.status_code == 204, r.text  # not held here, but the inclusive source took both attributes
+    assert len(source.at("/inc4")) == 1
 
 
 def test_a_proxied_registration_without_the_operation_is_a_conflict(
