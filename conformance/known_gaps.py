@@ -22,11 +22,6 @@ class KnownGap:
 
 
 AGORA: dict[str, KnownGap] = {
-    "distributed.context_source_info_from_request": KnownGap(
-        "a contextSourceInfo value urn:ngsi-ld:request is sent as that literal, not the triggering request's header "
-        "(the forwarder is not given the incoming request's headers)",
-        16,
-    ),
 }
 
 PRODUCTS: dict[str, dict[str, KnownGap]] = {"agora": AGORA, "none": {}}

@@ -198,6 +198,8 @@ def test_a_registration_loop_ends_with_a_loop_error(fed: City) -> None:
     assert time.monotonic() - started < 5, "the loop took too long"
     assert response.status_code == 200, response.text
     assert HYDRANT in {e["id"] for e in entities_of(response)}  # what the utility holds still comes back
+    relayed = response.headers.get_list("NGSILD-Warning")  # the utility relays the city's loop warning
+    assert any(w.startswith("199 ") and "loop" in w for w in relayed), relayed
     # the request as it comes back to the city (through the city, then the utility): refused with a loop warning
     via = "1.1 urn:ngsi-ld:ContextSource:city, 1.1 urn:ngsi-ld:ContextSource:utility"
     back = httpx.get(f"{fed.city.url}{API}/entities", params={"type": "Hydrant"}, headers={**fed.headers, "Via": via})
