@@ -13,21 +13,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.servers import free_port, uvicorn_thread
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
@@ -170,20 +168,8 @@ def _metres(a: BaseGeometry, b: BaseGeometry) -> float:
 
 @contextmanager
 def serving(source: GridSource) -> Iterator[GridSource]:
-    """Serve `source` under uvicorn in a thread on a free loopback port; the socket is closed at the end."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    source.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(source.app(), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
+    """Serve `source` under uvicorn in a thread on a free loopback port."""
+    port = free_port()
+    source.url = f"http://127.0.0.1:{port}"
+    with uvicorn_thread(source.app(), port):
         yield source
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

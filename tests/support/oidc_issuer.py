@@ -3,7 +3,6 @@ serves the discovery document and the key set, and signs real tokens with real k
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
@@ -20,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, uvicorn_thread
 
 AUDIENCE = "agora"
 
@@ -98,14 +96,5 @@ def running_issuer(path: str = "/realms/city") -> Iterator[Issuer]:
     issuer = Issuer(f"http://127.0.0.1:{port}{path}", [new_key("RS256"), new_key("ES256"), new_key("EdDSA")])
     app = Starlette()
     app.mount(path, _app(issuer))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with uvicorn_thread(app, port):
         yield issuer
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

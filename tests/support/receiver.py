@@ -34,6 +34,7 @@ class Receiver:
         while time.monotonic() < deadline and len(self.bodies(path)) < count:
             time.sleep(0.05)
         return self.bodies(path)
+
     headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) of each POST
 
     def at(self, path: str | None = None) -> Entities:
