@@ -46,7 +46,7 @@ def _position(pos: Any, where: str) -> None:
     if not isinstance(pos, list) or not 2 <= len(pos) <= 3:
         raise BadRequestData(f"{where}: a position is an array of 2 or 3 numbers")
     for n in pos:
-        if isinstance(n, bool) or not isinstance(n, int | float) or not math.isfinite(n):
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n):
             raise BadRequestData(f"{where}: a position holds numbers only, got {n!r}")
     lon, lat = pos[0], pos[1]
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):

@@ -543,7 +543,7 @@ def _sort_value(entity: Entity, key: OrderKey, collation: Collation) -> tuple[in
         for value in target.values:
             if isinstance(value, bool):
                 return (2, value)
-            if isinstance(value, int | float):
+            if isinstance(value, (int, float)):
                 return (0, value)
             if isinstance(value, str):
                 return (1, collation.key(value))

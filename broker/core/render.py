@@ -148,7 +148,7 @@ def _concise_instance(inst: dict[str, Any]) -> Any:
     kind = inst.get("type")
     out = {k: v for k, v in inst.items() if k != "type"}
     for key, sub in list(out.items()):
-        if key not in CONTENT_MEMBER.values() and isinstance(sub, dict | list) and key not in {"objectType"}:
+        if key not in CONTENT_MEMBER.values() and isinstance(sub, (dict, list)) and key not in {"objectType"}:
             out[key] = _concise_attr(sub)
     only_value = set(out) == {"value"}
     if only_value and kind in ("Property", "GeoProperty") and not _ambiguous(out["value"], kind):

@@ -35,6 +35,7 @@ from broker.http.authn import Authentication
 from broker.http.errors import EXCEPTION_HANDLERS
 from broker.http.paths import EncodedSlashes, TrailingSlash
 from broker.http.protect import RateLimit, SecurityHeaders
+from broker.http.routing import MethodRouter
 from broker.http.state import BrokerState
 from broker.ld.resolver import ContextResolver
 from broker.notify.csource import CsourceNotifier
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *health.ROUTES,
         *opendata.ROUTES,
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -140,6 +141,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Middleware(Observe, access=settings.log_format == "json"),
         ],
     )
+    app.router = MethodRouter(routes, lifespan=lifespan)  # the same routes, found in fewer tries (routing.py)
+    return app
 
 
 async def load_policies(state: BrokerState, path: str) -> None:

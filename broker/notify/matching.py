@@ -195,7 +195,7 @@ def _numbers(instances: list[Any] | None) -> set[float] | None:
     out = set()
     for inst in instances:
         value = inst.get("value") if inst.get("type") == "Property" else None
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
             return None
         out.add(float(value))
     return out

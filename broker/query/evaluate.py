@@ -167,7 +167,7 @@ def comparable(stored: Any, lit: Literal) -> Any:
     stored = _unwrap(stored)
     kind = lit.kind
     if kind == "number":
-        ok = isinstance(stored, int | float) and not isinstance(stored, bool)
+        ok = isinstance(stored, (int, float)) and not isinstance(stored, bool)
         return stored if ok else None
     if kind == "boolean":
         return stored if isinstance(stored, bool) else None

@@ -46,7 +46,7 @@ def _has_non_finite(value: Any) -> bool:
         return not math.isfinite(value)
     if isinstance(value, dict):
         return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return any(_has_non_finite(v) for v in value)
     return False
 
@@ -184,12 +184,26 @@ def geo_boxes(entity: Mapping[str, Any]) -> set[tuple[str, Box]]:
             if instance.get("type") != "GeoProperty" or not isinstance(value, dict):
                 continue
             try:
-                min_lon, min_lat, max_lon, max_lat = shape(value).bounds
+                min_lon, min_lat, max_lon, max_lat = _point_bounds(value) or shape(value).bounds
             except Exception:  # the evaluator skips what shapely cannot read, so may the index
                 continue
             plain = -180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90  # false for NaN (empty)
             found.add((attr, (min_lon, min_lat, max_lon, max_lat) if plain else WORLD))
     return found
+
+
+def _point_bounds(value: Mapping[str, Any]) -> Box | None:
+    """The bounds of a plain Point (2 or 3 numbers) as shapely gives them, without building a shapely Point: most
+    GeoProperties are Points, and shapely's construction was a tenth of a batch upsert's CPU. None otherwise."""
+    if value.get("type") != "Point":
+        return None
+    coords = value.get("coordinates")
+    if not isinstance(coords, list) or not 2 <= len(coords) <= 3:
+        return None
+    if not all(type(c) in (int, float) for c in coords):  # bool, str, nested: shapely decides (or refuses)
+        return None
+    lon, lat = float(coords[0]), float(coords[1])
+    return (lon, lat, lon, lat)
 
 
 def folded_state(state: Mapping[str, Any], delivery: Delivery) -> dict[str, Any]:

@@ -59,8 +59,11 @@ def record_change(
     at: str,
     policy: Any,
     changed: frozenset[str] | None = None,
+    rows: list[tuple[Any, ...]] | None = None,
 ) -> None:
-    """The history of one committed change, in the write's transaction (`changed`: the attributes that differ)."""
+    """The history of one committed change, in the write's transaction (`changed`: the attributes that differ).
+    With `rows`, the instance rows are appended there for the caller to insert with those of the other entities
+    of its write, in one statement (`insert_rows`), instead of being inserted here."""
     update = history.history_update(policy, before, after, at, changed)
     if update is None:
         return
@@ -74,9 +77,9 @@ def record_change(
             "VALUES (?, ?, ?, ?, ?)",
             (tenant, update.entity_id, common.dumps(update.head), at, at),
         )
-        _insert(conn, tenant, update.entity_id, update.instances)
+        _insert(conn, tenant, update.entity_id, update.instances, rows)
         return
-    add(conn, tenant, update.entity_id, update.head, update.instances, at)
+    add(conn, tenant, update.entity_id, update.head, update.instances, at, rows)
 
 
 def add(
@@ -86,8 +89,10 @@ def add(
     head: dict[str, Any] | None,
     instances: list[TemporalInstance],
     at: str,
+    rows: list[tuple[Any, ...]] | None = None,
 ) -> bool:
-    """Add instances (and merge `head` into the temporal entity, made when missing); True when it was made."""
+    """Add instances (and merge `head` into the temporal entity, made when missing); True when it was made.
+    `rows`: as in record_change."""
     row = conn.execute("SELECT head FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)).fetchone()
     old: dict[str, Any] = common.loads(row[0]) if row is not None else {"type": []}
     merged = dict(old)
@@ -105,15 +110,28 @@ def add(
             "UPDATE temporal_entities SET head = ?, modified_at = ? WHERE tenant = ? AND id = ?",
             (common.dumps(merged), at, tenant, entity_id),
         )
-    _insert(conn, tenant, entity_id, instances)
+    _insert(conn, tenant, entity_id, instances, rows)
     return row is None
 
 
-def _insert(conn: sqlite3.Connection, tenant: str, entity_id: str, instances: list[TemporalInstance]) -> None:
-    conn.executemany(
-        _INSERT,
-        [(tenant, entity_id, i.attr, i.instance_id, *history.index_row(i), common.dumps(i.body)) for i in instances],
-    )
+def _insert(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    instances: list[TemporalInstance],
+    rows: list[tuple[Any, ...]] | None = None,
+) -> None:
+    made = [(tenant, entity_id, i.attr, i.instance_id, *history.index_row(i), common.dumps(i.body)) for i in instances]
+    if rows is None:
+        insert_rows(conn, made)
+    else:
+        rows += made
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Instance rows gathered by record_change, in one statement."""
+    if rows:
+        conn.executemany(_INSERT, rows)
 
 
 def exists(conn: sqlite3.Connection, tenant: str, entity_id: str) -> bool:

@@ -119,7 +119,7 @@ def numeric_value(body: Instance) -> float | None:
     value = body.get("value")
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     return None
 
