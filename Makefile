@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit help bench bench-quick bench-tools clients
+.PHONY: run test lint typecheck unit help bench bench-quick bench-tools clients console-browser console-vendor
 
 help:
 	@echo "make run    create the virtual environment if needed, install, start 'agora serve' on 127.0.0.1:1026"
 	@echo "make test   the same set-up with the test extras, then lint, type check and the whole test suite"
 	@echo "make clients  the NGSI-LD client libraries that tests/clients drives, each in .venv-clients/<name> (make test does it)"
 	@echo "make bench  the benchmarks of bench/ (wrk, about 15 minutes with 1,000,000 entities bulk-loaded), written to bench/RESULTS.md"
+	@echo "make console-vendor  fetch the web console's MapLibre, uPlot, Natural Earth and axe-core files with npm (committed)"
 	@echo "make bench-quick  a 1-minute smoke run of the same scenarios: fails only when a scenario errors"
 
 $(BIN)/python:
@@ -53,10 +54,24 @@ typecheck: $(VENV)/.installed-test
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not e2e"
 
-test: $(VENV)/.installed-test clients
+test: $(VENV)/.installed-test clients console-browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The console's end-to-end tests drive Debian's chromium with Playwright (never a browser download of its own).
+console-browser:
+	@test -x /usr/bin/chromium || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } || \
+	  { echo "make test needs Debian's chromium at /usr/bin/chromium: install it with 'apt-get install -y chromium' (as root)" >&2; \
+	    exit 1; }
+
+# The console's front-end packages from the npm registry, as built files with their licences (needs npm; the
+# files are committed, so neither the broker nor CI needs Node).
+console-vendor:
+	console/vendor.sh
 
 # The benchmarks drive the broker with wrk (Debian package) pinned with taskset (util-linux).
 bench-tools:

@@ -57,6 +57,9 @@ class IssuerConfig:
     jwks_uri: str | None = None
     refetch_interval: float = 30.0
     max_key_age: float = 3600.0
+    #: The OAuth client id of the web console at this issuer (a public client: authorization code with PKCE,
+    #: record 0402); empty: the console offers no sign-in with this issuer.
+    console_client_id: str = ""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> IssuerConfig:
@@ -77,7 +80,9 @@ class IssuerConfig:
         refused = [a for a in algorithms if a not in SUPPORTED]
         if refused or not algorithms:
             raise ValueError(f"issuer {issuer}: algorithms {refused or '[]'} refused; asymmetric ones only")
-        extra: dict[str, Any] = {k: doc[k] for k in ("roles_claim", "groups_claim", "jwks_uri") if k in doc}
+        extra: dict[str, Any] = {
+            k: doc[k] for k in ("roles_claim", "groups_claim", "jwks_uri", "console_client_id") if k in doc
+        }
         extra.update({k: float(doc[k]) for k in ("leeway", "refetch_interval", "max_key_age") if k in doc})
         return cls(issuer, tuple(audience), algorithms, **extra)
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from broker.console import ROUTES as CONSOLE_ROUTES
 from broker.core.caller import Caller
 from broker.core.contexts import CONTEXTS_PATH, CachedRefresher
 from broker.core.policies import read_policy_file
@@ -21,6 +22,7 @@ from broker.http import (
     discovery,
     entities,
     entity_maps,
+    feed,
     gdpr,
     health,
     info,
@@ -122,6 +124,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *openapi.ROUTES,
         *health.ROUTES,
         *opendata.ROUTES,
+        *feed.ROUTES,
+        *CONSOLE_ROUTES,
     ]
     app = Starlette(
         routes=routes,

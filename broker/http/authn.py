@@ -3,7 +3,9 @@ Identity in the scope (`IDENTITY_KEY`) before any route runs; broker.http.caller
 
 A few resources answer without credentials, because those who fetch them are not the broker's users: the OpenAPI
 document and the @context documents the broker hosts (clients and other brokers dereference the URLs the broker
-sends in Link headers), the liveness and readiness probes, and the open data of /catalog (record 0343)."""
+sends in Link headers), the liveness and readiness probes, the open data of /catalog (record 0343), and the files
+of the web console (record 0400: a page and its scripts, no data; what it shows it asks the API for with the
+user's credentials)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from broker.http.state import BrokerState
 
 IDENTITY_KEY: Final = "agora.identity"
 # /health and /ready: orchestrators' probes carry no credentials (record 0240); /catalog and its distributions are
-# the open data everyone may read (record 0343).
+# the open data everyone may read (record 0343); /console the console's page and files (record 0400).
 _PUBLIC: Final = re.compile(
     r"^(/ngsi-ld/v1)?/openapi\.json$|^/ngsi-ld/v1/jsonldContexts/[^/]+|^/health$|^/ready$|^/catalog(/|$)"
+    r"|^/console(/|$)"
 )
 
 

@@ -1,0 +1,363 @@
+// The Agora console (issue 21): map, entity browser, history, live feed and operations over the NGSI-LD API.
+import * as maplibregl from "/console/static/vendor/maplibre-gl/maplibre-gl.mjs";
+import * as api from "/console/static/api.js";
+
+const $ = (id) => document.getElementById(id);
+const MAX_FEATURES = 20000; // per type and view: beyond it the layer says it is cut (record 0403)
+
+// What the end-to-end tests and a curious user can read from the page.
+const agora = { map: null, layers: {}, chartPoints: 0, feed: [], ready: false };
+window.agora = agora;
+
+// -- small DOM helpers (text only: nothing from the API is ever parsed as HTML) ----------------------------------
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick") node.addEventListener("click", v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error ? `${error.message}${error.status ? ` (HTTP ${error.status})` : ""}` : "";
+  box.hidden = !error;
+}
+
+async function guarded(work) {
+  try {
+    showError(null);
+    return await work();
+  } catch (error) {
+    if (error.name !== "AbortError") showError(error);
+    return undefined;
+  }
+}
+
+// -- views -------------------------------------------------------------------------------------------------------
+function showView(name) {
+  for (const tab of document.querySelectorAll(".tab")) tab.setAttribute("aria-pressed", tab.dataset.view === name);
+  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
+  if (name === "map" && agora.map) agora.map.resize();
+  if (name === "operations") guarded(loadOperations);
+}
+
+// -- networks and colours: a network is the third part of an Agora id, urn:ngsi-ld:<Type>:<network>:<id> --------
+const PALETTE = ["#0b5cad", "#b8330f", "#167a3e", "#7a2c9e", "#a36a00", "#00707a", "#9e1f63", "#4d5b00"];
+const colours = new Map();
+function colourOf(key) {
+  if (!colours.has(key)) colours.set(key, PALETTE[colours.size % PALETTE.length]);
+  return colours.get(key);
+}
+const networkOf = (id) => (id.split(":").length > 4 ? id.split(":")[3] : "");
+
+// -- the map -----------------------------------------------------------------------------------------------------
+function basemapStyle() {
+  return {
+    version: 8,
+    sources: { land: { type: "geojson", data: "/console/static/vendor/world-atlas/land-110m.geojson" } },
+    layers: [
+      { id: "water", type: "background", paint: { "background-color": "#cfe3f3" } },
+      { id: "land", type: "fill", source: "land", paint: { "fill-color": "#f3f1ea", "fill-outline-color": "#9aa" } },
+    ],
+  };
+}
+
+function bboxPolygon(map) {
+  const b = map.getBounds();
+  const w = Math.max(-180, b.getWest()), e = Math.min(180, b.getEast());
+  const s = Math.max(-90, b.getSouth()), n = Math.min(90, b.getNorth());
+  return JSON.stringify([[[w, s], [e, s], [e, n], [w, n], [w, s]]]);
+}
+
+async function entityTypes() {
+  const body = await api.json("types");
+  return (body.typeList || []).slice().sort();
+}
+
+function addLayers(map, type, index) {
+  const pts = `t${index}:points`, shapes = `t${index}:shapes`, colour = colourOf(type);
+  map.addSource(pts, { type: "geojson", data: empty(), cluster: true, clusterRadius: 40, clusterMaxZoom: 13 });
+  map.addSource(shapes, { type: "geojson", data: empty() });
+  map.addLayer({ id: `${shapes}:line`, type: "line", source: shapes, filter: ["!=", ["geometry-type"], "Polygon"],
+    paint: { "line-color": ["get", "_colour"], "line-width": 2 } });
+  map.addLayer({ id: `${shapes}:fill`, type: "fill", source: shapes, filter: ["==", ["geometry-type"], "Polygon"],
+    paint: { "fill-color": ["get", "_colour"], "fill-opacity": 0.3 } });
+  map.addLayer({ id: `${pts}:clusters`, type: "circle", source: pts, filter: ["has", "point_count"],
+    paint: { "circle-color": colour, "circle-opacity": 0.6,
+      "circle-radius": ["step", ["get", "point_count"], 10, 10, 14, 100, 18, 1000, 24] } });
+  map.addLayer({ id: `${pts}:points`, type: "circle", source: pts, filter: ["!", ["has", "point_count"]],
+    paint: { "circle-color": ["get", "_colour"], "circle-radius": 5, "circle-stroke-width": 1,
+      "circle-stroke-color": "#fff" } });
+  for (const layer of [`${pts}:points`, `${shapes}:line`, `${shapes}:fill`]) {
+    map.on("click", layer, (e) => openEntity(e.features[0].properties._id));
+    map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
+    map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = ""; });
+  }
+  map.on("click", `${pts}:clusters`, (e) => map.easeTo({ center: e.lngLat, zoom: map.getZoom() + 2 }));
+  agora.layers[type] = { points: pts, shapes, count: 0, cut: false, colour };
+}
+
+const empty = () => ({ type: "FeatureCollection", features: [] });
+
+async function fetchType(map, type, polygon, signal) {
+  const points = [], shapes = [];
+  let cut = false;
+  const params = { type, georel: "within", geometry: "Polygon", coordinates: polygon, options: "keyValues",
+    limit: 1000 };
+  for await (const page of api.pages("entities", { params, accept: "application/geo+json", signal }, MAX_FEATURES)) {
+    for (const f of page) {
+      if (!f.geometry) continue;
+      f.properties = { _id: f.id, _type: api.compact(type), _colour: colourOf(networkOf(f.id) || type) };
+      (f.geometry.type === "Point" ? points : shapes).push(f);
+    }
+    cut = points.length + shapes.length >= MAX_FEATURES;
+  }
+  return { points, shapes, cut };
+}
+
+let inflight = null;
+async function refreshMap(map) {
+  inflight?.abort();
+  const controller = (inflight = new AbortController());
+  const polygon = bboxPolygon(map);
+  $("map-status").textContent = "Loading…";
+  const results = await Promise.all(Object.keys(agora.layers).map(async (type) => {
+    const got = await fetchType(map, type, polygon, controller.signal);
+    return [type, got];
+  }));
+  if (controller.signal.aborted) return;
+  let total = 0;
+  agora.lastFeatures = results.flatMap(([, got]) => [...got.points, ...got.shapes]);
+  for (const [type, got] of results) {
+    const layer = agora.layers[type];
+    map.getSource(layer.points).setData({ type: "FeatureCollection", features: got.points });
+    map.getSource(layer.shapes).setData({ type: "FeatureCollection", features: got.shapes });
+    layer.count = got.points.length + got.shapes.length;
+    layer.cut = got.cut;
+    total += layer.count;
+  }
+  renderLegend();
+  $("map-status").textContent = `${total} entities in view`;
+  agora.ready = true;
+}
+
+function renderLegend() {
+  $("layers").replaceChildren(...Object.entries(agora.layers).filter(([, l]) => l.count > 0).map(([type, l]) =>
+    el("li", { "data-type": api.compact(type) }, el("span", { class: "swatch", "aria-hidden": "true" }),
+      el("span", { text: `${api.compact(type)}: ${l.count}${l.cut ? " (cut)" : ""}` }))));
+  for (const [i, sw] of [...document.querySelectorAll("#layers .swatch")].entries()) {
+    sw.style.background = Object.values(agora.layers).filter((l) => l.count > 0)[i].colour;
+  }
+}
+
+// The features of each layer as the map's sources hold them (read by the end-to-end test).
+agora.sourceCounts = async () => {
+  const out = {};
+  for (const [type, l] of Object.entries(agora.layers)) {
+    const pts = await agora.map.getSource(l.points).getData();
+    const shapes = await agora.map.getSource(l.shapes).getData();
+    const n = pts.features.length + shapes.features.length;
+    if (n) out[api.compact(type)] = n;
+  }
+  return out;
+};
+
+async function startMap(types) {
+  const map = new maplibregl.Map({ container: "map", style: basemapStyle(), center: [0, 20], zoom: 1,
+    attributionControl: { compact: true, customAttribution: "Natural Earth (public domain)" } });
+  agora.map = map;
+  map.addControl(new maplibregl.NavigationControl(), "top-left");
+  await new Promise((resolve) => map.on("load", resolve));
+  types.forEach((t, i) => addLayers(map, t, i));
+  await guarded(() => refreshMap(map));
+  fitToData(map);
+  let timer;
+  map.on("moveend", () => { clearTimeout(timer); timer = setTimeout(() => guarded(() => refreshMap(map)), 250); });
+}
+
+function fitToData(map) {
+  const bounds = new maplibregl.LngLatBounds();
+  for (const f of agora.lastFeatures || []) walk(f.geometry.coordinates, (c) => bounds.extend(c));
+  if (!bounds.isEmpty()) map.fitBounds(bounds, { padding: 40, animate: false, maxZoom: 14 });
+}
+
+function walk(coords, visit) {
+  if (typeof coords[0] === "number") visit(coords);
+  else for (const c of coords) walk(c, visit);
+}
+
+// -- entity browser ----------------------------------------------------------------------------------------------
+const UNITS = { CEL: "°C", KEL: "K", MTR: "m", KMT: "km", MMT: "mm", MTQ: "m³", MQH: "m³/h", MQS: "m³/s",
+  LTR: "l", L2: "l/s", KMH: "km/h", MTS: "m/s", KWT: "kW", MAW: "MW", WTT: "W", KWH: "kWh", VLT: "V", KVT: "kV",
+  AMP: "A", HTZ: "Hz", P1: "%", BAR: "bar", KPA: "kPa", A97: "hPa", SEC: "s", MIN: "min", HUR: "h" };
+
+async function search(event) {
+  event.preventDefault();
+  await guarded(async () => {
+    const params = { limit: 100, count: "true" };
+    const type = $("s-type").value;
+    if (type) params.type = type;
+    const id = $("s-id").value.trim();
+    if (id) params[/[*.\[\]]/.test(id) ? "idPattern" : "id"] = id;
+    if ($("s-q").value.trim()) params.q = $("s-q").value.trim(); // in the terms of the hosted project @context
+    if ($("s-georel").value.trim()) {
+      Object.assign(params, { georel: $("s-georel").value.trim(), geometry: $("s-geometry").value,
+        coordinates: $("s-coords").value.trim() });
+    }
+    if (!params.type && !params.id && !params.idPattern && !params.q && !params.georel) params.type = "*";
+    const response = await api.call("entities", { params });
+    const found = await response.json();
+    $("s-count").textContent = `${response.headers.get("NGSILD-Results-Count") ?? found.length} found`;
+    $("results").replaceChildren(...found.map((e) => el("li", {},
+      el("button", { type: "button", onclick: () => openEntity(e.id), text: e.id }),
+      el("span", { class: "muted", text: ` ${[].concat(e.type).map(api.compact).join(", ")}` }))));
+  });
+}
+
+
+async function openEntity(id) {
+  showView("entities");
+  await guarded(async () => {
+    const entity = await api.json(`entities/${encodeURIComponent(id)}`, { params: { options: "sysAttrs" } });
+    renderEntity(entity);
+  });
+}
+
+function renderEntity(entity) {
+  const rows = [];
+  for (const [name, value] of Object.entries(entity)) {
+    if (["id", "type", "@context", "createdAt", "modifiedAt", "scope"].includes(name)) continue;
+    for (const inst of [].concat(value)) rows.push(attributeRow(name, inst));
+  }
+  const types = [].concat(entity.type).map(api.compact).join(", ");
+  $("entity").replaceChildren(
+    el("h3", { text: entity.id }),
+    el("p", { class: "muted", text: `${types} · modified ${entity.modifiedAt || "?"}` }),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["Attribute", "Value", "Unit", "Observed", "Dataset"]
+      .map((h) => el("th", { scope: "col", text: h })))), el("tbody", {}, ...rows)),
+    historyLinks(entity));
+}
+
+function attributeRow(name, inst) {
+  const unit = inst.unitCode ? `${UNITS[inst.unitCode] || ""} (${inst.unitCode})`.trim() : "";
+  return el("tr", {}, el("th", { scope: "row", text: api.compact(name) }), el("td", {}, valueOf(inst)),
+    el("td", { text: unit }), el("td", { text: inst.observedAt || "" }), el("td", { text: inst.datasetId || "" }));
+}
+
+function valueOf(inst) {
+  if (inst.type === "Relationship" || inst.type === "ListRelationship") {
+    const targets = [].concat(inst.object ?? inst.objectList ?? []).map((o) => (typeof o === "object" ? o.object : o));
+    return el("span", {}, ...targets.map((t) => el("button", { type: "button", class: "link",
+      onclick: () => openEntity(t), text: t })));
+  }
+  if (inst.type === "LanguageProperty") {
+    return el("dl", {}, ...Object.entries(inst.languageMap || {}).flatMap(([lang, text]) =>
+      [el("dt", { text: lang }), el("dd", { text: [].concat(text).join(", ") })]));
+  }
+  const v = inst.type === "VocabProperty" ? inst.vocab : inst.value;
+  return document.createTextNode(typeof v === "object" ? JSON.stringify(v) : String(v));
+}
+
+function historyLinks(entity) {
+  const numeric = Object.entries(entity).filter(([, v]) => [].concat(v).some((i) => typeof i?.value === "number"));
+  if (!numeric.length) return null;
+  return el("p", {}, "History: ", ...numeric.map(([name]) => el("button", { type: "button", class: "link",
+    onclick: () => { $("h-id").value = entity.id; $("h-attr").value = api.compact(name); showView("history");
+      drawHistory(); }, text: `${api.compact(name)} ` })));
+}
+
+// -- history -----------------------------------------------------------------------------------------------------
+let chart = null;
+async function drawHistory(event) {
+  event?.preventDefault();
+  await guarded(async () => {
+    const attr = api.expand($("h-attr").value.trim()), method = $("h-aggr").value;
+    const params = { attrs: attr, options: method ? "aggregatedValues" : "temporalValues" };
+    if (method) Object.assign(params, { aggrMethods: method, aggrPeriodDuration: $("h-period").value });
+    const body = await api.json(`temporal/entities/${encodeURIComponent($("h-id").value.trim())}`, { params });
+    const series = [].concat(body[attr] || []).flatMap((a) => (method ? a[method] : a.values) || []);
+    const points = series.map((p) => [Date.parse(p[1]) / 1000, Number(p[0])])
+      .filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v)).sort((a, b) => a[0] - b[0]);
+    chart?.destroy();
+    $("chart").replaceChildren();
+    const label = `${$("h-attr").value}${method ? ` (${method} per ${$("h-period").value})` : ""}`;
+    chart = new window.uPlot({ width: Math.min(900, innerWidth - 40), height: 320, title: label,
+      series: [{}, { label, stroke: "#0b5cad", width: 2, points: { show: true } }] },
+    [points.map((p) => p[0]), points.map((p) => p[1])], $("chart"));
+    agora.chartPoints = points.length;
+    $("h-status").textContent = `${points.length} ${method ? "periods" : "instances"}`;
+  });
+}
+
+// -- live feed ---------------------------------------------------------------------------------------------------
+let feed = null;
+function startFeed(event) {
+  event?.preventDefault();
+  feed?.abort();
+  feed = new AbortController();
+  const type = $("l-type").value.trim();
+  $("l-status").textContent = `Following ${type || "every type"}`;
+  const onEvent = (change) => {
+    agora.feed.push(change);
+    const what = change.deleted ? "deleted" : `changed ${change.changed.map(api.compact).join(", ")}`;
+    const item = el("li", { "data-id": change.id },
+      el("time", { text: change.at }), ` ${[].concat(change.type).map(api.compact).join(",")} `,
+      el("button", { type: "button", class: "link", onclick: () => openEntity(change.id), text: change.id }),
+      ` ${what}`);
+    $("feed").prepend(item);
+    while ($("feed").children.length > 200) $("feed").lastChild.remove();
+  };
+  guarded(() => api.follow(type ? { type: api.expand(type) } : {}, onEvent, feed.signal));
+}
+
+// -- operations --------------------------------------------------------------------------------------------------
+async function loadOperations() {
+  const subs = await api.json("subscriptions", { params: { limit: 1000 } });
+  $("subscriptions").tBodies[0].replaceChildren(...subs.map((s) => {
+    const n = s.notification || {};
+    return el("tr", {}, el("td", { text: s.id }), el("td", { text: `${s.status || ""} ${n.status || ""}` }),
+      el("td", { text: String(n.timesSent ?? 0) }), el("td", { text: n.lastSuccess || "" }),
+      el("td", { text: n.lastFailure || "" }));
+  }));
+  const regs = await api.json("csourceRegistrations", { params: { limit: 1000 } });
+  $("registrations").tBodies[0].replaceChildren(...regs.map((r) => el("tr", {}, el("td", { text: r.id }),
+    el("td", { text: r.endpoint }),
+    el("td", { text: (r.information || []).flatMap((i) => (i.entities || []).map((e) => api.compact(e.type)))
+      .join(", ") }), el("td", { text: r.status || "" }))));
+}
+
+// -- start -------------------------------------------------------------------------------------------------------
+async function signInControls() {
+  const config = await (await fetch("/console/config.json")).json();
+  $("oidc").replaceChildren(...config.issuers.map((issuer) => el("button", { type: "button",
+    onclick: () => guarded(() => api.signIn(issuer)), text: `Sign in with ${new URL(issuer.issuer).host}` })));
+  const c = api.credentials();
+  $("who").textContent = c ? (c.kind === "key" ? "API key in use" : "Signed in") : "";
+  return config;
+}
+
+async function main() {
+  for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
+  $("signin").addEventListener("submit", (e) => { e.preventDefault(); api.useApiKey($("apikey").value.trim());
+    location.reload(); });
+  $("search").addEventListener("submit", search);
+  $("history").addEventListener("submit", drawHistory);
+  $("live").addEventListener("submit", startFeed);
+  await guarded(api.finishSignIn);
+  const config = await signInControls();
+  await api.loadContext();
+  if (config.authRequired && !api.credentials()) {
+    showError(new Error("This broker needs credentials: sign in or give an API key."));
+    return;
+  }
+  const types = (await guarded(entityTypes)) || [];
+  $("s-type").append(...types.map((t) => el("option", { value: t, text: api.compact(t) })));
+  startFeed();
+  await startMap(types);
+}
+
+main();

@@ -1,0 +1,196 @@
+"""The web console (issue 21) in headless Chromium (Debian's, driven by Playwright): one broker under uvicorn holding
+the GTFS sample and a few water and grid entities, one browser, one page, under the console's strict CSP.
+
+Screenshots are kept under tmp/artefacts/console (AGORA_TEST_ARTEFACTS moves them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from adapters.base import load_adapter
+from adapters.importer import run_import
+from tests.e2e.helpers import ROOT, link
+from tests.support.servers import BrokerProcess, running_broker
+
+CHROMIUM = "/usr/bin/chromium"
+GTFS = ROOT / "tests" / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
+AXE = ROOT / "tests" / "e2e" / "console_vendor" / "axe.min.js"
+API = "/ngsi-ld/v1"
+ARTEFACTS = Path(os.environ.get("AGORA_TEST_ARTEFACTS", ROOT / "tmp" / "artefacts")) / "console"
+METER = "urn:ngsi-ld:Junction:RHINE:J1"
+#: The instances of the meter's pressure: one a day at noon, 2026-11-01 to 2026-11-12.
+READINGS = [(f"2026-11-{day:02d}T12:00:00Z", 40.0 + day) for day in range(1, 13)]
+
+
+def _junction(n: int, lon: float, lat: float) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:Junction:RHINE:J{n}",
+        "type": "Junction",
+        "elevation": {"type": "Property", "value": 100 + n, "unitCode": "MTR"},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}},
+    }
+
+
+def _pipe(n: int, a: tuple[float, float], b: tuple[float, float]) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:Pipe:RHINE:P{n}",
+        "type": "Pipe",
+        "location": {"type": "GeoProperty", "value": {"type": "LineString", "coordinates": [list(a), list(b)]}},
+        "startsAt": {"type": "Relationship", "object": "urn:ngsi-ld:Junction:RHINE:J1"},
+    }
+
+
+SEED = [
+    _junction(1, -116.76, 36.90),
+    _junction(2, -116.74, 36.91),
+    _junction(3, -116.72, 36.92),
+    _pipe(1, (-116.76, 36.90), (-116.74, 36.91)),
+    _pipe(2, (-116.74, 36.91), (-116.72, 36.92)),
+    {
+        "id": "urn:ngsi-ld:BusbarSection:GRID:B1",
+        "type": "BusbarSection",
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [-116.70, 36.88]}},
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    tmp = tmp_path_factory.mktemp("console")
+    with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp) as process:
+        # as `agora import gtfs` does it, in this process (a second interpreter would cost seconds)
+        report = run_import(load_adapter("gtfs")(network="DEMO").entities(str(GTFS)), process.url)
+        assert report.created == 76 and not report.failed, report
+        with httpx.Client(base_url=process.url, timeout=10) as http:
+            context = http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]
+            http.headers.update(link(context))
+            created = http.post(f"{API}/entityOperations/create", json=SEED)
+            assert created.status_code == 201, created.text
+            pressure = [{"type": "Property", "value": v, "unitCode": "BAR", "observedAt": t} for t, v in READINGS]
+            history = http.post(f"{API}/temporal/entities/{METER}/attrs", json={"pressure": pressure})
+            assert history.status_code == 204, history.text
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the console tests need Debian's chromium at {CHROMIUM}: run 'make console-browser' (as root)")
+    with sync_playwright() as playwright:
+        # SwiftShader: WebGL (MapLibre) without a GPU
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(broker: BrokerProcess, browser: Browser) -> Iterator[Page]:
+    shutil.rmtree(ARTEFACTS, ignore_errors=True)
+    ARTEFACTS.mkdir(parents=True)
+    the_page = browser.new_page(viewport={"width": 1280, "height": 800})
+    problems: list[str] = []
+    the_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    the_page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    the_page.set_default_timeout(5_000)
+    the_page.goto(f"{broker.url}/console")
+    the_page.wait_for_function("() => window.agora && window.agora.ready", timeout=15_000)
+    setattr(the_page, "problems", problems)  # noqa: B010 - read by the tests below
+    yield the_page
+    the_page.close()
+
+
+def _entity_count(broker: BrokerProcess, type_name: str) -> int:
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        found = http.get(f"{API}/entities", params={"type": type_name, "count": "true", "limit": 0})
+        return int(found.headers["NGSILD-Results-Count"])
+
+
+def test_the_map_shows_every_layer_with_its_features(page: Page, broker: BrokerProcess) -> None:
+    page.wait_for_function("() => document.querySelectorAll('#layers li').length === 4")
+    counts = page.evaluate("() => window.agora.sourceCounts()")
+    stops = _entity_count(broker, "https://smartdatamodels.org/dataModel.UrbanMobility/GtfsStop")
+    assert stops == 9  # the sample's stops, every one with a location
+    assert counts == {"GtfsStop": stops, "Junction": 3, "Pipe": 2, "BusbarSection": 1}
+    assert page.locator("#map canvas").count() == 1
+    page.screenshot(path=str(ARTEFACTS / "map.png"))
+    assert page.problems == []  # type: ignore[attr-defined] # no CSP violation, no failed request, no error
+
+
+def test_a_search_finds_a_stop_and_opens_it(page: Page) -> None:
+    page.click("button[data-view=entities]")
+    page.select_option("#s-type", label="GtfsStop")
+    page.fill("#s-q", "name~=Furnace")
+    page.click("#search button[type=submit]")
+    result = page.locator("#results button", has_text="urn:ngsi-ld:GtfsStop:DEMO:FUR_CREEK_RES")
+    result.wait_for()
+    assert page.locator("#results li").count() == 1
+    result.click()
+    page.locator("#entity h3", has_text="FUR_CREEK_RES").wait_for()
+    assert "Furnace Creek Resort (Demo)" in page.locator("#entity table").inner_text()
+    page.screenshot(path=str(ARTEFACTS / "entity.png"))
+
+
+def test_a_relationship_is_a_link_and_units_are_named(page: Page, broker: BrokerProcess) -> None:
+    page.evaluate("() => document.querySelector('#s-id').value = ''")
+    page.select_option("#s-type", label="Pipe")
+    page.fill("#s-q", "")
+    page.click("#search button[type=submit]")
+    page.locator("#results button", has_text="urn:ngsi-ld:Pipe:RHINE:P1").click()
+    page.locator("#entity button.link", has_text=METER).click()
+    page.locator("#entity h3", has_text=METER).wait_for()
+    row = page.locator("#entity tr", has_text="elevation").inner_text()
+    assert "101" in row and "m (MTR)" in row
+
+
+def test_a_patch_appears_in_the_live_feed_within_a_second(page: Page, broker: BrokerProcess) -> None:
+    page.click("button[data-view=live]")
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
+        sent = time.monotonic()
+        patched = http.patch(f"{API}/entities/urn:ngsi-ld:Junction:RHINE:J2/attrs", json={"elevation": 250})
+        assert patched.status_code == 204, patched.text
+    page.locator("#feed li[data-id='urn:ngsi-ld:Junction:RHINE:J2']").wait_for(timeout=5_000)
+    assert time.monotonic() - sent < 1.0
+    assert "changed elevation" in page.locator("#feed li").first.inner_text()
+    page.screenshot(path=str(ARTEFACTS / "live.png"))
+
+
+def test_a_chart_draws_the_instances_of_a_meter(page: Page) -> None:
+    page.click("button[data-view=history]")
+    page.fill("#h-id", METER)
+    page.fill("#h-attr", "pressure")
+    page.select_option("#h-aggr", "")
+    page.click("#history button[type=submit]")
+    page.wait_for_function(f"() => window.agora.chartPoints === {len(READINGS)}")
+    assert page.locator("#chart canvas").count() == 1
+    page.screenshot(path=str(ARTEFACTS / "history.png"))
+    page.select_option("#h-aggr", "max")
+    page.select_option("#h-period", "P1D")
+    page.click("#history button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#h-status').textContent.includes('periods')")
+    assert page.evaluate("() => window.agora.chartPoints") == len(READINGS)  # one reading a day: a period each
+
+
+def test_no_serious_accessibility_violations(page: Page) -> None:
+    found: list[dict[str, Any]] = []
+    for view in ("map", "entities", "history", "live", "operations"):
+        page.click(f"button[data-view={view}]")
+        page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP allows no injected script
+        result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+        found += [
+            {"view": view, "id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in result
+            if v["impact"] in ("serious", "critical")
+        ]
+    assert found == []

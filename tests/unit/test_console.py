@@ -1,0 +1,102 @@
+"""The web console's serving (issue 21, record 0400) and the change feed as a caller sees it (record 0401)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from broker.console import STATIC
+from broker.core.access import UNRESTRICTED, View
+from broker.core.feed import seen
+from broker.http.app import create_app
+from broker.settings import Settings
+from broker.store.base import Change
+
+STOP = "https://example.org/Stop"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """A broker that wants credentials on every API request, trusting one issuer the console may sign in with."""
+    tmp = tmp_path_factory.mktemp("console")
+    issuers = tmp / "issuers.json"
+    issuers.write_text(
+        json.dumps([{"issuer": "http://127.0.0.1:9/realms/city", "audience": "agora", "console_client_id": "web"}])
+    )
+    settings = Settings(store=f"sqlite:///{tmp / 'agora.db'}", issuers=str(issuers))
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        yield client
+
+
+def test_the_page_and_its_files_need_no_credentials_and_carry_a_strict_policy(secured: TestClient) -> None:
+    for path, media in [
+        ("/console", "text/html"),
+        ("/console/", "text/html"),
+        ("/console/static/console.js", "text/javascript"),
+        ("/console/static/vendor/maplibre-gl/maplibre-gl.mjs", "text/javascript"),
+        ("/console/static/vendor/maplibre-gl/maplibre-gl.css", "text/css"),
+        ("/console/static/vendor/world-atlas/land-110m.geojson", "application/geo+json"),
+    ]:
+        response = secured.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith(media), path
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+        assert "frame-ancestors 'none'" in policy
+        # the issuer's origin: the token request of a sign-in
+        assert policy.endswith("connect-src 'self' http://127.0.0.1:9")
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert secured.get("/console/static/console.js").headers["cache-control"] == "no-cache"
+    vendored = secured.get("/console/static/vendor/uplot/uPlot.iife.min.js")
+    assert vendored.headers["cache-control"] == "public, max-age=86400"
+    etag = secured.get("/console/static/console.js").headers["etag"]
+    assert secured.get("/console/static/console.js", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_only_the_console_files_are_served(secured: TestClient) -> None:
+    assert (STATIC / "vendor" / "VERSIONS").exists()
+    for path in ["/console/static/vendor/VERSIONS", "/console/static/../__init__.py", "/console/static/nothing.js",
+                 "/console/static/%2e%2e/__init__.py", "/console/static/"]:  # fmt: skip
+        assert secured.get(path).status_code == 404, path
+    assert secured.post("/console/static/console.js").status_code == 401  # only a GET of the files is public
+
+
+def test_the_api_still_wants_credentials_and_the_config_names_the_sign_in(secured: TestClient) -> None:
+    assert secured.get("/ngsi-ld/v1/agora/changes/stream").status_code == 401
+    config = secured.get("/console/config.json").json()
+    assert config == {
+        "authRequired": True,
+        "issuers": [{"issuer": "http://127.0.0.1:9/realms/city", "clientId": "web", "audience": "agora"}],
+    }
+
+
+def test_every_vendored_package_has_its_licence() -> None:
+    for folder in (STATIC / "vendor").iterdir():
+        if folder.is_dir():
+            assert any(p.name.startswith("LICENSE") for p in folder.iterdir()), folder.name
+    assert (Path(__file__).parents[1] / "e2e" / "console_vendor" / "LICENSE").exists()
+
+
+def _stop(name: str, value: int, types: list[str] | None = None) -> dict[str, object]:
+    return {"id": f"urn:ngsi-ld:Stop:{name}", "type": types or [STOP],
+            "attrs": {"https://example.org/level": [{"type": "Property", "value": value}]}}  # fmt: skip
+
+
+def test_a_change_shows_its_changed_attributes_in_its_tenant_and_types() -> None:
+    change = Change(7, "", "urn:ngsi-ld:Stop:a", _stop("a", 1), _stop("a", 2), "2026-12-07T10:00:00Z")
+    item = seen(change, UNRESTRICTED, "", frozenset({STOP}))
+    assert item is not None
+    assert (item.seq, item.types, item.changed) == (7, (STOP,), ("https://example.org/level",))
+    assert seen(change, UNRESTRICTED, "other", None) is None
+    assert seen(change, UNRESTRICTED, "", frozenset({"https://example.org/Bus"})) is None
+    deleted = seen(Change(8, "", "urn:ngsi-ld:Stop:a", _stop("a", 2), None, "t"), UNRESTRICTED, "", None)
+    assert deleted is not None and deleted.after is None and deleted.types == (STOP,)
+
+
+def test_a_caller_who_may_read_nothing_sees_no_change() -> None:
+    change = Change(7, "", "urn:ngsi-ld:Stop:a", None, _stop("a", 2), "2026-12-07T10:00:00Z")
+    assert seen(change, View(), "", None) is None
