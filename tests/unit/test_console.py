@@ -100,3 +100,16 @@ def test_a_change_shows_its_changed_attributes_in_its_tenant_and_types() -> None
 def test_a_caller_who_may_read_nothing_sees_no_change() -> None:
     change = Change(7, "", "urn:ngsi-ld:Stop:a", None, _stop("a", 2), "2026-12-07T10:00:00Z")
     assert seen(change, View(), "", None) is None
+
+
+def test_the_change_stream_checks_its_parameters_before_it_opens(secured: TestClient) -> None:
+    key = {"X-Api-Key": "nope"}
+    assert secured.get("/ngsi-ld/v1/agora/changes/stream", headers=key).status_code == 401
+
+
+def test_a_bad_stream_request_is_400(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(store=f"sqlite:///{tmp_path / 'a.db'}"))) as open_broker:
+        for params, headers in [({"limit": "1"}, {}), ({"after": "x"}, {}), ({}, {"Last-Event-ID": "-1"})]:
+            response = open_broker.get("/ngsi-ld/v1/agora/changes/stream", params=params, headers=headers)
+            assert response.status_code == 400, (params, headers)
+            assert response.headers["content-type"] == "application/json"
