@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -111,6 +112,11 @@ def register_sources(fed: City) -> None:
     register(fed.utility, h, {"endpoint": city.url, "information": [{"entities": [{"type": "Hydrant"}]}]})
 
 
+def stop_later(stack: ExitStack, started: Future[BrokerProcess]) -> None:
+    if started.exception() is None:
+        stack.callback(started.result().stop)
+
+
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     tmp = tmp_path_factory.mktemp("federation-city")
@@ -126,9 +132,9 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             started = {name: pool.submit(start_broker, store, tmp, timeout=90, extra_env={
                 "AGORA_SOURCE_ID": f"urn:ngsi-ld:ContextSource:{name}", "AGORA_SOURCE_ALIAS": name})
                 for name, store in stores.items()}  # fmt: skip
+            for future in started.values():  # each one that started is stopped, even when another did not
+                future.add_done_callback(partial(stop_later, stack))
             brokers = {name: future.result() for name, future in started.items()}
-        for broker in brokers.values():
-            stack.callback(broker.stop)
         city = City(brokers["city"], brokers["utility"], brokers["transport"], grid, link(contexts + "/project.jsonld"))
         with ThreadPoolExecutor(1) as pool:  # the CLI's start-up overlaps the loads
             cli = pool.submit(register_with_the_cli, city)
