@@ -45,6 +45,8 @@ class Hop:
 
     local: bool = False
     via: str | None = None
+    #: The incoming request's headers, for contextSourceInfo values "urn:ngsi-ld:request" (4.3.6.5, record 0189).
+    headers: Mapping[str, str] | None = None
 
 
 NO_HOP: Final = Hop()
@@ -235,6 +237,7 @@ class Federation:
             body=part.body,
             link=part.link,
             via=hop.via,
+            incoming=hop.headers,
         )
 
     async def _send(self, caller: Caller, hop: Hop, part: Part) -> Remote:

@@ -507,7 +507,7 @@ async def replace_entity(request: Request) -> Response:
 # -- attributes --------------------------------------------------------------------------------------------------
 def hop_of(request: Request) -> Hop:
     """What a distributed write needs of the request: local=true (5.5.13) and the incoming Via (4.3.6.4)."""
-    return Hop(local=P.flag(request, "local"), via=header(request, "via"))
+    return Hop(local=P.flag(request, "local"), via=header(request, "via"), headers=request.headers)
 
 
 def with_warnings(response: Response, warnings: Sequence[str]) -> Response:

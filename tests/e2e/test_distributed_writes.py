@@ -293,3 +293,20 @@ def test_another_agora_as_the_exclusive_source_stores_what_it_is_sent(
     assert client.delete(f"{BASE}/entities/{eid}/attrs/flow").status_code == 204
     assert "flow" not in http.get(f"{BASE}/entities/{eid}").json()
     assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
+
+
+def test_a_write_carries_the_request_headers_its_registration_asks_for(
+    client: TestClient, source: RecordingSource
+) -> None:
+    eid = _id()
+    info = {"entities": [{"type": KIND, "id": eid}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "redirect", "operations": ["updateOps"]}
+    csi = [{"key": "X-Operator", "value": "urn:ngsi-ld:request"}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/h13", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=1), headers={"X-Operator": "night shift"})
+    assert r.status_code == 204, r.text
+    [sent] = source.at("/h13")
+    assert sent.headers["x-operator"] == "night shift"
