@@ -26,7 +26,7 @@ from broker.core.normalize import (
     parse_scopes,
     parse_types,
 )
-from broker.core.query import Paging, prefilter
+from broker.core.query import MAP_WINDOW, Paging, prefilter
 from broker.ld.codec import expand_entity
 from broker.ld.termmap import TermMap
 from broker.query import Query, matches
@@ -138,6 +138,8 @@ class TemporalEntity:
     record: TemporalEntityRecord
     attrs: dict[str, list[TemporalInstance]]
     aggregates: dict[str, list[tuple[str | None, dict[str, list[list[Any]]]]]] | None = None
+    #: The registration it was read from (None: the local store).
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -426,14 +428,25 @@ class Temporal:
         lifetime: str | None,
         maps: EntityMaps,
         order: IdOrder | None = None,
+        origin: Origin | None = None,
     ) -> EntityMapRecord:
         """Create EntityMap for Query Temporal Evolution of Entities (clause 5.14.5): the ids of every entity the
-        temporal query selects (S4), in id order or the orderBy asked (decision records 0072, 0074)."""
+        temporal query selects (S4), in id order or the orderBy asked (decision records 0072, 0074); with the
+        matching history sources (`origin`), the merged ids in id order, each with where it was found (0187)."""
         expires_at = expiry(lifetime)
         seen = await self.access.view(caller)
         records = await self._candidates(caller, query, order)
         ids = await self._matching_ids(caller.tenant, records, view, query, seen)
-        return await maps.store_map(caller, ids, expires_at)
+        regs = await self._sources(caller, "queryTemporal", origin, view, query=query)
+        if not regs:
+            return await maps.store_map(caller, ids, expires_at)
+        assert self.reads is not None and origin is not None
+        answer = await self.reads.temporal(caller, regs, origin, view, query=query)
+        where: dict[str, list[str]] = {i: ["@none"] for i in ids}
+        for entity_id, parts in answer.entities.items():
+            if _seen_parts(parts, seen):
+                where.setdefault(entity_id, []).extend(dict.fromkeys(p.source for p in parts if p.source))
+        return await maps.store_map(caller, sorted(where), expires_at, {"entityMap": where})
 
     async def query_map(
         self,
@@ -446,21 +459,30 @@ class Temporal:
         *,
         count: bool = False,
         order: IdOrder | None = None,
+        origin: Origin | None = None,
     ) -> tuple[TemporalPage, str, bool]:
         """(page, map id, whether the map was made now) of a temporal query that uses an entity map (5.7.4.4):
         the named map while it exists, else a new one, as Query Entities does (decision record 0015)."""
         if request.map_id is not None:
-            page = await self.map_page(caller, request.map_id, query, view, paging, count=count)
+            page = await self.map_page(caller, request.map_id, query, view, paging, count=count, origin=origin)
             if page is not None:
                 return page, request.map_id, False
-        record = await self.create_map(caller, query, view, request.lifetime, maps, order)
-        page = await self.map_page(caller, record.id, query, view, paging, count=count)
+        record = await self.create_map(caller, query, view, request.lifetime, maps, order, origin)
+        page = await self.map_page(caller, record.id, query, view, paging, count=count, origin=origin)
         if page is None:  # expired between the two calls: only with a lifetime of microseconds
             raise ResourceNotFound(f"entity map {record.id} expired before its first page was read")
         return page, record.id, True
 
     async def map_page(
-        self, caller: Caller, map_id: str, query: Query, view: TemporalView, paging: Paging, *, count: bool = False
+        self,
+        caller: Caller,
+        map_id: str,
+        query: Query,
+        view: TemporalView,
+        paging: Paging,
+        *,
+        count: bool = False,
+        origin: Origin | None = None,
     ) -> TemporalPage | None:
         """One page of a map's temporal entities (clause 5.5.9.3), None when the map is gone: `offset` is a position
         in the map, the entities that no longer exist or match are passed over and the page filled from the
@@ -468,6 +490,8 @@ class Temporal:
         await self._require_tenant(caller)
         reject_linked(query)
         seen = await self.access.view(caller)
+        regs = await self._sources(caller, "queryTemporal", origin, view, query=query)
+        warnings: list[str] = []
         found: list[tuple[int, TemporalEntity]] = []
         partial: Partial | None = None
         position = paging.offset
@@ -478,19 +502,54 @@ class Temporal:
             if not ids:
                 break
             batch, cut = await self._read(caller.tenant, await self._records(caller.tenant, ids), view, query, seen)
+            if regs:
+                batch = await self._window_from_sources(caller, regs, origin, view, query, ids, batch, warnings)
             at = {eid: position + n for n, eid in enumerate(ids)}
-            found += [(at[e.record.id], e) for e in batch]
+            found += sorted(((at[e.record.id], e) for e in batch), key=lambda pair: pair[0])
             partial = partial or cut
             position += len(ids)
         total = None
         if count:
             every = await self.store.entity_map_ids(caller.tenant, map_id, 0, 2**62) or []
             records = await self._records(caller.tenant, every)
-            total = len(await self._matching_ids(caller.tenant, records, view, query, seen))
+            if regs:
+                local, _ = await self._read(caller.tenant, records, view, query, seen)
+                total = len(await self._window_from_sources(caller, regs, origin, view, query, every, local, warnings))
+            else:
+                total = len(await self._matching_ids(caller.tenant, records, view, query, seen))
         more = len(found) > paging.limit
-        return TemporalPage(
-            [e for _, e in found[: paging.limit]], total, more, partial, found[paging.limit][0] if more else None
-        )
+        page = [e for _, e in found[: paging.limit]]
+        next_offset = found[paging.limit][0] if more else None
+        return TemporalPage(page, total, more, partial, next_offset, tuple(dict.fromkeys(warnings)))
+
+    async def _window_from_sources(
+        self,
+        caller: Caller,
+        regs: list[Registration],
+        origin: Origin | None,
+        view: TemporalView,
+        query: Query,
+        ids: list[str],
+        local: list[TemporalEntity],
+        warnings: list[str],
+    ) -> list[TemporalEntity]:
+        """A map window's temporal entities: the local ones merged with the sources' answers for those ids (each
+        asked with the query again, 4.3.6.7), as the caller may see them."""
+        from broker.federation.reads import merge_temporal
+
+        assert self.reads is not None and origin is not None
+        seen = await self.access.view(caller)
+        by_id: dict[str, list[TemporalEntity]] = {e.record.id: [e] for e in local}
+        for start in range(0, len(ids), MAP_WINDOW):  # the ids go into the forwarded URL
+            chunk = frozenset(ids[start : start + MAP_WINDOW])
+            window = chunk if query.ids is None else query.ids & chunk
+            if not window:
+                continue
+            answer = await self.reads.temporal(caller, regs, origin, view, query=replace(query, ids=window))
+            warnings.extend(answer.warnings)
+            for entity_id, parts in answer.entities.items():
+                by_id.setdefault(entity_id, []).extend(_seen_parts(parts, seen))
+        return [merge_temporal(parts, view) if len(parts) > 1 else parts[0] for parts in by_id.values() if parts]
 
     async def _records(self, tenant: str, ids: list[str]) -> list[TemporalEntityRecord]:
         """The temporal entities of `ids` that exist, in the order of `ids`."""
@@ -759,7 +818,9 @@ def _seen_parts(parts: list[TemporalEntity], seen: View) -> list[TemporalEntity]
     for part in parts:
         allowed = seen.attrs_of("temporal", _head(part.record))
         if allowed is not None:
-            out.append(TemporalEntity(part.record, {a: v for a, v in part.attrs.items() if allowed(a)}))
+            out.append(
+                TemporalEntity(part.record, {a: v for a, v in part.attrs.items() if allowed(a)}, None, part.source)
+            )
     return out
 
 

@@ -583,6 +583,7 @@ class Reads:
                 answer.warnings.append(invalid_warning(reg, exc.detail))
                 continue
             for part in parts:
+                part.source = reg.id
                 answer.entities.setdefault(part.record.id, []).append(part)
         answer.warnings.extend(relayed)
         return answer

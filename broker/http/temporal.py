@@ -298,14 +298,14 @@ async def _query(
     count = P.flag(request, "count") or "count" in P.options(request, _QUERY_OPTIONS)
     caller, maps = caller_of(request), map_request(request)
     used: tuple[str, bool] | None = None
+    local = P.flag(request, "local") or selection.get("local") == "true"
+    origin = origin_of(request, tm, local=local)
     if maps.used:
         page, map_id, created = await state.temporal.query_map(
-            caller, query, view, paging, maps, state.entity_maps, count=count, order=order
+            caller, query, view, paging, maps, state.entity_maps, count=count, order=order, origin=origin
         )
         used = (map_id, created)
     else:
-        local = P.flag(request, "local") or selection.get("local") == "true"
-        origin = origin_of(request, tm, local=local)
         page = await state.temporal.query_from_sources(caller, query, view, paging, origin, count=count, order=order)
     pick = _projection(selection.get("pick"), tm)
     omit = _projection(selection.get("omit"), tm)
@@ -353,7 +353,11 @@ async def _create_map(
     state = state_of(request)
     query, view, order = _parse(request, tm, params_list, selection)
     lifetime = request.query_params.get("entityMapLifetime")
-    record = await state.temporal.create_map(caller_of(request), query, view, lifetime, state.entity_maps, order)
+    local = P.flag(request, "local") or selection.get("local") == "true"
+    origin = origin_of(request, tm, local=local)
+    record = await state.temporal.create_map(
+        caller_of(request), query, view, lifetime, state.entity_maps, order, origin
+    )
     return map_created(request, record, tm, media)
 
 

@@ -288,3 +288,22 @@ def test_a_cascade_relays_the_warnings_of_deeper_sources(fed: Federation) -> Non
     r = fed.city.get(f"{BASE}/entities", params={"type": kind})
     assert _ids(r) == [entity_id]
     assert any(w.startswith("199 127.0.0.1:9 ") for w in r.headers.get_list("NGSILD-Warning"))  # the water's own
+
+
+def test_a_temporal_entity_map_holds_the_sources_entities(fed: Federation) -> None:
+    kind = _kind()
+    here, there = f"urn:ngsi-ld:{kind}:h", f"urn:ngsi-ld:{kind}:w"
+    assert fed.city.post(f"{BASE}/entities", json=_pipe(here, kind, flow=_prop(1, "2026-01-01T00:00:00Z"))).is_success
+    assert fed.water.post("/entities", json=_pipe(there, kind, flow=_prop(2, "2026-02-01T00:00:00Z"))).is_success
+    history = {"observationInterval": {"startAt": "2000-01-01T00:00:00Z"}}
+    reg_id = _register(fed, kind, fed.water_url, operations=["queryTemporal"], **history)
+    query = {"type": kind, "timerel": "after", "timeAt": "2025-01-01T00:00:00Z", "limit": "1"}
+    first = fed.city.get(f"{BASE}/temporal/entities", params={**query, "entityMap": "true", "count": "true"})
+    assert first.status_code == 201, first.text
+    assert [e["id"] for e in first.json()] == [here] and first.headers["NGSILD-Results-Count"] == "2"
+    map_path = first.headers["NGSILD-EntityMap"]
+    second = fed.city.get(
+        f"{BASE}/temporal/entities", params={**query, "offset": "1"}, headers={"NGSILD-EntityMap": map_path}
+    )
+    assert [e["id"] for e in _ok(second)] == [there]
+    assert fed.city.get(map_path).json()["entityMap"] == {here: ["@none"], there: [reg_id]}
