@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_thread import serving
 
 CONTEXTS: dict[str, Any] = {
     "/a.jsonld": {
@@ -43,12 +44,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve_contexts(documents: dict[str, Any] | None = None) -> Iterator[str]:
     handler = type("Handler", (_Handler,), {"documents": documents or CONTEXTS})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as url:
+        yield url
