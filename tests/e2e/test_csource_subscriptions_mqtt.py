@@ -4,8 +4,11 @@ aiomqtt subscriber."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -67,5 +70,16 @@ async def test_registration_changes_are_published_over_mqtt(http: httpx.AsyncCli
     assert first["type"] == "CsourceNotification" and first["subscriptionId"] == sub_id
     assert first["triggerReason"] == "newlyMatching" and [r["id"] for r in first["data"]] == [reg_id]
     assert second["triggerReason"] == "noLongerMatching" and [r["id"] for r in second["data"]] == [reg_id]
-    shown = (await http.get(f"/csourceSubscriptions/{sub_id}")).json()["notification"]
+    shown = await outcome_after(http, sub_id, sends=2)
     assert shown["timesSent"] == 2 and shown["status"] == "ok"
+
+
+async def outcome_after(http: httpx.AsyncClient, sub_id: str, sends: int, timeout: float = 10.0) -> dict[str, Any]:
+    """The subscription's notification member once `sends` deliveries are recorded. The broker records a
+    delivery after mosquitto's PUBACK, which may reach it after our subscriber already holds the message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        note: dict[str, Any] = (await http.get(f"/csourceSubscriptions/{sub_id}")).json()["notification"]
+        if note.get("timesSent", 0) >= sends or time.monotonic() > deadline:
+            return note
+        await asyncio.sleep(0.05)
