@@ -1,6 +1,6 @@
 """In-process driver: the broker's ASGI app called directly (no sockets, no uvicorn), to profile one operation.
 
-    python bench/inproc.py get|patch|create|batch|ceiling [--n 2000] [--profile out.prof] [--store redis://127.0.0.1:6379/0]
+    python bench/inproc.py get|query|geo|patch|create|batch|ceiling [--n 2000] [--profile out.prof] [--store redis://127.0.0.1:6379/0]
     python bench/inproc.py get --callgrind [--n 300]
 
 Prints microseconds of CPU per request. The broker's own share of a request, without the HTTP server's: the
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +33,7 @@ if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
 from bench.ceiling import build_app as build_ceiling  # noqa: E402
-from bench.run import USER_CONTEXT, entity  # noqa: E402
+from bench.run import GEO, QUERY, USER_CONTEXT, entity  # noqa: E402
 from broker.http.app import create_app  # noqa: E402
 from broker.settings import Settings  # noqa: E402
 
@@ -117,9 +118,11 @@ async def main(args: argparse.Namespace) -> None:
     rel = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
     link = f"<http://127.0.0.1:1026{h['location']}>; {rel}"
     jh = {"content-type": "application/json", "link": link}
-    batch = [entity(f"urn:ngsi-ld:Vehicle:{i}", "Vehicle", i) for i in range(1000)]
-    status, body, _ = await c.call("POST", BASE + "/entityOperations/upsert", json.dumps(batch).encode(), jh)
-    assert status in (201, 204), (status, body[:200])
+    for first in range(0, args.entities, 1000):
+        ids = range(first, min(first + 1000, args.entities))
+        batch = [entity(f"urn:ngsi-ld:Vehicle:{i}", "Vehicle", i) for i in ids]
+        status, body, _ = await c.call("POST", BASE + "/entityOperations/upsert", json.dumps(batch).encode(), jh)
+        assert status in (201, 204), (status, body[:200])
     for i in range(args.idle_subs):  # subscriptions whose q never matches: the notifier reads and matches every change
         sub = {
             "type": "Subscription",
@@ -144,6 +147,9 @@ async def main(args: argparse.Namespace) -> None:
                 b"",
                 {"accept": "application/json", "link": link},
             )
+        if args.op in ("query", "geo"):  # the wrk harness's queries (bench/run.py QUERY, GEO)
+            params = urllib.parse.urlencode(QUERY if args.op == "query" else GEO)
+            return "GET", f"{BASE}/entities?{params}", b"", {"accept": "application/json", "link": link}
         if args.op == "patch":
             return (
                 "PATCH",
@@ -250,8 +256,9 @@ def measured_dump(out: Path, label: str) -> dict[int, int]:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("op", choices=["get", "patch", "create", "batch", "ceiling"])
+    ap.add_argument("op", choices=["get", "query", "geo", "patch", "create", "batch", "ceiling"])
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--entities", type=int, default=1000, help="Vehicles loaded before the run (at least 1,000)")
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (asyncio.gather)")
     ap.add_argument("--profile", help="write cProfile stats here")
     ap.add_argument("--store", help="store URL (default: a new SQLite file); a Redis URL should name an empty db")

@@ -31,6 +31,7 @@ from broker.query.q import (
     Compare,
     Exists,
     Key,
+    LinkedPath,
     Literal,
     Match,
     Or,
@@ -95,6 +96,17 @@ def _spread(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+#: Attribute type -> the member holding what a condition compares, and whether compound keys are the keys as
+#: written (JSON values, which JSON-LD does not expand) rather than expanded IRIs.
+_MEMBER_OF: Final[dict[str, tuple[str, bool]]] = {
+    "JsonProperty": ("json", True),
+    "GeoProperty": ("value", True),
+    "ListProperty": ("valueList", False),
+}
+_DEFAULT_MEMBER: Final = ("value", False)
+_REFERENCE_MEMBER: Final = {"Relationship": "object", "ListRelationship": "objectList", "VocabProperty": "vocab"}
+
+
 def _content(instance: Instance, keys: tuple[Key, ...]) -> tuple[Any, ...] | None:
     """The values an instance offers for a path ending in `keys`, None when the path does not exist in it."""
     kind = instance.get("type", "Property")
@@ -103,20 +115,15 @@ def _content(instance: Instance, keys: tuple[Key, ...]) -> tuple[Any, ...] | Non
         if len(keys) > 1 or (keys and keys[0].term not in lang_map):
             return None
         return _spread([lang_map[keys[0].term]] if keys else lang_map.values())
-    if kind in _RELATIONSHIPS or kind == "VocabProperty":
-        if keys:
-            return None
-        member = {"Relationship": "object", "ListRelationship": "objectList", "VocabProperty": "vocab"}[kind]
-        return _spread([instance.get(member)])
-    member, raw_keys = {
-        "JsonProperty": ("json", True),
-        "GeoProperty": ("value", True),
-        "ListProperty": ("valueList", False),
-    }.get(kind, ("value", False))
+    reference = _REFERENCE_MEMBER.get(kind)
+    if reference is not None:
+        return None if keys else _spread([instance.get(reference)])
+    member, raw_keys = _MEMBER_OF.get(kind, _DEFAULT_MEMBER)
     if member not in instance:
         return None
     if not keys:
-        return _spread([instance[member]])
+        value = instance[member]
+        return tuple(value) if isinstance(value, list) else (value,)
     found = _walk(instance[member], [k.term if raw_keys else k.iri for k in keys])
     return _spread(found) if found else None
 
@@ -141,17 +148,6 @@ def _linked_ids(entity: Entity, path: AttrPath) -> list[str]:
     return ids
 
 
-def _holds(entity: Entity, path: Path, check: Callable[[Target], bool], resolve: Resolver | None) -> bool:
-    """Whether `check` holds for some target of `path`, following linked-entity paths through `resolve`."""
-    if isinstance(path, AttrPath):
-        return any(check(target) for target in targets(entity, path))
-    if resolve is None:
-        return False
-    for entity_id in _linked_ids(entity, path.relationship):
-        linked = resolve(entity_id)
-        if linked is not None and _holds(linked, path.inner, check, resolve):
-            return True
-    return False
 
 
 # -- comparisons -----------------------------------------------------------------------------------------------
@@ -177,79 +173,155 @@ def comparable(stored: Any, lit: Literal) -> Any:
     return parse(stored) if parse is not None else stored
 
 
-def _literal_value(target: Target, lit: Literal) -> Any:
+def _literal_value(kind: str, lit: Literal) -> Any:
     """The literal as the target sees it: vocab values compare with the expanded term."""
-    if target.kind == "VocabProperty" and lit.expanded is not None:
+    if kind == "VocabProperty" and lit.expanded is not None:
         return lit.expanded
     return lit.value
 
 
-def _equals(target: Target, stored: Any, lit: Literal) -> bool:
-    if target.kind in _RELATIONSHIPS and lit.kind not in ("uri", "string"):
+def _equals(kind: str, stored: Any, lit: Literal) -> bool:
+    if kind in _RELATIONSHIPS and lit.kind not in ("uri", "string"):
         return False
     value = comparable(stored, lit)
-    return value is not None and value == _literal_value(target, lit)
+    return value is not None and value == _literal_value(kind, lit)
 
 
-def _in_range(target: Target, stored: Any, rng: Range) -> bool:
-    if target.kind in _RELATIONSHIPS:
+def _in_range(kind: str, stored: Any, rng: Range) -> bool:
+    if kind in _RELATIONSHIPS:
         return False
     value = comparable(stored, rng.low)
     return value is not None and bool(rng.low.value <= value <= rng.high.value)
 
 
-def _equal_any(target: Target, stored: Any, value: Literal | Range | ValueList) -> bool:
+def _equal_any(kind: str, stored: Any, value: Literal | Range | ValueList) -> bool:
     if isinstance(value, Range):
-        return _in_range(target, stored, value)
+        return _in_range(kind, stored, value)
     if isinstance(value, ValueList):
-        return any(_equals(target, stored, item) for item in value.items)
-    return _equals(target, stored, value)
+        return any(_equals(kind, stored, item) for item in value.items)
+    return _equals(kind, stored, value)
 
 
-def _compare(node: Compare) -> Callable[[Target], bool]:
+#: A test of one target: its kind (the instance's attribute type, or "member") and its values.
+Check = Callable[[str, tuple[Any, ...]], bool]
+
+
+def _compare(node: Compare) -> Check:
     value = node.value
     if node.op == "==":
-        return lambda t: any(_equal_any(t, v, value) for v in t.values)
+        return lambda kind, values: any(_equal_any(kind, v, value) for v in values)
     if node.op == "!=":
-        return lambda t: bool(t.values) and not any(_equal_any(t, v, value) for v in t.values)
+        return lambda kind, values: bool(values) and not any(_equal_any(kind, v, value) for v in values)
     assert isinstance(value, Literal)  # the parser allows only single literals with ordering operators
     order = _ORDER[node.op]
+    bound = value.value
 
-    def check(t: Target) -> bool:
-        if t.kind in _RELATIONSHIPS:
+    def check(kind: str, values: tuple[Any, ...]) -> bool:
+        if kind in _RELATIONSHIPS:
             return False
-        for stored in t.values:
+        for stored in values:
             converted = comparable(stored, value)
-            if converted is not None and order(converted, value.value):
+            if converted is not None and order(converted, bound):
                 return True
         return False
 
     return check
 
 
-def _match(node: Match) -> Callable[[Target], bool]:
-    def strings(t: Target) -> list[str]:
-        if t.kind in _RELATIONSHIPS:
+def _match(node: Match) -> Check:
+    def strings(kind: str, values: tuple[Any, ...]) -> list[str]:
+        if kind in _RELATIONSHIPS:
             return []
-        return [v for v in (_unwrap(x) for x in t.values) if isinstance(v, str)]
+        return [v for v in (_unwrap(x) for x in values) if isinstance(v, str)]
 
+    search = node.regex.search
     if node.negate:
-        return lambda t: bool(found := strings(t)) and not any(node.regex.search(s) for s in found)
-    return lambda t: any(node.regex.search(s) for s in strings(t))
+        return lambda kind, values: bool(found := strings(kind, values)) and not any(search(s) for s in found)
+    return lambda kind, values: any(search(s) for s in strings(kind, values))
+
+
+def _exists(kind: str, values: tuple[Any, ...]) -> bool:
+    return True
+
+
+# -- compilation -----------------------------------------------------------------------------------------------
+# A q AST is turned once into nested closures, each node's decisions (operator, literal kind, path shape) taken
+# at compile time, so that testing an entity runs no isinstance dispatch, no generator and no Target per instance.
+# This is the evaluator, not a second one: `matches` runs the compiled form of its node.
+Predicate = Callable[[Entity, Resolver | None], bool]
+
+
+def _compile(node: QNode) -> Predicate:
+    if isinstance(node, And | Or):
+        terms = tuple(_compile(term) for term in node.terms)
+        if len(terms) == 2:  # the usual `a;b` and `a|b`, without a generator
+            first, second = terms
+            if isinstance(node, And):
+                return lambda entity, resolve: first(entity, resolve) and second(entity, resolve)
+            return lambda entity, resolve: first(entity, resolve) or second(entity, resolve)
+        if isinstance(node, And):
+            return lambda entity, resolve: all(term(entity, resolve) for term in terms)
+        return lambda entity, resolve: any(term(entity, resolve) for term in terms)
+    if isinstance(node, Exists):
+        return _compile_path(node.path, _exists)
+    if isinstance(node, Match):
+        return _compile_path(node.path, _match(node))
+    return _compile_path(node.path, _compare(node))
+
+
+def _compile_path(path: Path, check: Check) -> Predicate:
+    """Whether `check` holds for some target of `path`, following linked-entity paths through `resolve`."""
+    if isinstance(path, LinkedPath):
+        inner = _compile_path(path.inner, check)
+        relationship = path.relationship
+
+        def linked(entity: Entity, resolve: Resolver | None) -> bool:
+            if resolve is None:
+                return False
+            for entity_id in _linked_ids(entity, relationship):
+                found = resolve(entity_id)
+                if found is not None and inner(found, resolve):
+                    return True
+            return False
+
+        return linked
+    if len(path.names) == 1 and path.member is None and not path.keys:
+        name = path.names[0]
+
+        def plain(entity: Entity, resolve: Resolver | None) -> bool:
+            for instance in entity.get("attrs", {}).get(name, ()):
+                values = _content(instance, ())
+                if values is not None and check(instance.get("type", "Property"), values):
+                    return True
+            return False
+
+        return plain
+    attr_path = path
+    return lambda entity, resolve: any(check(t.kind, t.values) for t in targets(entity, attr_path))
+
+
+_COMPILED: dict[int, tuple[QNode, Predicate]] = {}
+#: Compiled forms kept; q ASTs live as long as their query or subscription, and a full memo starts again.
+_COMPILED_LIMIT: Final = 4096
+
+
+def compiled(node: QNode) -> Predicate:
+    """The compiled form of `node`, memoised by identity: the memo holds the node, so its id is not reused while
+    the entry lives (hashing the AST at every call would cost a good part of the evaluation it saves)."""
+    hit = _COMPILED.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    predicate = _compile(node)
+    if len(_COMPILED) >= _COMPILED_LIMIT:
+        _COMPILED.clear()
+    _COMPILED[id(node)] = (node, predicate)
+    return predicate
 
 
 def matches(entity: Entity, node: QNode, *, resolve: Resolver | None = None) -> bool:
     """Whether `entity` satisfies the q AST `node`; `resolve(id)` fetches linked entities (`rel{attr}`),
     without it linked-entity conditions are false."""
-    if isinstance(node, And):
-        return all(matches(entity, term, resolve=resolve) for term in node.terms)
-    if isinstance(node, Or):
-        return any(matches(entity, term, resolve=resolve) for term in node.terms)
-    if isinstance(node, Exists):
-        return _holds(entity, node.path, lambda _: True, resolve)
-    if isinstance(node, Match):
-        return _holds(entity, node.path, _match(node), resolve)
-    return _holds(entity, node.path, _compare(node), resolve)
+    return compiled(node)(entity, resolve)
 
 
-__all__ = ["Resolver", "Target", "comparable", "matches", "targets"]
+__all__ = ["Resolver", "Target", "comparable", "compiled", "matches", "targets"]
