@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -205,10 +207,10 @@ def _kit(broker_url: str, report: Path, *only: str) -> None:
     assert report.exists(), done.stdout + done.stderr
 
 
-def _subscription(http: httpx.Client, endpoint: str) -> str:
+def _subscription(http: httpx.Client, endpoint: str, headers: dict[str, str] | None = None) -> str:
     body = {"type": "Subscription", "entities": [{"type": "Junction"}], "watchedAttributes": ["elevation"],
             "notification": {"endpoint": {"uri": endpoint}}}  # fmt: skip
-    created = http.post(f"{API}/subscriptions", json=body)
+    created = http.post(f"{API}/subscriptions", json=body, headers=headers)
     assert created.status_code == 201, created.text
     return created.headers["Location"].rsplit("/", 1)[1]
 
@@ -282,6 +284,53 @@ def test_operations_show_imports_deliveries_registrations_and_the_kit(
     assert "< 500" in failure.locator("pre").inner_text()
     assert page.locator("#conformance-clauses tr[data-clause='5.6.1'] td").all_inner_texts()[1:3] == ["0", "1"]
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+VIEWER_POLICY = "rules:\n  - {id: viewer, roles: [viewer], actions: [read, subscribe]}\n"
+
+
+def _api_key(store: str, name: str, role: str) -> dict[str, str]:
+    args = [sys.executable, "-m", "broker.cli", "keys", "--store", store, "create", "--name", name, "--role", role]
+    made = subprocess.run(args, capture_output=True, text=True, check=True)
+    return {"X-API-Key": made.stdout.strip()}
+
+
+def test_operations_show_a_user_only_what_its_policy_allows(
+    browser: Browser, operations_dirs: tuple[Path, Path], tmp_path: Path, broker: BrokerProcess
+) -> None:
+    """A broker that wants credentials, over the same directories (the module's broker wrote the import run and
+    the reports): a viewer, who may read and subscribe but is no administrator, signs in with its API key."""
+    imports, reports = operations_dirs
+    store = f"sqlite:///{tmp_path / 'secured.db'}"
+    admin, viewer = _api_key(store, "ops-admin", "admin"), _api_key(store, "ops-viewer", "viewer")
+    (tmp_path / "policies.yaml").write_text(VIEWER_POLICY)
+    env = {"AGORA_IMPORT_METRICS_DIR": str(imports), "AGORA_CONFORMANCE_REPORTS_DIR": str(reports)}
+    args = ["--auth", "required", "--policies", str(tmp_path / "policies.yaml"), "--outbound-allow", "loopback"]
+    with running_broker(store, tmp_path, extra_env=env, extra_args=args) as secured:
+        with httpx.Client(base_url=secured.url, timeout=10) as http:
+            assert http.get(f"{API}/agora/imports", headers=admin).json()[0]["file"] == "gtfs-demo.prom"
+            assert http.get(f"{API}/agora/imports", headers=viewer).status_code == 403
+            theirs = _subscription(http, "http://127.0.0.1:9/admin", admin)
+            mine = _subscription(http, "http://127.0.0.1:9/viewer", viewer)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(5_000)
+        try:
+            page.goto(f"{secured.url}/console")
+            page.fill("#apikey", viewer["X-API-Key"])
+            page.click("#signin button[type=submit]")  # stored for the tab, then the page loads again
+            page.locator("#who", has_text="API key in use").wait_for()
+            page.click("button[data-view=operations]")
+            page.wait_for_function("() => window.agora.operations")
+            for part in ("imports", "registrations", "conformance"):
+                note = page.locator(f"#{part}-note").inner_text()
+                assert note.startswith("Not shown to you: ") and note.endswith("(HTTP 403)"), (part, note)
+            assert page.locator("#imports tbody tr").count() == 0
+            assert page.locator("#subscriptions-note").inner_text() == ""
+            shown = page.locator("#subscriptions tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+            assert shown == [mine] and theirs not in shown  # another's subscription is not its business
+            page.screenshot(path=str(ARTEFACTS / "operations-viewer.png"))
+        finally:
+            page.close()
 
 
 def test_no_serious_accessibility_violations(page: Page) -> None:
