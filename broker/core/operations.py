@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,14 +165,24 @@ def _take(run: ImportRun, metric: str, labels: dict[str, str], value: float) -> 
     elif metric == "agora_import_last_entities_sent" and "type" in labels:
         run.sent[labels["type"]] = _count(value)
     elif metric == "agora_import_last_duration_seconds":
-        run.duration = round(value, 3)
+        run.duration = round(_positive(value, "a duration"), 3)
     elif metric == "agora_import_last_success_timestamp_seconds":
         run.succeeded = True
-        run.ended_at = _iso(value)
+        try:
+            run.ended_at = _iso(_positive(value, "a time"))
+        except (OverflowError, OSError) as exc:  # beyond the years a datetime holds
+            raise ValueError(f"{value} is not a time") from exc
+
+
+def _positive(value: float, what: str) -> float:
+    """`value` when it is finite and not negative (NaN and +Inf are valid sample values of the format)."""
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{value} is not {what}")
+    return value
 
 
 def _count(value: float) -> int:
-    if value != value or value < 0 or value != int(value):  # NaN, negative or fractional: no count of entities
+    if _positive(value, "a count") != int(value):  # fractional: no count of entities
         raise ValueError(f"{value} is not a count")
     return int(value)
 

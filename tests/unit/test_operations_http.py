@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,10 +196,20 @@ def test_no_report_yet_and_a_newest_file_that_is_no_report(
     assert client.get(LATEST, headers=keys["admin"]).json()["file"] == "good.json"
 
 
-def test_counts_that_are_no_counts_make_a_file_a_problem() -> None:
-    text = '# TYPE agora_import_last_entities gauge\nagora_import_last_entities{adapter="x",outcome="created"} 1.5\n'
-    with pytest.raises(ValueError, match=r"1\.5 is not a count"):
-        operations.parse_import_metrics("x.prom", text, 0.0)
+@pytest.mark.parametrize(
+    ("metric", "value", "why"),
+    [
+        ('agora_import_last_entities{adapter="x",outcome="created"}', "1.5", "1.5 is not a count"),
+        ('agora_import_last_entities{adapter="x",outcome="created"}', "-1", "-1 is not a count"),
+        ('agora_import_last_entities_sent{adapter="x",type="T"}', "+Inf", "inf is not a count"),
+        ('agora_import_last_duration_seconds{adapter="x"}', "NaN", "nan is not a duration"),
+        ('agora_import_last_success_timestamp_seconds{adapter="x"}', "1e300", "1e+300 is not a time"),
+    ],
+)
+def test_values_that_are_no_counts_or_times_make_a_file_a_problem(metric: str, value: str, why: str) -> None:
+    name = metric.split("{")[0]
+    with pytest.raises(ValueError, match=re.escape(why)):
+        operations.parse_import_metrics("x.prom", f"# TYPE {name} gauge\n{metric} {value}\n", 0.0)
 
 
 def test_the_broker_reads_the_format_the_kit_writes() -> None:
