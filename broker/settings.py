@@ -72,6 +72,12 @@ class Settings:
     opendata_dir: str = ""
     #: The broker's public URL in the catalogue and the distributions (empty: the URL a request came to).
     opendata_base_url: str = ""
+    # -- operations records the console shows (issue 21; README "Console", records 0404-0405) ---------------------
+    #: A directory of `agora import --metrics-file DIR/NAME.prom` files: GET /ngsi-ld/v1/agora/imports lists their runs.
+    import_metrics_dir: str = ""
+    #: A directory of the conformance kit's JSON reports (`agora conformance --report DIR/NAME.json`): the newest is
+    #: GET /ngsi-ld/v1/agora/conformance/latest.
+    conformance_reports_dir: str = ""
     # -- security (issue 18; README "Securing Agora") ------------------------------------------------------------
     #: `open` (no authentication: every request is the anonymous administrator) or `required` (a bearer token or
     #: an API key on every request); empty: required when issuers are configured, else open.

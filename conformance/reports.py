@@ -1,10 +1,13 @@
-"""Reports of a run: Markdown (a table per clause, the HTTP exchanges behind each failure), JUnit XML (for CI systems)
-and EARL in Turtle (W3C Evaluation and Report Language, for machine-readable audit records). The format follows
-the file extension: .md, .xml, .ttl."""
+"""Reports of a run: Markdown (a table per clause, the HTTP exchanges behind each failure), JUnit XML (for CI systems),
+EARL in Turtle (W3C Evaluation and Report Language, for machine-readable audit records) and JSON (what the broker's
+GET /ngsi-ld/v1/agora/conformance/latest serves and its console renders, record 0405). The format follows the file
+extension: .md, .xml, .ttl, .json."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -214,11 +217,72 @@ def earl(results: Sequence[Result], info: RunInfo) -> str:
     return g.serialize(format="turtle")
 
 
-WRITERS: dict[str, Callable[[Sequence[Result], RunInfo], str]] = {".md": markdown, ".xml": junit, ".ttl": earl}
+# -- JSON -----------------------------------------------------------------------------------------------------------
+#: The `format` member of a JSON report; the broker's reader (broker.core.operations) checks it.
+REPORT_FORMAT = "agora-conformance-report/1"
+#: The outcomes as JSON keys and values (the report's own words, in the camelCase of NGSI-LD's members).
+OUTCOME_KEYS = {PASSED: "passed", FAILED: "failed", NOT_IMPLEMENTED: "notImplemented", KNOWN_GAP: "knownGap"}
+
+
+def json_report(results: Sequence[Result], info: RunInfo) -> str:
+    """The run as one JSON document: the summary, the counts per clause, every case (with the HTTP exchanges behind a
+    failure or a known gap), the optional features and the inventory's coverage."""
+    doc = {
+        "format": REPORT_FORMAT,
+        "kit": "Agora NGSI-LD conformance kit",
+        "specification": "ETSI GS CIM 009 V1.9.1",
+        "specificationUrl": SPEC,
+        "broker": info.broker,
+        "tenant": info.tenant,
+        "started": info.started.isoformat(timespec="seconds"),
+        "durationSeconds": round(info.duration, 3),
+        "counts": _tally(results),
+        "features": [
+            {"name": name, "offered": on, "decidedBy": why} for name, (on, why) in sorted(info.features.items())
+        ],
+        "clauses": [
+            {"clause": clause, "title": title(clause), "counts": _tally(group)} for clause, group in by_clause(results)
+        ],
+        "cases": [_case_doc(r) for _, group in by_clause(results) for r in group],
+        "coverage": [{"clause": clause, "title": name, "cases": n} for clause, name, n in info.coverage],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def _tally(results: Sequence[Result]) -> dict[str, int]:
+    c = counts(results)
+    return {key: c[outcome] for outcome, key in OUTCOME_KEYS.items()}
+
+
+def _case_doc(r: Result) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "name": r.case.name,
+        "clause": r.case.clause,
+        "requirement": r.case.requirement,
+        "outcome": OUTCOME_KEYS[r.outcome],
+        "detail": r.message,
+        "durationSeconds": round(r.duration, 3),
+    }
+    if r.gap is not None:
+        doc["knownGap"] = {"ref": r.gap.ref, "reason": r.gap.reason}
+    if r.outcome in (FAILED, KNOWN_GAP):
+        doc["exchanges"] = [e.render() for e in r.exchanges]
+    return doc
+
+
+WRITERS: dict[str, Callable[[Sequence[Result], RunInfo], str]] = {
+    ".md": markdown,
+    ".xml": junit,
+    ".ttl": earl,
+    ".json": json_report,
+}
 
 
 def write_report(path: Path, results: Sequence[Result], info: RunInfo) -> None:
+    """Written aside, then renamed: a broker that reads the reports' directory never sees half a report."""
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:
         raise ValueError(f"report {path}: the extension must be one of {', '.join(WRITERS)}")
-    path.write_text(writer(results, info), encoding="utf-8")
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    aside.write_text(writer(results, info), encoding="utf-8")
+    os.replace(aside, path)

@@ -18,6 +18,7 @@
         ├── StoreUnavailable         (503 with Retry-After: the store cannot be reached, record 0047)
         ├── Unauthenticated          (401 with WWW-Authenticate, IETF RFC 6750: no or a bad credential, record 0201)
         ├── Forbidden                (403: an authenticated caller without access, records 0201 and authz's)
+        ├── FileUnavailable          (503: a file or directory the settings name cannot be read, record 0404)
         └── TooManyRequests          (429 with Retry-After: the client's request rate limit, record 0207)
 
 Each class carries its problem type and status; `detail` is what the client sees, `log_detail` (optional) is what
@@ -144,6 +145,16 @@ class StoreUnavailable(HttpError):
         detail = f"the broker's {store} store is unavailable; retry the request in {retry_after} s"
         super().__init__(503, "Service Unavailable", detail, headers={"Retry-After": str(retry_after)})
         self.log_detail = log_detail or detail
+
+
+class FileUnavailable(HttpError):
+    """A file or directory the broker's settings tell it to read (the import runs' metrics, the conformance reports,
+    record 0404) is missing, unreadable or holds something else: the host's state, for its operator to fix. 503
+    Service Unavailable: neither the client's error (4xx) nor a bug (InternalError, 500). No Retry-After: the
+    broker cannot know when the operator fixes it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "Service Unavailable", detail)
 
 
 #: The realm of every WWW-Authenticate challenge (IETF RFC 6750 clause 3).

@@ -28,6 +28,7 @@ from broker.http import (
     info,
     openapi,
     opendata,
+    operations,
     registrations,
     snapshots,
     subscriptions,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *health.ROUTES,
         *opendata.ROUTES,
         *feed.ROUTES,
+        *operations.ROUTES,
         *CONSOLE_ROUTES,
     ]
     app = Starlette(

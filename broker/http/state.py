@@ -15,6 +15,7 @@ from broker.core.csource_subscriptions import CsourceSubscriptions
 from broker.core.discovery import Discovery
 from broker.core.entities import Entities
 from broker.core.entity_maps import EntityMaps
+from broker.core.operations import Operations
 from broker.core.policies import AuditLog, Policies
 from broker.core.query import Queries
 from broker.core.registrations import Registrations
@@ -53,6 +54,8 @@ class BrokerState:
     audit: AuditLog
     csource_subscriptions: CsourceSubscriptions
     opendata: OpenData
+    #: The import runs and conformance reports other programs write to the configured directories (record 0404).
+    operations: Operations
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy.open)
     #: The forwarding client of the distributed operations (clause 4.3, broker.federation), one per process.
     forwarder: Forwarder | None = None
@@ -105,6 +108,7 @@ class BrokerState:
             csource_subscriptions=CsourceSubscriptions(store, settings.max_page_size, outbound, access),
             forwarder=forwarder,
             opendata=OpenData(store, access, settings),
+            operations=Operations(access, settings.import_metrics_dir, settings.conformance_reports_dir),
         )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +18,7 @@ from conformance.features import offered
 from conformance.helpers import ContextServer, Receiver
 from conformance.kit import Case, CaseFailed, Exchange, FeatureMissing, Kit, RunContext
 from conformance.known_gaps import KnownGap
-from conformance.reports import RunInfo, earl, junit, markdown, summary_line
+from conformance.reports import REPORT_FORMAT, RunInfo, earl, json_report, junit, markdown, summary_line, write_report
 from conformance.runner import FAILED, KNOWN_GAP, NOT_IMPLEMENTED, PASSED, Result, execute, fixed_gaps
 
 EARL = Namespace("http://www.w3.org/ns/earl#")
@@ -168,6 +171,30 @@ def test_earl_report() -> None:
                       for a in graph.subjects(RDF.type, EARL.Assertion))  # fmt: skip
     assert outcomes == ["failed", "failed", "inapplicable", "passed"]
     assert (None, EARL.subject, None) in graph
+
+
+def test_json_report() -> None:
+    doc = json.loads(json_report(_results(), _info()))
+    assert (doc["format"], doc["broker"], doc["started"]) == (REPORT_FORMAT, "http://b", "2026-11-26T01:00:00+00:00")
+    assert doc["counts"] == {"passed": 1, "failed": 1, "notImplemented": 1, "knownGap": 1}
+    assert doc["clauses"] == [{"clause": "5.6.1", "title": "Create Entity", "counts": doc["counts"]}]
+    cases = {c["name"]: c for c in doc["cases"]}
+    assert cases["entities.bad"]["outcome"] == "failed" and cases["entities.bad"]["detail"].endswith("got 500")
+    assert "< 500" in cases["entities.bad"]["exchanges"][0]
+    assert "exchanges" not in cases["entities.ok"]  # the exchanges of failures and known gaps only, as in Markdown
+    assert cases["errors.gap"]["knownGap"] == {"ref": "no issue yet", "reason": "lacks"}
+    assert doc["features"] == [{"name": "temporal", "offered": False, "decidedBy": "501"}]
+    assert doc["coverage"] == [{"clause": "6.4", "title": "entities", "cases": 2}]
+
+
+def test_a_report_is_written_whole_under_its_name(tmp_path: Path) -> None:
+    target = tmp_path / "run.json"
+    target.write_text("an older report")
+    write_report(target, _results(), _info())
+    assert json.loads(target.read_text())["format"] == REPORT_FORMAT
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # nothing left aside
+    with pytest.raises(ValueError, match=re.escape("must be one of .md, .xml, .ttl, .json")):
+        write_report(tmp_path / "run.html", _results(), _info())
 
 
 def test_case_failed_is_an_assertion_error() -> None:

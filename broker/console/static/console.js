@@ -314,20 +314,105 @@ function startFeed(event) {
   guarded(() => api.follow(type ? { type: api.expand(type) } : {}, onEvent, feed.signal));
 }
 
-// -- operations --------------------------------------------------------------------------------------------------
+// -- operations (records 0404-0406): import runs, subscriptions, registrations, the kit's latest report ---------------
+// Each part asks the API on its own: what one is refused (403 to a user who is no administrator, 404 for a setting
+// the broker lacks) is said in that part's note, and the others still show.
 async function loadOperations() {
-  const subs = await api.json("subscriptions", { params: { limit: 1000 } });
+  $("ops-status").textContent = "Loading…";
+  const parts = await Promise.all([part("imports", loadImports), part("subscriptions", loadSubscriptions),
+    part("registrations", loadRegistrations), part("conformance", loadConformance)]);
+  agora.operations = Object.fromEntries(parts);
+  $("ops-status").textContent = "Operations loaded";
+}
+
+async function part(name, load) {
+  const note = $(`${name}-note`);
+  note.textContent = "";
+  try {
+    return [name, await load()];
+  } catch (error) {
+    note.textContent = `${error.status === 403 ? "Not shown to you: " : ""}${error.message}`
+      + `${error.status ? ` (HTTP ${error.status})` : ""}`;
+    return [name, null];
+  }
+}
+
+const text = (v) => (v === undefined || v === null ? "" : String(v));
+const cell = (v, cls) => el("td", cls ? { class: cls, text: text(v) } : { text: text(v) });
+const count = (n, bad = false) => el("td", { class: bad && n > 0 ? "num failed" : "num", text: String(n ?? 0) });
+const rowHead = (v) => el("th", { scope: "row", text: text(v) });
+const tableHead = (...names) => el("thead", {}, el("tr", {}, ...names.map((n) => el("th", { scope: "col", text: n }))));
+
+async function loadImports() {
+  const runs = await api.json("agora/imports");
+  $("imports").tBodies[0].replaceChildren(...runs.map(importRow));
+  if (!runs.length) $("imports-note").textContent = "No import run yet.";
+  return runs.length;
+}
+
+function importRow(run) {
+  if (run.problem) {
+    return el("tr", { "data-file": run.file }, rowHead(run.file), el("td", { colspan: "12", class: "failed",
+      text: run.problem }));
+  }
+  const c = run.counts;
+  const sent = Object.entries(run.sent).map(([type, n]) => `${api.compact(type)} ${n}`).join(", ");
+  return el("tr", { "data-file": run.file }, rowHead(run.file), cell(run.adapter), cell(run.endedAt),
+    cell(run.durationSeconds === null ? "" : `${run.durationSeconds} s`), count(c.created), count(c.updated),
+    count(c.unchanged), count(c.refused, true), count(c.invalid, true), count(c.pruned), count(c.rejectedRows, true),
+    cell(sent), cell(run.succeeded ? "wrote everything" : "partial", run.succeeded ? "ok" : "failed"));
+}
+
+async function all(path) {
+  const out = [];
+  for await (const page of api.pages(path, { params: { limit: 1000 } }, 10000)) out.push(...page);
+  return out;
+}
+
+async function loadSubscriptions() {
+  const subs = await all("subscriptions");
   $("subscriptions").tBodies[0].replaceChildren(...subs.map((s) => {
     const n = s.notification || {};
-    return el("tr", {}, el("td", { text: s.id }), el("td", { text: `${s.status || ""} ${n.status || ""}` }),
-      el("td", { text: String(n.timesSent ?? 0) }), el("td", { text: n.lastSuccess || "" }),
-      el("td", { text: n.lastFailure || "" }));
+    return el("tr", { "data-id": s.id }, rowHead(s.id), cell(s.status), cell(n.status, n.status === "failed"
+      ? "failed" : ""), count(n.timesSent), count(n.timesFailed, true), cell(n.lastSuccess), cell(n.lastFailure));
   }));
-  const regs = await api.json("csourceRegistrations", { params: { limit: 1000 } });
-  $("registrations").tBodies[0].replaceChildren(...regs.map((r) => el("tr", {}, el("td", { text: r.id }),
-    el("td", { text: r.endpoint }),
-    el("td", { text: (r.information || []).flatMap((i) => (i.entities || []).map((e) => api.compact(e.type)))
-      .join(", ") }), el("td", { text: r.status || "" }))));
+  if (!subs.length) $("subscriptions-note").textContent = "No subscription.";
+  return subs.length;
+}
+
+async function loadRegistrations() {
+  const regs = await all("csourceRegistrations");
+  $("registrations").tBodies[0].replaceChildren(...regs.map((r) => el("tr", { "data-id": r.id }, rowHead(r.id),
+    cell(r.endpoint), cell((r.information || []).flatMap((i) => (i.entities || []).map((e) => api.compact(e.type)))
+      .join(", ")), cell(r.mode || "inclusive"), cell(r.status, r.status === "failed" ? "failed" : ""),
+    count(r.timesSent), count(r.timesFailed, true), cell(r.lastSuccess), cell(r.lastFailure))));
+  if (!regs.length) $("registrations-note").textContent = "No context source registration.";
+  return regs.length;
+}
+
+async function loadConformance() {
+  const r = await api.json("agora/conformance/latest");
+  const c = r.counts;
+  const summary = el("p", { id: "conformance-summary", text: `${r.file}: ${r.broker}`
+    + `${r.tenant ? ` (tenant ${r.tenant})` : ""}, run ${r.started} in ${r.durationSeconds} s: ${c.passed} passed, `
+    + `${c.failed} failed, ${c.notImplemented} not implemented, ${c.knownGap} known gaps` });
+  const clauses = el("table", { id: "conformance-clauses", "aria-label": "Cases per clause" },
+    tableHead("Clause", "Title", "Passed", "Failed", "Not implemented", "Known gaps"),
+    el("tbody", {}, ...r.clauses.map((k) => el("tr", { "data-clause": k.clause }, rowHead(k.clause), cell(k.title),
+      count(k.counts.passed), count(k.counts.failed, true), count(k.counts.notImplemented),
+      count(k.counts.knownGap, true)))));
+  const failed = r.cases.filter((k) => k.outcome === "failed" || k.outcome === "knownGap");
+  const list = failed.length ? el("ul", { id: "conformance-failures" }, ...failed.map(failure))
+    : el("p", { text: "No case failed." });
+  $("conformance").replaceChildren(summary, clauses, el("h4", { text: "Failures and known gaps" }), list);
+  return { file: r.file, clauses: r.clauses.length, failed: failed.length };
+}
+
+function failure(k) {
+  const what = k.outcome === "failed" ? "failed" : `known gap (${k.knownGap?.ref}: ${k.knownGap?.reason})`;
+  return el("li", { "data-case": k.name }, el("code", { text: k.name }), ` ${k.clause}, ${what}: ${k.requirement}`,
+    el("details", {}, el("summary", { text: k.detail.split("\n")[0] || "details" }),
+      el("pre", { text: [k.detail, ...(k.exchanges || [])].join("\n\n") })));
 }
 
 // -- start -------------------------------------------------------------------------------------------------------
