@@ -37,10 +37,12 @@ from broker.federation.distributed import BASE as API_BASE
 from broker.federation.distributed import (
     Federation,
     Hop,
+    Named,
     Part,
     Planned,
     Remote,
     SourceFailure,
+    attr_path,
     conflict_failure,
     entity_path,
     wire_attrs,
@@ -265,7 +267,8 @@ class Entities:
             await self._write(caller, [entity_id], plan, create_tenant=True)
 
         def part(r: Routed) -> Part:
-            return Part(r.registration, r.attrs, "POST", f"{API_BASE}/entities", wire_entity(entity, r.attrs))
+            body = Named(lambda tm: wire_entity(entity, r.attrs, tm))
+            return Part(r.registration, r.attrs, "POST", f"{API_BASE}/entities", body)
 
         def runs_here(planned: Planned) -> bool:
             return bool(planned.routing.local) or not entity["attrs"]
@@ -305,7 +308,8 @@ class Entities:
             await self._write(caller, [entity_id], plan)
 
         def part(r: Routed) -> Part:
-            return Part(r.registration, r.attrs, "PUT", entity_path(entity_id), wire_entity(fresh, r.attrs))
+            body = Named(lambda tm: wire_entity(fresh, r.attrs, tm))
+            return Part(r.registration, r.attrs, "PUT", entity_path(entity_id), body)
 
         planned = await self._planned(caller, hop, "replaceEntity", entity_id, types or fresh["type"], fresh["attrs"])
         return await self._routed(caller, hop, planned, "replaceEntity", write, part, _held_here)
@@ -400,7 +404,7 @@ class Entities:
         mine = only(fragment, routing.local)
         path = entity_path(entity_id, "attrs")
         parts = [
-            Part(r.registration, r.attrs, method, path, wire_attrs(fragment, r.attrs), params) for r in routing.remote
+            Part(r.registration, r.attrs, method, path, _attrs_body(fragment, r.attrs), params) for r in routing.remote
         ]
         run = None
         if planned.stored is not None and (mine["attrs"] or "scope" in mine or mine.get("type")):
@@ -443,7 +447,7 @@ class Entities:
 
         def part(r: Routed) -> Part:
             head = {"type": fragment["type"]} if fragment["type"] else {}
-            body = wire_entity({**head, "attrs": fragment["attrs"]}, r.attrs)
+            body = Named(lambda tm: wire_entity({**head, "attrs": fragment["attrs"]}, r.attrs, tm))
             return Part(r.registration, r.attrs, "PATCH", entity_path(entity_id), body, params or None)
 
         def runs_here(planned: Planned) -> bool:
@@ -568,8 +572,8 @@ class Entities:
             await self._write(caller, [entity_id], plan)
 
         def part(r: Routed) -> Part:
-            body = None if instance is None else wire_instance(iri, instance)
-            return Part(r.registration, r.attrs, method, entity_path(entity_id, "attrs", iri), body, params)
+            body = None if instance is None else Named(lambda tm: wire_instance(iri, instance, tm))
+            return Part(r.registration, r.attrs, method, attr_path(entity_id, iri), body, params)
 
         def runs_here(planned: Planned) -> bool:
             return _held_here(planned) and iri in planned.routing.local
@@ -766,6 +770,11 @@ def _held_here(planned: Planned) -> bool:
 def _has_head(fragment: Entity) -> bool:
     """Whether a fragment changes the entity itself (types or scope), or has no attribute at all."""
     return bool(fragment.get("type")) or "scope" in fragment or not fragment["attrs"]
+
+
+def _attrs_body(fragment: Entity, attrs: frozenset[str]) -> Named:
+    """The attributes of an append or update as one source gets them (in its terms, record 0470)."""
+    return Named(lambda tm: wire_attrs(fragment, attrs, tm))
 
 
 def only(fragment: Entity, attrs: Iterable[str]) -> Entity:

@@ -33,7 +33,7 @@ from broker.core.model import ENTITY_MEMBERS, Entity
 from broker.core.normalize import CREATE, PATCH, Rules, parse_entity
 from broker.core.registrations import Registration, Registrations, csf_holds
 from broker.core.temporal import TemporalEntity, TemporalView
-from broker.federation.forwarder import Forwarder, SourceError, SourceReply, warning
+from broker.federation.forwarder import Forwarder, SourceError, SourceReply, registered_terms, warning
 from broker.federation.merge import Fragment
 from broker.federation.writes import held_attrs
 from broker.ld.codec import expand_entity
@@ -377,12 +377,11 @@ class Reads:
         """The term map of the @context a source is asked and answers with (4.3.6.6): its registration's
         jsonldContext, else the request's (by URL), else the core context; a warning (199) when the registration's
         @context cannot be had, and then the source is not asked."""
-        for pair in reg.doc.get("contextSourceInfo", ()):
-            if pair["key"] == "jsonldContext":
-                try:
-                    return await self.resolver.resolve(pair["value"])
-                except NgsiLdError as exc:
-                    return warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}")
+        terms = await registered_terms(self.resolver, reg)
+        if isinstance(terms, SourceError):
+            return terms.warning()
+        if terms is not None:
+            return terms
         return origin.tm if origin.link is not None else core_termmap()
 
     async def retrieve(

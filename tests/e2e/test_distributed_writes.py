@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from broker.http.app import create_app
 from broker.settings import Settings
+from tests.support.context_server import serve_contexts
 from tests.support.recording_source import RecordingSource, running_source
 from tests.support.servers import BrokerProcess
 
@@ -310,3 +311,73 @@ def test_a_write_carries_the_request_headers_its_registration_asks_for(
     assert r.status_code == 204, r.text
     [sent] = source.at("/h13")
     assert sent.headers["x-operator"] == "night shift"
+
+
+#: A context source that speaks only its own terms: its @context names the Junction type and the pressure attribute
+#: (the client's, under the core @context) in German (clause 4.3.6.6, record 0470).
+OWN_TERMS = {"@context": {"Knoten": VOCAB + KIND, "druck": VOCAB + "pressure", "hoehe": VOCAB + "head"}}
+
+
+@pytest.fixture(scope="module")
+def own_context() -> Iterator[str]:
+    with serve_contexts({"/own.jsonld": OWN_TERMS}) as url:
+        yield url + "/own.jsonld"
+
+
+def test_a_source_with_its_own_context_receives_its_own_terms(
+    client: TestClient, source: RecordingSource, own_context: str
+) -> None:
+    """4.3.6.6: with a jsonldContext the broker compacts "both payload and query parameters" with it and forwards
+    with that @context: bodies, the attribute in a path and batches carry the source's short terms."""
+    eid = _id()
+    info = {"entities": [{"type": KIND, "id": eid}], "propertyNames": ["pressure"]}
+    ops = ["createEntity", "updateOps", "mergeEntity", "upsertBatch"]
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "exclusive", "operations": ops}
+    csi = [{"key": "jsonldContext", "value": own_context}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/own14", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(f"{BASE}/entities", json={"id": eid, "type": KIND, **props(pressure=1, head=2)})
+    assert r.status_code == 201, r.text
+    assert client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=2)).status_code == 204
+    assert client.patch(f"{BASE}/entities/{eid}/attrs/pressure", json={"value": 3}).status_code == 204
+    r = client.post(f"{BASE}/entityOperations/upsert", json=[{"id": eid, "type": KIND, **props(pressure=4)}])
+    assert r.status_code in (201, 204), r.text
+    sent = source.at("/own14")
+    got = [(s.method, s.path.removeprefix(f"/own14{BASE}"), s.body) for s in sent]
+    druck = {"type": "Property", "value": 1}
+    assert got == [
+        ("POST", "/entities", {"id": eid, "type": "Knoten", "druck": druck}),
+        ("PATCH", f"/entities/{eid}/attrs", {"druck": {"type": "Property", "value": 2}}),
+        ("PATCH", f"/entities/{eid}/attrs/druck", {"value": 3}),
+        (
+            "POST",
+            "/entityOperations/upsert",
+            [{"id": eid, "type": "Knoten", "druck": {"type": "Property", "value": 4}}],
+        ),
+    ]
+    assert all(f"<{own_context}>" in s.headers["link"] for s in sent)
+    assert all(s.headers["content-type"] == "application/json" for s in sent if s.body is not None)
+    assert stored(client, eid)["head"]["value"] == 2 and "pressure" not in stored(client, eid)
+
+
+def test_a_source_whose_context_cannot_be_had_is_not_written_to(
+    client: TestClient, source: RecordingSource, own_context: str
+) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    info = {"entities": [{"type": KIND, "id": eid}], "propertyNames": ["pressure"]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "exclusive", "operations": ["updateOps"]}
+    missing = own_context.replace("own.jsonld", "missing.jsonld")
+    csi = [{"key": "jsonldContext", "value": missing}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/own15", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=2, head=3))
+    assert r.status_code == 207, r.text
+    [failed] = r.json()["notUpdated"]
+    assert failed["attributeName"] == VOCAB + "pressure" and "missing.jsonld" in failed["reason"]
+    assert r.headers["NGSILD-Warning"].startswith("199 ") and source.at("/own15") == []
+    assert stored(client, eid)["head"]["value"] == 3
