@@ -33,6 +33,7 @@ from broker.core.normalize import (
     parse_attribute,
     parse_entity,
 )
+from broker.core.registrations import Registration
 from broker.federation.distributed import BASE as API_BASE
 from broker.federation.distributed import (
     Federation,
@@ -49,9 +50,9 @@ from broker.federation.distributed import (
     wire_entity,
     wire_instance,
 )
-from broker.federation.writes import Routed, route_query
+from broker.federation.writes import Routed, by_type_only, route_query
 from broker.ld.codec import expand_attrs, expand_entity
-from broker.ld.termmap import TermMap
+from broker.ld.termmap import TermMap, core_termmap
 from broker.store.base import Store, WriteFn, WritePlan
 
 if TYPE_CHECKING:
@@ -142,7 +143,26 @@ class Entities:
         stored = (await self.store.get(caller.tenant, [entity_id])).get(entity_id) if read else None
         if stored is not None and types and not set(types) & set(stored["type"]):
             stored = None
+        if stored is None and not types and read:
+            types = await self._remote_types(caller, hop, entity_id, regs)
         return fed.plan(regs, operation, entity_id, types, attrs, stored)
+
+    async def _remote_types(
+        self, caller: Caller, hop: Hop, entity_id: str, regs: Sequence[Registration]
+    ) -> list[str] | None:
+        """The types of an entity this broker does not hold, written without a type, as the registrations that may
+        hold it by type alone answer a Retrieve Entity (5.12 matches them; 4.3.6.1 forbids sending them an entity of
+        another type), so that the write is routed as with a type (record 0471). None when none is asked or none
+        holds it: then only registrations naming the id or an idPattern it matches are written to (record 0194)."""
+        from broker.federation.reads import Origin
+
+        asked = [r for r in regs if r.mode != "auxiliary" and r.offers("retrieveEntity") and by_type_only(r, entity_id)]
+        if self.reads is None or not asked:
+            return None
+        origin = Origin(core_termmap(), via=hop.via, headers=hop.headers or {})
+        answer = await self.reads.retrieve(caller, asked, entity_id, None, None, origin)
+        found = [t for fragment in answer.fragments.get(entity_id, []) for t in fragment.entity["type"]]
+        return list(dict.fromkeys(found)) or None
 
     async def _distribute(
         self,

@@ -402,7 +402,13 @@ class Reads:
             if isinstance(tm, str):
                 return reg, [], tm, None
             params: dict[str, str] = {"options": "sysAttrs"}
-            type_text = _type_param(reg, frozenset(types), _names(types, tm), tm) if types else None
+            # Without a type in the request the registered types are the selector (4.3.6.1: "the Entity type
+            # selector ... can be added as a filter on forwarded requests even where its presence initially seems
+            # redundant"; record 0471).
+            if types:
+                type_text = _type_param(reg, frozenset(types), _names(types, tm), tm)
+            else:
+                type_text = _type_param(reg, None, None, tm)
             optional = {"type": type_text, "attrs": _attrs_param(reg, attrs, tm)}
             params.update({k: v for k, v in optional.items() if v})
             reply = await self.forwarder.send(
@@ -604,6 +610,8 @@ class Reads:
                 entities.append(entity)
         seen: set[str] = set()
         for entity in entities:
+            if not reg.may_hold(entity["type"], entity["id"]):
+                continue  # 4.3.6.1: "all constraints specified in the registration shall be respected" (0471)
             if entity["id"] not in seen:
                 seen.add(entity["id"])
                 answer.add(_registered_part(reg, entity), reg)

@@ -381,3 +381,35 @@ def test_a_source_whose_context_cannot_be_had_is_not_written_to(
     assert failed["attributeName"] == VOCAB + "pressure" and "missing.jsonld" in failed["reason"]
     assert r.headers["NGSILD-Warning"].startswith("199 ") and source.at("/own15") == []
     assert stored(client, eid)["head"]["value"] == 3
+
+
+def test_an_entity_a_source_holds_by_type_is_found_and_written_without_a_type(
+    client: TestClient, source: RecordingSource
+) -> None:
+    """5.12: without a type selector a registration by type alone matches any id; 4.3.6.1: the source is still asked
+    with its registered types only, and an entity of another type is never taken from it nor written to it: the
+    broker learns the types by a Retrieve Entity first (record 0471)."""
+    kind = f"Tank{uuid.uuid4().hex[:8]}"
+    tank, other = f"urn:ngsi-ld:{kind}:t1", f"urn:ngsi-ld:Pump:{uuid.uuid4().hex[:8]}"
+    base = f"/tp16{BASE}/entities"
+    source.answers[f"GET {base}/{tank}"] = (200, {"id": tank, "type": kind, **props(level=3)})
+    source.answers[f"GET {base}/{other}"] = (200, {"id": other, "type": "Pump", **props(level=9)})
+    info = {"entities": [{"type": kind}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "redirect"}
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/tp16", "operations": ["redirectionOps"]}
+    )
+    assert r.status_code == 201, r.text
+    r = client.get(f"{BASE}/entities/{tank}")
+    assert r.status_code == 200 and r.json()["level"]["value"] == 3, r.text
+    [asked] = source.at(f"{base}/{tank}")
+    assert asked.params["type"] == kind  # the registered type, though the client named none
+    assert client.get(f"{BASE}/entities/{other}").status_code == 404  # a Pump is not what it registered
+    assert client.patch(f"{BASE}/entities/{tank}/attrs", json=props(level=4)).status_code == 204
+    r = client.patch(f"{BASE}/entities/{other}/attrs", json=props(level=1))
+    assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound", r.text
+    assert client.delete(f"{BASE}/entities/{tank}").status_code == 204
+    writes = [
+        (s.method, s.path.removeprefix(base)) for s in source.received if s.path.startswith(base) and s.method != "GET"
+    ]
+    assert writes == [("PATCH", f"/{tank}/attrs"), ("DELETE", f"/{tank}")]  # nothing sent for the Pump
