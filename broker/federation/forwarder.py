@@ -12,8 +12,9 @@ SourceReply with that status, never a 500 of this broker. The request carries:
 - a Link header with the registration's contextSourceInfo `jsonldContext`, else the `link` given (the request's);
 - every other contextSourceInfo key/value as a header (`accept`/`contentType` set Accept and Content-Type);
 - a Via header: the incoming request's Via with this broker's identity appended (clause 6.3.18 / RFC 9110 7.6.3).
-  A request whose incoming Via already holds this broker's identity is not forwarded (`SourceError` "loop"),
-  so a registration loop A -> B -> A ends with an error at once, never a hang;
+  A request whose incoming Via already holds this broker's identity, or the registration's contextSourceAlias
+  (the source's own, clause 5.12), is not forwarded (`SourceError` "loop"), so a registration loop A -> B -> A
+  ends with an error at once, never a hang;
 - the registration's management.timeout (milliseconds, clause 5.2.34), else the broker's default.
 
 After a failure (timeout, connection, a 5xx, garbage) the source is skipped until its management.cooldown
@@ -228,6 +229,11 @@ class Forwarder:
         url = reg.endpoint.rstrip("/") + path
         if self.loops(via):
             return SourceError(reg.id, reg.endpoint, "loop", f"the request went through {self.identity} already")
+        alias = reg.doc.get("contextSourceAlias")
+        if isinstance(alias, str) and via_holds(via, alias):
+            # 5.12: "no registration shall match if the CSourceRegistration contextSourceAlias can be found within
+            # the listing of previously encountered Context Sources" (record 0472)
+            return SourceError(reg.id, reg.endpoint, "loop", f"the request went through {alias} already")
         if self.cooling(reg):
             return SourceError(reg.id, reg.endpoint, "cooldown", "skipped: it failed recently (cooldown)")
         headers = self.headers(reg, caller, link, via, incoming)
