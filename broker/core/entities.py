@@ -49,14 +49,17 @@ from broker.federation.distributed import (
     wire_attrs,
     wire_entity,
     wire_instance,
+    wire_terms,
 )
 from broker.federation.writes import Routed, by_type_only, route_query
 from broker.ld.codec import expand_attrs, expand_entity
 from broker.ld.termmap import TermMap, core_termmap
+from broker.query.q import format_q
 from broker.store.base import Store, WriteFn, WritePlan
 
 if TYPE_CHECKING:
     from broker.federation.reads import Origin, Reads
+    from broker.query import Query
 
 T = TypeVar("T")
 
@@ -634,7 +637,7 @@ class Entities:
         if not routing.distributed:
             return purged, None
         parts = [
-            Part(r.registration, frozenset(), "DELETE", f"{API_BASE}/entities", None, purge.params, purge.link)
+            Part(r.registration, frozenset(), "DELETE", f"{API_BASE}/entities", None, purge.named(), purge.link)
             for r in routing.remote
         ]
         conflicts = [conflict_failure(r, "purgeEntity") for r in routing.conflicts]
@@ -781,6 +784,26 @@ class PurgeRequest:
     ids: list[str] | None = None
     drop: list[str] | None = None
     keep: list[str] | None = None
+    #: The parsed query, to write q and geoproperty in a source's own terms (record 0470).
+    query: Query | None = None
+
+    def named(self) -> Named:
+        """The parameters as one source gets them: as above without a jsonldContext; with one, type, drop, keep,
+        q and geoproperty in its terms (4.3.6.6: compaction "over both payload and query parameters")."""
+        return Named(self._params)
+
+    def _params(self, tm: TermMap) -> Mapping[str, str]:
+        if tm is wire_terms():
+            return self.params
+        out = dict(self.params)
+        for key, names in (("type", self.types), ("drop", self.drop), ("keep", self.keep)):
+            if names:
+                out[key] = ",".join(tm.compact_iri(n) for n in names)
+        if self.query is not None and self.query.q is not None:
+            out["q"] = format_q(self.query.q, tm)
+        if self.query is not None and self.query.geo is not None and "geoproperty" in out:
+            out["geoproperty"] = tm.compact_iri(self.query.geo.geoproperty)
+        return out
 
 
 def _held_here(planned: Planned) -> bool:

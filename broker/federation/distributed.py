@@ -76,7 +76,7 @@ class Part:
     method: str
     path: str | Named
     body: Any = None  # JSON, or a Named
-    params: Mapping[str, str] | None = None
+    params: Mapping[str, str] | Named | None = None
     #: The @context the part's names are written in (a URL), where they are not full IRIs (record 0196).
     link: str | None = None
 
@@ -264,7 +264,7 @@ class Federation:
             part.method,
             written(part.path, terms),
             caller=caller,
-            params=part.params,
+            params=written(part.params, terms),
             body=written(part.body, terms),
             link=part.link,
             via=hop.via,

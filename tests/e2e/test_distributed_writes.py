@@ -315,7 +315,14 @@ def test_a_write_carries_the_request_headers_its_registration_asks_for(
 
 #: A context source that speaks only its own terms: its @context names the Junction type and the pressure attribute
 #: (the client's, under the core @context) in German (clause 4.3.6.6, record 0470).
-OWN_TERMS = {"@context": {"Knoten": VOCAB + KIND, "druck": VOCAB + "pressure", "hoehe": VOCAB + "head"}}
+OWN_TERMS = {
+    "@context": {
+        "Knoten": VOCAB + KIND,
+        "Schieber": VOCAB + "Valve",
+        "druck": VOCAB + "pressure",
+        "hoehe": VOCAB + "head",
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -413,3 +420,21 @@ def test_an_entity_a_source_holds_by_type_is_found_and_written_without_a_type(
         (s.method, s.path.removeprefix(base)) for s in source.received if s.path.startswith(base) and s.method != "GET"
     ]
     assert writes == [("PATCH", f"/{tank}/attrs"), ("DELETE", f"/{tank}")]  # nothing sent for the Pump
+
+
+def test_a_purge_reaches_a_source_in_its_own_terms(
+    client: TestClient, source: RecordingSource, own_context: str
+) -> None:
+    """4.3.6.6's compaction covers the query parameters of a purge: type, drop and the names in q."""
+    info = {"entities": [{"type": "Valve"}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "operations": ["purgeEntity"]}
+    csi = [{"key": "jsonldContext", "value": own_context}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/own17", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.delete(f"{BASE}/entities", params={"type": "Valve", "drop": "head", "q": "head>0"})
+    assert r.status_code == 204, r.text
+    [sent] = source.at("/own17")
+    assert (sent.params["type"], sent.params["drop"], sent.params["q"]) == ("Schieber", "hoehe", "hoehe>0")
+    assert f"<{own_context}>" in sent.headers["link"]
