@@ -53,6 +53,16 @@ async def _migrate(store: Store) -> list[str]:
         await store.close()
 
 
+async def _prepare(store: Store) -> None:
+    """Open (migrate) the store and draw its installation number (record 0199) before any worker starts, so
+    that N workers on a fresh store never draw two."""
+    await store.open()
+    try:
+        await store.installation()
+    finally:
+        await store.close()
+
+
 def migrate(args: argparse.Namespace) -> int:
     url = Settings.from_env(store=args.store).store
     try:
@@ -73,11 +83,11 @@ def migrate(args: argparse.Namespace) -> int:
 
 def check_store(url: str) -> str | None:
     """What `agora serve` runs before it starts any worker: open the store once (which migrates it, so that N
-    workers do not race to), close it; the reason it cannot serve, or None."""
+    workers do not race to), draw its installation number, close it; the reason it cannot serve, or None."""
     if url.startswith("memory:"):
         return None
     try:
-        asyncio.run(_migrate(open_store(url)))
+        asyncio.run(_prepare(open_store(url)))
     except SchemaTooNew as exc:
         return str(exc)
     except Exception:  # unreachable now, say: the workers' own start-up reports it as it always did

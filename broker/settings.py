@@ -24,7 +24,9 @@ class Settings:
     context_max_age: float = 86_400.0
     #: Name this broker gives itself in /info/sourceIdentity (clause 6.33).
     source_alias: str = "agora"
-    source_id: str = field(default="urn:ngsi-ld:ContextSource:agora")
+    #: This broker's Context Source ID (/info/sourceIdentity, and its hop in the Via of forwarded requests); empty:
+    #: one of this store's own, `installation_source_id` (record 0199), so two brokers never share it by default.
+    source_id: str = field(default="")
     log_level: str = "info"
     #: `text` (one line per record, for a terminal) or `json` (one JSON object per line, with an access log line
     #: per request carrying its request id; for a log collector, record 0242).
@@ -163,6 +165,11 @@ class Settings:
                 values[f.name] = _convert(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def installation_source_id(number: int) -> str:
+    """The default source id of the installation whose store drew `number` (Store.installation, record 0199)."""
+    return f"urn:ngsi-ld:ContextSource:agora:{number:016x}"
 
 
 def _convert(kind: object, raw: str) -> object:

@@ -21,7 +21,15 @@ from broker.core.model import Entity, Instance, now_iso
 from broker.core.normalize import CREATE, PATCH, Rules, check_uri, is_null_instance, parse_entity
 from broker.core.registrations import Registration
 from broker.federation.batches import BatchOp, BatchRemote, Item, batch_op, send_share
-from broker.federation.distributed import Federation, Hop, Planned, SourceFailure, conflict_failure, wire_entity
+from broker.federation.distributed import (
+    Federation,
+    Hop,
+    Named,
+    Planned,
+    SourceFailure,
+    conflict_failure,
+    wire_entity,
+)
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WritePlan
 
@@ -283,11 +291,12 @@ def _runs_here(op: BatchOp, doc: Entity, planned: Planned) -> bool:
 
 
 def _item_body(op: BatchOp, doc: Entity, attrs: frozenset[str]) -> Any:
-    """An entity of a registration's share on the wire (record 0191): the id alone for delete."""
+    """An entity of a registration's share as its source gets it (in its terms, records 0191, 0470): the id alone
+    for delete."""
     if op.name == "deleteBatch":
         return doc["id"]
     head = {k: doc[k] for k in ("id", "type") if doc.get(k)}
-    return wire_entity({**head, "attrs": doc["attrs"]}, attrs)
+    return Named(lambda tm: wire_entity({**head, "attrs": doc["attrs"]}, attrs, tm))
 
 
 def _fragment(item: Any, tm: TermMap, rules: Rules) -> Entity:

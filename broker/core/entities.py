@@ -33,27 +33,33 @@ from broker.core.normalize import (
     parse_attribute,
     parse_entity,
 )
+from broker.core.registrations import Registration
 from broker.federation.distributed import BASE as API_BASE
 from broker.federation.distributed import (
     Federation,
     Hop,
+    Named,
     Part,
     Planned,
     Remote,
     SourceFailure,
+    attr_path,
     conflict_failure,
     entity_path,
     wire_attrs,
     wire_entity,
     wire_instance,
+    wire_terms,
 )
-from broker.federation.writes import Routed, route_query
+from broker.federation.writes import Routed, by_type_only, route_query
 from broker.ld.codec import expand_attrs, expand_entity
-from broker.ld.termmap import TermMap
+from broker.ld.termmap import TermMap, core_termmap
+from broker.query.q import format_q
 from broker.store.base import Store, WriteFn, WritePlan
 
 if TYPE_CHECKING:
     from broker.federation.reads import Origin, Reads
+    from broker.query import Query
 
 T = TypeVar("T")
 
@@ -140,7 +146,26 @@ class Entities:
         stored = (await self.store.get(caller.tenant, [entity_id])).get(entity_id) if read else None
         if stored is not None and types and not set(types) & set(stored["type"]):
             stored = None
+        if stored is None and not types and read:
+            types = await self._remote_types(caller, hop, entity_id, regs)
         return fed.plan(regs, operation, entity_id, types, attrs, stored)
+
+    async def _remote_types(
+        self, caller: Caller, hop: Hop, entity_id: str, regs: Sequence[Registration]
+    ) -> list[str] | None:
+        """The types of an entity this broker does not hold, written without a type, as the registrations that may
+        hold it by type alone answer a Retrieve Entity (5.12 matches them; 4.3.6.1 forbids sending them an entity of
+        another type), so that the write is routed as with a type (record 0471). None when none is asked or none
+        holds it: then only registrations naming the id or an idPattern it matches are written to (record 0194)."""
+        from broker.federation.reads import Origin
+
+        asked = [r for r in regs if r.mode != "auxiliary" and r.offers("retrieveEntity") and by_type_only(r, entity_id)]
+        if self.reads is None or not asked:
+            return None
+        origin = Origin(core_termmap(), via=hop.via, headers=hop.headers or {})
+        answer = await self.reads.retrieve(caller, asked, entity_id, None, None, origin)
+        found = [t for fragment in answer.fragments.get(entity_id, []) for t in fragment.entity["type"]]
+        return list(dict.fromkeys(found)) or None
 
     async def _distribute(
         self,
@@ -265,7 +290,8 @@ class Entities:
             await self._write(caller, [entity_id], plan, create_tenant=True)
 
         def part(r: Routed) -> Part:
-            return Part(r.registration, r.attrs, "POST", f"{API_BASE}/entities", wire_entity(entity, r.attrs))
+            body = Named(lambda tm: wire_entity(entity, r.attrs, tm))
+            return Part(r.registration, r.attrs, "POST", f"{API_BASE}/entities", body)
 
         def runs_here(planned: Planned) -> bool:
             return bool(planned.routing.local) or not entity["attrs"]
@@ -305,7 +331,8 @@ class Entities:
             await self._write(caller, [entity_id], plan)
 
         def part(r: Routed) -> Part:
-            return Part(r.registration, r.attrs, "PUT", entity_path(entity_id), wire_entity(fresh, r.attrs))
+            body = Named(lambda tm: wire_entity(fresh, r.attrs, tm))
+            return Part(r.registration, r.attrs, "PUT", entity_path(entity_id), body)
 
         planned = await self._planned(caller, hop, "replaceEntity", entity_id, types or fresh["type"], fresh["attrs"])
         return await self._routed(caller, hop, planned, "replaceEntity", write, part, _held_here)
@@ -400,7 +427,7 @@ class Entities:
         mine = only(fragment, routing.local)
         path = entity_path(entity_id, "attrs")
         parts = [
-            Part(r.registration, r.attrs, method, path, wire_attrs(fragment, r.attrs), params) for r in routing.remote
+            Part(r.registration, r.attrs, method, path, _attrs_body(fragment, r.attrs), params) for r in routing.remote
         ]
         run = None
         if planned.stored is not None and (mine["attrs"] or "scope" in mine or mine.get("type")):
@@ -443,7 +470,7 @@ class Entities:
 
         def part(r: Routed) -> Part:
             head = {"type": fragment["type"]} if fragment["type"] else {}
-            body = wire_entity({**head, "attrs": fragment["attrs"]}, r.attrs)
+            body = Named(lambda tm: wire_entity({**head, "attrs": fragment["attrs"]}, r.attrs, tm))
             return Part(r.registration, r.attrs, "PATCH", entity_path(entity_id), body, params or None)
 
         def runs_here(planned: Planned) -> bool:
@@ -568,8 +595,8 @@ class Entities:
             await self._write(caller, [entity_id], plan)
 
         def part(r: Routed) -> Part:
-            body = None if instance is None else wire_instance(iri, instance)
-            return Part(r.registration, r.attrs, method, entity_path(entity_id, "attrs", iri), body, params)
+            body = None if instance is None else Named(lambda tm: wire_instance(iri, instance, tm))
+            return Part(r.registration, r.attrs, method, attr_path(entity_id, iri), body, params)
 
         def runs_here(planned: Planned) -> bool:
             return _held_here(planned) and iri in planned.routing.local
@@ -610,7 +637,7 @@ class Entities:
         if not routing.distributed:
             return purged, None
         parts = [
-            Part(r.registration, frozenset(), "DELETE", f"{API_BASE}/entities", None, purge.params, purge.link)
+            Part(r.registration, frozenset(), "DELETE", f"{API_BASE}/entities", None, purge.named(), purge.link)
             for r in routing.remote
         ]
         conflicts = [conflict_failure(r, "purgeEntity") for r in routing.conflicts]
@@ -757,6 +784,26 @@ class PurgeRequest:
     ids: list[str] | None = None
     drop: list[str] | None = None
     keep: list[str] | None = None
+    #: The parsed query, to write q and geoproperty in a source's own terms (record 0470).
+    query: Query | None = None
+
+    def named(self) -> Named:
+        """The parameters as one source gets them: as above without a jsonldContext; with one, type, drop, keep,
+        q and geoproperty in its terms (4.3.6.6: compaction "over both payload and query parameters")."""
+        return Named(self._params)
+
+    def _params(self, tm: TermMap) -> Mapping[str, str]:
+        if tm is wire_terms():
+            return self.params
+        out = dict(self.params)
+        for key, names in (("type", self.types), ("drop", self.drop), ("keep", self.keep)):
+            if names:
+                out[key] = ",".join(tm.compact_iri(n) for n in names)
+        if self.query is not None and self.query.q is not None:
+            out["q"] = format_q(self.query.q, tm)
+        if self.query is not None and self.query.geo is not None and "geoproperty" in out:
+            out["geoproperty"] = tm.compact_iri(self.query.geo.geoproperty)
+        return out
 
 
 def _held_here(planned: Planned) -> bool:
@@ -766,6 +813,11 @@ def _held_here(planned: Planned) -> bool:
 def _has_head(fragment: Entity) -> bool:
     """Whether a fragment changes the entity itself (types or scope), or has no attribute at all."""
     return bool(fragment.get("type")) or "scope" in fragment or not fragment["attrs"]
+
+
+def _attrs_body(fragment: Entity, attrs: frozenset[str]) -> Named:
+    """The attributes of an append or update as one source gets them (in its terms, record 0470)."""
+    return Named(lambda tm: wire_attrs(fragment, attrs, tm))
 
 
 def only(fragment: Entity, attrs: Iterable[str]) -> Entity:

@@ -22,12 +22,14 @@ from broker.federation.distributed import (
     BASE,
     Federation,
     Hop,
+    Named,
     Part,
     SourceFailure,
     entity_path,
     partial_failures,
     problem,
     source_failure,
+    written,
 )
 from broker.federation.forwarder import SourceError, SourceReply
 from broker.federation.writes import Operation
@@ -70,7 +72,8 @@ def _options(value: str, on: bool) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class Item:
-    """One entity of a registration's share: its attributes (expanded) and its body (the id alone for delete)."""
+    """One entity of a registration's share: its attributes (expanded) and its body (the id alone for delete; else a
+    Named, written in the source's terms when sent)."""
 
     entity_id: str
     attrs: frozenset[str]
@@ -95,7 +98,8 @@ async def send_share(
     """One registration's share of a batch: one batch request when it offers the batch operation, else the
     single-entity operations (5.6.8.4)."""
     if reg.offers(op.name):
-        part = Part(reg, frozenset(), "POST", BASE + op.path, [i.body for i in items], op.params)
+        body = Named(lambda tm: [written(i.body, tm) for i in items])
+        part = Part(reg, frozenset(), "POST", BASE + op.path, body, op.params)
         return batch_answer(part, items, await fed.request(caller, hop, part))
     singles = await asyncio.gather(*(_single(fed, caller, hop, reg, op, item) for item in items))
     out = BatchRemote()
@@ -172,7 +176,7 @@ def _single_part(reg: Registration, operation: str, item: Item, params: Mapping[
         return Part(reg, item.attrs, "PATCH", entity_path(eid), body)
     if operation == "deleteEntity":
         return Part(reg, item.attrs, "DELETE", entity_path(eid))
-    attrs = {k: v for k, v in body.items() if k not in ("id", "type", "scope")}
+    attrs = Named(lambda tm: _attrs_only(written(body, tm)))
     if operation == "appendAttrs":
         return Part(reg, item.attrs, "POST", entity_path(eid, "attrs"), attrs, params)
     return Part(reg, item.attrs, "PATCH", entity_path(eid, "attrs"), attrs)
@@ -186,3 +190,8 @@ def _one_answer(part: Part, item: Item, answer: SourceReply | SourceError, *, cr
             success=[item.entity_id], failures=[(item.entity_id, f) for f in partial_failures(part, answer)]
         )
     return BatchRemote(failures=[(item.entity_id, source_failure(part, answer))])
+
+
+def _attrs_only(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """An entity body without its id, type and scope: the body of .../attrs."""
+    return {k: v for k, v in entity.items() if k not in ("id", "type", "scope")}

@@ -16,7 +16,7 @@ answer is then 207 and says which source failed).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote
@@ -25,9 +25,10 @@ from broker.core.caller import Caller
 from broker.core.errors import ERRORS_BASE, Conflict
 from broker.core.model import Entity
 from broker.core.registrations import Registration, Registrations
-from broker.federation.forwarder import Forwarder, SourceError, SourceReply, warning
+from broker.federation.forwarder import Forwarder, SourceError, SourceReply, registered_terms, warning
 from broker.federation.writes import Operation, Routed, Routing, route_entity, route_write
 from broker.ld.codec import compact_attrs, compact_entity
+from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap, core_termmap
 
 BASE: Final = "/ngsi-ld/v1"
@@ -41,7 +42,8 @@ MISC_WARNING: Final = 199
 @dataclass(frozen=True)
 class Hop:
     """What a distributed operation needs of the incoming request: `local=true`, its Via header, and nothing else
-    (the body sent to a source is written with full IRIs, record 0191, so the caller's @context is not needed)."""
+    (the body sent to a source is written in the source's terms or full IRIs, records 0191 and 0470, so the
+    caller's @context is not needed)."""
 
     local: bool = False
     via: str | None = None
@@ -53,15 +55,28 @@ NO_HOP: Final = Hop()
 
 
 @dataclass(frozen=True)
+class Named:
+    """A body or path that holds attribute or type names: written when it is sent, in the terms of the source's
+    registered jsonldContext (clause 4.3.6.6, record 0470), else as core terms or full IRIs (record 0191)."""
+
+    write: Callable[[TermMap], Any]
+
+
+def written(value: Any, tm: TermMap) -> Any:
+    """A part's body or path as one source gets it (a Named written with `tm`, anything else as it is)."""
+    return value.write(tm) if isinstance(value, Named) else value
+
+
+@dataclass(frozen=True)
 class Part:
     """One request to one source: the attributes (expanded) it carries, and the request itself."""
 
     registration: Registration
     attrs: frozenset[str]
     method: str
-    path: str
-    body: Any = None
-    params: Mapping[str, str] | None = None
+    path: str | Named
+    body: Any = None  # JSON, or a Named
+    params: Mapping[str, str] | Named | None = None
     #: The @context the part's names are written in (a URL), where they are not full IRIs (record 0196).
     link: str | None = None
 
@@ -169,31 +184,43 @@ def wire_terms() -> TermMap:
     return _WIRE
 
 
-def wire_attrs(entity: Entity, attrs: Iterable[str]) -> dict[str, Any]:
-    """The named attributes of a canonical entity or fragment as a normalized body with full IRIs (record 0191)."""
+def wire_attrs(entity: Entity, attrs: Iterable[str], tm: TermMap | None = None) -> dict[str, Any]:
+    """The named attributes of a canonical entity or fragment as a normalized body in the terms of `tm`, by
+    default core terms and full IRIs (record 0191)."""
     wanted = set(attrs)
-    return compact_attrs({k: v for k, v in entity["attrs"].items() if k in wanted}, wire_terms(), system=False)
+    chosen = {k: v for k, v in entity["attrs"].items() if k in wanted}
+    return compact_attrs(chosen, tm or wire_terms(), system=False)
 
 
-def wire_instance(iri: str, instance: Mapping[str, Any]) -> dict[str, Any]:
+def wire_instance(iri: str, instance: Mapping[str, Any], tm: TermMap | None = None) -> dict[str, Any]:
     """One attribute instance as the body of .../attrs/{attrId} (names as in `wire_attrs`)."""
-    wired = compact_attrs({iri: [dict(instance)]}, wire_terms(), system=False)
+    wired = compact_attrs({iri: [dict(instance)]}, tm or wire_terms(), system=False)
     return dict(next(iter(wired.values())))
 
 
-def wire_entity(entity: Entity, attrs: Iterable[str]) -> dict[str, Any]:
-    """A whole entity (id, type, scope and the named attributes) as a normalized body with full IRIs."""
+def wire_entity(entity: Entity, attrs: Iterable[str], tm: TermMap | None = None) -> dict[str, Any]:
+    """A whole entity (id, type, scope and the named attributes) as a normalized body (names as in `wire_attrs`)."""
     wanted = set(attrs)
     part = {**entity, "attrs": {k: v for k, v in entity["attrs"].items() if k in wanted}}
-    return compact_entity(part, wire_terms(), system=False)
+    return compact_entity(part, tm or wire_terms(), system=False)
+
+
+def attr_path(entity_id: str, iri: str) -> Named:
+    """.../entities/{id}/attrs/{attrId} with the attribute's name in the source's terms (its full IRI by default,
+    record 0191; a term of the registration's jsonldContext, 4.3.6.6)."""
+    return Named(lambda tm: entity_path(entity_id, "attrs", tm.compact_iri(iri)))
 
 
 class Federation:
     """The registrations' planner index and the forwarding client, for the write operations of broker.core."""
 
-    def __init__(self, registrations: Registrations, forwarder: Forwarder) -> None:
+    def __init__(
+        self, registrations: Registrations, forwarder: Forwarder, resolver: ContextResolver | None = None
+    ) -> None:
         self.registrations = registrations
         self.forwarder = forwarder
+        #: Resolves the registrations' jsonldContext (4.3.6.6); None: names are always core terms or IRIs (tests).
+        self.resolver = resolver
 
     async def live(self, caller: Caller, hop: Hop) -> list[Registration]:
         """The tenant's live registrations, or none with local=true (5.5.13: registrations "will not be used")."""
@@ -227,18 +254,28 @@ class Federation:
         return remote
 
     async def request(self, caller: Caller, hop: Hop, part: Part) -> SourceReply | SourceError:
-        """One part sent, the source's answer as it is (the forwarder never raises for what a source does)."""
+        """One part sent, its names written in the source's terms (record 0470); the source's answer as it is (the
+        forwarder never raises for what a source does)."""
+        terms = await self.terms(part.registration)
+        if isinstance(terms, SourceError):
+            return terms
         return await self.forwarder.send(
             part.registration,
             part.method,
-            part.path,
+            written(part.path, terms),
             caller=caller,
-            params=part.params,
-            body=part.body,
+            params=written(part.params, terms),
+            body=written(part.body, terms),
             link=part.link,
             via=hop.via,
             incoming=hop.headers,
         )
+
+    async def terms(self, reg: Registration) -> TermMap | SourceError:
+        """The terms a write to `reg` is written in: its jsonldContext's (4.3.6.6: "apply a compaction operation ...
+        over both payload and query parameters"), else the core terms and full IRIs of record 0191."""
+        found = None if self.resolver is None else await registered_terms(self.resolver, reg)
+        return wire_terms() if found is None else found
 
     async def _send(self, caller: Caller, hop: Hop, part: Part) -> Remote:
         answer = await self.request(caller, hop, part)

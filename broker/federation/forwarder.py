@@ -12,8 +12,9 @@ SourceReply with that status, never a 500 of this broker. The request carries:
 - a Link header with the registration's contextSourceInfo `jsonldContext`, else the `link` given (the request's);
 - every other contextSourceInfo key/value as a header (`accept`/`contentType` set Accept and Content-Type);
 - a Via header: the incoming request's Via with this broker's identity appended (clause 6.3.18 / RFC 9110 7.6.3).
-  A request whose incoming Via already holds this broker's identity is not forwarded (`SourceError` "loop"),
-  so a registration loop A -> B -> A ends with an error at once, never a hang;
+  A request whose incoming Via already holds this broker's identity, or the registration's contextSourceAlias
+  (the source's own, clause 5.12), is not forwarded (`SourceError` "loop"), so a registration loop A -> B -> A
+  ends with an error at once, never a hang;
 - the registration's management.timeout (milliseconds, clause 5.2.34), else the broker's default.
 
 After a failure (timeout, connection, a 5xx, garbage) the source is skipped until its management.cooldown
@@ -40,9 +41,11 @@ import httpx
 import orjson
 
 from broker.core.caller import Caller
-from broker.core.errors import OutboundRefused
+from broker.core.errors import NgsiLdError, OutboundRefused
 from broker.core.registrations import Registration
 from broker.guards import OutboundPolicy, guarded_client
+from broker.ld.resolver import ContextResolver
+from broker.ld.termmap import TermMap
 from broker.store.base import DEFAULT_TENANT
 
 #: The contextSourceInfo value that stands for "the triggering request's value" (clause 4.3.6.5).
@@ -73,7 +76,8 @@ class SourceReply:
 
 @dataclass(frozen=True)
 class SourceError:
-    """No usable answer from a source; `kind` is loop, cooldown, refused, timeout, unreachable or garbage."""
+    """No usable answer from a source; `kind` is loop, cooldown, refused, timeout, unreachable, garbage, or context
+    (its registration's jsonldContext could not be had, so it was not asked)."""
 
     registration_id: str
     endpoint: str
@@ -94,6 +98,29 @@ def warning(endpoint: str, code: int, text: str) -> str:
     agent = urlsplit(endpoint).netloc or "-"
     quoted = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
     return f'{code} {agent} "{quoted}"'
+
+
+def registered_context(reg: Registration) -> str | None:
+    """The registration's contextSourceInfo `jsonldContext` (4.3.6.6), the @context its source is spoken to in
+    (Link header, and the terms of every payload and query parameter); None without one."""
+    for pair in reg.doc.get("contextSourceInfo", ()):
+        if pair["key"] == "jsonldContext":
+            return str(pair["value"])
+    return None
+
+
+async def registered_terms(resolver: ContextResolver, reg: Registration) -> TermMap | SourceError | None:
+    """The term map of the registration's jsonldContext (clause 4.3.6.6: "the Context Broker shall apply a compaction
+    operation ... over both payload and query parameters using the JSON-LD Context supplied"), shared by the reads
+    and the writes; None without one; a SourceError (kind `context`, warning 199) when it cannot be had, and then
+    the source is not asked."""
+    url = registered_context(reg)
+    if url is None:
+        return None
+    try:
+        return await resolver.resolve(url)
+    except NgsiLdError as exc:
+        return SourceError(reg.id, reg.endpoint, "context", f"its jsonldContext {url}: {exc.detail}")
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -202,6 +229,11 @@ class Forwarder:
         url = reg.endpoint.rstrip("/") + path
         if self.loops(via):
             return SourceError(reg.id, reg.endpoint, "loop", f"the request went through {self.identity} already")
+        alias = reg.doc.get("contextSourceAlias")
+        if isinstance(alias, str) and via_holds(via, alias):
+            # 5.12: "no registration shall match if the CSourceRegistration contextSourceAlias can be found within
+            # the listing of previously encountered Context Sources" (record 0472)
+            return SourceError(reg.id, reg.endpoint, "loop", f"the request went through {alias} already")
         if self.cooling(reg):
             return SourceError(reg.id, reg.endpoint, "cooldown", "skipped: it failed recently (cooldown)")
         headers = self.headers(reg, caller, link, via, incoming)

@@ -33,7 +33,7 @@ from broker.core.model import ENTITY_MEMBERS, Entity
 from broker.core.normalize import CREATE, PATCH, Rules, parse_entity
 from broker.core.registrations import Registration, Registrations, csf_holds
 from broker.core.temporal import TemporalEntity, TemporalView
-from broker.federation.forwarder import Forwarder, SourceError, SourceReply, warning
+from broker.federation.forwarder import Forwarder, SourceError, SourceReply, registered_terms, warning
 from broker.federation.merge import Fragment
 from broker.federation.writes import held_attrs
 from broker.ld.codec import expand_entity
@@ -377,12 +377,11 @@ class Reads:
         """The term map of the @context a source is asked and answers with (4.3.6.6): its registration's
         jsonldContext, else the request's (by URL), else the core context; a warning (199) when the registration's
         @context cannot be had, and then the source is not asked."""
-        for pair in reg.doc.get("contextSourceInfo", ()):
-            if pair["key"] == "jsonldContext":
-                try:
-                    return await self.resolver.resolve(pair["value"])
-                except NgsiLdError as exc:
-                    return warning(reg.endpoint, 199, f"registration {reg.id}: {exc.detail}")
+        terms = await registered_terms(self.resolver, reg)
+        if isinstance(terms, SourceError):
+            return terms.warning()
+        if terms is not None:
+            return terms
         return origin.tm if origin.link is not None else core_termmap()
 
     async def retrieve(
@@ -403,7 +402,13 @@ class Reads:
             if isinstance(tm, str):
                 return reg, [], tm, None
             params: dict[str, str] = {"options": "sysAttrs"}
-            type_text = _type_param(reg, frozenset(types), _names(types, tm), tm) if types else None
+            # Without a type in the request the registered types are the selector (4.3.6.1: "the Entity type
+            # selector ... can be added as a filter on forwarded requests even where its presence initially seems
+            # redundant"; record 0471).
+            if types:
+                type_text = _type_param(reg, frozenset(types), _names(types, tm), tm)
+            else:
+                type_text = _type_param(reg, None, None, tm)
             optional = {"type": type_text, "attrs": _attrs_param(reg, attrs, tm)}
             params.update({k: v for k, v in optional.items() if v})
             reply = await self.forwarder.send(
@@ -605,6 +610,8 @@ class Reads:
                 entities.append(entity)
         seen: set[str] = set()
         for entity in entities:
+            if not reg.may_hold(entity["type"], entity["id"]):
+                continue  # 4.3.6.1: "all constraints specified in the registration shall be respected" (0471)
             if entity["id"] not in seen:
                 seen.add(entity["id"])
                 answer.add(_registered_part(reg, entity), reg)

@@ -57,6 +57,12 @@ def info_holds(info: InfoMatch, entity_id: str, types: Sequence[str] | None) -> 
     )
 
 
+def by_type_only(reg: Registration, entity_id: str) -> bool:
+    """Whether `reg` may hold the entity only through a selector by type (no id, no matching idPattern): then its
+    types must be known before a write without a type is sent to it (record 0471)."""
+    return reg.may_hold(None, entity_id) and not any(info_holds(i, entity_id, None) for i in reg.infos)
+
+
 def held_attrs(reg: Registration, entity_id: str, types: Iterable[str] | None, attrs: frozenset[str]) -> frozenset[str]:
     """The attributes of `attrs` that `reg` registers for this entity (an info without names holds them all)."""
     type_list = None if types is None else list(types)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -48,12 +49,20 @@ from broker.notify.periodic import PeriodicNotifier
 from broker.observe import tracing
 from broker.observe.metrics import instrument_store
 from broker.observe.middleware import Observe
-from broker.settings import Settings
+from broker.settings import Settings, installation_source_id
 from broker.store import open_store
 from broker.store.base import HistoryPolicy, Store
 from broker.temporal.retention import Retention
 
 log = logging.getLogger("agora")
+
+
+async def with_source_id(settings: Settings, store: Store) -> Settings:
+    """The settings with a source id: AGORA_SOURCE_ID when set, else the one of this store's installation, the
+    same for every process on the store and across restarts (record 0199)."""
+    if settings.source_id:
+        return settings
+    return dataclasses.replace(settings, source_id=installation_source_id(await store.installation()))
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -67,7 +76,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         the_store.history = HistoryPolicy(settings.history, settings.history_on_delete == "keep")
         await the_store.open()
         instrument_store(the_store)
-        app.state.broker = BrokerState.build(settings, the_store)
+        app.state.broker = BrokerState.build(await with_source_id(settings, the_store), the_store)
         if settings.policies:
             await load_policies(app.state.broker, settings.policies)
         app.state.broker.audit.start()

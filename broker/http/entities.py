@@ -305,7 +305,7 @@ async def purge_entities(request: Request) -> Response:
     caller = caller_of(request)
     map_id = map_request(request).map_id
     selected = await _purge_selection(state, caller, query, map_id)
-    purge = purge_request(request, tm, drop, keep)
+    purge = purge_request(request, tm, drop, keep, query)
     purged, remote = await state.entities.purge_routed(caller, [e["id"] for e in selected], purge)
     done = no_content(request, {"NGSILD-EntityMap": f"{BASE}/entityMaps/{map_id}"} if map_id else None)
     if remote is None or not remote.failures:
@@ -315,8 +315,11 @@ async def purge_entities(request: Request) -> Response:
     return with_warnings(json_response(request, body, 207), remote.warnings)
 
 
-def purge_request(request: Request, tm: TermMap, drop: list[str] | None, keep: list[str] | None) -> PurgeRequest:
-    """What a distributed purge forwards (record 0196): type, drop and keep as full IRIs, the rest as written."""
+def purge_request(
+    request: Request, tm: TermMap, drop: list[str] | None, keep: list[str] | None, query: Query | None = None
+) -> PurgeRequest:
+    """What a distributed purge forwards (record 0196): type, drop and keep as full IRIs, the rest as written (in a
+    source's own terms when its registration names a jsonldContext, record 0470)."""
     params = {k: v for k, v in P.query(request).items() if k not in ("local", "geometryProperty")}
     types = type_selection(request, tm)
     expanded = {"type": types, "drop": _expanded(drop, tm), "keep": _expanded(keep, tm)}
@@ -329,6 +332,7 @@ def purge_request(request: Request, tm: TermMap, drop: list[str] | None, keep: l
         ids=P.csv(request, "id"),
         drop=expanded["drop"],
         keep=expanded["keep"],
+        query=query,
     )
 
 

@@ -81,7 +81,7 @@ class BrokerState:
         contexts = Contexts(store, settings.context_timeout, settings.context_max_age, outbound)
         registrations = Registrations(store, settings.max_page_size, outbound, access)
         forwarder = Forwarder(settings.source_id, outbound, settings.context_timeout, settings.notify_cooldown)
-        federation = Federation(registrations, forwarder)
+        federation = Federation(registrations, forwarder, contexts.resolver)
         # The remote part of every read plan (ARCHITECTURE decision 10): one planner for queries, retrieval, maps
         # and discovery.
         reads = Reads(registrations, forwarder, contexts.resolver)

@@ -19,6 +19,7 @@ Backends register through the entry-point group `agora.stores` by URL scheme and
 from __future__ import annotations
 
 import abc
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from broker.core.model import Entity
 T = TypeVar("T")
 
 DEFAULT_TENANT = ""
+#: The cursors row that holds the store's installation number (Store.installation, record 0199).
+INSTALLATION_CURSOR = "agora:installation"
 
 
 @dataclass
@@ -464,6 +467,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def last_seq(self) -> int:
         """The highest sequence number the change feed has handed out (0 for an empty feed)."""
+
+    async def installation(self) -> int:
+        """A random positive number drawn the first time it is asked for and kept in the store (a row of the
+        cursors, INSTALLATION_CURSOR): what tells this installation from every other one, for the default source
+        id (record 0199). Every process on one store reads the same number; memory:// draws one per process."""
+        number = await self.get_cursor(INSTALLATION_CURSOR)
+        if number is None:
+            await self.set_cursor(INSTALLATION_CURSOR, secrets.randbits(62) + 1)
+            number = await self.get_cursor(INSTALLATION_CURSOR)  # another process may have written first
+        assert number is not None
+        return number
 
     # -- temporal history ----------------------------------------------------------------------------------------
     #: Set by the application from its settings before the store is used.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest_asyncio
 
 from broker.core.errors import AlreadyExists, NonexistentTenant, ResourceNotFound
 from broker.core.model import Entity
+from broker.store import open_store
 from broker.store.base import DEFAULT_TENANT, Change, ContextRecord, EntityFilter, Store, WritePlan
 from tests.contract.contract_helpers import (
     EX,
@@ -530,3 +532,18 @@ async def test_trimmed_changes_are_gone_and_the_sequence_goes_on(store: Store) -
     await write_entities(store, DEFAULT_TENANT, entity("urn:ngsi-ld:Vehicle:new"))
     assert (await all_changes(store))[-1].seq > seqs[-1]
     assert await store.last_seq() == (await all_changes(store))[-1].seq
+
+
+async def test_the_installation_number_is_drawn_once_and_kept(store: Store, reopen: Reopen, tmp_path: Path) -> None:
+    """The default source id's number (record 0199): one per store, the same for every process and after a restart,
+    another for another store."""
+    number = await store.installation()
+    assert number > 0 and await store.installation() == number
+    again = await reopen()
+    assert await again.installation() == number
+    other = open_store(f"sqlite:///{tmp_path}/other.db")
+    await other.open()
+    try:
+        assert await other.installation() != number
+    finally:
+        await other.close()

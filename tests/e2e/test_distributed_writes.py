@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from broker.http.app import create_app
 from broker.settings import Settings
+from tests.support.context_server import serve_contexts
 from tests.support.recording_source import RecordingSource, running_source
 from tests.support.servers import BrokerProcess
 
@@ -310,3 +311,130 @@ def test_a_write_carries_the_request_headers_its_registration_asks_for(
     assert r.status_code == 204, r.text
     [sent] = source.at("/h13")
     assert sent.headers["x-operator"] == "night shift"
+
+
+#: A context source that speaks only its own terms: its @context names the Junction type and the pressure attribute
+#: (the client's, under the core @context) in German (clause 4.3.6.6, record 0470).
+OWN_TERMS = {
+    "@context": {
+        "Knoten": VOCAB + KIND,
+        "Schieber": VOCAB + "Valve",
+        "druck": VOCAB + "pressure",
+        "hoehe": VOCAB + "head",
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def own_context() -> Iterator[str]:
+    with serve_contexts({"/own.jsonld": OWN_TERMS}) as url:
+        yield url + "/own.jsonld"
+
+
+def test_a_source_with_its_own_context_receives_its_own_terms(
+    client: TestClient, source: RecordingSource, own_context: str
+) -> None:
+    """4.3.6.6: with a jsonldContext the broker compacts "both payload and query parameters" with it and forwards
+    with that @context: bodies, the attribute in a path and batches carry the source's short terms."""
+    eid = _id()
+    info = {"entities": [{"type": KIND, "id": eid}], "propertyNames": ["pressure"]}
+    ops = ["createEntity", "updateOps", "mergeEntity", "upsertBatch"]
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "exclusive", "operations": ops}
+    csi = [{"key": "jsonldContext", "value": own_context}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/own14", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(f"{BASE}/entities", json={"id": eid, "type": KIND, **props(pressure=1, head=2)})
+    assert r.status_code == 201, r.text
+    assert client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=2)).status_code == 204
+    assert client.patch(f"{BASE}/entities/{eid}/attrs/pressure", json={"value": 3}).status_code == 204
+    r = client.post(f"{BASE}/entityOperations/upsert", json=[{"id": eid, "type": KIND, **props(pressure=4)}])
+    assert r.status_code in (201, 204), r.text
+    sent = source.at("/own14")
+    got = [(s.method, s.path.removeprefix(f"/own14{BASE}"), s.body) for s in sent]
+    druck = {"type": "Property", "value": 1}
+    assert got == [
+        ("POST", "/entities", {"id": eid, "type": "Knoten", "druck": druck}),
+        ("PATCH", f"/entities/{eid}/attrs", {"druck": {"type": "Property", "value": 2}}),
+        ("PATCH", f"/entities/{eid}/attrs/druck", {"value": 3}),
+        (
+            "POST",
+            "/entityOperations/upsert",
+            [{"id": eid, "type": "Knoten", "druck": {"type": "Property", "value": 4}}],
+        ),
+    ]
+    assert all(f"<{own_context}>" in s.headers["link"] for s in sent)
+    assert all(s.headers["content-type"] == "application/json" for s in sent if s.body is not None)
+    assert stored(client, eid)["head"]["value"] == 2 and "pressure" not in stored(client, eid)
+
+
+def test_a_source_whose_context_cannot_be_had_is_not_written_to(
+    client: TestClient, source: RecordingSource, own_context: str
+) -> None:
+    eid = _id()
+    create(client, eid, head=1)
+    info = {"entities": [{"type": KIND, "id": eid}], "propertyNames": ["pressure"]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "exclusive", "operations": ["updateOps"]}
+    missing = own_context.replace("own.jsonld", "missing.jsonld")
+    csi = [{"key": "jsonldContext", "value": missing}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/own15", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.patch(f"{BASE}/entities/{eid}/attrs", json=props(pressure=2, head=3))
+    assert r.status_code == 207, r.text
+    [failed] = r.json()["notUpdated"]
+    assert failed["attributeName"] == VOCAB + "pressure" and "missing.jsonld" in failed["reason"]
+    assert r.headers["NGSILD-Warning"].startswith("199 ") and source.at("/own15") == []
+    assert stored(client, eid)["head"]["value"] == 3
+
+
+def test_an_entity_a_source_holds_by_type_is_found_and_written_without_a_type(
+    client: TestClient, source: RecordingSource
+) -> None:
+    """5.12: without a type selector a registration by type alone matches any id; 4.3.6.1: the source is still asked
+    with its registered types only, and an entity of another type is never taken from it nor written to it: the
+    broker learns the types by a Retrieve Entity first (record 0471)."""
+    kind = f"Tank{uuid.uuid4().hex[:8]}"
+    tank, other = f"urn:ngsi-ld:{kind}:t1", f"urn:ngsi-ld:Pump:{uuid.uuid4().hex[:8]}"
+    base = f"/tp16{BASE}/entities"
+    source.answers[f"GET {base}/{tank}"] = (200, {"id": tank, "type": kind, **props(level=3)})
+    source.answers[f"GET {base}/{other}"] = (200, {"id": other, "type": "Pump", **props(level=9)})
+    info = {"entities": [{"type": kind}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "redirect"}
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/tp16", "operations": ["redirectionOps"]}
+    )
+    assert r.status_code == 201, r.text
+    r = client.get(f"{BASE}/entities/{tank}")
+    assert r.status_code == 200 and r.json()["level"]["value"] == 3, r.text
+    [asked] = source.at(f"{base}/{tank}")
+    assert asked.params["type"] == kind  # the registered type, though the client named none
+    assert client.get(f"{BASE}/entities/{other}").status_code == 404  # a Pump is not what it registered
+    assert client.patch(f"{BASE}/entities/{tank}/attrs", json=props(level=4)).status_code == 204
+    r = client.patch(f"{BASE}/entities/{other}/attrs", json=props(level=1))
+    assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound", r.text
+    assert client.delete(f"{BASE}/entities/{tank}").status_code == 204
+    writes = [
+        (s.method, s.path.removeprefix(base)) for s in source.received if s.path.startswith(base) and s.method != "GET"
+    ]
+    assert writes == [("PATCH", f"/{tank}/attrs"), ("DELETE", f"/{tank}")]  # nothing sent for the Pump
+
+
+def test_a_purge_reaches_a_source_in_its_own_terms(
+    client: TestClient, source: RecordingSource, own_context: str
+) -> None:
+    """4.3.6.6's compaction covers the query parameters of a purge: type, drop and the names in q."""
+    info = {"entities": [{"type": "Valve"}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "operations": ["purgeEntity"]}
+    csi = [{"key": "jsonldContext", "value": own_context}]
+    r = client.post(
+        f"{BASE}/csourceRegistrations", json=reg | {"endpoint": f"{source.url}/own17", "contextSourceInfo": csi}
+    )
+    assert r.status_code == 201, r.text
+    r = client.delete(f"{BASE}/entities", params={"type": "Valve", "drop": "head", "q": "head>0"})
+    assert r.status_code == 204, r.text
+    [sent] = source.at("/own17")
+    assert (sent.params["type"], sent.params["drop"], sent.params["q"]) == ("Schieber", "hoehe", "hoehe>0")
+    assert f"<{own_context}>" in sent.headers["link"]

@@ -91,6 +91,17 @@ async def test_a_via_holding_this_broker_is_a_loop_error_without_a_request(sourc
     assert isinstance(reply, SourceError) and reply.kind == "loop"
 
 
+async def test_a_via_holding_the_registrations_alias_is_not_sent_to_it(source: str) -> None:
+    """5.12: a registration whose contextSourceAlias is in the Via matches no more (record 0472)."""
+    reg = _reg(source, contextSourceAlias="urn:ngsi-ld:ContextSource:water")
+    fwd = _forwarder()
+    reply = await fwd.send(reg, "GET", "/x", caller=Caller(), via="1.1 urn:ngsi-ld:ContextSource:water, 1.1 c")
+    assert isinstance(reply, SourceError) and reply.kind == "loop" and "water" in reply.detail
+    other = await fwd.send(reg, "GET", "/x", caller=Caller(), via="1.1 urn:ngsi-ld:ContextSource:waterworks")
+    await fwd.aclose()
+    assert isinstance(other, SourceReply) and other.ok
+
+
 async def test_a_hanging_source_times_out_and_then_cools_down(source: str) -> None:
     reg = _reg(source, management={"timeout": 200, "cooldown": 60_000})
     fwd = _forwarder()
