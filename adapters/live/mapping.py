@@ -63,6 +63,16 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class JsonValue:
+    """A reading whose value is a JSON structure (a Sparkplug DataSet or Template instance, record 0383): written as
+    a JsonProperty (clause 4.5.24), whose ``json`` no @context expands, with ``properties`` as its sub-attributes
+    (name -> attribute in normalized form)."""
+
+    json: Any
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Update:
     """Attributes of one entity to write (normalized NGSI-LD, each with observedAt)."""
 
@@ -81,6 +91,8 @@ class AttributeMap:
 
     def attribute(self, value: Any, observed_at: str, payload_unit: str | None) -> dict[str, Any]:
         """The attribute instance of one reading; a number goes to the canonical unit of its kind."""
+        if isinstance(value, JsonValue):
+            return self._json_attribute(value, observed_at)
         value = _typed(value, self.datatype)
         attr: dict[str, Any] = {"type": "Property", "value": value, "observedAt": observed_at}
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -94,6 +106,12 @@ class AttributeMap:
             else:
                 attr["value"] = value
         return attr
+
+    def _json_attribute(self, value: JsonValue, observed_at: str) -> dict[str, Any]:
+        if self.datatype is not None or self.unit is not None or (self.scale, self.offset) != (1.0, 0.0):
+            raise ValueRefused(f"{self.name}: a JSON structure (DataSet, Template) takes no datatype, unit, scale "
+                               "or offset")  # fmt: skip
+        return {"type": "JsonProperty", "json": value.json, "observedAt": observed_at, **value.properties}
 
 
 class ValueRefused(ValueError):

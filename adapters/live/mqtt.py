@@ -72,7 +72,16 @@ class Translator:
             log.warning("malformed %s payload on %s: %s", rule.format, topic, exc)
             return Item([])
         self.stats.skipped += skipped
+        for label, reason in decoded.untranslated:
+            self._untranslated(rule.format, label, reason, topic)
         return Item(updates)
+
+    def _untranslated(self, fmt: str, label: str, reason: str, topic: str) -> None:
+        """Counted each time, logged the first time for each kind of value (a device may send one a second)."""
+        key = f"{fmt} {label}"
+        if not self.stats.untranslated[key]:
+            log.warning("not translated, on %s: %s (counted in the summary from now on)", topic, reason)
+        self.stats.untranslated[key] += 1
 
 
 class MqttSource:

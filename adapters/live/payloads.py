@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError
 
-from adapters.live.mapping import Reading, Rule
-from adapters.live.sparkplug_b import Payload
+from adapters.live.mapping import JsonValue, Reading, Rule
+from adapters.live.sparkplug_b import DATATYPES, Payload
 from adapters.telemetry import utc
 
 RELATIVE_LIMIT = 2**28  # SenML: smaller times are relative to now (RFC 8428 clause 4.5.3)
@@ -45,6 +45,7 @@ class Decoded:
     readings: list[Reading]
     captures: dict[str, str] = field(default_factory=dict)  # more template values (Sparkplug: group, node)
     ignored: bool = False  # a message that carries no readings by design (Sparkplug death, command, state)
+    untranslated: list[tuple[str, str]] = field(default_factory=list)  # (kind, reason) of values left out
 
 
 def iso_ms(epoch_ms: float) -> str:
@@ -184,14 +185,28 @@ def _senml_unit(unit: Any) -> str | None:
 
 
 # -- Sparkplug B ---------------------------------------------------------------------------------------------------
+Scope = tuple[str, ...]  # (group, edge node) or (group, edge node, device)
+
+
 @dataclass
 class SparkplugState:
-    """What the births taught: metric aliases per edge node or device (clause 6.4.3 "alias")."""
+    """What the births taught (clause 6.4.3 "alias", 6.4.14 "Template"), per edge node or device: the metric
+    aliases, the datatypes (DATA messages should not repeat them), the edge nodes' template definitions (NBIRTH
+    only), and each template instance's last members (DATA may carry only those that changed)."""
 
-    aliases: dict[tuple[str, ...], dict[int, str]] = field(default_factory=dict)
+    aliases: dict[Scope, dict[int, str]] = field(default_factory=dict)
+    datatypes: dict[Scope, dict[str, int]] = field(default_factory=dict)
+    templates: dict[Scope, dict[str, Any]] = field(default_factory=dict)  # (group, node) -> name -> definition
+    instances: dict[Scope, dict[str, JsonValue]] = field(default_factory=dict)
 
 
 _SIGNED = {1: 8, 2: 16, 3: 32, 4: 64}  # Int8..Int64 travel as their unsigned two's complement (clause 6.4.16)
+_INTEGERS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 13})  # and DateTime, epoch milliseconds
+_CARRIERS = {  # the protobuf fields a value of each basic type may travel in (Tahu writes UInt32 as a long)
+    **dict.fromkeys(_INTEGERS, ("int_value", "long_value")), 9: ("float_value",), 10: ("double_value", "float_value"),
+    11: ("boolean_value",), 12: ("string_value",), 14: ("string_value",), 15: ("string_value",),
+}  # fmt: skip
+_BASIC = range(1, 15)  # the basic types (clause 6.4.16), the only ones DataSet columns and parameters take
 
 
 def sparkplug(topic: str, payload: bytes, received_ms: float, state: SparkplugState) -> Decoded:
@@ -210,38 +225,178 @@ def sparkplug(topic: str, payload: bytes, received_ms: float, state: SparkplugSt
         message = Payload.FromString(payload)
     except DecodeError as exc:
         raise PayloadError(f"not a Sparkplug B payload: {exc}") from exc
-    scope = (group, node, *levels[4:])
-    aliases = state.aliases.setdefault(scope, {}) if kind.endswith("BIRTH") else state.aliases.get(scope, {})
-    default_time = message.timestamp if message.HasField("timestamp") else None
-    readings = []
-    for metric in message.metrics:
+    reader = _Message(state, (group, node, *levels[4:]), kind, topic)
+    decoded = Decoded([], captures)
+    default_time = message.timestamp if message.HasField("timestamp") else received_ms
+    for metric in reader.metrics(message):
+        name, value = reader.translate(metric, decoded)
+        if value is not None:
+            stamp = metric.timestamp if metric.HasField("timestamp") else default_time
+            decoded.readings.append(Reading(device, name, value, iso_ms(stamp), _eng_unit(metric)))
+    return decoded
+
+
+class _Message:
+    """One NBIRTH, DBIRTH, NDATA or DDATA message read against (and, for births, into) the state."""
+
+    def __init__(self, state: SparkplugState, scope: Scope, kind: str, topic: str) -> None:
+        self.birth = kind.endswith("BIRTH")
+        self.kind, self.topic, self.scope, self.node = kind, topic, scope, scope[:2]
+        self.aliases = state.aliases.setdefault(scope, {}) if self.birth else state.aliases.get(scope, {})
+        self.datatypes = state.datatypes.setdefault(scope, {})
+        self.instances = state.instances.setdefault(scope, {})
+        if kind == "NBIRTH":  # a new birth defines the node's templates afresh
+            state.templates[self.node] = {}
+        self.templates = state.templates.get(self.node, {})
+
+    def metrics(self, message: Any) -> list[Any]:
+        """The metrics that carry values: an NBIRTH's template definitions (clause 6.4.14, NBIRTH only) are taken
+        first, so that its instances may name a definition that comes later in the same message."""
+        values = []
+        for metric in message.metrics:
+            template = metric.template_value if metric.WhichOneof("value") == "template_value" else None
+            if template is None or not template.is_definition:
+                values.append(metric)
+            elif self.kind != "NBIRTH":
+                raise PayloadError(f"{self.topic}: template definition {metric.name!r} outside an NBIRTH "
+                                   "(clause 6.4.14: definitions are in NBIRTH messages only)")  # fmt: skip
+            else:
+                self.templates[metric.name] = template
+        return values
+
+    def translate(self, metric: Any, decoded: Decoded) -> tuple[str, Any]:
+        """(name, value) of a metric; value None when there is nothing to write (null, or not translated)."""
         if metric.HasField("name") and metric.HasField("alias"):
-            aliases[metric.alias] = metric.name
-        name = metric.name if metric.HasField("name") else aliases.get(metric.alias)
+            self.aliases[metric.alias] = metric.name
+        name = metric.name if metric.HasField("name") else self.aliases.get(metric.alias)
         if name is None:
-            raise PayloadError(f"{topic}: metric alias {metric.alias} without a birth that names it")
-        value = _sparkplug_value(metric)
-        if value is None:
-            continue
-        stamp = metric.timestamp if metric.HasField("timestamp") else default_time
-        readings.append(Reading(device, name, value, iso_ms(stamp if stamp is not None else received_ms),
-                                _eng_unit(metric)))  # fmt: skip
-    return Decoded(readings, captures)
+            raise PayloadError(f"{self.topic}: metric alias {metric.alias} without a birth that names it")
+        if metric.HasField("datatype") and self.birth:
+            self.datatypes[name] = metric.datatype
+        datatype = metric.datatype if metric.HasField("datatype") else self.datatypes.get(name, 0)
+        kind = metric.WhichOneof("value")
+        if kind is None or metric.is_null:
+            return name, None
+        if kind == "template_value":
+            return name, self.instance(name, metric.template_value)
+        if kind == "dataset_value":
+            return name, JsonValue(self.dataset(metric.dataset_value, name))
+        if kind in ("bytes_value", "extension_value"):
+            label = "extension" if kind == "extension_value" else DATATYPES.get(datatype, "bytes")
+            decoded.untranslated.append((label, f"metric {name!r}: a {label} value is not translated (record 0383)"))
+            return name, None
+        return name, _scalar(getattr(metric, kind), kind, datatype)
+
+    # -- DataSet (clauses 6.4.11-6.4.13) -----------------------------------------------------------------------------
+    def dataset(self, dataset: Any, where: str) -> dict[str, Any]:
+        """``{"columns": [{"name", "type"}], "rows": [[value per column]]}``, each value read as its column's type."""
+        names, types = list(dataset.columns), list(dataset.types)
+        if len(names) != len(types):
+            raise PayloadError(f"{where}: a DataSet has as many column names as types ({len(names)} != {len(types)})")
+        if dataset.HasField("num_of_columns") and dataset.num_of_columns != len(types):
+            raise PayloadError(f"{where}: num_of_columns {dataset.num_of_columns}, but {len(types)} columns")
+        unknown = [t for t in types if t not in _BASIC]
+        if unknown:
+            raise PayloadError(f"{where}: DataSet column type {unknown[0]} is not a basic type (clause 6.4.11)")
+        rows = []
+        for i, row in enumerate(dataset.rows):
+            if len(row.elements) != len(types):
+                raise PayloadError(f"{where}: DataSet row {i} has {len(row.elements)} values for {len(types)} columns")
+            rows.append([_typed_value(e, t, f"{where}: row {i} column {names[c]!r}")
+                         for c, (e, t) in enumerate(zip(row.elements, types, strict=True))])  # fmt: skip
+        return {"columns": [{"name": n, "type": DATATYPES[t]} for n, t in zip(names, types, strict=True)],
+                "rows": rows}  # fmt: skip
+
+    # -- Template instances (clauses 6.4.14, 6.4.15) ---------------------------------------------------------------
+    def instance(self, name: str, template: Any) -> JsonValue:
+        """A template instance: its members as a JSON object (nested instances nested), the definition it is of
+        as the sub-property templateRef, its parameters (the definition's defaults where the instance gives none)
+        as templateParameters. DATA may carry only the members that changed: the others keep their last value."""
+        previous = None if self.birth else self.instances.get(name)
+        definition = self._definition(template.template_ref, name)
+        members = self.members(template, definition, previous.json if previous else None, name)
+        properties: dict[str, dict[str, Any]] = {"templateRef": {"type": "Property", "value": template.template_ref}}
+        version = template.version or definition.version
+        if version:
+            properties["templateVersion"] = {"type": "Property", "value": version}
+        parameters = self.parameters(template, definition, name)
+        if parameters is None and previous is not None:
+            parameters = previous.properties.get("templateParameters", {}).get("json")
+        if parameters:
+            properties["templateParameters"] = {"type": "JsonProperty", "json": parameters}
+        value = JsonValue(members, properties)
+        self.instances[name] = value
+        return value
+
+    def _definition(self, ref: str, where: str) -> Any:
+        if not ref:
+            raise PayloadError(f"{where}: a template instance names its definition in template_ref (clause 6.4.14)")
+        definition = self.templates.get(ref)
+        if definition is None:
+            raise PayloadError(f"{where}: template {ref!r} was defined by no NBIRTH of this edge node")
+        return definition
+
+    def members(self, template: Any, definition: Any, previous: dict[str, Any] | None, where: str) -> dict[str, Any]:
+        defined = {m.name: m for m in definition.metrics}
+        members = dict(previous or {})
+        for member in template.metrics:
+            spec = defined.get(member.name)
+            if spec is None:
+                raise PayloadError(f"{where}: member {member.name!r} is not in template {template.template_ref!r}")
+            members[member.name] = self.member(member, spec, members.get(member.name), f"{where}/{member.name}")
+        return members
+
+    def member(self, member: Any, spec: Any, previous: Any, where: str) -> Any:
+        kind = member.WhichOneof("value")
+        if kind is None or member.is_null:
+            return None
+        datatype = member.datatype if member.HasField("datatype") else spec.datatype
+        if kind == "template_value":
+            nested = member.template_value
+            defined = spec.template_value.template_ref if spec.WhichOneof("value") == "template_value" else ""
+            inner = self._definition(nested.template_ref or defined, where)  # the definition names it too
+            return self.members(nested, inner, previous if isinstance(previous, dict) else None, where)
+        if kind == "dataset_value":
+            return self.dataset(member.dataset_value, where)
+        if kind in ("bytes_value", "extension_value"):
+            raise PayloadError(f"{where}: a template member of type {DATATYPES.get(datatype, kind)} is not "
+                               "translated (record 0383)")  # fmt: skip
+        return _scalar(getattr(member, kind), kind, datatype)
+
+    def parameters(self, template: Any, definition: Any, where: str) -> dict[str, Any] | None:
+        """The parameters of an instance over the definition's defaults; None when the instance gives none."""
+        if not template.parameters and not self.birth:
+            return None
+        types = {p.name: p.type for p in definition.parameters}
+        values = {p.name: _typed_value(p, p.type, f"{where}: parameter {p.name!r}") for p in definition.parameters}
+        for parameter in template.parameters:
+            if parameter.name not in types:
+                raise PayloadError(f"{where}: parameter {parameter.name!r} is not in template "
+                                   f"{template.template_ref!r}")  # fmt: skip
+            datatype = parameter.type if parameter.HasField("type") else types[parameter.name]
+            values[parameter.name] = _typed_value(parameter, datatype, f"{where}: parameter {parameter.name!r}")
+        return values
 
 
-def _sparkplug_value(metric: Any) -> Any:
-    kind = metric.WhichOneof("value")
-    if kind is None or metric.is_null:
+def _typed_value(element: Any, datatype: int, where: str) -> Any:
+    """A DataSetValue's or Parameter's value read as ``datatype``, a basic type: null when none is set."""
+    kind = element.WhichOneof("value")
+    if kind is None:
         return None
-    if kind in ("dataset_value", "template_value", "extension_value", "bytes_value"):
-        raise PayloadError(f"metric {metric.name or metric.alias}: {kind} values are not translated")
-    value = getattr(metric, kind)
-    bits = _SIGNED.get(metric.datatype)
+    if kind not in _CARRIERS.get(datatype, ()):
+        raise PayloadError(f"{where}: a {DATATYPES.get(datatype, datatype)} value cannot travel as {kind}")
+    return _scalar(getattr(element, kind), kind, datatype)
+
+
+def _scalar(value: Any, kind: str, datatype: int) -> Any:
+    """A scalar as its Sparkplug type says: signed integers from their carriers, Float to its 7 digits,
+    DateTime (epoch milliseconds) as an ISO 8601 UTC string."""
+    bits = _SIGNED.get(datatype)
     if bits and isinstance(value, int):
         value = _signed(value, bits, 64 if kind == "long_value" else 32)
     if kind == "float_value":
         value = float(f"{value:.7g}")  # float32: its 7 significant digits, as the gtfs-rt adapter does
-    if metric.datatype == 13 and isinstance(value, int):  # DateTime: epoch milliseconds
+    if datatype == 13 and isinstance(value, int):  # DateTime: epoch milliseconds
         value = iso_ms(value)
     return value
 

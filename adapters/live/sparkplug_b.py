@@ -104,7 +104,10 @@ SCHEMA: dict[str, Message] = {
 DATATYPES = {
     1: "Int8", 2: "Int16", 3: "Int32", 4: "Int64", 5: "UInt8", 6: "UInt16", 7: "UInt32", 8: "UInt64",
     9: "Float", 10: "Double", 11: "Boolean", 12: "String", 13: "DateTime", 14: "Text", 15: "UUID",
-    16: "DataSet", 17: "Bytes", 18: "File", 19: "Template",
+    16: "DataSet", 17: "Bytes", 18: "File", 19: "Template", 20: "PropertySet", 21: "PropertySetList",
+    22: "Int8Array", 23: "Int16Array", 24: "Int32Array", 25: "Int64Array", 26: "UInt8Array", 27: "UInt16Array",
+    28: "UInt32Array", 29: "UInt64Array", 30: "FloatArray", 31: "DoubleArray", 32: "BooleanArray",
+    33: "StringArray", 34: "DateTimeArray",
 }  # fmt: skip
 
 

@@ -51,6 +51,7 @@ class Stats:
     handled: int = 0  # messages written (or refused, malformed, unmatched) and acknowledged
     written: int = 0  # attribute instances the broker accepted
     malformed: Counter[str] = field(default_factory=Counter)  # format -> payloads that could not be read
+    untranslated: Counter[str] = field(default_factory=Counter)  # "format kind" -> values left out (Bytes)
     unmatched: int = 0  # messages on a topic no rule matches
     skipped: int = 0  # readings of unprovisioned devices or unmapped keys (autoProvision false)
     refused: int = 0  # entity updates the broker refused
@@ -63,6 +64,7 @@ class Stats:
         return [("messages received", self.received), ("messages handled", self.handled),
                 ("attribute instances written", self.written),
                 *((f"malformed {fmt}", n) for fmt, n in sorted(self.malformed.items())),
+                *((f"{kind} values not translated", n) for kind, n in sorted(self.untranslated.items())),
                 ("unmatched topics", self.unmatched), ("readings skipped (unprovisioned)", self.skipped),
                 ("updates refused by the broker", self.refused), ("writes retried", self.retries),
                 ("redelivered values already recorded", self.already),

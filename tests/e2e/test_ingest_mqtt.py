@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -20,9 +21,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.live.mapping import parse_mapping
 from adapters.live.mqtt import MqttOptions, mqtt_source
 from adapters.live.run import BrokerOptions, ingest
+from adapters.live.sparkplug_b import Payload
 from adapters.live.writer import Stats
 from bench.ingest_load import FORMATS, mapping, payload, publish
-from tests.e2e.helpers import history, wait_for
+from tests.e2e.helpers import history, project_link, wait_for
 from tests.support.mosquitto import running_mosquitto
 from tests.support.servers import BrokerProcess, free_port, start_broker
 
@@ -161,3 +163,95 @@ def test_mqtt_3_1_1_session_and_a_provisioned_device(broker_server: BrokerProces
     assert stats.handled == 3 and stats.skipped == 1 and stats.written == 3  # the static name, then two values
     assert history(broker_server.url, entity_id, "pressure") == [150.0, 200.0]  # bar -> kPa
     assert history(broker_server.url, entity_id, "name") == ["Pump north"]
+
+
+def _sparkplug(*metrics: dict[str, Any], millis: int) -> bytes:
+    message = Payload(timestamp=millis, seq=0)
+    for metric in metrics:
+        added = message.metrics.add(**{k: v for k, v in metric.items() if k not in ("dataset", "template")})
+        if "dataset" in metric:
+            added.dataset_value.CopyFrom(metric["dataset"])
+        if "template" in metric:
+            added.template_value.CopyFrom(metric["template"])
+    return bytes(message.SerializeToString())
+
+
+def _template(ref: str | None, *members: tuple[str, int, str, Any], definition: bool = False) -> Any:
+    template = Payload.Template(is_definition=definition)
+    if ref is not None:
+        template.template_ref = ref
+    for name, datatype, field, value in members:
+        member = template.metrics.add(name=name)
+        if datatype:
+            member.datatype = datatype
+        setattr(member, field, value)
+    return template
+
+
+def _dataset(rows: list[tuple[float, str]]) -> Any:
+    dataset = Payload.DataSet(num_of_columns=2, columns=["level", "state"], types=[10, 12])  # Double, String
+    for level, state in rows:
+        row = dataset.rows.add()
+        row.elements.add(double_value=level)
+        row.elements.add(string_value=state)
+    return dataset
+
+
+def test_sparkplug_datasets_and_templates_reach_the_broker(broker_server: BrokerProcess, tmp_path: Path) -> None:
+    """NBIRTH with a template definition, DBIRTH with an instance and a DataSet, DDATA by alias with one changed
+    member and a new DataSet (record 0383): the entity holds JsonProperties, the history holds every value."""
+    device = f"tank{time.monotonic_ns()}"
+    rules = parse_mapping({"rules": [{
+        "match": "spBv1.0/water/#", "format": "sparkplug", "type": "IngestProbe",
+        "id": "urn:ngsi-ld:IngestProbe:spb:{device}",
+        "attributes": {"Pump 1": {"name": "pump"}, "Level log": {"name": "levelLog"}},
+    }]})  # fmt: skip
+    entity_id = f"urn:ngsi-ld:IngestProbe:spb:{device}"
+    t0 = 1_767_225_600_000
+    definition = _template(None, ("running", 11, "boolean_value", False), ("flow", 9, "float_value", 0.0),
+                           definition=True)  # fmt: skip
+    messages = [
+        ("spBv1.0/water/NBIRTH/edge", _sparkplug({"name": "Pump", "datatype": 19, "template": definition},
+                                                 millis=t0)),
+        (f"spBv1.0/water/DBIRTH/edge/{device}", _sparkplug(
+            {"name": "Pump 1", "alias": 1, "datatype": 19,
+             "template": _template("Pump", ("running", 11, "boolean_value", True), ("flow", 9, "float_value", 12.5))},
+            {"name": "Level log", "alias": 2, "datatype": 16, "dataset": _dataset([(1.5, "low"), (2.25, "ok")])},
+            millis=t0 + 1000)),
+        (f"spBv1.0/water/DDATA/edge/{device}", _sparkplug(
+            {"alias": 1, "template": _template("Pump", ("flow", 0, "float_value", 3.0))},
+            {"alias": 2, "dataset": _dataset([(2.5, "ok")])}, millis=t0 + 2000)),
+    ]  # fmt: skip
+    with running_mosquitto(tmp_path) as mosquitto:
+        options = MqttOptions(f"mqtt://127.0.0.1:{mosquitto.port}", f"spb-{device}")
+
+        async def scenario() -> Stats:
+            stats = Stats()
+            task = asyncio.create_task(ingest(rules, BrokerOptions(broker_server.url), mqtt_source(options, rules),
+                                              count=len(messages), stats=stats))  # fmt: skip
+            await asyncio.to_thread(wait_for, lambda: "SUBSCRIBE" in mosquitto.log(), 30)
+            client = mqtt.Client(CallbackAPIVersion.VERSION2)
+            client.connect("127.0.0.1", mosquitto.port)
+            client.loop_start()
+            for topic, body in messages:  # QoS 1 from one client: delivered in order, births first
+                client.publish(topic, body, qos=1).wait_for_publish(10)
+            client.disconnect()
+            client.loop_stop()
+            await asyncio.wait_for(task, 30)
+            return stats
+
+        stats = asyncio.run(scenario())
+    assert stats.handled == 3 and not stats.malformed and not stats.refused, stats
+    link = project_link(broker_server.url)
+    entity = httpx.get(f"{broker_server.url}/ngsi-ld/v1/entities/{entity_id}", headers=link, timeout=10).json()
+    assert entity["pump"]["type"] == "JsonProperty"
+    assert entity["pump"]["json"] == {"running": True, "flow": 3.0}  # DDATA's flow, the birth's running
+    assert entity["pump"]["templateRef"]["value"] == "Pump"
+    assert entity["levelLog"]["json"] == {"columns": [{"name": "level", "type": "Double"},
+                                                      {"name": "state", "type": "String"}], "rows": [[2.5, "ok"]]}
+    assert entity["levelLog"]["observedAt"] == "2026-01-01T00:00:02.000Z"
+    temporal = httpx.get(f"{broker_server.url}/ngsi-ld/v1/temporal/entities/{entity_id}", headers=link,
+                         params={"attrs": "pump,levelLog"}, timeout=10).json()  # fmt: skip
+    assert [i["json"]["flow"] for i in sorted(temporal["pump"], key=lambda i: i["observedAt"])] == [12.5, 3.0]
+    assert [i["json"]["rows"] for i in sorted(temporal["levelLog"], key=lambda i: i["observedAt"])] == [
+        [[1.5, "low"], [2.25, "ok"]], [[2.5, "ok"]]]  # fmt: skip

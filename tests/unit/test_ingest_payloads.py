@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from typing import Any
 
 import httpx
@@ -180,6 +181,194 @@ def test_sparkplug_schema_reads_bytes_written_by_hand() -> None:
     assert (metric.name, metric.alias, metric.datatype, metric.WhichOneof("value"), metric.double_value) == (
         "t", 1, 10, "double_value", 2.5)  # fmt: skip
     assert message.SerializeToString() == wire
+
+
+# Sparkplug B payloads written from the specification's field numbers (clause 6.4; record 0383), by a protobuf wire
+# encoder of its own: they check the descriptor of adapters/live/sparkplug_b.py as much as the translation.
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _v(number: int, value: int) -> bytes:  # varint field (wire type 0)
+    return _varint(number << 3) + _varint(value)
+
+
+def _s(number: int, *parts: bytes | str) -> bytes:  # length-delimited field (wire type 2): a string or a message
+    body = b"".join(p.encode() if isinstance(p, str) else p for p in parts)
+    return _varint(number << 3 | 2) + _varint(len(body)) + body
+
+
+def _d(number: int, value: float) -> bytes:  # double (wire type 1)
+    return _varint(number << 3 | 1) + struct.pack("<d", value)
+
+
+def _f(number: int, value: float) -> bytes:  # float (wire type 5)
+    return _varint(number << 3 | 5) + struct.pack("<f", value)
+
+
+# Metric: name 1, alias 2, timestamp 3, datatype 4, is_null 7, int 10, long 11, float 12, double 13, boolean 14,
+# string 15, bytes 16, dataset 17, template 18. DataSet: num_of_columns 1, columns 2, types 3, rows 4; Row:
+# elements 1; DataSetValue: int 1, long 2, float 3, double 4, boolean 5, string 6. Template: version 1, metrics 2,
+# parameters 3, template_ref 4, is_definition 5; Parameter: name 1, type 2, int 3, ... string 8.
+INT32, INT64, FLOAT, DOUBLE, BOOLEAN, STRING, DATETIME, DATASET, BYTES, TEMPLATE = 3, 4, 9, 10, 11, 12, 13, 16, 17, 19
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def _payload(*metrics: bytes, timestamp: int = T0) -> bytes:
+    return _v(1, timestamp) + b"".join(_s(2, m) for m in metrics) + _v(3, 0)
+
+
+def _dataset_metric(name: str, alias: int) -> bytes:
+    """A DataSet of three columns (Int32, DateTime, String) and two rows, the second with a null string."""
+    header = _v(1, 3) + _s(2, "delta") + _s(2, "at") + _s(2, "label") + _v(3, INT32) + _v(3, DATETIME) + _v(3, STRING)
+    rows = _s(4, _s(1, _v(1, 2**32 - 7)), _s(1, _v(2, T0 + 500)), _s(1, _s(6, "start"))) + \
+        _s(4, _s(1, _v(1, 12)), _s(1, _v(2, T0 + 1500)), _s(1, b""))  # fmt: skip
+    return _s(1, name) + _v(2, alias) + _v(4, DATASET) + _s(17, header + rows)
+
+
+def _metric(name: str, datatype: int, value: bytes = b"") -> bytes:
+    return _s(1, name) + _v(4, datatype) + value
+
+
+def _parameter(name: str, datatype: int, value: bytes) -> bytes:
+    return _s(3, _s(1, name) + _v(2, datatype) + value)
+
+
+MOTOR_DEFINITION = _metric("Motor", TEMPLATE, _s(18, _s(1, "2.1"), _v(5, 1),
+    _s(2, _metric("rpm", INT32, _v(10, 0))), _s(2, _metric("temp", FLOAT, _f(12, 0.0))),
+    _s(2, _metric("bearing", TEMPLATE, _s(18, _s(4, "Bearing"), _v(5, 0), _s(2, _metric("wear", DOUBLE))))),
+    _parameter("serial", STRING, _s(8, "unknown")), _parameter("poles", INT32, _v(3, 4))))
+BEARING_DEFINITION = _metric("Bearing", TEMPLATE, _s(18, _v(5, 1), _s(2, _metric("wear", DOUBLE))))
+MOTOR_1 = _metric("Motor 1", TEMPLATE, _v(2, 5) + _s(18, _s(4, "Motor"), _v(5, 0),
+    _s(2, _metric("rpm", INT32, _v(10, 1500))), _s(2, _metric("temp", FLOAT, _f(12, 41.3))),
+    _s(2, _metric("bearing", TEMPLATE, _s(18, _s(4, "Bearing"), _v(5, 0),
+                                          _s(2, _metric("wear", DOUBLE, _d(13, 0.25)))))),
+    _parameter("serial", STRING, _s(8, "A-17"))))  # fmt: skip
+
+
+def _birth(translator: Translator) -> None:
+    """The edge node's NBIRTH with the template definitions (the nested one after its user), the device's DBIRTH."""
+    item, stats = _translate("spBv1.0/plant/NBIRTH/edge1", _payload(MOTOR_DEFINITION, BEARING_DEFINITION),
+                             translator)  # fmt: skip
+    assert item.updates == [] and not stats.malformed  # definitions are no readings
+    item, stats = _translate("spBv1.0/plant/DBIRTH/edge1/m1", _payload(MOTOR_1, _dataset_metric("log", 6)),
+                             translator)  # fmt: skip
+    assert not stats.malformed, stats
+
+
+def test_sparkplug_dataset_becomes_a_json_property_of_typed_columns_and_rows() -> None:
+    translator = Translator(MAPPING, Stats())
+    _birth(translator)
+    item, _ = _translate("spBv1.0/plant/DDATA/edge1/m1", _payload(_v(2, 6) + _s(17, _v(1, 1), _s(2, "n"),
+                         _v(3, BOOLEAN), _s(4, _s(1, _v(5, 1)))), timestamp=T0 + 2000),
+                         translator)  # fmt: skip
+    attrs = _attrs(item)["urn:ngsi-ld:Machine:edge1:m1"]
+    assert attrs["log"] == {"type": "JsonProperty", "observedAt": "2026-01-01T00:00:02.000Z",
+                            "json": {"columns": [{"name": "n", "type": "Boolean"}], "rows": [[True]]}}  # fmt: skip
+    item, _ = _translate("spBv1.0/plant/DBIRTH/edge1/m2", _payload(_dataset_metric("log", 6)), translator)
+    assert _attrs(item)["urn:ngsi-ld:Machine:edge1:m2"]["log"]["json"] == {
+        "columns": [{"name": "delta", "type": "Int32"}, {"name": "at", "type": "DateTime"},
+                    {"name": "label", "type": "String"}],
+        "rows": [[-7, "2026-01-01T00:00:00.500Z", "start"], [12, "2026-01-01T00:00:01.500Z", None]],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dataset", "reason"),
+    [
+        (_s(2, "a") + _s(2, "b") + _v(3, INT32), "as many column names as types (2 != 1)"),
+        (_v(1, 2) + _s(2, "a") + _v(3, INT32), "num_of_columns 2, but 1 columns"),
+        (_s(2, "a") + _v(3, DATASET), "column type 16 is not a basic type"),
+        (_s(2, "a") + _s(2, "b") + _v(3, INT32) + _v(3, INT32) + _s(4, _s(1, _v(1, 1))), "row 0 has 1 values for 2"),
+        (_s(2, "a") + _v(3, INT32) + _s(4, _s(1, _s(6, "x"))), "row 0 column 'a': a Int32 value cannot travel as"),
+    ],
+)
+def test_a_dataset_that_breaks_its_clause_is_malformed(dataset: bytes, reason: str, caplog: Any) -> None:
+    metric = _metric("log", DATASET, _s(17, dataset))
+    item, stats = _translate("spBv1.0/plant/DBIRTH/edge1/m1", _payload(metric))
+    assert item.updates == [] and stats.malformed["sparkplug"] == 1
+    assert reason in caplog.text
+
+
+def test_sparkplug_template_instance_is_an_object_of_its_members_with_its_definition() -> None:
+    translator = Translator(MAPPING, Stats())
+    _birth(translator)
+    item, _ = _translate("spBv1.0/plant/DBIRTH/edge1/m1", _payload(MOTOR_1), translator)
+    motor = _attrs(item)["urn:ngsi-ld:Machine:edge1:m1"]["Motor 1"]
+    assert motor == {
+        "type": "JsonProperty", "observedAt": "2026-01-01T00:00:00.000Z",
+        "json": {"rpm": 1500, "temp": 41.3, "bearing": {"wear": 0.25}},
+        "templateRef": {"type": "Property", "value": "Motor"},
+        "templateVersion": {"type": "Property", "value": "2.1"},  # the definition's, the instance gives none
+        "templateParameters": {"type": "JsonProperty", "json": {"serial": "A-17", "poles": 4}},  # poles: default
+    }  # fmt: skip
+    # DDATA by alias with only the members that changed (clause 6.4.14), no datatypes (the definition's): the
+    # others keep their last values, and so do the parameters
+    change = _v(2, 5) + _s(18, _s(4, "Motor"), _v(5, 0), _s(2, _s(1, "rpm"), _v(10, 2**32 - 20)),
+                           _s(2, _s(1, "bearing"), _s(18, _s(2, _s(1, "wear"), _d(13, 0.5)))))  # fmt: skip
+    item, stats = _translate("spBv1.0/plant/DDATA/edge1/m1", _payload(_v(3, T0 + 9000) + change), translator)
+    assert not stats.malformed
+    motor = _attrs(item)["urn:ngsi-ld:Machine:edge1:m1"]["Motor 1"]
+    assert motor["json"] == {"rpm": -20, "temp": 41.3, "bearing": {"wear": 0.5}}
+    assert motor["observedAt"] == "2026-01-01T00:00:09.000Z"
+    assert motor["templateParameters"]["json"] == {"serial": "A-17", "poles": 4}
+
+
+@pytest.mark.parametrize(
+    ("topic", "metric", "reason"),
+    [
+        ("DBIRTH/edge1/m1", _metric("x", TEMPLATE, _s(18, _s(4, "Pump"), _v(5, 0))),
+         "template 'Pump' was defined by no NBIRTH"),
+        ("DBIRTH/edge1/m1", _metric("x", TEMPLATE, _s(18, _v(5, 0))), "names its definition in template_ref"),
+        ("DBIRTH/edge1/m1", _metric("x", TEMPLATE, _s(18, _s(4, "Motor"), _v(5, 0),
+                                                      _s(2, _metric("colour", STRING, _s(15, "red"))))),
+         "member 'colour' is not in template 'Motor'"),
+        ("DBIRTH/edge1/m1", _metric("x", TEMPLATE, _s(18, _s(4, "Motor"), _v(5, 0),
+                                                      _parameter("speed", INT32, _v(3, 1)))),
+         "parameter 'speed' is not in template 'Motor'"),
+        ("DDATA/edge1/m1", BEARING_DEFINITION, "outside an NBIRTH"),
+    ],
+)  # fmt: skip
+def test_a_template_instance_without_its_definition_is_malformed(topic: str, metric: bytes, reason: str,
+                                                                 caplog: Any) -> None:  # fmt: skip
+    translator = Translator(MAPPING, Stats())
+    _birth(translator)
+    item, stats = _translate(f"spBv1.0/plant/{topic}", _payload(metric), translator)
+    assert item.updates == [] and stats.malformed["sparkplug"] == 1
+    assert reason in caplog.text
+
+
+def test_a_bytes_value_is_counted_not_translated_and_the_rest_written(caplog: Any) -> None:
+    translator = Translator(MAPPING, Stats())
+    birth = _payload(_s(1, "image") + _v(2, 1) + _v(4, BYTES) + _s(16, b"\x89PNG"),
+                     _s(1, "temp") + _v(2, 2) + _v(4, INT32) + _v(10, 2**32 - 3))  # fmt: skip
+    item, stats = _translate("spBv1.0/plant/DBIRTH/edge1/m1", birth, translator)
+    assert _attrs(item) == {"urn:ngsi-ld:Machine:edge1:m1": {
+        "temp": {"type": "Property", "value": -3, "observedAt": "2026-01-01T00:00:00.000Z"}}}  # fmt: skip
+    # DDATA without datatypes (clause 6.4.6: they should not repeat them): Int32 from the birth
+    item, stats = _translate("spBv1.0/plant/DDATA/edge1/m1", _payload(_v(2, 1) + _s(16, b"\x89"),
+                                                                     _v(2, 2) + _v(10, 2**32 - 4),
+                                                                     _metric("hist", 24, _s(16, b"\x01\0\0\0"))),
+                             translator)  # fmt: skip
+    assert _attrs(item)["urn:ngsi-ld:Machine:edge1:m1"]["temp"]["value"] == -4
+    assert stats.untranslated == {"sparkplug Bytes": 2, "sparkplug Int32Array": 1} and not stats.malformed
+    assert caplog.text.count("a Bytes value is not translated") == 1  # logged once, counted every time
+    assert ("sparkplug Bytes values not translated", 2) in stats.rows()
+
+
+@pytest.mark.parametrize("spec", [{"datatype": "number"}, {"unit": "CEL"}, {"scale": 2}])
+def test_a_json_structure_refuses_a_mapped_datatype_or_unit(spec: dict[str, Any], caplog: Any) -> None:
+    mapping = parse_mapping({"rules": [{"match": "spBv1.0/#", "format": "sparkplug", "type": "M",
+                                        "id": "urn:ngsi-ld:M:{device}", "attributes": {"log": spec}}]})  # fmt: skip
+    stats = Stats()
+    item = Translator(mapping, stats).item("spBv1.0/g/DBIRTH/e/d", _payload(_dataset_metric("log", 1)), NOW_MS)
+    assert item.updates == [] and stats.malformed["sparkplug"] == 1
+    assert "a JSON structure (DataSet, Template) takes no datatype, unit, scale or offset" in caplog.text
 
 
 def test_decode_of_an_unknown_topic_is_unmatched() -> None:
