@@ -35,6 +35,17 @@ MALFORMED = {"json": b"{not json", "ultralight": b"seq|1|dangling", "senml": b'{
 ENV = {"AGORA_TEMPORAL_INSTANCE_LIMIT": "100000"}
 
 
+def publish_in_order(port: int, messages: list[tuple[str, bytes]]) -> None:
+    """Each message at QoS 1 from one client, each acknowledged before the next: delivered in order."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for topic, body in messages:
+        client.publish(topic, body, qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
 def _malformed(number: int, client: mqtt.Client) -> None:
     """After each 2,500 payloads, a malformed one of the next format, on a topic of its rule."""
     if number % 2500 == 2499:
@@ -148,14 +159,9 @@ def test_mqtt_3_1_1_session_and_a_provisioned_device(broker_server: BrokerProces
             task = asyncio.create_task(ingest(rules, BrokerOptions(broker_server.url), mqtt_source(options, rules),
                                               count=3, stats=stats))  # fmt: skip
             await asyncio.to_thread(wait_for, lambda: "SUBSCRIBE" in mosquitto.log(), 30)
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-            client.connect("127.0.0.1", mosquitto.port)
-            client.loop_start()
-            for topic, body in ((f"plant/{device}/json", b'{"p": 1.5}'), ("plant/stranger/json", b'{"p": 9}'),
-                                (f"plant/{device}/json", b'{"p": 2}')):  # fmt: skip
-                client.publish(topic, body, qos=1).wait_for_publish(10)
-            client.disconnect()
-            client.loop_stop()
+            messages = [(f"plant/{device}/json", b'{"p": 1.5}'), ("plant/stranger/json", b'{"p": 9}'),
+                        (f"plant/{device}/json", b'{"p": 2}')]  # fmt: skip
+            publish_in_order(mosquitto.port, messages)
             await asyncio.wait_for(task, 30)
             return stats
 
@@ -230,13 +236,7 @@ def test_sparkplug_datasets_and_templates_reach_the_broker(broker_server: Broker
             task = asyncio.create_task(ingest(rules, BrokerOptions(broker_server.url), mqtt_source(options, rules),
                                               count=len(messages), stats=stats))  # fmt: skip
             await asyncio.to_thread(wait_for, lambda: "SUBSCRIBE" in mosquitto.log(), 30)
-            client = mqtt.Client(CallbackAPIVersion.VERSION2)
-            client.connect("127.0.0.1", mosquitto.port)
-            client.loop_start()
-            for topic, body in messages:  # QoS 1 from one client: delivered in order, births first
-                client.publish(topic, body, qos=1).wait_for_publish(10)
-            client.disconnect()
-            client.loop_stop()
+            publish_in_order(mosquitto.port, messages)  # births first
             await asyncio.wait_for(task, 30)
             return stats
 
