@@ -24,6 +24,7 @@ from broker.http import (
     entities,
     entity_maps,
     feed,
+    gc_tuning,
     gdpr,
     health,
     info,
@@ -103,9 +104,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         refresher = CachedRefresher(app.state.broker.contexts)
         refresher.start()
         app.state.broker.opendata.start(settings.opendata_base_url or f"http://{settings.host}:{settings.port}")
+        gc_tuning.serving_started()  # what start-up built lives as long as the process (record 0055)
         try:
             yield
         finally:
+            gc_tuning.serving_stopped()
             await app.state.broker.opendata.stop()
             await refresher.stop()
             await csource.stop()
