@@ -335,6 +335,26 @@ def test_withdrawing_a_dataset_removes_it_and_its_files(secured: Any) -> None:
     assert list((files / "stops").iterdir()) == []
 
 
+def test_the_distributions_are_regenerated_on_the_schedule(tmp_path: Path) -> None:
+    """No publication in between: the job's own interval brings a new stop into the files and the survey."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/agora.db", opendata_dir=str(tmp_path / "files"),
+                        opendata_interval=0.3)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        stop_doc = {"id": "urn:ngsi-ld:GtfsStop:sample:S0", "type": STOP,
+                    "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.8, 45.7]}}}
+        assert client.post("/ngsi-ld/v1/entities", json=stop_doc).status_code == 201
+        assert published(client, {})["state"]["count"] == 1
+        late = {**stop_doc, "id": "urn:ngsi-ld:GtfsStop:sample:S-late"}
+        assert client.post("/ngsi-ld/v1/entities", json=late).status_code == 201
+        for _ in range(250):
+            if client.get(f"{DATASETS}/stops").json()["state"]["count"] == 2:
+                break
+            asyncio.run(asyncio.sleep(0.02))
+        assert client.get(f"{DATASETS}/stops").json()["state"]["count"] == 2
+        assert b"S-late" in (tmp_path / "files" / "stops" / "data.csv").read_bytes()
+        assert "S-late" in client.get("/catalog/datasets/stops/data.geojson").text
+
+
 # -- agora publish --------------------------------------------------------------------------------------------------
 def agora(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
