@@ -340,8 +340,8 @@ def test_the_distributions_are_regenerated_on_the_schedule(tmp_path: Path) -> No
     settings = Settings(store=f"sqlite:///{tmp_path}/agora.db", opendata_dir=str(tmp_path / "files"),
                         opendata_interval=0.3)  # fmt: skip
     with TestClient(create_app(settings)) as client:
-        stop_doc = {"id": "urn:ngsi-ld:GtfsStop:sample:S0", "type": STOP,
-                    "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.8, 45.7]}}}
+        point = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.8, 45.7]}}
+        stop_doc = {"id": "urn:ngsi-ld:GtfsStop:sample:S0", "type": STOP, "location": point}
         assert client.post("/ngsi-ld/v1/entities", json=stop_doc).status_code == 201
         assert published(client, {})["state"]["count"] == 1
         late = {**stop_doc, "id": "urn:ngsi-ld:GtfsStop:sample:S-late"}
