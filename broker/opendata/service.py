@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,13 @@ class OpenData:
         return out
 
     async def catalogue(self, base: str) -> Any:
-        return catalogue(base, self.publisher, await self.published())
+        marker = await self.store.get_cursor(ERASURE_CURSOR)
+        # Files an erasure retired are not served (record 0325): the live stream has no size known in advance.
+        shown = [
+            (spec, found if found is None or found.erasure == marker else replace(found, sizes={}))
+            for spec, found in await self.published()
+        ]
+        return catalogue(base, self.publisher, shown)
 
     async def distribution(self, dataset_id: str, fmt: str, base: str) -> AsyncIterator[bytes] | Path:
         """The file of the last regeneration when this process has one, else the dataset streamed now."""

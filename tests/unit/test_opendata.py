@@ -388,6 +388,7 @@ def test_an_erasure_stops_the_files_written_before_it_from_being_served(tmp_path
             got = client.get(f"/catalog/datasets/stops/data.{fmt}").text
             assert "S-home-1" not in got and "S-home-2" in got, fmt
         assert b"S-home-1" in (files / "data.csv").read_bytes()  # what the download did not serve
+        assert "byteSize" not in client.get("/catalog").text  # the size of a file no longer served
 
         assert client.delete("/ngsi-ld/v1/agora/gdpr/subjects/x:home-2").status_code == 200
         for _ in range(250):  # the erasure over HTTP regenerates at once
@@ -396,6 +397,7 @@ def test_an_erasure_stops_the_files_written_before_it_from_being_served(tmp_path
             asyncio.run(asyncio.sleep(0.02))
         assert b"S-home" not in (files / "data.csv").read_bytes()
         assert client.get(f"{DATASETS}/stops").json()["state"]["count"] == 1
+        assert "byteSize" in client.get("/catalog").text
 
 
 # -- agora publish --------------------------------------------------------------------------------------------------
