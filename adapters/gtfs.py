@@ -159,7 +159,7 @@ class GtfsAdapter(Adapter):
     entity_types = (
         "GtfsAgency", "GtfsStop", "GtfsStation", "GtfsAccessPoint", "GtfsRoute", "GtfsTrip", "GtfsStopTime",
         "GtfsCalendarRule", "GtfsCalendarDateRule", "GtfsService", "GtfsShape", "GtfsFrequency", "GtfsTransferRule",
-        "GtfsFeedInfo", "GtfsLevel", "GtfsPathway", "GtfsFareClass", "GtfsFareRule",
+        "GtfsFeedInfo", "GtfsLevel", "GtfsPathway", "GtfsFareClass", "GtfsFareRule", "GtfsRiderTrip",
     )  # fmt: skip
 
     def entities(self, source: str) -> Iterator[Entity]:
@@ -202,6 +202,7 @@ class GtfsAdapter(Adapter):
             yield from self._optional("pathways.txt", self._pathways)
             yield from self._optional("fare_attributes.txt", self._fare_classes)
             yield from self._optional("fare_rules.txt", self._fare_rules)
+            yield from self._optional("rider_trip.txt", self._rider_trips)
             self._untranslated()
 
     # -- reading --------------------------------------------------------------------------------------------------
@@ -614,7 +615,54 @@ class GtfsAdapter(Adapter):
                 "containsZone": _p(row.text("contains_id")),
             })  # fmt: skip
 
+    # -- GTFS-ride rider_trip.txt (record 0324): one rider's trip, the ticket holder's personal data -------------
+    def _rider_trips(self) -> Iterator[Entity]:
+        for row in self._rows("rider_trip.txt", ("rider_id", "trip_id")):
+            rider = row.text("rider_id", True)
+            trip_id = row.text("trip_id", True)
+            codes = {column: _code(row, column, allowed) for column, allowed in RIDER_CODES.items()}
+            fare = row.nonnegative("fare_paid")
+            boarding_date, boarding_time = row.date("boarding_date"), row.time("boarding_time")
+            if not row.ok or rider is None or trip_id is None:
+                continue
+            # The rider's rides of one trip are told apart by when they boarded (a rider takes a trip every day).
+            when = [boarding_date or "", boarding_time or ""]
+            while when and not when[-1]:
+                when.pop()
+            yield _entity(self.entity_id("GtfsRiderTrip", rider, trip_id, *when), "GtfsRiderTrip", {
+                "ticketHolder": _p(rider),
+                "hasTrip": self._ref("GtfsTrip", trip_id),
+                "boardingStop": self._ref("GtfsStop", row.text("boarding_stop_id")),
+                "alightingStop": self._ref("GtfsStop", row.text("alighting_stop_id")),
+                "boardingDate": _p(boarding_date),
+                "boardingTime": _p(boarding_time),
+                "alightingDate": _p(row.date("alighting_date")),
+                "alightingTime": _p(row.time("alighting_time")),
+                "riderType": _p(codes["rider_type"]),
+                "riderTypeDescription": _p(row.text("rider_type_description")),
+                "farePaid": _p(fare),
+                "fareMethod": _p(codes["fare_method"]),
+                "accompanyingDevice": _p(codes["accompanying_device"]),
+                "transferStatus": _p(codes["transfer_status"]),
+            })  # fmt: skip
 
+
+def _code(row: _Row, column: str, allowed: frozenset[str]) -> str | None:
+    """A GTFS-ride enumeration code, kept as its text like the GTFS codes; an unknown one is reported."""
+    code = row.text(column)
+    if code is not None and code not in allowed:
+        row.fail(column, f"not one of {', '.join(sorted(allowed, key=int))}: {code!r}", False)
+        return None
+    return code
+
+
+#: The enumerations of GTFS-ride rider_trip.txt (rider_type 8-11 are the agency's own categories).
+RIDER_CODES: dict[str, frozenset[str]] = {
+    "rider_type": frozenset(str(n) for n in range(12)),
+    "fare_method": frozenset("012345"),
+    "accompanying_device": frozenset("01234"),
+    "transfer_status": frozenset("01"),
+}
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # The columns each file's mapping reads; the others are named in a note (GTFS grows new optional columns often).
@@ -646,12 +694,15 @@ COLUMNS: dict[str, frozenset[str]] = {
         "stair_count max_slope min_width signposted_as reversed_signposted_as",
         "fare_attributes.txt": "fare_id price currency_type payment_method transfers agency_id transfer_duration",
         "fare_rules.txt": "fare_id route_id origin_id destination_id contains_id",
+        "rider_trip.txt": "rider_id trip_id boarding_stop_id alighting_stop_id boarding_time boarding_date "
+        "alighting_time alighting_date rider_type rider_type_description fare_paid fare_method accompanying_device "
+        "transfer_status",
     }.items()
 }
 TRANSLATED_FILES = frozenset({
     "agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt", "calendar.txt", "calendar_dates.txt",
     "shapes.txt", "frequencies.txt", "transfers.txt", "feed_info.txt", "translations.txt", "levels.txt",
-    "pathways.txt", "fare_attributes.txt", "fare_rules.txt",
+    "pathways.txt", "fare_attributes.txt", "fare_rules.txt", "rider_trip.txt",
 })  # fmt: skip
 TRANSLATABLE = frozenset(
     {"agency", "stops", "routes", "trips", "stop_times", "pathways", "levels", "feed_info", "attributions"}

@@ -126,6 +126,43 @@ def annotate_schema(schema: dict[str, Any], expand: Callable[[str], str]) -> dic
     return out
 
 
+#: The head of the block of ontologies/agora.ttl that carries the marks as RDF (record 0326).
+TURTLE_HEAD = "# --- Personal-data marks (issue 19, records 0320, 0326)"
+
+
+def _turtle_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"@en'
+
+
+def marks_turtle() -> str:
+    """The marks as the ontology states them: one block of agora.ttl, written from personal_data.csv by this
+    function and kept equal to it by tests/unit/test_personal_marks.py (a JSON-LD @context cannot carry them)."""
+    lines = [
+        TURTLE_HEAD,
+        "# Written by ontologies.personal_data.marks_turtle() from ontologies/personal_data.csv: edit the table.",
+        "",
+        'agora:personalDataCategory a owl:AnnotationProperty ;\n    rdfs:label "personal data category"@en ;\n'
+        '    rdfs:comment "The category of personal data an attribute holds, or every attribute of an entity of '
+        'the class (record 0320)."@en .',
+        'agora:legalBasis a owl:AnnotationProperty ;\n    rdfs:label "legal basis"@en ;\n'
+        '    rdfs:comment "The GDPR art. 6(1) basis of the processing: consent, contract, legal-obligation, '
+        'vital-interests, public-task or legitimate-interests."@en .',
+        'agora:processingPurpose a owl:AnnotationProperty ;\n    rdfs:label "processing purpose"@en ;\n'
+        '    rdfs:comment "What the personal data is processed for (GDPR art. 5(1)(b))."@en .',
+        'agora:personalDataReason a owl:AnnotationProperty ;\n    rdfs:label "personal data reason"@en ;\n'
+        '    rdfs:comment "Why the attribute or class holds personal data."@en .',
+    ]
+    for iri, mark in all_marks().items():
+        kind = "owl:Class" if mark.kind == "type" else "rdf:Property"
+        lines.append(
+            f"<{iri}> a {kind} ;\n    agora:personalDataCategory \"{mark.category}\" ;\n"
+            f"    agora:legalBasis \"{mark.legal_basis}\" ;\n"
+            f"    agora:processingPurpose {_turtle_text(mark.purpose)} ;\n"
+            f"    agora:personalDataReason {_turtle_text(mark.why)} ."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def personal_in(types: Iterable[str], attr: str) -> PersonalMark | None:
     """Why attribute `attr` of an entity of these types is personal: its own mark, else its entity's type mark."""
     return personal_attribute(attr) or personal_entity_type(types)

@@ -13,7 +13,8 @@ In every tenant (snapshot content tenants included, they are tenants of the stor
 
 then the snapshot status documents whose queries name the entities get urn:ngsi-ld:Erased instead, the audit
 records naming the entities are removed, one record says that an erasure happened (who, when,
-how many) and nothing of what, and the store compacts its files (SQLite VACUUM and WAL truncation, Redis AOF
+how many) and nothing of what, the store's erasure marker moves (open data files written before it are not served
+any more, record 0325), and the store compacts its files (SQLite VACUUM and WAL truncation, Redis AOF
 rewrite), so the bytes are gone from the disk too.
 """
 
@@ -34,11 +35,14 @@ from broker.ld.resolver import ContextResolver
 from broker.notify.delivery import RetryPolicy, deliver, endpoint_transports, request_parts
 from broker.notify.notification import build, notification_id
 from broker.notify.notifier import compile_record, job_for
-from broker.store.base import AuditRecord, Change, Delivery, Store, SubscriptionRecord, WritePlan
+from broker.store.base import AuditRecord, Change, Delivery, Store, SubscriptionRecord, WritePlan, now_micros
 
 log = logging.getLogger("agora.gdpr")
 
 ERASURE_OPERATION = "GDPR erasure (art. 17)"
+#: The store cursor that holds the time of the last erasure (microseconds): the open data distribution files
+#: regenerated before it are no longer served (broker.opendata.service, record 0325).
+ERASURE_CURSOR = "gdpr-erasure"
 
 
 @dataclass
@@ -165,6 +169,9 @@ async def erase(
         await asyncio.sleep(audit_settle)
         report.audit_records += await store.erase_audit(ids | {subject})
     await store.append_audit([erasure_record(by, report)])
+    if report.entities or report.temporal_entities:
+        # After the deletions: a regeneration that read the marker before them may have written what they took.
+        await store.set_cursor(ERASURE_CURSOR, now_micros())
     await store.compact()
     log.info("GDPR erasure by %s: %s", by, report.summary())
     return report

@@ -65,6 +65,8 @@ async def erase_subject(request: Request) -> Response:
     if state.notifier is not None:  # what this process's notifier read from the feed before the erasure
         for tenant, ids in report.erased.items():
             state.notifier.forget(tenant, ids)
+    if report.entities:
+        state.opendata.wake()  # the distribution files without the erased entities, now rather than in an hour
     return json_response(request, report.to_doc())
 
 

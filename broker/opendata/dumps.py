@@ -114,6 +114,9 @@ class Survey:
     columns: list[str] = field(default_factory=list)  # compacted attribute names, sorted
     generated_at: str = ""
     sizes: dict[str, int] = field(default_factory=dict)  # bytes of each distribution file written after it
+    #: The store's erasure marker when the pass began (broker.gdpr.erase.ERASURE_CURSOR): the files stand only
+    #: while it has not moved (record 0325).
+    erasure: int | None = None
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -124,13 +127,14 @@ class Survey:
             "columns": self.columns,
             "generatedAt": self.generated_at,
             "bytes": self.sizes,
+            "erasure": self.erasure,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Survey:
         return cls(
             state["count"], state.get("bbox"), state.get("start"), state.get("end"), state["columns"],
-            state.get("generatedAt", ""), state.get("bytes", {}),
+            state.get("generatedAt", ""), state.get("bytes", {}), state.get("erasure"),
         )  # fmt: skip
 
 

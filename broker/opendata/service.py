@@ -9,7 +9,8 @@ The regeneration job runs every AGORA_OPENDATA_INTERVAL seconds on the one broke
 "opendata" (Store.try_lead) and at once after a publication: it surveys each dataset (count, coverage, CSV
 columns) into the store, where every process's catalogue reads it, and with AGORA_OPENDATA_DIR it writes the four
 distribution files there from one more pass (each streamed to a temporary file, then renamed over the old one). A
-download serves that file when this process has it, else streams the dataset from the store as it is now.
+download serves that file when this process has it and no GDPR erasure happened since the pass that wrote it
+began (record 0325), else streams the dataset from the store as it is now.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from broker.core.access import Access
 from broker.core.caller import Caller
 from broker.core.errors import ResourceNotFound
 from broker.core.model import now_iso
+from broker.gdpr.erase import ERASURE_CURSOR
 from broker.notify.outage import Outage
 from broker.opendata.catalog import catalogue
 from broker.opendata.dumps import FORMATS, Survey, stream, survey, write_all
@@ -91,7 +94,13 @@ class OpenData:
         return out
 
     async def catalogue(self, base: str) -> Any:
-        return catalogue(base, self.publisher, await self.published())
+        marker = await self.store.get_cursor(ERASURE_CURSOR)
+        # Files an erasure retired are not served (record 0325): the live stream has no size known in advance.
+        shown = [
+            (spec, found if found is None or found.erasure == marker else replace(found, sizes={}))
+            for spec, found in await self.published()
+        ]
+        return catalogue(base, self.publisher, shown)
 
     async def distribution(self, dataset_id: str, fmt: str, base: str) -> AsyncIterator[bytes] | Path:
         """The file of the last regeneration when this process has one, else the dataset streamed now."""
@@ -99,11 +108,20 @@ class OpenData:
             raise ResourceNotFound(f"no distribution {fmt}: the formats are {', '.join(FORMATS)}")
         spec, found = await self._require(dataset_id)
         path = self._file(dataset_id, fmt) if self.directory is not None else None
-        if path is not None and path.is_file():
+        if path is not None and path.is_file() and found is not None and await self._files_stand(found):
             return path
         if found is None:  # never surveyed: the CSV needs its columns first
             found = await survey(self.store, spec)
         return stream(self.store, spec, fmt, found, base)
+
+    async def _files_stand(self, found: Survey) -> bool:
+        """Whether no erasure happened since the pass that wrote the files began (record 0325): an erased
+        subject's entity may be in them, so until the next pass the dataset is streamed as the store holds it."""
+        return found.erasure == await self.store.get_cursor(ERASURE_CURSOR)
+
+    def wake(self) -> None:
+        """Regenerate at once (after an erasure in this process), rather than at the end of the interval."""
+        self._wake.set()
 
     async def _require(self, dataset_id: str) -> tuple[DatasetSpec, Survey | None]:
         doc = await self.store.get_dataset(dataset_id)
@@ -115,7 +133,9 @@ class OpenData:
     # -- regeneration -------------------------------------------------------------------------------------------
     async def regenerate(self, spec: DatasetSpec, base: str = "") -> Survey:
         """Survey the dataset into the store and, with a directory, write its distribution files."""
+        erasure = await self.store.get_cursor(ERASURE_CURSOR)  # before any read: see _files_stand
         found = await survey(self.store, spec)
+        found.erasure = erasure
         if self.directory is not None:
             files = {fmt: self._file(spec.id, fmt) for fmt in FORMATS}
             found.sizes = await write_all(self.store, spec, found, base, files)

@@ -1,7 +1,9 @@
-"""Open data end to end (issue 19): import the GTFS sample feed, the EPANET Net3 network and the Oberrhein grid
-into a real `agora serve`, publish the stops, the pipes and the lines as open datasets, then harvest /catalog as a
-DCAT harvester does (rdflib: catalogue -> dcat:dataset -> dcat:distribution -> dcat:downloadURL) and download
-every distribution: counts, licence, and no personal attribute anywhere."""
+"""Issue 19's scenario end to end: import the GTFS sample feed (with a GTFS-ride rider_trip.txt: a ticket holder),
+a historian export with customer meters, the EPANET Net3 network and the Oberrhein grid into a real `agora serve`;
+export and erase one customer; publish the stops, the pipes and the lines as open datasets, then harvest /catalog
+as a DCAT harvester does (rdflib: catalogue -> dcat:dataset -> dcat:distribution -> dcat:downloadURL) and download
+every distribution: counts, licence, and no personal attribute anywhere. The bytes left on disk after an erasure
+are tests/e2e/test_gdpr_customer.py's."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import csv
 import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -29,10 +33,15 @@ SHAPES = FIXTURES / "dcat-ap" / "dcat-ap-3.0.0-SHACL.jsonld"
 # Net3's drawing frame placed near Freiburg as US feet (decision 0060), as tests/e2e/test_import_energy_water.py.
 NET3_CRS = "%2Bproj=tmerc%20%2Blat_0=48.0%20%2Blon_0=7.85%20%2Bk=1%20%2Bx_0=0%20%2By_0=0%20%2Bunits=us-ft"
 IMPORTS = [
-    ("gtfs", str(FIXTURES / "gtfs" / "google-sample-gtfs.zip"), "sample"),
     ("epanet", f"{FIXTURES / 'water' / 'Net3.inp'}?crs={NET3_CRS}", "net3"),
     ("pandapower", str(FIXTURES / "energy" / "pandapower-mv_oberrhein.json.gz"), "oberrhein"),
-]
+    ("historian", f"{FIXTURES / 'energy' / 'historian-customers.csv'}?tagmap="
+     f"{FIXTURES / 'energy' / 'historian-customers-tagmap.csv'}", "oberrhein"),
+]  # fmt: skip
+RIDER_TRIPS = "rider_id,trip_id,boarding_stop_id,alighting_stop_id\nC-17,AB1,BEATTY_AIRPORT,BULLFROG\n"
+PERSONAL = (b"customer-47", b"meter-47", b"C-17", b"ticketHolder", b"dataSubject")  # in no distribution
+CUSTOMER = "urn:ngsi-ld:Person:oberrhein:customer-4711"
+GDPR = "/ngsi-ld/v1/agora/gdpr/subjects/"
 LICENCE = "https://creativecommons.org/licenses/by/4.0/"
 DATASETS = {  # id: (type term, network, entities)
     "stops": ("GtfsStop", "sample", 9),
@@ -48,8 +57,13 @@ SDM = "https://smartdatamodels.org/dataModel.UrbanMobility/"
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("open-data")
     env = {"AGORA_OPENDATA_DIR": str(tmp / "opendata"), "AGORA_OPENDATA_PUBLISHER": "City of Test"}
+    ride = tmp / "sample-ride.zip"  # the Google sample as a GTFS-ride feed: one rider's trip
+    with zipfile.ZipFile(FIXTURES / "gtfs" / "google-sample-gtfs.zip") as src, zipfile.ZipFile(ride, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("rider_trip.txt", RIDER_TRIPS)
     with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp, extra_env=env) as process:
-        for adapter, source, network in IMPORTS:
+        for adapter, source, network in [("gtfs", str(ride), "sample"), *IMPORTS]:
             done = agora_cli("import", adapter, source, "--broker", process.url, "--network", network, timeout=300)
             assert done.returncode == 0, done.stderr
         yield process
@@ -111,8 +125,22 @@ def count(media: str, body: bytes, entity_type: str) -> int:
     return len(set(graph.subjects(RDF.type, URIRef(entity_type))))
 
 
+def export_and_erase(http: httpx.Client) -> None:
+    """The data protection duties first: a customer's and a ticket holder's data found, the customer erased."""
+    for subject, entity_type in ((CUSTOMER, "SmartMeteringObservation"), ("C-17", "GtfsRiderTrip")):
+        doc = http.get(GDPR + quote(subject, safe=""), headers={"Accept": "application/ld+json"}).json()
+        assert [e["type"] for h in doc["holdings"] for e in h["entities"]] == [entity_type], subject
+    erased = http.delete(GDPR + quote(CUSTOMER, safe=""))
+    assert erased.status_code == 200 and erased.json()["entities"] == 1, erased.text
+    assert http.get(GDPR + quote(CUSTOMER, safe="")).json()["holdings"] == []
+    rides = {"id": "rides", "type": "GtfsRiderTrip", "title": "Rides", "description": "Every ride"}
+    refused = http.post(ADMIN, json=rides, headers=link(http))  # a personal type is never open data
+    assert refused.status_code == 400 and "location-trace" in refused.text, refused.text
+
+
 def test_publish_harvest_and_download_every_distribution(broker: BrokerProcess) -> None:
     with httpx.Client(base_url=broker.url, timeout=30) as http:
+        export_and_erase(http)
         publish(http)
         graph, found = harvest(http)
     ok, _, report = validate(graph, shacl_graph=Graph().parse(SHAPES, format="json-ld"), inference="rdfs")
@@ -130,5 +158,6 @@ def test_publish_harvest_and_download_every_distribution(broker: BrokerProcess) 
             assert count(media, body, entity_type) == expected, (dataset_id, media)
             assert PHONE.encode() not in body and (SDM + "phone").encode() not in body, (dataset_id, media)
             assert b'"phone"' not in body and b"phone," not in body, (dataset_id, media)
+            assert [s for s in PERSONAL if s in body] == [], (dataset_id, media)
     stops = dict((m, b) for m, _, b in found["stops"])
     assert b"FUR_CREEK_RES" in stops["text/csv"]  # the stop that had a phone is published, without it

@@ -34,6 +34,7 @@ FILE_TYPES = {
     "feed_info.txt": ["GtfsFeedInfo"],
     "fare_attributes.txt": ["GtfsFareClass"],
     "fare_rules.txt": ["GtfsFareRule"],
+    "rider_trip.txt": ["GtfsRiderTrip"],
 }
 
 
@@ -196,6 +197,44 @@ def test_bad_rows_are_reported_with_file_row_and_field(tmp_path: Path) -> None:
     assert "urn:ngsi-ld:GtfsRoute:DTA:R2" not in ids
     assert not any(e["type"] == "GtfsShape" for e in entities)
     assert "not a number: 'north'" in str(adapter.rejections[0])
+
+
+RIDER_TRIPS = (  # GTFS-ride rider_trip.txt (ODOT, 2018): the Google sample's trips, two riders
+    "rider_id,trip_id,boarding_stop_id,alighting_stop_id,boarding_date,boarding_time,alighting_date,alighting_time,"
+    "rider_type,fare_paid,fare_method,accompanying_device,transfer_status\n"
+    "C-17,AB1,BEATTY_AIRPORT,BULLFROG,20070604,8:00:00,20070604,8:10:00,5,2.5,4,2,0\n"
+    "C-17,AB1,BEATTY_AIRPORT,BULLFROG,20070605,8:00:00,,,0,2.5,4,0,0\n"
+    "C-99,STBA,STAGECOACH,,,,,,13,-1,4,,1\n"
+    ",AB1,,,,,,,,,,,\n"
+)
+
+
+def test_gtfs_ride_rider_trips_carry_the_ticket_holder_and_its_marks(tmp_path: Path) -> None:
+    from ontologies.personal_data import personal_in
+
+    entities, adapter = translate(feed(tmp_path, {"rider_trip.txt": RIDER_TRIPS}))
+    rides = {e["id"]: e for e in entities if e["type"] == "GtfsRiderTrip"}
+    assert sorted(rides) == [
+        "urn:ngsi-ld:GtfsRiderTrip:DTA:C-17:AB1:2007-06-04:8%3A00%3A00",
+        "urn:ngsi-ld:GtfsRiderTrip:DTA:C-17:AB1:2007-06-05:8%3A00%3A00",  # the same trip the next day
+        "urn:ngsi-ld:GtfsRiderTrip:DTA:C-99:STBA",
+    ]
+    first = rides["urn:ngsi-ld:GtfsRiderTrip:DTA:C-17:AB1:2007-06-04:8%3A00%3A00"]
+    assert first["ticketHolder"] == {"type": "Property", "value": "C-17"}
+    assert first["hasTrip"]["object"] == "urn:ngsi-ld:GtfsTrip:DTA:AB1"
+    assert first["alightingStop"]["object"] == "urn:ngsi-ld:GtfsStop:DTA:BULLFROG"
+    assert (first["boardingDate"]["value"], first["alightingTime"]["value"]) == ("2007-06-04", "8:10:00")
+    assert (first["riderType"]["value"], first["farePaid"]["value"], first["accompanyingDevice"]["value"]) == (
+        "5", 2.5, "2")
+    # Bad optional codes leave their attribute out; a row without its rider is refused.
+    assert {"riderType", "farePaid"}.isdisjoint(rides["urn:ngsi-ld:GtfsRiderTrip:DTA:C-99:STBA"])
+    assert {(r.row, r.field) for r in adapter.rejections} == {(4, "rider_type"), (4, "fare_paid"), (5, "rider_id")}
+    # The marks the GDPR layer and the access policies act on (ontologies/personal_data.csv).
+    terms = CONTEXT["@context"]
+    types = [terms["GtfsRiderTrip"]]
+    marks = {name: personal_in(types, terms[name]) for name in ("ticketHolder", "riderType", "boardingStop")}
+    assert {name: mark.category for name, mark in marks.items() if mark} == {
+        "ticketHolder": "identifier", "riderType": "health", "boardingStop": "location-trace"}  # fmt: skip
 
 
 def test_missing_required_column_names_file_and_column(tmp_path: Path) -> None:

@@ -212,3 +212,25 @@ def test_follow_reports_failed_rounds_and_goes_on(capsys: pytest.CaptureFixture[
     assert "round 2: failed: cannot talk to the broker" in err
     assert main([*args, "--follow", "0"]) == 2
     assert main([*args[:3], "--dry-run", "--follow", "1"]) == 2
+
+
+def test_a_vehicle_position_carries_its_personal_data_marks(tmp_path: Path) -> None:
+    """The plate is the vehicle's (and its driver's) identifier, the position series its trace (record 0320)."""
+    from ontologies.personal_data import personal_in
+
+    def build(feed: rt.FeedMessage) -> None:
+        vehicle = feed.entity.add()
+        vehicle.id = "vp-1"
+        vehicle.vehicle.vehicle.id = "bus-7"
+        vehicle.vehicle.vehicle.license_plate = "FR-123-AB"
+        vehicle.vehicle.position.latitude = 36.5
+        vehicle.vehicle.position.longitude = -116.5
+
+    entities, _ = translate(write_feed(tmp_path, build))
+    vehicle = entities["urn:ngsi-ld:GtfsVehiclePosition:DTA:bus-7"]
+    assert vehicle["licensePlate"]["value"] == "FR-123-AB"
+    terms = CONTEXT["@context"]
+    types = [terms[vehicle["type"]]]
+    plate, where = personal_in(types, terms["licensePlate"]), personal_in(types, terms["bearing"])
+    assert plate is not None and plate.category == "identifier"
+    assert where is not None and where.category == "location-trace"

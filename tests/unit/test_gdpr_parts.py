@@ -53,6 +53,10 @@ SERIES = ent("urn:s:1", [METER_T], {"https://e.org/refDevice": rel("urn:m:1"), C
 NODE = ent("urn:n:1", [NODE_T], {"https://e.org/feeds": rel("urn:m:1")})  # links to the meter, not personal
 NEIGHBOUR = ent("urn:m:2", [METER_T], {AGORA + "dataSubject": rel("urn:ngsi-ld:Person:c-18")})
 BY_NUMBER = ent("urn:t:1", ["https://e.org/Ticket"], {AGORA + "ticketHolder": prop("C-17")})
+RIDE = ent("urn:ngsi-ld:GtfsRiderTrip:DTA:C-17:AB1", [AGORA + "GtfsRiderTrip"], {
+    AGORA + "ticketHolder": prop("C-17"), AGORA + "boardingStop": rel("urn:ngsi-ld:GtfsStop:DTA:S1"),
+    AGORA + "riderType": prop("5"), AGORA + "accompanyingDevice": prop("2"),
+})  # fmt: skip
 
 
 def test_a_subject_is_its_entity_what_names_it_and_what_links_to_those_personally() -> None:
@@ -111,6 +115,11 @@ def test_pseudonyms_are_stable_reversible_with_the_key_only_and_hide_identities(
     series = p.pseudonymise_entity(SERIES, {"urn:m:1"})
     assert series["attrs"]["https://e.org/refDevice"][0]["object"] == p.pseudonym("urn:m:1")
     assert series["attrs"][CONSUMPTION][0]["value"] == 4.5  # what the analysis is for
+    ride = p.pseudonymise_entity(RIDE)  # a GTFS-ride rider trip (record 0324): origin and destination stay
+    assert ride["id"] == p.pseudonym(RIDE["id"]) and ride["attrs"][AGORA + "ticketHolder"][0]["value"] == p.pseudonym(
+        "C-17")
+    assert set(ride["attrs"]) == {AGORA + "ticketHolder", AGORA + "boardingStop"}  # the health marks left out
+    assert ride["attrs"][AGORA + "boardingStop"][0]["object"] == "urn:ngsi-ld:GtfsStop:DTA:S1"
 
 
 def test_copy_to_analytics_writes_pseudonymised_entities_and_history() -> None:

@@ -36,6 +36,7 @@ V = "https://uri.etsi.org/ngsi-ld/default-context/"
 SDM = "https://smartdatamodels.org/dataModel.UrbanMobility/"
 STOP = SDM + "GtfsStop"
 BASE = "http://testserver"
+AGORA = "https://w3id.org/agora/terms#"
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +334,70 @@ def test_withdrawing_a_dataset_removes_it_and_its_files(secured: Any) -> None:
     assert client.get("/catalog/datasets/stops/data.csv").status_code == 404
     assert "datasets/stops" not in client.get("/catalog").text
     assert list((files / "stops").iterdir()) == []
+
+
+def test_the_distributions_are_regenerated_on_the_schedule(tmp_path: Path) -> None:
+    """No publication in between: the job's own interval brings a new stop into the files and the survey."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/agora.db", opendata_dir=str(tmp_path / "files"),
+                        opendata_interval=0.3)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        point = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [4.8, 45.7]}}
+        stop_doc = {"id": "urn:ngsi-ld:GtfsStop:sample:S0", "type": STOP, "location": point}
+        assert client.post("/ngsi-ld/v1/entities", json=stop_doc).status_code == 201
+        assert published(client, {})["state"]["count"] == 1
+        late = {**stop_doc, "id": "urn:ngsi-ld:GtfsStop:sample:S-late"}
+        assert client.post("/ngsi-ld/v1/entities", json=late).status_code == 201
+        for _ in range(250):
+            if client.get(f"{DATASETS}/stops").json()["state"]["count"] == 2:
+                break
+            asyncio.run(asyncio.sleep(0.02))
+        assert client.get(f"{DATASETS}/stops").json()["state"]["count"] == 2
+        assert b"S-late" in (tmp_path / "files" / "stops" / "data.csv").read_bytes()
+        assert "S-late" in client.get("/catalog/datasets/stops/data.geojson").text
+
+
+def test_an_erasure_stops_the_files_written_before_it_from_being_served(tmp_path: Path) -> None:
+    """A subject's entity of a published type (its personal link removed from the files, the rest kept) leaves
+    the downloads with the erasure, whichever process erases: the files of an earlier pass are not served any
+    more, the store is streamed until the next pass, which an erasure over HTTP starts at once (record 0325)."""
+    from broker.gdpr.erase import erase
+    from broker.store.sqlite import SqliteStore
+
+    db, files = tmp_path / "agora.db", tmp_path / "files" / "stops"
+    settings = Settings(store=f"sqlite:///{db}", opendata_dir=str(tmp_path / "files"))  # an hour's interval
+    with TestClient(create_app(settings)) as client:
+        link = {"type": "Relationship", "object": "urn:ngsi-ld:Person:home-1"}
+        for eid, subject in (("S0", None), ("S-home-1", "urn:ngsi-ld:Person:home-1"), ("S-home-2", "x:home-2")):
+            doc = {"id": f"urn:ngsi-ld:GtfsStop:sample:{eid}", "type": STOP}
+            if subject is not None:
+                doc[AGORA + "dataSubject"] = {**link, "object": subject}
+            assert client.post("/ngsi-ld/v1/entities", json=doc).status_code == 201
+        assert published(client, {})["state"]["count"] == 3
+        assert b"S-home-1" in (files / "data.csv").read_bytes()
+
+        async def erase_as_the_cli_does() -> None:  # another store object on the file, no word to the broker
+            store = SqliteStore(str(db))
+            await store.open()
+            try:
+                assert (await erase(store, "urn:ngsi-ld:Person:home-1", by="dpo")).entities == 1
+            finally:
+                await store.close()
+
+        asyncio.run(erase_as_the_cli_does())
+        for fmt in ("csv", "geojson", "jsonld", "ttl"):
+            got = client.get(f"/catalog/datasets/stops/data.{fmt}").text
+            assert "S-home-1" not in got and "S-home-2" in got, fmt
+        assert b"S-home-1" in (files / "data.csv").read_bytes()  # what the download did not serve
+        assert "byteSize" not in client.get("/catalog").text  # the size of a file no longer served
+
+        assert client.delete("/ngsi-ld/v1/agora/gdpr/subjects/x:home-2").status_code == 200
+        for _ in range(250):  # the erasure over HTTP regenerates at once
+            if b"S-home-2" not in (files / "data.csv").read_bytes():
+                break
+            asyncio.run(asyncio.sleep(0.02))
+        assert b"S-home" not in (files / "data.csv").read_bytes()
+        assert client.get(f"{DATASETS}/stops").json()["state"]["count"] == 1
+        assert "byteSize" in client.get("/catalog").text
 
 
 # -- agora publish --------------------------------------------------------------------------------------------------

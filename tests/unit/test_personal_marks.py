@@ -9,8 +9,10 @@ from ontologies.personal_data import (
     CATEGORIES,
     LEGAL_BASES,
     SCHEMA_KEYWORD,
+    TURTLE_HEAD,
     all_marks,
     annotate_schema,
+    marks_turtle,
     personal_attribute,
     personal_in,
     personal_iris,
@@ -68,3 +70,22 @@ def test_the_json_schemas_carry_the_marks_of_their_type_and_attributes() -> None
                         "SmartMeteringObservation.schema.json").read_text(encoding="utf-8"))  # fmt: skip
     assert meter[SCHEMA_KEYWORD]["category"] == "consumption-profile"
     assert meter["properties"]["dataSubject"][SCHEMA_KEYWORD]["category"] == "identifier"
+
+
+def test_the_ontology_states_every_mark_as_rdf() -> None:
+    from rdflib import Graph, Literal, Namespace, URIRef
+    from rdflib.namespace import OWL, RDF
+
+    path = Path(__file__).resolve().parents[2] / "ontologies" / "agora.ttl"
+    text = path.read_text(encoding="utf-8")
+    # A new or changed mark: replace the block from TURTLE_HEAD to the end of agora.ttl with marks_turtle().
+    assert text[text.index(TURTLE_HEAD):] == marks_turtle()
+    graph, agora = Graph().parse(path, format="turtle"), Namespace(AGORA)
+    for iri, mark in all_marks().items():
+        subject = URIRef(iri)
+        assert graph.value(subject, agora.personalDataCategory) == Literal(mark.category), iri
+        assert graph.value(subject, agora.legalBasis) == Literal(mark.legal_basis), iri
+        assert str(graph.value(subject, agora.personalDataReason)) == mark.why, iri
+        assert (subject, RDF.type, OWL.Class if mark.kind == "type" else RDF.Property) in graph, iri
+    marked = set(graph.subjects(agora.personalDataCategory, None))
+    assert marked == {URIRef(iri) for iri in all_marks()}  # nothing marked in the ontology that the table does not

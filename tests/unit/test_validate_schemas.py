@@ -22,7 +22,7 @@ GTFS_TYPES = {
     "GtfsAgency", "GtfsStop", "GtfsStation", "GtfsAccessPoint", "GtfsRoute", "GtfsTrip", "GtfsStopTime",
     "GtfsService", "GtfsCalendarRule", "GtfsCalendarDateRule", "GtfsShape", "GtfsFrequency", "GtfsTransferRule",
     "GtfsFeedInfo", "GtfsTripUpdate", "GtfsStopTimeUpdate", "GtfsVehiclePosition", "GtfsAlert", "GtfsFareClass",
-    "GtfsFareRule",
+    "GtfsFareRule", "GtfsRiderTrip",
 }  # fmt: skip
 
 
@@ -39,6 +39,10 @@ def rich_feed(tmp_path: Path) -> Path:
         "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\n"
         "R0,DTA,0,Tram,0\nR11,DTA,11,Trolleybus,11\nR12,DTA,12,Monorail,12\nR700,DTA,700,Bus service,700\n"
         "R1700,DTA,1700,Miscellaneous,1700\n",
+        "rider_trip.txt": "rider_id,trip_id,boarding_stop_id,alighting_stop_id,boarding_date,boarding_time,"
+        "alighting_date,alighting_time,rider_type,rider_type_description,fare_paid,fare_method,accompanying_device,"
+        "transfer_status\nC-17,AB1,P1,P1,20070604,25:10:00,20070605,1:20:00,8,Night owl,0,5,4,1\n"
+        "C-18,AB1,,,,,,,,,,,,\n",
     }
     out = tmp_path / "rich.zip"
     with zipfile.ZipFile(GOOGLE) as src, zipfile.ZipFile(out, "w") as dst:
