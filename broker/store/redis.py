@@ -100,6 +100,7 @@ log = logging.getLogger("agora.store.redis")
 SLOTS = 16384
 LOCK_MS = 30_000  # a multi-shard writer's locks expire after this, should its process die holding them
 LEASE_MS = 5_000  # a leader that stops renewing (killed, hung) is replaced after this
+_RELEASE_TIMEOUT = 1.0  # seconds that the leases of a closing store get, in all, to be released
 MAX_ATTEMPTS = 1000
 PUMP_BATCH = 1000
 SELECTIVE_RANGE = 2000  # a numeric range hint matching at most this many values is read from its index
@@ -380,15 +381,21 @@ class RedisStore(
             return
         await stop_tasks([self._renewer, self._watcher])
         self._renewer = self._watcher = None
-        for name, token in list(self._leads.items()):
-            with contextlib.suppress(Exception):  # a lease we cannot release expires on its own
-                await self._release(keys=[self._lease_key(name)], args=[token])
+        # A lease we cannot release expires on its own: a Redis that does not answer must not hold the stop for the
+        # client's retries of every lease (16 s with five leases), so the releases get one second in all.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._release_leads(), timeout=_RELEASE_TIMEOUT)
         self._leads.clear()
         if self._batch is not None:
             await self._batch.close()
             self._batch = None
         client, self._r = self._r, None
         await client.aclose()
+
+    async def _release_leads(self) -> None:
+        for name, token in list(self._leads.items()):
+            with contextlib.suppress(Exception):
+                await self._release(keys=[self._lease_key(name)], args=[token])
 
     @property
     def _redis(self) -> Any:
