@@ -465,3 +465,31 @@ def test_agora_source_refuses_an_unknown_adapter(capsys: Any) -> None:
 
     assert main(["source", "no-such-adapter", "feed.pb"]) == 2
     assert "no adapter named 'no-such-adapter'" in capsys.readouterr().err
+
+
+def test_live_ingestion_logs_its_counts_periodically(caplog: Any) -> None:
+    """No bar for a stream without an end: a line of counts every --stats-every seconds (received, handled with its
+    rate, written, rejected, pending), and nothing at 0."""
+    from adapters.live.run import _log_counts, counts_line
+
+    stats = Stats(received=12, handled=9, written=20, refused=1, retries=3)
+    stats.malformed["json"] = 2
+    line = counts_line(stats, handled_before=4, seconds=0.5)
+    assert line == ("received 12 messages, handled 9 (10/s), written 20 attribute instances, rejected 3 (malformed 2, "
+                    "refused 1), pending 3, writes retried 3")  # fmt: skip
+    assert "retried" not in counts_line(Stats(received=1, handled=1), 0, 1.0)
+
+    async def run(every: float) -> None:
+        task = asyncio.create_task(_log_counts(stats, every))
+        await asyncio.sleep(0.25)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with caplog.at_level("INFO", logger="agora.ingest"):
+        asyncio.run(run(0.05))
+    lines = [r.getMessage() for r in caplog.records if r.name == "agora.ingest"]
+    assert len(lines) >= 3 and all(line.startswith("received 12 messages, handled 9 (0/s)") for line in lines)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="agora.ingest"):
+        asyncio.run(run(0))
+    assert not caplog.records
