@@ -133,6 +133,24 @@ def _source(args: argparse.Namespace, mapping: IngestMapping) -> Source:
     return modbus_source(args.server, mapping, args.interval)
 
 
+def _not_an_outage(record: logging.LogRecord) -> bool:
+    """False for a library's report of a lost connection (asyncua logs a traceback per outage): the ingester logs
+    each outage itself, once (adapters.live.run.Outage)."""
+    lost = record.exc_info is not None and isinstance(record.exc_info[1], OSError)
+    return not (lost and record.name.startswith("asyncua"))
+
+
+def quiet(level: str) -> None:
+    """The libraries' own chatter (httpx: a line per request; asyncua: per publish; pymodbus: per connection
+    attempt) only at --log-level debug: the ingester logs outages and counts itself."""
+    if level != "debug":
+        for name in ("httpx", "asyncua"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)  # a warning per failed connection attempt
+        for handler in logging.getLogger().handlers:  # a logger's filter would not see its children's records
+            handler.addFilter(_not_an_outage)
+
+
 def run(args: argparse.Namespace) -> int:
     """0 when everything was written, 1 on a fatal error, 2 on bad arguments, 3 when messages were malformed or
     updates refused."""
@@ -153,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     broker = BrokerOptions(args.broker, args.tenant, args.context, args.batch_size, parallel=args.parallel)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
+    quiet(args.log_level)
     try:
         stats = asyncio.run(ingest(mapping, broker, source, count=args.count, stats_every=args.stats_every))
     except ImportFailed as exc:

@@ -83,16 +83,50 @@ async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, 
         task = asyncio.create_task(writer.run(queue, count))
         waiter = asyncio.create_task(stop.wait())
         ticker = asyncio.create_task(_log_counts(stats, stats_every))
+        stopped = False
         try:
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
                 queue.put_nowait(None)  # what was received is written (and acknowledged) first
                 await task
+                stopped = True
+                await stopper()
+                # then what the source still read while it stopped (a poll or a data change behind the None):
+                # no value the ingester took is dropped on a clean stop (record 0384)
+                queue.put_nowait(None)
+                await writer.run(queue)
         finally:
             waiter.cancel()
             ticker.cancel()
-            await stopper()
+            if not stopped:
+                await stopper()
     return stats
+
+
+class Outage:
+    """The log of a field server's outage: one warning when it goes away (then one every ``WARN_EVERY`` seconds,
+    not one per attempt), one line when it is back."""
+
+    WARN_EVERY = 30.0
+
+    def __init__(self, server: str, then: str) -> None:
+        self.server = server
+        self.then = then  # what the ingester does about it
+        self.since: float | None = None
+        self.warned = 0.0
+
+    def failed(self, why: str) -> None:
+        now = time.monotonic()
+        if self.since is None or now - self.warned >= self.WARN_EVERY:
+            log.warning("%s: %s; %s", self.server, why, self.then)
+            self.warned = now
+        if self.since is None:
+            self.since = now
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.info("%s answers again (after %.1f s)", self.server, time.monotonic() - self.since)
+            self.since = None
 
 
 def counts_line(stats: Stats, handled_before: int, seconds: float) -> str:
