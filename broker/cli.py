@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from broker.http.app import configure_logging
 from broker.settings import Settings
 
 
@@ -158,6 +157,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from broker.config import ConfigError, load_settings
+    from broker.http.app import configure_logging  # here: the other commands do without the app's imports
 
     try:
         settings = load_settings(

@@ -24,14 +24,11 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import uvicorn
 
 from adapters.base import Adapter, Entity, SourceError, TemporalFragment, load_adapter
 from adapters.importer import LINK_REL, ImportFailed, chunks, host_context, project_context
 from broker.core.errors import OperationNotSupported
 from broker.core.model import now_iso
-from broker.http.app import create_app
-from broker.http.errors import problem_response
 from broker.settings import Settings
 from broker.store.base import ContextRecord
 
@@ -52,6 +49,8 @@ class ReadOnly:
         if scope["type"] == "http" and scope["method"] not in READS and scope["path"].startswith(API) and not (
             scope["method"] == "POST" and scope["path"].rstrip("/") in QUERIES
         ):
+            from broker.http.errors import problem_response
+
             refusal = OperationNotSupported(
                 f"this context source serves the translation of a native source read-only: {scope['method']} "
                 f"{scope['path']} is not supported"
@@ -124,6 +123,12 @@ def unregister(broker: str, registration_id: str, tenant: str | None) -> None:
 
 class ContextSource:
     def __init__(self, args: argparse.Namespace, adapter_class: type[Adapter]) -> None:
+        # here, not at the top: `agora --help` and every other command build this module's parser, and the
+        # broker's app and uvicorn are a second of imports they do not need
+        import uvicorn
+
+        from broker.http.app import create_app
+
         self.args = args
         self.adapter_class = adapter_class
         # its own source id: the broker's loop detection tells it from the broker itself
