@@ -77,8 +77,10 @@ def on_a_terminal(commands: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def imports(broker_server: BrokerProcess) -> dict[str, tuple[int, str]]:
+    # a tenant of this test's own: the broker is the session's, and other tests query its default tenant by type
     return on_a_terminal({adapter: ["import", adapter, str(source), "--broker", broker_server.url, "--network",
-                                    network] for adapter, (source, network, _) in SOURCES.items()})  # fmt: skip
+                                    network, "--tenant", "import-progress"]
+                          for adapter, (source, network, _) in SOURCES.items()})  # fmt: skip
 
 
 def test_every_file_adapter_is_covered() -> None:
