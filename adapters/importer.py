@@ -78,23 +78,26 @@ class Progress:
         self.every = every
         self.start = self.last = time.monotonic()
 
-    def line(self, count: int) -> str:
+    def line(self, count: int, instances: int = 0) -> str:
+        """``instances``: the temporal instances sent besides the entities (a telemetry import's bulk), counted in
+        the rate: an import of one fault record and its 40,000 samples is not "1 entity, 0/s"."""
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        return f"{count} {self.unit}, {count / elapsed:,.0f}/s, {elapsed:.1f} s"
+        both = f", {instances} temporal instances" if instances else ""
+        return f"{count} {self.unit}{both}, {(count + instances) / elapsed:,.0f}/s, {elapsed:.1f} s"
 
-    def update(self, count: int) -> None:
+    def update(self, count: int, instances: int = 0) -> None:
         now = time.monotonic()
         if now - self.last < self.every:
             return
         self.last = now
         if self.tty:
-            self.stream.write("\r\x1b[K" + self.line(count))
+            self.stream.write("\r\x1b[K" + self.line(count, instances))
         else:
-            self.stream.write(self.line(count) + "\n")
+            self.stream.write(self.line(count, instances) + "\n")
         self.stream.flush()
 
-    def done(self, count: int) -> None:
-        self.stream.write(("\r\x1b[K" if self.tty else "") + self.line(count) + "\n")
+    def done(self, count: int, instances: int = 0) -> None:
+        self.stream.write(("\r\x1b[K" if self.tty else "") + self.line(count, instances) + "\n")
         self.stream.flush()
 
 
@@ -297,7 +300,7 @@ def run_import(
     context: str | None = None,
     chunk_size: int = 500,
     timeout: float = 60.0,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
     validate: bool = False,
     prune_scope: Callable[[], tuple[Iterable[str], str] | None] | None = None,
     keep_ids: set[str] | None = None,
@@ -335,7 +338,7 @@ def run_import(
                 for fragment in fragments:
                     post_temporal(client, fragment, link, report)
                 if on_progress:
-                    on_progress(report.total)
+                    on_progress(report.total, report.temporal)
             scope = prune_scope() if prune_scope is not None and not report.failed and not report.invalid else None
             if scope is not None:
                 types, network = scope

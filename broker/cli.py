@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from broker.http.app import configure_logging
 from broker.settings import Settings
 
 
@@ -158,6 +157,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from broker.config import ConfigError, load_settings
+    from broker.http.app import configure_logging  # here: the other commands do without the app's imports
 
     try:
         settings = load_settings(
@@ -308,7 +308,7 @@ def import_source(args: argparse.Namespace) -> int:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
             failed: list[tuple[str, str]] = []
-            created = updated = pruned = unchanged = 0
+            created = updated = pruned = unchanged = instances = 0
             prune_skipped = False
         else:
             progress = Progress()
@@ -324,7 +324,7 @@ def import_source(args: argparse.Namespace) -> int:
                 prune_scope=(lambda: prune_scope(adapter)) if args.prune else None,
                 compare=args.changed_only,
             )
-            progress.done(report.total)
+            progress.done(report.total, report.temporal)
             if args.metrics_file:
                 from adapters.import_metrics import write_import_metrics
 
@@ -332,7 +332,7 @@ def import_source(args: argparse.Namespace) -> int:
                 write_import_metrics(args.metrics_file, args.adapter, report, len(adapter.rejections), seconds)
             sent, failed, created, updated = dict(report.sent), report.failed, report.created, report.updated
             invalid, pruned, prune_skipped = report.invalid, report.pruned, report.prune_skipped
-            unchanged = report.unchanged
+            unchanged, instances = report.unchanged, report.temporal
     except (SourceError, ImportFailed) as exc:
         print(f"agora import: {exc}", file=sys.stderr)
         return 1
@@ -343,6 +343,8 @@ def import_source(args: argparse.Namespace) -> int:
     if not args.dry_run:
         print(f"created: {created}, updated: {updated}, unchanged: {unchanged}, refused by the broker: {len(failed)}",
               file=err)  # fmt: skip
+        if instances:
+            print(f"temporal instances sent: {instances}", file=err)
     for eid, reason in failed:
         print(f"  refused {eid}: {reason}", file=err)
     if args.prune and not args.dry_run:

@@ -99,8 +99,8 @@ ArchiveWork = Callable[[Store, argparse.Namespace, Progress], Awaitable[dict[str
 
 
 class _RecordProgress(Progress):
-    def line(self, count: int) -> str:
-        return super().line(count).replace("entities", "records", 1)
+    def line(self, count: int, instances: int = 0) -> str:
+        return super().line(count, instances).replace("entities", "records", 1)
 
 
 async def _dump(store: Store, args: argparse.Namespace, progress: Progress) -> dict[str, int]:

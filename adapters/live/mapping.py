@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -249,21 +250,33 @@ def topic_captures(pattern: str, topic: str) -> dict[str, str] | None:
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
+ROUTES_KEPT = 100_000  # topics whose route is remembered (a device publishes on the same few topics)
+
+
 @dataclass(frozen=True)
 class IngestMapping:
     rules: tuple[Rule, ...]
+    # topic -> its route: matching each rule's pattern was a fifth of a message's translation (bench/ingest_profile)
+    _routes: dict[str, tuple[Rule, Mapping[str, str]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def for_source(self, source: str) -> list[Rule]:
         return [r for r in self.rules if r.source == source]
 
-    def route(self, topic: str) -> tuple[Rule, dict[str, str]] | None:
-        """The first MQTT rule whose pattern matches ``topic``, with the captures."""
+    def route(self, topic: str) -> tuple[Rule, Mapping[str, str]] | None:
+        """The first MQTT rule whose pattern matches ``topic``, with the captures (shared: not to be changed)."""
+        if topic in self._routes:
+            return self._routes[topic]
+        found: tuple[Rule, Mapping[str, str]] | None = None
         for rule in self.for_source("match"):
             assert rule.match is not None
             captures = topic_captures(rule.match, topic)
             if captures is not None:
-                return rule, captures
-        return None
+                found = rule, MappingProxyType(captures)
+                break
+        if len(self._routes) >= ROUTES_KEPT:
+            self._routes.clear()
+        self._routes[topic] = found
+        return found
 
 
 def load_mapping(path: str | Path) -> IngestMapping:

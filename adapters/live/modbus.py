@@ -7,6 +7,10 @@ A point of a ``modbus`` rule names a register and how to read it::
 ``table`` is holding (default), input, coil or discrete; ``datatype`` int16, uint16 (default), int32, uint32,
 int64, uint64, float32 or float64, spread over as many 16-bit registers as it needs; the rule's attribute map
 then scales it (``scale``, ``offset``) and gives its unit. Every poll stamps its readings with the poll's time.
+
+A server that refuses a read (a Modbus exception response) makes a malformed reading; a connection that fails or
+a server that does not answer is an outage: the poll ends with what it read, the connection is opened again at the
+next poll, and no reading is counted malformed (record 0384).
 """
 
 from __future__ import annotations
@@ -19,16 +23,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from adapters.live.mapping import IngestMapping, MappingError, Reading, Rule
 from adapters.live.payloads import iso_ms
-from adapters.live.run import Source
+from adapters.live.run import Outage, Source
 from adapters.live.writer import Item, Stats
 
 log = logging.getLogger("agora.ingest")
 TABLES = ("holding", "input", "coil", "discrete")
 DATATYPES = ("int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64")
+OUTAGE = (ConnectionException, ModbusIOException)  # no answer: not the reading's fault
 
 
 def _check(point: dict[str, Any], rule: Rule) -> None:
@@ -61,22 +66,29 @@ async def read_point(client: AsyncModbusTcpClient, point: dict[str, Any]) -> Any
     return client.convert_from_registers(response.registers, datatype, word_order=point.get("word_order", "big"))
 
 
-async def poll(client: AsyncModbusTcpClient, rule: Rule, stats: Stats) -> Item:
-    """One poll of a rule's points, as one item."""
+async def poll(client: AsyncModbusTcpClient, rule: Rule, stats: Stats) -> tuple[Item | None, Exception | None]:
+    """One poll of a rule's points as one item (None: an outage before any reading), and the outage that cut it
+    short (if one did)."""
     stamp = iso_ms(time.time() * 1000)
     readings = []
+    outage: Exception | None = None
     for point in rule.points:
         try:
             value = await read_point(client, point)
+        except OUTAGE as exc:
+            outage = exc
+            break
         except ModbusException as exc:
             stats.malformed["modbus"] += 1
             log.warning("modbus read of %s (%s) failed: %s", point["key"], point["address"], exc)
             continue
         readings.append(Reading(str(point["device"]), str(point["key"]), value, stamp))
+    if outage is not None and not readings:
+        return None, outage
     stats.received += 1
     updates, skipped = rule.updates(readings, {}, stamp)
     stats.skipped += skipped
-    return Item(updates)
+    return Item(updates), outage
 
 
 def modbus_source(server: str, mapping: IngestMapping, interval: float) -> Source:
@@ -91,16 +103,28 @@ def modbus_source(server: str, mapping: IngestMapping, interval: float) -> Sourc
         raise ValueError(f"--server {server!r}: expected host:port")
 
     async def start(queue: asyncio.Queue[Item | None], stats: Stats) -> Callable[[], Awaitable[None]]:
-        client = AsyncModbusTcpClient(host, port=int(port))
+        # reconnect_delay 0: no reconnection of pymodbus's own (backing off to 5 minutes), each poll reconnects;
+        # retries 0: the next poll is the retry, and a server that does not answer holds a poll one timeout, not four
+        client = AsyncModbusTcpClient(host, port=int(port), reconnect_delay=0, retries=0,
+                                      timeout=min(3.0, max(1.0, interval)))  # fmt: skip
+        outage = Outage(f"the Modbus server at {server}", "polling again every interval")
 
         async def loop() -> None:
             while True:
                 started = time.monotonic()
                 if not client.connected and not await client.connect():
-                    log.warning("cannot connect to the Modbus server at %s", server)
+                    outage.failed("cannot connect")
                 else:
                     for rule in rules:
-                        queue.put_nowait(await poll(client, rule, stats))
+                        item, lost = await poll(client, rule, stats)
+                        if item is not None:
+                            queue.put_nowait(item)
+                        if lost is not None:
+                            outage.failed(f"connection lost ({lost})")
+                            client.close()
+                            break
+                    else:
+                        outage.over()
                 await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
         task = asyncio.create_task(loop())

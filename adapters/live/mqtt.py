@@ -134,6 +134,9 @@ class MqttSource:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # a message written after this is not acknowledged: the session gives it again (DUP), checked against
+        # the history then
+        self.generation += 1
 
     # -- paho's thread ------------------------------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:

@@ -3,7 +3,8 @@
 A point of an ``opcua`` rule names a node (``{node: "ns=2;s=Pump1.Pressure", device: pump-1, key: pressure}``);
 each data change becomes a reading stamped with the value's SourceTimestamp (else its ServerTimestamp, else the
 arrival time). A value whose StatusCode is not Good is counted and not written. A lost connection is opened
-again and the subscription made anew.
+again (after 0.25 s, backing off to 5 s) and the subscription made anew: the server then sends each node's current
+value, and the changes from there on (record 0384).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from asyncua.ua.uaerrors import UaError
 
 from adapters.live.mapping import IngestMapping, MappingError, Reading, Rule
 from adapters.live.payloads import iso_ms
-from adapters.live.run import Source
+from adapters.live.run import Outage, Source
 from adapters.live.writer import Item, Stats
 
 log = logging.getLogger("agora.ingest")
-RECONNECT = 1.0  # seconds between connection attempts
+CHECK_EVERY = 0.25  # seconds between two checks of the connection (a local look at the client's state)
+RECONNECT_FIRST, RECONNECT_MAX = 0.25, 5.0  # seconds before the next connection attempt, doubling
 
 
 def _stamp(data: Any) -> str:
@@ -65,10 +67,11 @@ class Handler:
         self.queue.put_nowait(Item(updates))
 
     def status_change_notification(self, status: Any) -> None:
-        log.warning("OPC UA subscription status: %s", status)
+        code = getattr(status, "Status", status)
+        log.warning("OPC UA subscription status: %s", getattr(code, "name", code))
 
 
-async def _session(server: str, handler: Handler, interval: float) -> None:
+async def _session(server: str, handler: Handler, interval: float, outage: Outage) -> None:
     """One connection: subscribe to every point, then wait until the connection is lost."""
     async with Client(url=server) as client:
         subscription = await client.create_subscription(interval, handler)
@@ -78,8 +81,9 @@ async def _session(server: str, handler: Handler, interval: float) -> None:
             if isinstance(result, ua.StatusCode):
                 log.warning("cannot subscribe to OPC UA node %s: %s", node, result.name)
         log.info("subscribed to %d OPC UA nodes on %s", len(nodes), server)
+        outage.over()
         while True:
-            await asyncio.sleep(RECONNECT)
+            await asyncio.sleep(CHECK_EVERY)
             await client.check_connection()
 
 
@@ -95,13 +99,19 @@ def opcua_source(server: str, mapping: IngestMapping, interval: float) -> Source
     async def start(queue: asyncio.Queue[Item | None], stats: Stats) -> Callable[[], Awaitable[None]]:
         handler = Handler(points, queue, stats)
 
+        outage = Outage(f"the OPC UA server at {server}", "connecting again")
+
         async def loop() -> None:
+            delay = RECONNECT_FIRST
             while True:
                 try:
-                    await _session(server, handler, interval)
+                    await _session(server, handler, interval, outage)
                 except (TimeoutError, OSError, UaError) as exc:
-                    log.warning("OPC UA connection to %s lost or refused (%s); trying again", server, exc)
-                await asyncio.sleep(RECONNECT)
+                    if outage.since is None:
+                        delay = RECONNECT_FIRST  # it had been up: the first attempt comes soon
+                    outage.failed(f"connection lost or refused ({exc})")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
 
         task = asyncio.create_task(loop())
 

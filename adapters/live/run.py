@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from adapters.importer import LINK_REL, ImportFailed, Progress, host_context, project_context
+from adapters.importer import LINK_REL, ImportFailed, host_context, project_context
 from adapters.live.mapping import IngestMapping, Update
 from adapters.live.writer import Item, Stats, Writer
 
+log = logging.getLogger("agora.ingest")
 CONTEXT_WAIT = 60.0  # seconds to wait for the broker at start-up
 
 
@@ -62,9 +64,9 @@ def provisioned_updates(mapping: IngestMapping) -> list[Update]:
 
 async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, *, count: int | None = None,
                  stats: Stats | None = None, stop: asyncio.Event | None = None,
-                 progress: Progress | None = None) -> Stats:  # fmt: skip
+                 stats_every: float = 0) -> Stats:  # fmt: skip
     """Run ``source`` into the broker until ``count`` messages were handled, ``stop`` is set, or SIGINT/SIGTERM;
-    ``progress`` shows the messages handled once a second."""
+    with ``stats_every``, the counts so far are logged every that many seconds."""
     stats = stats or Stats()
     context = await asyncio.to_thread(_context_url, broker)
     headers = {"Link": f"<{context}>; {LINK_REL}"}
@@ -80,25 +82,71 @@ async def ingest(mapping: IngestMapping, broker: BrokerOptions, source: Source, 
         _on_signals(stop)
         task = asyncio.create_task(writer.run(queue, count))
         waiter = asyncio.create_task(stop.wait())
-        ticker = asyncio.create_task(_tick(progress, stats))
+        ticker = asyncio.create_task(_log_counts(stats, stats_every))
+        stopped = False
         try:
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
                 queue.put_nowait(None)  # what was received is written (and acknowledged) first
                 await task
+                stopped = True
+                await stopper()
+                # then what the source still read while it stopped (a poll or a data change behind the None):
+                # no value the ingester took is dropped on a clean stop (record 0384)
+                queue.put_nowait(None)
+                await writer.run(queue)
         finally:
             waiter.cancel()
             ticker.cancel()
-            await stopper()
-            if progress is not None:
-                progress.done(stats.handled)
+            if not stopped:
+                await stopper()
     return stats
 
 
-async def _tick(progress: Progress | None, stats: Stats) -> None:
-    while progress is not None:
-        await asyncio.sleep(progress.every)
-        progress.update(stats.handled)
+class Outage:
+    """The log of a field server's outage: one warning when it goes away (then one every ``WARN_EVERY`` seconds,
+    not one per attempt), one line when it is back."""
+
+    WARN_EVERY = 30.0
+
+    def __init__(self, server: str, then: str) -> None:
+        self.server = server
+        self.then = then  # what the ingester does about it
+        self.since: float | None = None
+        self.warned = 0.0
+
+    def failed(self, why: str) -> None:
+        now = time.monotonic()
+        if self.since is None or now - self.warned >= self.WARN_EVERY:
+            log.warning("%s: %s; %s", self.server, why, self.then)
+            self.warned = now
+        if self.since is None:
+            self.since = now
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.info("%s answers again (after %.1f s)", self.server, time.monotonic() - self.since)
+            self.since = None
+
+
+def counts_line(stats: Stats, handled_before: int, seconds: float) -> str:
+    """One log line of the counts so far. A live stream has no end to measure a bar against: what an operator
+    watches is whether messages arrive, reach the broker, are refused, or pile up (pending: received, not yet
+    written and acknowledged, e.g. while the broker is down)."""
+    rejected = sum(stats.malformed.values()) + stats.refused
+    rate = (stats.handled - handled_before) / max(seconds, 1e-9)
+    line = (f"received {stats.received} messages, handled {stats.handled} ({rate:,.0f}/s), written "
+            f"{stats.written} attribute instances, rejected {rejected} (malformed {sum(stats.malformed.values())}, "
+            f"refused {stats.refused}), pending {stats.received - stats.handled}")  # fmt: skip
+    return line + (f", writes retried {stats.retries}" if stats.retries else "")
+
+
+async def _log_counts(stats: Stats, every: float) -> None:
+    handled = stats.handled
+    while every > 0:
+        await asyncio.sleep(every)
+        log.info("%s", counts_line(stats, handled, every))
+        handled = stats.handled
 
 
 def _on_signals(stop: asyncio.Event) -> None:

@@ -24,14 +24,11 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import uvicorn
 
 from adapters.base import Adapter, Entity, SourceError, TemporalFragment, load_adapter
 from adapters.importer import LINK_REL, ImportFailed, chunks, host_context, project_context
 from broker.core.errors import OperationNotSupported
 from broker.core.model import now_iso
-from broker.http.app import create_app
-from broker.http.errors import problem_response
 from broker.settings import Settings
 from broker.store.base import ContextRecord
 
@@ -52,6 +49,8 @@ class ReadOnly:
         if scope["type"] == "http" and scope["method"] not in READS and scope["path"].startswith(API) and not (
             scope["method"] == "POST" and scope["path"].rstrip("/") in QUERIES
         ):
+            from broker.http.errors import problem_response
+
             refusal = OperationNotSupported(
                 f"this context source serves the translation of a native source read-only: {scope['method']} "
                 f"{scope['path']} is not supported"
@@ -124,6 +123,12 @@ def unregister(broker: str, registration_id: str, tenant: str | None) -> None:
 
 class ContextSource:
     def __init__(self, args: argparse.Namespace, adapter_class: type[Adapter]) -> None:
+        # here, not at the top: `agora --help` and every other command build this module's parser, and the
+        # broker's app and uvicorn are a second of imports they do not need
+        import uvicorn
+
+        from broker.http.app import create_app
+
         self.args = args
         self.adapter_class = adapter_class
         # its own source id: the broker's loop detection tells it from the broker itself
@@ -219,13 +224,19 @@ def add_subcommand(sub: Any) -> None:
     )
     src.add_argument("adapter", metavar="ADAPTER", help="adapter name (see `agora adapters`)")
     src.add_argument("source", metavar="SOURCE", help="the native source, a file or a URL (gtfs-rt: a feed URL)")
-    src.add_argument("--network", help="network name in the entity ids (gtfs-rt: the static feed's)")
+    src.add_argument(
+        "--network", metavar="NAME",
+        help="network name in the entity ids (default: the source's own; gtfs-rt: the static feed's)",
+    )  # fmt: skip
     src.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     src.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one, printed)")
-    src.add_argument("--endpoint", help="the URL the broker reaches this source at (default http://HOST:PORT)")
-    src.add_argument("--refresh", type=float, default=0, help="translate SOURCE again every SECONDS (default never)")
+    src.add_argument("--endpoint", metavar="URL",
+                     help="the URL the broker reaches this source at, put in the registration (default "
+                     "http://HOST:PORT)")  # fmt: skip
+    src.add_argument("--refresh", metavar="SECONDS", type=float, default=0,
+                     help="translate SOURCE again every SECONDS and serve what changed (default 0: never)")  # fmt: skip
     src.add_argument("--register", metavar="BROKER_URL", help="register this source with that broker (removed on exit)")
-    src.add_argument("--tenant", help="tenant of the broker to register in (NGSILD-Tenant header)")
+    src.add_argument("--tenant", help="tenant of the broker to register in (NGSILD-Tenant header; default: none)")
     src.add_argument(
         "--mode", choices=["inclusive", "exclusive", "redirect", "auxiliary"], default="inclusive",
         help="the registration's mode (default inclusive: the broker merges this source's entities with its own)",

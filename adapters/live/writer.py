@@ -107,7 +107,7 @@ class Writer:
             response = await self.client.post(f"{API}/entityOperations/upsert", params={"options": "update"},
                                               content=orjson.dumps(fragments), headers=self.headers)  # fmt: skip
         except httpx.TransportError as exc:
-            raise Retry(str(exc)) from exc
+            raise Retry(str(exc) or type(exc).__name__) from exc  # httpx's ReadError may say nothing
         self.stats.requests += 1
         if response.status_code >= 500 or response.status_code == 429:
             raise Retry(f"HTTP {response.status_code}")

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.live.mapping import MappingError, Reading, Update, parse_mapping, topic_captures, topic_filter
 from adapters.live.mqtt import Translator
@@ -55,6 +57,18 @@ def test_topic_patterns_become_filters_and_captures() -> None:
     assert topic_captures("/{apikey}/{device}/attrs", "/k1/d1/cmd") is None
     assert topic_captures("senml/#", "senml/a/b") == {}
     assert topic_captures("a/+/{x}", "a/b") is None
+
+
+def test_routes_are_remembered_per_topic_and_first_rule_wins() -> None:
+    mapping = parse_mapping({"rules": [{"match": "a/{device}/x", "type": "T", "id": "urn:t:{device}"},
+                                       {"match": "a/#", "type": "U", "id": "urn:u:all"}]})  # fmt: skip
+    first, again = mapping.route("a/d1/x"), mapping.route("a/d1/x")
+    assert first is not None and first is again and first[0].entity_type == "T" and first[1] == {"device": "d1"}
+    with pytest.raises(TypeError):
+        first[1]["device"] = "d2"  # type: ignore[index]  # shared by every message of the topic: read-only
+    other = mapping.route("a/d1/y")
+    assert other is not None and other[0].entity_type == "U"
+    assert mapping.route("b/d1") is None and mapping.route("b/d1") is None
 
 
 @pytest.mark.parametrize(
@@ -465,3 +479,43 @@ def test_agora_source_refuses_an_unknown_adapter(capsys: Any) -> None:
 
     assert main(["source", "no-such-adapter", "feed.pb"]) == 2
     assert "no adapter named 'no-such-adapter'" in capsys.readouterr().err
+
+
+def test_live_ingestion_logs_its_counts_periodically(caplog: Any) -> None:
+    """No bar for a stream without an end: a line of counts every --stats-every seconds (received, handled with its
+    rate, written, rejected, pending), and nothing at 0."""
+    from adapters.live.run import _log_counts, counts_line
+
+    stats = Stats(received=12, handled=9, written=20, refused=1, retries=3)
+    stats.malformed["json"] = 2
+    line = counts_line(stats, handled_before=4, seconds=0.5)
+    assert line == ("received 12 messages, handled 9 (10/s), written 20 attribute instances, rejected 3 (malformed 2, "
+                    "refused 1), pending 3, writes retried 3")  # fmt: skip
+    assert "retried" not in counts_line(Stats(received=1, handled=1), 0, 1.0)
+
+    async def run(every: float) -> None:
+        task = asyncio.create_task(_log_counts(stats, every))
+        await asyncio.sleep(0.25)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with caplog.at_level("INFO", logger="agora.ingest"):
+        asyncio.run(run(0.05))
+    lines = [r.getMessage() for r in caplog.records if r.name == "agora.ingest"]
+    assert len(lines) >= 3 and all(line.startswith("received 12 messages, handled 9 (0/s)") for line in lines)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="agora.ingest"):
+        asyncio.run(run(0))
+    assert not caplog.records
+
+
+@given(st.floats(min_value=-6.2e13, max_value=2.5e14, allow_nan=False) | st.integers(-6 * 10**13, 25 * 10**13))
+def test_iso_ms_equals_the_datetime_formatting_it_replaced(epoch_ms: float) -> None:
+    """iso_ms formats each second once and caches it: the text is the one datetime gave, rounding included."""
+    from datetime import UTC, datetime
+
+    from adapters.live.payloads import iso_ms
+
+    for value in (epoch_ms, epoch_ms + 1000, epoch_ms + 0.5, epoch_ms):  # the cached second changes, and back
+        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+        assert iso_ms(value) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
