@@ -52,7 +52,7 @@ async def change_stream(request: Request) -> Response:
         area=area,
     )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_events(items, tm), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_events(items, tm, start), media_type="text/event-stream", headers=headers)
 
 
 def _last_event(request: Request) -> int | None:
@@ -65,8 +65,11 @@ def _last_event(request: Request) -> int | None:
     return int(raw)
 
 
-async def _events(items: AsyncIterator[FeedItem | None], tm: TermMap) -> AsyncIterator[bytes]:
-    yield b": agora change feed\n\n"  # at once, so that the client knows the feed is open
+async def _events(items: AsyncIterator[FeedItem | None], tm: TermMap, start: int) -> AsyncIterator[bytes]:
+    # At once, so that the client knows the feed is open, with where it starts: an `id:` without data sets the
+    # client's last event id (an EventSource's Last-Event-ID), so that a stream opened again later (another type,
+    # another area) resumes there instead of at the head, and misses nothing in between.
+    yield b": agora change feed\nid: %d\n\n" % start
     async for item in items:
         if item is None:
             yield b": idle\n\n"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from starlette.testclient import TestClient
 
 from broker.console import STATIC
 from broker.core.access import UNRESTRICTED, View
-from broker.core.feed import seen
+from broker.core.feed import FeedItem, seen
 from broker.http.app import create_app
+from broker.http.feed import _events
 from broker.ld.termmap import core_termmap
 from broker.query.geo import parse_geo_query
 from broker.settings import Settings
@@ -145,3 +147,16 @@ def test_a_bad_stream_request_is_400(tmp_path: Path) -> None:
             response = open_broker.get("/ngsi-ld/v1/agora/changes/stream", params=params, headers=headers)
             assert response.status_code == 400, (params, headers)
             assert response.headers["content-type"] == "application/json"
+
+
+def test_a_stream_says_first_where_it_starts() -> None:
+    """Its first block: a comment and `id:` without data, which sets the client's last event id (record 0407)."""
+
+    async def nothing() -> AsyncIterator[FeedItem | None]:
+        return
+        yield
+
+    async def blocks() -> list[bytes]:
+        return [b async for b in _events(nothing(), core_termmap(), 41)]
+
+    assert asyncio.run(blocks()) == [b": agora change feed\nid: 41\n\n"]

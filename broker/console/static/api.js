@@ -131,6 +131,7 @@ export async function follow(params, onEvent, signal) {
       const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
       const seq = lines.find((l) => l.startsWith("id: "))?.slice(4);
       if (data) onEvent(JSON.parse(data), seq);
+      else if (seq !== undefined) onEvent(null, seq); // where the stream starts (record 0407)
     }
   }
 }

@@ -446,7 +446,7 @@ async function drawHistory(event) {
 
 // -- live feed (record 0407): of a type, in an area (the map's view, kept as the map moves) --------------------------
 let feed = null;
-let lastSeq = null; // the last change shown: a stream started again (the map moved) resumes after it
+let lastSeq = null; // the stream's start or its last change: a stream started again resumes after it
 function feedArea() {
   if ($("l-area").value !== "view" || !agora.viewBox) return null;
   return { georel: "intersects", geometry: "Polygon", coordinates: agora.viewBox };
@@ -464,6 +464,7 @@ function startFeed(event) {
   $("l-status").textContent = `Following ${type || "every type"}${where}`;
   const onEvent = (change, seq) => {
     if (seq !== undefined) lastSeq = seq;
+    if (change === null) return; // only the stream's start
     agora.feed.push(change);
     const what = change.deleted ? "deleted" : `changed ${change.changed.map(api.compact).join(", ")}`;
     const item = el("li", { "data-id": change.id },
