@@ -340,7 +340,7 @@ def test_a_patch_appears_in_the_live_feed_within_a_second(page: Page, broker: Br
 
 def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) -> None:
     """Following the map's view over the Upper Rhine: a PATCH of a Net3 junction there shows, one of a junction in
-    Nevada (sent first) does not; the area follows the map as it moves."""
+    Nevada (sent first) does not; the area follows the map as it moves; then a box drawn on the map is the area."""
     inside, outside = NET3_ID.format("Junction", _inp_sections()["JUNCTIONS"][0][0]), "urn:ngsi-ld:Junction:RHINE:J2"
     page.click("button[data-view=map]")
     # (in braces: the Map that jumpTo returns is no value to send back)
@@ -371,7 +371,35 @@ def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) 
             assert patched.status_code == 204, patched.text
     page.wait_for_function(f"() => window.agora.feed.slice({start + 1}).some(c => c.id === {json.dumps(outside)})")
     assert page.evaluate(f"() => window.agora.feed.slice({start + 1}).map(c => c.id)") == [outside]
+
+    # a box drawn around the Upper Rhine on a map that shows Nevada too: only the change in the box shows
+    page.evaluate("() => { window.agora.map.jumpTo({ center: [-50, 42], zoom: 1.5 }); }")
+    page.click("#draw")
+    corners = page.evaluate(
+        f"""() => {{ const box = window.agora.map.getCanvas().getBoundingClientRect();
+        return [[{P[0] - 2}, {P[1] - 2}], [{P[0] + 2}, {P[1] + 2}]].map(c => window.agora.map.project(c))
+          .map(p => [box.left + p.x, box.top + p.y]); }}"""
+    )
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    page.mouse.move(*corners[1], steps=5)
+    page.mouse.up()
+    drawn = page.evaluate("() => window.agora.drawnArea")
+    assert drawn[0][0] < P[0] < drawn[2][0] and drawn[0][1] < P[1] < drawn[2][1], drawn
+    assert page.get_attribute("#draw", "aria-pressed") == "false"  # one box a press
+    page.screenshot(path=str(ARTEFACTS / "map-area.png"))
     page.click("button[data-view=live]")
+    page.select_option("#l-area", "drawn")
+    page.click("#live button[type=submit]")
+    page.locator("#l-status", has_text="in the drawn area").wait_for()
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
+        for n, entity_id in enumerate((outside, inside)):
+            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 320 + n})
+            assert patched.status_code == 204, patched.text
+    page.wait_for_function(f"() => window.agora.feed.slice({start + 2}).some(c => c.id === {json.dumps(inside)})")
+    assert page.evaluate(f"() => window.agora.feed.slice({start + 2}).map(c => c.id)") == [inside]
+
     page.select_option("#l-area", "")
     page.click("#live button[type=submit]")
     page.locator("#l-status", has_text="Following every type").wait_for()

@@ -176,6 +176,7 @@ async function startMap(types) {
   map.addControl(new maplibregl.NavigationControl(), "top-left");
   await new Promise((resolve) => map.on("load", resolve));
   types.forEach((t, i) => addLayers(map, t, i));
+  addDrawing(map);
   await guarded(() => refreshMap(map));
   fitToData(map);
   let timer;
@@ -185,7 +186,7 @@ async function startMap(types) {
     if (!map.getContainer().offsetWidth) return;
     timer = setTimeout(async () => {
       await guarded(() => refreshMap(map));
-      if (agora.feedArea) startFeed();
+      if (agora.feedArea && $("l-area").value === "view") startFeed();
     }, 250);
   });
 }
@@ -199,6 +200,56 @@ function fitToData(map) {
 function walk(coords, visit) {
   if (typeof coords[0] === "number") visit(coords);
   else for (const c of coords) walk(c, visit);
+}
+
+// -- a drawn area (record 0407): a box dragged on the map, or the view taken as one, for the live feed ----------
+function ringOf(a, b) {
+  const w = Math.max(-180, Math.min(a.lng, b.lng)), e = Math.min(180, Math.max(a.lng, b.lng));
+  const s = Math.max(-90, Math.min(a.lat, b.lat)), n = Math.min(90, Math.max(a.lat, b.lat));
+  return [[w, s], [e, s], [e, n], [w, n], [w, s]];
+}
+
+function showDrawn(map, ring) {
+  agora.drawnArea = ring;
+  const features = ring ? [{ type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [ring] } }]
+    : [];
+  map.getSource("drawn").setData({ type: "FeatureCollection", features });
+  $("draw-status").textContent = ring ? `Area: ${boxText(ring)}` : "No area drawn";
+  $("draw-clear").disabled = !ring;
+}
+
+function addDrawing(map) {
+  map.addSource("drawn", { type: "geojson", data: empty() });
+  map.addLayer({ id: "drawn:fill", type: "fill", source: "drawn", paint: { "fill-color": "#1b1f24",
+    "fill-opacity": 0.08 } });
+  map.addLayer({ id: "drawn:line", type: "line", source: "drawn", paint: { "line-color": "#1b1f24",
+    "line-width": 2, "line-dasharray": [2, 1] } });
+  let start = null;
+  const button = $("draw");
+  const stop = () => { button.setAttribute("aria-pressed", "false"); map.dragPan.enable();
+    map.getCanvas().style.cursor = ""; };
+  button.addEventListener("click", () => {
+    const on = button.getAttribute("aria-pressed") !== "true";
+    if (!on) { stop(); return; }
+    button.setAttribute("aria-pressed", "true");
+    map.dragPan.disable(); // the drag draws instead of moving the map
+    map.getCanvas().style.cursor = "crosshair";
+  });
+  map.on("mousedown", (e) => { if (button.getAttribute("aria-pressed") === "true") start = e.lngLat; });
+  map.on("mousemove", (e) => { if (start) showDrawn(map, ringOf(start, e.lngLat)); });
+  map.on("mouseup", (e) => {
+    if (!start) return;
+    showDrawn(map, ringOf(start, e.lngLat));
+    start = null;
+    stop();
+    if (feed && $("l-area").value === "drawn") startFeed();
+  });
+  $("draw-view").addEventListener("click", () => { // the keyboard's way to an area
+    showDrawn(map, JSON.parse(bboxPolygon(map))[0]);
+    if (feed && $("l-area").value === "drawn") startFeed();
+  });
+  $("draw-clear").addEventListener("click", () => showDrawn(map, null));
+  showDrawn(map, null);
 }
 
 // -- entity browser ----------------------------------------------------------------------------------------------
@@ -448,8 +499,10 @@ async function drawHistory(event) {
 let feed = null;
 let lastSeq = null; // the stream's start or its last change: a stream started again resumes after it
 function feedArea() {
-  if ($("l-area").value !== "view" || !agora.viewBox) return null;
-  return { georel: "intersects", geometry: "Polygon", coordinates: agora.viewBox };
+  const kind = $("l-area").value;
+  const polygon = kind === "view" ? agora.viewBox
+    : kind === "drawn" && agora.drawnArea ? JSON.stringify([agora.drawnArea]) : null;
+  return polygon ? { georel: "intersects", geometry: "Polygon", coordinates: polygon } : null;
 }
 
 function startFeed(event) {
@@ -460,7 +513,13 @@ function startFeed(event) {
   const params = { ...(type ? { type: api.expand(type) } : {}), ...(area || {}),
     ...(lastSeq !== null ? { after: lastSeq } : {}) };
   agora.feedArea = area && JSON.parse(area.coordinates)[0];
-  const where = agora.feedArea ? ` in the map's view (${boxText(agora.feedArea)})` : "";
+  const kind = $("l-area").value;
+  if (kind === "drawn" && !agora.drawnArea) {
+    $("l-status").textContent = "No area drawn: draw one on the map (Draw an area), then follow again";
+    return;
+  }
+  const named = kind === "view" ? "the map's view" : "the drawn area";
+  const where = agora.feedArea ? ` in ${named} (${boxText(agora.feedArea)})` : "";
   $("l-status").textContent = `Following ${type || "every type"}${where}`;
   const onEvent = (change, seq) => {
     if (seq !== undefined) lastSeq = seq;
