@@ -75,9 +75,12 @@ function bboxPolygon(map) {
   return JSON.stringify([[[w, s], [e, s], [e, n], [w, n], [w, s]]]);
 }
 
+// Every entity type, and whether any of its entities has a location: the map asks only those (record 0403), not
+// one geo-query per type on every move for types that never have one (a grid's terminals, a feed's stop times).
 async function entityTypes() {
-  const body = await api.json("types");
-  return (body.typeList || []).slice().sort();
+  const details = await api.json("types", { params: { details: "true" } });
+  return details.map((t) => ({ name: t.typeName, located: (t.attributeNames || []).includes("location") }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function addLayers(map, type, index) {
@@ -665,9 +668,9 @@ async function main() {
     return;
   }
   const types = (await guarded(entityTypes)) || [];
-  $("s-type").append(...types.map((t) => el("option", { value: t, text: api.compact(t) })));
+  $("s-type").append(...types.map((t) => el("option", { value: t.name, text: api.compact(t.name) })));
   startFeed();
-  await startMap(types);
+  await startMap(types.filter((t) => t.located).map((t) => t.name));
 }
 
 main();
