@@ -4,6 +4,8 @@
 Each change is judged on the entity's states before and after the write through the caller's access view: an
 entity the caller may not read before nor after is left out; one it may read only before shows as deleted (it left
 the caller's view), so a client that keeps a picture of the entities never keeps one it may no longer see.
+An area (a geo-query) keeps the changes of entities in it before or after the write, so that one leaving the area
+or deleted in it is seen too (record 0407).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from broker.core.access import Access, View
 from broker.core.caller import Caller
 from broker.core.model import Entity
+from broker.query.geo import GeoQuery, matches_geo
 from broker.store.base import Change, Store
 
 #: Changes read from the store at a time.
@@ -34,8 +37,11 @@ class FeedItem:
     changed: tuple[str, ...]
 
 
-def seen(change: Change, view: View, tenant: str, types: frozenset[str] | None) -> FeedItem | None:
-    """`change` as `view` shows it in `tenant`, None when the caller sees nothing of it."""
+def seen(
+    change: Change, view: View, tenant: str, types: frozenset[str] | None, area: GeoQuery | None = None
+) -> FeedItem | None:
+    """`change` as `view` shows it in `tenant`, None when the caller sees nothing of it or it is not in `area`
+    (judged on what the caller may see: a location hidden from it places the entity nowhere)."""
     if change.tenant != tenant:
         return None
     before = view.redact(change.before) if change.before is not None else None
@@ -45,6 +51,8 @@ def seen(change: Change, view: View, tenant: str, types: frozenset[str] | None) 
         return None
     entity_types = tuple(shown["type"])
     if types is not None and types.isdisjoint(entity_types):
+        return None
+    if area is not None and not any(state is not None and matches_geo(state, area) for state in (before, after)):
         return None
     old = before["attrs"] if before is not None else {}
     new = after["attrs"] if after is not None else {}
@@ -67,6 +75,7 @@ async def follow(
     after: int,
     poll: float,
     idle: float = 15.0,
+    area: GeoQuery | None = None,
 ) -> AsyncIterator[FeedItem | None]:
     """The changes after sequence number `after` as `caller` may see them, as they commit (the store is read
     every `poll` seconds while nothing is new), and None after each `idle` seconds without any, so that the
@@ -86,6 +95,6 @@ async def follow(
         view = await access.view(caller)  # per batch: a policy change reaches an open feed too
         for change in changes:
             cursor = change.seq
-            item = seen(change, view, caller.tenant, types)
+            item = seen(change, view, caller.tenant, types, area)
             if item is not None:
                 yield item

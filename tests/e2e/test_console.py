@@ -1,17 +1,25 @@
 """The web console (issue 21) in headless Chromium (Debian's, driven by Playwright): one broker under uvicorn holding
-the GTFS sample (imported by `agora import --metrics-file`, whose run the Operations view shows) and a few water and
-grid entities, one browser, one page, under the console's strict CSP.
+the GTFS sample (imported by `agora import --metrics-file`, whose run the Operations view shows), EPANET's Net3 placed
+on the Upper Rhine (tests/support/area.py), pandapower's mv_oberrhein grid, the links of Net3's pumps to their
+nearest buses (`agora import links`) and a few water and grid entities of its own; one browser, one page, under the
+console's strict CSP. The numbers the map must show are read from the source files here, not from the broker.
 
 Screenshots are kept under tmp/artefacts/console (AGORA_TEST_ARTEFACTS moves them)."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -23,11 +31,15 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.helpers import ROOT, agora_cli, link, wait_for
 from tests.e2e.test_conformance_kit import _BrokenBroker
+from tests.support.area import AREA_CRS, P
 from tests.support.receiver import running_receiver
 from tests.support.servers import BrokerProcess, free_port, running_broker
 
 CHROMIUM = "/usr/bin/chromium"
-GTFS = ROOT / "tests" / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
+FIXTURES = ROOT / "tests" / "fixtures"
+GTFS = FIXTURES / "gtfs" / "google-sample-gtfs.zip"
+NET3 = FIXTURES / "water" / "Net3.inp"
+OBERRHEIN = FIXTURES / "energy" / "pandapower-mv_oberrhein.json.gz"
 AXE = ROOT / "tests" / "e2e" / "console_vendor" / "axe.min.js"
 API = "/ngsi-ld/v1"
 ARTEFACTS = Path(os.environ.get("AGORA_TEST_ARTEFACTS", ROOT / "tmp" / "artefacts")) / "console"
@@ -77,17 +89,28 @@ def operations_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     return tmp / "imports", tmp / "reports"
 
 
+LINKS = {"name": "console-links", "rules": [{"id": "pumps-to-nearest-bus", "method": "nearest",
+         "relationship": "fedBy", "subjects": {"type": "Pump"}, "targets": {"type": "ConnectivityNode"}}]}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory, operations_dirs: tuple[Path, Path]) -> Iterator[BrokerProcess]:
     tmp = tmp_path_factory.mktemp("console")
     imports, reports = operations_dirs
     env = {"AGORA_IMPORT_METRICS_DIR": str(imports), "AGORA_CONFORMANCE_REPORTS_DIR": str(reports)}
     with running_broker(f"sqlite:///{tmp / 'agora.db'}", tmp, extra_env=env) as process:
-        # a real `agora import`, whose run the Operations view shows from its metrics file
-        done = agora_cli("import", "gtfs", str(GTFS), "--broker", process.url, "--network", "DEMO",
-                         "--metrics-file", str(imports / "gtfs-demo.prom"))  # fmt: skip
+        # real `agora import`s, side by side (separate networks: no write of one touches another's entities); the
+        # GTFS run's metrics file is the one the Operations view shows
+        gtfs = _imports_at_once(
+            ["gtfs", str(GTFS), "--network", "DEMO", "--metrics-file", str(imports / "gtfs-demo.prom")],
+            ["epanet", f"{NET3}?crs={AREA_CRS}", "--network", "net3"],
+            ["pandapower", str(OBERRHEIN), "--network", "oberrhein"],
+            broker=process.url,
+        )[0]
+        assert "created: 76, updated: 0, unchanged: 0, refused by the broker: 0" in gtfs, gtfs
+        (tmp / "links.json").write_text(json.dumps({**LINKS, "broker": process.url}))
+        done = agora_cli("import", "links", str(tmp / "links.json"), "--broker", process.url)
         assert done.returncode == 0, done.stderr
-        assert "created: 76, updated: 0, unchanged: 0, refused by the broker: 0" in done.stderr, done.stderr
         with httpx.Client(base_url=process.url, timeout=10) as http:
             context = http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]
             http.headers.update(link(context))
@@ -97,6 +120,73 @@ def broker(tmp_path_factory: pytest.TempPathFactory, operations_dirs: tuple[Path
             history = http.post(f"{API}/temporal/entities/{METER}/attrs", json={"pressure": pressure})
             assert history.status_code == 204, history.text
         yield process
+
+
+def _imports_at_once(*runs: list[str], broker: str) -> list[str]:
+    """`agora import RUN --broker BROKER` for each run, as processes side by side: the stderr of each, once all
+    succeeded."""
+    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "cwd": ROOT}
+    started = [subprocess.Popen([sys.executable, "-m", "broker.cli", "import", *run, "--broker", broker], **pipes)
+               for run in runs]  # fmt: skip
+    outputs = [process.communicate(timeout=300) for process in started]
+    for run, process, (_, err) in zip(runs, started, outputs, strict=True):
+        assert process.returncode == 0, (run, err)
+    return [err for _, err in outputs]
+
+
+# -- what the map must show, read from the source files ----------------------------------------------------------
+def _gtfs_stops() -> Counter[str]:
+    with zipfile.ZipFile(GTFS) as feed:
+        rows = csv.DictReader(io.TextIOWrapper(feed.open("stops.txt"), "utf-8-sig"))
+        return Counter("GtfsStop" for r in rows if r.get("stop_lat") and r.get("stop_lon"))
+
+
+def _inp_sections() -> dict[str, list[list[str]]]:
+    """Net3.inp as EPANET reads it: [SECTION] headers, `;` comments, whitespace-separated tokens."""
+    sections: dict[str, list[list[str]]] = {}
+    current = ""
+    for raw in NET3.read_text().splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("["):
+            current = line.strip("[]").upper()
+        elif line:
+            sections.setdefault(current, []).append(line.split())
+    return sections
+
+
+NODE_SECTIONS = {"JUNCTIONS": "Junction", "RESERVOIRS": "Reservoir", "TANKS": "Tank"}
+LINK_SECTIONS = {"PIPES": "Pipe", "PUMPS": "Pump", "VALVES": "Valve"}
+
+
+def _net3_links() -> list[tuple[str, str, str, str]]:
+    """(type, id, start node, end node) of each link of Net3.inp."""
+    sections = _inp_sections()
+    return [(kind, r[0], r[1], r[2]) for name, kind in LINK_SECTIONS.items() for r in sections.get(name, [])]
+
+
+def _net3_located() -> Counter[str]:
+    """The nodes with [COORDINATES] and the links whose two ends have them: what gets a location (placed by a CRS)."""
+    sections = _inp_sections()
+    placed = {r[0] for r in sections.get("COORDINATES", [])}
+    found = Counter(kind for name, kind in NODE_SECTIONS.items() for r in sections.get(name, []) if r[0] in placed)
+    found.update(kind for kind, _, start, end in _net3_links() if start in placed and end in placed)
+    return found
+
+
+def _oberrhein_located() -> Counter[str]:
+    """The grid's buses and lines with a `geo` value (pandapower's JSON: each table a DataFrame in split form)."""
+    tables = json.loads(gzip.decompress(OBERRHEIN.read_bytes()))["_object"]
+    found: Counter[str] = Counter()
+    for table, kind in (("bus", "ConnectivityNode"), ("line", "ACLineSegment")):
+        frame = json.loads(tables[table]["_object"])
+        geo = frame["columns"].index("geo")
+        found[kind] += sum(1 for row in frame["data"] if row[geo])
+    return found
+
+
+def _expected_layers() -> dict[str, int]:
+    seeded = Counter(e["type"] for e in SEED if "location" in e)
+    return dict(_gtfs_stops() + _net3_located() + _oberrhein_located() + seeded)
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +225,13 @@ def _entity_count(broker: BrokerProcess, type_name: str) -> int:
 
 
 def test_the_map_shows_every_layer_with_its_features(page: Page, broker: BrokerProcess) -> None:
-    page.wait_for_function("() => document.querySelectorAll('#layers li').length === 4")
+    expected = _expected_layers()
+    assert expected["GtfsStop"] == 9 and expected["Pipe"] > 100 and expected["ACLineSegment"] > 100  # read them all
+    page.wait_for_function(f"() => document.querySelectorAll('#layers li').length === {len(expected)}")
     counts = page.evaluate("() => window.agora.sourceCounts()")
+    assert counts == expected
     stops = _entity_count(broker, "https://smartdatamodels.org/dataModel.UrbanMobility/GtfsStop")
-    assert stops == 9  # the sample's stops, every one with a location
-    assert counts == {"GtfsStop": stops, "Junction": 3, "Pipe": 2, "BusbarSection": 1}
+    assert stops == expected["GtfsStop"]  # every stop of the sample has a location
     assert page.locator("#map canvas").count() == 1
     page.screenshot(path=str(ARTEFACTS / "map.png"))
     assert page.problems == []  # type: ignore[attr-defined] # no CSP violation, no failed request, no error
@@ -156,6 +248,7 @@ def test_a_search_finds_a_stop_and_opens_it(page: Page) -> None:
     result.click()
     page.locator("#entity h3", has_text="FUR_CREEK_RES").wait_for()
     assert "Furnace Creek Resort (Demo)" in page.locator("#entity table").inner_text()
+    assert "null" not in page.locator("#entity").inner_text()  # no history link: nothing, not the word
     page.screenshot(path=str(ARTEFACTS / "entity.png"))
 
 
@@ -171,6 +264,67 @@ def test_a_relationship_is_a_link_and_units_are_named(page: Page, broker: Broker
     assert "101" in row and "m (MTR)" in row
 
 
+NET3_ID = "urn:ngsi-ld:{}:net3:{}"
+
+
+def _graph(page: Page, entity_id: str) -> dict[str, set[tuple[str, str]]]:
+    """The relationship graph the page drew for `entity_id`: (name, entity id) of each edge, per direction."""
+    page.wait_for_function(f"() => window.agora.graph?.id === {json.dumps(entity_id)}")
+    drawn = page.evaluate("() => window.agora.graph")
+    edges = drawn["outgoing"] + drawn["incoming"]
+    nodes = page.locator("#graph g.node").evaluate_all("ns => ns.map(n => n.dataset.id)")
+    more = page.locator("#graph text.more").evaluate_all("ts => ts.map(t => parseInt(t.textContent.slice(1)))")
+    assert set(nodes) <= {e["id"] for e in edges} and len(nodes) + sum(more) == len(edges)  # drawn, or counted
+    return {side: {(e["name"], e["id"]) for e in drawn[side]} for side in ("outgoing", "incoming")}
+
+
+def test_the_relationship_graph_crosses_networks(page: Page, broker: BrokerProcess) -> None:
+    """A Net3 pump points at its two end nodes (as Net3.inp says) and at a bus of the grid (the links import); the
+    bus is styled as the grid's network and is pointed at by the pump and the grid's terminals; a junction is
+    pointed at by every link of Net3.inp that ends at it (incoming edges, found by q on each relationship name the
+    broker knows)."""
+    links = _net3_links()
+    kind, pump, start, end = next(link for link in links if link[0] == "Pump")
+    pump_id = NET3_ID.format(kind, pump)
+    page.click("button[data-view=entities]")
+    page.select_option("#s-type", label="Pump")
+    page.fill("#s-id", pump_id)
+    page.click("#search button[type=submit]")
+    page.locator("#results button", has_text=pump_id).click()
+    graph = _graph(page, pump_id)
+    nodes = {r[0]: kind for name, kind in NODE_SECTIONS.items() for r in _inp_sections().get(name, [])}
+    ends = {("startsAt", NET3_ID.format(nodes[start], start)), ("endsAt", NET3_ID.format(nodes[end], end))}
+    assert ends <= graph["outgoing"]
+    [bus] = [target for name, target in graph["outgoing"] if name == "fedBy"]
+    assert bus.startswith("urn:ngsi-ld:ConnectivityNode:oberrhein:")
+    grid, water = page.evaluate("() => [window.agora.colourOf('oberrhein'), window.agora.colourOf('net3')]")
+    assert grid != water
+    node = page.locator(f"#graph g.node[data-id='{bus}']")
+    assert node.get_attribute("data-network") == "oberrhein" and node.locator("circle").get_attribute("fill") == grid
+    assert page.locator("#graph-networks li").evaluate_all("ls => ls.map(l => l.dataset.network)")[:1] == ["net3"]
+    page.screenshot(path=str(ARTEFACTS / "graph-pump.png"), full_page=True)
+
+    node.click()  # to the grid: the pump depends on the bus, and so may Net3's other pump (the nearest to it too)
+    graph = _graph(page, bus)
+    pumps = {("fedBy", NET3_ID.format("Pump", link[1])) for link in links if link[0] == "Pump"}
+    assert ("fedBy", pump_id) in graph["incoming"]
+    terminals = {i for _, i in graph["incoming"] - pumps}
+    assert terminals and all(i.startswith("urn:ngsi-ld:Terminal:oberrhein:") for i in terminals)  # and the grid's
+
+    page.locator(f"#graph g.node[data-id='{pump_id}']").click()
+    _graph(page, pump_id)
+    junction = NET3_ID.format(nodes[end], end)
+    page.locator(f"#graph g.node[data-id='{junction}']").focus()
+    page.keyboard.press("Enter")  # the nodes are buttons for the keyboard too
+    graph = _graph(page, junction)
+    at = {("startsAt", NET3_ID.format(k, i)) for k, i, a, _ in links if a == end}
+    at |= {("endsAt", NET3_ID.format(k, i)) for k, i, _, b in links if b == end}
+    assert graph["incoming"] == at
+    assert page.locator("#graph-status").inner_text().endswith(f"{len(at)} incoming")
+    page.screenshot(path=str(ARTEFACTS / "graph-junction.png"), full_page=True)
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
 def test_a_patch_appears_in_the_live_feed_within_a_second(page: Page, broker: BrokerProcess) -> None:
     page.click("button[data-view=live]")
     with httpx.Client(base_url=broker.url, timeout=10) as http:
@@ -182,6 +336,74 @@ def test_a_patch_appears_in_the_live_feed_within_a_second(page: Page, broker: Br
     assert time.monotonic() - sent < 1.0
     assert "changed elevation" in page.locator("#feed li").first.inner_text()
     page.screenshot(path=str(ARTEFACTS / "live.png"))
+
+
+def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) -> None:
+    """Following the map's view over the Upper Rhine: a PATCH of a Net3 junction there shows, one of a junction in
+    Nevada (sent first) does not; the area follows the map as it moves; then a box drawn on the map is the area."""
+    inside, outside = NET3_ID.format("Junction", _inp_sections()["JUNCTIONS"][0][0]), "urn:ngsi-ld:Junction:RHINE:J2"
+    page.click("button[data-view=map]")
+    # (in braces: the Map that jumpTo returns is no value to send back)
+    page.evaluate(f"() => {{ window.agora.map.jumpTo({{ center: [{P[0]}, {P[1]}], zoom: 6 }}); }}")
+    page.wait_for_function("() => JSON.parse(window.agora.viewBox)[0][0][0] > 0")  # west of the view: Europe
+    page.click("button[data-view=live]")
+    page.select_option("#l-area", "view")
+    page.click("#live button[type=submit]")
+    page.locator("#l-status", has_text="in the map's view").wait_for()
+    start = page.evaluate("() => window.agora.feed.length")
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
+        for n, entity_id in enumerate((outside, inside)):
+            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 300 + n})
+            assert patched.status_code == 204, patched.text
+    page.wait_for_function(f"() => window.agora.feed.slice({start}).some(c => c.id === {json.dumps(inside)})")
+    assert page.evaluate(f"() => window.agora.feed.slice({start}).map(c => c.id)") == [inside]
+    page.screenshot(path=str(ARTEFACTS / "live-area.png"))
+
+    # the map moves to Nevada: the feed follows it, and now the Nevada junction shows
+    page.click("button[data-view=map]")
+    page.evaluate("() => { window.agora.map.jumpTo({ center: [-116.74, 36.91], zoom: 6 }); }")
+    page.wait_for_function("() => window.agora.feedArea[0][0] < 0")  # the feed asks for the new view
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
+        for n, entity_id in enumerate((inside, outside)):
+            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 310 + n})
+            assert patched.status_code == 204, patched.text
+    page.wait_for_function(f"() => window.agora.feed.slice({start + 1}).some(c => c.id === {json.dumps(outside)})")
+    assert page.evaluate(f"() => window.agora.feed.slice({start + 1}).map(c => c.id)") == [outside]
+
+    # a box drawn around the Upper Rhine on a map that shows Nevada too: only the change in the box shows
+    page.evaluate("() => { window.agora.map.jumpTo({ center: [-50, 42], zoom: 1.5 }); }")
+    page.click("#draw")
+    corners = page.evaluate(
+        f"""() => {{ const box = window.agora.map.getCanvas().getBoundingClientRect();
+        return [[{P[0] - 2}, {P[1] - 2}], [{P[0] + 2}, {P[1] + 2}]].map(c => window.agora.map.project(c))
+          .map(p => [box.left + p.x, box.top + p.y]); }}"""
+    )
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    page.mouse.move(*corners[1], steps=5)
+    page.mouse.up()
+    drawn = page.evaluate("() => window.agora.drawnArea")
+    assert drawn[0][0] < P[0] < drawn[2][0] and drawn[0][1] < P[1] < drawn[2][1], drawn
+    assert page.get_attribute("#draw", "aria-pressed") == "false"  # one box a press
+    page.screenshot(path=str(ARTEFACTS / "map-area.png"))
+    page.click("button[data-view=live]")
+    page.select_option("#l-area", "drawn")
+    page.click("#live button[type=submit]")
+    page.locator("#l-status", has_text="in the drawn area").wait_for()
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
+        for n, entity_id in enumerate((outside, inside)):
+            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 320 + n})
+            assert patched.status_code == 204, patched.text
+    page.wait_for_function(f"() => window.agora.feed.slice({start + 2}).some(c => c.id === {json.dumps(inside)})")
+    assert page.evaluate(f"() => window.agora.feed.slice({start + 2}).map(c => c.id)") == [inside]
+
+    page.select_option("#l-area", "")
+    page.click("#live button[type=submit]")
+    page.locator("#l-status", has_text="Following every type").wait_for()
+    assert page.problems == []  # type: ignore[attr-defined]
 
 
 def test_a_chart_draws_the_instances_of_a_meter(page: Page) -> None:
@@ -337,6 +559,8 @@ def test_no_serious_accessibility_violations(page: Page) -> None:
     found: list[dict[str, Any]] = []
     for view in ("map", "entities", "history", "live", "operations"):
         page.click(f"button[data-view={view}]")
+        if view == "entities":  # the relationship graph the tests above drew is checked too
+            assert page.locator("#graph svg g.node").count() > 0
         page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP allows no injected script
         run = page.evaluate("async () => await axe.run(document)")
         assert len(run["passes"]) > 20, view  # axe did check the page

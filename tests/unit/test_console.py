@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from starlette.testclient import TestClient
 
 from broker.console import STATIC
 from broker.core.access import UNRESTRICTED, View
-from broker.core.feed import seen
+from broker.core.feed import FeedItem, seen
 from broker.http.app import create_app
+from broker.http.feed import _events
+from broker.ld.termmap import core_termmap
+from broker.query.geo import parse_geo_query
 from broker.settings import Settings
 from broker.store.base import Change
 
@@ -97,6 +101,30 @@ def test_a_change_shows_its_changed_attributes_in_its_tenant_and_types() -> None
     assert deleted is not None and deleted.after is None and deleted.types == (STOP,)
 
 
+LOCATION = "https://uri.etsi.org/ngsi-ld/location"
+
+
+def _placed(lon: float, lat: float) -> dict[str, object]:
+    located = _stop("a", 1)
+    located["attrs"][LOCATION] = [{"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}]  # type: ignore[index]
+    return located
+
+
+def test_an_area_keeps_the_changes_of_entities_in_it_before_or_after() -> None:
+    box = {"georel": "within", "geometry": "Polygon", "coordinates": "[[[7,48],[8,48],[8,49],[7,49],[7,48]]]"}
+    area = parse_geo_query(box, core_termmap())
+    inside, outside = _placed(7.5, 48.5), _placed(-116.7, 36.9)
+
+    def kept(before: dict[str, object] | None, after: dict[str, object] | None) -> bool:
+        change = Change(9, "", "urn:ngsi-ld:Stop:a", before, after, "2026-12-07T10:00:00Z")
+        return seen(change, UNRESTRICTED, "", None, area) is not None
+
+    assert kept(inside, inside) and not kept(outside, outside)
+    assert kept(inside, outside) and kept(outside, inside)  # it left the area, it came into it
+    assert kept(inside, None) and not kept(outside, None)  # deleted in the area, elsewhere
+    assert not kept(None, _stop("a", 2))  # no location: in no area
+
+
 def test_a_caller_who_may_read_nothing_sees_no_change() -> None:
     change = Change(7, "", "urn:ngsi-ld:Stop:a", None, _stop("a", 2), "2026-12-07T10:00:00Z")
     assert seen(change, View(), "", None) is None
@@ -109,7 +137,26 @@ def test_the_change_stream_checks_its_parameters_before_it_opens(secured: TestCl
 
 def test_a_bad_stream_request_is_400(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(store=f"sqlite:///{tmp_path / 'a.db'}"))) as open_broker:
-        for params, headers in [({"limit": "1"}, {}), ({"after": "x"}, {}), ({}, {"Last-Event-ID": "-1"})]:
+        for params, headers in [
+            ({"limit": "1"}, {}),
+            ({"after": "x"}, {}),
+            ({}, {"Last-Event-ID": "-1"}),
+            ({"georel": "within", "geometry": "Polygon"}, {}),
+            ({"georel": "within", "geometry": "Polygon", "coordinates": "[[[0,0],[1,1]]]"}, {}),
+        ]:
             response = open_broker.get("/ngsi-ld/v1/agora/changes/stream", params=params, headers=headers)
             assert response.status_code == 400, (params, headers)
             assert response.headers["content-type"] == "application/json"
+
+
+def test_a_stream_says_first_where_it_starts() -> None:
+    """Its first block: a comment and `id:` without data, which sets the client's last event id (record 0407)."""
+
+    async def nothing() -> AsyncIterator[FeedItem | None]:
+        return
+        yield
+
+    async def blocks() -> list[bytes]:
+        return [b async for b in _events(nothing(), core_termmap(), 41)]
+
+    assert asyncio.run(blocks()) == [b": agora change feed\nid: 41\n\n"]

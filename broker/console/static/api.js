@@ -113,7 +113,8 @@ export async function* pages(path, options, max = 20000) {
   }
 }
 
-// -- the change feed as server-sent events, read with fetch so that it carries the credentials --------------------
+// -- the change feed as server-sent events, read with fetch so that it carries the credentials; each event with its
+// sequence number, from which a new stream resumes (`after=`) -------------------------------------------------------
 export async function follow(params, onEvent, signal) {
   const response = await call("agora/changes/stream", { params, accept: "text/event-stream", signal });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -126,8 +127,11 @@ export async function follow(params, onEvent, signal) {
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (data) onEvent(JSON.parse(data));
+      const lines = block.split("\n");
+      const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+      const seq = lines.find((l) => l.startsWith("id: "))?.slice(4);
+      if (data) onEvent(JSON.parse(data), seq);
+      else if (seq !== undefined) onEvent(null, seq); // where the stream starts (record 0407)
     }
   }
 }

@@ -8,6 +8,8 @@ const MAX_FEATURES = 20000; // per type and view: beyond it the layer says it is
 // What the end-to-end tests and a curious user can read from the page.
 const agora = { map: null, layers: {}, chartPoints: 0, feed: [], ready: false };
 window.agora = agora;
+// Each network's colour, on the map and in the relationship graph (read by the end-to-end test).
+agora.colourOf = (network) => colourOf(network);
 
 // -- small DOM helpers (text only: nothing from the API is ever parsed as HTML) ----------------------------------
 function el(tag, attrs = {}, ...children) {
@@ -73,9 +75,12 @@ function bboxPolygon(map) {
   return JSON.stringify([[[w, s], [e, s], [e, n], [w, n], [w, s]]]);
 }
 
+// Every entity type, and whether any of its entities has a location: the map asks only those (record 0403), not
+// one geo-query per type on every move for types that never have one (a grid's terminals, a feed's stop times).
 async function entityTypes() {
-  const body = await api.json("types");
-  return (body.typeList || []).slice().sort();
+  const details = await api.json("types", { params: { details: "true" } });
+  return details.map((t) => ({ name: t.typeName, located: (t.attributeNames || []).includes("location") }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function addLayers(map, type, index) {
@@ -130,6 +135,7 @@ async function refreshMap(map) {
     return [type, got];
   }));
   if (controller.signal.aborted) return;
+  agora.viewBox = polygon; // the area of a live feed that follows the map's view
   let total = 0;
   agora.lastFeatures = results.flatMap(([, got]) => [...got.points, ...got.shapes]);
   for (const [type, got] of results) {
@@ -173,10 +179,19 @@ async function startMap(types) {
   map.addControl(new maplibregl.NavigationControl(), "top-left");
   await new Promise((resolve) => map.on("load", resolve));
   types.forEach((t, i) => addLayers(map, t, i));
+  addDrawing(map);
   await guarded(() => refreshMap(map));
   fitToData(map);
   let timer;
-  map.on("moveend", () => { clearTimeout(timer); timer = setTimeout(() => guarded(() => refreshMap(map)), 250); });
+  map.on("moveend", () => {
+    clearTimeout(timer);
+    // a hidden map (another tab) has no view of its own: it is asked again when it shows (showView resizes it)
+    if (!map.getContainer().offsetWidth) return;
+    timer = setTimeout(async () => {
+      await guarded(() => refreshMap(map));
+      if (agora.feedArea && $("l-area").value === "view") startFeed();
+    }, 250);
+  });
 }
 
 function fitToData(map) {
@@ -188,6 +203,56 @@ function fitToData(map) {
 function walk(coords, visit) {
   if (typeof coords[0] === "number") visit(coords);
   else for (const c of coords) walk(c, visit);
+}
+
+// -- a drawn area (record 0407): a box dragged on the map, or the view taken as one, for the live feed ----------
+function ringOf(a, b) {
+  const w = Math.max(-180, Math.min(a.lng, b.lng)), e = Math.min(180, Math.max(a.lng, b.lng));
+  const s = Math.max(-90, Math.min(a.lat, b.lat)), n = Math.min(90, Math.max(a.lat, b.lat));
+  return [[w, s], [e, s], [e, n], [w, n], [w, s]];
+}
+
+function showDrawn(map, ring) {
+  agora.drawnArea = ring;
+  const features = ring ? [{ type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [ring] } }]
+    : [];
+  map.getSource("drawn").setData({ type: "FeatureCollection", features });
+  $("draw-status").textContent = ring ? `Area: ${boxText(ring)}` : "No area drawn";
+  $("draw-clear").disabled = !ring;
+}
+
+function addDrawing(map) {
+  map.addSource("drawn", { type: "geojson", data: empty() });
+  map.addLayer({ id: "drawn:fill", type: "fill", source: "drawn", paint: { "fill-color": "#1b1f24",
+    "fill-opacity": 0.08 } });
+  map.addLayer({ id: "drawn:line", type: "line", source: "drawn", paint: { "line-color": "#1b1f24",
+    "line-width": 2, "line-dasharray": [2, 1] } });
+  let start = null;
+  const button = $("draw");
+  const stop = () => { button.setAttribute("aria-pressed", "false"); map.dragPan.enable();
+    map.getCanvas().style.cursor = ""; };
+  button.addEventListener("click", () => {
+    const on = button.getAttribute("aria-pressed") !== "true";
+    if (!on) { stop(); return; }
+    button.setAttribute("aria-pressed", "true");
+    map.dragPan.disable(); // the drag draws instead of moving the map
+    map.getCanvas().style.cursor = "crosshair";
+  });
+  map.on("mousedown", (e) => { if (button.getAttribute("aria-pressed") === "true") start = e.lngLat; });
+  map.on("mousemove", (e) => { if (start) showDrawn(map, ringOf(start, e.lngLat)); });
+  map.on("mouseup", (e) => {
+    if (!start) return;
+    showDrawn(map, ringOf(start, e.lngLat));
+    start = null;
+    stop();
+    if (feed && $("l-area").value === "drawn") startFeed();
+  });
+  $("draw-view").addEventListener("click", () => { // the keyboard's way to an area
+    showDrawn(map, JSON.parse(bboxPolygon(map))[0]);
+    if (feed && $("l-area").value === "drawn") startFeed();
+  });
+  $("draw-clear").addEventListener("click", () => showDrawn(map, null));
+  showDrawn(map, null);
 }
 
 // -- entity browser ----------------------------------------------------------------------------------------------
@@ -224,6 +289,7 @@ async function openEntity(id) {
   await guarded(async () => {
     const entity = await api.json(`entities/${encodeURIComponent(id)}`, { params: { options: "sysAttrs" } });
     renderEntity(entity);
+    await drawGraph(entity);
   });
 }
 
@@ -234,12 +300,16 @@ function renderEntity(entity) {
     for (const inst of [].concat(value)) rows.push(attributeRow(name, inst));
   }
   const types = [].concat(entity.type).map(api.compact).join(", ");
-  $("entity").replaceChildren(
+  $("entity").replaceChildren(...[
     el("h3", { text: entity.id }),
     el("p", { class: "muted", text: `${types} · modified ${entity.modifiedAt || "?"}` }),
     el("table", {}, el("thead", {}, el("tr", {}, ...["Attribute", "Value", "Unit", "Observed", "Dataset"]
       .map((h) => el("th", { scope: "col", text: h })))), el("tbody", {}, ...rows)),
-    historyLinks(entity));
+    historyLinks(entity),
+    el("section", { class: "graph", "aria-labelledby": "graph-title" }, el("h4", { id: "graph-title",
+      text: "Relationships" }), el("p", { id: "graph-status", role: "status", text: "Loading…" }),
+      el("div", { id: "graph" }), el("ul", { id: "graph-networks", "aria-label": "Networks" }))]
+    .filter((c) => c !== null)); // replaceChildren would write a null as the text "null"
 }
 
 function attributeRow(name, inst) {
@@ -270,6 +340,141 @@ function historyLinks(entity) {
       drawHistory(); }, text: `${api.compact(name)} ` })));
 }
 
+// -- the relationship graph (record 0408): the entity, what it points at and what points at it -------------------
+const SVG = "http://www.w3.org/2000/svg";
+const GRAPH_WIDTH = 760, ROW = 26, PER_NAME = 8, INCOMING_LIMIT = 100, Q_CHUNK = 3000, NAMES_TTL_MS = 30000;
+const typeOf = (id) => (id.split(":").length > 3 ? id.split(":")[2] : "");
+const shortId = (id) => id.replace(/^urn:ngsi-ld:/, "");
+const clip = (t, n) => (t.length > n ? `${t.slice(0, n - 1)}…` : t);
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+// Outgoing edges: every instance (any datasetId) of every Relationship and ListRelationship.
+function outgoingEdges(entity) {
+  const edges = [];
+  for (const [name, value] of Object.entries(entity)) {
+    for (const inst of [].concat(value)) {
+      if (inst?.type !== "Relationship" && inst?.type !== "ListRelationship") continue;
+      for (const o of [].concat(inst.object ?? inst.objectList ?? [])) {
+        const target = typeof o === "object" ? o.object : o;
+        if (typeof target === "string") edges.push({ id: target, name: api.compact(name) });
+      }
+    }
+  }
+  return edges;
+}
+
+// The broker's relationship names (GET /attributes?details=true), kept a little: each opened entity needs them.
+let relationNames = { at: 0, names: [] };
+async function relationshipNames() {
+  if (Date.now() - relationNames.at < NAMES_TTL_MS) return relationNames.names;
+  const attrs = await api.json("attributes", { params: { details: "true" } });
+  const names = attrs.filter((a) => (a.attributeTypes || []).some((t) => t.endsWith("Relationship")))
+    .map((a) => a.attributeName);
+  relationNames = { at: Date.now(), names };
+  return names;
+}
+
+// Incoming edges: the entities whose relationship of any name has `id` as its object, asked as one q per chunk of
+// names (q=a=="id"|b=="id"), the answers picked to the names (clauses 4.9, 4.21).
+async function incomingEdges(id) {
+  const names = await relationshipNames(), chunks = [[]];
+  for (const n of names) {
+    const q = [...chunks.at(-1), n].map((m) => `${m}==${JSON.stringify(id)}`).join("|");
+    if (q.length > Q_CHUNK && chunks.at(-1).length) chunks.push([n]); else chunks.at(-1).push(n);
+  }
+  const edges = [];
+  let total = 0, received = 0;
+  for (const chunk of chunks.filter((c) => c.length)) {
+    const response = await api.call("entities", { params: { q: chunk.map((n) => `${n}==${JSON.stringify(id)}`)
+      .join("|"), pick: ["id", "type", ...chunk].join(","), limit: INCOMING_LIMIT, count: "true" } });
+    total += Number(response.headers.get("NGSILD-Results-Count") || 0);
+    const found = await response.json();
+    received += found.length;
+    for (const e of found) {
+      for (const edge of outgoingEdges(e)) if (edge.id === id) edges.push({ id: e.id, name: edge.name });
+    }
+  }
+  return { edges, total, received };
+}
+
+// At most PER_NAME nodes per relationship name on a side, then one "+n more" row for that name.
+function rows(edges) {
+  const byName = new Map();
+  for (const e of edges) byName.set(e.name, [...(byName.get(e.name) || []), e]);
+  return [...byName.entries()].flatMap(([name, list]) => [...list.slice(0, PER_NAME),
+    ...(list.length > PER_NAME ? [{ more: list.length - PER_NAME, name }] : [])]);
+}
+
+function graphNode(id, x, y, anchor) {
+  const network = networkOf(id) || typeOf(id);
+  const label = svg("text", { x: anchor === "end" ? x - 10 : x + 10, y: y + 4, "text-anchor": anchor },
+    clip(shortId(id), 34));
+  const node = svg("g", { class: "node", role: "button", tabindex: "0", "data-id": id, "data-network": network,
+    "aria-label": `Open ${id}` }, svg("title", {}, id), svg("circle", { cx: x, cy: y, r: 7, fill: colourOf(network) }),
+    label);
+  node.addEventListener("click", () => openEntity(id));
+  node.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openEntity(id); }
+  });
+  return node;
+}
+
+function side(list, x, centre, anchor, direction) {
+  const top = centre.y - ((list.length - 1) * ROW) / 2;
+  return list.flatMap((row, i) => {
+    const y = top + i * ROW;
+    if (row.more) {
+      return [svg("text", { x: anchor === "end" ? x + 8 : x - 8, y: y + 4, "text-anchor": anchor, class: "more" },
+        `+${row.more} more by ${row.name}`)];
+    }
+    const mid = { x: x + (centre.x - x) * 0.35, y: y + (centre.y - y) * 0.35 }; // near its node: names apart
+    return [svg("line", { x1: x, y1: y, x2: centre.x, y2: centre.y, class: "edge", "data-direction": direction }),
+      svg("text", { x: mid.x, y: mid.y - 3, "text-anchor": "middle", class: "edge-name" }, row.name),
+      graphNode(row.id, x, y, anchor)];
+  });
+}
+
+let graphTicket = 0; // an entity opened while the graph of the one before is asked for wins
+async function drawGraph(entity) {
+  const ticket = ++graphTicket;
+  const out = outgoingEdges(entity);
+  let inc = [], total = 0, received = 0, refused = "";
+  try {
+    ({ edges: inc, total, received } = await incomingEdges(entity.id));
+  } catch (error) { // the entity and what it points at still show; why the incoming edges do not is said
+    if (error.name === "AbortError") throw error;
+    refused = `; incoming not shown: ${error.message}${error.status ? ` (HTTP ${error.status})` : ""}`;
+  }
+  if (ticket !== graphTicket) return;
+  const left = rows(inc), right = rows(out);
+  const height = Math.max(left.length, right.length, 1) * ROW + 40;
+  const centre = { x: GRAPH_WIDTH / 2, y: height / 2 };
+  const drawing = svg("svg", { viewBox: `0 0 ${GRAPH_WIDTH} ${height}`, width: GRAPH_WIDTH, height, role: "group",
+    "aria-label": `Relationships of ${entity.id}: ${inc.length} incoming, ${out.length} outgoing` },
+  ...side(left, 230, centre, "end", "in"), ...side(right, GRAPH_WIDTH - 230, centre, "start", "out"),
+  svg("circle", { cx: centre.x, cy: centre.y, r: 10, fill: colourOf(networkOf(entity.id) || typeOf(entity.id)),
+    class: "centre" }),
+  svg("text", { x: centre.x, y: centre.y - 16, "text-anchor": "middle", class: "centre-name" },
+    clip(shortId(entity.id), 40)));
+  $("graph").replaceChildren(drawing);
+  const networks = [...new Set([entity.id, ...out.map((e) => e.id), ...inc.map((e) => e.id)]
+    .map((id) => networkOf(id) || typeOf(id)))];
+  $("graph-networks").replaceChildren(...networks.map((n) => el("li", { "data-network": n },
+    el("span", { class: "swatch", "aria-hidden": "true" }), el("span", { text: n }))));
+  for (const li of document.querySelectorAll("#graph-networks li")) {
+    li.querySelector(".swatch").style.background = colourOf(li.dataset.network);
+  }
+  const shown = total > received ? ` (from the first ${received} of ${total} entities that point here)` : "";
+  $("graph-status").textContent = `${out.length} outgoing, ${inc.length} incoming${shown}${refused}`;
+  agora.graph = { id: entity.id, outgoing: out, incoming: inc };
+}
+
 // -- history -----------------------------------------------------------------------------------------------------
 let chart = null;
 async function drawHistory(event) {
@@ -293,15 +498,35 @@ async function drawHistory(event) {
   });
 }
 
-// -- live feed ---------------------------------------------------------------------------------------------------
+// -- live feed (record 0407): of a type, in an area (the map's view, kept as the map moves) --------------------------
 let feed = null;
+let lastSeq = null; // the stream's start or its last change: a stream started again resumes after it
+function feedArea() {
+  const kind = $("l-area").value;
+  const polygon = kind === "view" ? agora.viewBox
+    : kind === "drawn" && agora.drawnArea ? JSON.stringify([agora.drawnArea]) : null;
+  return polygon ? { georel: "intersects", geometry: "Polygon", coordinates: polygon } : null;
+}
+
 function startFeed(event) {
   event?.preventDefault();
   feed?.abort();
   feed = new AbortController();
-  const type = $("l-type").value.trim();
-  $("l-status").textContent = `Following ${type || "every type"}`;
-  const onEvent = (change) => {
+  const type = $("l-type").value.trim(), area = feedArea();
+  const params = { ...(type ? { type: api.expand(type) } : {}), ...(area || {}),
+    ...(lastSeq !== null ? { after: lastSeq } : {}) };
+  agora.feedArea = area && JSON.parse(area.coordinates)[0];
+  const kind = $("l-area").value;
+  if (kind === "drawn" && !agora.drawnArea) {
+    $("l-status").textContent = "No area drawn: draw one on the map (Draw an area), then follow again";
+    return;
+  }
+  const named = kind === "view" ? "the map's view" : "the drawn area";
+  const where = agora.feedArea ? ` in ${named} (${boxText(agora.feedArea)})` : "";
+  $("l-status").textContent = `Following ${type || "every type"}${where}`;
+  const onEvent = (change, seq) => {
+    if (seq !== undefined) lastSeq = seq;
+    if (change === null) return; // only the stream's start
     agora.feed.push(change);
     const what = change.deleted ? "deleted" : `changed ${change.changed.map(api.compact).join(", ")}`;
     const item = el("li", { "data-id": change.id },
@@ -311,8 +536,11 @@ function startFeed(event) {
     $("feed").prepend(item);
     while ($("feed").children.length > 200) $("feed").lastChild.remove();
   };
-  guarded(() => api.follow(type ? { type: api.expand(type) } : {}, onEvent, feed.signal));
+  guarded(() => api.follow(params, onEvent, feed.signal));
 }
+
+const corner = (c) => c.map((v) => v.toFixed(3)).join(", ");
+const boxText = (ring) => `${corner(ring[0])} to ${corner(ring[2])}`;
 
 // -- operations (records 0404-0406): import runs, subscriptions, registrations, the kit's latest report ---------------
 // Each part asks the API on its own: what one is refused (403 to a user who is no administrator, 404 for a setting
@@ -440,9 +668,9 @@ async function main() {
     return;
   }
   const types = (await guarded(entityTypes)) || [];
-  $("s-type").append(...types.map((t) => el("option", { value: t, text: api.compact(t) })));
+  $("s-type").append(...types.map((t) => el("option", { value: t.name, text: api.compact(t.name) })));
   startFeed();
-  await startMap(types);
+  await startMap(types.filter((t) => t.located).map((t) => t.name));
 }
 
 main();
