@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Test processes (pytest-xdist): the e2e tests mostly wait on the servers they start, so two share a 2-core machine
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck unit help bench bench-quick bench-tools clients console-browser console-vendor
 
 help:
 	@echo "make run    create the virtual environment if needed, install, start 'agora serve' on 127.0.0.1:1026"
-	@echo "make test   the same set-up with the test extras, then lint, type check and the whole test suite"
+	@echo "make test   the same set-up with the test extras, then lint, type check and the whole test suite (PYTEST_WORKERS=2 processes)"
 	@echo "make clients  the NGSI-LD client libraries that tests/clients drives, each in .venv-clients/<name> (make test does it)"
 	@echo "make bench  the benchmarks of bench/ (wrk, about 15 minutes with 1,000,000 entities bulk-loaded), written to bench/RESULTS.md"
 	@echo "make console-vendor  fetch the web console's MapLibre, uPlot, Natural Earth and axe-core files with npm (committed)"
@@ -52,12 +54,12 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 unit: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "not e2e"
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not e2e"
 
 test: $(VENV)/.installed-test clients console-browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 # The console's end-to-end tests drive Debian's chromium with Playwright (never a browser download of its own).
 console-browser:
