@@ -338,6 +338,15 @@ def test_a_patch_appears_in_the_live_feed_within_a_second(page: Page, broker: Br
     page.screenshot(path=str(ARTEFACTS / "live.png"))
 
 
+def patch_elevations(broker: BrokerProcess, entity_ids: list[str], first: int) -> None:
+    """PATCH the elevation of each entity in turn (first, first + 1, ...), in the broker's hosted @context."""
+    with httpx.Client(base_url=broker.url, timeout=10) as http:
+        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
+        for n, entity_id in enumerate(entity_ids):
+            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": first + n})
+            assert patched.status_code == 204, patched.text
+
+
 def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) -> None:
     """Following the map's view over the Upper Rhine: a PATCH of a Net3 junction there shows, one of a junction in
     Nevada (sent first) does not; the area follows the map as it moves; then a box drawn on the map is the area."""
@@ -351,11 +360,7 @@ def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) 
     page.click("#live button[type=submit]")
     page.locator("#l-status", has_text="in the map's view").wait_for()
     start = page.evaluate("() => window.agora.feed.length")
-    with httpx.Client(base_url=broker.url, timeout=10) as http:
-        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
-        for n, entity_id in enumerate((outside, inside)):
-            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 300 + n})
-            assert patched.status_code == 204, patched.text
+    patch_elevations(broker, [outside, inside], 300)
     page.wait_for_function(f"() => window.agora.feed.slice({start}).some(c => c.id === {json.dumps(inside)})")
     assert page.evaluate(f"() => window.agora.feed.slice({start}).map(c => c.id)") == [inside]
     page.screenshot(path=str(ARTEFACTS / "live-area.png"))
@@ -364,11 +369,7 @@ def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) 
     page.click("button[data-view=map]")
     page.evaluate("() => { window.agora.map.jumpTo({ center: [-116.74, 36.91], zoom: 6 }); }")
     page.wait_for_function("() => window.agora.feedArea[0][0] < 0")  # the feed asks for the new view
-    with httpx.Client(base_url=broker.url, timeout=10) as http:
-        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
-        for n, entity_id in enumerate((inside, outside)):
-            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 310 + n})
-            assert patched.status_code == 204, patched.text
+    patch_elevations(broker, [inside, outside], 310)
     page.wait_for_function(f"() => window.agora.feed.slice({start + 1}).some(c => c.id === {json.dumps(outside)})")
     assert page.evaluate(f"() => window.agora.feed.slice({start + 1}).map(c => c.id)") == [outside]
 
@@ -392,11 +393,7 @@ def test_the_live_feed_keeps_to_the_map_view(page: Page, broker: BrokerProcess) 
     page.select_option("#l-area", "drawn")
     page.click("#live button[type=submit]")
     page.locator("#l-status", has_text="in the drawn area").wait_for()
-    with httpx.Client(base_url=broker.url, timeout=10) as http:
-        http.headers.update(link(http.get(f"{API}/jsonldContexts", params={"kind": "Hosted"}).json()[0]))
-        for n, entity_id in enumerate((outside, inside)):
-            patched = http.patch(f"{API}/entities/{entity_id}/attrs", json={"elevation": 320 + n})
-            assert patched.status_code == 204, patched.text
+    patch_elevations(broker, [outside, inside], 320)
     page.wait_for_function(f"() => window.agora.feed.slice({start + 2}).some(c => c.id === {json.dumps(inside)})")
     assert page.evaluate(f"() => window.agora.feed.slice({start + 2}).map(c => c.id)") == [inside]
 
