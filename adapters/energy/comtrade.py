@@ -251,7 +251,7 @@ class ComtradeAdapter(Adapter):
     # -- files ---------------------------------------------------------------------------------------------------
     def _files(self, path: Path) -> tuple[str, bytes, str]:
         try:
-            raw = path.read_bytes()
+            raw = self.meter.read_bytes(path)
         except OSError as exc:
             raise SourceError(f"{path}: cannot be read ({exc})") from exc
         if path.suffix.lower() == ".cff":
@@ -259,7 +259,7 @@ class ComtradeAdapter(Adapter):
         dat = next((p for p in (path.with_suffix(".dat"), path.with_suffix(".DAT")) if p.exists()), None)
         if dat is None:
             raise SourceError(f"{self.file}: no data file {path.with_suffix('.dat').name} beside it")
-        return self._text(raw, self.file), dat.read_bytes(), dat.name
+        return self._text(raw, self.file), self.meter.read_bytes(dat), dat.name
 
     def _text(self, raw: bytes, name: str) -> str:
         try:
