@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import pty
+import re
+import select
 import zipfile
 from pathlib import Path
 
@@ -118,3 +122,26 @@ def test_no_progress_prints_nothing() -> None:
     progress.update(10)
     progress.done(20)
     assert out.getvalue() == ""
+
+
+def test_on_a_terminal_a_source_of_unknown_size_gets_a_spinner_with_the_counts() -> None:
+    leader, follower = pty.openpty()
+    meter = ByteMeter()
+    meter.expect(None)  # a URL
+    with os.fdopen(follower, "w", encoding="utf-8") as terminal:
+        progress = Progress(terminal, meter=meter, rejected=lambda: 1)
+        meter.advance("https://example.org/feed.pb", 2500)
+        progress.update(7)
+        progress.done(9)
+    drawn = b""
+    while select.select([leader], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the writing end is closed and all was read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    last = re.sub(r"\x1b\[[0-9;]*m", "", drawn.decode()).split("\r\x1b[2K")[-1]
+    assert re.fullmatch(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] +2\.5/\? kB 9 entities, 1 rejected, [\d,]+/s\s*\x1b\[\?25h", last), repr(drawn)
