@@ -199,15 +199,15 @@ class Progress:
 
 
 def _size(count: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1000  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+    """Decimal units, as rich's DownloadColumn writes them on the bar."""
+    if count < 1000:
+        return f"{count} bytes"
+    exponent = min(3, (len(str(count)) - 1) // 3)  # 1 kB, 2 MB, 3 GB and beyond
+    return f"{count / 1000**exponent:,.1f} {('kB', 'MB', 'GB')[exponent - 1]}"
 
 
 def _start_bar(progress: Progress) -> RichProgress:
-    """The rich bar of ``progress``, started: imported here, so a run off a terminal never loads rich."""
+    """The rich bar of ``progress``, started (rich is imported here: a run off a terminal does without it)."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, ProgressColumn, SpinnerColumn, Task, TaskProgressColumn
     from rich.progress import Progress as RichProgress
@@ -238,8 +238,9 @@ def _start_bar(progress: Progress) -> RichProgress:
             yield from super().get_renderables()
 
     console = Console(file=progress.stream, force_terminal=True)
-    bar = MeteredBar(BarOrSpinner(), TaskProgressColumn(text_format_no_percentage=""), DownloadColumn(), Counts(),
-                     console=console, refresh_per_second=REFRESHES_PER_SECOND,
+    sized = progress.meter is not None  # dump and restore count records, not bytes
+    measured = [TaskProgressColumn(text_format_no_percentage=""), DownloadColumn()] if sized else []
+    bar = MeteredBar(BarOrSpinner(), *measured, Counts(), console=console, refresh_per_second=REFRESHES_PER_SECOND,
                      transient=False)  # fmt: skip
     bar.add_task("import", total=None)
     bar.start()
