@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote
 
+from adapters.progress import ByteMeter
+
 Entity = dict[str, Any]
 
 ENTRY_POINT_GROUP = "agora.adapters"
@@ -106,6 +108,9 @@ class Adapter(ABC):
         self.complete = True
         # What the summary should say beyond rejected rows: parts of the source the adapter does not translate at all.
         self.notes: list[str] = []
+        # The bytes of the source to read and read so far, for the progress bar of `agora import`: an adapter that
+        # reads through it (``self.meter.open(path)``) gets a bar with a percentage, one that does not a spinner.
+        self.meter = ByteMeter()
 
     @abstractmethod
     def entities(self, source: str) -> Iterator[Entity]:

@@ -175,6 +175,9 @@ class GtfsAdapter(Adapter):
             if "calendar.txt" not in names and "calendar_dates.txt" not in names:
                 raise SourceError(f"{source}: missing required file calendar.txt (or calendar_dates.txt)")
             self._zip, self._names = archive, names
+            # every top-level .txt member is read: translated, or counted for the summary (_untranslated)
+            self.meter.expect(sum(i.file_size for i in archive.infolist()
+                                  if i.filename.endswith(".txt") and "/" not in i.filename))  # fmt: skip
             self._noted: set[str] = set()
             agencies = [row.text("agency_id") or row.text("agency_name") or "" for row in self._rows("agency.txt")]
             if self.network is None:
@@ -208,7 +211,7 @@ class GtfsAdapter(Adapter):
     # -- reading --------------------------------------------------------------------------------------------------
     def _rows(self, file: str, columns: tuple[str, ...] = ()) -> Iterator[_Row]:
         try:
-            raw = self._zip.open(file)
+            raw = self.meter.counted(self._zip.open(file), file)
         except (zipfile.BadZipFile, OSError) as exc:
             raise SourceError(f"{file}: cannot be read ({exc})") from exc
         with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:

@@ -20,6 +20,7 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from adapters.base import Adapter, Entity, SourceError
 from adapters.gtfs import _entity, geo
+from adapters.progress import ByteMeter
 
 FETCH_TIMEOUT = 30.0
 
@@ -68,7 +69,9 @@ def languages(translated: Message) -> dict[str, str] | None:
     return found or None
 
 
-def read_feed(source: str) -> rt.FeedMessage:
+def read_feed(source: str, meter: ByteMeter | None = None) -> rt.FeedMessage:
+    """The feed of a file or URL; ``meter`` counts its bytes (a URL's size is not known before it is fetched)."""
+    meter = meter or ByteMeter()
     if source.startswith(("http://", "https://")):
         try:
             response = httpx.get(source, timeout=FETCH_TIMEOUT, follow_redirects=True)
@@ -76,9 +79,11 @@ def read_feed(source: str) -> rt.FeedMessage:
         except httpx.HTTPError as exc:
             raise SourceError(f"{source}: cannot be fetched ({exc})") from exc
         data = response.content
+        meter.expect(None)
+        meter.advance(source, len(data))
     else:
         try:
-            data = Path(source).read_bytes()
+            data = meter.read_bytes(source)
         except OSError as exc:
             raise SourceError(f"{source}: cannot be read ({exc})") from exc
     feed = rt.FeedMessage()
@@ -99,7 +104,7 @@ class GtfsRtAdapter(Adapter):
     def entities(self, source: str) -> Iterator[Entity]:
         if not self.network:
             raise SourceError("gtfs-rt: give --network, the network of the static GTFS feed the updates refer to")
-        feed = read_feed(source)
+        feed = read_feed(source, self.meter)
         self._file = Path(source).name or source
         self.complete = feed.header.incrementality != rt.FeedHeader.DIFFERENTIAL
         header_time = feed.header.timestamp if _has(feed.header, "timestamp") else None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from itertools import chain, islice
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
@@ -66,39 +66,6 @@ class ImportReport:
     @property
     def total(self) -> int:
         return sum(self.sent.values())
-
-
-class Progress:
-    """A one-line progress printer on stderr: rewritten in place on a terminal, a plain line per step otherwise."""
-
-    def __init__(self, stream: TextIO | None = None, every: float = 1.0, unit: str = "entities") -> None:
-        self.stream = stream or sys.stderr
-        self.unit = unit
-        self.tty = self.stream.isatty()
-        self.every = every
-        self.start = self.last = time.monotonic()
-
-    def line(self, count: int, instances: int = 0) -> str:
-        """``instances``: the temporal instances sent besides the entities (a telemetry import's bulk), counted in
-        the rate: an import of one fault record and its 40,000 samples is not "1 entity, 0/s"."""
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        both = f", {instances} temporal instances" if instances else ""
-        return f"{count} {self.unit}{both}, {(count + instances) / elapsed:,.0f}/s, {elapsed:.1f} s"
-
-    def update(self, count: int, instances: int = 0) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every:
-            return
-        self.last = now
-        if self.tty:
-            self.stream.write("\r\x1b[K" + self.line(count, instances))
-        else:
-            self.stream.write(self.line(count, instances) + "\n")
-        self.stream.flush()
-
-    def done(self, count: int, instances: int = 0) -> None:
-        self.stream.write(("\r\x1b[K" if self.tty else "") + self.line(count, instances) + "\n")
-        self.stream.flush()
 
 
 def primed(entities: Iterable[Entity]) -> Iterator[Entity]:

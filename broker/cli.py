@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the entities of this adapter's types and network that the source no longer has",
     )
+    imp.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar on a terminal, no progress lines elsewhere: only the summary at the end",
+    )
     from adapters.live.cli import add_subcommand as add_ingest
     from adapters.live.source import add_subcommand as add_source
     from broker.gdpr_cli import add_subcommand as add_gdpr
@@ -281,7 +286,8 @@ def import_source(args: argparse.Namespace) -> int:
     import json
 
     from adapters.base import SourceError, load_adapter
-    from adapters.importer import ImportFailed, Progress, primed, prune_scope, run_import, validated
+    from adapters.importer import ImportFailed, primed, prune_scope, run_import, validated
+    from adapters.progress import Progress
 
     if not args.dry_run and not args.broker:
         print("agora import: --broker URL is required (or --dry-run)", file=sys.stderr)
@@ -311,19 +317,25 @@ def import_source(args: argparse.Namespace) -> int:
             created = updated = pruned = unchanged = instances = 0
             prune_skipped = False
         else:
-            progress = Progress()
             started = time.monotonic()
-            report = run_import(
-                primed(adapter.entities(args.source)),
-                args.broker,
-                tenant=args.tenant,
-                context=args.context,
-                chunk_size=args.chunk_size,
-                on_progress=progress.update,
-                validate=args.validate,
-                prune_scope=(lambda: prune_scope(adapter)) if args.prune else None,
-                compare=args.changed_only,
-            )
+            # started before the source is opened: an adapter that reads its whole source first (EPANET) shows it
+            progress = Progress(meter=adapter.meter, rejected=lambda: len(adapter.rejections),
+                                enabled=not args.no_progress)  # fmt: skip
+            try:
+                report = run_import(
+                    primed(adapter.entities(args.source)),
+                    args.broker,
+                    tenant=args.tenant,
+                    context=args.context,
+                    chunk_size=args.chunk_size,
+                    on_progress=progress.update,
+                    validate=args.validate,
+                    prune_scope=(lambda: prune_scope(adapter)) if args.prune else None,
+                    compare=args.changed_only,
+                )
+            except BaseException:
+                progress.close()  # the bar stops (its thread, the hidden cursor) before the error is printed
+                raise
             progress.done(report.total, report.temporal)
             if args.metrics_file:
                 from adapters.import_metrics import write_import_metrics

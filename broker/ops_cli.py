@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from adapters.importer import Progress
+from adapters.progress import Progress
 from broker.settings import Settings
 from broker.store import open_store
 from broker.store.base import SchemaTooNew, Store
@@ -98,11 +98,6 @@ def check_store(url: str) -> str | None:
 ArchiveWork = Callable[[Store, argparse.Namespace, Progress], Awaitable[dict[str, int]]]
 
 
-class _RecordProgress(Progress):
-    def line(self, count: int, instances: int = 0) -> str:
-        return super().line(count, instances).replace("entities", "records", 1)
-
-
 async def _dump(store: Store, args: argparse.Namespace, progress: Progress) -> dict[str, int]:
     from broker.dump import dump
 
@@ -122,9 +117,12 @@ async def _restore(store: Store, args: argparse.Namespace, progress: Progress) -
 async def _with_store(url: str, args: argparse.Namespace, work: ArchiveWork) -> dict[str, int]:
     store = open_store(url)
     await store.open()
-    progress = _RecordProgress()
+    progress = Progress(unit="records")
     try:
         counts = await work(store, args, progress)
+    except BaseException:
+        progress.close()  # a failed run stops the bar (its thread, the hidden cursor) before the error is shown
+        raise
     finally:
         await store.close()
     progress.done(sum(counts.values()))

@@ -19,12 +19,13 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from lxml import etree
 
 from adapters.attrs import Attr, entity, line_string, point, prop, quantity, rel, valid_wgs84
 from adapters.base import Adapter, Entity, SourceError, split_source
+from adapters.progress import CountingReader
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 WGS84_URNS = ("urn:ogc:def:crs:EPSG::4326", "EPSG:4326", "urn:ogc:def:crs:OGC:1.3:CRS84")
@@ -150,22 +151,25 @@ class CgmesAdapter(Adapter):
                 yield self._entity(mrid, obj)
 
     # -- reading -------------------------------------------------------------------------------------------------
-    def _files(self, path: str) -> list[tuple[str, Callable[[], IO[bytes]]]]:
+    def _files(self, path: str) -> list[tuple[str, Callable[[], CountingReader]]]:
         target = Path(path)
         if target.is_dir():
             files = sorted(p for p in target.iterdir() if p.suffix.lower() in (".xml", ".rdf"))
             if not files:
                 raise SourceError(f"{path}: no .xml or .rdf profile in this directory")
-            return [(p.name, lambda p=p: open(p, "rb")) for p in files]  # type: ignore[misc]
+            self.meter.expect_files(*files)
+            return [(p.name, lambda p=p: self.meter.counted(open(p, "rb"), p.name)) for p in files]  # type: ignore[misc]
         if zipfile.is_zipfile(target):
             archive = zipfile.ZipFile(target)
-            names = [n for n in archive.namelist() if n.lower().endswith((".xml", ".rdf"))]
-            return [(n, lambda n=n: archive.open(n)) for n in names]  # type: ignore[misc]
+            members = [i for i in archive.infolist() if i.filename.lower().endswith((".xml", ".rdf"))]
+            self.meter.expect(sum(i.file_size for i in members))  # the uncompressed bytes the parser reads
+            return [(i.filename, lambda n=i.filename: self.meter.counted(archive.open(n), n))  # type: ignore[misc]
+                    for i in members]  # fmt: skip
         if not target.is_file():
             raise SourceError(f"{path}: no such file or directory")
-        return [(target.name, lambda: open(target, "rb"))]
+        return [(target.name, lambda: self.meter.open(target))]
 
-    def _read(self, name: str, opener: Callable[[], IO[bytes]]) -> None:
+    def _read(self, name: str, opener: Callable[[], CountingReader]) -> None:
         try:
             with opener() as stream:
                 for _, element in etree.iterparse(stream, events=("end",), remove_comments=True):

@@ -250,16 +250,20 @@ class ComtradeAdapter(Adapter):
 
     # -- files ---------------------------------------------------------------------------------------------------
     def _files(self, path: Path) -> tuple[str, bytes, str]:
+        combined = path.suffix.lower() == ".cff"
+        beside = () if combined else (path.with_suffix(".dat"), path.with_suffix(".DAT"))
+        dat = next((p for p in beside if p.exists()), None)
         try:
-            raw = path.read_bytes()
+            if dat is not None:
+                self.meter.expect_files(dat)  # before the .cfg is read: the progress bar's total never grows
+            raw = self.meter.read_bytes(path)
         except OSError as exc:
             raise SourceError(f"{path}: cannot be read ({exc})") from exc
-        if path.suffix.lower() == ".cff":
+        if combined:
             return self._cff(raw)
-        dat = next((p for p in (path.with_suffix(".dat"), path.with_suffix(".DAT")) if p.exists()), None)
         if dat is None:
             raise SourceError(f"{self.file}: no data file {path.with_suffix('.dat').name} beside it")
-        return self._text(raw, self.file), dat.read_bytes(), dat.name
+        return self._text(raw, self.file), self.meter.read_bytes(dat, expected=True), dat.name
 
     def _text(self, raw: bytes, name: str) -> str:
         try:

@@ -110,7 +110,7 @@ class HistorianAdapter(Adapter):
 
     def _readings(self, path: str) -> Iterator[Reading]:
         try:
-            handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+            handle = self.meter.open_text(path, encoding="utf-8-sig", newline="")
         except OSError as exc:
             raise SourceError(f"{path}: cannot be read ({exc})") from exc
         with handle:

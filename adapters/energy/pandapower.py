@@ -13,6 +13,7 @@ results (res_* tables) are not translated: they are a computation, not the netwo
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 from collections.abc import Iterator
@@ -73,9 +74,12 @@ class PandapowerAdapter(Adapter):
 
     def _load(self, path: str) -> dict[str, Any]:
         try:
-            opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rt", encoding="utf-8") as handle:
-                document = json.load(handle)
+            with self.meter.open(path) as raw:  # a .gz: its compressed bytes, the file's size
+                if path.endswith(".gz"):
+                    with gzip.GzipFile(fileobj=raw) as unzipped:
+                        document = json.load(io.TextIOWrapper(unzipped, encoding="utf-8"))
+                else:
+                    document = json.load(io.TextIOWrapper(raw, encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise SourceError(f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from exc
         except (OSError, UnicodeDecodeError, EOFError) as exc:

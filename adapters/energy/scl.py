@@ -29,6 +29,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from adapters.attrs import Attr, entity, prop, quantity, rel
 from adapters.base import Adapter, Entity, SourceError, split_source
+from adapters.progress import ByteMeter
 
 SCL = "{http://www.iec.ch/61850/2003/SCL}"
 # SCL ConductingEquipment type -> the CIM entity types (CGMES, pandapower adapters) it may correspond to
@@ -63,13 +64,14 @@ class _Lines(TreeBuilder):
         return element
 
 
-def parse_scl(path: str) -> tuple[Element, dict[int, int]]:
-    """The SCL root element and the line of every element; a file that is not safe, well-formed SCL is refused."""
+def parse_scl(path: str, meter: ByteMeter | None = None) -> tuple[Element, dict[int, int]]:
+    """The SCL root element and the line of every element; a file that is not safe, well-formed SCL is refused.
+    ``meter`` counts the bytes read."""
     builder = _Lines()
     parser = DefusedXMLParser(target=builder)
     builder.parser = parser
     try:
-        with open(path, "rb") as handle:
+        with (meter or ByteMeter()).open(path) as handle:
             while chunk := handle.read(65536):
                 parser.feed(chunk)
         root = parser.close()
@@ -106,7 +108,7 @@ class SclAdapter(Adapter):
         self.file = Path(path).name
         if self.network is None:
             self.network = Path(path).stem
-        self.root, self.lines = parse_scl(path)
+        self.root, self.lines = parse_scl(path, self.meter)
         self.grid = self._grid(path, options.get("grid", ""))
         self.allocations = self._allocations()
         self.addresses = self._addresses()

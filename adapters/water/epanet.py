@@ -66,7 +66,7 @@ class EpanetAdapter(Adapter):
         is refused as a whole (SourceError listing every error), so nothing of it reaches a broker."""
         path, options = split_source(source)
         self.file = Path(path).name
-        self.model = read_inp(path, self._line_error)
+        self.model = read_inp(path, self._line_error, self.meter)
         if self.network is None:
             self.network = Path(path).stem
         self._transform = self._transformer(options.get("crs") or self.crs)

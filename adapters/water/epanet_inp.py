@@ -15,9 +15,9 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from adapters.base import SourceError
+from adapters.progress import ByteMeter
 
 SECTIONS = (
     "TITLE", "JUNCTIONS", "RESERVOIRS", "TANKS", "PIPES", "PUMPS", "VALVES", "TAGS", "DEMANDS", "STATUS", "PATTERNS",
@@ -77,11 +77,13 @@ def tokens(text: str) -> list[str]:
     return [t[1:-1] if t.startswith('"') else t for t in TOKEN.findall(text)]
 
 
-def read_inp(path: str, reject: Reject) -> Model:
-    """Split an .inp file into its sections; an unknown section or data before any section is rejected."""
+def read_inp(path: str, reject: Reject, meter: ByteMeter | None = None) -> Model:
+    """Split an .inp file into its sections; an unknown section or data before any section is rejected. ``meter``
+    counts the bytes read."""
     model = Model()
     try:
-        text = Path(path).read_text(encoding="utf-8-sig", errors="strict")
+        with (meter or ByteMeter()).open_text(path, encoding="utf-8-sig") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"{path}: cannot be read as an EPANET .inp file ({exc})") from exc
     section = ""

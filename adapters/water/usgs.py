@@ -49,7 +49,7 @@ class UsgsNwisAdapter(Adapter):
 
     def _series(self, path: str) -> list[dict[str, Any]]:
         try:
-            with open(path, encoding="utf-8") as handle:
+            with self.meter.open_text(path, encoding="utf-8") as handle:
                 document = json.load(handle)
         except json.JSONDecodeError as exc:
             raise SourceError(f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from exc

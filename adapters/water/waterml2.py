@@ -54,10 +54,11 @@ class WaterMl2Adapter(Adapter):
     def _observations(self, path: str, store: ReadingStore) -> Iterator[Reading]:
         found = 0
         try:
-            for _, element in etree.iterparse(path, events=("end",), tag=f"{OM}OM_Observation"):
-                found += 1
-                yield from self._observation(element, store)
-                element.clear()
+            with self.meter.open(path) as stream:
+                for _, element in etree.iterparse(stream, events=("end",), tag=f"{OM}OM_Observation"):
+                    found += 1
+                    yield from self._observation(element, store)
+                    element.clear()
         except etree.XMLSyntaxError as exc:
             raise SourceError(f"{self.file}: not well-formed XML at line {exc.lineno}: {exc.msg}") from exc
         except OSError as exc:

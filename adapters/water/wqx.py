@@ -49,7 +49,7 @@ class WqxAdapter(Adapter):
 
     def _rows(self, path: str, store: ReadingStore) -> Iterator[Reading]:
         try:
-            handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+            handle = self.meter.open_text(path, encoding="utf-8-sig", newline="")
         except OSError as exc:
             raise SourceError(f"{path}: cannot be read ({exc})") from exc
         with handle:

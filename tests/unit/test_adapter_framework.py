@@ -13,6 +13,7 @@ import pytest
 from adapters import base, importer
 from adapters.base import Adapter, Entity, Rejection, load_adapter, registered
 from adapters.gtfs import GtfsAdapter
+from adapters.progress import Progress
 from broker import cli
 
 GOOGLE = Path(__file__).resolve().parents[1] / "fixtures" / "gtfs" / "google-sample-gtfs.zip"
@@ -92,7 +93,7 @@ def test_importer_fails_clearly_when_the_broker_refuses(monkeypatch: pytest.Monk
 
 def test_progress_printer_plain_when_not_a_terminal() -> None:
     out = io.StringIO()
-    progress = importer.Progress(out, every=0)
+    progress = Progress(out, every=0)
     progress.update(10)
     progress.done(20)
     lines = out.getvalue().splitlines()
