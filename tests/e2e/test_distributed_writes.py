@@ -4,6 +4,7 @@ entity held only by a source."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -420,6 +421,37 @@ def test_an_entity_a_source_holds_by_type_is_found_and_written_without_a_type(
         (s.method, s.path.removeprefix(base)) for s in source.received if s.path.startswith(base) and s.method != "GET"
     ]
     assert writes == [("PATCH", f"/{tank}/attrs"), ("DELETE", f"/{tank}")]  # nothing sent for the Pump
+
+
+def test_a_write_without_a_type_names_the_source_that_failed_the_type_look_up(
+    client: TestClient, source: RecordingSource
+) -> None:
+    """6.3.17: a source that could not be asked is named in an NGSILD-Warning, here the one asked a write's entity
+    types (record 0471): on the 404 when nobody else holds the entity, and on the 204 when another source took it."""
+    kind = f"Tank{uuid.uuid4().hex[:8]}"
+    tank, ghost = f"urn:ngsi-ld:{kind}:held", f"urn:ngsi-ld:{kind}:nowhere"
+    source.answers["/tw18/"] = (500, {"type": ERR + "InternalError", "title": "down"})
+    reg = {"type": "ContextSourceRegistration", "mode": "redirect", "operations": ["redirectionOps"]}
+    r = client.post(
+        f"{BASE}/csourceRegistrations",
+        json=reg | {"information": [{"entities": [{"type": kind}]}], "endpoint": f"{source.url}/tw18"},
+    )
+    assert r.status_code == 201, r.text
+    failing = r.headers["Location"].rsplit("/", 1)[-1]
+    by_id = register(client, f"{source.url}/tw18b", "redirect", {"id": tank, "type": kind}, None, ["updateOps"])
+    for r in (
+        client.patch(f"{BASE}/entities/{ghost}/attrs", json=props(level=1)),
+        client.delete(f"{BASE}/entities/{ghost}"),
+    ):
+        assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound", r.text
+        assert failing in r.headers.get("NGSILD-Warning", ""), r.headers
+    r = client.patch(f"{BASE}/entities/{tank}/attrs", json=props(level=2))
+    assert r.status_code == 204, r.text
+    warned = r.headers.get_list("NGSILD-Warning")  # other tests' registrations by type are asked too
+    assert all(re.match(r'^\d{3} \S+ ".*"$', w) for w in warned), warned
+    assert [w for w in warned if failing in w] and not [w for w in warned if by_id in w], warned
+    assert [s.method for s in source.at("/tw18b")] == ["PATCH"]
+    assert {s.method for s in source.at("/tw18/")} == {"GET"}  # asked the types only, never written to
 
 
 def test_a_purge_reaches_a_source_in_its_own_terms(
