@@ -51,9 +51,9 @@ from broker.federation.distributed import (
     wire_instance,
     wire_terms,
 )
-from broker.federation.writes import Routed, by_type_only, route_query
+from broker.federation.writes import Routed, route_query
 from broker.ld.codec import expand_attrs, expand_entity
-from broker.ld.termmap import TermMap, core_termmap
+from broker.ld.termmap import TermMap
 from broker.query.q import format_q
 from broker.store.base import Store, WriteFn, WritePlan
 
@@ -169,20 +169,11 @@ class Entities:
     async def _remote_types(
         self, caller: Caller, hop: Hop, entity_id: str, regs: Sequence[Registration]
     ) -> tuple[list[str] | None, list[str]]:
-        """The types of an entity this broker does not hold, written without a type, as the registrations that may
-        hold it by type alone answer a Retrieve Entity (5.12 matches them; 4.3.6.1 forbids sending them an entity of
-        another type), so that the write is routed as with a type (record 0471), and the NGSILD-Warning values of
-        the sources that failed to answer. No types when none is asked or none holds it: then only registrations
-        naming the id or an idPattern it matches are written to (record 0194)."""
-        from broker.federation.reads import Origin
-
-        asked = [r for r in regs if r.mode != "auxiliary" and r.offers("retrieveEntity") and by_type_only(r, entity_id)]
-        if self.reads is None or not asked:
+        """The entity's types as the registrations by type alone answer them, and the warnings of those that failed
+        (records 0471, 0473; `Reads.entity_types`)."""
+        if self.reads is None:
             return None, []
-        origin = Origin(core_termmap(), via=hop.via, headers=hop.headers or {})
-        answer = await self.reads.retrieve(caller, asked, entity_id, None, None, origin)
-        found = [t for fragment in answer.fragments.get(entity_id, []) for t in fragment.entity["type"]]
-        return list(dict.fromkeys(found)) or None, list(answer.warnings)
+        return await self.reads.entity_types(caller, regs, entity_id, hop.via, hop.headers)
 
     async def _distribute(
         self,

@@ -637,8 +637,8 @@ def batch_response(request: Request, result: BatchResult, created_status: bool) 
         body = {"success": result.success, "errors": errors}
         return with_warnings(json_response(request, body, 207), result.warnings)
     if created_status and result.created:
-        return json_response(request, result.created, 201)
-    return no_content(request)
+        return with_warnings(json_response(request, result.created, 201), result.warnings)
+    return with_warnings(no_content(request), result.warnings)
 
 
 async def _batch_body(request: Request, state: BrokerState) -> tuple[Any, Contexts]:

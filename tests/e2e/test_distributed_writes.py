@@ -297,6 +297,43 @@ def test_another_agora_as_the_exclusive_source_stores_what_it_is_sent(
     assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
 
 
+def test_batch_writes_without_types_reach_the_agora_that_holds_the_entities_by_type(
+    client: TestClient, http: httpx.Client, broker_server: BrokerProcess
+) -> None:
+    """A batch update, merge or delete names no types: each entity held only by a source registered by type is
+    routed as its single-entity write would be (records 0195, 0471), through a real second Agora; an entity of
+    another type there is neither written nor deleted (4.3.6.1)."""
+    kind, other = f"Pipe{uuid.uuid4().hex[:8]}", f"Pump{uuid.uuid4().hex[:8]}"
+    a, b, c = (f"urn:ngsi-ld:{kind}:{n}" for n in "abc")
+    stray = f"urn:ngsi-ld:{other}:x"
+    for eid, t in ((a, kind), (b, kind), (c, kind), (stray, other)):
+        assert http.post(f"{BASE}/entities", json={"id": eid, "type": t, **props(pressure=1)}).status_code == 201
+    info = {"entities": [{"type": kind}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "redirect"}
+    r = client.post(
+        f"{BASE}/csourceRegistrations",
+        json=reg | {"endpoint": broker_server.url, "operations": ["redirectionOps", "deleteBatch"]},
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(f"{BASE}/entityOperations/update", json=[{"id": a, **props(pressure=5)}])
+    assert r.status_code == 204, r.text
+    r = client.post(f"{BASE}/entityOperations/merge", json=[{"id": b, **props(flow=3)}, {"id": stray, **props(flow=3)}])
+    assert r.status_code == 207, r.text
+    assert r.json()["success"] == [b] and [e["entityId"] for e in r.json()["errors"]] == [stray]
+    assert http.get(f"{BASE}/entities/{a}").json()["pressure"]["value"] == 5
+    assert http.get(f"{BASE}/entities/{b}").json()["flow"]["value"] == 3
+    assert "flow" not in http.get(f"{BASE}/entities/{stray}").json()
+    r = client.post(f"{BASE}/entityOperations/delete", json=[a, b, stray])
+    assert r.status_code == 207, r.text
+    [error] = r.json()["errors"]
+    assert sorted(r.json()["success"]) == sorted([a, b]) and error["entityId"] == stray, r.text
+    assert error["error"]["type"] == ERR + "ResourceNotFound"
+    assert [http.get(f"{BASE}/entities/{e}").status_code for e in (a, b, c, stray)] == [404, 404, 200, 200]
+    assert all(client.get(f"{BASE}/entities/{e}", params={"local": "true"}).status_code == 404 for e in (a, b, c))
+    for eid in (c, stray):
+        http.delete(f"{BASE}/entities/{eid}")
+
+
 def test_a_write_carries_the_request_headers_its_registration_asks_for(
     client: TestClient, source: RecordingSource
 ) -> None:
@@ -445,6 +482,9 @@ def test_a_write_without_a_type_names_the_source_that_failed_the_type_look_up(
     ):
         assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound", r.text
         assert failing in r.headers.get("NGSILD-Warning", ""), r.headers
+    r = client.post(f"{BASE}/entityOperations/delete", json=[ghost])  # a batch looks its entities up the same way
+    assert r.status_code == 207 and r.json()["errors"][0]["error"]["type"] == ERR + "ResourceNotFound", r.text
+    assert failing in " ".join(r.headers.get_list("NGSILD-Warning")), r.headers
     r = client.patch(f"{BASE}/entities/{tank}/attrs", json=props(level=2))
     assert r.status_code == 204, r.text
     warned = r.headers.get_list("NGSILD-Warning")  # other tests' registrations by type are asked too
