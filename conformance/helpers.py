@@ -292,7 +292,7 @@ class KitSource:
         if path.startswith("/entities/"):
             entity_id = unquote(path.split("/")[2])
             entity = self.entities.get(entity_id)
-            if entity is None:
+            if entity is None or (method == "GET" and not _of_types(entity, request.query)):
                 return _json(404, {"type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound", "title": "none"})
             if method == "GET":
                 return _json(200, entity)
@@ -306,18 +306,20 @@ class KitSource:
         return _json(404, {"type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound", "title": "no such path"})
 
     def _query(self, query: dict[str, str]) -> list[dict[str, Any]]:
-        types = {t for t in query.get("type", "").replace("|", ",").split(",") if t}
         ids = {i for i in query.get("id", "").split(",") if i}
-        found = [
-            e for e in self.entities.values()
-            if (not types or {e["type"]} & types or {DEFAULT_VOCAB + e["type"]} & types)
-            and (not ids or e["id"] in ids)
-        ]  # fmt: skip
+        found = [e for e in self.entities.values() if _of_types(e, query) and (not ids or e["id"] in ids)]
         offset, limit = int(query.get("offset", "0")), int(query.get("limit", "20"))
         return sorted(found, key=lambda e: str(e["id"]))[offset : offset + limit]
 
 
 DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+
+
+def _of_types(entity: dict[str, Any], query: dict[str, str]) -> bool:
+    """Whether the entity is of a type the request's `type` selector names (compact or expanded), as a conforming
+    source filters a query and a Retrieve Entity (5.7.1.3, 5.7.2.3); no selector: any type."""
+    types = {t for t in query.get("type", "").replace("|", ",").split(",") if t}
+    return not types or bool({entity["type"], DEFAULT_VOCAB + entity["type"]} & types)
 
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:

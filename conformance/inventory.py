@@ -131,6 +131,7 @@ TITLES: dict[str, str] = {
     "5.2.11": "TimeInterval",
     "5.2.22": "KeyValuePair",
     "5.2.34": "RegistrationManagementInfo",
+    "5.2.40": "ContextSourceIdentity",
     "4.3.6.2": "Additive registrations",
     "4.3.6.3": "Proxied registrations",
     "4.20": "NGSI-LD distributed operation names",

@@ -10,7 +10,7 @@ import asyncio
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.core import entities as E
 from broker.core.access import Access, View
@@ -33,6 +33,9 @@ from broker.federation.distributed import (
 from broker.ld.termmap import TermMap
 from broker.store.base import Store, WritePlan
 
+if TYPE_CHECKING:
+    from broker.federation.reads import Reads
+
 
 @dataclass
 class BatchResult:
@@ -44,12 +47,17 @@ class BatchResult:
     #: Entities (parts of them) a context source did not write (5.2.17: with the registrationId; record 0195).
     remote_errors: list[tuple[str, SourceFailure]] = field(default_factory=list)
 
+    #: NGSILD-Warning values of the sources that failed the type look-up of an entity without a type (record 0473).
+    notes: list[str] = field(default_factory=list)
+
     @property
     def warnings(self) -> list[str]:
-        return list(dict.fromkeys(f.warning for _, f in self.remote_errors if f.warning))
+        return list(dict.fromkeys([*self.notes, *(f.warning for _, f in self.remote_errors if f.warning)]))
 
 
 MAX_BATCH = 10_000
+#: Type look-ups of one batch under way at once (record 0471): each asks every registration by type alone.
+LOOKUPS = 16
 
 # The term map of each item of a batch: one for all of them, or one per item, where an item whose @context could
 # not be had carries the error instead (clause 5.5.11.0: each item as if it had come in a separate request).
@@ -140,10 +148,18 @@ def _guarded(step: Step, view: View) -> Step:
 
 
 class Batch:
-    def __init__(self, store: Store, access: Access | None = None, federation: Federation | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access | None = None,
+        federation: Federation | None = None,
+        reads: Reads | None = None,
+    ) -> None:
         self.store = store
         self.access = access or Access(store)
         self.federation = federation
+        #: Asks the registrations by type alone an untyped entity's types (record 0471); None: they are not asked.
+        self.reads = reads
 
     async def _federated(
         self,
@@ -166,13 +182,16 @@ class Batch:
         if not regs:
             return False
         stored = await self.store.get(caller.tenant, list(dict.fromkeys(doc["id"] for doc in docs)))
+        untyped = [doc["id"] for doc in docs if stored.get(doc["id"]) is None and not doc.get("type")]
+        looked_up, result.notes = await self._remote_types(caller, hop, regs, untyped)
         local: list[Entity] = []
         shares: dict[str, tuple[Registration, list[Item]]] = {}
         remote = BatchRemote()
         for doc in docs:
             held = stored.get(doc["id"])
             attrs = doc.get("attrs") if op.name != "deleteBatch" else None
-            planned = fed.plan(regs, op.alternatives, doc["id"], doc.get("type") or None, attrs, held)
+            types = doc.get("type") or looked_up.get(doc["id"])
+            planned = fed.plan(regs, op.alternatives, doc["id"], types, attrs, held)
             if planned is None:
                 local.append(doc)
                 continue
@@ -194,6 +213,25 @@ class Batch:
         result.created = list(dict.fromkeys(result.created + remote.created))
         result.remote_errors = remote.failures
         return True
+
+    async def _remote_types(
+        self, caller: Caller, hop: Hop, regs: Sequence[Registration], ids: Sequence[str]
+    ) -> tuple[dict[str, list[str]], list[str]]:
+        """The types of the entities of the batch held neither here nor named with a type, as the registrations by
+        type alone answer them, so that each is routed as its single-entity write would be (records 0471, 0473);
+        and the warnings of the sources that failed. A few look-ups at a time: a batch may hold thousands."""
+        if self.reads is None or not ids:
+            return {}, []
+        reads, gate = self.reads, asyncio.Semaphore(LOOKUPS)
+
+        async def one(entity_id: str) -> tuple[list[str] | None, list[str]]:
+            async with gate:
+                return await reads.entity_types(caller, regs, entity_id, hop.via, hop.headers)
+
+        unique = list(dict.fromkeys(ids))
+        found = await asyncio.gather(*(one(i) for i in unique))
+        types = {i: t for i, (t, _) in zip(unique, found, strict=True) if t}
+        return types, list(dict.fromkeys(w for _, warned in found for w in warned))
 
     async def create(self, caller: Caller, tm: Contexts, body: Any, hop: Hop | None = None) -> BatchResult:
         result = BatchResult()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from broker.core import attrs as A
@@ -51,9 +51,9 @@ from broker.federation.distributed import (
     wire_instance,
     wire_terms,
 )
-from broker.federation.writes import Routed, by_type_only, route_query
+from broker.federation.writes import Routed, route_query
 from broker.ld.codec import expand_attrs, expand_entity
-from broker.ld.termmap import TermMap, core_termmap
+from broker.ld.termmap import TermMap
 from broker.query.q import format_q
 from broker.store.base import Store, WriteFn, WritePlan
 
@@ -74,10 +74,12 @@ class UpdateResult:
     not_updated: list[tuple[str, str]] = field(default_factory=list)
     #: Parts of a distributed write a context source did not do (5.2.19: each with its registrationId).
     failed: list[SourceFailure] = field(default_factory=list)
+    #: NGSILD-Warning values of sources asked on the way (Remote.notes: the type look-up of record 0471).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
-        return [f.warning for f in self.failed if f.warning]
+        return list(dict.fromkeys([*self.notes, *(f.warning for f in self.failed if f.warning)]))
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,17 @@ def new_entity(doc: Mapping[str, Any], tm: TermMap, now: str) -> Entity:
     return entity
 
 
+def _not_found(entity_id: str, warnings: Sequence[str] = ()) -> ResourceNotFound:
+    error = ResourceNotFound(f"entity {entity_id} not found")
+    error.warnings = tuple(warnings)
+    return error
+
+
 def _require(current: Mapping[str, Entity | None], entity_id: str, types: list[str] | None = None) -> Entity:
     """The target entity, which the plan may change in place (the store hands each plan its own copies)."""
     entity = current.get(entity_id)
     if entity is None or (types and not set(types) & set(entity["type"])):
-        raise ResourceNotFound(f"entity {entity_id} not found")
+        raise _not_found(entity_id)
     return entity
 
 
@@ -146,26 +154,26 @@ class Entities:
         stored = (await self.store.get(caller.tenant, [entity_id])).get(entity_id) if read else None
         if stored is not None and types and not set(types) & set(stored["type"]):
             stored = None
+        warnings: list[str] = []
         if stored is None and not types and read:
-            types = await self._remote_types(caller, hop, entity_id, regs)
-        return fed.plan(regs, operation, entity_id, types, attrs, stored)
+            types, warnings = await self._remote_types(caller, hop, entity_id, regs)
+        planned = fed.plan(regs, operation, entity_id, types, attrs, stored)
+        if planned is None and warnings:
+            # Held neither here nor by a source that answered: the local write would be ResourceNotFound; said
+            # here so that the answer names the sources that could not be asked (clause 6.3.17), after the same
+            # check of the caller's right to write that the local write makes first.
+            await self.access.require(caller, "write", "write entities in this tenant")
+            raise _not_found(entity_id, warnings)
+        return planned if planned is None else replace(planned, warnings=tuple(warnings))
 
     async def _remote_types(
         self, caller: Caller, hop: Hop, entity_id: str, regs: Sequence[Registration]
-    ) -> list[str] | None:
-        """The types of an entity this broker does not hold, written without a type, as the registrations that may
-        hold it by type alone answer a Retrieve Entity (5.12 matches them; 4.3.6.1 forbids sending them an entity of
-        another type), so that the write is routed as with a type (record 0471). None when none is asked or none
-        holds it: then only registrations naming the id or an idPattern it matches are written to (record 0194)."""
-        from broker.federation.reads import Origin
-
-        asked = [r for r in regs if r.mode != "auxiliary" and r.offers("retrieveEntity") and by_type_only(r, entity_id)]
-        if self.reads is None or not asked:
-            return None
-        origin = Origin(core_termmap(), via=hop.via, headers=hop.headers or {})
-        answer = await self.reads.retrieve(caller, asked, entity_id, None, None, origin)
-        found = [t for fragment in answer.fragments.get(entity_id, []) for t in fragment.entity["type"]]
-        return list(dict.fromkeys(found)) or None
+    ) -> tuple[list[str] | None, list[str]]:
+        """The entity's types as the registrations by type alone answer them, and the warnings of those that failed
+        (records 0471, 0473; `Reads.entity_types`)."""
+        if self.reads is None:
+            return None, []
+        return await self.reads.entity_types(caller, regs, entity_id, hop.via, hop.headers)
 
     async def _distribute(
         self,
@@ -187,8 +195,11 @@ class Entities:
         conflicts = [conflict_failure(r, operation) for r in planned.routing.conflicts]
         remote = await self.federation.send(caller, hop, parts, conflicts)
         remote.local = local is not None
+        remote.notes = list(planned.warnings)
         if local is None and not remote.succeeded and len(conflicts) == len(remote.failures):
-            raise Conflict("; ".join(f.reason for f in conflicts))
+            error = Conflict("; ".join(f.reason for f in conflicts))
+            error.warnings = tuple(planned.warnings)
+            raise error
         return value, remote
 
     async def _routed(
@@ -439,6 +450,7 @@ class Entities:
             left = sorted(set(mine["attrs"]) - remote.done)
             out.not_updated += [(a, f"{entity_id} is not held locally, nor by a source") for a in left]
         out.failed = remote.failures
+        out.notes = remote.notes
         return out
 
     async def merge(

@@ -104,10 +104,13 @@ class Remote:
     failures: list[SourceFailure] = field(default_factory=list)
     #: Whether the write had a local part (written before anything was forwarded, record 0193).
     local: bool = False
+    #: NGSILD-Warning values of sources asked on the way, not for the write itself: those that failed the type
+    #: look-up of a write without a type (record 0471), said even when the write succeeds (clause 6.3.17).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
-        return [f.warning for f in self.failures if f.warning]
+        return list(dict.fromkeys([*self.notes, *(f.warning for f in self.failures if f.warning)]))
 
     def extend(self, other: Remote) -> None:
         self.done |= other.done
@@ -121,6 +124,8 @@ class Planned:
 
     routing: Routing
     stored: Entity | None
+    #: NGSILD-Warning values of the sources that could not be asked the entity's types (record 0471).
+    warnings: tuple[str, ...] = ()
 
 
 def problem(kind: str, status: int, detail: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from broker.core.registrations import Registration, Registrations, csf_holds
 from broker.core.temporal import TemporalEntity, TemporalView
 from broker.federation.forwarder import Forwarder, SourceError, SourceReply, registered_terms, warning
 from broker.federation.merge import Fragment
-from broker.federation.writes import held_attrs
+from broker.federation.writes import by_type_only, held_attrs
 from broker.ld.codec import expand_entity
 from broker.ld.resolver import ContextResolver
 from broker.ld.termmap import TermMap, core_termmap
@@ -383,6 +383,27 @@ class Reads:
         if terms is not None:
             return terms
         return origin.tm if origin.link is not None else core_termmap()
+
+    async def entity_types(
+        self,
+        caller: Caller,
+        regs: Sequence[Registration],
+        entity_id: str,
+        via: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[list[str] | None, list[str]]:
+        """The types of an entity the broker does not hold, written without a type, as the registrations that may
+        hold it by type alone answer a Retrieve Entity (5.12 matches them; 4.3.6.1 forbids sending them an entity of
+        another type), so that the write is routed as with a type (record 0471), and the NGSILD-Warning values of
+        the sources that failed to answer (record 0473). No types when none is asked or none holds it: then only
+        registrations naming the id or an idPattern it matches are written to (record 0194)."""
+        asked = [r for r in regs if r.mode != "auxiliary" and r.offers("retrieveEntity") and by_type_only(r, entity_id)]
+        if not asked:
+            return None, []
+        origin = Origin(core_termmap(), via=via, headers=headers or {})
+        answer = await self.retrieve(caller, asked, entity_id, None, None, origin)
+        found = [t for fragment in answer.fragments.get(entity_id, []) for t in fragment.entity["type"]]
+        return list(dict.fromkeys(found)) or None, list(answer.warnings)
 
     async def retrieve(
         self,

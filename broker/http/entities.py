@@ -535,7 +535,7 @@ def entity_result(request: Request, entity_id: str, remote: Remote | None, done:
     """`done` when every part of a single-entity write succeeded; else 207 with a BatchOperationResult holding one
     BatchEntityError per failed source (Tables 6.5.3.2-2 to 6.5.3.4-2, 5.2.17; record 0192)."""
     if remote is None or not remote.failures:
-        return done
+        return with_warnings(done, remote.warnings if remote is not None else ())
     errors = [failure_entry(entity_id, f) for f in remote.failures]
     body = {"success": [entity_id] if remote.local or remote.succeeded else [], "errors": errors}
     return with_warnings(json_response(request, body, 207), remote.warnings)
@@ -550,7 +550,7 @@ def update_result(request: Request, result: UpdateResult, tm: TermMap) -> Respon
     shall be used in the payload body of error or partial success responses, as there is no context present"
     (decision record 0117); a context source's failure names its registrationId (5.2.19, record 0192)."""
     if not result.not_updated and not result.failed:
-        return no_content(request)
+        return with_warnings(no_content(request), result.warnings)
     not_updated = [{"attributeName": i, "reason": why} for i, why in result.not_updated]
     for failure in result.failed:
         names = sorted(failure.attrs) or [""]
@@ -637,8 +637,8 @@ def batch_response(request: Request, result: BatchResult, created_status: bool) 
         body = {"success": result.success, "errors": errors}
         return with_warnings(json_response(request, body, 207), result.warnings)
     if created_status and result.created:
-        return json_response(request, result.created, 201)
-    return no_content(request)
+        return with_warnings(json_response(request, result.created, 201), result.warnings)
+    return with_warnings(no_content(request), result.warnings)
 
 
 async def _batch_body(request: Request, state: BrokerState) -> tuple[Any, Contexts]:

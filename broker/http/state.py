@@ -92,7 +92,7 @@ class BrokerState:
             store,
             contexts,
             Entities(store, access, federation, reads),
-            Batch(store, access, federation),
+            Batch(store, access, federation, reads),
             queries,
             Discovery(store, access, reads),
             subscriptions=Subscriptions(store, settings.max_page_size, outbound, access),

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conformance.cases._shared import prop, vehicle
 from conformance.kit import Kit, case
+
+#: An absolute URI (RFC 3986 section 3: a scheme, a colon, then anything without spaces).
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 
 
 def _get(k: Kit, path: str, **params: str) -> Any:
@@ -173,3 +177,18 @@ def source_identity(k: Kit) -> None:
         all(m in identity for m in ("id", "contextSourceAlias", "contextSourceUptime", "contextSourceTimeAt")),
         f"members are {sorted(identity)}",
     )
+
+
+@case(
+    "5.2.40",
+    "The ContextSourceIdentity id is a valid URI, and the same in every answer (it identifies the source).",
+    feature="source-identity",
+    also=("6.33",),
+)
+def source_identity_id_is_a_stable_uri(k: Kit) -> None:
+    # Table 5.2.40-1: id "Valid URI", "Context Source ID"; 5.2.40: "the data uniquely identifying a Context Source"
+    first, second = _get(k, "/info/sourceIdentity"), _get(k, "/info/sourceIdentity")
+    k.expect(isinstance(first, dict) and isinstance(second, dict), "the answer is not a JSON object")
+    ident = first.get("id")
+    k.expect(isinstance(ident, str) and URI.match(ident) is not None, f"id {ident!r} is not an absolute URI")
+    k.expect(second.get("id") == ident, f"the id changed between two answers: {ident!r}, {second.get('id')!r}")

@@ -291,6 +291,23 @@ def retrieve_merges_attributes(k: Kit) -> None:
 
 
 @case(
+    "4.3.6.1",
+    "Retrieve Entity without a type never answers, from a registration by type, an entity of a type it does not "
+    "register.",
+    feature="registrations",
+    also=("5.7.1.4", "5.12"),
+)
+def retrieve_respects_registered_type(k: Kit) -> None:
+    # 4.3.6.1: "if a registration states that only Entities of a given type are offered, the distributed request
+    # does not contain additional types ... Ultimately, all constraints specified in the registration shall be
+    # respected" (the kit's source, asked without a type, answers the entity whatever its type)
+    t, other = k.type_name(), k.type_name("Other")
+    foreign = _thing(k, other)
+    _source_with(k, t, foreign)
+    k.expect_problem(k.http.get(f"/entities/{foreign['id']}"), 404, "ResourceNotFound")
+
+
+@case(
     "5.7.1.4",
     "Retrieve Entity of an entity neither held locally nor by any matching source is ResourceNotFound.",
     feature="registrations",
@@ -415,6 +432,24 @@ def via_of_a_loop_is_honoured(k: Kit) -> None:
 
 
 @case(
+    "5.12",
+    "A registration whose contextSourceAlias is listed in the incoming Via does not match: its source is not asked.",
+    feature="registrations",
+    also=("4.3.6.4", "5.2.9"),
+)
+def registration_alias_in_via_is_not_asked(k: Kit) -> None:
+    # 5.12: "where a listing of all previously encountered Context Sources is supplied with the request, no
+    # registration shall match if the CSourceRegistration contextSourceAlias can be found within the listing"
+    t = k.type_name()
+    alias = f"conformance-{k.run.run_id}-source{k.run.next_number()}"
+    source = _source_with(k, t, _thing(k, t), contextSourceAlias=alias)
+    k.http.get("/entities", params={"type": t}, headers={"Via": f"1.1 {alias}"})
+    k.expect(not source.received(), f"the source whose alias {alias} is in the Via was asked")
+    k.query({"type": t}, headers={"Via": "1.1 conformance-elsewhere"})
+    k.expect(source.received("GET"), "the source was not asked with a Via that does not list its alias")
+
+
+@case(
     "4.3.6.5",
     "A registration's tenant is the tenant of every request forwarded to its source (NGSILD-Tenant).",
     feature="registrations",
@@ -476,6 +511,33 @@ def jsonld_context_is_sent(k: Kit) -> None:
     k.query({"type": t})
     asked = source.received("GET")
     k.expect(asked and all(url in r.headers.get("link", "") for r in asked), "the Link does not name the @context")
+
+
+@case(
+    "4.3.6.6",
+    "With a jsonldContext contextSourceInfo, a forwarded write's payload is in that @context's terms, "
+    "application/json, without @context.",
+    feature="registrations",
+    also=("4.3.6.3", "5.6.2.4"),
+)
+def jsonld_context_compacts_forwarded_write(k: Kit) -> None:
+    # 4.3.6.6: "the Context Broker shall apply a compaction operation ... over both payload and query parameters
+    # using the JSON-LD Context supplied ... the "Content-Type" of the forwarded request shall be "application/json"
+    # and the Context Broker shall remove any @context members from the payload"
+    a = k.attr_name()
+    short = f"srcTerm{k.run.run_id}"
+    url = k.contexts.publish({"@context": {short: k.expand(a)}})
+    csi = [{"key": "jsonldContext", "value": url}]
+    local, source = _exclusive(k, [a], ["updateOps"], contextSourceInfo=csi)
+    k.expect_status(k.patch(f"/entities/{local['id']}/attrs", {a: prop(7)}), 204)
+    sent = [r for r in source.received("PATCH") if r.path.startswith("/entities/")]
+    k.expect(sent and isinstance(sent[0].body, dict), "the update was not forwarded with a JSON object")
+    body, content_type = sent[0].body, sent[0].headers.get("content-type", "")
+    k.expect(short in body, f"the payload is not in the registration's terms ({short}): {sorted(body)}")
+    k.expect(a not in body and k.expand(a) not in body, f"the payload still names {a}: {sorted(body)}")
+    k.expect("@context" not in body, "the forwarded payload has an @context member")
+    k.expect(content_type.split(";")[0].strip() == "application/json", f"Content-Type is {content_type!r}")
+    k.expect(url in sent[0].headers.get("link", ""), "the Link header does not name the registration's @context")
 
 
 # -- failed sources (6.3.17 NGSILD-Warning, 5.2.34 timeout) ----------------------------------------------------------
@@ -558,14 +620,15 @@ def retrieve_with_failed_source(k: Kit) -> None:
 
 
 # -- distributed writes (4.3.6.2, 4.3.6.3, 5.6.x) ------------------------------------------------------------------
-def _exclusive(k: Kit, attrs: list[str], operations: list[str]) -> tuple[dict[str, Any], KitSource]:
+def _exclusive(k: Kit, attrs: list[str], operations: list[str], **members: Any) -> tuple[dict[str, Any], KitSource]:
     """A local entity and a source registered exclusively for some of its attributes."""
     t = k.type_name()
     local = _thing(k, t, kept=prop("here"))
     k.entity(local)
     source = k.source()
     source.hold(_thing(k, t, local["id"], **{a: prop(0) for a in attrs}))
-    _register(k, source, [{"id": local["id"], "type": t}], propertyNames=attrs, mode="exclusive", operations=operations)
+    entities = [{"id": local["id"], "type": t}]
+    _register(k, source, entities, propertyNames=attrs, mode="exclusive", operations=operations, **members)
     return local, source
 
 
@@ -669,6 +732,41 @@ def redirect_delete_is_forwarded(k: Kit) -> None:
     source.hold(remote)
     k.expect_status(k.http.delete(f"/entities/{remote['id']}", params={"type": t}), 204)
     k.expect(remote["id"] not in source.entities, "the source was not asked to delete the entity")
+
+
+@case(
+    "5.12",
+    "Delete Entity without a type, of an entity held only by a source registered (redirect) by type, is forwarded.",
+    feature="registrations",
+    also=("5.6.6.4", "4.3.6.3"),
+)
+def redirect_delete_without_type_is_forwarded(k: Kit) -> None:
+    # 5.12 matches an EntityInfo with "neither an id nor an idPattern", the type selector "if present"; 5.6.6.4:
+    # "If an exclusive or redirect Context Source Registration matches against the id, the request is forwarded"
+    t, source = _redirect(k)
+    remote = _thing(k, t)
+    source.hold(remote)
+    k.expect_status(k.http.delete(f"/entities/{remote['id']}"), 204)
+    k.expect(remote["id"] not in source.entities, "the source was not asked to delete the entity")
+
+
+@case(
+    "5.6.2.4",
+    "Update Attributes without a type, of an entity held only by a source registered (redirect) by type, is "
+    "forwarded to it.",
+    feature="registrations",
+    also=("5.12", "4.3.6.3"),
+)
+def redirect_update_without_type_is_forwarded(k: Kit) -> None:
+    # 5.12 as for Delete Entity; 5.6.2.4 forwards the attributes of "Context Source Registrations that match"
+    t, source = _redirect(k)
+    a = k.attr_name()
+    remote = _thing(k, t, **{a: prop(1)})
+    source.hold(remote)
+    k.expect_status(k.patch(f"/entities/{remote['id']}/attrs", {a: prop(2)}), 204)
+    held = source.entities[remote["id"]]  # the kit's source keeps the names as sent: a term or its IRI
+    k.expect(2 in (_value(held, a), _value(held, k.expand(a))), f"the source holds {held!r:.300}")
+    k.expect_status(k.http.get(f"/entities/{remote['id']}", params={"local": "true"}), 404)
 
 
 @case(

@@ -4,6 +4,7 @@ entity held only by a source."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,6 +297,43 @@ def test_another_agora_as_the_exclusive_source_stores_what_it_is_sent(
     assert client.get(f"{BASE}/entities/{eid}", params={"local": "true"}).status_code == 404
 
 
+def test_batch_writes_without_types_reach_the_agora_that_holds_the_entities_by_type(
+    client: TestClient, http: httpx.Client, broker_server: BrokerProcess
+) -> None:
+    """A batch update, merge or delete names no types: each entity held only by a source registered by type is
+    routed as its single-entity write would be (records 0195, 0471), through a real second Agora; an entity of
+    another type there is neither written nor deleted (4.3.6.1)."""
+    kind, other = f"Pipe{uuid.uuid4().hex[:8]}", f"Pump{uuid.uuid4().hex[:8]}"
+    a, b, c = (f"urn:ngsi-ld:{kind}:{n}" for n in "abc")
+    stray = f"urn:ngsi-ld:{other}:x"
+    for eid, t in ((a, kind), (b, kind), (c, kind), (stray, other)):
+        assert http.post(f"{BASE}/entities", json={"id": eid, "type": t, **props(pressure=1)}).status_code == 201
+    info = {"entities": [{"type": kind}]}
+    reg = {"type": "ContextSourceRegistration", "information": [info], "mode": "redirect"}
+    r = client.post(
+        f"{BASE}/csourceRegistrations",
+        json=reg | {"endpoint": broker_server.url, "operations": ["redirectionOps", "deleteBatch"]},
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(f"{BASE}/entityOperations/update", json=[{"id": a, **props(pressure=5)}])
+    assert r.status_code == 204, r.text
+    r = client.post(f"{BASE}/entityOperations/merge", json=[{"id": b, **props(flow=3)}, {"id": stray, **props(flow=3)}])
+    assert r.status_code == 207, r.text
+    assert r.json()["success"] == [b] and [e["entityId"] for e in r.json()["errors"]] == [stray]
+    assert http.get(f"{BASE}/entities/{a}").json()["pressure"]["value"] == 5
+    assert http.get(f"{BASE}/entities/{b}").json()["flow"]["value"] == 3
+    assert "flow" not in http.get(f"{BASE}/entities/{stray}").json()
+    r = client.post(f"{BASE}/entityOperations/delete", json=[a, b, stray])
+    assert r.status_code == 207, r.text
+    [error] = r.json()["errors"]
+    assert sorted(r.json()["success"]) == sorted([a, b]) and error["entityId"] == stray, r.text
+    assert error["error"]["type"] == ERR + "ResourceNotFound"
+    assert [http.get(f"{BASE}/entities/{e}").status_code for e in (a, b, c, stray)] == [404, 404, 200, 200]
+    assert all(client.get(f"{BASE}/entities/{e}", params={"local": "true"}).status_code == 404 for e in (a, b, c))
+    for eid in (c, stray):
+        http.delete(f"{BASE}/entities/{eid}")
+
+
 def test_a_write_carries_the_request_headers_its_registration_asks_for(
     client: TestClient, source: RecordingSource
 ) -> None:
@@ -420,6 +458,40 @@ def test_an_entity_a_source_holds_by_type_is_found_and_written_without_a_type(
         (s.method, s.path.removeprefix(base)) for s in source.received if s.path.startswith(base) and s.method != "GET"
     ]
     assert writes == [("PATCH", f"/{tank}/attrs"), ("DELETE", f"/{tank}")]  # nothing sent for the Pump
+
+
+def test_a_write_without_a_type_names_the_source_that_failed_the_type_look_up(
+    client: TestClient, source: RecordingSource
+) -> None:
+    """6.3.17: a source that could not be asked is named in an NGSILD-Warning, here the one asked a write's entity
+    types (record 0471): on the 404 when nobody else holds the entity, and on the 204 when another source took it."""
+    kind = f"Tank{uuid.uuid4().hex[:8]}"
+    tank, ghost = f"urn:ngsi-ld:{kind}:held", f"urn:ngsi-ld:{kind}:nowhere"
+    source.answers["/tw18/"] = (500, {"type": ERR + "InternalError", "title": "down"})
+    reg = {"type": "ContextSourceRegistration", "mode": "redirect", "operations": ["redirectionOps"]}
+    r = client.post(
+        f"{BASE}/csourceRegistrations",
+        json=reg | {"information": [{"entities": [{"type": kind}]}], "endpoint": f"{source.url}/tw18"},
+    )
+    assert r.status_code == 201, r.text
+    failing = r.headers["Location"].rsplit("/", 1)[-1]
+    by_id = register(client, f"{source.url}/tw18b", "redirect", {"id": tank, "type": kind}, None, ["updateOps"])
+    for r in (
+        client.patch(f"{BASE}/entities/{ghost}/attrs", json=props(level=1)),
+        client.delete(f"{BASE}/entities/{ghost}"),
+    ):
+        assert r.status_code == 404 and r.json()["type"] == ERR + "ResourceNotFound", r.text
+        assert failing in r.headers.get("NGSILD-Warning", ""), r.headers
+    r = client.post(f"{BASE}/entityOperations/delete", json=[ghost])  # a batch looks its entities up the same way
+    assert r.status_code == 207 and r.json()["errors"][0]["error"]["type"] == ERR + "ResourceNotFound", r.text
+    assert failing in " ".join(r.headers.get_list("NGSILD-Warning")), r.headers
+    r = client.patch(f"{BASE}/entities/{tank}/attrs", json=props(level=2))
+    assert r.status_code == 204, r.text
+    warned = r.headers.get_list("NGSILD-Warning")  # other tests' registrations by type are asked too
+    assert all(re.match(r'^\d{3} \S+ ".*"$', w) for w in warned), warned
+    assert [w for w in warned if failing in w] and not [w for w in warned if by_id in w], warned
+    assert [s.method for s in source.at("/tw18b")] == ["PATCH"]
+    assert {s.method for s in source.at("/tw18/")} == {"GET"}  # asked the types only, never written to
 
 
 def test_a_purge_reaches_a_source_in_its_own_terms(
